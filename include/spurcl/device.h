@@ -1,0 +1,84 @@
+/* spurcl: OpenCL devices and the execution context.
+ *
+ * All platforms' devices form one flat list, indexed "P:D" (platform index,
+ * device index within the platform). A selector string picks one:
+ *   "auto"  GPU, then accelerator, then CPU; ties by compute units x clock
+ *   "gpu" / "cpu" / "accelerator"   the best device of that type
+ *   "P:D"   an exact index, e.g. "0:0"
+ *   other   a case-insensitive substring of the device name
+ * NULL or "" means: the SPURCL_DEVICE environment variable, else "auto". */
+#ifndef SPURCL_DEVICE_H
+#define SPURCL_DEVICE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spurcl/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum sc_device_type {
+    SC_DEVICE_CPU = 1,
+    SC_DEVICE_GPU = 2,
+    SC_DEVICE_ACCELERATOR = 4,
+    SC_DEVICE_OTHER = 8
+} sc_device_type;
+
+typedef struct sc_device_info {
+    int platform_index;
+    int device_index;
+    char platform_name[128];
+    char platform_version[128];
+    char name[128];
+    char vendor[128];
+    char driver_version[128];
+    char opencl_c_version[64];   /* "OpenCL C 1.2 pocl" */
+    sc_device_type type;
+    unsigned compute_units;
+    unsigned max_clock_mhz;
+    uint64_t global_mem_bytes;
+    uint64_t local_mem_bytes;
+    uint64_t max_alloc_bytes;
+    size_t max_work_group_size;
+    bool fp64;
+    bool host_unified_memory;    /* buffers live in host memory (CPU devices) */
+    void *cl_platform;           /* cl_platform_id */
+    void *cl_device;             /* cl_device_id */
+} sc_device_info;
+
+/* Enumerates every device of every platform. *out is freed with
+ * sc_device_list_free(). Returns SC_ERR_NO_PLATFORM (with a message naming
+ * the packages that provide one) when no platform exists. */
+sc_status sc_device_list(sc_device_info **out, size_t *count);
+void sc_device_list_free(sc_device_info *list);
+
+/* Picks a device from `list` by `selector` (see above). On no match returns
+ * SC_ERR_DEVICE_NOT_FOUND with a detail listing the devices that exist. */
+sc_status sc_device_select(const sc_device_info *list, size_t count,
+                           const char *selector, size_t *index);
+
+/* Resolves NULL/"" to $SPURCL_DEVICE or "auto". */
+const char *sc_device_selector_default(const char *selector);
+
+/* "CPU", "GPU", "accelerator", "other". */
+const char *sc_device_type_name(sc_device_type type);
+
+typedef struct sc_context sc_context;
+
+/* Opens the selected device: an OpenCL context, an in-order queue, the
+ * program cache and the buffer pool. */
+sc_status sc_context_create(const char *selector, sc_context **out);
+void sc_context_free(sc_context *ctx);
+
+const sc_device_info *sc_context_device(const sc_context *ctx);
+
+/* Waits until every command queued on the context has finished. */
+sc_status sc_context_finish(sc_context *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
