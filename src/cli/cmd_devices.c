@@ -1,0 +1,59 @@
+/* spurcl devices: the table of OpenCL devices and the selected one. */
+#define _GNU_SOURCE
+#include "cli/cli.h"
+#include "spurcl/device.h"
+
+#include <getopt.h>
+#include <stdio.h>
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: spurcl [--device SEL] devices [--help]\n"
+            "\n"
+            "Lists every OpenCL device of every platform and marks with '*' the one\n"
+            "that the selector (--device, $SPURCL_DEVICE, else auto) picks.\n"
+            "Columns: index P:D, platform, device, type, compute units, max clock (MHz),\n"
+            "global memory, max work-group size, OpenCL C version, fp64 support.\n");
+}
+
+int sc_cmd_devices(const sc_cli_global *g, int argc, char **argv)
+{
+    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return SC_EXIT_OK;
+        }
+        return sc_cli_usage_error("devices", "unknown option '%s'", argv[optind - 1]);
+    }
+    if (optind < argc)
+        return sc_cli_usage_error("devices", "unexpected argument '%s'", argv[optind]);
+
+    sc_device_info *list;
+    size_t n, sel;
+    if (sc_device_list(&list, &n) != SC_OK)
+        return sc_cli_fail(NULL);
+    const char *selector = sc_device_selector_default(g->device);
+    sc_status st = sc_device_select(list, n, selector, &sel);
+    if (st != SC_OK) {
+        sc_device_list_free(list);
+        return sc_cli_fail(NULL);
+    }
+    printf("  %-5s %-28s %-34s %-11s %4s %6s %9s %6s %-20s %s\n", "P:D", "platform", "device",
+           "type", "CUs", "MHz", "memory", "maxWG", "OpenCL C", "fp64");
+    for (size_t i = 0; i < n; i++) {
+        const sc_device_info *d = &list[i];
+        char idx[16];
+        snprintf(idx, sizeof idx, "%d:%d", d->platform_index, d->device_index);
+        printf("%c %-5s %-28.28s %-34.34s %-11s %4u %6u %7.1f G %6zu %-20.20s %s\n",
+               i == sel ? '*' : ' ', idx, d->platform_name, d->name,
+               sc_device_type_name(d->type), d->compute_units, d->max_clock_mhz,
+               (double)d->global_mem_bytes / (1024.0 * 1024.0 * 1024.0), d->max_work_group_size,
+               d->opencl_c_version, d->fp64 ? "yes" : "no");
+    }
+    printf("\n* selected by '%s'\n", selector);
+    sc_device_list_free(list);
+    return SC_EXIT_OK;
+}

@@ -1,0 +1,100 @@
+/* spurcl: command-line entry point. Parses the global options and hands the
+ * rest of argv to one command. */
+#define _GNU_SOURCE
+#include "cli/cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#ifndef SPURCL_VERSION
+#define SPURCL_VERSION "0.1.0"
+#endif
+
+typedef struct command {
+    const char *name;
+    int (*run)(const sc_cli_global *g, int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"devices", sc_cmd_devices, "list OpenCL devices and mark the one that would be used"},
+    {"selftest", sc_cmd_selftest, "run a smoke computation on the device and check it on the CPU"},
+    {"data", sc_cmd_data, "build, inspect and preview spurious-correlation data sets"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: spurcl [--device SEL] [--quiet] <command> [options]\n"
+            "\n"
+            "Train image models robust to spurious correlations, on any OpenCL device.\n"
+            "\n"
+            "Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\n"
+            "Global options:\n"
+            "  -d, --device SEL  OpenCL device: auto (GPU, then accelerator, then CPU),\n"
+            "                    gpu, cpu, accelerator, P:D (see 'spurcl devices') or a\n"
+            "                    case-insensitive substring of the device name.\n"
+            "                    Default: $SPURCL_DEVICE, else auto.\n"
+            "  -q, --quiet       no progress output\n"
+            "  -h, --help        show this help\n"
+            "  -V, --version     show the version\n"
+            "\n"
+            "Environment:\n"
+            "  SPURCL_DEVICE      default device selector\n"
+            "  SPURCL_KERNEL_DIR  load OpenCL sources from this directory instead of the\n"
+            "                     embedded copies (kernel development)\n"
+            "  SPURCL_FAST_MATH   1: build kernels with -cl-fast-relaxed-math\n"
+            "\n"
+            "Run 'spurcl <command> --help' for a command's options.\n"
+            "Exit status: 0 success, 1 failure, 2 bad usage.\n");
+}
+
+int main(int argc, char **argv)
+{
+    sc_cli_global g = {0};
+    static const struct option opts[] = {
+        {"device", required_argument, NULL, 'd'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;
+    int c;
+    /* '+': stop at the command name; its options are the command's. */
+    while ((c = getopt_long(argc, argv, "+d:qhV", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': g.device = optarg; break;
+        case 'q': g.quiet = true; break;
+        case 'h': usage(stdout); return SC_EXIT_OK;
+        case 'V': printf("spurcl %s\n", SPURCL_VERSION); return SC_EXIT_OK;
+        case ':':
+            fprintf(stderr, "spurcl: option '%s' needs a value\nTry 'spurcl --help'.\n",
+                    argv[optind - 1]);
+            return SC_EXIT_USAGE;
+        default:
+            fprintf(stderr, "spurcl: unknown option '%s'\nTry 'spurcl --help'.\n",
+                    argv[optind - 1]);
+            return SC_EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return SC_EXIT_USAGE;
+    }
+    const char *name = argv[optind];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(commands[i].name, name) == 0) {
+            int sub_argc = argc - optind;
+            char **sub_argv = argv + optind;
+            sc_cli_reset_getopt();
+            return commands[i].run(&g, sub_argc, sub_argv);
+        }
+    fprintf(stderr, "spurcl: unknown command '%s'\nTry 'spurcl --help'.\n", name);
+    return SC_EXIT_USAGE;
+}

@@ -1,0 +1,122 @@
+/* Internal core: context, buffers, tensors, programs and kernel launches.
+ * Not installed; used by every layer of the library. */
+#ifndef SC_CORE_CORE_H
+#define SC_CORE_CORE_H
+
+#include <CL/cl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spurcl/device.h"
+#include "spurcl/error.h"
+#include "spurcl/tensor.h"
+
+/* Records "<expr> failed: CL_NAME (file:line)" and returns SC_ERR_OPENCL
+ * (SC_ERR_OUT_OF_MEMORY for allocation failures) from the enclosing function. */
+#define SC_CL_CHECK(expr)                                                      \
+    do {                                                                       \
+        cl_int sc_cl_err_ = (expr);                                            \
+        if (sc_cl_err_ != CL_SUCCESS)                                          \
+            return sc_cl_error(sc_cl_err_, #expr, __FILE__, __LINE__);         \
+    } while (0)
+
+/* Propagates a failing sc_status. */
+#define SC_TRY(expr)                                                           \
+    do {                                                                       \
+        sc_status sc_st_ = (expr);                                             \
+        if (sc_st_ != SC_OK)                                                   \
+            return sc_st_;                                                     \
+    } while (0)
+
+sc_status sc_cl_error(cl_int code, const char *expr, const char *file, int line);
+
+/* ---- buffer pool ------------------------------------------------------ */
+
+typedef struct sc_buffer {
+    cl_mem mem;
+    size_t bytes;          /* capacity (the pool's size class) */
+    int refs;              /* tensors referring to it */
+    struct sc_buffer *next_free;
+} sc_buffer;
+
+typedef struct sc_pool sc_pool;
+
+sc_status sc_pool_create(sc_context *ctx, sc_pool **out);
+void sc_pool_free(sc_pool *pool);
+sc_status sc_pool_acquire(sc_pool *pool, size_t bytes, sc_buffer **out);
+void sc_pool_release(sc_pool *pool, sc_buffer *buf);
+
+/* ---- programs --------------------------------------------------------- */
+
+typedef struct sc_program_cache sc_program_cache;
+
+sc_status sc_program_cache_create(sc_program_cache **out);
+void sc_program_cache_free(sc_program_cache *cache);
+
+/* Builds (or returns the cached) program of kernel family `family` (a file
+ * stem of cl/) with extra build options `defines` (may be NULL). The source
+ * is the embedded one, or $SPURCL_KERNEL_DIR/<family>.cl when set. */
+sc_status sc_program_get(sc_context *ctx, const char *family, const char *defines,
+                         cl_program *out);
+
+/* The cached kernel `name` of `family` built with `defines`. */
+sc_status sc_kernel_get(sc_context *ctx, const char *family, const char *defines,
+                        const char *name, cl_kernel *out);
+
+/* Builds a program from an explicit source (not cached). On failure returns
+ * SC_ERR_BUILD with the full compiler log in the detail. Caller releases. */
+sc_status sc_program_build_source(sc_context *ctx, const char *label,
+                                  const char *source, const char *defines,
+                                  cl_program *out);
+
+/* The options every program gets: -cl-std=CL1.2 and friends. */
+const char *sc_program_base_options(const sc_context *ctx);
+
+/* ---- context ---------------------------------------------------------- */
+
+struct sc_context {
+    sc_device_info dev;
+    cl_context cl;
+    cl_command_queue queue;
+    sc_pool *pool;
+    sc_program_cache *programs;
+    size_t wg_size;        /* preferred 1-D work-group size for our kernels */
+    char base_options[256];
+};
+
+/* ---- tensors ---------------------------------------------------------- */
+
+struct sc_tensor {
+    sc_context *ctx;
+    sc_dtype dtype;
+    int ndim;
+    int64_t shape[SC_MAX_DIMS];
+    int64_t numel;
+    sc_buffer *buf;
+    size_t offset;         /* in elements */
+};
+
+static inline cl_mem sc_tensor_mem(const sc_tensor *t) { return t->buf->mem; }
+
+/* ---- kernel launch helpers ------------------------------------------- */
+
+/* Argument list for sc_launch: each entry is a (size, pointer) pair. */
+typedef struct sc_karg {
+    size_t size;
+    const void *ptr;
+} sc_karg;
+
+#define SC_ARG(x) ((sc_karg){sizeof(x), &(x)})
+#define SC_ARG_LOCAL(bytes) ((sc_karg){(bytes), NULL})
+
+/* Sets the arguments and enqueues `kernel` over a 1-D or 2-D range; `global`
+ * is rounded up to a multiple of `local` (kernels guard their bounds). */
+sc_status sc_launch(sc_context *ctx, cl_kernel kernel, const char *name,
+                    int dims, const size_t *global, const size_t *local,
+                    size_t nargs, const sc_karg *args);
+
+/* Rounds n up to a multiple of m. */
+static inline size_t sc_round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+#endif

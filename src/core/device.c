@@ -1,0 +1,356 @@
+/* Device enumeration, selection and the execution context. */
+#include "core/core.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NO_PLATFORM_HINT                                                       \
+    "no OpenCL platform is installed: install pocl-opencl-icd for the CPU "    \
+    "(apt-get install pocl-opencl-icd), or your GPU vendor's ICD "             \
+    "(nvidia-opencl-icd, mesa-opencl-icd, intel-opencl-icd)"
+
+sc_status sc_cl_error(cl_int code, const char *expr, const char *file, int line)
+{
+    sc_status st = (code == CL_OUT_OF_HOST_MEMORY || code == CL_MEM_OBJECT_ALLOCATION_FAILURE)
+                       ? SC_ERR_OUT_OF_MEMORY
+                       : SC_ERR_OPENCL;
+    return sc_error_set(st, "%s failed: %s (%d) at %s:%d", expr, sc_cl_error_name(code),
+                        (int)code, file, line);
+}
+
+const char *sc_device_type_name(sc_device_type type)
+{
+    switch (type) {
+    case SC_DEVICE_CPU: return "CPU";
+    case SC_DEVICE_GPU: return "GPU";
+    case SC_DEVICE_ACCELERATOR: return "accelerator";
+    default: return "other";
+    }
+}
+
+static void get_str(cl_device_id d, cl_device_info what, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (clGetDeviceInfo(d, what, size, buf, NULL) != CL_SUCCESS)
+        buf[0] = '\0';
+    buf[size - 1] = '\0';
+}
+
+static void fill_info(sc_device_info *info, cl_platform_id p, cl_device_id d, int pi, int di)
+{
+    memset(info, 0, sizeof *info);
+    info->platform_index = pi;
+    info->device_index = di;
+    info->cl_platform = p;
+    info->cl_device = d;
+    if (clGetPlatformInfo(p, CL_PLATFORM_NAME, sizeof info->platform_name,
+                          info->platform_name, NULL) != CL_SUCCESS)
+        info->platform_name[0] = '\0';
+    if (clGetPlatformInfo(p, CL_PLATFORM_VERSION, sizeof info->platform_version,
+                          info->platform_version, NULL) != CL_SUCCESS)
+        info->platform_version[0] = '\0';
+    info->platform_name[sizeof info->platform_name - 1] = '\0';
+    info->platform_version[sizeof info->platform_version - 1] = '\0';
+    get_str(d, CL_DEVICE_NAME, info->name, sizeof info->name);
+    get_str(d, CL_DEVICE_VENDOR, info->vendor, sizeof info->vendor);
+    get_str(d, CL_DRIVER_VERSION, info->driver_version, sizeof info->driver_version);
+    get_str(d, CL_DEVICE_OPENCL_C_VERSION, info->opencl_c_version, sizeof info->opencl_c_version);
+
+    cl_device_type t = 0;
+    clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof t, &t, NULL);
+    info->type = (t & CL_DEVICE_TYPE_GPU)           ? SC_DEVICE_GPU
+                 : (t & CL_DEVICE_TYPE_ACCELERATOR) ? SC_DEVICE_ACCELERATOR
+                 : (t & CL_DEVICE_TYPE_CPU)         ? SC_DEVICE_CPU
+                                                    : SC_DEVICE_OTHER;
+    cl_uint u = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof u, &u, NULL) == CL_SUCCESS)
+        info->compute_units = u;
+    u = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof u, &u, NULL) == CL_SUCCESS)
+        info->max_clock_mhz = u;
+    cl_ulong ul = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof ul, &ul, NULL) == CL_SUCCESS)
+        info->global_mem_bytes = ul;
+    ul = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof ul, &ul, NULL) == CL_SUCCESS)
+        info->local_mem_bytes = ul;
+    ul = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof ul, &ul, NULL) == CL_SUCCESS)
+        info->max_alloc_bytes = ul;
+    size_t wg = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL) == CL_SUCCESS)
+        info->max_work_group_size = wg;
+    cl_device_fp_config fp = 0;
+    if (clGetDeviceInfo(d, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp, &fp, NULL) == CL_SUCCESS)
+        info->fp64 = fp != 0;
+    cl_bool hum = CL_FALSE;
+    if (clGetDeviceInfo(d, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof hum, &hum, NULL) == CL_SUCCESS)
+        info->host_unified_memory = hum == CL_TRUE;
+}
+
+sc_status sc_device_list(sc_device_info **out, size_t *count)
+{
+    *out = NULL;
+    *count = 0;
+    cl_uint np = 0;
+    cl_int err = clGetPlatformIDs(0, NULL, &np);
+    if (err == -1001 /* CL_PLATFORM_NOT_FOUND_KHR */ || (err == CL_SUCCESS && np == 0))
+        return sc_error_set(SC_ERR_NO_PLATFORM, NO_PLATFORM_HINT);
+    if (err != CL_SUCCESS)
+        return sc_cl_error(err, "clGetPlatformIDs", __FILE__, __LINE__);
+
+    cl_platform_id *plats = calloc(np, sizeof *plats);
+    if (!plats)
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory listing platforms");
+    err = clGetPlatformIDs(np, plats, NULL);
+    if (err != CL_SUCCESS) {
+        free(plats);
+        return sc_cl_error(err, "clGetPlatformIDs", __FILE__, __LINE__);
+    }
+
+    size_t cap = 8, n = 0;
+    sc_device_info *list = calloc(cap, sizeof *list);
+    if (!list) {
+        free(plats);
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory listing devices");
+    }
+    for (cl_uint p = 0; p < np; p++) {
+        cl_uint nd = 0;
+        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || nd == 0)
+            continue; /* a platform without devices (or broken) is skipped */
+        cl_device_id *devs = calloc(nd, sizeof *devs);
+        if (!devs || clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, nd, devs, NULL) != CL_SUCCESS) {
+            free(devs);
+            continue;
+        }
+        for (cl_uint d = 0; d < nd; d++) {
+            if (n == cap) {
+                sc_device_info *grown = realloc(list, 2 * cap * sizeof *list);
+                if (!grown) {
+                    free(devs);
+                    free(plats);
+                    free(list);
+                    return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory listing devices");
+                }
+                list = grown;
+                cap *= 2;
+            }
+            fill_info(&list[n++], plats[p], devs[d], (int)p, (int)d);
+        }
+        free(devs);
+    }
+    free(plats);
+    if (n == 0) {
+        free(list);
+        return sc_error_set(SC_ERR_NO_PLATFORM,
+                            "OpenCL platforms exist but none has a device; " NO_PLATFORM_HINT);
+    }
+    *out = list;
+    *count = n;
+    return SC_OK;
+}
+
+void sc_device_list_free(sc_device_info *list) { free(list); }
+
+const char *sc_device_selector_default(const char *selector)
+{
+    if (selector && *selector)
+        return selector;
+    const char *env = getenv("SPURCL_DEVICE");
+    if (env && *env)
+        return env;
+    return "auto";
+}
+
+static int type_rank(sc_device_type t)
+{
+    switch (t) {
+    case SC_DEVICE_GPU: return 3;
+    case SC_DEVICE_ACCELERATOR: return 2;
+    case SC_DEVICE_CPU: return 1;
+    default: return 0;
+    }
+}
+
+/* True when a ranks above b for "auto": type first, then CUs x clock. */
+static bool better(const sc_device_info *a, const sc_device_info *b)
+{
+    int ra = type_rank(a->type), rb = type_rank(b->type);
+    if (ra != rb)
+        return ra > rb;
+    uint64_t sa = (uint64_t)a->compute_units * a->max_clock_mhz;
+    uint64_t sb = (uint64_t)b->compute_units * b->max_clock_mhz;
+    return sa > sb;
+}
+
+static bool icontains(const char *hay, const char *needle)
+{
+    size_t hn = strlen(hay), nn = strlen(needle);
+    if (nn == 0)
+        return false;
+    for (size_t i = 0; i + nn <= hn; i++) {
+        size_t k = 0;
+        while (k < nn && tolower((unsigned char)hay[i + k]) == tolower((unsigned char)needle[k]))
+            k++;
+        if (k == nn)
+            return true;
+    }
+    return false;
+}
+
+static bool parse_index(const char *s, int *p, int *d)
+{
+    char tail;
+    return sscanf(s, "%d:%d%c", p, d, &tail) == 2 && *p >= 0 && *d >= 0;
+}
+
+static sc_status not_found(const sc_device_info *list, size_t count, const char *selector)
+{
+    char buf[2048];
+    size_t len = 0;
+    for (size_t i = 0; i < count && len < sizeof buf - 1; i++) {
+        int w = snprintf(buf + len, sizeof buf - len, "%s%d:%d %s (%s, %s)", i ? "; " : "",
+                         list[i].platform_index, list[i].device_index, list[i].name,
+                         sc_device_type_name(list[i].type), list[i].platform_name);
+        if (w < 0)
+            break;
+        len += (size_t)w;
+    }
+    return sc_error_set(SC_ERR_DEVICE_NOT_FOUND,
+                        "no OpenCL device matches '%s'; devices present: %s "
+                        "(select with auto, gpu, cpu, accelerator, P:D or a name substring)",
+                        selector, buf);
+}
+
+sc_status sc_device_select(const sc_device_info *list, size_t count, const char *selector,
+                           size_t *index)
+{
+    selector = sc_device_selector_default(selector);
+    long best = -1;
+    int p, d;
+    sc_device_type want = 0;
+    if (strcmp(selector, "auto") == 0)
+        want = 0;
+    else if (strcmp(selector, "gpu") == 0 || strcmp(selector, "GPU") == 0)
+        want = SC_DEVICE_GPU;
+    else if (strcmp(selector, "cpu") == 0 || strcmp(selector, "CPU") == 0)
+        want = SC_DEVICE_CPU;
+    else if (strcmp(selector, "accelerator") == 0)
+        want = SC_DEVICE_ACCELERATOR;
+    else if (parse_index(selector, &p, &d)) {
+        for (size_t i = 0; i < count; i++)
+            if (list[i].platform_index == p && list[i].device_index == d) {
+                *index = i;
+                return SC_OK;
+            }
+        return not_found(list, count, selector);
+    } else {
+        for (size_t i = 0; i < count; i++)
+            if (icontains(list[i].name, selector) && (best < 0 || better(&list[i], &list[best])))
+                best = (long)i;
+        if (best < 0)
+            return not_found(list, count, selector);
+        *index = (size_t)best;
+        return SC_OK;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (want && list[i].type != want)
+            continue;
+        if (best < 0 || better(&list[i], &list[best]))
+            best = (long)i;
+    }
+    if (best < 0)
+        return not_found(list, count, selector);
+    *index = (size_t)best;
+    return SC_OK;
+}
+
+sc_status sc_context_create(const char *selector, sc_context **out)
+{
+    *out = NULL;
+    sc_device_info *list = NULL;
+    size_t count = 0, idx = 0;
+    SC_TRY(sc_device_list(&list, &count));
+    sc_status st = sc_device_select(list, count, selector, &idx);
+    if (st != SC_OK) {
+        sc_device_list_free(list);
+        return st;
+    }
+    sc_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        sc_device_list_free(list);
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory creating a context");
+    }
+    ctx->dev = list[idx];
+    sc_device_list_free(list);
+
+    cl_device_id dev = ctx->dev.cl_device;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
+                                     (cl_context_properties)ctx->dev.cl_platform, 0};
+    cl_int err;
+    ctx->cl = clCreateContext(props, 1, &dev, NULL, NULL, &err);
+    if (err != CL_SUCCESS) {
+        st = sc_error_wrap(sc_cl_error(err, "clCreateContext", __FILE__, __LINE__),
+                           "opening device %d:%d (%s)", ctx->dev.platform_index,
+                           ctx->dev.device_index, ctx->dev.name);
+        free(ctx);
+        return st;
+    }
+    ctx->queue = clCreateCommandQueue(ctx->cl, dev, 0, &err);
+    if (err != CL_SUCCESS) {
+        st = sc_cl_error(err, "clCreateCommandQueue", __FILE__, __LINE__);
+        sc_context_free(ctx);
+        return st;
+    }
+    ctx->wg_size = ctx->dev.max_work_group_size < 256 ? ctx->dev.max_work_group_size : 256;
+    /* The work-group size our reduction kernels assume must be a power of two. */
+    while (ctx->wg_size & (ctx->wg_size - 1))
+        ctx->wg_size &= ctx->wg_size - 1;
+
+    /* -cl-std follows the device's OpenCL C version, never the platform's. */
+    int cmaj = 1, cmin = 0;
+    if (sscanf(ctx->dev.opencl_c_version, "OpenCL C %d.%d", &cmaj, &cmin) != 2) {
+        cmaj = 1;
+        cmin = 0;
+    }
+    bool cl12 = cmaj > 1 || (cmaj == 1 && cmin >= 2);
+    const char *fast = getenv("SPURCL_FAST_MATH");
+    snprintf(ctx->base_options, sizeof ctx->base_options, "%s -DSC_WG=%zu%s",
+             cl12 ? "-cl-std=CL1.2" : "", ctx->wg_size,
+             (fast && strcmp(fast, "1") == 0) ? " -cl-fast-relaxed-math" : "");
+
+    if ((st = sc_pool_create(ctx, &ctx->pool)) != SC_OK ||
+        (st = sc_program_cache_create(&ctx->programs)) != SC_OK) {
+        sc_context_free(ctx);
+        return st;
+    }
+    *out = ctx;
+    return SC_OK;
+}
+
+void sc_context_free(sc_context *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->queue)
+        clFinish(ctx->queue);
+    sc_program_cache_free(ctx->programs);
+    sc_pool_free(ctx->pool);
+    if (ctx->queue)
+        clReleaseCommandQueue(ctx->queue);
+    if (ctx->cl)
+        clReleaseContext(ctx->cl);
+    free(ctx);
+}
+
+const sc_device_info *sc_context_device(const sc_context *ctx) { return &ctx->dev; }
+
+sc_status sc_context_finish(sc_context *ctx)
+{
+    SC_CL_CHECK(clFinish(ctx->queue));
+    return SC_OK;
+}
+
+const char *sc_program_base_options(const sc_context *ctx) { return ctx->base_options; }

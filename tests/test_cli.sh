@@ -1,0 +1,66 @@
+#!/bin/sh
+# CLI behaviour: help, the devices table, selection errors, exit codes.
+set -u
+exe="$1"
+fails=0
+passes=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+check() { # name expected-exit command...
+    name=$1; want=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    got=$?
+    if [ "$got" -ne "$want" ]; then
+        echo "FAIL $name: exit $got, want $want"; cat "$tmp/out" "$tmp/err"; fails=$((fails+1))
+    else
+        echo "ok   $name"; passes=$((passes+1))
+    fi
+}
+grep_in() { # name file pattern
+    if grep -q -- "$3" "$tmp/$2"; then echo "ok   $1"; passes=$((passes+1));
+    else echo "FAIL $1: '$3' not in $2:"; cat "$tmp/$2"; fails=$((fails+1)); fi
+}
+one_line() { # name file
+    n=$(wc -l < "$tmp/$2")
+    if [ "$n" -eq 1 ]; then echo "ok   $1"; passes=$((passes+1));
+    else echo "FAIL $1: $n lines on $2"; cat "$tmp/$2"; fails=$((fails+1)); fi
+}
+
+unset SPURCL_DEVICE
+check "--help exits 0" 0 "$exe" --help
+grep_in "--help shows usage" out "usage: spurcl"
+check "devices --help exits 0" 0 "$exe" devices --help
+grep_in "devices --help shows usage" out "usage: spurcl"
+check "selftest --help exits 0" 0 "$exe" selftest --help
+check "--version" 0 "$exe" --version
+check "no command is bad usage" 2 "$exe"
+check "unknown command" 2 "$exe" frobnicate
+grep_in "unknown command named" err "frobnicate"
+check "unknown global option" 2 "$exe" --frob devices
+check "unknown devices option" 2 "$exe" devices --frob
+
+check "devices" 0 "$exe" devices
+grep_in "devices lists the PoCL CPU" out "Portable Computing Language"
+grep_in "devices marks the selection" out '^\* 0:0'
+grep_in "devices shows fp64 column" out "fp64"
+
+check "--device cpu devices" 0 "$exe" --device cpu devices
+check "--device 0:0 devices" 0 "$exe" --device 0:0 devices
+check "SPURCL_DEVICE=0:0" 0 env SPURCL_DEVICE=0:0 "$exe" devices
+check "--device nosuchdevice devices fails" 1 "$exe" --device nosuchdevice devices
+grep_in "nosuchdevice message names the selector" err "nosuchdevice"
+grep_in "nosuchdevice message lists devices" err "0:0"
+one_line "nosuchdevice message is one line" err
+check "SPURCL_DEVICE=nosuch fails" 1 env SPURCL_DEVICE=nosuch "$exe" devices
+check "no platform" 1 env OCL_ICD_VENDORS=/nonexistent OPENCL_VENDOR_PATH=/nonexistent "$exe" devices
+grep_in "no platform names the package" err "pocl-opencl-icd"
+one_line "no platform message is one line" err
+
+check "selftest" 0 "$exe" selftest --size 100003
+grep_in "selftest passed" out "selftest passed"
+check "selftest bad size" 2 "$exe" selftest --size 0
+check "selftest non-number" 2 "$exe" selftest --size ten
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]

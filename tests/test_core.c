@@ -1,0 +1,425 @@
+/* Core: device selection, program builds and errors, tensors, the pool. */
+#define _GNU_SOURCE
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "spurcl/ops.h"
+
+/* ---- selection logic on a synthetic device list ---------------------- */
+
+static sc_device_info fake(int p, int d, const char *name, sc_device_type t, unsigned cu,
+                           unsigned mhz)
+{
+    sc_device_info i;
+    memset(&i, 0, sizeof i);
+    i.platform_index = p;
+    i.device_index = d;
+    snprintf(i.name, sizeof i.name, "%s", name);
+    snprintf(i.platform_name, sizeof i.platform_name, "Platform %d", p);
+    i.type = t;
+    i.compute_units = cu;
+    i.max_clock_mhz = mhz;
+    return i;
+}
+
+static sc_device_info devs[5];
+
+static void setup_fake(void)
+{
+    devs[0] = fake(0, 0, "pthread-haswell-AMD EPYC", SC_DEVICE_CPU, 2, 3000);
+    devs[1] = fake(1, 0, "Small GPU", SC_DEVICE_GPU, 8, 1000);
+    devs[2] = fake(1, 1, "NVIDIA H100 80GB", SC_DEVICE_GPU, 132, 1980);
+    devs[3] = fake(2, 0, "FPGA thing", SC_DEVICE_ACCELERATOR, 4, 300);
+    devs[4] = fake(2, 1, "Big CPU", SC_DEVICE_CPU, 64, 2500);
+}
+
+static size_t pick(const char *sel, size_t n, sc_status want)
+{
+    size_t idx = 999;
+    sc_status st = sc_device_select(devs, n, sel, &idx);
+    ck_assert_msg(st == want, "selector '%s': got %s (%s)", sel, sc_status_name(st),
+                  sc_last_error());
+    return idx;
+}
+
+START_TEST(select_forms)
+{
+    setup_fake();
+    unsetenv("SPURCL_DEVICE");
+    ck_assert_uint_eq(pick("auto", 5, SC_OK), 2);      /* GPU, largest CUs x clock */
+    ck_assert_uint_eq(pick(NULL, 5, SC_OK), 2);        /* default is auto */
+    ck_assert_uint_eq(pick("", 5, SC_OK), 2);
+    ck_assert_uint_eq(pick("gpu", 5, SC_OK), 2);
+    ck_assert_uint_eq(pick("cpu", 5, SC_OK), 4);       /* the bigger CPU */
+    ck_assert_uint_eq(pick("accelerator", 5, SC_OK), 3);
+    ck_assert_uint_eq(pick("0:0", 5, SC_OK), 0);
+    ck_assert_uint_eq(pick("1:0", 5, SC_OK), 1);
+    ck_assert_uint_eq(pick("h100", 5, SC_OK), 2);      /* case-insensitive substring */
+    ck_assert_uint_eq(pick("EPYC", 5, SC_OK), 0);
+    ck_assert_uint_eq(pick("small", 5, SC_OK), 1);
+    /* auto without GPUs: accelerator, then CPU */
+    ck_assert_uint_eq(pick("auto", 1, SC_OK), 0);
+    devs[1] = devs[3];
+    ck_assert_uint_eq(pick("auto", 2, SC_OK), 1);
+}
+END_TEST
+
+START_TEST(select_env_and_bad)
+{
+    setup_fake();
+    setenv("SPURCL_DEVICE", "1:0", 1);
+    ck_assert_uint_eq(pick(NULL, 5, SC_OK), 1);
+    ck_assert_uint_eq(pick("cpu", 5, SC_OK), 4);       /* explicit beats the environment */
+    unsetenv("SPURCL_DEVICE");
+
+    const char *bad[] = {"nosuchdevice", "7:0", "0:9", "1:", "-1:0", "gpu"};
+    size_t n_for_bad[] = {5, 5, 5, 5, 5, 1};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        pick(bad[i], n_for_bad[i], SC_ERR_DEVICE_NOT_FOUND);
+        const char *msg = sc_last_error();
+        ck_assert_msg(strstr(msg, bad[i]) != NULL, "message names the selector: %s", msg);
+        ck_assert_msg(strstr(msg, "0:0 pthread-haswell-AMD EPYC") != NULL,
+                      "message lists the devices: %s", msg);
+    }
+}
+END_TEST
+
+START_TEST(real_device_list)
+{
+    sc_device_info *list;
+    size_t n, idx;
+    TU_OK(sc_device_list(&list, &n));
+    ck_assert_uint_ge(n, 1);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_str_ne(list[i].name, "");
+        ck_assert_uint_ge(list[i].compute_units, 1);
+        ck_assert_uint_ge(list[i].max_work_group_size, 1);
+        ck_assert_msg(strncmp(list[i].opencl_c_version, "OpenCL C ", 9) == 0, "%s",
+                      list[i].opencl_c_version);
+    }
+    TU_OK(sc_device_select(list, n, "cpu", &idx));
+    ck_assert_int_eq(list[idx].type, SC_DEVICE_CPU);
+    char sel[16];
+    snprintf(sel, sizeof sel, "%d:%d", list[idx].platform_index, list[idx].device_index);
+    size_t idx2;
+    TU_OK(sc_device_select(list, n, sel, &idx2));
+    ck_assert_uint_eq(idx, idx2);
+    sc_device_list_free(list);
+}
+END_TEST
+
+/* The ICD loader reads its vendor list once per process, so the probe runs in
+ * a fresh process: this test binary re-executed with an empty ICD directory. */
+static int probe_no_platform(void)
+{
+    sc_device_info *list;
+    size_t n;
+    sc_status st = sc_device_list(&list, &n);
+    return st == SC_ERR_NO_PLATFORM && strstr(sc_last_error(), "pocl-opencl-icd") &&
+                   strstr(sc_last_error(), "ICD")
+               ? 0
+               : 1;
+}
+
+START_TEST(no_platform_message)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        setenv("OCL_ICD_VENDORS", "/nonexistent-spurcl-icd-dir", 1);
+        setenv("OPENCL_VENDOR_PATH", "/nonexistent-spurcl-icd-dir", 1);
+        execl("/proc/self/exe", "test_core", "--probe-no-platform", (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
+/* ---- programs --------------------------------------------------------- */
+
+START_TEST(build_error_has_log)
+{
+    const char *src = "__kernel void sc_broken(__global float *x)\n"
+                      "{\n"
+                      "    x[0] = 1.0f;\n"
+                      "    x[1] = undeclared_thing_42 * 2.0f;\n"
+                      "}\n";
+    cl_program p = NULL;
+    sc_status st = sc_program_build_source(tu_ctx(), "broken.cl", src, NULL, &p);
+    ck_assert_int_eq(st, SC_ERR_BUILD);
+    ck_assert_ptr_null(p);
+    const char *msg = sc_last_error();
+    ck_assert_msg(strstr(msg, "broken.cl"), "names the program: %s", msg);
+    ck_assert_msg(strstr(msg, "CL_BUILD_PROGRAM_FAILURE"), "names the CL error: %s", msg);
+    ck_assert_msg(strstr(msg, "undeclared_thing_42"), "log names the identifier: %s", msg);
+    ck_assert_msg(strstr(msg, ":4:"), "log gives the offending line 4: %s", msg);
+}
+END_TEST
+
+START_TEST(kernel_dir_override)
+{
+    char dir[] = "/tmp/spurcl-kdir-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/common.cl", dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("#define SC_FOR_EACH(i, n) for (uint i = get_global_id(0); i < (n); i += get_global_size(0))\n", f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/elementwise.cl", dir);
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    /* A working fill that writes v + 1, so we can see the override was used. */
+    fputs("__kernel void sc_elementwise_fill(__global float *y, uint yo, uint n, float v)\n"
+          "{ SC_FOR_EACH(i, n) y[yo + i] = v + 1.0f; }\n", f);
+    fclose(f);
+
+    setenv("SPURCL_KERNEL_DIR", dir, 1);
+    sc_context *ctx;
+    TU_OK(sc_context_create(NULL, &ctx));
+    int64_t n = 5;
+    sc_tensor *t;
+    TU_OK(sc_tensor_create(ctx, SC_F32, 1, &n, &t));
+    TU_OK(sc_tensor_fill(t, 2.0));
+    float h[5];
+    TU_OK(sc_tensor_download(t, h));
+    for (int i = 0; i < 5; i++)
+        ck_assert_float_eq(h[i], 3.0f);
+    sc_tensor_free(t);
+    sc_context_free(ctx);
+
+    /* A broken override: the error carries the log and the file name. */
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("__kernel void sc_elementwise_fill(__global float *y, uint yo, uint n, float v)\n"
+          "{ y[yo] = v +; }\n", f);
+    fclose(f);
+    TU_OK(sc_context_create(NULL, &ctx));
+    TU_OK(sc_tensor_create(ctx, SC_F32, 1, &n, &t));
+    sc_status st = sc_tensor_fill(t, 2.0);
+    ck_assert_int_eq(st, SC_ERR_BUILD);
+    ck_assert_msg(strstr(sc_last_error(), "elementwise.cl"), "%s", sc_last_error());
+    sc_tensor_free(t);
+    sc_context_free(ctx);
+    unsetenv("SPURCL_KERNEL_DIR");
+
+    /* A missing override directory names the file looked for. */
+    setenv("SPURCL_KERNEL_DIR", "/nonexistent-spurcl-kernels", 1);
+    TU_OK(sc_context_create(NULL, &ctx));
+    TU_OK(sc_tensor_create(ctx, SC_F32, 1, &n, &t));
+    st = sc_tensor_fill(t, 2.0);
+    ck_assert_int_eq(st, SC_ERR_IO);
+    ck_assert_msg(strstr(sc_last_error(), "/nonexistent-spurcl-kernels/common.cl"), "%s",
+                  sc_last_error());
+    sc_tensor_free(t);
+    sc_context_free(ctx);
+    unsetenv("SPURCL_KERNEL_DIR");
+    remove(path);
+    snprintf(path, sizeof path, "%s/common.cl", dir);
+    remove(path);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(error_names)
+{
+    ck_assert_str_eq(sc_cl_error_name(-5), "CL_OUT_OF_RESOURCES");
+    ck_assert_str_eq(sc_cl_error_name(-11), "CL_BUILD_PROGRAM_FAILURE");
+    ck_assert_str_eq(sc_cl_error_name(12345), "CL_UNKNOWN_ERROR");
+    ck_assert_str_eq(sc_status_name(SC_ERR_IO), "SC_ERR_IO");
+    sc_error_set(SC_ERR_IO, "inner %d", 7);
+    sc_error_wrap(SC_ERR_IO, "outer");
+    ck_assert_str_eq(sc_last_error(), "outer: inner 7");
+    /* An OpenCL failure is reported by name, not number. */
+    sc_tensor *t;
+    int64_t n = 3;
+    TU_OK(sc_tensor_create(tu_ctx(), SC_F32, 1, &n, &t));
+    ck_assert_int_eq(sc_cl_error(CL_OUT_OF_RESOURCES, "clFoo(x)", "f.c", 9), SC_ERR_OPENCL);
+    ck_assert_msg(strstr(sc_last_error(), "CL_OUT_OF_RESOURCES") &&
+                      strstr(sc_last_error(), "clFoo(x)"),
+                  "%s", sc_last_error());
+    sc_tensor_free(t);
+}
+END_TEST
+
+/* ---- tensors ------------------------------------------------------------ */
+
+START_TEST(tensor_round_trips)
+{
+    sc_context *ctx = tu_ctx();
+    const int64_t shapes[][4] = {{1, 1, 1, 1}, {7, 13, 1, 1}, {13, 7, 3, 5}, {1, 257, 1, 1}};
+    sc_rng rng;
+    sc_rng_seed(&rng, 1);
+    for (size_t s = 0; s < 4; s++) {
+        int64_t n = shapes[s][0] * shapes[s][1] * shapes[s][2] * shapes[s][3];
+        float *f = malloc((size_t)n * 4), *fb = malloc((size_t)n * 4);
+        int32_t *i32 = malloc((size_t)n * 4), *ib = malloc((size_t)n * 4);
+        uint8_t *u8 = malloc((size_t)n), *ub = malloc((size_t)n);
+        for (int64_t k = 0; k < n; k++) {
+            f[k] = (float)sc_rng_normal(&rng);
+            i32[k] = (int32_t)sc_rng_u64(&rng);
+            u8[k] = (uint8_t)sc_rng_u64(&rng);
+        }
+        sc_tensor *tf, *ti, *tu;
+        TU_OK(sc_tensor_from_host(ctx, SC_F32, 4, shapes[s], f, &tf));
+        TU_OK(sc_tensor_from_host(ctx, SC_I32, 4, shapes[s], i32, &ti));
+        TU_OK(sc_tensor_from_host(ctx, SC_U8, 4, shapes[s], u8, &tu));
+        TU_OK(sc_tensor_download(tf, fb));
+        TU_OK(sc_tensor_download(ti, ib));
+        TU_OK(sc_tensor_download(tu, ub));
+        ck_assert_mem_eq(f, fb, (size_t)n * 4);
+        ck_assert_mem_eq(i32, ib, (size_t)n * 4);
+        ck_assert_mem_eq(u8, ub, (size_t)n);
+        ck_assert_int_eq(sc_tensor_numel(tf), n);
+        ck_assert_int_eq(sc_tensor_dim(tf, -1), shapes[s][3]);
+
+        /* copy into a tensor of another shape with the same count */
+        sc_tensor *flat, *cp;
+        TU_OK(sc_tensor_create(ctx, SC_F32, 1, &n, &flat));
+        TU_OK(sc_tensor_copy(flat, tf));
+        TU_OK(sc_tensor_download(flat, fb));
+        ck_assert_mem_eq(f, fb, (size_t)n * 4);
+        int64_t minus1[2] = {shapes[s][0], -1};
+        TU_OK(sc_tensor_reshape(flat, 2, minus1, &cp));
+        ck_assert_int_eq(sc_tensor_dim(cp, 1), n / shapes[s][0]);
+        sc_tensor_free(cp);
+
+        /* fills of every dtype */
+        TU_OK(sc_tensor_fill(ti, -7));
+        TU_OK(sc_tensor_fill(tu, 200));
+        TU_OK(sc_tensor_fill(tf, 0.25));
+        TU_OK(sc_tensor_download(ti, ib));
+        TU_OK(sc_tensor_download(tu, ub));
+        TU_OK(sc_tensor_download(tf, fb));
+        for (int64_t k = 0; k < n; k++) {
+            ck_assert_int_eq(ib[k], -7);
+            ck_assert_int_eq(ub[k], 200);
+            ck_assert_float_eq(fb[k], 0.25f);
+        }
+        sc_tensor_free(tf); sc_tensor_free(ti); sc_tensor_free(tu); sc_tensor_free(flat);
+        free(f); free(fb); free(i32); free(ib); free(u8); free(ub);
+    }
+}
+END_TEST
+
+START_TEST(tensor_views)
+{
+    sc_context *ctx = tu_ctx();
+    float h[7 * 3];
+    for (int i = 0; i < 21; i++)
+        h[i] = (float)i;
+    int64_t shape[2] = {7, 3};
+    sc_tensor *t, *s, *r;
+    TU_OK(sc_tensor_from_host(ctx, SC_F32, 2, shape, h, &t));
+    TU_OK(sc_tensor_slice(t, 2, 3, &s));         /* rows 2..4 */
+    ck_assert_int_eq(sc_tensor_dim(s, 0), 3);
+    float out[9];
+    TU_OK(sc_tensor_download(s, out));
+    for (int i = 0; i < 9; i++)
+        ck_assert_float_eq(out[i], (float)(6 + i));
+    /* writes through a view land in the parent; the view outlives the parent */
+    TU_OK(sc_tensor_fill(s, -1.0));
+    sc_tensor_free(t);
+    int64_t flat = 9;
+    TU_OK(sc_tensor_reshape(s, 1, &flat, &r));
+    sc_tensor_free(s);
+    TU_OK(sc_tensor_download(r, out));
+    for (int i = 0; i < 9; i++)
+        ck_assert_float_eq(out[i], -1.0f);
+    sc_tensor_free(r);
+
+    /* bad views are refused with a message */
+    TU_OK(sc_tensor_from_host(ctx, SC_F32, 2, shape, h, &t));
+    int64_t bad[2] = {4, 5};
+    ck_assert_int_eq(sc_tensor_reshape(t, 2, bad, &r), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "[7, 3]"), "%s", sc_last_error());
+    int64_t two_infer[2] = {-1, -1};
+    ck_assert_int_eq(sc_tensor_reshape(t, 2, two_infer, &r), SC_ERR_INVALID_ARG);
+    ck_assert_int_eq(sc_tensor_slice(t, 5, 3, &s), SC_ERR_INVALID_ARG);
+    ck_assert_int_eq(sc_tensor_slice(t, -1, 1, &s), SC_ERR_INVALID_ARG);
+    int64_t neg = -2;
+    ck_assert_int_eq(sc_tensor_create(ctx, SC_F32, 1, &neg, &r), SC_ERR_INVALID_ARG);
+    ck_assert_int_eq(sc_tensor_create(ctx, SC_F32, SC_MAX_DIMS + 1, shape, &r),
+                     SC_ERR_INVALID_ARG);
+    sc_tensor *i32;
+    TU_OK(sc_tensor_create(ctx, SC_I32, 2, shape, &i32));
+    ck_assert_int_eq(sc_tensor_copy(i32, t), SC_ERR_INVALID_ARG);
+    sc_tensor_free(i32);
+    sc_tensor_free(t);
+
+    /* empty and scalar tensors */
+    int64_t zero = 0;
+    TU_OK(sc_tensor_create(ctx, SC_F32, 1, &zero, &t));
+    TU_OK(sc_tensor_fill(t, 1.0));
+    TU_OK(sc_tensor_download(t, out));
+    sc_tensor_free(t);
+    float v = 3.5f, back = 0;
+    TU_OK(sc_tensor_from_host(ctx, SC_F32, 0, NULL, &v, &t));
+    ck_assert_int_eq(sc_tensor_numel(t), 1);
+    TU_OK(sc_tensor_download(t, &back));
+    ck_assert_float_eq(back, 3.5f);
+    sc_tensor_free(t);
+}
+END_TEST
+
+START_TEST(pool_does_not_grow)
+{
+    sc_context *ctx;
+    TU_OK(sc_context_create(NULL, &ctx));
+    const int64_t sizes[] = {1, 7, 13, 1000, 4096, 100003, 65536};
+    sc_pool_stats st0, st;
+    for (int cycle = 0; cycle < 1000; cycle++) {
+        sc_tensor *ts[7];
+        for (int k = 0; k < 7; k++)
+            TU_OK(sc_tensor_create(ctx, SC_F32, 1, &sizes[k], &ts[k]));
+        /* free in a varying order */
+        for (int k = 0; k < 7; k++)
+            sc_tensor_free(ts[(k + cycle) % 7]);
+        if (cycle == 0)
+            sc_pool_get_stats(ctx, &st0);
+    }
+    sc_pool_get_stats(ctx, &st);
+    ck_assert_uint_eq(st.buffers_allocated, st0.buffers_allocated);
+    ck_assert_uint_eq(st.buffers_allocated, 7); /* one per live tensor, none after */
+    ck_assert_uint_eq(st.bytes_in_use, 0);
+    ck_assert_uint_eq(st.reuses, 999u * 7u);
+    sc_pool_trim(ctx);
+    sc_pool_get_stats(ctx, &st);
+    ck_assert_uint_eq(st.buffers_live, 0);
+    ck_assert_uint_eq(st.bytes_live, 0);
+    sc_context_free(ctx);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--probe-no-platform") == 0)
+        return probe_no_platform();
+    Suite *s = suite_create("core");
+    TCase *sel = tcase_create("select");
+    tcase_add_test(sel, select_forms);
+    tcase_add_test(sel, select_env_and_bad);
+    tcase_add_test(sel, real_device_list);
+    tcase_add_test(sel, no_platform_message);
+    suite_add_tcase(s, sel);
+    TCase *prog = tcase_create("programs");
+    tcase_add_test(prog, build_error_has_log);
+    tcase_add_test(prog, kernel_dir_override);
+    tcase_add_test(prog, error_names);
+    suite_add_tcase(s, prog);
+    TCase *ten = tcase_create("tensors");
+    tcase_add_test(ten, tensor_round_trips);
+    tcase_add_test(ten, tensor_views);
+    tcase_add_test(ten, pool_does_not_grow);
+    suite_add_tcase(s, ten);
+    return tu_run(s);
+}

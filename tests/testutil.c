@@ -1,0 +1,78 @@
+#include "testutil.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static sc_context *shared_ctx;
+
+sc_context *tu_ctx(void)
+{
+    if (!shared_ctx) {
+        sc_status st = sc_context_create(NULL, &shared_ctx);
+        ck_assert_msg(st == SC_OK, "cannot open a device: %s", sc_last_error());
+    }
+    return shared_ctx;
+}
+
+void tu_normal(sc_rng *rng, float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)sc_rng_normal(rng);
+}
+
+void tu_uniform(sc_rng *rng, float *x, size_t n, float lo, float hi)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = lo + (hi - lo) * (float)sc_rng_uniform(rng);
+}
+
+void tu_assert_close(const char *what, const float *got, const double *want, size_t n,
+                     double rtol, double atol)
+{
+    size_t worst = 0;
+    double worst_excess = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        double excess = d - (atol + rtol * fabs(want[i]));
+        if (isnan(got[i]) || excess > worst_excess) {
+            worst_excess = isnan(got[i]) ? INFINITY : excess;
+            worst = i;
+        }
+    }
+    if (n)
+        ck_assert_msg(worst_excess <= 0, "%s: element %zu: got %.9g, want %.9g (rtol %g, atol %g)",
+                      what, worst, (double)got[worst], want[worst], rtol, atol);
+}
+
+sc_tensor *tu_tensor(int ndim, const int64_t *shape, const float *data)
+{
+    sc_tensor *t;
+    TU_OK(sc_tensor_from_host(tu_ctx(), SC_F32, ndim, shape, data, &t));
+    return t;
+}
+
+float *tu_download(const sc_tensor *t)
+{
+    size_t n = (size_t)sc_tensor_numel(t);
+    float *h = malloc((n ? n : 1) * sizeof *h);
+    ck_assert_ptr_nonnull(h);
+    TU_OK(sc_tensor_download(t, h));
+    return h;
+}
+
+int tu_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    /* No fork: one OpenCL context per process is far cheaper, and a crash is
+     * still a failure of the whole executable. */
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    if (shared_ctx) {
+        sc_context_free(shared_ctx);
+        shared_ctx = NULL;
+    }
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,41 @@
+/* Shared helpers for the Check suites. */
+#ifndef SC_TESTUTIL_H
+#define SC_TESTUTIL_H
+
+#include <check.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spurcl/device.h"
+#include "spurcl/rng.h"
+#include "spurcl/tensor.h"
+
+/* One context for the whole test process (opened lazily, on $SPURCL_DEVICE
+ * or auto). Fails the test with the library's message if none can be made. */
+sc_context *tu_ctx(void);
+
+/* ck_assert on an sc_status, printing sc_last_error() on failure. */
+#define TU_OK(expr)                                                                   \
+    do {                                                                              \
+        sc_status tu_st_ = (expr);                                                    \
+        ck_assert_msg(tu_st_ == SC_OK, "%s -> %s: %s", #expr, sc_status_name(tu_st_), \
+                      sc_last_error());                                               \
+    } while (0)
+
+/* Fills with N(0,1) (or uniform [lo,hi) for tu_uniform). */
+void tu_normal(sc_rng *rng, float *x, size_t n);
+void tu_uniform(sc_rng *rng, float *x, size_t n, float lo, float hi);
+
+/* Asserts |got - want| <= atol + rtol * |want| elementwise; reports the worst. */
+void tu_assert_close(const char *what, const float *got, const double *want, size_t n,
+                     double rtol, double atol);
+
+/* Creates a float32 tensor from host data (test fails on error). */
+sc_tensor *tu_tensor(int ndim, const int64_t *shape, const float *data);
+/* Downloads a float32 tensor into a new host array (caller frees). */
+float *tu_download(const sc_tensor *t);
+
+/* Runs a suite with CK_NORMAL output; returns the process exit code. */
+int tu_run(Suite *s);
+
+#endif
