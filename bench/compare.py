@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Print the spurcl / PyTorch ratio table from two benchmark JSON-lines files.
+
+    python3 bench/compare.py SPURCL.jsonl TORCH.jsonl [--shapes bench/shapes.json] [--markdown]
+
+Each input line is {"name", "impl", "fwd_ms", "fwdbwd_ms", "threads"} (see the
+"schema" key of bench/shapes.json). The first file is spurcl's, the second
+torch's; a warning is printed when a line's "impl" says otherwise. Lines that are
+not JSON objects (blank, '#' comments) are skipped; when a name appears twice the
+last line wins. Rows follow the order of the shapes file, then any other names
+in order of appearance. A time that is missing, null or not positive shows as
+'-', and so does any ratio that needs it. The last row is the geometric mean of
+the ratios over the entries that have both sides.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_jsonl(path, expect_impl):
+    rows, order = {}, []
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                print(f"{path}:{lineno}: not JSON, skipped", file=sys.stderr)
+                continue
+            if not isinstance(rec, dict) or "name" not in rec:
+                print(f"{path}:{lineno}: no \"name\", skipped", file=sys.stderr)
+                continue
+            impl = rec.get("impl")
+            if impl is not None and impl != expect_impl:
+                print(f"{path}:{lineno}: impl {impl!r}, expected {expect_impl!r}", file=sys.stderr)
+            if rec["name"] not in rows:
+                order.append(rec["name"])
+            rows[rec["name"]] = rec
+    return rows, order
+
+
+def ms(rec, key):
+    if rec is None:
+        return None
+    v = rec.get(key)
+    if isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 and math.isfinite(v):
+        return float(v)
+    return None
+
+
+def fmt_ms(v):
+    if v is None:
+        return "-"
+    return f"{v:.3f}" if v < 10 else f"{v:.2f}" if v < 1000 else f"{v:.1f}"
+
+
+def fmt_ratio(v):
+    return "-" if v is None else f"{v:.2f}"
+
+
+def ratio(a, b):
+    return None if a is None or b is None else a / b
+
+
+def geomean(xs):
+    xs = [x for x in xs if x is not None]
+    return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description="spurcl vs PyTorch benchmark ratio table (ratio = spurcl / torch; < 1 means spurcl is faster).")
+    ap.add_argument("spurcl", help="spurcl-bench output (JSON lines)")
+    ap.add_argument("torch", help="torch_bench.py output (JSON lines)")
+    ap.add_argument("--shapes", default=os.path.join(HERE, "shapes.json"),
+                    help="shapes file giving the row order (default bench/shapes.json; ignored if absent)")
+    ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    args = ap.parse_args()
+
+    sp, sp_order = read_jsonl(args.spurcl, "spurcl")
+    th, th_order = read_jsonl(args.torch, "torch")
+    names = []
+    if os.path.exists(args.shapes):
+        with open(args.shapes) as f:
+            names = [e["name"] for e in json.load(f)["entries"]]
+    for n in sp_order + th_order:
+        if n not in names:
+            names.append(n)
+
+    header = ["name", "spurcl fwd ms", "torch fwd ms", "fwd ratio",
+              "spurcl fwd+bwd ms", "torch fwd+bwd ms", "fwd+bwd ratio"]
+    table, rf, rb = [], [], []
+    for n in names:
+        s, t = sp.get(n), th.get(n)
+        if s is None and t is None:
+            continue
+        sf, tf, sb, tb = ms(s, "fwd_ms"), ms(t, "fwd_ms"), ms(s, "fwdbwd_ms"), ms(t, "fwdbwd_ms")
+        rf.append(ratio(sf, tf))
+        rb.append(ratio(sb, tb))
+        table.append([n, fmt_ms(sf), fmt_ms(tf), fmt_ratio(rf[-1]), fmt_ms(sb), fmt_ms(tb), fmt_ratio(rb[-1])])
+    table.append(["geomean", "", "", fmt_ratio(geomean(rf)), "", "", fmt_ratio(geomean(rb))])
+
+    threads = sorted({str(r.get("threads")) for r in th.values() if r.get("threads") is not None})
+    note = f"ratio = spurcl / torch (< 1: spurcl faster); torch threads: {', '.join(threads) or '-'}"
+
+    if args.markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+        for row in table:
+            print("| " + " | ".join(row) + " |")
+        print()
+        print(note)
+    else:
+        widths = [max(len(r[i]) for r in table + [header]) for i in range(len(header))]
+        line = lambda r: "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
+        print(line(header))
+        print("  ".join("-" * w for w in widths))
+        for row in table:
+            print(line(row))
+        print(note)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Time every entry of bench/shapes.json on PyTorch CPU; one JSON line per entry.
+
+    /usr/bin/python3 bench/torch_bench.py [--shapes bench/shapes.json]
+        [--threads 2] [--repeat 20] [--warmup 3] [--only SUBSTRING]
+
+Output lines: {"name", "impl": "torch", "fwd_ms", "fwdbwd_ms", "threads"},
+each time the median of --repeat runs after --warmup untimed runs. What fwd and
+fwd+bwd cover for each op is defined in the "schema" key of shapes.json.
+The model definitions come from tests/fixtures/make_fixtures.py (the same
+classes the fixtures are made with), instantiated at the benchmark's sizes.
+"""
+import argparse
+import importlib.util
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def load_models():
+    path = os.path.join(ROOT, "tests", "fixtures", "make_fixtures.py")
+    spec = importlib.util.spec_from_file_location("spurcl_make_fixtures", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# --------------------------------------------------------------------------
+# Reference implementations of the loss ops (timing only)
+# --------------------------------------------------------------------------
+
+def nt_xent(z1, z2, tau):
+    """SimCLR NT-Xent over 2N views (methods.md section 3)."""
+    n = z1.shape[0]
+    u = F.normalize(torch.cat([z1, z2], dim=0), dim=1)
+    s = (u @ u.t()) / tau
+    s = s.masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    pos = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    return F.cross_entropy(s, pos)
+
+
+def barlow_twins(z1, z2, lam, eps=1e-5):
+    """BarlowTwins: per-dimension batch standardisation (biased variance + eps,
+    as BatchNorm1d(affine=False)), C = Z1^T Z2 / N, on- and off-diagonal terms."""
+    n = z1.shape[0]
+    a = (z1 - z1.mean(0)) / torch.sqrt(z1.var(0, unbiased=False) + eps)
+    b = (z2 - z2.mean(0)) / torch.sqrt(z2.var(0, unbiased=False) + eps)
+    c = a.t() @ b / n
+    d = torch.diagonal(c)
+    return (d - 1).pow(2).sum() + lam * (c.pow(2).sum() - d.pow(2).sum())
+
+
+def attention(q, k, v):
+    hd = q.shape[-1]
+    a = torch.softmax(q @ k.transpose(-2, -1) / hd ** 0.5, dim=-1)
+    return a @ v
+
+
+# --------------------------------------------------------------------------
+# Entry builders: each returns (fwd, fwdbwd), two closures over fixed tensors
+# --------------------------------------------------------------------------
+
+def rnd(*shape, grad=True):
+    return torch.randn(*shape, dtype=torch.float32).requires_grad_(grad)
+
+
+def op_closures(fn, inputs, scalar):
+    """fwd: fn(*inputs) without autograd recording. fwdbwd: fn(*inputs) recorded,
+    then the gradient w.r.t. every input that requires grad (a fixed random
+    upstream gradient for non-scalar outputs)."""
+    wrt = [t for t in inputs if isinstance(t, torch.Tensor) and t.requires_grad]
+    with torch.no_grad():
+        out_shape = fn(*inputs).shape
+    upstream = None if scalar else torch.randn(out_shape)
+
+    def fwd():
+        with torch.no_grad():
+            fn(*inputs)
+
+    def fwdbwd():
+        out = fn(*inputs)
+        torch.autograd.grad(out, wrt, grad_outputs=upstream)
+
+    return fwd, fwdbwd
+
+
+def build(entry, models):
+    op, s = entry["op"], entry["shapes"]
+    if op == "conv2d":
+        x = rnd(s["n"], s["c_in"], s["h"], s["w"])
+        w = rnd(s["c_out"], s["c_in"], s["kh"], s["kw"])
+        b = rnd(s["c_out"]) if s["bias"] else None
+        return op_closures(lambda x, w, b: F.conv2d(x, w, b, stride=s["stride"], padding=s["pad"]),
+                           [x, w, b], False)
+    if op == "relu":
+        return op_closures(F.relu, [rnd(*s["dims"])], False)
+    if op == "gelu":
+        return op_closures(lambda x: F.gelu(x), [rnd(*s["dims"])], False)
+    if op == "maxpool2d":
+        x = rnd(s["n"], s["c"], s["h"], s["w"])
+        return op_closures(lambda x: F.max_pool2d(x, s["k"], s["stride"], s["pad"]), [x], False)
+    if op == "linear":
+        x, w = rnd(s["m"], s["k"]), rnd(s["n"], s["k"])
+        b = rnd(s["n"]) if s["bias"] else None
+        return op_closures(F.linear, [x, w, b], False)
+    if op == "layer_norm":
+        x, w, b = rnd(s["rows"], s["dim"]), rnd(s["dim"]), rnd(s["dim"])
+        return op_closures(lambda x, w, b: F.layer_norm(x, (s["dim"],), w, b, s["eps"]), [x, w, b], False)
+    if op == "softmax":
+        return op_closures(lambda x: torch.softmax(x, dim=-1), [rnd(s["rows"], s["cols"])], False)
+    if op == "attention":
+        shape = (s["b"], s["heads"], s["t"], s["head_dim"])
+        return op_closures(attention, [rnd(*shape), rnd(*shape), rnd(*shape)], False)
+    if op == "cross_entropy":
+        logits = rnd(s["n"], s["classes"])
+        labels = torch.randint(0, s["classes"], (s["n"],))
+        return op_closures(F.cross_entropy, [logits, labels], True)
+    if op == "nt_xent":
+        return op_closures(lambda a, b: nt_xent(a, b, s["tau"]), [rnd(s["n"], s["dim"]), rnd(s["n"], s["dim"])], True)
+    if op == "barlow_twins":
+        return op_closures(lambda a, b: barlow_twins(a, b, s["lambda_offdiag"]),
+                           [rnd(s["n"], s["dim"]), rnd(s["n"], s["dim"])], True)
+    if op == "model_step":
+        return build_model_step(s, models)
+    raise ValueError(f"unknown op {op!r} in entry {entry['name']!r}")
+
+
+def build_model_step(s, m):
+    if s["model"] == "cnn":
+        assert (s["c1"], s["c2"], s["fc"]) == (32, 64, 128), "make_fixtures.CNN has fixed widths 32, 64, 128"
+        model = m.CNN(s["c"], s["h"], s["classes"])
+    elif s["model"] == "vit":
+        model = m.ViT(s["c"], s["h"], s["patch"], s["dim"], s["depth"], s["heads"], s["mlp"], s["classes"])
+    else:
+        raise ValueError(s["model"])
+    params = list(model.parameters())
+    x = torch.rand(s["n"], s["c"], s["h"], s["w"])
+    y = torch.randint(0, s["classes"], (s["n"],))
+
+    if s["loss"] == "ce":
+        def fwd():
+            with torch.no_grad():
+                F.cross_entropy(model(x), y)
+
+        def fwdbwd():
+            torch.autograd.grad(F.cross_entropy(model(x), y), params)
+        return fwd, fwdbwd
+
+    if s["loss"] == "ule":
+        cfg = {"saliency": s["saliency"], "norm": s["norm"], "form": s["form"], "lambda": s["lambda"]}
+        # The student's normalised saliency is a constant input of the teacher step.
+        student_sal = m.normalise(torch.randn(s["n"], s["c"], s["h"], s["w"]), s["norm"])
+
+        def fwd():   # loss value; needs the input gradient built with create_graph=True
+            m.ule_loss(model, x, y, cfg, student_sal)
+
+        def fwdbwd():
+            torch.autograd.grad(m.ule_loss(model, x, y, cfg, student_sal), params)
+        return fwd, fwdbwd
+    raise ValueError(s["loss"])
+
+
+def loaded_blas():
+    """Path of the BLAS library this process has mapped (after one matmul):
+    Debian's torch calls whatever libblas.so.3 the system alternative points to,
+    the netlib reference BLAS unless OpenBLAS/BLIS is installed."""
+    torch.randn(8, 8) @ torch.randn(8, 8)
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {l.split()[-1] for l in f if "blas" in l.lower() or "mkl" in l.lower()}
+        return ", ".join(sorted(os.path.realpath(x) for x in libs if x.startswith("/"))) or "none mapped"
+    except OSError:
+        return "unknown"
+
+
+def median_ms(fn, repeat, warmup):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Time bench/shapes.json entries on PyTorch CPU (JSON lines on stdout).")
+    ap.add_argument("--shapes", default=os.path.join(HERE, "shapes.json"))
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    ap.add_argument("--repeat", type=int, default=20, help="timed runs per measurement; the median is reported (default 20)")
+    ap.add_argument("--warmup", type=int, default=3, help="untimed runs before timing (default 3)")
+    ap.add_argument("--only", default=None, help="run only entries whose name contains this substring")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    with open(args.shapes) as f:
+        entries = json.load(f)["entries"]
+    models = load_models()
+    print(f"# torch {torch.__version__}, {args.threads} threads, median of {args.repeat} after {args.warmup} warm-up; "
+          f"BLAS: {loaded_blas()}", file=sys.stderr)
+    for e in entries:
+        if args.only and args.only not in e["name"]:
+            continue
+        fwd, fwdbwd = build(e, models)
+        rec = {
+            "name": e["name"],
+            "impl": "torch",
+            "fwd_ms": round(median_ms(fwd, args.repeat, args.warmup), 4),
+            "fwdbwd_ms": round(median_ms(fwdbwd, args.repeat, args.warmup), 4),
+            "threads": args.threads,
+        }
+        print(json.dumps(rec), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
