@@ -10,12 +10,14 @@ import os
 import sys
 
 
-def c_string(text):
-    out = []
-    for line in text.splitlines(keepends=True):
-        esc = line.replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
-        out.append('    "' + esc + '"')
-    return '\n'.join(out) if out else '    ""'
+def c_bytes(text):
+    """A brace list of byte values: ISO C limits string literals to 4095
+    characters (-Woverlength-strings), arrays have no such limit."""
+    data = text.encode('utf-8') + b'\0'
+    rows = []
+    for i in range(0, len(data), 16):
+        rows.append('    ' + ', '.join(str(b) for b in data[i:i + 16]) + ',')
+    return '{\n' + '\n'.join(rows) + '\n}'
 
 
 def main():
@@ -29,7 +31,7 @@ def main():
         stem = os.path.splitext(os.path.basename(path))[0]
         with open(path, encoding='utf-8') as f:
             text = f.read()
-        parts.append(f'static const char src_{i}[] =\n{c_string(text)};\n')
+        parts.append(f'static const char src_{i}[] = {c_bytes(text)};\n')
         entries.append(f'    {{"{stem}", src_{i}}},')
     parts.append('const sc_embedded_kernel sc_embedded_kernels[] = {')
     parts.extend(entries)

@@ -1,0 +1,118 @@
+/* Broadcasting elementwise math for the autodiff ops.
+ *
+ * Shapes are collapsed on the host to at most 4 dims; a broadcast input has
+ * stride 0 along the dims it is broadcast over. Selected with -D:
+ *   BOP = 0 add, 1 sub, 2 mul, 3 div, 4 copy of a (expand)
+ *   UOP = see sc_math_unary. */
+
+inline uint sc_bcast_offset(uint i, uint4 shape, uint4 stride)
+{
+    uint i3 = i % shape.s3; i /= shape.s3;
+    uint i2 = i % shape.s2; i /= shape.s2;
+    uint i1 = i % shape.s1; i /= shape.s1;
+    return i * stride.s0 + i1 * stride.s1 + i2 * stride.s2 + i3 * stride.s3;
+}
+
+#ifdef BOP
+__kernel void sc_math_binary(__global float *y, uint yo, __global const float *a, uint ao,
+                             uint4 astride, __global const float *b, uint bo, uint4 bstride,
+                             uint4 shape, uint n)
+{
+    SC_FOR_EACH(i, n) {
+        float va = a[ao + sc_bcast_offset(i, shape, astride)];
+#if BOP == 4
+        y[yo + i] = va;
+#else
+        float vb = b[bo + sc_bcast_offset(i, shape, bstride)];
+#if BOP == 0
+        y[yo + i] = va + vb;
+#elif BOP == 1
+        y[yo + i] = va - vb;
+#elif BOP == 2
+        y[yo + i] = va * vb;
+#else
+        y[yo + i] = va / vb;
+#endif
+#endif
+    }
+}
+#endif
+
+#ifdef UOP
+/* erf-form GELU and its derivatives */
+#define SC_INV_SQRT2 0.70710678118654752440f
+#define SC_INV_SQRT2PI 0.39894228040143267794f
+__kernel void sc_math_unary(__global float *y, uint yo, __global const float *x, uint xo,
+                            uint n, float p)
+{
+    SC_FOR_EACH(i, n) {
+        float v = x[xo + i];
+        float r;
+#if UOP == 0 /* relu */
+        r = v > 0.0f ? v : 0.0f;
+#elif UOP == 1 /* step: 1 where x > 0 */
+        r = v > 0.0f ? 1.0f : 0.0f;
+#elif UOP == 2 /* abs */
+        r = fabs(v);
+#elif UOP == 3 /* sign (0 at 0) */
+        r = v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : 0.0f);
+#elif UOP == 4 /* exp */
+        r = exp(v);
+#elif UOP == 5 /* log */
+        r = log(v);
+#elif UOP == 6 /* rsqrt */
+        r = rsqrt(v);
+#elif UOP == 7 /* gelu = x * Phi(x) */
+        r = 0.5f * v * (1.0f + erf(v * SC_INV_SQRT2));
+#elif UOP == 8 /* gelu' = Phi(x) + x * phi(x) */
+        r = 0.5f * (1.0f + erf(v * SC_INV_SQRT2)) + v * SC_INV_SQRT2PI * exp(-0.5f * v * v);
+#elif UOP == 9 /* gelu'' = phi(x) * (2 - x^2) */
+        r = SC_INV_SQRT2PI * exp(-0.5f * v * v) * (2.0f - v * v);
+#elif UOP == 10 /* gelu''' = phi(x) * (x^3 - 4x) */
+        r = SC_INV_SQRT2PI * exp(-0.5f * v * v) * (v * v * v - 4.0f * v);
+#elif UOP == 11 /* scale */
+        r = p * v;
+#elif UOP == 12 /* add scalar */
+        r = v + p;
+#elif UOP == 13 /* pow with constant exponent */
+        r = pow(v, p);
+#endif
+        y[yo + i] = r;
+    }
+}
+#endif
+
+/* out = sum of x over the dims flagged in `red` (x collapsed to 4 dims
+ * `shape`); one work-item per output, reduced dims visited in order. */
+__kernel void sc_math_sum_to(__global float *y, uint yo, __global const float *x, uint xo,
+                             uint4 shape, uint4 red, uint nout)
+{
+    uint4 ext = (uint4)(red.s0 ? 1u : shape.s0, red.s1 ? 1u : shape.s1,
+                        red.s2 ? 1u : shape.s2, red.s3 ? 1u : shape.s3);
+    uint4 rext = (uint4)(red.s0 ? shape.s0 : 1u, red.s1 ? shape.s1 : 1u,
+                         red.s2 ? shape.s2 : 1u, red.s3 ? shape.s3 : 1u);
+    uint4 xs = (uint4)(shape.s1 * shape.s2 * shape.s3, shape.s2 * shape.s3, shape.s3, 1u);
+    SC_FOR_EACH(o, nout) {
+        uint r = o;
+        uint c3 = r % ext.s3; r /= ext.s3;
+        uint c2 = r % ext.s2; r /= ext.s2;
+        uint c1 = r % ext.s1; r /= ext.s1;
+        uint c0 = r;
+        float acc = 0.0f;
+        for (uint a = 0; a < rext.s0; a++)
+            for (uint b = 0; b < rext.s1; b++)
+                for (uint c = 0; c < rext.s2; c++)
+                    for (uint d = 0; d < rext.s3; d++)
+                        acc += x[xo + (c0 + a) * xs.s0 + (c1 + b) * xs.s1 + (c2 + c) * xs.s2 +
+                                 (c3 + d) * xs.s3];
+        y[yo + o] = acc;
+    }
+}
+
+/* y = x permuted: y[j0,j1,j2,j3] = x[i] with i = sum_k j_k * xstride[k]
+ * (xstride lists x's strides in y's axis order). */
+__kernel void sc_math_permute(__global float *y, uint yo, __global const float *x, uint xo,
+                              uint4 yshape, uint4 xstride, uint n)
+{
+    SC_FOR_EACH(i, n) y[yo + i] = x[xo + sc_bcast_offset(i, yshape, xstride)];
+}

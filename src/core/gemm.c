@@ -1,0 +1,76 @@
+/* GEMM providers behind one interface. */
+#include "core/gemm.h"
+
+#include <clblast_c.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *sc_gemm_provider_name(sc_gemm_provider p)
+{
+    return p == SC_GEMM_NATIVE ? "native" : "clblast";
+}
+
+sc_gemm_provider sc_gemm_provider_for(const sc_context *ctx)
+{
+    (void)ctx;
+    const char *env = getenv("SPURCL_GEMM");
+    if (env && strcmp(env, "native") == 0)
+        return SC_GEMM_NATIVE;
+    return SC_GEMM_CLBLAST;
+}
+
+static sc_status clblast_status(CLBlastStatusCode code)
+{
+    if (code == CLBlastSuccess)
+        return SC_OK;
+    if (code < 0 && code > -1000) /* OpenCL's own codes */
+        return sc_error_set(SC_ERR_OPENCL, "CLBlast GEMM failed: %s (%d)",
+                            sc_cl_error_name((int)code), (int)code);
+    return sc_error_set(SC_ERR_OPENCL, "CLBlast GEMM failed with CLBlast status %d", (int)code);
+}
+
+static sc_status gemm_clblast(sc_context *ctx, const sc_gemm_args *g)
+{
+    CLBlastTranspose ta = g->ta ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastTranspose tb = g->tb ? CLBlastTransposeYes : CLBlastTransposeNo;
+    CLBlastStatusCode st;
+    if (g->batch == 1)
+        st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha, g->a,
+                          g->a_off, g->lda, g->b, g->b_off, g->ldb, g->beta, g->c, g->c_off,
+                          g->ldc, &ctx->queue, NULL);
+    else
+        st = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k,
+                                        g->alpha, g->a, g->a_off, g->lda, g->a_stride, g->b,
+                                        g->b_off, g->ldb, g->b_stride, g->beta, g->c, g->c_off,
+                                        g->ldc, g->c_stride, g->batch, &ctx->queue, NULL);
+    return clblast_status(st);
+}
+
+static sc_status gemm_native(sc_context *ctx, const sc_gemm_args *g)
+{
+    cl_kernel k;
+    SC_TRY(sc_kernel_get(ctx, "gemm", NULL, "sc_gemm_tiled", &k));
+    cl_uint ta = g->ta, tb = g->tb;
+    cl_uint m = (cl_uint)g->m, n = (cl_uint)g->n, kk = (cl_uint)g->k;
+    cl_uint ao = (cl_uint)g->a_off, lda = (cl_uint)g->lda, as = (cl_uint)g->a_stride;
+    cl_uint bo = (cl_uint)g->b_off, ldb = (cl_uint)g->ldb, bs = (cl_uint)g->b_stride;
+    cl_uint co = (cl_uint)g->c_off, ldc = (cl_uint)g->ldc, cs = (cl_uint)g->c_stride;
+    float alpha = g->alpha, beta = g->beta;
+    sc_karg args[] = {SC_ARG(ta), SC_ARG(tb), SC_ARG(m), SC_ARG(n), SC_ARG(kk),
+                      SC_ARG(alpha), SC_ARG(g->a), SC_ARG(ao), SC_ARG(lda), SC_ARG(as),
+                      SC_ARG(g->b), SC_ARG(bo), SC_ARG(ldb), SC_ARG(bs), SC_ARG(beta),
+                      SC_ARG(g->c), SC_ARG(co), SC_ARG(ldc), SC_ARG(cs)};
+    size_t local[3] = {16, 16, 1};
+    size_t global[3] = {sc_round_up(g->n, 16), sc_round_up(g->m, 16), g->batch};
+    return sc_launch(ctx, k, "sc_gemm_tiled", 3, global, local, 19, args);
+}
+
+sc_status sc_gemm(sc_context *ctx, const sc_gemm_args *g)
+{
+    if (g->m == 0 || g->n == 0 || g->batch == 0)
+        return SC_OK;
+    sc_gemm_provider p = sc_gemm_provider_for(ctx);
+    if (g->k == 0 || p == SC_GEMM_NATIVE)
+        return gemm_native(ctx, g); /* k == 0: C = beta*C, which CLBlast rejects */
+    return gemm_clblast(ctx, g);
+}

@@ -1,0 +1,29 @@
+/* One internal GEMM interface with more than one provider.
+ *
+ *   C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b],  b < batch
+ *
+ * Row-major; op(X) = X or X^T; strides between batch members in elements.
+ * Providers: CLBlast (default) and the project's own kernel (cl/gemm.cl).
+ * SPURCL_GEMM=clblast|native forces one; otherwise the context's choice. */
+#ifndef SC_CORE_GEMM_H
+#define SC_CORE_GEMM_H
+
+#include "core/core.h"
+
+typedef enum sc_gemm_provider { SC_GEMM_CLBLAST = 0, SC_GEMM_NATIVE = 1 } sc_gemm_provider;
+
+typedef struct sc_gemm_args {
+    bool ta, tb;
+    size_t m, n, k;
+    float alpha, beta;
+    cl_mem a; size_t a_off, lda, a_stride;
+    cl_mem b; size_t b_off, ldb, b_stride;
+    cl_mem c; size_t c_off, ldc, c_stride;
+    size_t batch;
+} sc_gemm_args;
+
+sc_status sc_gemm(sc_context *ctx, const sc_gemm_args *args);
+sc_gemm_provider sc_gemm_provider_for(const sc_context *ctx);
+const char *sc_gemm_provider_name(sc_gemm_provider p);
+
+#endif

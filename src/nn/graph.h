@@ -1,0 +1,88 @@
+/* Internal autodiff machinery shared by the op files (src/nn/ops_*.c).
+ *
+ * Writing an op:
+ *   1. sc_var *sc_nn_foo(sc_graph *g, sc_var *x, ...) checks inputs with
+ *      SC_NN_CHECK, makes its output with sc__out(), launches kernels, and
+ *      calls sc__record(g, out, "foo", foo_backward, n, inputs) (which only
+ *      records when the graph is recording and an input requires grad).
+ *   2. foo_backward(g, node, gy, gin) sets gin[i] for each i with
+ *      node->need[i], using only sc_nn_* ops, so the backward is recorded
+ *      when the engine runs with create_graph and can be differentiated.
+ *   3. Errors: return sc__fail(g, sc_error_set(...)) (sticky, returns NULL). */
+#ifndef SC_NN_GRAPH_H
+#define SC_NN_GRAPH_H
+
+#include "core/core.h"
+#include "spurcl/autograd.h"
+
+#define SC_MAX_IN 4
+
+typedef struct sc_node sc_node;
+typedef void (*sc_backward_fn)(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin);
+
+struct sc_node {
+    const char *name;
+    sc_backward_fn backward;
+    int n_in;
+    sc_var *in[SC_MAX_IN];
+    bool need[SC_MAX_IN];       /* set by the engine before backward */
+    sc_var *out;
+    sc_var *saved[2];           /* extra variables an op keeps (indices, outputs) */
+    int64_t ip[8];              /* integer parameters */
+    float fp[4];                /* float parameters */
+};
+
+struct sc_var {
+    sc_tensor *t;
+    sc_node *node;              /* creator; NULL for leaves */
+    bool requires_grad;
+    bool is_param;
+    char *name;                 /* parameters only */
+    /* scratch of the backward engine */
+    sc_var *grad;
+    uint32_t grad_pass;
+    uint32_t mark_pass;
+};
+
+struct sc_graph {
+    sc_context *ctx;
+    sc_status status;
+    bool recording;
+    sc_var **vars;
+    size_t nvars, vcap;
+    sc_node **nodes;
+    size_t nnodes, ncap;
+    uint32_t pass;
+};
+
+/* Records status (first error wins) and returns NULL. */
+sc_var *sc__fail(sc_graph *g, sc_status st);
+/* A new graph variable with an uninitialised tensor of the given shape. */
+sc_var *sc__out(sc_graph *g, sc_dtype dtype, int ndim, const int64_t *shape);
+/* Records a node producing `out` if recording and any input requires grad;
+ * returns the node (NULL when not recorded) so the op can save extras. */
+sc_node *sc__record(sc_graph *g, sc_var *out, const char *name, sc_backward_fn bw, int n_in,
+                    sc_var *const *in);
+/* True when the graph is healthy and every given variable is non-NULL. */
+bool sc__ok(sc_graph *g, int n, ...);
+
+#define SC_NN_CHECK(g, n, ...)                                                 \
+    do {                                                                       \
+        if (!sc__ok((g), (n), __VA_ARGS__))                                    \
+            return NULL;                                                       \
+    } while (0)
+
+/* Launch helper: status -> sticky graph error. */
+#define SC_NN_TRY(g, expr)                                                     \
+    do {                                                                       \
+        sc_status sc_nn_st_ = (expr);                                          \
+        if (sc_nn_st_ != SC_OK)                                                \
+            return sc__fail((g), sc_nn_st_);                                   \
+    } while (0)
+
+static inline const char *sc__shape(const sc_var *v, char *buf, size_t n)
+{
+    return sc_tensor_shape_str(v->t, buf, n);
+}
+
+#endif

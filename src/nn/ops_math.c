@@ -1,0 +1,588 @@
+/* Differentiable elementwise, broadcasting, reduction and shape ops. */
+#include "core/gemm.h"
+#include "core/ops_internal.h"
+#include "nn/graph.h"
+#include "spurcl/nn.h"
+#include "spurcl/ops.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* ---- shape helpers ------------------------------------------------------ */
+
+static void align(const sc_tensor *t, int r, int64_t *out)
+{
+    int pad = r - t->ndim;
+    for (int i = 0; i < r; i++)
+        out[i] = i < pad ? 1 : t->shape[i - pad];
+}
+
+static bool same_shape(const sc_tensor *a, int ndim, const int64_t *shape)
+{
+    if (a->ndim != ndim)
+        return false;
+    for (int i = 0; i < ndim; i++)
+        if (a->shape[i] != shape[i])
+            return false;
+    return true;
+}
+
+/* Collapses dims of y (rank r) where a and b have the same broadcast
+ * pattern; fills 4-dim shape and strides (stride 0 = broadcast). */
+static bool collapse2(int r, const int64_t *ys, const int64_t *as, const int64_t *bs,
+                      cl_uint4 *shape, cl_uint4 *astr, cl_uint4 *bstr)
+{
+    int64_t cs[SC_MAX_DIMS];
+    int ca[SC_MAX_DIMS], cb[SC_MAX_DIMS];
+    int m = 0;
+    for (int d = 0; d < r; d++) {
+        if (ys[d] == 1)
+            continue;
+        int fa = as[d] == 1, fb = bs[d] == 1;
+        if (m > 0 && ca[m - 1] == fa && cb[m - 1] == fb) {
+            cs[m - 1] *= ys[d];
+        } else {
+            cs[m] = ys[d];
+            ca[m] = fa;
+            cb[m] = fb;
+            m++;
+        }
+    }
+    if (m > 4)
+        return false;
+    uint64_t sa = 1, sb = 1;
+    for (int k = 0; k < 4; k++) {
+        shape->s[k] = 1;
+        astr->s[k] = 0;
+        bstr->s[k] = 0;
+    }
+    for (int d = m - 1, k = 3; d >= 0; d--, k--) {
+        shape->s[k] = (cl_uint)cs[d];
+        astr->s[k] = ca[d] ? 0 : (cl_uint)sa;
+        bstr->s[k] = cb[d] ? 0 : (cl_uint)sb;
+        if (!ca[d])
+            sa *= (uint64_t)cs[d];
+        if (!cb[d])
+            sb *= (uint64_t)cs[d];
+    }
+    return true;
+}
+
+static sc_var *shape_error(sc_graph *g, const char *op, const sc_var *a, const sc_var *b)
+{
+    char x[96], y[96];
+    return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "%s: shapes %s and %s do not broadcast",
+                                    op, sc__shape(a, x, sizeof x), sc__shape(b, y, sizeof y)));
+}
+
+static bool check_f32(sc_graph *g, const char *op, const sc_var *v)
+{
+    sc_status st = sc_check_f32(v->t, op, "input");
+    if (st != SC_OK) {
+        sc__fail(g, st);
+        return false;
+    }
+    return true;
+}
+
+/* ---- binary ops ------------------------------------------------------------ */
+
+static const char *bop_defines[] = {"-DBOP=0", "-DBOP=1", "-DBOP=2", "-DBOP=3", "-DBOP=4"};
+
+/* y = a (op) b with broadcasting into an output of rank r / shape ys. */
+static sc_status launch_binary(sc_context *ctx, int bop, sc_tensor *y, const sc_tensor *a,
+                               const sc_tensor *b)
+{
+    int r = y->ndim;
+    int64_t as[SC_MAX_DIMS], bs[SC_MAX_DIMS];
+    align(a, r, as);
+    align(b ? b : a, r, bs);
+    cl_uint4 shape, astr, bstr;
+    if (!collapse2(r, y->shape, as, bs, &shape, &astr, &bstr))
+        return sc_error_set(SC_ERR_UNSUPPORTED,
+                            "broadcast pattern needs more than 4 collapsed dimensions");
+    cl_kernel k;
+    SC_TRY(sc_kernel_get(ctx, "math", bop_defines[bop], "sc_math_binary", &k));
+    cl_mem ym = y->buf->mem, am = a->buf->mem, bm = (b ? b : a)->buf->mem;
+    cl_uint yo = (cl_uint)y->offset, ao = (cl_uint)a->offset, bo = (cl_uint)(b ? b : a)->offset;
+    cl_uint n = (cl_uint)y->numel;
+    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(am), SC_ARG(ao), SC_ARG(astr),
+                      SC_ARG(bm), SC_ARG(bo), SC_ARG(bstr), SC_ARG(shape), SC_ARG(n)};
+    size_t global = sc_grid_1d(ctx, n), local = ctx->wg_size;
+    return sc_launch(ctx, k, "sc_math_binary", 1, &global, &local, 10, args);
+}
+
+static void add_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin);
+static void sub_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin);
+static void mul_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin);
+static void div_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin);
+
+static sc_var *binary(sc_graph *g, sc_var *a, sc_var *b, int bop, const char *name,
+                      sc_backward_fn bw)
+{
+    SC_NN_CHECK(g, 2, a, b);
+    if (!check_f32(g, name, a) || !check_f32(g, name, b))
+        return NULL;
+    int r = a->t->ndim > b->t->ndim ? a->t->ndim : b->t->ndim;
+    int64_t as[SC_MAX_DIMS], bs[SC_MAX_DIMS], ys[SC_MAX_DIMS];
+    align(a->t, r, as);
+    align(b->t, r, bs);
+    for (int d = 0; d < r; d++) {
+        if (as[d] != bs[d] && as[d] != 1 && bs[d] != 1)
+            return shape_error(g, name, a, b);
+        ys[d] = as[d] == 1 ? bs[d] : as[d];
+    }
+    sc_var *y = sc__out(g, SC_F32, r, ys);
+    if (!y)
+        return NULL;
+    SC_NN_TRY(g, launch_binary(g->ctx, bop, y->t, a->t, b->t));
+    sc_var *in[2] = {a, b};
+    sc__record(g, y, name, bw, 2, in);
+    return y;
+}
+
+sc_var *sc_nn_add(sc_graph *g, sc_var *a, sc_var *b) { return binary(g, a, b, 0, "add", add_bw); }
+sc_var *sc_nn_sub(sc_graph *g, sc_var *a, sc_var *b) { return binary(g, a, b, 1, "sub", sub_bw); }
+sc_var *sc_nn_mul(sc_graph *g, sc_var *a, sc_var *b) { return binary(g, a, b, 2, "mul", mul_bw); }
+sc_var *sc_nn_div(sc_graph *g, sc_var *a, sc_var *b) { return binary(g, a, b, 3, "div", div_bw); }
+
+static sc_var *to_shape_of(sc_graph *g, sc_var *grad, const sc_var *like)
+{
+    return sc_nn_sum_to(g, grad, like->t->ndim, like->t->shape);
+}
+
+static void add_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    if (n->need[0]) gin[0] = to_shape_of(g, gy, n->in[0]);
+    if (n->need[1]) gin[1] = to_shape_of(g, gy, n->in[1]);
+}
+
+static void sub_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    if (n->need[0]) gin[0] = to_shape_of(g, gy, n->in[0]);
+    if (n->need[1]) gin[1] = sc_nn_scale(g, to_shape_of(g, gy, n->in[1]), -1.0f);
+}
+
+static void mul_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    if (n->need[0]) gin[0] = to_shape_of(g, sc_nn_mul(g, gy, n->in[1]), n->in[0]);
+    if (n->need[1]) gin[1] = to_shape_of(g, sc_nn_mul(g, gy, n->in[0]), n->in[1]);
+}
+
+static void div_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    /* y = a / b: da = gy / b, db = -gy * y / b */
+    if (n->need[0]) gin[0] = to_shape_of(g, sc_nn_div(g, gy, n->in[1]), n->in[0]);
+    if (n->need[1])
+        gin[1] = sc_nn_scale(g, to_shape_of(g, sc_nn_div(g, sc_nn_mul(g, gy, n->out), n->in[1]),
+                                            n->in[1]),
+                             -1.0f);
+}
+
+/* ---- unary ops -------------------------------------------------------------- */
+
+enum {
+    U_RELU = 0, U_STEP, U_ABS, U_SIGN, U_EXP, U_LOG, U_RSQRT, U_GELU, U_GELU1, U_GELU2, U_GELU3,
+    U_SCALE, U_ADDS, U_POW, U_COUNT
+};
+
+static sc_var *unary_raw(sc_graph *g, sc_var *x, int uop, float p)
+{
+    SC_NN_CHECK(g, 1, x);
+    if (!check_f32(g, "unary op", x))
+        return NULL;
+    sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
+    if (!y)
+        return NULL;
+    char def[24];
+    snprintf(def, sizeof def, "-DUOP=%d", uop);
+    cl_kernel k;
+    SC_NN_TRY(g, sc_kernel_get(g->ctx, "math", def, "sc_math_unary", &k));
+    cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem;
+    cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset, n = (cl_uint)x->t->numel;
+    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo), SC_ARG(n), SC_ARG(p)};
+    size_t global = sc_grid_1d(g->ctx, n), local = g->ctx->wg_size;
+    SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_math_unary", 1, &global, &local, 6, args));
+    return y;
+}
+
+static sc_var *unary(sc_graph *g, sc_var *x, int uop, float p, const char *name,
+                     sc_backward_fn bw)
+{
+    sc_var *y = unary_raw(g, x, uop, p);
+    if (y && bw) {
+        sc_node *n = sc__record(g, y, name, bw, 1, &x);
+        if (n)
+            n->fp[0] = p;
+    }
+    return y;
+}
+
+static void relu_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    /* the step is a constant: relu's second derivative is zero a.e. */
+    gin[0] = sc_nn_mul(g, gy, unary_raw(g, n->in[0], U_STEP, 0));
+}
+static void abs_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = sc_nn_mul(g, gy, unary_raw(g, n->in[0], U_SIGN, 0));
+}
+static void exp_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = sc_nn_mul(g, gy, n->out);
+}
+static void log_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = sc_nn_div(g, gy, n->in[0]);
+}
+static void rsqrt_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    sc_var *y = n->out; /* d/dx x^-1/2 = -1/2 y^3 */
+    gin[0] = sc_nn_scale(g, sc_nn_mul(g, gy, sc_nn_mul(g, y, sc_nn_mul(g, y, y))), -0.5f);
+}
+static void gelu3_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    (void)gy; (void)gin;
+    sc__fail(g, sc_error_set(SC_ERR_UNSUPPORTED,
+                             "GELU: derivatives beyond the third order are not implemented"));
+    (void)n;
+}
+static void gelu2_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = sc_nn_mul(g, gy, unary(g, n->in[0], U_GELU3, 0, "gelu'''", gelu3_bw));
+}
+static void gelu1_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = sc_nn_mul(g, gy, unary(g, n->in[0], U_GELU2, 0, "gelu''", gelu2_bw));
+}
+static void gelu_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = sc_nn_mul(g, gy, unary(g, n->in[0], U_GELU1, 0, "gelu'", gelu1_bw));
+}
+static void scale_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = sc_nn_scale(g, gy, n->fp[0]);
+}
+static void adds_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    (void)g; (void)n;
+    gin[0] = gy;
+}
+static void pow_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    float p = n->fp[0];
+    gin[0] = sc_nn_scale(g, sc_nn_mul(g, gy, sc_nn_pow(g, n->in[0], p - 1.0f)), p);
+}
+
+sc_var *sc_nn_relu(sc_graph *g, sc_var *x) { return unary(g, x, U_RELU, 0, "relu", relu_bw); }
+sc_var *sc_nn_gelu(sc_graph *g, sc_var *x) { return unary(g, x, U_GELU, 0, "gelu", gelu_bw); }
+sc_var *sc_nn_abs(sc_graph *g, sc_var *x) { return unary(g, x, U_ABS, 0, "abs", abs_bw); }
+sc_var *sc_nn_exp(sc_graph *g, sc_var *x) { return unary(g, x, U_EXP, 0, "exp", exp_bw); }
+sc_var *sc_nn_log(sc_graph *g, sc_var *x) { return unary(g, x, U_LOG, 0, "log", log_bw); }
+sc_var *sc_nn_rsqrt(sc_graph *g, sc_var *x) { return unary(g, x, U_RSQRT, 0, "rsqrt", rsqrt_bw); }
+sc_var *sc_nn_scale(sc_graph *g, sc_var *x, float a) { return unary(g, x, U_SCALE, a, "scale", scale_bw); }
+sc_var *sc_nn_add_scalar(sc_graph *g, sc_var *x, float c) { return unary(g, x, U_ADDS, c, "add_scalar", adds_bw); }
+sc_var *sc_nn_pow(sc_graph *g, sc_var *x, float p) { return unary(g, x, U_POW, p, "pow", pow_bw); }
+
+sc_var *sc_nn_full_like(sc_graph *g, sc_var *x, float value)
+{
+    SC_NN_CHECK(g, 1, x);
+    sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
+    if (!y)
+        return NULL;
+    SC_NN_TRY(g, sc_tensor_fill(y->t, value));
+    return y;
+}
+
+/* ---- shapes and reductions ------------------------------------------------ */
+
+static void reshape_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = sc_nn_reshape(g, gy, n->in[0]->t->ndim, n->in[0]->t->shape);
+}
+
+sc_var *sc_nn_reshape(sc_graph *g, sc_var *x, int ndim, const int64_t *shape)
+{
+    SC_NN_CHECK(g, 1, x);
+    sc_tensor *view;
+    SC_NN_TRY(g, sc_tensor_reshape(x->t, ndim, shape, &view));
+    sc_var *y = sc_var_wrap(g, view, false);
+    if (!y)
+        return NULL;
+    sc__record(g, y, "reshape", reshape_bw, 1, &x);
+    return y;
+}
+
+static void expand_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = to_shape_of(g, gy, n->in[0]);
+}
+
+static void sum_to_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = sc_nn_expand(g, gy, n->in[0]->t->ndim, n->in[0]->t->shape);
+}
+
+sc_var *sc_nn_expand(sc_graph *g, sc_var *x, int ndim, const int64_t *shape)
+{
+    SC_NN_CHECK(g, 1, x);
+    if (!check_f32(g, "expand", x))
+        return NULL;
+    if (same_shape(x->t, ndim, shape))
+        return x;
+    int64_t xs[SC_MAX_DIMS];
+    if (ndim < x->t->ndim || ndim > SC_MAX_DIMS)
+        goto bad;
+    align(x->t, ndim, xs);
+    for (int d = 0; d < ndim; d++)
+        if (xs[d] != shape[d] && xs[d] != 1)
+            goto bad;
+    sc_var *y = sc__out(g, SC_F32, ndim, shape);
+    if (!y)
+        return NULL;
+    SC_NN_TRY(g, launch_binary(g->ctx, 4, y->t, x->t, NULL));
+    sc__record(g, y, "expand", expand_bw, 1, &x);
+    return y;
+bad: {
+    char b[96];
+    return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "expand: %s cannot broadcast to rank %d",
+                                    sc__shape(x, b, sizeof b), ndim));
+}
+}
+
+sc_var *sc_nn_sum_to(sc_graph *g, sc_var *x, int ndim, const int64_t *shape)
+{
+    SC_NN_CHECK(g, 1, x);
+    if (!check_f32(g, "sum_to", x))
+        return NULL;
+    if (same_shape(x->t, ndim, shape))
+        return x;
+    int r = x->t->ndim;
+    if (ndim > r)
+        goto bad;
+    /* target aligned to x's rank */
+    int64_t ts[SC_MAX_DIMS];
+    for (int i = 0; i < r; i++)
+        ts[i] = i < r - ndim ? 1 : shape[i - (r - ndim)];
+    for (int d = 0; d < r; d++)
+        if (ts[d] != x->t->shape[d] && ts[d] != 1)
+            goto bad;
+    /* collapse: runs of equal reduce-flag; dims of extent 1 dropped */
+    int64_t cs[SC_MAX_DIMS];
+    int cr[SC_MAX_DIMS], m = 0;
+    for (int d = 0; d < r; d++) {
+        int64_t e = x->t->shape[d];
+        if (e == 1)
+            continue;
+        int red = ts[d] == 1;
+        if (m > 0 && cr[m - 1] == red)
+            cs[m - 1] *= e;
+        else {
+            cs[m] = e;
+            cr[m] = red;
+            m++;
+        }
+    }
+    if (m > 4)
+        return sc__fail(g, sc_error_set(SC_ERR_UNSUPPORTED,
+                                        "sum_to: pattern needs more than 4 collapsed dimensions"));
+    cl_uint4 cshape = {{1, 1, 1, 1}}, cred = {{0, 0, 0, 0}};
+    for (int d = m - 1, k = 3; d >= 0; d--, k--) {
+        cshape.s[k] = (cl_uint)cs[d];
+        cred.s[k] = (cl_uint)cr[d];
+    }
+    sc_var *y = sc__out(g, SC_F32, ndim, shape);
+    if (!y)
+        return NULL;
+    cl_kernel k;
+    SC_NN_TRY(g, sc_kernel_get(g->ctx, "math", NULL, "sc_math_sum_to", &k));
+    cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem;
+    cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset, n = (cl_uint)y->t->numel;
+    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo),
+                      SC_ARG(cshape), SC_ARG(cred), SC_ARG(n)};
+    size_t global = sc_grid_1d(g->ctx, n), local = g->ctx->wg_size;
+    SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_math_sum_to", 1, &global, &local, 7, args));
+    sc__record(g, y, "sum_to", sum_to_bw, 1, &x);
+    return y;
+bad: {
+    char b[96];
+    return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "sum_to: %s cannot be summed to rank %d",
+                                    sc__shape(x, b, sizeof b), ndim));
+}
+}
+
+static void sum_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = sc_nn_expand(g, gy, n->in[0]->t->ndim, n->in[0]->t->shape);
+}
+
+sc_var *sc_nn_sum(sc_graph *g, sc_var *x)
+{
+    SC_NN_CHECK(g, 1, x);
+    if (!check_f32(g, "sum", x))
+        return NULL;
+    int64_t one = 1;
+    sc_var *y = sc__out(g, SC_F32, 1, &one);
+    if (!y)
+        return NULL;
+    SC_NN_TRY(g, sc_op_reduce(y->t, x->t, SC_REDUCE_SUM));
+    sc__record(g, y, "sum", sum_bw, 1, &x);
+    return y;
+}
+
+sc_var *sc_nn_mean(sc_graph *g, sc_var *x)
+{
+    SC_NN_CHECK(g, 1, x);
+    return sc_nn_scale(g, sc_nn_sum(g, x), 1.0f / (float)(x->t->numel ? x->t->numel : 1));
+}
+
+sc_var *sc_nn_sum_axis(sc_graph *g, sc_var *x, int axis)
+{
+    SC_NN_CHECK(g, 1, x);
+    int r = x->t->ndim, ax = axis < 0 ? axis + r : axis;
+    if (ax < 0 || ax >= r)
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "sum_axis: axis %d of a rank-%d tensor",
+                                        axis, r));
+    int64_t s[SC_MAX_DIMS];
+    memcpy(s, x->t->shape, sizeof s);
+    s[ax] = 1;
+    return sc_nn_sum_to(g, x, r, s);
+}
+
+sc_var *sc_nn_mean_axis(sc_graph *g, sc_var *x, int axis)
+{
+    SC_NN_CHECK(g, 1, x);
+    int64_t len = sc_tensor_dim(x->t, axis);
+    return sc_nn_scale(g, sc_nn_sum_axis(g, x, axis), 1.0f / (float)(len > 0 ? len : 1));
+}
+
+static void permute_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    int inv[4];
+    for (int i = 0; i < (int)n->ip[4]; i++)
+        inv[n->ip[i]] = i;
+    gin[0] = sc_nn_permute(g, gy, inv);
+}
+
+sc_var *sc_nn_permute(sc_graph *g, sc_var *x, const int *perm)
+{
+    SC_NN_CHECK(g, 1, x);
+    if (!check_f32(g, "permute", x))
+        return NULL;
+    int r = x->t->ndim;
+    if (r > 4)
+        return sc__fail(g, sc_error_set(SC_ERR_UNSUPPORTED, "permute: rank %d > 4", r));
+    int seen[4] = {0};
+    for (int i = 0; i < r; i++) {
+        if (perm[i] < 0 || perm[i] >= r || seen[perm[i]]++)
+            return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "permute: invalid permutation"));
+    }
+    int64_t ys[SC_MAX_DIMS], xstr[SC_MAX_DIMS];
+    int64_t s = 1;
+    for (int i = r - 1; i >= 0; i--) {
+        xstr[i] = s;
+        s *= x->t->shape[i];
+    }
+    for (int i = 0; i < r; i++)
+        ys[i] = x->t->shape[perm[i]];
+    sc_var *y = sc__out(g, SC_F32, r, ys);
+    if (!y)
+        return NULL;
+    cl_uint4 shape = {{1, 1, 1, 1}}, str = {{0, 0, 0, 0}};
+    for (int i = 0; i < r; i++) {
+        shape.s[4 - r + i] = (cl_uint)ys[i];
+        str.s[4 - r + i] = (cl_uint)xstr[perm[i]];
+    }
+    cl_kernel k;
+    SC_NN_TRY(g, sc_kernel_get(g->ctx, "math", NULL, "sc_math_permute", &k));
+    cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem;
+    cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset, n = (cl_uint)y->t->numel;
+    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo),
+                      SC_ARG(shape), SC_ARG(str), SC_ARG(n)};
+    size_t global = sc_grid_1d(g->ctx, n), local = g->ctx->wg_size;
+    SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_math_permute", 1, &global, &local, 7, args));
+    sc_node *nd = sc__record(g, y, "permute", permute_bw, 1, &x);
+    if (nd) {
+        for (int i = 0; i < r; i++)
+            nd->ip[i] = perm[i];
+        nd->ip[4] = r;
+    }
+    return y;
+}
+
+/* ---- matmul ----------------------------------------------------------------- */
+
+static void matmul_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    sc_var *a = n->in[0], *b = n->in[1];
+    bool ta = n->ip[0], tb = n->ip[1];
+    if (n->need[0]) {
+        if (!ta)
+            gin[0] = sc_nn_matmul(g, gy, b, false, !tb);  /* gC op(B)^T */
+        else
+            gin[0] = sc_nn_matmul(g, b, gy, tb, true);    /* op(B) gC^T */
+    }
+    if (n->need[1]) {
+        if (!tb)
+            gin[1] = sc_nn_matmul(g, a, gy, !ta, false);  /* op(A)^T gC */
+        else
+            gin[1] = sc_nn_matmul(g, gy, a, true, ta);    /* gC^T op(A) */
+    }
+}
+
+sc_var *sc_nn_matmul(sc_graph *g, sc_var *a, sc_var *b, bool ta, bool tb)
+{
+    SC_NN_CHECK(g, 2, a, b);
+    if (!check_f32(g, "matmul", a) || !check_f32(g, "matmul", b))
+        return NULL;
+    int r = a->t->ndim;
+    if ((r != 2 && r != 3) || b->t->ndim != r ||
+        (r == 3 && a->t->shape[0] != b->t->shape[0]))
+        return shape_error(g, "matmul", a, b);
+    const int64_t *as = a->t->shape + (r - 2), *bs = b->t->shape + (r - 2);
+    size_t m = (size_t)(ta ? as[1] : as[0]), k = (size_t)(ta ? as[0] : as[1]);
+    size_t kb = (size_t)(tb ? bs[1] : bs[0]), nn = (size_t)(tb ? bs[0] : bs[1]);
+    if (k != kb)
+        return shape_error(g, "matmul", a, b);
+    size_t batch = r == 3 ? (size_t)a->t->shape[0] : 1;
+    int64_t ys[3] = {(int64_t)batch, (int64_t)m, (int64_t)nn};
+    sc_var *y = sc__out(g, SC_F32, r, r == 3 ? ys : ys + 1);
+    if (!y)
+        return NULL;
+    sc_gemm_args ga = {
+        .ta = ta, .tb = tb, .m = m, .n = nn, .k = k, .alpha = 1.0f, .beta = 0.0f,
+        .a = a->t->buf->mem, .a_off = a->t->offset, .lda = (size_t)as[1], .a_stride = (size_t)(as[0] * as[1]),
+        .b = b->t->buf->mem, .b_off = b->t->offset, .ldb = (size_t)bs[1], .b_stride = (size_t)(bs[0] * bs[1]),
+        .c = y->t->buf->mem, .c_off = y->t->offset, .ldc = nn, .c_stride = m * nn,
+        .batch = batch,
+    };
+    SC_NN_TRY(g, sc_gemm(g->ctx, &ga));
+    sc_var *in[2] = {a, b};
+    sc_node *nd = sc__record(g, y, "matmul", matmul_bw, 2, in);
+    if (nd) {
+        nd->ip[0] = ta;
+        nd->ip[1] = tb;
+    }
+    return y;
+}
+
+sc_var *sc_nn_linear(sc_graph *g, sc_var *x, sc_var *w, sc_var *b)
+{
+    SC_NN_CHECK(g, 2, x, w);
+    int r = x->t->ndim;
+    if (r < 1 || w->t->ndim != 2 || x->t->shape[r - 1] != w->t->shape[1])
+        return shape_error(g, "linear", x, w);
+    int64_t k = x->t->shape[r - 1], nout = w->t->shape[0];
+    int64_t m = x->t->numel / (k ? k : 1);
+    int64_t s2[2] = {m, k};
+    sc_var *x2 = r == 2 ? x : sc_nn_reshape(g, x, 2, s2);
+    sc_var *y = sc_nn_matmul(g, x2, w, false, true);
+    if (b)
+        y = sc_nn_add(g, y, b);
+    if (r == 2 || !y)
+        return y;
+    int64_t ys[SC_MAX_DIMS];
+    memcpy(ys, x->t->shape, sizeof ys);
+    ys[r - 1] = nout;
+    return sc_nn_reshape(g, y, r, ys);
+}

@@ -1,0 +1,439 @@
+/* Autodiff engine and the math ops: forward vs double references, first and
+ * second order vs central differences (tests/gradcheck.c). */
+#include "gradcheck.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- broadcasting binary ops -------------------------------------------- */
+
+typedef struct bin_ud {
+    int op; /* 0 add 1 sub 2 mul 3 div */
+    int r;
+    int64_t as[4], bs[4], ys[4];
+} bin_ud;
+
+static sc_var *bin_dev(sc_graph *g, sc_var **in, void *ud)
+{
+    const bin_ud *b = ud;
+    sc_var *(*f[4])(sc_graph *, sc_var *, sc_var *) = {sc_nn_add, sc_nn_sub, sc_nn_mul, sc_nn_div};
+    /* squared so that the second order is not trivially zero */
+    sc_var *y = f[b->op](g, in[0], in[1]);
+    return sc_nn_mul(g, y, y);
+}
+
+static size_t bidx(const int64_t *shape, const int64_t *ys, int r, size_t i)
+{
+    size_t off = 0, stride = 1;
+    for (int d = r - 1; d >= 0; d--) {
+        size_t c = i % (size_t)ys[d];
+        i /= (size_t)ys[d];
+        if (shape[d] != 1)
+            off += c * stride;
+        stride *= (size_t)shape[d];
+    }
+    return off;
+}
+
+static void bin_ref(double *const *in, double *out, void *ud)
+{
+    const bin_ud *b = ud;
+    size_t n = 1;
+    for (int d = 0; d < b->r; d++) n *= (size_t)b->ys[d];
+    for (size_t i = 0; i < n; i++) {
+        double a = in[0][bidx(b->as, b->ys, b->r, i)], c = in[1][bidx(b->bs, b->ys, b->r, i)];
+        double y = b->op == 0 ? a + c : b->op == 1 ? a - c : b->op == 2 ? a * c : a / c;
+        out[i] = y * y;
+    }
+}
+
+START_TEST(binary_broadcast)
+{
+    const char *names[4] = {"add", "sub", "mul", "div"};
+    /* a, b shapes (rank 3, right-aligned by hand) */
+    const int64_t pairs[][2][3] = {
+        {{2, 3, 5}, {2, 3, 5}}, {{7, 1, 13}, {1, 3, 13}}, {{1, 1, 13}, {7, 5, 13}},
+        {{2, 3, 1}, {1, 1, 1}},
+    };
+    for (int op = 0; op < 4; op++)
+        for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
+            bin_ud b = {.op = op, .r = 3};
+            for (int d = 0; d < 3; d++) {
+                b.as[d] = pairs[p][0][d];
+                b.bs[d] = pairs[p][1][d];
+                b.ys[d] = b.as[d] > b.bs[d] ? b.as[d] : b.bs[d];
+            }
+            char name[64];
+            snprintf(name, sizeof name, "%s #%zu", names[op], p);
+            gc_case c = {.name = name, .n_in = 2, .ndim = {3, 3}, .dev = bin_dev,
+                         .ref = bin_ref, .ud = &b, .second_order = true, .lo = 0.5, .hi = 1.5};
+            memcpy(c.shape[0], b.as, sizeof b.as);
+            memcpy(c.shape[1], b.bs, sizeof b.bs);
+            gc_check(&c);
+        }
+}
+END_TEST
+
+/* ---- unary ops ------------------------------------------------------------ */
+
+typedef struct un_ud {
+    int op;
+    size_t n;
+} un_ud;
+
+enum { T_RELU, T_GELU, T_ABS, T_EXP, T_LOG, T_RSQRT, T_POW, T_SCALE, T_ADDS, T_COUNT };
+static const char *un_names[T_COUNT] = {"relu", "gelu", "abs", "exp", "log",
+                                        "rsqrt", "pow", "scale", "add_scalar"};
+
+static sc_var *un_dev(sc_graph *g, sc_var **in, void *ud)
+{
+    const un_ud *u = ud;
+    sc_var *x = in[0], *y = NULL;
+    switch (u->op) {
+    case T_RELU: y = sc_nn_relu(g, x); break;
+    case T_GELU: y = sc_nn_gelu(g, x); break;
+    case T_ABS: y = sc_nn_abs(g, x); break;
+    case T_EXP: y = sc_nn_exp(g, x); break;
+    case T_LOG: y = sc_nn_log(g, sc_nn_abs(g, x)); break;
+    case T_RSQRT: y = sc_nn_rsqrt(g, sc_nn_abs(g, x)); break;
+    case T_POW: y = sc_nn_pow(g, sc_nn_abs(g, x), 2.5f); break;
+    case T_SCALE: y = sc_nn_scale(g, x, -1.5f); break;
+    case T_ADDS: y = sc_nn_add_scalar(g, x, 0.25f); break;
+    }
+    /* times x so that the second order of linear pieces is not zero */
+    return sc_nn_mul(g, y, x);
+}
+
+static double gelu_d(double v) { return 0.5 * v * (1.0 + erf(v / sqrt(2.0))); }
+
+static void un_ref(double *const *in, double *out, void *ud)
+{
+    const un_ud *u = ud;
+    for (size_t i = 0; i < u->n; i++) {
+        double v = in[0][i], y = 0;
+        switch (u->op) {
+        case T_RELU: y = v > 0 ? v : 0; break;
+        case T_GELU: y = gelu_d(v); break;
+        case T_ABS: y = fabs(v); break;
+        case T_EXP: y = exp(v); break;
+        case T_LOG: y = log(fabs(v)); break;
+        case T_RSQRT: y = 1.0 / sqrt(fabs(v)); break;
+        case T_POW: y = pow(fabs(v), 2.5); break;
+        case T_SCALE: y = -1.5 * v; break;
+        case T_ADDS: y = v + 0.25; break;
+        }
+        out[i] = y * v;
+    }
+}
+
+START_TEST(unary_ops)
+{
+    for (int op = 0; op < T_COUNT; op++) {
+        un_ud u = {.op = op, .n = 7 * 13};
+        gc_case c = {.name = un_names[op], .n_in = 1, .ndim = {2}, .shape = {{7, 13}},
+                     .dev = un_dev, .ref = un_ref, .ud = &u, .second_order = true,
+                     .lo = 0.2, .hi = 2.0};
+        gc_check(&c);
+    }
+}
+END_TEST
+
+/* ---- reductions and shapes --------------------------------------------------- */
+
+typedef struct red_ud {
+    int op; /* 0 sum, 1 mean, 2 sum_axis(1), 3 mean_axis(-1), 4 sum_to [1,3,1], 5 permute, 6 expand */
+} red_ud;
+
+static sc_var *red_dev(sc_graph *g, sc_var **in, void *ud)
+{
+    const red_ud *r = ud;
+    sc_var *x = sc_nn_mul(g, in[0], in[0]), *y = NULL; /* x^2: nonzero second order */
+    int64_t to[3] = {1, 3, 1}, ex[4] = {2, 2, 3, 5};
+    int perm[3] = {2, 0, 1};
+    switch (r->op) {
+    case 0: y = sc_nn_sum(g, x); break;
+    case 1: y = sc_nn_mean(g, x); break;
+    case 2: y = sc_nn_sum_axis(g, x, 1); break;
+    case 3: y = sc_nn_mean_axis(g, x, -1); break;
+    case 4: y = sc_nn_sum_to(g, x, 3, to); break;
+    case 5: y = sc_nn_permute(g, x, perm); break;
+    case 6: y = sc_nn_expand(g, x, 4, ex); break;
+    }
+    return y;
+}
+
+static void red_ref(double *const *in, double *out, void *ud)
+{
+    const red_ud *r = ud;
+    const double *x = in[0]; /* shape [2, 3, 5] */
+#define X(a, b, c) (x[((a) * 3 + (b)) * 5 + (c)] * x[((a) * 3 + (b)) * 5 + (c)])
+    double s = 0;
+    switch (r->op) {
+    case 0:
+    case 1:
+        for (int i = 0; i < 30; i++) s += x[i] * x[i];
+        out[0] = r->op == 0 ? s : s / 30;
+        break;
+    case 2:
+        for (int a = 0; a < 2; a++)
+            for (int c = 0; c < 5; c++) {
+                s = 0;
+                for (int b = 0; b < 3; b++) s += X(a, b, c);
+                out[a * 5 + c] = s;
+            }
+        break;
+    case 3:
+        for (int a = 0; a < 2; a++)
+            for (int b = 0; b < 3; b++) {
+                s = 0;
+                for (int c = 0; c < 5; c++) s += X(a, b, c);
+                out[a * 3 + b] = s / 5;
+            }
+        break;
+    case 4:
+        for (int b = 0; b < 3; b++) {
+            s = 0;
+            for (int a = 0; a < 2; a++)
+                for (int c = 0; c < 5; c++) s += X(a, b, c);
+            out[b] = s;
+        }
+        break;
+    case 5: /* y[c][a][b] */
+        for (int c = 0; c < 5; c++)
+            for (int a = 0; a < 2; a++)
+                for (int b = 0; b < 3; b++) out[(c * 2 + a) * 3 + b] = X(a, b, c);
+        break;
+    case 6:
+        for (int k = 0; k < 2; k++)
+            for (int i = 0; i < 30; i++) out[k * 30 + i] = x[i] * x[i];
+        break;
+    }
+#undef X
+}
+
+START_TEST(reductions_and_shapes)
+{
+    const char *names[] = {"sum", "mean", "sum_axis", "mean_axis", "sum_to", "permute", "expand"};
+    for (int op = 0; op < 7; op++) {
+        red_ud r = {op};
+        gc_case c = {.name = names[op], .n_in = 1, .ndim = {3}, .shape = {{2, 3, 5}},
+                     .dev = red_dev, .ref = red_ref, .ud = &r, .second_order = true};
+        gc_check(&c);
+    }
+}
+END_TEST
+
+/* ---- matmul and linear ------------------------------------------------------- */
+
+typedef struct mm_ud {
+    bool ta, tb;
+    int batch, m, n, k;
+    bool linear; /* x[m,k] w[n,k] b[n] */
+} mm_ud;
+
+static sc_var *mm_dev(sc_graph *g, sc_var **in, void *ud)
+{
+    const mm_ud *p = ud;
+    sc_var *y = p->linear ? sc_nn_linear(g, in[0], in[1], in[2])
+                          : sc_nn_matmul(g, in[0], in[1], p->ta, p->tb);
+    return sc_nn_mul(g, y, y);
+}
+
+static void mm_ref(double *const *in, double *out, void *ud)
+{
+    const mm_ud *p = ud;
+    int B = p->batch ? p->batch : 1;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < p->m; i++)
+            for (int j = 0; j < p->n; j++) {
+                double s = 0;
+                for (int q = 0; q < p->k; q++) {
+                    double a, c;
+                    if (p->linear) {
+                        a = in[0][i * p->k + q];
+                        c = in[1][j * p->k + q];
+                    } else {
+                        a = p->ta ? in[0][(size_t)b * p->m * p->k + q * p->m + i]
+                                  : in[0][(size_t)b * p->m * p->k + i * p->k + q];
+                        c = p->tb ? in[1][(size_t)b * p->n * p->k + j * p->k + q]
+                                  : in[1][(size_t)b * p->n * p->k + q * p->n + j];
+                    }
+                    s += a * c;
+                }
+                if (p->linear)
+                    s += in[2][j];
+                out[((size_t)b * p->m + i) * p->n + j] = s * s;
+            }
+}
+
+START_TEST(matmul_variants)
+{
+    for (int batch = 0; batch <= 3; batch += 3)
+        for (int t = 0; t < 4; t++) {
+            mm_ud p = {.ta = t & 1, .tb = t >> 1, .batch = batch, .m = 7, .n = 5, .k = 13};
+            gc_case c = {.name = "matmul", .n_in = 2, .dev = mm_dev, .ref = mm_ref, .ud = &p,
+                         .second_order = true};
+            int r = batch ? 3 : 2, o = batch ? 1 : 0;
+            c.ndim[0] = c.ndim[1] = r;
+            c.shape[0][0] = c.shape[1][0] = batch;
+            c.shape[0][o] = p.ta ? p.k : p.m;
+            c.shape[0][o + 1] = p.ta ? p.m : p.k;
+            c.shape[1][o] = p.tb ? p.n : p.k;
+            c.shape[1][o + 1] = p.tb ? p.k : p.n;
+            char name[48];
+            snprintf(name, sizeof name, "matmul b%d ta%d tb%d", batch, p.ta, p.tb);
+            c.name = name;
+            gc_check(&c);
+        }
+    mm_ud p = {.linear = true, .m = 7, .n = 13, .k = 5};
+    gc_case c = {.name = "linear", .n_in = 3, .ndim = {2, 2, 1},
+                 .shape = {{7, 5}, {13, 5}, {13}}, .dev = mm_dev, .ref = mm_ref, .ud = &p,
+                 .second_order = true};
+    gc_check(&c);
+}
+END_TEST
+
+/* A larger GEMM through both providers agrees with double precision. */
+START_TEST(gemm_providers)
+{
+    const int M = 129, N = 67, K = 300;
+    sc_rng rng;
+    sc_rng_seed(&rng, 5);
+    float *a = malloc(M * K * 4), *b = malloc(K * N * 4);
+    tu_normal(&rng, a, M * K);
+    tu_normal(&rng, b, K * N);
+    double *want = malloc(M * N * sizeof(double));
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int q = 0; q < K; q++) s += (double)a[i * K + q] * b[q * N + j];
+            want[i * N + j] = s;
+        }
+    const char *prov[2] = {"clblast", "native"};
+    for (int p = 0; p < 2; p++) {
+        setenv("SPURCL_GEMM", prov[p], 1);
+        sc_graph *g;
+        TU_OK(sc_graph_create(tu_ctx(), &g));
+        int64_t as[2] = {M, K}, bs[2] = {K, N};
+        sc_var *y = sc_nn_matmul(g, sc_var_from_host(g, 2, as, a, false),
+                                 sc_var_from_host(g, 2, bs, b, false), false, false);
+        TU_OK(sc_graph_status(g));
+        float *got = tu_download(sc_var_tensor(y));
+        tu_assert_close(prov[p], got, want, (size_t)M * N, 1e-4, 1e-4);
+        free(got);
+        sc_graph_free(g);
+    }
+    unsetenv("SPURCL_GEMM");
+    free(a); free(b); free(want);
+}
+END_TEST
+
+/* ---- the engine ---------------------------------------------------------------- */
+
+START_TEST(engine_semantics)
+{
+    sc_graph *g;
+    TU_OK(sc_graph_create(tu_ctx(), &g));
+    int64_t s[1] = {3};
+    float xv[3] = {1, 2, 3}, wv[3] = {0.5f, -1, 2};
+    sc_var *x = sc_var_from_host(g, 1, s, xv, true);
+    sc_var *w = sc_var_from_host(g, 1, s, wv, true);
+    sc_var *c = sc_var_from_host(g, 1, s, wv, false);
+    /* y = sum(x*w) + sum(x*x*c); x used twice: gradients accumulate */
+    sc_var *y = sc_nn_add(g, sc_nn_sum(g, sc_nn_mul(g, x, w)),
+                          sc_nn_sum(g, sc_nn_mul(g, sc_nn_mul(g, x, x), c)));
+    sc_var *in[3] = {x, w, c}, *gr[3];
+    TU_OK(sc_grad(g, 1, &y, NULL, 3, in, true, gr));
+    ck_assert_ptr_null(gr[2]); /* constants get no gradient */
+    float gx[3], gw[3];
+    TU_OK(sc_tensor_download(sc_var_tensor(gr[0]), gx));
+    TU_OK(sc_tensor_download(sc_var_tensor(gr[1]), gw));
+    for (int i = 0; i < 3; i++) {
+        ck_assert_float_eq_tol(gx[i], wv[i] + 2 * xv[i] * wv[i], 1e-6);
+        ck_assert_float_eq_tol(gw[i], xv[i], 1e-6);
+    }
+    /* gradient of the gradient: d/dx sum(gx) = sum_i (2 c_i) per element */
+    sc_var *r = sc_nn_sum(g, gr[0]);
+    sc_var *g2[3];
+    TU_OK(sc_grad(g, 1, &r, NULL, 3, in, false, g2));
+    float h[3];
+    TU_OK(sc_tensor_download(sc_var_tensor(g2[0]), h));
+    for (int i = 0; i < 3; i++)
+        ck_assert_float_eq_tol(h[i], 2 * wv[i], 1e-6);
+    /* d/dw sum(w + 2xc) = 1: c holds w's values but is a constant */
+    TU_OK(sc_tensor_download(sc_var_tensor(g2[1]), h));
+    for (int i = 0; i < 3; i++)
+        ck_assert_float_eq_tol(h[i], 1.0f, 1e-6);
+
+    /* a non-scalar output needs a seed */
+    ck_assert_int_eq(sc_grad(g, 1, &x, NULL, 1, in, false, gr), SC_ERR_INVALID_ARG);
+    sc_graph_reset(g);
+    TU_OK(sc_graph_status(g));
+
+    /* sticky errors: a bad op poisons the graph, later ops return NULL */
+    int64_t s2[1] = {4};
+    sc_var *a = sc_var_from_host(g, 1, s, xv, true);
+    float z[4] = {0};
+    sc_var *b = sc_var_from_host(g, 1, s2, z, true);
+    ck_assert_ptr_null(sc_nn_add(g, a, b));
+    ck_assert_int_eq(sc_graph_status(g), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "[3]") && strstr(sc_last_error(), "[4]"), "%s",
+                  sc_last_error());
+    ck_assert_ptr_null(sc_nn_relu(g, a));
+    sc_graph_free(g);
+}
+END_TEST
+
+START_TEST(engine_no_leak_over_steps)
+{
+    /* A step of forward + double backward, repeated: the pool stops growing. */
+    sc_context *ctx = tu_ctx();
+    sc_var *w;
+    int64_t ws[2] = {13, 7};
+    TU_OK(sc_param_create(ctx, "fc.weight", 2, ws, &w));
+    TU_OK(sc_tensor_fill(sc_var_tensor(w), 0.1));
+    ck_assert_str_eq(sc_var_name(w), "fc.weight");
+    sc_graph *g;
+    TU_OK(sc_graph_create(ctx, &g));
+    float xv[5 * 7];
+    for (int i = 0; i < 35; i++) xv[i] = (float)(i % 5) - 2.0f;
+    sc_pool_stats st1, st;
+    for (int step = 0; step < 20; step++) {
+        int64_t xs[2] = {5, 7};
+        sc_var *x = sc_var_from_host(g, 2, xs, xv, true);
+        sc_var *y = sc_nn_sum(g, sc_nn_gelu(g, sc_nn_linear(g, x, w, NULL)));
+        sc_var *gx;
+        TU_OK(sc_grad(g, 1, &y, NULL, 1, &x, true, &gx));
+        sc_var *pen = sc_nn_mean(g, sc_nn_mul(g, gx, gx));
+        sc_var *gw;
+        TU_OK(sc_grad(g, 1, &pen, NULL, 1, &w, false, &gw));
+        ck_assert_ptr_nonnull(gw);
+        sc_graph_reset(g);
+        if (step == 1)
+            sc_pool_get_stats(ctx, &st1);
+    }
+    sc_pool_get_stats(ctx, &st);
+    ck_assert_uint_eq(st.buffers_allocated, st1.buffers_allocated);
+    sc_graph_free(g);
+    sc_param_free(w);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("nn_math");
+    TCase *tc = tcase_create("ops");
+    tcase_add_test(tc, binary_broadcast);
+    tcase_add_test(tc, unary_ops);
+    tcase_add_test(tc, reductions_and_shapes);
+    tcase_add_test(tc, matmul_variants);
+    tcase_add_test(tc, gemm_providers);
+    suite_add_tcase(s, tc);
+    TCase *te = tcase_create("engine");
+    tcase_add_test(te, engine_semantics);
+    tcase_add_test(te, engine_no_leak_over_steps);
+    suite_add_tcase(s, te);
+    return tu_run(s);
+}
