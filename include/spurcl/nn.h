@@ -35,8 +35,7 @@ sc_var *sc_nn_sum_to(sc_graph *g, sc_var *x, int ndim, const int64_t *shape);
 /* Sum / mean of every element (a one-element result of shape [1]). */
 sc_var *sc_nn_sum(sc_graph *g, sc_var *x);
 sc_var *sc_nn_mean(sc_graph *g, sc_var *x);
-/* Sum / mean / max over one axis, the axis kept with extent 1. The max's
- * gradient goes to the first maximal element. */
+/* Sum / mean over one axis, the axis kept with extent 1. */
 sc_var *sc_nn_sum_axis(sc_graph *g, sc_var *x, int axis);
 sc_var *sc_nn_mean_axis(sc_graph *g, sc_var *x, int axis);
 /* Axes permuted (rank <= 4): y.shape[i] = x.shape[perm[i]]. */
@@ -52,4 +51,9 @@ sc_var *sc_nn_linear(sc_graph *g, sc_var *x, sc_var *w, sc_var *b);
 #ifdef __cplusplus
 }
 #endif
+
+#include "spurcl/nn_conv.h"
+#include "spurcl/nn_layers.h"
+#include "spurcl/nn_loss.h"
+
 #endif

@@ -1,0 +1,1 @@
+/* contrastive kernels: being written (placeholder so the build lists every family). */

@@ -1,0 +1,1 @@
+/* norm kernels: being written (placeholder so the build lists every family). */

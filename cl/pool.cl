@@ -1,0 +1,1 @@
+/* pool kernels: being written (placeholder so the build lists every family). */
