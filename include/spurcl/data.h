@@ -1,0 +1,322 @@
+/* spurcl: data sets with spurious correlations.
+ *
+ * A data set is a set of images (uint8, N x C x H x W) with, per sample, a
+ * label y in [0, num_classes), a spurious attribute a in [0, num_attrs), the
+ * group g = y * num_attrs + a and a split code (SC_SPLIT_TRAIN, _VAL,
+ * _TEST). Built data sets come from a real source (Fashion-MNIST, MNIST,
+ * CIFAR-10, a folder of PNGs with a CSV) and a variant that plants the
+ * attribute in the image (a corner mark, a colour, a corruption, a
+ * background). Training uses y only; a and g are for evaluation tables.
+ *
+ * Everything is host C (no device); every random draw comes from sc_rng
+ * seeded by the build's seed, per sample, so the same options give the same
+ * bytes on any machine and with any number of threads.
+ *
+ * File format: safetensors with tensors
+ *   images  U8  [N, C, H, W]
+ *   labels  I32 [N]
+ *   attrs   I32 [N]
+ *   groups  I32 [N]   (labels * num_attrs + attrs)
+ *   split   I32 [N]   (0 train, 1 val, 2 test)
+ * and metadata "format" = "spurcl-dataset/1" and "build" = a JSON object of
+ * the build parameters (source, variant, rho, severity, seed, ...,
+ * num_classes, num_attrs, class_names, attr_names) in a fixed key order. */
+#ifndef SPURCL_DATA_H
+#define SPURCL_DATA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spurcl/error.h"
+#include "spurcl/rng.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SC_DATASET_FORMAT "spurcl-dataset/1"
+#define SC_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+typedef enum sc_split { SC_SPLIT_TRAIN = 0, SC_SPLIT_VAL = 1, SC_SPLIT_TEST = 2 } sc_split;
+#define SC_SPLIT_COUNT 3
+
+/* "train", "val", "test". */
+const char *sc_split_name(sc_split split);
+/* Accepts train/val/test (also valid, validation) and 0/1/2. */
+sc_status sc_split_parse(const char *s, sc_split *out);
+
+/* An in-memory data set. Fields are public and owned by the data set. */
+typedef struct sc_dataset {
+    int64_t n;              /* samples */
+    int c, h, w;            /* image channels, height, width */
+    int num_classes;        /* labels in [0, num_classes) */
+    int num_attrs;          /* attributes in [0, num_attrs) */
+    uint8_t *images;        /* [n, c, h, w] */
+    int32_t *labels;        /* [n] */
+    int32_t *attrs;         /* [n] */
+    int32_t *groups;        /* [n]: labels * num_attrs + attrs */
+    int32_t *split;         /* [n]: sc_split codes */
+    char *build_json;       /* build parameters (JSON object), may be NULL */
+    char **class_names;     /* [num_classes] or NULL */
+    char **attr_names;      /* [num_attrs] or NULL */
+} sc_dataset;
+
+/* Allocates a data set with zeroed arrays. */
+sc_status sc_dataset_create(int64_t n, int c, int h, int w, int num_classes, int num_attrs,
+                            sc_dataset **out);
+void sc_dataset_free(sc_dataset *d);
+
+/* Recomputes groups from labels and attrs, checking every value's range. */
+sc_status sc_dataset_update_groups(sc_dataset *d);
+
+/* Saves atomically as safetensors (see the top of this file). */
+sc_status sc_dataset_save(const sc_dataset *d, const char *path);
+/* Loads and validates a saved data set (shapes, dtypes, value ranges,
+ * groups consistent with labels and attrs). */
+sc_status sc_dataset_load(const char *path, sc_dataset **out);
+
+/* counts[s * G + g] = samples of split s in group g, G = num_classes *
+ * num_attrs; `counts` holds SC_SPLIT_COUNT * G entries. */
+void sc_dataset_group_counts(const sc_dataset *d, int64_t *counts);
+/* Dataset indices of the samples of one split, in order (malloc'd). */
+sc_status sc_dataset_split_indices(const sc_dataset *d, sc_split split, int64_t **indices,
+                                   int64_t *count);
+/* Per-channel mean and standard deviation of the split's images in [0, 1]
+ * (for normalising batches); mean and std hold d->c entries. */
+sc_status sc_dataset_channel_stats(const sc_dataset *d, sc_split split, float *mean,
+                                   float *std);
+
+/* ---------------------------------------------------------------------------
+ * Sources
+ * ------------------------------------------------------------------------ */
+
+typedef enum sc_source_kind {
+    SC_SOURCE_FASHION_MNIST = 0, /* IDX files, default dir SC_FASHION_MNIST_DIR */
+    SC_SOURCE_MNIST,             /* IDX files in the user's directory */
+    SC_SOURCE_CIFAR10,           /* data_batch_1..5.bin, test_batch.bin */
+    SC_SOURCE_PNGDIR             /* PNG files listed in a CSV path,label,attr,split */
+} sc_source_kind;
+
+const char *sc_source_name(sc_source_kind kind);
+sc_status sc_source_parse(const char *s, sc_source_kind *out);
+
+typedef struct sc_source_opts {
+    sc_source_kind kind;
+    const char *dir;      /* NULL: the default (Fashion-MNIST only) */
+    const char *csv;      /* pngdir: the CSV (NULL: <dir>/metadata.csv); paths in it
+                           * are relative to the CSV's directory */
+    int channels;         /* pngdir: 1 or 3 (0: 3) */
+    int resize;           /* pngdir: resize every image to resize x resize (0: keep;
+                           * then all images must have the same size) */
+    int64_t max_train;    /* > 0: keep only the first max_train samples of the
+                           * source's training part (and of its val rows) */
+    int64_t max_test;     /* > 0: same for the test part */
+} sc_source_opts;
+
+/* Loads a source as a data set: split codes are the source's own (train and
+ * test; pngdir may also have val), attrs are 0 (pngdir: the CSV's), and
+ * num_attrs is 1 (pngdir: the largest attr + 1). */
+sc_status sc_source_load(const sc_source_opts *opts, sc_dataset **out);
+
+/* Individual readers, on files or memory (`name` names the data in error
+ * details). IDX: the magic gives the type (must be unsigned byte, 0x08) and
+ * rank; `dims` receives up to 4 dimensions. The data may be gzip-compressed.
+ * *data is malloc'd and holds the product of dims bytes. */
+sc_status sc_idx_read(const char *path, int *ndim, int64_t dims[4], uint8_t **data);
+sc_status sc_idx_parse(const uint8_t *bytes, size_t size, const char *name, int *ndim,
+                       int64_t dims[4], uint8_t **data);
+/* CIFAR-10 binary: records of 1 label byte + 3072 image bytes (3x32x32). */
+sc_status sc_cifar_parse(const uint8_t *bytes, size_t size, const char *name, int64_t *count,
+                         uint8_t **images, int32_t **labels);
+
+/* A parsed metadata CSV (header row with at least path,label,attr,split in
+ * any order; RFC 4180 quoting; CRLF or LF). */
+typedef struct sc_csv_rows {
+    int64_t n;
+    char **paths;
+    int32_t *labels;
+    int32_t *attrs;
+    int32_t *splits;
+} sc_csv_rows;
+sc_status sc_csv_parse(const char *text, size_t size, const char *name, sc_csv_rows *out);
+void sc_csv_rows_free(sc_csv_rows *rows);
+
+/* ---------------------------------------------------------------------------
+ * Corruptions (images in [0, 1], clipped, stored back as rounded uint8)
+ * ------------------------------------------------------------------------ */
+
+typedef enum sc_corruption {
+    /* "type 1" list, in the order of the Corrupted CIFAR-10 protocol */
+    SC_CORRUPT_GAUSSIAN_NOISE = 0,
+    SC_CORRUPT_SHOT_NOISE,
+    SC_CORRUPT_IMPULSE_NOISE,
+    SC_CORRUPT_SPECKLE_NOISE,
+    SC_CORRUPT_GAUSSIAN_BLUR,
+    SC_CORRUPT_DEFOCUS_BLUR,
+    SC_CORRUPT_GLASS_BLUR,
+    SC_CORRUPT_MOTION_BLUR,
+    SC_CORRUPT_ZOOM_BLUR,
+    SC_CORRUPT_NONE,
+    /* asset-free part of "type 0" */
+    SC_CORRUPT_FOG,
+    SC_CORRUPT_BRIGHTNESS,
+    SC_CORRUPT_CONTRAST,
+    SC_CORRUPT_ELASTIC,
+    SC_CORRUPT_PIXELATE,
+    SC_CORRUPT_SATURATE,
+    SC_CORRUPT_COUNT
+} sc_corruption;
+
+/* "gaussian_noise", ..., "none", "fog", ... */
+const char *sc_corruption_name(sc_corruption kind);
+sc_status sc_corruption_parse(const char *s, sc_corruption *out);
+
+/* The lists a corrupt build cycles through (attribute a gets list[a % len]). */
+typedef enum sc_corruption_list { SC_CORRUPTIONS_TYPE1 = 0, SC_CORRUPTIONS_TYPE0 } sc_corruption_list;
+/* Returns the length and sets *items to the list. */
+int sc_corruption_list_items(sc_corruption_list list, const sc_corruption **items);
+
+/* Corrupts one image in place (uint8, C x H x W, C = 1 or 3) at severity 1..5.
+ * Colour corruptions (saturate) leave grey images unchanged; brightness on a
+ * grey image adds to the value directly. */
+sc_status sc_corrupt_image(sc_corruption kind, int severity, uint8_t *img, int c, int h, int w,
+                           sc_rng *rng);
+
+/* ---------------------------------------------------------------------------
+ * Building variants
+ * ------------------------------------------------------------------------ */
+
+typedef enum sc_variant {
+    SC_VARIANT_NONE = 0,
+    SC_VARIANT_PATCH,
+    SC_VARIANT_COLOR,
+    SC_VARIANT_CORRUPT,
+    SC_VARIANT_BACKGROUND
+} sc_variant;
+
+const char *sc_variant_name(sc_variant v);
+sc_status sc_variant_parse(const char *s, sc_variant *out);
+
+typedef enum sc_patch_layout {
+    SC_PATCH_BORDER = 0, /* attribute a: a solid mark at the a-th of num_attrs positions
+                          * spaced evenly clockwise along the border (a grid of
+                          * patch-size cells) from the top-left corner; with 4
+                          * attributes on a square image these are the 4 corners */
+    SC_PATCH_PATTERN     /* top-left corner, a per-attribute binary pattern */
+} sc_patch_layout;
+
+typedef enum sc_color_mode {
+    SC_COLOR_FOREGROUND = 0, /* LfF Colored MNIST: colour x grey intensity */
+    SC_COLOR_BACKGROUND      /* SpuCo: paint the background (or a corner patch) */
+} sc_color_mode;
+
+typedef struct sc_build_opts {
+    sc_source_opts source;
+    sc_variant variant;
+    double rho;            /* [0, 1]: fraction of training samples aligned (a == y) */
+    int severity;          /* 1..5: corruption severity; colour sigma default */
+    uint64_t seed;
+    double val_fraction;   /* [0, 1): share of each class of the source's training
+                            * part carved out as val (ignored when the source has
+                            * val rows) */
+    bool val_biased;       /* val gets rho like train instead of being unbiased */
+    bool test_clean;       /* patch/color: test images get no mark/colour (attrs are
+                            * still assigned, balanced, for the tables) */
+    int threads;           /* 0: one per online CPU */
+    /* patch */
+    int patch_size;        /* default 4 */
+    sc_patch_layout patch_layout;
+    double patch_intensity;/* (0, 1], default 1 (white) */
+    /* color */
+    sc_color_mode color_mode;
+    double color_sigma;    /* < 0: by severity (0.05, 0.02, 0.01, 0.005, 0.002) */
+    int color_patch;       /* background mode: 0 whole background, else an NxN
+                            * top-left corner patch */
+    /* corrupt */
+    sc_corruption_list corruptions;
+    /* background */
+    const char *class_split; /* "0,2,4,6:5,7,9": classes of class 0 ':' classes of
+                              * class 1 (others dropped); NULL: the source's default */
+    int canvas;            /* output size (square), default 32; >= source size */
+} sc_build_opts;
+
+/* Fills the documented defaults (Fashion-MNIST, variant none, rho 0.95,
+ * severity 4, seed 0, val 0.1, patch 4 border 1.0, colour foreground,
+ * corruptions type1, canvas 32). */
+void sc_build_opts_default(sc_build_opts *o);
+/* Checks ranges; SC_ERR_INVALID_ARG naming the option. */
+sc_status sc_build_opts_check(const sc_build_opts *o);
+
+/* Loads the source and builds the variant. */
+sc_status sc_dataset_build(const sc_build_opts *o, sc_dataset **out);
+/* Builds a variant from an already loaded source (consumed or not: `src` is
+ * left untouched). */
+sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o,
+                                sc_dataset **out);
+
+/* Attribute assignment used by the builders (exposed for tests): for the
+ * samples of one class (count n), returns per-attribute counts: aligned
+ * attribute `aligned` gets round(rho * n) and the rest is spread evenly over
+ * the other num_attrs - 1 values, the remainder going to values chosen by
+ * `rng`. counts has num_attrs entries. */
+void sc_assign_counts(int64_t n, double rho, int aligned, int num_attrs, sc_rng *rng,
+                      int64_t *counts);
+
+/* Writes a preview PNG: one row per group (num_classes * num_attrs rows),
+ * up to `per_group` samples of the split each (the first ones), each image
+ * scaled up by `scale`, 1-pixel gaps. */
+sc_status sc_dataset_preview(const sc_dataset *d, sc_split split, int per_group, int scale,
+                             const char *path);
+
+/* ---------------------------------------------------------------------------
+ * Batching (host buffers ready to upload)
+ * ------------------------------------------------------------------------ */
+
+typedef struct sc_batch_opts {
+    int64_t batch_size;   /* > 0 */
+    bool shuffle;         /* seeded reshuffle every epoch */
+    bool drop_last;       /* drop the last short batch */
+    uint64_t seed;
+    bool normalize;       /* (x - mean[c]) / std[c] after scaling to [0, 1] */
+    float mean[4], std[4];
+} sc_batch_opts;
+
+typedef struct sc_batch {
+    int64_t size;         /* samples in this batch (<= batch_size) */
+    int c, h, w;
+    float *images;        /* [size, c, h, w] */
+    int32_t *labels;      /* [size] */
+    int32_t *attrs;       /* [size] */
+    int32_t *groups;      /* [size] */
+    int64_t *indices;     /* [size]: dataset indices */
+} sc_batch;
+
+typedef struct sc_batcher sc_batcher;
+
+/* Iterates the samples of `split` (the data set must outlive the batcher). */
+sc_status sc_batcher_create(const sc_dataset *d, sc_split split, const sc_batch_opts *o,
+                            sc_batcher **out);
+void sc_batcher_free(sc_batcher *b);
+/* Starts epoch `epoch`: order = the split's samples, shuffled with a stream
+ * derived from (seed, epoch) when shuffle is on. */
+void sc_batcher_start_epoch(sc_batcher *b, uint64_t epoch);
+/* Starts an epoch over a caller-given sequence of dataset indices (any
+ * order, repeats allowed, e.g. from a weighted sampler). */
+sc_status sc_batcher_start_order(sc_batcher *b, const int64_t *indices, int64_t count);
+/* The next batch, or *out = NULL at the end of the epoch. The batch's
+ * buffers belong to the batcher and stay valid until the next call. */
+sc_status sc_batcher_next(sc_batcher *b, const sc_batch **out);
+/* Gathers arbitrary dataset indices into a batch (count <= batch_size). */
+sc_status sc_batcher_gather(sc_batcher *b, const int64_t *indices, int64_t count,
+                            const sc_batch **out);
+/* Batches in the current epoch, and samples of the split. */
+int64_t sc_batcher_num_batches(const sc_batcher *b);
+int64_t sc_batcher_split_size(const sc_batcher *b);
+/* Dataset indices of the split's samples (split_size entries). */
+const int64_t *sc_batcher_split_indices(const sc_batcher *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,287 @@
+/* Atomic writes, whole-file reads and gzip decompression. */
+#include "spurcl/io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+static atomic_uint tmp_counter;
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+static void atomic_clear(sc_io_atomic *w)
+{
+    free(w->path);
+    free(w->tmp_path);
+    w->fp = NULL;
+    w->path = NULL;
+    w->tmp_path = NULL;
+}
+
+sc_status sc_io_atomic_begin(sc_io_atomic *w, const char *path)
+{
+    w->fp = NULL;
+    w->path = NULL;
+    w->tmp_path = NULL;
+    if (!path || !*path)
+        return sc_error_set(SC_ERR_INVALID_ARG, "empty output path");
+    size_t len = strlen(path);
+    size_t cap = len + 64;
+    w->path = dup_str(path);
+    w->tmp_path = malloc(cap);
+    if (!w->path || !w->tmp_path) {
+        atomic_clear(w);
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        unsigned n = atomic_fetch_add(&tmp_counter, 1u);
+        snprintf(w->tmp_path, cap, "%s.%ld.%u.tmp", path, (long)getpid(), n);
+        int fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0) {
+            if (errno == EEXIST)
+                continue;
+            int e = errno;
+            sc_status st = sc_error_set(SC_ERR_IO, "%s: cannot create temporary file %s: %s",
+                                        path, w->tmp_path, strerror(e));
+            atomic_clear(w);
+            return st;
+        }
+        w->fp = fdopen(fd, "wb");
+        if (!w->fp) {
+            int e = errno;
+            close(fd);
+            unlink(w->tmp_path);
+            sc_status st = sc_error_set(SC_ERR_IO, "%s: %s", path, strerror(e));
+            atomic_clear(w);
+            return st;
+        }
+        return SC_OK;
+    }
+    sc_status st = sc_error_set(SC_ERR_IO, "%s: cannot find a free temporary name", path);
+    atomic_clear(w);
+    return st;
+}
+
+sc_status sc_io_atomic_commit(sc_io_atomic *w)
+{
+    if (!w->fp)
+        return sc_error_set(SC_ERR_STATE, "atomic write committed without begin");
+    sc_status st = SC_OK;
+    int e = 0;
+    if (ferror(w->fp) || fflush(w->fp) != 0)
+        e = errno ? errno : EIO;
+    if (!e && fsync(fileno(w->fp)) != 0 && errno != EINVAL && errno != EROFS)
+        e = errno;
+    if (fclose(w->fp) != 0 && !e)
+        e = errno ? errno : EIO;
+    w->fp = NULL;
+    if (e) {
+        st = sc_error_set(SC_ERR_IO, "%s: write failed: %s", w->path, strerror(e));
+        unlink(w->tmp_path);
+    } else if (rename(w->tmp_path, w->path) != 0) {
+        e = errno;
+        st = sc_error_set(SC_ERR_IO, "%s: cannot rename %s into place: %s", w->path,
+                          w->tmp_path, strerror(e));
+        unlink(w->tmp_path);
+    }
+    atomic_clear(w);
+    return st;
+}
+
+void sc_io_atomic_abort(sc_io_atomic *w)
+{
+    if (!w)
+        return;
+    if (w->fp) {
+        fclose(w->fp);
+        w->fp = NULL;
+    }
+    if (w->tmp_path)
+        unlink(w->tmp_path);
+    atomic_clear(w);
+}
+
+sc_status sc_io_write_atomic(const char *path, sc_io_write_fn write, void *ctx)
+{
+    sc_io_atomic w;
+    sc_status st = sc_io_atomic_begin(&w, path);
+    if (st != SC_OK)
+        return st;
+    st = write(w.fp, ctx);
+    if (st != SC_OK) {
+        sc_io_atomic_abort(&w);
+        return st;
+    }
+    return sc_io_atomic_commit(&w);
+}
+
+sc_status sc_io_read_file(const char *path, size_t max_size, uint8_t **data, size_t *size)
+{
+    *data = NULL;
+    *size = 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return sc_error_set(SC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(fp), &sb) != 0) {
+        int e = errno;
+        fclose(fp);
+        return sc_error_set(SC_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        fclose(fp);
+        return sc_error_set(SC_ERR_IO, "%s: is a directory, not a file", path);
+    }
+    /* Read in chunks: works for pipes and files whose size changes. */
+    size_t cap = S_ISREG(sb.st_mode) && sb.st_size > 0 ? (size_t)sb.st_size + 1 : 65536;
+    if (cap > max_size + 1)
+        cap = max_size + 1;
+    uint8_t *buf = malloc(cap + 1);
+    if (!buf) {
+        fclose(fp);
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory reading %zu bytes", path, cap);
+    }
+    size_t n = 0;
+    for (;;) {
+        if (n == cap) {
+            if (cap > max_size) {
+                free(buf);
+                fclose(fp);
+                return sc_error_set(SC_ERR_FORMAT, "%s: file larger than the limit of %zu bytes",
+                                    path, max_size);
+            }
+            size_t ncap = cap * 2 > max_size + 1 ? max_size + 1 : cap * 2;
+            uint8_t *nb = realloc(buf, ncap + 1);
+            if (!nb) {
+                free(buf);
+                fclose(fp);
+                return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t got = fread(buf + n, 1, cap - n, fp);
+        n += got;
+        if (got == 0) {
+            if (ferror(fp)) {
+                int e = errno;
+                free(buf);
+                fclose(fp);
+                return sc_error_set(SC_ERR_IO, "%s: read error: %s", path, strerror(e));
+            }
+            break;
+        }
+    }
+    fclose(fp);
+    if (n > max_size) {
+        free(buf);
+        return sc_error_set(SC_ERR_FORMAT, "%s: file larger than the limit of %zu bytes", path,
+                            max_size);
+    }
+    buf[n] = 0;
+    *data = buf;
+    *size = n;
+    return SC_OK;
+}
+
+int sc_io_is_gzip(const uint8_t *data, size_t size)
+{
+    return size >= 2 && data[0] == 0x1f && data[1] == 0x8b;
+}
+
+sc_status sc_io_gunzip(const uint8_t *data, size_t size, size_t max_out, const char *name,
+                       uint8_t **out, size_t *out_size)
+{
+    *out = NULL;
+    *out_size = 0;
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: cannot initialise zlib", name);
+    size_t cap = size * 2 + 1024;
+    if (cap > max_out + 1)
+        cap = max_out + 1;
+    uint8_t *buf = malloc(cap);
+    if (!buf) {
+        inflateEnd(&zs);
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+    }
+    size_t pos = 0, n = 0;
+    sc_status st = SC_OK;
+    for (;;) {
+        /* One gzip member. */
+        int ret = Z_OK;
+        while (ret != Z_STREAM_END) {
+            if (n == cap) {
+                if (cap > max_out) {
+                    st = sc_error_set(SC_ERR_FORMAT,
+                                      "%s: gzip stream decompresses to more than %zu bytes",
+                                      name, max_out);
+                    goto done;
+                }
+                size_t ncap = cap * 2 > max_out + 1 ? max_out + 1 : cap * 2;
+                uint8_t *nb = realloc(buf, ncap);
+                if (!nb) {
+                    st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
+                    goto done;
+                }
+                buf = nb;
+                cap = ncap;
+            }
+            size_t in_chunk = size - pos > 1u << 30 ? 1u << 30 : size - pos;
+            size_t out_chunk = cap - n > 1u << 30 ? 1u << 30 : cap - n;
+            zs.next_in = (Bytef *)(uintptr_t)(data + pos);
+            zs.avail_in = (uInt)in_chunk;
+            zs.next_out = buf + n;
+            zs.avail_out = (uInt)out_chunk;
+            ret = inflate(&zs, Z_NO_FLUSH);
+            pos += in_chunk - zs.avail_in;
+            n += out_chunk - zs.avail_out;
+            if (ret == Z_STREAM_END)
+                break;
+            if (ret == Z_BUF_ERROR && zs.avail_out != 0) {
+                /* No progress possible and room left: the input ran out. */
+                st = sc_error_set(SC_ERR_FORMAT,
+                                  "%s: corrupt gzip stream: unexpected end of data after %zu "
+                                  "compressed bytes", name, pos);
+                goto done;
+            }
+            if (ret != Z_OK && ret != Z_BUF_ERROR) {
+                st = sc_error_set(SC_ERR_FORMAT, "%s: corrupt gzip stream: %s", name,
+                                  zs.msg ? zs.msg : zError(ret));
+                goto done;
+            }
+        }
+        /* Another member may follow (as `cat a.gz b.gz` makes); trailing
+         * zero padding is ignored like gzip does. */
+        while (pos < size && data[pos] == 0)
+            pos++;
+        if (pos >= size)
+            break;
+        if (inflateReset(&zs) != Z_OK) {
+            st = sc_error_set(SC_ERR_FORMAT, "%s: corrupt gzip stream", name);
+            goto done;
+        }
+    }
+done:
+    inflateEnd(&zs);
+    if (st != SC_OK) {
+        free(buf);
+        return st;
+    }
+    *out = buf;
+    *out_size = n;
+    return SC_OK;
+}
