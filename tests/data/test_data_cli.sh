@@ -1,0 +1,100 @@
+#!/bin/sh
+# spurcl data: exit codes, one-line messages for bad input, build/info/preview
+# end to end, byte-identical rebuilds. Uses the installed Fashion-MNIST for
+# the end-to-end part and skips that part visibly when it is absent.
+set -u
+exe="$1"
+fixtures="$2"
+fails=0
+passes=0
+skips=0
+tmp=$(mktemp -d /tmp/spurcl-data-cli-XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+
+check() { # name expected-exit command...
+    name=$1; want=$2; shift 2
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    got=$?
+    if [ "$got" -ne "$want" ]; then
+        echo "FAIL $name: exit $got, want $want"; cat "$tmp/out" "$tmp/err"; fails=$((fails+1))
+    else
+        echo "ok   $name"; passes=$((passes+1))
+    fi
+}
+grep_in() { # name file pattern
+    if grep -q -- "$3" "$tmp/$2"; then echo "ok   $1"; passes=$((passes+1));
+    else echo "FAIL $1: '$3' not in $2:"; cat "$tmp/$2"; fails=$((fails+1)); fi
+}
+one_line() { # name file
+    n=$(wc -l < "$tmp/$2")
+    if [ "$n" -eq 1 ]; then echo "ok   $1"; passes=$((passes+1));
+    else echo "FAIL $1: $n lines on $2"; cat "$tmp/$2"; fails=$((fails+1)); fi
+}
+
+check "data --help" 0 "$exe" data --help
+grep_in "data --help lists build" out "build"
+for sub in build info preview; do
+    check "data $sub --help" 0 "$exe" data "$sub" --help
+    grep_in "data $sub --help usage" out "usage: spurcl data $sub"
+done
+check "data without subcommand" 2 "$exe" data
+check "unknown subcommand" 2 "$exe" data frob
+check "--rho 1.5" 2 "$exe" data build --rho 1.5 --out "$tmp/x.st"
+grep_in "--rho range named" err "rho must be in \[0, 1\]"
+check "--severity 9" 2 "$exe" data build --severity 9 --out "$tmp/x.st"
+grep_in "--severity range named" err "severity must be in \[1, 5\]"
+check "--rho not a number" 2 "$exe" data build --rho abc --out "$tmp/x.st"
+check "--val-fraction 1" 2 "$exe" data build --val-fraction 1 --out "$tmp/x.st"
+check "unknown variant" 2 "$exe" data build --variant sparkle --out "$tmp/x.st"
+check "unknown source" 2 "$exe" data build --source imagenet --out "$tmp/x.st"
+check "build without --out" 2 "$exe" data build
+check "preview without --out" 2 "$exe" data preview "$tmp/x.st"
+check "missing Fashion-MNIST" 1 "$exe" data build --source-dir "$tmp/none" --out "$tmp/x.st"
+one_line "missing Fashion-MNIST: one line" err
+grep_in "missing Fashion-MNIST: Debian package" err "dataset-fashion-mnist"
+grep_in "missing Fashion-MNIST: file named" err "$tmp/none/train-images-idx3-ubyte"
+check "mnist without dir" 1 "$exe" data build --source mnist --out "$tmp/x.st"
+one_line "mnist without dir: one line" err
+check "info on a missing file" 1 "$exe" data info "$tmp/nope.st"
+one_line "info missing: one line" err
+grep_in "info missing: names file" err "$tmp/nope.st"
+printf 'not a safetensors file at all' > "$tmp/garbage.st"
+check "info on garbage" 1 "$exe" data info "$tmp/garbage.st"
+one_line "info garbage: one line" err
+grep_in "info garbage: names file" err "garbage.st"
+check "info on a foreign safetensors" 1 "$exe" data info "$fixtures/st_python.safetensors"
+grep_in "info foreign: says what is missing" err "no tensor named 'images'"
+one_line "info foreign: one line" err
+[ -e "$tmp/x.st" ] && { echo "FAIL failed builds left $tmp/x.st"; fails=$((fails+1)); }
+
+if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    small="--max-train 3000 --max-test 1000"
+    check "build patch" 0 "$exe" --quiet data build $small --variant patch --rho 1.0 --seed 0 --out "$tmp/a.st"
+    check "build patch again" 0 "$exe" --quiet data build $small --variant patch --rho 1.0 --seed 0 --threads 1 --out "$tmp/b.st"
+    check "same seed: identical files" 0 cmp "$tmp/a.st" "$tmp/b.st"
+    check "build patch seed 1" 0 "$exe" --quiet data build $small --variant patch --rho 1.0 --seed 1 --out "$tmp/c.st"
+    check "other seed: different files" 1 cmp -s "$tmp/a.st" "$tmp/c.st"
+    check "info" 0 "$exe" data info "$tmp/a.st"
+    grep_in "info: train all aligned" out "train: 2700 samples, aligned (attr = class mod 10): 2700 (100.00%)"
+    grep_in "info: build parameters" out '"variant":"patch"'
+    check "info --csv" 0 "$exe" data info --csv "$tmp/a.st"
+    grep_in "info --csv header" out "split,label,attr,group,count"
+    check "build corrupt 0.95" 0 "$exe" --quiet data build $small --variant corrupt --rho 0.95 --out "$tmp/d.st"
+    "$exe" data info --csv "$tmp/d.st" > "$tmp/d.csv"
+    # per class: aligned = round(0.95 * class size) within one; rest spread evenly
+    if awk -F, 'NR>1 && $1=="train" { n[$2]+=$5; if ($2==$3) al[$2]=$5; else { if (!($2 in mn) || $5<mn[$2]) mn[$2]=$5; if ($5>mx[$2]) mx[$2]=$5 } }
+        END { bad=0; for (y in n) { w=int(0.95*n[y]+0.5); d=al[y]-w; if (d<-1||d>1||mx[y]-mn[y]>1) bad=1 } exit bad }' "$tmp/d.csv"
+    then echo "ok   corrupt 0.95 group counts"; passes=$((passes+1))
+    else echo "FAIL corrupt 0.95 group counts"; cat "$tmp/d.csv"; fails=$((fails+1)); fi
+    check "preview" 0 "$exe" --quiet data preview "$tmp/a.st" --out "$tmp/a.png" --per-group 3 --split test
+    check "preview is a PNG" 0 sh -c "head -c 8 '$tmp/a.png' | od -An -tx1 | grep -q '89 50 4e 47 0d 0a 1a 0a'"
+    check "build color/background/none" 0 sh -c "'$exe' --quiet data build $small --variant color --out '$tmp/e.st' && '$exe' --quiet data build $small --variant background --out '$tmp/f.st' && '$exe' --quiet data build $small --out '$tmp/g.st'"
+    check "--patch-size too large" 1 "$exe" data build $small --variant patch --patch-size 40 --out "$tmp/h.st"
+    one_line "--patch-size too large: one line" err
+else
+    echo "SKIP end-to-end part: /usr/share/datasets/fashion-mnist not installed (apt-get install dataset-fashion-mnist)"
+    skips=$((skips+1))
+fi
+
+echo "$passes passed, $fails failed, $skips skipped"
+[ "$fails" -eq 0 ]
