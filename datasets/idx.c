@@ -111,14 +111,15 @@ static int file_exists(const char *p)
     return stat(p, &sb) == 0 && !S_ISDIR(sb.st_mode);
 }
 
-/* Finds "<dir>/<stem>" with the usual spellings, plain or .gz. */
-static char *find_idx(const char *dir, const char *prefix, const char *suffix)
+/* Finds "<dir>/<part>-<kind>-<suffix>" or the "<part>-<kind>.<suffix>"
+ * spelling some mirrors use, plain or .gz. */
+static char *find_idx(const char *dir, const char *part, const char *kind, const char *suffix)
 {
     const char *seps[2] = {"-", "."};
     const char *exts[2] = {"", ".gz"};
     for (int s = 0; s < 2; s++)
         for (int e = 0; e < 2; e++) {
-            char *p = sc_ds_printf("%s/%s%s%s%s", dir, prefix, seps[s], suffix, exts[e]);
+            char *p = sc_ds_printf("%s/%s-%s%s%s%s", dir, part, kind, seps[s], suffix, exts[e]);
             if (!p)
                 return NULL;
             if (file_exists(p))
@@ -150,14 +151,14 @@ static sc_status load_part(sc_source_kind kind, const char *dir, const char *par
 {
     *images = NULL;
     *labels = NULL;
-    char *ipath = find_idx(dir, part, "images-idx3-ubyte");
+    char *ipath = find_idx(dir, part, "images", "idx3-ubyte");
     if (!ipath) {
         char *pre = sc_ds_printf("%s-images", part);
         sc_status st = missing_file(kind, dir, pre ? pre : part, "idx3-ubyte");
         free(pre);
         return st;
     }
-    char *lpath = find_idx(dir, part, "labels-idx1-ubyte");
+    char *lpath = find_idx(dir, part, "labels", "idx1-ubyte");
     if (!lpath) {
         free(ipath);
         char *pre = sc_ds_printf("%s-labels", part);

@@ -90,7 +90,7 @@ START_TEST(idx_files_gzip)
     dt_write(p, b, n);
     free(p);
     n = make_idx(b, 10, 0, 0, 0);
-    p = dt_path(dir, "t10k-labels-idx1-ubyte.gz");
+    p = dt_path(dir, "t10k-labels.idx1-ubyte.gz"); /* the dotted spelling */
     write_gz(p, b, n);
     free(p);
 
