@@ -306,6 +306,43 @@ static int span_cmp(const void *a, const void *b)
     return 0;
 }
 
+static int str_ptr_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A name that occurs twice in names[0..n), or NULL. */
+static const char *find_duplicate(char **names, size_t n)
+{
+    if (n < 2)
+        return NULL;
+    const char **tmp = malloc(n * sizeof *tmp);
+    if (!tmp)
+        return NULL;
+    memcpy(tmp, names, n * sizeof *tmp);
+    qsort(tmp, n, sizeof *tmp, str_ptr_cmp);
+    const char *dup = NULL;
+    for (size_t i = 1; i < n && !dup; i++)
+        if (strcmp(tmp[i - 1], tmp[i]) == 0)
+            dup = tmp[i];
+    free(tmp);
+    return dup;
+}
+
+static const char *find_duplicate_meta(const sc_safetensors *st)
+{
+    if (st->nmeta < 2)
+        return NULL;
+    char **keys = malloc(st->nmeta * sizeof *keys);
+    if (!keys)
+        return NULL;
+    for (size_t i = 0; i < st->nmeta; i++)
+        keys[i] = st->meta_strs[2 * i];
+    const char *dup = find_duplicate(keys, st->nmeta);
+    free(keys);
+    return dup;
+}
+
 /* Takes ownership of `file`. */
 static sc_status st_parse(uint8_t *file, size_t size, const char *name, sc_safetensors **out)
 {
@@ -420,13 +457,6 @@ static sc_status st_parse(uint8_t *file, size_t size, const char *name, sc_safet
     }
     if (metaj) {
         for (const cJSON *e = metaj->child; e; e = e->next) {
-            for (size_t j = 0; j < st->nmeta; j++)
-                if (strcmp(st->meta[j].key, e->string) == 0) {
-                    status = sc_error_set(SC_ERR_FORMAT,
-                                          "%s: bad safetensors header: duplicate metadata key "
-                                          "'%s'", name, e->string);
-                    goto fail;
-                }
             char *k = str_dup(e->string), *v = str_dup(e->valuestring);
             st->meta_strs[2 * st->nmeta] = k;
             st->meta_strs[2 * st->nmeta + 1] = v;
@@ -448,13 +478,6 @@ static sc_status st_parse(uint8_t *file, size_t size, const char *name, sc_safet
                                   name);
             goto fail;
         }
-        for (size_t j = 0; j < st->ntensors; j++)
-            if (strcmp(st->tensor_names[j], tn) == 0) {
-                status = sc_error_set(SC_ERR_FORMAT,
-                                      "%s: bad safetensors header: duplicate tensor '%s'", name,
-                                      tn);
-                goto fail;
-            }
         size_t i = st->ntensors;
         st->tensor_names[i] = str_dup(tn);
         st->ntensors++;
@@ -548,6 +571,17 @@ static sc_status st_parse(uint8_t *file, size_t size, const char *name, sc_safet
             t->data = st->copies[i];
         } else {
             t->data = p;
+        }
+    }
+    /* Duplicate names (sorted copies: O(n log n) on large headers). */
+    {
+        const char *dup = find_duplicate(st->tensor_names, st->ntensors);
+        if (!dup && st->nmeta)
+            dup = find_duplicate_meta(st);
+        if (dup) {
+            status = sc_error_set(SC_ERR_FORMAT, "%s: bad safetensors header: duplicate name '%s'",
+                                  name, dup);
+            goto fail;
         }
     }
     /* The tensors must tile the data section exactly. */
