@@ -1,3 +1,298 @@
-/* ops_pool.c: being written; placeholder so the build lists every op file. */
+/* Max, average and global average pooling (include/spurcl/nn_conv.h).
+ *
+ * Kernels in cl/pool.cl; every backward is a gather (no atomics), so results
+ * are bit-identical run to run. Differentiable to any order:
+ *   maxpool       y = gather(x, idx), idx (int32, saved[0]) = the first
+ *                 maximal element of each window;
+ *                 gx = max_scatter(gy, idx)    (sum of gy over the windows
+ *                                               whose argmax is the element)
+ *                 max_scatter and max_gather are each other's adjoints, so
+ *                 the pair is closed under differentiation (idx is a
+ *                 constant: maxpool is piecewise linear in x).
+ *   avgpool       y = A x, gx = A^T gy; A and A^T are each other's backward.
+ *   global avg    reshape to [N, C, H*W] + sc_nn_mean_axis. */
+#include "core/ops_internal.h"
 #include "nn/graph.h"
-typedef int sc_placeholder_ops_pool;
+#include "spurcl/nn.h"
+
+typedef struct pool_geom {
+    cl_uint planes, h, w, oh, ow, k, s;
+} pool_geom;
+
+static bool check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
+{
+    sc_status st = sc_check_f32(v->t, op, name);
+    if (st != SC_OK) {
+        sc__fail(g, st);
+        return false;
+    }
+    return true;
+}
+
+/* Validates x [N, C, H, W] and the window; fills geom. */
+static bool pool_geom_of(sc_graph *g, const char *op, const sc_var *x, int k, int s,
+                         pool_geom *pg)
+{
+    char b[96];
+    if (!check_f32(g, op, x, "x"))
+        return false;
+    const sc_tensor *t = x->t;
+    if (t->ndim != 4 || t->numel == 0) {
+        sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                 "%s: x must be a non-empty [N, C, H, W] tensor, got %s", op,
+                                 sc__shape(x, b, sizeof b)));
+        return false;
+    }
+    if (k < 1 || s < 1 || t->shape[2] < k || t->shape[3] < k) {
+        sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                 "%s: window %d stride %d does not fit x %s (needs k >= 1, "
+                                 "stride >= 1, H and W >= k)",
+                                 op, k, s, sc__shape(x, b, sizeof b)));
+        return false;
+    }
+    pg->planes = (cl_uint)(t->shape[0] * t->shape[1]);
+    pg->h = (cl_uint)t->shape[2];
+    pg->w = (cl_uint)t->shape[3];
+    pg->oh = (pg->h - (cl_uint)k) / (cl_uint)s + 1;
+    pg->ow = (pg->w - (cl_uint)k) / (cl_uint)s + 1;
+    pg->k = (cl_uint)k;
+    pg->s = (cl_uint)s;
+    return true;
+}
+
+/* True when v has shape [N, C, a, b] with N, C those of `like`. */
+static bool nc_shape(const sc_var *v, const sc_var *like, int64_t a, int64_t b)
+{
+    return v->t->ndim == 4 && v->t->shape[0] == like->t->shape[0] &&
+           v->t->shape[1] == like->t->shape[1] && v->t->shape[2] == a && v->t->shape[3] == b;
+}
+
+static sc_var *out_like(sc_graph *g, const sc_var *x, int64_t h, int64_t w)
+{
+    int64_t s[4] = {x->t->shape[0], x->t->shape[1], h, w};
+    return sc__out(g, SC_F32, 4, s);
+}
+
+static sc_status launch(sc_context *ctx, const char *name, size_t n, size_t nargs,
+                        const sc_karg *args)
+{
+    cl_kernel k;
+    SC_TRY(sc_kernel_get(ctx, "pool", NULL, name, &k));
+    size_t global = sc_grid_1d(ctx, n), local = ctx->wg_size;
+    return sc_launch(ctx, k, name, 1, &global, &local, nargs, args);
+}
+
+/* ---- max pooling ------------------------------------------------------------ */
+
+static sc_var *max_scatter(sc_graph *g, sc_var *gy, sc_var *idx, const sc_var *like_x, int k,
+                           int s);
+static sc_var *max_gather(sc_graph *g, sc_var *x, sc_var *idx, int k, int s);
+
+static void max_scatter_bw(sc_graph *g, sc_node *n, sc_var *gg, sc_var **gin)
+{
+    gin[0] = max_gather(g, gg, n->saved[0], (int)n->ip[0], (int)n->ip[1]);
+}
+
+static void max_gather_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = max_scatter(g, gy, n->saved[0], n->in[0], (int)n->ip[0], (int)n->ip[1]);
+}
+
+/* y[n, c, o] = x[n, c, idx[n, c, o]]: x [N, C, H, W] -> idx's shape. */
+static sc_var *max_gather(sc_graph *g, sc_var *x, sc_var *idx, int k, int s)
+{
+    SC_NN_CHECK(g, 2, x, idx);
+    pool_geom pg;
+    if (!pool_geom_of(g, "maxpool2d (gather)", x, k, s, &pg))
+        return NULL;
+    if (idx->t->dtype != SC_I32 || !nc_shape(idx, x, pg.oh, pg.ow)) {
+        char b1[96], b2[96];
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "maxpool2d (gather): indices %s do not match x %s",
+                                        sc__shape(idx, b1, sizeof b1), sc__shape(x, b2, sizeof b2)));
+    }
+    sc_var *y = out_like(g, x, pg.oh, pg.ow);
+    if (!y)
+        return NULL;
+    cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem, im = idx->t->buf->mem;
+    cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset, io = (cl_uint)idx->t->offset;
+    cl_uint hw = pg.h * pg.w, ohw = pg.oh * pg.ow;
+    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo), SC_ARG(im),
+                      SC_ARG(io), SC_ARG(pg.planes), SC_ARG(hw), SC_ARG(ohw)};
+    SC_NN_TRY(g, launch(g->ctx, "sc_pool_max_gather", (size_t)pg.planes * ohw, 9, args));
+    sc_node *nd = sc__record(g, y, "maxpool2d_gather", max_gather_bw, 1, &x);
+    if (nd) {
+        nd->saved[0] = idx;
+        nd->ip[0] = k;
+        nd->ip[1] = s;
+    }
+    return y;
+}
+
+/* gx [N, C, H, W] (like_x's shape) = the adjoint of max_gather applied to gy. */
+static sc_var *max_scatter(sc_graph *g, sc_var *gy, sc_var *idx, const sc_var *like_x, int k,
+                           int s)
+{
+    SC_NN_CHECK(g, 3, gy, idx, like_x);
+    pool_geom pg;
+    if (!pool_geom_of(g, "maxpool2d backward", like_x, k, s, &pg) ||
+        !check_f32(g, "maxpool2d backward", gy, "gy"))
+        return NULL;
+    if (!nc_shape(gy, like_x, pg.oh, pg.ow) || !nc_shape(idx, like_x, pg.oh, pg.ow) ||
+        idx->t->dtype != SC_I32) {
+        char b1[96], b2[96];
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "maxpool2d backward: gradient %s does not match input "
+                                        "%s with k %d stride %d",
+                                        sc__shape(gy, b1, sizeof b1),
+                                        sc__shape(like_x, b2, sizeof b2), k, s));
+    }
+    sc_var *gx = out_like(g, like_x, pg.h, pg.w);
+    if (!gx)
+        return NULL;
+    cl_mem xm = gx->t->buf->mem, gm = gy->t->buf->mem, im = idx->t->buf->mem;
+    cl_uint xo = (cl_uint)gx->t->offset, go = (cl_uint)gy->t->offset,
+            io = (cl_uint)idx->t->offset;
+    sc_karg args[] = {SC_ARG(xm), SC_ARG(xo), SC_ARG(gm), SC_ARG(go), SC_ARG(im),
+                      SC_ARG(io), SC_ARG(pg.planes), SC_ARG(pg.h), SC_ARG(pg.w),
+                      SC_ARG(pg.oh), SC_ARG(pg.ow), SC_ARG(pg.k), SC_ARG(pg.s)};
+    SC_NN_TRY(g, launch(g->ctx, "sc_pool_max_scatter", (size_t)pg.planes * pg.h * pg.w, 13,
+                        args));
+    sc_node *nd = sc__record(g, gx, "maxpool2d_backward", max_scatter_bw, 1, &gy);
+    if (nd) {
+        nd->saved[0] = idx;
+        nd->ip[0] = k;
+        nd->ip[1] = s;
+    }
+    return gx;
+}
+
+static void maxpool_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = max_scatter(g, gy, n->saved[0], n->in[0], (int)n->ip[0], (int)n->ip[1]);
+}
+
+sc_var *sc_nn_maxpool2d(sc_graph *g, sc_var *x, int k, int stride)
+{
+    SC_NN_CHECK(g, 1, x);
+    pool_geom pg;
+    if (!pool_geom_of(g, "maxpool2d", x, k, stride, &pg))
+        return NULL;
+    sc_var *y = out_like(g, x, pg.oh, pg.ow);
+    if (!y)
+        return NULL;
+    sc_var *idx = sc__out(g, SC_I32, 4, y->t->shape);
+    if (!idx)
+        return NULL;
+    cl_mem ym = y->t->buf->mem, im = idx->t->buf->mem, xm = x->t->buf->mem;
+    cl_uint yo = (cl_uint)y->t->offset, io = (cl_uint)idx->t->offset, xo = (cl_uint)x->t->offset;
+    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(im), SC_ARG(io), SC_ARG(xm),
+                      SC_ARG(xo), SC_ARG(pg.planes), SC_ARG(pg.h), SC_ARG(pg.w),
+                      SC_ARG(pg.oh), SC_ARG(pg.ow), SC_ARG(pg.k), SC_ARG(pg.s)};
+    SC_NN_TRY(g, launch(g->ctx, "sc_pool_max_fwd", (size_t)pg.planes * pg.oh * pg.ow, 13,
+                        args));
+    sc_node *nd = sc__record(g, y, "maxpool2d", maxpool_bw, 1, &x);
+    if (nd) {
+        nd->saved[0] = idx;
+        nd->ip[0] = k;
+        nd->ip[1] = stride;
+    }
+    return y;
+}
+
+/* ---- average pooling ----------------------------------------------------------- */
+
+static sc_var *avg_fwd(sc_graph *g, sc_var *x, int k, int s);
+static sc_var *avg_bwd(sc_graph *g, sc_var *gy, const sc_var *like_x, int k, int s);
+
+static void avg_fwd_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = avg_bwd(g, gy, n->in[0], (int)n->ip[0], (int)n->ip[1]);
+}
+
+static void avg_bwd_bw(sc_graph *g, sc_node *n, sc_var *gg, sc_var **gin)
+{
+    gin[0] = avg_fwd(g, gg, (int)n->ip[0], (int)n->ip[1]);
+}
+
+static sc_var *avg_fwd(sc_graph *g, sc_var *x, int k, int s)
+{
+    SC_NN_CHECK(g, 1, x);
+    pool_geom pg;
+    if (!pool_geom_of(g, "avgpool2d", x, k, s, &pg))
+        return NULL;
+    sc_var *y = out_like(g, x, pg.oh, pg.ow);
+    if (!y)
+        return NULL;
+    cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem;
+    cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset;
+    float inv = 1.0f / (float)(k * k);
+    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo), SC_ARG(pg.planes),
+                      SC_ARG(pg.h), SC_ARG(pg.w), SC_ARG(pg.oh), SC_ARG(pg.ow), SC_ARG(pg.k),
+                      SC_ARG(pg.s), SC_ARG(inv)};
+    SC_NN_TRY(g, launch(g->ctx, "sc_pool_avg_fwd", (size_t)pg.planes * pg.oh * pg.ow, 12,
+                        args));
+    sc_node *nd = sc__record(g, y, "avgpool2d", avg_fwd_bw, 1, &x);
+    if (nd) {
+        nd->ip[0] = k;
+        nd->ip[1] = s;
+    }
+    return y;
+}
+
+static sc_var *avg_bwd(sc_graph *g, sc_var *gy, const sc_var *like_x, int k, int s)
+{
+    SC_NN_CHECK(g, 2, gy, like_x);
+    pool_geom pg;
+    if (!pool_geom_of(g, "avgpool2d backward", like_x, k, s, &pg) ||
+        !check_f32(g, "avgpool2d backward", gy, "gy"))
+        return NULL;
+    if (!nc_shape(gy, like_x, pg.oh, pg.ow)) {
+        char b1[96], b2[96];
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "avgpool2d backward: gradient %s does not match input "
+                                        "%s with k %d stride %d",
+                                        sc__shape(gy, b1, sizeof b1),
+                                        sc__shape(like_x, b2, sizeof b2), k, s));
+    }
+    sc_var *gx = out_like(g, like_x, pg.h, pg.w);
+    if (!gx)
+        return NULL;
+    cl_mem xm = gx->t->buf->mem, gm = gy->t->buf->mem;
+    cl_uint xo = (cl_uint)gx->t->offset, go = (cl_uint)gy->t->offset;
+    float inv = 1.0f / (float)(k * k);
+    sc_karg args[] = {SC_ARG(xm), SC_ARG(xo), SC_ARG(gm), SC_ARG(go), SC_ARG(pg.planes),
+                      SC_ARG(pg.h), SC_ARG(pg.w), SC_ARG(pg.oh), SC_ARG(pg.ow), SC_ARG(pg.k),
+                      SC_ARG(pg.s), SC_ARG(inv)};
+    SC_NN_TRY(g, launch(g->ctx, "sc_pool_avg_bwd", (size_t)pg.planes * pg.h * pg.w, 12, args));
+    sc_node *nd = sc__record(g, gx, "avgpool2d_backward", avg_bwd_bw, 1, &gy);
+    if (nd) {
+        nd->ip[0] = k;
+        nd->ip[1] = s;
+    }
+    return gx;
+}
+
+sc_var *sc_nn_avgpool2d(sc_graph *g, sc_var *x, int k, int stride)
+{
+    return avg_fwd(g, x, k, stride);
+}
+
+/* ---- global average pooling ------------------------------------------------------ */
+
+sc_var *sc_nn_global_avgpool(sc_graph *g, sc_var *x)
+{
+    SC_NN_CHECK(g, 1, x);
+    if (!check_f32(g, "global_avgpool", x, "x"))
+        return NULL;
+    if (x->t->ndim != 4 || x->t->numel == 0) {
+        char b[96];
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "global_avgpool: x must be a non-empty [N, C, H, W] "
+                                        "tensor, got %s",
+                                        sc__shape(x, b, sizeof b)));
+    }
+    int64_t n = x->t->shape[0], c = x->t->shape[1];
+    int64_t s3[3] = {n, c, x->t->shape[2] * x->t->shape[3]}, s2[2] = {n, c};
+    return sc_nn_reshape(g, sc_nn_mean_axis(g, sc_nn_reshape(g, x, 3, s3), -1), 2, s2);
+}

@@ -1,0 +1,545 @@
+/* Convolution and pooling: forward vs double-precision host references,
+ * first order vs central differences, second order (the gradient of a random
+ * projection of an input gradient) vs differences of the reference's exact
+ * first-order gradient (tests/gradcheck.c); determinism, realistic sizes,
+ * pooled memory over steps, and the error messages. */
+#include "gradcheck.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- double-precision references ------------------------------------------------- */
+
+typedef struct conv_p {
+    int n, c, h, w, o, kh, kw, s, p;
+    bool bias;
+    int oh, ow;
+} conv_p;
+
+static void conv_p_finish(conv_p *p)
+{
+    p->oh = (p->h + 2 * p->p - p->kh) / p->s + 1;
+    p->ow = (p->w + 2 * p->p - p->kw) / p->s + 1;
+}
+
+static size_t conv_out_n(const conv_p *p) { return (size_t)p->n * p->o * p->oh * p->ow; }
+
+/* y = conv(x, w) + b */
+static void conv_ref_fwd(const conv_p *p, const double *x, const double *w, const double *b,
+                         double *y)
+{
+    for (int n = 0; n < p->n; n++)
+        for (int o = 0; o < p->o; o++)
+            for (int oh = 0; oh < p->oh; oh++)
+                for (int ow = 0; ow < p->ow; ow++) {
+                    double acc = b ? b[o] : 0.0;
+                    for (int c = 0; c < p->c; c++)
+                        for (int kh = 0; kh < p->kh; kh++) {
+                            int ih = oh * p->s + kh - p->p;
+                            if (ih < 0 || ih >= p->h)
+                                continue;
+                            for (int kw = 0; kw < p->kw; kw++) {
+                                int iw = ow * p->s + kw - p->p;
+                                if (iw < 0 || iw >= p->w)
+                                    continue;
+                                acc += w[((o * p->c + c) * p->kh + kh) * p->kw + kw] *
+                                       x[((n * p->c + c) * p->h + ih) * p->w + iw];
+                            }
+                        }
+                    y[((n * p->o + o) * p->oh + oh) * p->ow + ow] = acc;
+                }
+}
+
+/* gx += d<u,y>/dx, gw += d<u,y>/dw, gb += d<u,y>/db (any may be NULL) */
+static void conv_ref_vjp(const conv_p *p, const double *x, const double *w, const double *u,
+                         double *gx, double *gw, double *gb)
+{
+    for (int n = 0; n < p->n; n++)
+        for (int o = 0; o < p->o; o++)
+            for (int oh = 0; oh < p->oh; oh++)
+                for (int ow = 0; ow < p->ow; ow++) {
+                    double g = u[((n * p->o + o) * p->oh + oh) * p->ow + ow];
+                    if (gb)
+                        gb[o] += g;
+                    for (int c = 0; c < p->c; c++)
+                        for (int kh = 0; kh < p->kh; kh++) {
+                            int ih = oh * p->s + kh - p->p;
+                            if (ih < 0 || ih >= p->h)
+                                continue;
+                            for (int kw = 0; kw < p->kw; kw++) {
+                                int iw = ow * p->s + kw - p->p;
+                                if (iw < 0 || iw >= p->w)
+                                    continue;
+                                size_t wi = (size_t)((o * p->c + c) * p->kh + kh) * p->kw + kw;
+                                size_t xi = (size_t)((n * p->c + c) * p->h + ih) * p->w + iw;
+                                if (gx)
+                                    gx[xi] += g * w[wi];
+                                if (gw)
+                                    gw[wi] += g * x[xi];
+                            }
+                        }
+                }
+}
+
+/* The checked function is conv(x, w, b)^2 (elementwise), so that second
+ * derivatives with respect to x alone are not zero. */
+static sc_var *conv_dev(sc_graph *g, sc_var **in, void *ud)
+{
+    const conv_p *p = ud;
+    sc_var *y = sc_nn_conv2d(g, in[0], in[1], p->bias ? in[2] : NULL, p->s, p->p);
+    return sc_nn_mul(g, y, y);
+}
+
+static void conv_ref(double *const *in, double *out, void *ud)
+{
+    const conv_p *p = ud;
+    conv_ref_fwd(p, in[0], in[1], p->bias ? in[2] : NULL, out);
+    for (size_t i = 0; i < conv_out_n(p); i++)
+        out[i] *= out[i];
+}
+
+static void conv_vjp(double *const *in, const double *u, double **gin, void *ud)
+{
+    const conv_p *p = ud;
+    size_t m = conv_out_n(p);
+    double *y = malloc(m * sizeof *y);
+    conv_ref_fwd(p, in[0], in[1], p->bias ? in[2] : NULL, y);
+    for (size_t i = 0; i < m; i++)
+        y[i] = 2.0 * y[i] * u[i];
+    conv_ref_vjp(p, in[0], in[1], y, gin[0], gin[1], p->bias ? gin[2] : NULL);
+    free(y);
+}
+
+static void run_conv_case(const char *name, conv_p p, int second_wrt)
+{
+    conv_p_finish(&p);
+    gc_case c = {.name = name, .n_in = p.bias ? 3 : 2, .ndim = {4, 4, 1},
+                 .shape = {{p.n, p.c, p.h, p.w}, {p.o, p.c, p.kh, p.kw}, {p.o}},
+                 .dev = conv_dev, .ref = conv_ref, .ref_vjp = conv_vjp, .ud = &p,
+                 .second_order = second_wrt >= 0, .second_wrt = second_wrt > 0 ? second_wrt : 0,
+                 .seed = 1000 + (uint64_t)strlen(name) * 7 + (uint64_t)p.h};
+    gc_check(&c);
+}
+
+START_TEST(conv2d_cases)
+{
+    struct {
+        const char *name;
+        conv_p p;
+    } cases[] = {
+        {"conv b1 c1 7x7 k3 p1", {1, 1, 7, 7, 2, 3, 3, 1, 1, true, 0, 0}},
+        {"conv b3 c3 13x13 k3 p1", {3, 3, 13, 13, 4, 3, 3, 1, 1, true, 0, 0}},
+        {"conv b3 c3 13x13 k3 s2 nob", {3, 3, 13, 13, 4, 3, 3, 2, 0, false, 0, 0}},
+        {"conv b1 c3 7x7 k3 s2 p1", {1, 3, 7, 7, 5, 3, 3, 2, 1, true, 0, 0}},
+        {"conv b3 c3 12x12 k4 s4", {3, 3, 12, 12, 5, 4, 4, 4, 0, true, 0, 0}},
+        {"conv b1 c1 13x13 k4 s4 nob", {1, 1, 13, 13, 6, 4, 4, 4, 0, false, 0, 0}},
+        {"conv b2 c2 7x6 k3x2 p1", {2, 2, 7, 6, 3, 3, 2, 1, 1, true, 0, 0}},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char nm[64];
+        /* second order through the input gradient (the saliency path)... */
+        snprintf(nm, sizeof nm, "%s d2x", cases[i].name);
+        run_conv_case(nm, cases[i].p, 0);
+        /* ...and through the weight gradient */
+        snprintf(nm, sizeof nm, "%s d2w", cases[i].name);
+        run_conv_case(nm, cases[i].p, 1);
+    }
+}
+END_TEST
+
+/* ---- pooling references ----------------------------------------------------------------- */
+
+typedef struct pool_p {
+    int kind; /* 0 max, 1 avg, 2 global avg */
+    int n, c, h, w, k, s;
+    int oh, ow;
+} pool_p;
+
+static void pool_p_finish(pool_p *p)
+{
+    if (p->kind == 2) {
+        p->oh = p->ow = 1;
+        return;
+    }
+    p->oh = (p->h - p->k) / p->s + 1;
+    p->ow = (p->w - p->k) / p->s + 1;
+}
+
+/* y and, for max, the argmax (flat index into x) of each output */
+static void pool_ref_fwd(const pool_p *p, const double *x, double *y, size_t *arg)
+{
+    int planes = p->n * p->c;
+    for (int pl = 0; pl < planes; pl++) {
+        const double *src = x + (size_t)pl * p->h * p->w;
+        if (p->kind == 2) {
+            double acc = 0;
+            for (int i = 0; i < p->h * p->w; i++)
+                acc += src[i];
+            y[pl] = acc / (p->h * p->w);
+            continue;
+        }
+        for (int oh = 0; oh < p->oh; oh++)
+            for (int ow = 0; ow < p->ow; ow++) {
+                double best = -INFINITY, acc = 0;
+                size_t at = 0;
+                for (int kh = 0; kh < p->k; kh++)
+                    for (int kw = 0; kw < p->k; kw++) {
+                        size_t i = (size_t)(oh * p->s + kh) * p->w + ow * p->s + kw;
+                        acc += src[i];
+                        if (src[i] > best) {
+                            best = src[i];
+                            at = i;
+                        }
+                    }
+                size_t o = ((size_t)pl * p->oh + oh) * p->ow + ow;
+                y[o] = p->kind == 0 ? best : acc / (p->k * p->k);
+                if (arg)
+                    arg[o] = (size_t)pl * p->h * p->w + at;
+            }
+    }
+}
+
+static size_t pool_out_n(const pool_p *p) { return (size_t)p->n * p->c * p->oh * p->ow; }
+
+static sc_var *pool_dev(sc_graph *g, sc_var **in, void *ud)
+{
+    const pool_p *p = ud;
+    sc_var *y = p->kind == 0   ? sc_nn_maxpool2d(g, in[0], p->k, p->s)
+                : p->kind == 1 ? sc_nn_avgpool2d(g, in[0], p->k, p->s)
+                               : sc_nn_global_avgpool(g, in[0]);
+    return sc_nn_mul(g, y, y);
+}
+
+static void pool_ref(double *const *in, double *out, void *ud)
+{
+    const pool_p *p = ud;
+    pool_ref_fwd(p, in[0], out, NULL);
+    for (size_t i = 0; i < pool_out_n(p); i++)
+        out[i] *= out[i];
+}
+
+static void pool_vjp(double *const *in, const double *u, double **gin, void *ud)
+{
+    const pool_p *p = ud;
+    size_t m = pool_out_n(p);
+    double *y = malloc(m * sizeof *y);
+    size_t *arg = malloc(m * sizeof *arg);
+    pool_ref_fwd(p, in[0], y, arg);
+    int planes = p->n * p->c;
+    for (int pl = 0; pl < planes; pl++)
+        for (int oh = 0; oh < p->oh; oh++)
+            for (int ow = 0; ow < p->ow; ow++) {
+                size_t o = ((size_t)pl * p->oh + oh) * p->ow + ow;
+                double g = 2.0 * y[o] * u[o];
+                double *gx = gin[0] + (size_t)pl * p->h * p->w;
+                if (p->kind == 0) {
+                    gin[0][arg[o]] += g;
+                } else if (p->kind == 2) {
+                    for (int i = 0; i < p->h * p->w; i++)
+                        gx[i] += g / (p->h * p->w);
+                } else {
+                    for (int kh = 0; kh < p->k; kh++)
+                        for (int kw = 0; kw < p->k; kw++)
+                            gx[(size_t)(oh * p->s + kh) * p->w + ow * p->s + kw] +=
+                                g / (p->k * p->k);
+                }
+            }
+    free(y);
+    free(arg);
+}
+
+static void run_pool_case(const char *name, pool_p p, bool second)
+{
+    pool_p_finish(&p);
+    gc_case c = {.name = name, .n_in = 1, .ndim = {4}, .shape = {{p.n, p.c, p.h, p.w}},
+                 .dev = pool_dev, .ref = pool_ref, .ref_vjp = pool_vjp, .ud = &p,
+                 .second_order = second, .seed = 77 + (uint64_t)p.h * 3 + (uint64_t)p.k};
+    gc_check(&c);
+}
+
+START_TEST(maxpool_cases)
+{
+    run_pool_case("maxpool b2 c3 7x7 k2 s2", (pool_p){0, 2, 3, 7, 7, 2, 2, 0, 0}, true);
+    run_pool_case("maxpool b1 c3 8x8 k2 s2", (pool_p){0, 1, 3, 8, 8, 2, 2, 0, 0}, true);
+    run_pool_case("maxpool b3 c2 7x7 k3 s2", (pool_p){0, 3, 2, 7, 7, 3, 2, 0, 0}, true);
+    run_pool_case("maxpool b2 c1 8x13 k3 s2", (pool_p){0, 2, 1, 8, 13, 3, 2, 0, 0}, true);
+    run_pool_case("maxpool b1 c2 7x7 k3 s1", (pool_p){0, 1, 2, 7, 7, 3, 1, 0, 0}, true);
+}
+END_TEST
+
+START_TEST(avgpool_cases)
+{
+    run_pool_case("avgpool b2 c3 7x7 k2 s2", (pool_p){1, 2, 3, 7, 7, 2, 2, 0, 0}, true);
+    run_pool_case("avgpool b1 c3 8x8 k2 s2", (pool_p){1, 1, 3, 8, 8, 2, 2, 0, 0}, true);
+    run_pool_case("avgpool b3 c2 8x8 k3 s2", (pool_p){1, 3, 2, 8, 8, 3, 2, 0, 0}, true);
+    run_pool_case("avgpool b1 c2 7x13 k3 s1", (pool_p){1, 1, 2, 7, 13, 3, 1, 0, 0}, true);
+    run_pool_case("global_avgpool b3 c5 7x7", (pool_p){2, 3, 5, 7, 7, 0, 0, 0, 0}, true);
+    run_pool_case("global_avgpool b1 c2 13x8", (pool_p){2, 1, 2, 13, 8, 0, 0, 0, 0}, true);
+}
+END_TEST
+
+/* The maxpool gradient goes to the first maximal element of a window: on
+ * ties (constant input) exactly one element per window gets it. */
+START_TEST(maxpool_ties)
+{
+    sc_graph *g;
+    TU_OK(sc_graph_create(tu_ctx(), &g));
+    int64_t xs[4] = {1, 1, 4, 5};
+    float xv[20];
+    for (int i = 0; i < 20; i++)
+        xv[i] = 1.0f;
+    sc_var *x = sc_var_from_host(g, 4, xs, xv, true);
+    sc_var *y = sc_nn_sum(g, sc_nn_maxpool2d(g, x, 2, 2)); /* 2x2 windows, last column unused */
+    sc_var *gx;
+    TU_OK(sc_grad(g, 1, &y, NULL, 1, &x, false, &gx));
+    float got[20];
+    TU_OK(sc_tensor_download(sc_var_tensor(gx), got));
+    for (int h = 0; h < 4; h++)
+        for (int w = 0; w < 5; w++) {
+            float want = (h % 2 == 0 && w % 2 == 0 && w < 4) ? 1.0f : 0.0f;
+            ck_assert_msg(got[h * 5 + w] == want, "gx[%d,%d] = %g, want %g", h, w,
+                          (double)got[h * 5 + w], (double)want);
+        }
+    sc_graph_free(g);
+}
+END_TEST
+
+/* ---- realistic sizes --------------------------------------------------------------------- */
+
+static double *to_double(const float *f, size_t n)
+{
+    double *d = malloc(n * sizeof *d);
+    for (size_t i = 0; i < n; i++)
+        d[i] = f[i];
+    return d;
+}
+
+/* Forward and first-order gradients of one conv layer at a training size
+ * against the double reference (relative to the largest reference value). */
+static void check_layer(conv_p p, uint64_t seed)
+{
+    conv_p_finish(&p);
+    sc_rng rng;
+    sc_rng_seed(&rng, seed);
+    size_t nx = (size_t)p.n * p.c * p.h * p.w, nw = (size_t)p.o * p.c * p.kh * p.kw,
+           ny = conv_out_n(&p);
+    float *xf = malloc(nx * 4), *wf = malloc(nw * 4), *bf = malloc((size_t)p.o * 4),
+          *uf = malloc(ny * 4);
+    tu_normal(&rng, xf, nx);
+    tu_normal(&rng, wf, nw);
+    tu_normal(&rng, bf, (size_t)p.o);
+    tu_normal(&rng, uf, ny);
+    double *xd = to_double(xf, nx), *wd = to_double(wf, nw), *bd = to_double(bf, (size_t)p.o),
+           *ud = to_double(uf, ny);
+    double *yd = malloc(ny * sizeof *yd), *gxd = calloc(nx, sizeof *gxd),
+           *gwd = calloc(nw, sizeof *gwd), *gbd = calloc((size_t)p.o, sizeof *gbd);
+    conv_ref_fwd(&p, xd, wd, bd, yd);
+    conv_ref_vjp(&p, xd, wd, ud, gxd, gwd, gbd);
+
+    sc_graph *g;
+    TU_OK(sc_graph_create(tu_ctx(), &g));
+    int64_t xs[4] = {p.n, p.c, p.h, p.w}, ws[4] = {p.o, p.c, p.kh, p.kw}, bs[1] = {p.o},
+            ys[4] = {p.n, p.o, p.oh, p.ow};
+    sc_var *in[3] = {sc_var_from_host(g, 4, xs, xf, true), sc_var_from_host(g, 4, ws, wf, true),
+                     sc_var_from_host(g, 1, bs, bf, true)};
+    sc_var *y = sc_nn_conv2d(g, in[0], in[1], in[2], p.s, p.p);
+    TU_OK(sc_graph_status(g));
+    ck_assert_int_eq(sc_var_dim(y, 2), p.oh);
+    sc_var *seed_v = sc_var_from_host(g, 4, ys, uf, false), *gr[3];
+    TU_OK(sc_grad(g, 1, &y, &seed_v, 3, in, false, gr));
+
+    const double *want[4] = {yd, gxd, gwd, gbd};
+    sc_var *got_v[4] = {y, gr[0], gr[1], gr[2]};
+    size_t cnt[4] = {ny, nx, nw, (size_t)p.o};
+    const char *what[4] = {"y", "gx", "gw", "gb"};
+    printf("  conv n%d %dx%dx%d -> %d k%d p%d s%d:", p.n, p.c, p.h, p.w, p.o, p.kh, p.p, p.s);
+    for (int t = 0; t < 4; t++) {
+        float *got = tu_download(sc_var_tensor(got_v[t]));
+        double m = 0, e = 0;
+        for (size_t i = 0; i < cnt[t]; i++) {
+            m = fmax(m, fabs(want[t][i]));
+            e = fmax(e, fabs((double)got[i] - want[t][i]));
+        }
+        printf(" %s %.2e", what[t], e / m);
+        ck_assert_msg(e <= 1e-5 * m, "%s: max error %.3g, max |ref| %.3g", what[t], e, m);
+        free(got);
+    }
+    printf("\n");
+    sc_graph_free(g);
+    free(xf); free(wf); free(bf); free(uf);
+    free(xd); free(wd); free(bd); free(ud);
+    free(yd); free(gxd); free(gwd); free(gbd);
+}
+
+START_TEST(realistic_sizes)
+{
+    /* the CNN's first layer at N = 16, then its second layer, then the ViT patch embedding */
+    check_layer((conv_p){16, 1, 28, 28, 32, 3, 3, 1, 1, true, 0, 0}, 11);
+    check_layer((conv_p){8, 32, 14, 14, 64, 3, 3, 1, 1, true, 0, 0}, 12);
+    check_layer((conv_p){16, 3, 28, 28, 64, 4, 4, 4, 0, true, 0, 0}, 13);
+}
+END_TEST
+
+/* ---- determinism ----------------------------------------------------------------------------- */
+
+/* A small CNN block with the ULE-style second order: returns the host copies
+ * of the output, the input gradient and the weight's second-order gradient. */
+static void block_run(const float *xf, const float *wf, const float *bf, float **out)
+{
+    sc_graph *g;
+    TU_OK(sc_graph_create(tu_ctx(), &g));
+    int64_t xs[4] = {5, 3, 13, 13}, ws[4] = {8, 3, 3, 3}, bs[1] = {8};
+    sc_var *x = sc_var_from_host(g, 4, xs, xf, true);
+    sc_var *w = sc_var_from_host(g, 4, ws, wf, true);
+    sc_var *b = sc_var_from_host(g, 1, bs, bf, true);
+    sc_var *h = sc_nn_relu(g, sc_nn_conv2d(g, x, w, b, 1, 1));
+    sc_var *y = sc_nn_maxpool2d(g, h, 2, 2);
+    sc_var *z = sc_nn_avgpool2d(g, sc_nn_mul(g, y, y), 3, 1);
+    sc_var *s = sc_nn_sum(g, sc_nn_global_avgpool(g, z));
+    sc_var *gx;
+    TU_OK(sc_grad(g, 1, &s, NULL, 1, &x, true, &gx));
+    sc_var *pen = sc_nn_sum(g, sc_nn_mul(g, gx, gx));
+    sc_var *in[2] = {w, b}, *g2[2];
+    TU_OK(sc_grad(g, 1, &pen, NULL, 2, in, false, g2));
+    ck_assert_ptr_nonnull(g2[0]);
+    ck_assert_ptr_nonnull(g2[1]);
+    out[0] = tu_download(sc_var_tensor(z));
+    out[1] = tu_download(sc_var_tensor(gx));
+    out[2] = tu_download(sc_var_tensor(g2[0]));
+    out[3] = tu_download(sc_var_tensor(g2[1]));
+    sc_graph_free(g);
+}
+
+START_TEST(determinism)
+{
+    sc_rng rng;
+    sc_rng_seed(&rng, 99);
+    float xf[5 * 3 * 13 * 13], wf[8 * 27], bf[8];
+    tu_normal(&rng, xf, sizeof xf / 4);
+    tu_normal(&rng, wf, sizeof wf / 4);
+    tu_normal(&rng, bf, 8);
+    float *a[4], *b[4];
+    size_t n[4] = {5 * 8 * 4 * 4, sizeof xf / 4, sizeof wf / 4, 8};
+    block_run(xf, wf, bf, a);
+    block_run(xf, wf, bf, b);
+    for (int t = 0; t < 4; t++) {
+        double m = 0;
+        for (size_t i = 0; i < n[t]; i++)
+            m = fmax(m, fabs(a[t][i]));
+        ck_assert_msg(m > 0, "result %d is all zeros", t);
+        ck_assert_msg(memcmp(a[t], b[t], n[t] * 4) == 0, "result %d differs between runs", t);
+        free(a[t]);
+        free(b[t]);
+    }
+}
+END_TEST
+
+/* ---- memory over steps and errors -------------------------------------------------------- */
+
+START_TEST(no_growth_over_steps)
+{
+    sc_context *ctx = tu_ctx();
+    sc_var *w;
+    int64_t ws[4] = {6, 2, 3, 3};
+    TU_OK(sc_param_create(ctx, "conv.weight", 4, ws, &w));
+    TU_OK(sc_tensor_fill(sc_var_tensor(w), 0.05));
+    sc_graph *g;
+    TU_OK(sc_graph_create(ctx, &g));
+    float xv[3 * 2 * 9 * 9];
+    for (size_t i = 0; i < sizeof xv / 4; i++)
+        xv[i] = (float)((i * 37) % 11) - 5.0f;
+    sc_pool_stats st1, st;
+    for (int step = 0; step < 10; step++) {
+        int64_t xs[4] = {3, 2, 9, 9};
+        sc_var *x = sc_var_from_host(g, 4, xs, xv, true);
+        sc_var *h = sc_nn_maxpool2d(g, sc_nn_conv2d(g, x, w, NULL, 1, 1), 2, 2);
+        sc_var *y = sc_nn_sum(g, sc_nn_mul(g, h, h));
+        sc_var *gx, *gw;
+        TU_OK(sc_grad(g, 1, &y, NULL, 1, &x, true, &gx));
+        sc_var *pen = sc_nn_mean(g, sc_nn_mul(g, gx, gx));
+        TU_OK(sc_grad(g, 1, &pen, NULL, 1, &w, false, &gw));
+        ck_assert_ptr_nonnull(gw);
+        sc_graph_reset(g);
+        if (step == 1)
+            sc_pool_get_stats(ctx, &st1);
+    }
+    sc_pool_get_stats(ctx, &st);
+    ck_assert_uint_eq(st.buffers_allocated, st1.buffers_allocated);
+    sc_graph_free(g);
+    sc_param_free(w);
+}
+END_TEST
+
+START_TEST(shape_errors)
+{
+    sc_graph *g;
+    TU_OK(sc_graph_create(tu_ctx(), &g));
+    int64_t xs[4] = {2, 3, 7, 7}, ws[4] = {4, 2, 3, 3}, bs[1] = {5};
+    float z[2 * 3 * 7 * 7] = {0};
+    sc_var *x = sc_var_from_host(g, 4, xs, z, true);
+    sc_var *w = sc_var_from_host(g, 4, ws, z, true);
+    ck_assert_ptr_null(sc_nn_conv2d(g, x, w, NULL, 1, 1));
+    ck_assert_int_eq(sc_graph_status(g), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "[2, 3, 7, 7]") && strstr(sc_last_error(), "[4, 2, 3, 3]"),
+                  "%s", sc_last_error());
+    sc_graph_reset(g);
+
+    int64_t ws2[4] = {4, 3, 9, 9};
+    x = sc_var_from_host(g, 4, xs, z, true);
+    w = sc_var_from_host(g, 4, ws2, z, true);
+    ck_assert_ptr_null(sc_nn_conv2d(g, x, w, NULL, 1, 0));
+    ck_assert_msg(strstr(sc_last_error(), "9x9") && strstr(sc_last_error(), "7x7"), "%s",
+                  sc_last_error());
+    sc_graph_reset(g);
+
+    int64_t ws3[4] = {4, 3, 3, 3};
+    x = sc_var_from_host(g, 4, xs, z, true);
+    w = sc_var_from_host(g, 4, ws3, z, true);
+    sc_var *b = sc_var_from_host(g, 1, bs, z, true);
+    ck_assert_ptr_null(sc_nn_conv2d(g, x, w, b, 1, 1));
+    ck_assert_msg(strstr(sc_last_error(), "[5]"), "%s", sc_last_error());
+    sc_graph_reset(g);
+
+    x = sc_var_from_host(g, 4, xs, z, true);
+    w = sc_var_from_host(g, 4, ws3, z, true);
+    ck_assert_ptr_null(sc_nn_conv2d(g, x, w, NULL, 0, 1));
+    ck_assert_msg(strstr(sc_last_error(), "stride 0"), "%s", sc_last_error());
+    sc_graph_reset(g);
+
+    x = sc_var_from_host(g, 4, xs, z, true);
+    ck_assert_ptr_null(sc_nn_maxpool2d(g, x, 8, 2));
+    ck_assert_msg(strstr(sc_last_error(), "[2, 3, 7, 7]") && strstr(sc_last_error(), "window 8"),
+                  "%s", sc_last_error());
+    sc_graph_reset(g);
+
+    int64_t s3[3] = {2, 3, 49};
+    x = sc_var_from_host(g, 3, s3, z, true);
+    ck_assert_ptr_null(sc_nn_avgpool2d(g, x, 2, 2));
+    ck_assert_msg(strstr(sc_last_error(), "[2, 3, 49]"), "%s", sc_last_error());
+    sc_graph_reset(g);
+    x = sc_var_from_host(g, 3, s3, z, true);
+    ck_assert_ptr_null(sc_nn_global_avgpool(g, x));
+    ck_assert_int_eq(sc_graph_status(g), SC_ERR_INVALID_ARG);
+    sc_graph_free(g);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("nn_conv");
+    TCase *tc = tcase_create("ops");
+    tcase_add_test(tc, conv2d_cases);
+    tcase_add_test(tc, maxpool_cases);
+    tcase_add_test(tc, avgpool_cases);
+    tcase_add_test(tc, maxpool_ties);
+    suite_add_tcase(s, tc);
+    TCase *tl = tcase_create("layers");
+    tcase_add_test(tl, realistic_sizes);
+    tcase_add_test(tl, determinism);
+    tcase_add_test(tl, no_growth_over_steps);
+    tcase_add_test(tl, shape_errors);
+    suite_add_tcase(s, tl);
+    return tu_run(s);
+}
