@@ -1,3 +1,329 @@
-/* ops_softmax.c: being written; placeholder so the build lists every op file. */
+/* Softmax, log-softmax, cross-entropy and MSE (include/spurcl/nn_layers.h).
+ *
+ * Forward passes are fused row kernels (cl/softmax.cl: max-subtracted,
+ * one work-item or one work-group per row, fixed reduction order).
+ *
+ * Backward rules, all written with recorded ops so they differentiate again:
+ *   softmax      gx = softmax_backward(y, gy) = y * (gy - sum(gy * y)), a
+ *                fused op of this file whose own backward is
+ *                  w.r.t. gy: softmax_backward(y, gg)
+ *                  w.r.t. y:  softmax_backward_y(y, gy, gg)
+ *                             = gg * (gy - sum(gy*y)) - gy * sum(gg*y)
+ *                (fused too); softmax_backward_y's backward is composed
+ *                from sc_nn_* ops, so softmax is differentiable to any
+ *                order (third order is tested).
+ *   log_softmax  gx = gy - exp(y) * sum(gy), composed.
+ *   cross-entropy per sample l_i = logsumexp(x_i) - x_i[y_i], fused; its
+ *                backward gy_i * (softmax(x_i) - onehot(y_i)) uses the
+ *                softmax op, so it is twice (any times) differentiable. */
+#include "core/ops_internal.h"
 #include "nn/graph.h"
-typedef int sc_placeholder_ops_softmax;
+#include "spurcl/nn.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
+{
+    sc_status st = sc_check_f32(v->t, op, name);
+    if (st != SC_OK) {
+        sc__fail(g, st);
+        return false;
+    }
+    return true;
+}
+
+static bool same_shape(const sc_var *a, const sc_var *b)
+{
+    if (a->t->ndim != b->t->ndim)
+        return false;
+    for (int i = 0; i < a->t->ndim; i++)
+        if (a->t->shape[i] != b->t->shape[i])
+            return false;
+    return true;
+}
+
+/* One work-group per row when rows are long and too few to fill the
+ * device with one work-item each. */
+static bool use_group(const sc_context *ctx, size_t rows, size_t len)
+{
+    size_t cu = ctx->dev.compute_units ? ctx->dev.compute_units : 1;
+    return len >= 64 && rows < cu * ctx->wg_size;
+}
+
+static sc_status launch_rows(sc_context *ctx, const char *name, size_t rows, size_t len,
+                             size_t nargs, const sc_karg *args)
+{
+    if (rows == 0 || len == 0)
+        return SC_OK;
+    bool group = use_group(ctx, rows, len);
+    cl_kernel k;
+    SC_TRY(sc_kernel_get(ctx, "softmax", group ? "-DSC_ROW_GROUP" : NULL, name, &k));
+    size_t wg = ctx->wg_size;
+    size_t global = group ? rows * wg : sc_grid_1d(ctx, rows);
+    return sc_launch(ctx, k, name, 1, &global, &wg, nargs, args);
+}
+
+/* rows and len of x seen as [rows, len] over its last axis; false after
+ * recording an error. */
+static bool rows_of(sc_graph *g, const char *op, const sc_var *x, cl_uint *rows, cl_uint *len)
+{
+    int r = x->t->ndim;
+    if (r < 1) {
+        sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "%s: needs a tensor of rank >= 1", op));
+        return false;
+    }
+    int64_t l = x->t->shape[r - 1];
+    *len = (cl_uint)l;
+    *rows = l > 0 ? (cl_uint)(x->t->numel / l) : 0;
+    return true;
+}
+
+/* ---- the softmax backward and its derivatives -------------------------------- */
+
+static sc_var *softmax_backward(sc_graph *g, sc_var *y, sc_var *gy);
+static sc_var *softmax_backward_y(sc_graph *g, sc_var *y, sc_var *gy, sc_var *gg);
+
+static void softmax_backward_y_bw(sc_graph *g, sc_node *n, sc_var *c, sc_var **gin)
+{
+    /* z = gg*(gy - s) - gy*t with s = sum(gy*y), t = sum(gg*y); cotangent c:
+     *   dy  = -gy*sum(c*gg) - gg*sum(c*gy)
+     *   dgy = c*(gg - t) - y*sum(c*gg)
+     *   dgg = c*(gy - s) - y*sum(c*gy) */
+    sc_var *y = n->in[0], *gy = n->in[1], *gg = n->in[2];
+    sc_var *cgg = sc_nn_sum_axis(g, sc_nn_mul(g, c, gg), -1);
+    sc_var *cgy = sc_nn_sum_axis(g, sc_nn_mul(g, c, gy), -1);
+    if (n->need[0])
+        gin[0] = sc_nn_scale(g, sc_nn_add(g, sc_nn_mul(g, gy, cgg), sc_nn_mul(g, gg, cgy)), -1.0f);
+    if (n->need[1]) {
+        sc_var *t = sc_nn_sum_axis(g, sc_nn_mul(g, gg, y), -1);
+        gin[1] = sc_nn_sub(g, sc_nn_mul(g, c, sc_nn_sub(g, gg, t)), sc_nn_mul(g, y, cgg));
+    }
+    if (n->need[2]) {
+        sc_var *s = sc_nn_sum_axis(g, sc_nn_mul(g, gy, y), -1);
+        gin[2] = sc_nn_sub(g, sc_nn_mul(g, c, sc_nn_sub(g, gy, s)), sc_nn_mul(g, y, cgy));
+    }
+}
+
+static sc_var *softmax_backward_y(sc_graph *g, sc_var *y, sc_var *gy, sc_var *gg)
+{
+    SC_NN_CHECK(g, 3, y, gy, gg);
+    cl_uint rows, len;
+    if (!rows_of(g, "softmax backward", y, &rows, &len))
+        return NULL;
+    sc_var *z = sc__out(g, SC_F32, y->t->ndim, y->t->shape);
+    if (!z)
+        return NULL;
+    cl_mem zm = z->t->buf->mem, ym = y->t->buf->mem, gm = gy->t->buf->mem, ggm = gg->t->buf->mem;
+    cl_uint zo = (cl_uint)z->t->offset, yo = (cl_uint)y->t->offset, go = (cl_uint)gy->t->offset,
+            ggo = (cl_uint)gg->t->offset;
+    sc_karg args[] = {SC_ARG(zm), SC_ARG(zo), SC_ARG(ym),  SC_ARG(yo),   SC_ARG(gm),
+                      SC_ARG(go), SC_ARG(ggm), SC_ARG(ggo), SC_ARG(rows), SC_ARG(len)};
+    SC_NN_TRY(g, launch_rows(g->ctx, "sc_softmax_backward_y", rows, len, 10, args));
+    sc_var *in[3] = {y, gy, gg};
+    sc__record(g, z, "softmax_backward_y", softmax_backward_y_bw, 3, in);
+    return z;
+}
+
+static void softmax_backward_bw(sc_graph *g, sc_node *n, sc_var *gg, sc_var **gin)
+{
+    if (n->need[0])
+        gin[0] = softmax_backward_y(g, n->in[0], n->in[1], gg);
+    if (n->need[1])
+        gin[1] = softmax_backward(g, n->in[0], gg);
+}
+
+/* y * (gy - sum(gy * y)) over the last axis; y and gy of the same shape. */
+static sc_var *softmax_backward(sc_graph *g, sc_var *y, sc_var *gy)
+{
+    SC_NN_CHECK(g, 2, y, gy);
+    if (!same_shape(y, gy)) {
+        char b1[96], b2[96];
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "softmax backward: gradient %s for an output %s",
+                                        sc__shape(gy, b1, sizeof b1), sc__shape(y, b2, sizeof b2)));
+    }
+    cl_uint rows, len;
+    if (!rows_of(g, "softmax backward", y, &rows, &len))
+        return NULL;
+    sc_var *z = sc__out(g, SC_F32, y->t->ndim, y->t->shape);
+    if (!z)
+        return NULL;
+    cl_mem zm = z->t->buf->mem, ym = y->t->buf->mem, gm = gy->t->buf->mem;
+    cl_uint zo = (cl_uint)z->t->offset, yo = (cl_uint)y->t->offset, go = (cl_uint)gy->t->offset;
+    sc_karg args[] = {SC_ARG(zm), SC_ARG(zo), SC_ARG(ym),   SC_ARG(yo),
+                      SC_ARG(gm), SC_ARG(go), SC_ARG(rows), SC_ARG(len)};
+    SC_NN_TRY(g, launch_rows(g->ctx, "sc_softmax_backward", rows, len, 8, args));
+    sc_var *in[2] = {y, gy};
+    sc__record(g, z, "softmax_backward", softmax_backward_bw, 2, in);
+    return z;
+}
+
+/* ---- softmax / log-softmax ------------------------------------------------------ */
+
+static void softmax_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = softmax_backward(g, n->out, gy);
+}
+
+static void log_softmax_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    /* y = x - logsumexp(x): gx = gy - softmax(x) * sum(gy), softmax = exp(y) */
+    gin[0] = sc_nn_sub(g, gy, sc_nn_mul(g, sc_nn_exp(g, n->out), sc_nn_sum_axis(g, gy, -1)));
+}
+
+static sc_var *softmax_impl(sc_graph *g, sc_var *x, bool logmode)
+{
+    const char *op = logmode ? "log_softmax" : "softmax";
+    SC_NN_CHECK(g, 1, x);
+    if (!check_f32(g, op, x, "x"))
+        return NULL;
+    cl_uint rows, len;
+    if (!rows_of(g, op, x, &rows, &len))
+        return NULL;
+    sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
+    if (!y)
+        return NULL;
+    cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem;
+    cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset, lm = logmode;
+    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo),
+                      SC_ARG(rows), SC_ARG(len), SC_ARG(lm)};
+    SC_NN_TRY(g, launch_rows(g->ctx, "sc_softmax_forward", rows, len, 7, args));
+    sc__record(g, y, op, logmode ? log_softmax_bw : softmax_bw, 1, &x);
+    return y;
+}
+
+sc_var *sc_nn_softmax(sc_graph *g, sc_var *x) { return softmax_impl(g, x, false); }
+sc_var *sc_nn_log_softmax(sc_graph *g, sc_var *x) { return softmax_impl(g, x, true); }
+
+/* ---- cross-entropy ------------------------------------------------------------------- */
+
+/* A constant [rows, len] with ones at (r, labels[r]). */
+static sc_var *one_hot(sc_graph *g, const sc_var *labels, cl_uint rows, cl_uint len)
+{
+    int64_t s[2] = {rows, len};
+    sc_var *y = sc__out(g, SC_F32, 2, s);
+    if (!y)
+        return NULL;
+    cl_kernel k;
+    SC_NN_TRY(g, sc_kernel_get(g->ctx, "softmax", NULL, "sc_softmax_one_hot", &k));
+    cl_mem ym = y->t->buf->mem, lm = labels->t->buf->mem;
+    cl_uint yo = (cl_uint)y->t->offset, lo = (cl_uint)labels->t->offset;
+    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(lm), SC_ARG(lo), SC_ARG(rows), SC_ARG(len)};
+    size_t global = sc_grid_1d(g->ctx, (size_t)rows * len), local = g->ctx->wg_size;
+    SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_softmax_one_hot", 1, &global, &local, 6, args));
+    return y;
+}
+
+static void ce_rows_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    /* dl_i/dx_i = softmax(x_i) - onehot(y_i) */
+    sc_var *x = n->in[0];
+    cl_uint rows = (cl_uint)x->t->shape[0], len = (cl_uint)x->t->shape[1];
+    int64_t col[2] = {rows, 1};
+    sc_var *d = sc_nn_sub(g, sc_nn_softmax(g, x), one_hot(g, n->in[1], rows, len));
+    gin[0] = sc_nn_mul(g, sc_nn_reshape(g, gy, 2, col), d);
+}
+
+/* Per-sample logsumexp(x_i) - x_i[y_i], [N]; labels already checked. */
+static sc_var *ce_rows(sc_graph *g, sc_var *x, sc_var *labels)
+{
+    cl_uint rows = (cl_uint)x->t->shape[0], len = (cl_uint)x->t->shape[1];
+    int64_t s = rows;
+    sc_var *l = sc__out(g, SC_F32, 1, &s);
+    if (!l)
+        return NULL;
+    cl_mem lm = l->t->buf->mem, xm = x->t->buf->mem, labm = labels->t->buf->mem;
+    cl_uint lo = (cl_uint)l->t->offset, xo = (cl_uint)x->t->offset,
+            labo = (cl_uint)labels->t->offset;
+    sc_karg args[] = {SC_ARG(lm),   SC_ARG(lo),   SC_ARG(xm),   SC_ARG(xo),
+                      SC_ARG(labm), SC_ARG(labo), SC_ARG(rows), SC_ARG(len)};
+    SC_NN_TRY(g, launch_rows(g->ctx, "sc_softmax_cross_entropy", rows, len, 8, args));
+    sc_var *in[2] = {x, labels};
+    sc__record(g, l, "cross_entropy", ce_rows_bw, 2, in);
+    return l;
+}
+
+/* Downloads the labels and names the first one outside [0, k). */
+static bool check_label_values(sc_graph *g, const sc_var *labels, int64_t n, int64_t k)
+{
+    int32_t small[256];
+    int32_t *h = n <= 256 ? small : malloc((size_t)n * sizeof *h);
+    if (!h) {
+        sc__fail(g, sc_error_set(SC_ERR_OUT_OF_MEMORY, "cross_entropy: out of host memory"));
+        return false;
+    }
+    sc_status st = sc_tensor_download(labels->t, h);
+    for (int64_t i = 0; st == SC_OK && i < n; i++)
+        if (h[i] < 0 || h[i] >= k)
+            st = sc_error_set(SC_ERR_INVALID_ARG,
+                              "cross_entropy: label %d of sample %lld is outside [0, %lld) "
+                              "(%lld classes)",
+                              (int)h[i], (long long)i, (long long)k, (long long)k);
+    if (h != small)
+        free(h);
+    if (st != SC_OK) {
+        sc__fail(g, st);
+        return false;
+    }
+    return true;
+}
+
+sc_var *sc_nn_cross_entropy(sc_graph *g, sc_var *logits, sc_var *labels, sc_var *weights,
+                            sc_loss_reduction reduction)
+{
+    SC_NN_CHECK(g, 2, logits, labels);
+    if (!check_f32(g, "cross_entropy", logits, "logits"))
+        return NULL;
+    char b1[96], b2[96];
+    if (logits->t->ndim != 2 || logits->t->shape[0] < 1 || logits->t->shape[1] < 1)
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "cross_entropy: logits must be [N,K] with N, K >= 1, "
+                                        "not %s",
+                                        sc__shape(logits, b1, sizeof b1)));
+    int64_t n = logits->t->shape[0], k = logits->t->shape[1];
+    if (labels->t->dtype != SC_I32 || labels->t->ndim != 1 || labels->t->shape[0] != n)
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "cross_entropy: labels must be int32 [%lld] for logits "
+                                        "%s, not %s %s",
+                                        (long long)n, sc__shape(logits, b1, sizeof b1),
+                                        sc_dtype_name(labels->t->dtype),
+                                        sc__shape(labels, b2, sizeof b2)));
+    if (weights) {
+        if (!check_f32(g, "cross_entropy", weights, "weights"))
+            return NULL;
+        if (weights->t->ndim != 1 || weights->t->shape[0] != n)
+            return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                            "cross_entropy: weights must be [%lld], not %s",
+                                            (long long)n, sc__shape(weights, b1, sizeof b1)));
+    }
+    if (reduction != SC_LOSS_MEAN && reduction != SC_LOSS_SUM && reduction != SC_LOSS_NONE)
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "cross_entropy: unknown reduction %d",
+                                        (int)reduction));
+    if (!check_label_values(g, labels, n, k))
+        return NULL;
+    sc_var *l = ce_rows(g, logits, labels);
+    if (weights)
+        l = sc_nn_mul(g, l, weights);
+    if (reduction == SC_LOSS_NONE)
+        return l;
+    l = sc_nn_sum(g, l);
+    return reduction == SC_LOSS_MEAN ? sc_nn_scale(g, l, 1.0f / (float)n) : l;
+}
+
+/* ---- MSE ------------------------------------------------------------------------------- */
+
+sc_var *sc_nn_mse(sc_graph *g, sc_var *a, sc_var *b)
+{
+    SC_NN_CHECK(g, 2, a, b);
+    if (!check_f32(g, "mse", a, "a") || !check_f32(g, "mse", b, "b"))
+        return NULL;
+    if (!same_shape(a, b) || a->t->numel < 1) {
+        char b1[96], b2[96];
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "mse: shapes %s and %s differ (or are empty)",
+                                        sc__shape(a, b1, sizeof b1), sc__shape(b, b2, sizeof b2)));
+    }
+    sc_var *d = sc_nn_sub(g, a, b);
+    return sc_nn_mean(g, sc_nn_mul(g, d, d));
+}
