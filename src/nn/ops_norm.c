@@ -1,3 +1,226 @@
-/* ops_norm.c: being written; placeholder so the build lists every op file. */
+/* Layer norm and batch norm (include/spurcl/nn_layers.h).
+ *
+ * Both are one internal op on x seen as [outer, C, inner], normalising each
+ * channel c over its M = outer * inner elements (layer norm: [1, rows, D];
+ * batch norm: [N, C, H*W]). One fused kernel (cl/norm.cl) writes
+ *   xhat = (x - mean) * rstd   and   rstd = 1 / sqrt(var + eps)  [1, C, 1]
+ * and these become two recorded variables of x, each with a backward
+ * written with sc_nn_* ops:
+ *   xhat:  gx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat))
+ *   rstd:  gx = -(g * rstd^2 / M) * xhat
+ * (d rstd / dx = -rstd^3 (x - mean) / M). The xhat rule uses the recorded
+ * xhat and rstd variables, so differentiating it again goes back through
+ * both ops: the norms are differentiable to any order. The affine part
+ * (* w + b) is ordinary broadcasting mul / add. */
+#include "core/ops_internal.h"
 #include "nn/graph.h"
-typedef int sc_placeholder_ops_norm;
+#include "spurcl/nn.h"
+
+#include <string.h>
+
+static bool check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
+{
+    sc_status st = sc_check_f32(v->t, op, name);
+    if (st != SC_OK) {
+        sc__fail(g, st);
+        return false;
+    }
+    return true;
+}
+
+/* mean over each channel of a [outer, C, inner] variable, as [1, C, 1] */
+static sc_var *channel_mean(sc_graph *g, sc_var *x, int64_t m)
+{
+    int64_t s[3] = {1, x->t->shape[1], 1};
+    return sc_nn_scale(g, sc_nn_sum_to(g, x, 3, s), 1.0f / (float)m);
+}
+
+static void xhat_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    sc_var *xh = n->out, *rstd = n->saved[0];
+    int64_t m = n->ip[0];
+    sc_var *m1 = channel_mean(g, gy, m);
+    sc_var *m2 = channel_mean(g, sc_nn_mul(g, gy, xh), m);
+    gin[0] = sc_nn_mul(g, rstd, sc_nn_sub(g, sc_nn_sub(g, gy, m1), sc_nn_mul(g, xh, m2)));
+}
+
+static void rstd_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    sc_var *rstd = n->out, *xh = n->saved[0];
+    int64_t m = n->ip[0];
+    sc_var *f = sc_nn_scale(g, sc_nn_mul(g, gy, sc_nn_mul(g, rstd, rstd)), -1.0f / (float)m);
+    gin[0] = sc_nn_mul(g, xh, f);
+}
+
+/* xhat of x3 [outer, C, inner]; updates the running statistics when given. */
+static sc_var *normalize(sc_graph *g, sc_var *x3, float eps, sc_tensor *rm, sc_tensor *rv,
+                         float momentum)
+{
+    SC_NN_CHECK(g, 1, x3);
+    cl_uint outer = (cl_uint)x3->t->shape[0], C = (cl_uint)x3->t->shape[1],
+            inner = (cl_uint)x3->t->shape[2];
+    int64_t m = (int64_t)outer * inner;
+    int64_t rs[3] = {1, C, 1};
+    sc_var *xh = sc__out(g, SC_F32, 3, x3->t->shape);
+    sc_var *rstd = sc__out(g, SC_F32, 3, rs);
+    if (!xh || !rstd)
+        return NULL;
+    if (C > 0 && m > 0) {
+        size_t cu = g->ctx->dev.compute_units ? g->ctx->dev.compute_units : 1, wg = g->ctx->wg_size;
+        bool group = m >= 64 && C < cu * wg;
+        cl_kernel k;
+        SC_NN_TRY(g, sc_kernel_get(g->ctx, "norm", group ? "-DSC_ROW_GROUP" : NULL,
+                                   "sc_norm_forward", &k));
+        cl_mem xhm = xh->t->buf->mem, rsm = rstd->t->buf->mem, xm = x3->t->buf->mem;
+        cl_uint xho = (cl_uint)xh->t->offset, rso = (cl_uint)rstd->t->offset,
+                xo = (cl_uint)x3->t->offset;
+        cl_uint update = rm != NULL;
+        cl_mem rmm = rm ? rm->buf->mem : rsm, rvm = rv ? rv->buf->mem : rsm;
+        cl_uint rmo = rm ? (cl_uint)rm->offset : 0, rvo = rv ? (cl_uint)rv->offset : 0;
+        sc_karg args[] = {SC_ARG(xhm),   SC_ARG(xho),   SC_ARG(rsm),      SC_ARG(rso),
+                          SC_ARG(xm),    SC_ARG(xo),    SC_ARG(outer),    SC_ARG(C),
+                          SC_ARG(inner), SC_ARG(eps),   SC_ARG(update),   SC_ARG(momentum),
+                          SC_ARG(rmm),   SC_ARG(rmo),   SC_ARG(rvm),      SC_ARG(rvo)};
+        size_t global = group ? (size_t)C * wg : sc_grid_1d(g->ctx, C);
+        SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_norm_forward", 1, &global, &wg, 16, args));
+    }
+    sc_node *nx = sc__record(g, xh, "norm_xhat", xhat_bw, 1, &x3);
+    sc_node *nr = sc__record(g, rstd, "norm_rstd", rstd_bw, 1, &x3);
+    if (nx) {
+        nx->saved[0] = rstd;
+        nx->ip[0] = m;
+    }
+    if (nr) {
+        nr->saved[0] = xh;
+        nr->ip[0] = m;
+    }
+    return xh;
+}
+
+sc_var *sc_nn_layer_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, float eps)
+{
+    SC_NN_CHECK(g, 1, x);
+    if (!check_f32(g, "layer_norm", x, "x"))
+        return NULL;
+    char b1[96], b2[96];
+    int r = x->t->ndim;
+    if (r < 1)
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "layer_norm: x must have rank >= 1"));
+    int64_t d = x->t->shape[r - 1];
+    sc_var *aff[2] = {w, b};
+    const char *names[2] = {"weight", "bias"};
+    for (int i = 0; i < 2; i++) {
+        if (!aff[i])
+            continue;
+        if (!check_f32(g, "layer_norm", aff[i], names[i]))
+            return NULL;
+        if (aff[i]->t->ndim != 1 || aff[i]->t->shape[0] != d)
+            return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                            "layer_norm: %s %s does not match x %s (want [%lld])",
+                                            names[i], sc__shape(aff[i], b1, sizeof b1),
+                                            sc__shape(x, b2, sizeof b2), (long long)d));
+    }
+    if (!(eps >= 0.0f))
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "layer_norm: eps %g < 0", (double)eps));
+    int64_t s3[3] = {1, d > 0 ? x->t->numel / d : 0, d};
+    sc_var *y = normalize(g, sc_nn_reshape(g, x, 3, s3), eps, NULL, NULL, 0.0f);
+    if (w)
+        y = sc_nn_mul(g, y, w);
+    if (b)
+        y = sc_nn_add(g, y, b);
+    return y ? sc_nn_reshape(g, y, r, x->t->shape) : NULL;
+}
+
+static bool check_running(sc_graph *g, const sc_tensor *t, const char *name, int64_t c)
+{
+    if (!t)
+        return true;
+    sc_status st = sc_check_f32(t, "batch_norm", name);
+    if (st == SC_OK && t->numel != c) {
+        char b[96];
+        st = sc_error_set(SC_ERR_INVALID_ARG, "batch_norm: %s %s does not have %lld elements",
+                          name, sc_tensor_shape_str(t, b, sizeof b), (long long)c);
+    }
+    if (st != SC_OK) {
+        sc__fail(g, st);
+        return false;
+    }
+    return true;
+}
+
+/* A constant [C, 1] view of a running statistic. */
+static sc_var *running_var(sc_graph *g, sc_tensor *t, int64_t c)
+{
+    int64_t s[2] = {c, 1};
+    sc_tensor *view;
+    SC_NN_TRY(g, sc_tensor_reshape(t, 2, s, &view));
+    return sc_var_wrap(g, view, false);
+}
+
+sc_var *sc_nn_batch_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, sc_tensor *running_mean,
+                         sc_tensor *running_var_t, bool training, float momentum, float eps)
+{
+    SC_NN_CHECK(g, 1, x);
+    if (!check_f32(g, "batch_norm", x, "x"))
+        return NULL;
+    char b1[96], b2[96];
+    int r = x->t->ndim;
+    if (r != 2 && r != 4)
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "batch_norm: x must be [N,C] or [N,C,H,W], not %s",
+                                        sc__shape(x, b1, sizeof b1)));
+    int64_t n = x->t->shape[0], c = x->t->shape[1];
+    int64_t inner = r == 4 ? x->t->shape[2] * x->t->shape[3] : 1;
+    sc_var *aff[2] = {w, b};
+    const char *names[2] = {"weight", "bias"};
+    for (int i = 0; i < 2; i++) {
+        if (!aff[i])
+            continue;
+        if (!check_f32(g, "batch_norm", aff[i], names[i]))
+            return NULL;
+        if (aff[i]->t->ndim != 1 || aff[i]->t->shape[0] != c)
+            return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                            "batch_norm: %s %s does not match x %s (want [%lld])",
+                                            names[i], sc__shape(aff[i], b1, sizeof b1),
+                                            sc__shape(x, b2, sizeof b2), (long long)c));
+    }
+    if (!check_running(g, running_mean, "running_mean", c) ||
+        !check_running(g, running_var_t, "running_var", c))
+        return NULL;
+    if ((running_mean == NULL) != (running_var_t == NULL))
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "batch_norm: give both running_mean and running_var, or "
+                                        "neither"));
+    if (!(eps >= 0.0f))
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "batch_norm: eps %g < 0", (double)eps));
+    int64_t s3[3] = {n, c, inner}, ws[2] = {c, 1};
+    sc_var *x3 = sc_nn_reshape(g, x, 3, s3);
+    sc_var *w2 = w ? sc_nn_reshape(g, w, 2, ws) : NULL;
+    sc_var *b2v = b ? sc_nn_reshape(g, b, 2, ws) : NULL;
+    sc_var *y;
+    if (training || !running_mean) {
+        /* batch statistics (also in eval mode without running statistics,
+         * as PyTorch's track_running_stats=False) */
+        if (n * inner <= 1)
+            return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                            "batch_norm: expected more than 1 value per channel "
+                                            "when using batch statistics (x %s)",
+                                            sc__shape(x, b1, sizeof b1)));
+        y = normalize(g, x3, eps, training ? running_mean : NULL,
+                      training ? running_var_t : NULL, momentum);
+        if (w2)
+            y = sc_nn_mul(g, y, w2);
+        if (b2v)
+            y = sc_nn_add(g, y, b2v);
+    } else {
+        /* y = x * a + (b - mean * a) with a = w / sqrt(var + eps), all [C, 1] */
+        sc_var *a = sc_nn_rsqrt(g, sc_nn_add_scalar(g, running_var(g, running_var_t, c), eps));
+        if (w2)
+            a = sc_nn_mul(g, a, w2);
+        sc_var *shift = sc_nn_scale(g, sc_nn_mul(g, running_var(g, running_mean, c), a), -1.0f);
+        if (b2v)
+            shift = sc_nn_add(g, shift, b2v);
+        y = sc_nn_add(g, sc_nn_mul(g, x3, a), shift);
+    }
+    return y ? sc_nn_reshape(g, y, r, x->t->shape) : NULL;
+}
