@@ -1,3 +1,302 @@
-/* ops_attention.c: being written; placeholder so the build lists every op file. */
+/* Concat, slice, scaled dot-product attention and timm-layout multi-head
+ * self-attention (include/spurcl/nn_layers.h).
+ *
+ * concat / slice are strided copies (cl/norm.cl: sc_norm_concat,
+ * sc_norm_slice, sc_norm_pad) on x seen as [outer, extent * inner]:
+ *   concat backward = the two slices of the gradient;
+ *   slice  backward = pad (the gradient placed in zeros), whose backward is
+ *                     the slice again; so both differentiate to any order.
+ * Attention is composed of recorded ops (linear, reshape, permute, batched
+ * matmul through the GEMM interface, the softmax op), so it is as
+ * differentiable as those are. */
+#include "core/ops_internal.h"
 #include "nn/graph.h"
-typedef int sc_placeholder_ops_attention;
+#include "spurcl/nn.h"
+
+#include <math.h>
+#include <string.h>
+
+static bool check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
+{
+    sc_status st = sc_check_f32(v->t, op, name);
+    if (st != SC_OK) {
+        sc__fail(g, st);
+        return false;
+    }
+    return true;
+}
+
+/* The axis normalised to [0, r), or -1 after recording an error. */
+static int norm_axis(sc_graph *g, const char *op, const sc_var *x, int axis)
+{
+    int r = x->t->ndim, ax = axis < 0 ? axis + r : axis;
+    if (ax < 0 || ax >= r) {
+        sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "%s: axis %d of a rank-%d tensor", op, axis,
+                                 r));
+        return -1;
+    }
+    return ax;
+}
+
+static void split_at(const sc_tensor *t, int ax, cl_uint *outer, cl_uint *inner)
+{
+    uint64_t o = 1, i = 1;
+    for (int d = 0; d < ax; d++)
+        o *= (uint64_t)t->shape[d];
+    for (int d = ax + 1; d < t->ndim; d++)
+        i *= (uint64_t)t->shape[d];
+    *outer = (cl_uint)o;
+    *inner = (cl_uint)i;
+}
+
+/* Launches one of the [outer, width] copy kernels. */
+static sc_status launch_copy(sc_context *ctx, const char *name, sc_tensor *y, const sc_tensor *x,
+                             cl_uint outer, cl_uint width, cl_uint start, cl_uint w, size_t n)
+{
+    if (n == 0)
+        return SC_OK;
+    cl_kernel k;
+    SC_TRY(sc_kernel_get(ctx, "norm", NULL, name, &k));
+    cl_mem ym = y->buf->mem, xm = x->buf->mem;
+    cl_uint yo = (cl_uint)y->offset, xo = (cl_uint)x->offset;
+    sc_karg args[] = {SC_ARG(ym),    SC_ARG(yo),    SC_ARG(xm), SC_ARG(xo),
+                      SC_ARG(outer), SC_ARG(width), SC_ARG(start), SC_ARG(w)};
+    size_t global = sc_grid_1d(ctx, n), local = ctx->wg_size;
+    return sc_launch(ctx, k, name, 1, &global, &local, 8, args);
+}
+
+/* ---- pad: the adjoint of slice ------------------------------------------------ */
+
+static sc_var *pad(sc_graph *g, sc_var *x, int ax, int64_t start, int64_t full);
+
+static void pad_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = sc_nn_slice(g, gy, (int)n->ip[0], n->ip[1], n->in[0]->t->shape[n->ip[0]]);
+}
+
+/* x placed at [start, start + len) of axis `ax` of extent `full`, zeros
+ * elsewhere. */
+static sc_var *pad(sc_graph *g, sc_var *x, int ax, int64_t start, int64_t full)
+{
+    SC_NN_CHECK(g, 1, x);
+    int64_t ys[SC_MAX_DIMS];
+    memcpy(ys, x->t->shape, sizeof ys);
+    int64_t len = ys[ax];
+    ys[ax] = full;
+    sc_var *y = sc__out(g, SC_F32, x->t->ndim, ys);
+    if (!y)
+        return NULL;
+    cl_uint outer, inner;
+    split_at(x->t, ax, &outer, &inner);
+    SC_NN_TRY(g, launch_copy(g->ctx, "sc_norm_pad", y->t, x->t, outer, (cl_uint)(full * inner),
+                             (cl_uint)(start * inner), (cl_uint)(len * inner),
+                             (size_t)y->t->numel));
+    sc_node *nd = sc__record(g, y, "slice_backward", pad_bw, 1, &x);
+    if (nd) {
+        nd->ip[0] = ax;
+        nd->ip[1] = start;
+    }
+    return y;
+}
+
+/* ---- slice ------------------------------------------------------------------------- */
+
+static void slice_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    int ax = (int)n->ip[0];
+    gin[0] = pad(g, gy, ax, n->ip[1], n->in[0]->t->shape[ax]);
+}
+
+sc_var *sc_nn_slice(sc_graph *g, sc_var *x, int axis, int64_t start, int64_t len)
+{
+    SC_NN_CHECK(g, 1, x);
+    if (!check_f32(g, "slice", x, "x"))
+        return NULL;
+    int ax = norm_axis(g, "slice", x, axis);
+    if (ax < 0)
+        return NULL;
+    int64_t ext = x->t->shape[ax];
+    if (start < 0 || len < 1 || start > ext || len > ext - start) {
+        char b[96];
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "slice: [%lld, %lld + %lld) is not a non-empty range of "
+                                        "axis %d (extent %lld) of %s",
+                                        (long long)start, (long long)start, (long long)len, axis,
+                                        (long long)ext, sc__shape(x, b, sizeof b)));
+    }
+    if (start == 0 && len == ext)
+        return x;
+    int64_t ys[SC_MAX_DIMS];
+    memcpy(ys, x->t->shape, sizeof ys);
+    ys[ax] = len;
+    sc_var *y = sc__out(g, SC_F32, x->t->ndim, ys);
+    if (!y)
+        return NULL;
+    cl_uint outer, inner;
+    split_at(x->t, ax, &outer, &inner);
+    SC_NN_TRY(g, launch_copy(g->ctx, "sc_norm_slice", y->t, x->t, outer, (cl_uint)(ext * inner),
+                             (cl_uint)(start * inner), (cl_uint)(len * inner),
+                             (size_t)y->t->numel));
+    sc_node *nd = sc__record(g, y, "slice", slice_bw, 1, &x);
+    if (nd) {
+        nd->ip[0] = ax;
+        nd->ip[1] = start;
+    }
+    return y;
+}
+
+/* ---- concat ------------------------------------------------------------------------- */
+
+static void concat_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    int ax = (int)n->ip[0];
+    int64_t la = n->in[0]->t->shape[ax], lb = n->in[1]->t->shape[ax];
+    /* an input with no extent along the axis gets no gradient (empty) */
+    if (n->need[0] && la > 0)
+        gin[0] = sc_nn_slice(g, gy, ax, 0, la);
+    if (n->need[1] && lb > 0)
+        gin[1] = sc_nn_slice(g, gy, ax, la, lb);
+}
+
+sc_var *sc_nn_concat(sc_graph *g, sc_var *a, sc_var *b, int axis)
+{
+    SC_NN_CHECK(g, 2, a, b);
+    if (!check_f32(g, "concat", a, "a") || !check_f32(g, "concat", b, "b"))
+        return NULL;
+    int ax = norm_axis(g, "concat", a, axis);
+    if (ax < 0)
+        return NULL;
+    bool ok = a->t->ndim == b->t->ndim;
+    for (int d = 0; ok && d < a->t->ndim; d++)
+        ok = d == ax || a->t->shape[d] == b->t->shape[d];
+    if (!ok) {
+        char b1[96], b2[96];
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "concat: %s and %s differ outside axis %d",
+                                        sc__shape(a, b1, sizeof b1), sc__shape(b, b2, sizeof b2),
+                                        axis));
+    }
+    int64_t ys[SC_MAX_DIMS];
+    memcpy(ys, a->t->shape, sizeof ys);
+    ys[ax] = a->t->shape[ax] + b->t->shape[ax];
+    sc_var *y = sc__out(g, SC_F32, a->t->ndim, ys);
+    if (!y)
+        return NULL;
+    SC_NN_TRY(g, sc_check_f32(y->t, "concat", "the result"));
+    cl_uint outer, inner;
+    split_at(a->t, ax, &outer, &inner);
+    cl_uint wa = (cl_uint)(a->t->shape[ax] * inner), wb = (cl_uint)(b->t->shape[ax] * inner);
+    if (y->t->numel > 0) {
+        cl_kernel k;
+        SC_NN_TRY(g, sc_kernel_get(g->ctx, "norm", NULL, "sc_norm_concat", &k));
+        cl_mem ym = y->t->buf->mem, am = a->t->buf->mem, bm = b->t->buf->mem;
+        cl_uint yo = (cl_uint)y->t->offset, ao = (cl_uint)a->t->offset,
+                bo = (cl_uint)b->t->offset;
+        sc_karg args[] = {SC_ARG(ym), SC_ARG(yo),    SC_ARG(am), SC_ARG(ao), SC_ARG(bm),
+                          SC_ARG(bo), SC_ARG(outer), SC_ARG(wa), SC_ARG(wb)};
+        size_t global = sc_grid_1d(g->ctx, (size_t)y->t->numel), local = g->ctx->wg_size;
+        SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_norm_concat", 1, &global, &local, 9, args));
+    }
+    sc_var *in[2] = {a, b};
+    sc_node *nd = sc__record(g, y, "concat", concat_bw, 2, in);
+    if (nd)
+        nd->ip[0] = ax;
+    return y;
+}
+
+/* ---- attention ------------------------------------------------------------------------- */
+
+sc_var *sc_nn_sdpa(sc_graph *g, sc_var *q, sc_var *k, sc_var *v, float scale)
+{
+    SC_NN_CHECK(g, 3, q, k, v);
+    const sc_tensor *qt = q->t, *kt = k->t, *vt = v->t;
+    if (qt->ndim != 3 || kt->ndim != 3 || vt->ndim != 3 || kt->shape[0] != qt->shape[0] ||
+        vt->shape[0] != qt->shape[0] || kt->shape[2] != qt->shape[2] ||
+        vt->shape[1] != kt->shape[1]) {
+        char b1[96], b2[96], b3[96];
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "sdpa: q %s, k %s, v %s must be [B,T,E], [B,S,E], [B,S,F]",
+                                        sc__shape(q, b1, sizeof b1), sc__shape(k, b2, sizeof b2),
+                                        sc__shape(v, b3, sizeof b3)));
+    }
+    /* scale whichever is smaller: q [B,T,E] or the scores [B,T,S] */
+    bool scale_q = qt->shape[2] <= kt->shape[1];
+    sc_var *s = sc_nn_matmul(g, scale_q ? sc_nn_scale(g, q, scale) : q, k, false, true);
+    if (!scale_q)
+        s = sc_nn_scale(g, s, scale);
+    return sc_nn_matmul(g, sc_nn_softmax(g, s), v, false, false);
+}
+
+/* [B,T,D] -> [B*H, T, D/H] (head h takes features h*hd .. (h+1)*hd - 1) */
+static sc_var *split_heads(sc_graph *g, sc_var *t, int64_t B, int64_t T, int64_t H, int64_t hd)
+{
+    if (H == 1)
+        return t;
+    int64_t s4[4] = {B, T, H, hd}, s3[3] = {B * H, T, hd};
+    int perm[4] = {0, 2, 1, 3};
+    return sc_nn_reshape(g, sc_nn_permute(g, sc_nn_reshape(g, t, 4, s4), perm), 3, s3);
+}
+
+/* [B*H, T, hd] -> [B,T,H*hd], heads concatenated in order */
+static sc_var *merge_heads(sc_graph *g, sc_var *o, int64_t B, int64_t T, int64_t H, int64_t hd)
+{
+    if (H == 1)
+        return o;
+    int64_t s4[4] = {B, H, T, hd}, s3[3] = {B, T, H * hd};
+    int perm[4] = {0, 2, 1, 3};
+    return sc_nn_reshape(g, sc_nn_permute(g, sc_nn_reshape(g, o, 4, s4), perm), 3, s3);
+}
+
+static bool check_param(sc_graph *g, const sc_var *p, const char *name, int ndim, int64_t d0,
+                        int64_t d1)
+{
+    if (!p)
+        return true;
+    if (!check_f32(g, "attention", p, name))
+        return false;
+    if (p->t->ndim != ndim || p->t->shape[0] != d0 || (ndim == 2 && p->t->shape[1] != d1)) {
+        char b[96];
+        if (ndim == 2)
+            sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "attention: %s is %s, expected [%lld, %lld]",
+                                     name, sc__shape(p, b, sizeof b), (long long)d0,
+                                     (long long)d1));
+        else
+            sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "attention: %s is %s, expected [%lld]",
+                                     name, sc__shape(p, b, sizeof b), (long long)d0));
+        return false;
+    }
+    return true;
+}
+
+sc_var *sc_nn_attention(sc_graph *g, sc_var *x, sc_var *qkv_w, sc_var *qkv_b, sc_var *proj_w,
+                        sc_var *proj_b, int heads)
+{
+    SC_NN_CHECK(g, 3, x, qkv_w, proj_w);
+    if (!check_f32(g, "attention", x, "x"))
+        return NULL;
+    char b1[96];
+    if (x->t->ndim != 3 || x->t->shape[2] < 1)
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "attention: x must be [B,T,D], not %s",
+                                        sc__shape(x, b1, sizeof b1)));
+    int64_t B = x->t->shape[0], T = x->t->shape[1], D = x->t->shape[2];
+    if (heads < 1 || D % heads != 0)
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "attention: %d heads do not divide the width %lld", heads,
+                                        (long long)D));
+    if (!check_param(g, qkv_w, "qkv weight", 2, 3 * D, D) ||
+        !check_param(g, qkv_b, "qkv bias", 1, 3 * D, 0) ||
+        !check_param(g, proj_w, "proj weight", 2, D, D) ||
+        !check_param(g, proj_b, "proj bias", 1, D, 0))
+        return NULL;
+    int64_t H = heads, hd = D / heads;
+    /* qkv = x W^T + b with W's rows ordered (q|k|v, head, feature), as timm's
+     * reshape(B, T, 3, H, hd): one linear per third of W. */
+    sc_var *qkv[3];
+    for (int i = 0; i < 3; i++) {
+        sc_var *w = sc_nn_slice(g, qkv_w, 0, i * D, D);
+        sc_var *b = qkv_b ? sc_nn_slice(g, qkv_b, 0, i * D, D) : NULL;
+        qkv[i] = split_heads(g, sc_nn_linear(g, x, w, b), B, T, H, hd);
+    }
+    sc_var *o = sc_nn_sdpa(g, qkv[0], qkv[1], qkv[2], 1.0f / sqrtf((float)hd));
+    return sc_nn_linear(g, merge_heads(g, o, B, T, H, hd), proj_w, proj_b);
+}
