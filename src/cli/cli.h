@@ -42,5 +42,9 @@ bool sc_cli_progress_enabled(const sc_cli_global *g);
 int sc_cmd_devices(const sc_cli_global *g, int argc, char **argv);
 int sc_cmd_selftest(const sc_cli_global *g, int argc, char **argv);
 int sc_cmd_data(const sc_cli_global *g, int argc, char **argv);
+int sc_cmd_train(const sc_cli_global *g, int argc, char **argv);
+int sc_cmd_eval(const sc_cli_global *g, int argc, char **argv);
+int sc_cmd_jtt(const sc_cli_global *g, int argc, char **argv);
+int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv);
 
 #endif

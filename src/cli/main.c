@@ -21,6 +21,10 @@ static const command commands[] = {
     {"devices", sc_cmd_devices, "list OpenCL devices and mark the one that would be used"},
     {"selftest", sc_cmd_selftest, "run a smoke computation on the device and check it on the CPU"},
     {"data", sc_cmd_data, "build, inspect and preview spurious-correlation data sets"},
+    {"train", sc_cmd_train, "train a classifier with plain ERM"},
+    {"eval", sc_cmd_eval, "per-group accuracy of a checkpoint on a data set"},
+    {"jtt", sc_cmd_jtt, "the JTT baseline: train, upweight the errors, retrain"},
+    {"ule", sc_cmd_ule, "ULE: a teacher that unlearns the student's shortcut"},
 };
 
 static void usage(FILE *out)

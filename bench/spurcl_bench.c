@@ -1,0 +1,371 @@
+/* spurcl side of the op benchmark (bench/README.md).
+ *
+ *   spurcl-bench [--shapes bench/shapes.json] [--repeat 20] [--warmup 3] [--only SUBSTR]
+ *
+ * For each entry of shapes.json: the forward alone (graph not recording) and
+ * forward + backward (gradients of every float input and parameter; a fixed
+ * random upstream gradient for non-scalar outputs), median of --repeat runs
+ * after --warmup, each ending with clFinish. One JSON line per entry. */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "spurcl/io.h"
+#include "spurcl/model.h"
+#include "spurcl/nn.h"
+#include "spurcl/rng.h"
+#include "spurcl/ule.h"
+
+#define MAX_IN 8
+
+typedef struct bench {
+    sc_context *ctx;
+    const cJSON *s;      /* the entry's "shapes" */
+    const char *op;
+    sc_var *in[MAX_IN];  /* persistent leaves (parameters) */
+    int n_in;
+    sc_var *labels_host_dummy;
+    int32_t *labels;
+    int64_t nlabels;
+    sc_model *model;
+    sc_rng rng;
+} bench;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
+}
+
+static int geti(const cJSON *s, const char *k, int def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, k);
+    return cJSON_IsNumber(v) ? v->valueint : def;
+}
+static double getd(const cJSON *s, const char *k, double def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+static const char *gets_(const cJSON *s, const char *k, const char *def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, k);
+    return cJSON_IsString(v) ? v->valuestring : def;
+}
+static bool getb(const cJSON *s, const char *k, bool def)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(s, k);
+    return cJSON_IsBool(v) ? cJSON_IsTrue(v) : def;
+}
+
+static int add_input(bench *b, int ndim, const int64_t *shape, double scale)
+{
+    char name[16];
+    snprintf(name, sizeof name, "in%d", b->n_in);
+    sc_var *p;
+    if (sc_param_create(b->ctx, name, ndim, shape, &p) != SC_OK)
+        return -1;
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++)
+        n *= shape[i];
+    float *h = malloc((size_t)n * sizeof *h);
+    for (int64_t i = 0; i < n; i++)
+        h[i] = (float)(scale * sc_rng_normal(&b->rng));
+    sc_status st = sc_tensor_upload(sc_var_tensor(p), h);
+    free(h);
+    if (st != SC_OK)
+        return -1;
+    b->in[b->n_in++] = p;
+    return 0;
+}
+
+static void make_labels(bench *b, int64_t n, int classes)
+{
+    b->nlabels = n;
+    b->labels = malloc((size_t)n * sizeof *b->labels);
+    for (int64_t i = 0; i < n; i++)
+        b->labels[i] = (int32_t)sc_rng_below(&b->rng, (uint64_t)classes);
+}
+
+/* Creates the entry's inputs; returns 0, or -1 for an unknown op. */
+static int setup(bench *b)
+{
+    const cJSON *s = b->s;
+    const char *op = b->op;
+    if (!strcmp(op, "conv2d")) {
+        int64_t x[4] = {geti(s, "n", 1), geti(s, "c_in", 1), geti(s, "h", 1), geti(s, "w", 1)};
+        int64_t w[4] = {geti(s, "c_out", 1), x[1], geti(s, "kh", 1), geti(s, "kw", 1)};
+        int64_t bb[1] = {w[0]};
+        add_input(b, 4, x, 1.0);
+        add_input(b, 4, w, 0.1);
+        if (getb(s, "bias", true))
+            add_input(b, 1, bb, 0.1);
+    } else if (!strcmp(op, "relu") || !strcmp(op, "gelu")) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(s, "dims");
+        int64_t shape[SC_MAX_DIMS];
+        int nd = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, d) if (nd < SC_MAX_DIMS) shape[nd++] = e->valueint;
+        add_input(b, nd, shape, 1.0);
+    } else if (!strcmp(op, "maxpool2d")) {
+        int64_t x[4] = {geti(s, "n", 1), geti(s, "c", 1), geti(s, "h", 1), geti(s, "w", 1)};
+        add_input(b, 4, x, 1.0);
+    } else if (!strcmp(op, "linear")) {
+        int64_t x[2] = {geti(s, "m", 1), geti(s, "k", 1)}, w[2] = {geti(s, "n", 1), x[1]};
+        int64_t bb[1] = {w[0]};
+        add_input(b, 2, x, 1.0);
+        add_input(b, 2, w, 0.1);
+        if (getb(s, "bias", true))
+            add_input(b, 1, bb, 0.1);
+    } else if (!strcmp(op, "layer_norm")) {
+        int64_t x[2] = {geti(s, "rows", 1), geti(s, "dim", 1)}, w[1] = {x[1]};
+        add_input(b, 2, x, 1.0);
+        add_input(b, 1, w, 1.0);
+        add_input(b, 1, w, 0.1);
+    } else if (!strcmp(op, "softmax")) {
+        int64_t x[2] = {geti(s, "rows", 1), geti(s, "cols", 1)};
+        add_input(b, 2, x, 1.0);
+    } else if (!strcmp(op, "attention")) {
+        int64_t q[3] = {(int64_t)geti(s, "b", 1) * geti(s, "heads", 1), geti(s, "t", 1),
+                        geti(s, "head_dim", 1)};
+        for (int i = 0; i < 3; i++)
+            add_input(b, 3, q, 1.0);
+    } else if (!strcmp(op, "cross_entropy")) {
+        int64_t x[2] = {geti(s, "n", 1), geti(s, "classes", 2)};
+        add_input(b, 2, x, 1.0);
+        make_labels(b, x[0], (int)x[1]);
+    } else if (!strcmp(op, "nt_xent") || !strcmp(op, "barlow_twins")) {
+        int64_t z[2] = {geti(s, "n", 1), geti(s, "dim", 1)};
+        add_input(b, 2, z, 1.0);
+        add_input(b, 2, z, 1.0);
+    } else if (!strcmp(op, "model_step")) {
+        sc_model_config cfg;
+        sc_model_kind kind;
+        if (sc_model_kind_parse(gets_(s, "model", "cnn"), &kind) != SC_OK)
+            return -1;
+        sc_model_config_default(&cfg, kind, geti(s, "c", 1), geti(s, "h", 28), geti(s, "w", 28),
+                                geti(s, "classes", 10));
+        cfg.cnn_c1 = geti(s, "c1", cfg.cnn_c1);
+        cfg.cnn_c2 = geti(s, "c2", cfg.cnn_c2);
+        cfg.cnn_fc = geti(s, "fc", cfg.cnn_fc);
+        cfg.patch = geti(s, "patch", cfg.patch);
+        cfg.dim = geti(s, "dim", cfg.dim);
+        cfg.depth = geti(s, "depth", cfg.depth);
+        cfg.heads = geti(s, "heads", cfg.heads);
+        cfg.mlp = geti(s, "mlp", cfg.mlp);
+        if (sc_model_create(b->ctx, &cfg, &b->model) != SC_OK || sc_model_init(b->model, 1))
+            return -1;
+        int64_t x[4] = {geti(s, "n", 1), cfg.in_channels, cfg.height, cfg.width};
+        add_input(b, 4, x, 1.0);
+        make_labels(b, x[0], cfg.num_classes);
+        int64_t one = 1;
+        (void)one;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* The entry's output on graph g. */
+static sc_var *build(bench *b, sc_graph *g)
+{
+    const cJSON *s = b->s;
+    const char *op = b->op;
+    sc_var **in = b->in;
+    if (!strcmp(op, "conv2d"))
+        return sc_nn_conv2d(g, in[0], in[1], b->n_in > 2 ? in[2] : NULL, geti(s, "stride", 1),
+                            geti(s, "pad", 0));
+    if (!strcmp(op, "relu"))
+        return sc_nn_relu(g, in[0]);
+    if (!strcmp(op, "gelu"))
+        return sc_nn_gelu(g, in[0]);
+    if (!strcmp(op, "maxpool2d"))
+        return sc_nn_maxpool2d(g, in[0], geti(s, "k", 2), geti(s, "stride", 2));
+    if (!strcmp(op, "linear"))
+        return sc_nn_linear(g, in[0], in[1], b->n_in > 2 ? in[2] : NULL);
+    if (!strcmp(op, "layer_norm"))
+        return sc_nn_layer_norm(g, in[0], in[1], in[2], (float)getd(s, "eps", 1e-5));
+    if (!strcmp(op, "softmax"))
+        return sc_nn_softmax(g, in[0]);
+    if (!strcmp(op, "attention"))
+        return sc_nn_sdpa(g, in[0], in[1], in[2], 1.0f / sqrtf((float)geti(s, "head_dim", 1)));
+    if (!strcmp(op, "nt_xent"))
+        return sc_nn_nt_xent(g, in[0], in[1], (float)getd(s, "tau", 0.5));
+    if (!strcmp(op, "barlow_twins"))
+        return sc_nn_barlow_twins(g, in[0], in[1], (float)getd(s, "lambda_offdiag", 0.0051));
+    int64_t ln[1] = {b->nlabels};
+    if (!strcmp(op, "cross_entropy"))
+        return sc_nn_cross_entropy(g, in[0], sc_var_from_host_i32(g, 1, ln, b->labels), NULL,
+                                   SC_LOSS_MEAN);
+    if (!strcmp(op, "model_step")) {
+        sc_var *y = sc_var_from_host_i32(g, 1, ln, b->labels);
+        if (!strcmp(gets_(s, "loss", "ce"), "ule")) {
+            sc_ule_loss_config lc;
+            sc_ule_loss_config_default(&lc);
+            lc.lambda = (float)getd(s, "lambda", 100.0);
+            /* the student map is a constant of the input's shape */
+            sc_var *smap = sc_nn_full_like(g, in[0], 0.01f);
+            sc_ule_loss_parts parts;
+            sc_ule_teacher_loss(g, b->model, in[0], y, smap, &lc, &parts);
+            return parts.loss;
+        }
+        return sc_nn_cross_entropy(g, sc_model_forward(b->model, g, in[0], true), y, NULL,
+                                   SC_LOSS_MEAN);
+    }
+    return NULL;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* One timed run; fwdbwd adds the gradients. Returns ms or -1 on error. */
+static double run_once(bench *b, sc_graph *g, bool backward)
+{
+    double t0 = now_ms();
+    sc_graph_set_recording(g, backward);
+    sc_var *y = build(b, g);
+    if (y && backward) {
+        sc_var *targets[MAX_IN + 256];
+        int nt = 0;
+        if (b->model) {
+            for (size_t i = 0; i < sc_model_param_count(b->model); i++)
+                targets[nt++] = sc_model_param(b->model, i);
+        } else {
+            for (int i = 0; i < b->n_in; i++)
+                targets[nt++] = b->in[i];
+        }
+        sc_var *seed = sc_var_numel(y) == 1 ? NULL : sc_nn_full_like(g, y, 0.5f);
+        sc_var *grads[MAX_IN + 256];
+        sc_grad(g, 1, &y, &seed, nt, targets, false, grads);
+    }
+    sc_status st = sc_graph_status(g);
+    if (st == SC_OK)
+        st = sc_context_finish(sc_graph_context(g));
+    double t = now_ms() - t0;
+    sc_graph_reset(g);
+    return st == SC_OK && y ? t : -1;
+}
+
+static double median_ms(bench *b, sc_graph *g, bool backward, int warmup, int repeat)
+{
+    for (int i = 0; i < warmup; i++)
+        if (run_once(b, g, backward) < 0)
+            return -1;
+    double *t = malloc((size_t)repeat * sizeof *t);
+    for (int i = 0; i < repeat; i++)
+        if ((t[i] = run_once(b, g, backward)) < 0) {
+            free(t);
+            return -1;
+        }
+    qsort(t, (size_t)repeat, sizeof *t, cmp_double);
+    double m = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
+    free(t);
+    return m;
+}
+
+static void print_ms(const char *key, double v)
+{
+    if (v < 0)
+        printf("\"%s\": null", key);
+    else
+        printf("\"%s\": %.3f", key, v);
+}
+
+int main(int argc, char **argv)
+{
+    const char *shapes = "bench/shapes.json", *only = NULL, *device = NULL;
+    int repeat = 20, warmup = 3, c;
+    static const struct option opts[] = {
+        {"shapes", required_argument, NULL, 's'}, {"repeat", required_argument, NULL, 'r'},
+        {"warmup", required_argument, NULL, 'w'}, {"only", required_argument, NULL, 'o'},
+        {"device", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    while ((c = getopt_long(argc, argv, "s:r:w:o:d:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 's': shapes = optarg; break;
+        case 'r': repeat = atoi(optarg); break;
+        case 'w': warmup = atoi(optarg); break;
+        case 'o': only = optarg; break;
+        case 'd': device = optarg; break;
+        case 'h':
+            printf("usage: spurcl-bench [--shapes FILE] [--repeat N] [--warmup N] [--only SUBSTR] "
+                   "[--device SEL]\n");
+            return 0;
+        default: fprintf(stderr, "spurcl-bench: bad option; see --help\n"); return 2;
+        }
+    }
+    if (repeat < 1 || warmup < 0) {
+        fprintf(stderr, "spurcl-bench: --repeat must be >= 1 and --warmup >= 0\n");
+        return 2;
+    }
+    uint8_t *text;
+    size_t len;
+    if (sc_io_read_file(shapes, 1 << 24, &text, &len) != SC_OK) {
+        fprintf(stderr, "spurcl-bench: %s\n", sc_last_error());
+        return 1;
+    }
+    cJSON *root = cJSON_ParseWithLength((const char *)text, len);
+    free(text);
+    const cJSON *entries = cJSON_GetObjectItemCaseSensitive(root, "entries");
+    if (!cJSON_IsArray(entries)) {
+        fprintf(stderr, "spurcl-bench: %s: no 'entries' array\n", shapes);
+        cJSON_Delete(root);
+        return 1;
+    }
+    sc_context *ctx;
+    if (sc_context_create(device, &ctx) != SC_OK) {
+        fprintf(stderr, "spurcl-bench: %s\n", sc_last_error());
+        cJSON_Delete(root);
+        return 1;
+    }
+    fprintf(stderr, "# spurcl-bench on %s, repeat %d, warmup %d\n", sc_context_device(ctx)->name,
+            repeat, warmup);
+    sc_graph *g;
+    sc_graph_create(ctx, &g);
+    const cJSON *e;
+    int failures = 0;
+    cJSON_ArrayForEach(e, entries)
+    {
+        const char *name = gets_(e, "name", "?");
+        if (only && !strstr(name, only))
+            continue;
+        bench b = {.ctx = ctx, .s = cJSON_GetObjectItemCaseSensitive(e, "shapes"),
+                   .op = gets_(e, "op", "")};
+        sc_rng_seed(&b.rng, 7);
+        double fwd = -1, fb = -1;
+        if (setup(&b) == 0) {
+            fwd = median_ms(&b, g, false, warmup, repeat);
+            if (fwd < 0)
+                fprintf(stderr, "# %s: %s\n", name, sc_last_error());
+            fb = median_ms(&b, g, true, warmup, repeat);
+            if (fb < 0)
+                fprintf(stderr, "# %s (backward): %s\n", name, sc_last_error());
+        } else {
+            fprintf(stderr, "# %s: op '%s' not set up: %s\n", name, b.op, sc_last_error());
+        }
+        failures += fwd < 0 || fb < 0;
+        printf("{\"name\": \"%s\", \"impl\": \"spurcl\", ", name);
+        print_ms("fwd_ms", fwd);
+        printf(", ");
+        print_ms("fwdbwd_ms", fb);
+        printf(", \"device\": \"%s\"}\n", sc_context_device(ctx)->name);
+        fflush(stdout);
+        for (int i = 0; i < b.n_in; i++)
+            sc_param_free(b.in[i]);
+        sc_model_free(b.model);
+        free(b.labels);
+    }
+    sc_graph_free(g);
+    sc_context_free(ctx);
+    cJSON_Delete(root);
+    return failures ? 1 : 0;
+}

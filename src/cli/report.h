@@ -1,0 +1,23 @@
+/* Progress bar and per-group tables for the training commands. */
+#ifndef SC_CLI_REPORT_H
+#define SC_CLI_REPORT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "spurcl/train.h"
+
+typedef struct sc_cli_progress_state {
+    bool quiet;     /* no progress at all */
+    bool tty;       /* live bar on stderr */
+    const char *label;
+} sc_cli_progress_state;
+
+/* A sc_train_config progress callback; ud is a sc_cli_progress_state. */
+void sc_cli_progress(const sc_train_progress *p, void *ud);
+
+/* The per-group table: worst-group first, then the averages (each named). */
+void sc_cli_print_groups(FILE *out, const char *title, const sc_group_metrics *m,
+                         const sc_dataset *d);
+
+#endif

@@ -1,0 +1,58 @@
+/* JTT: train an identification model for T epochs, upweight the training
+ * samples it misclassifies by a factor, retrain from scratch. Labels only. */
+#include "spurcl/train.h"
+#include "train/train_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+sc_status sc_train_jtt(sc_context *ctx, const sc_dataset *d, const sc_jtt_config *cfg,
+                       sc_jtt_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (cfg->id_epochs < 1 || !(cfg->upweight >= 1))
+        return sc_error_set(SC_ERR_INVALID_ARG,
+                            "jtt needs identification epochs >= 1 and an upweight factor >= 1");
+    if (!cfg->train.run_dir)
+        return sc_error_set(SC_ERR_INVALID_ARG, "jtt needs a run directory");
+    char id_dir[4096];
+    snprintf(id_dir, sizeof id_dir, "%s/identify", cfg->train.run_dir);
+    sc_status st = sc__ensure_dir(id_dir);
+    if (st != SC_OK)
+        return st;
+
+    sc_train_config id = cfg->train;
+    id.epochs = cfg->id_epochs;
+    id.select = SC_SELECT_LAST;
+    id.resume = false;
+    id.sample_weights = NULL;
+    id.run_dir = id_dir;
+    sc_train_result r1;
+    st = sc_train_erm(ctx, d, &id, &r1);
+    if (st != SC_OK)
+        return sc_error_wrap(st, "jtt identification model");
+
+    int32_t *pred = malloc((size_t)d->n * sizeof *pred);
+    float *w = malloc((size_t)d->n * sizeof *w);
+    if (!pred || !w)
+        st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (jtt)");
+    if (st == SC_OK)
+        st = sc_predict(ctx, r1.model, d, SC_SPLIT_TRAIN, 512, pred);
+    sc_train_result_free(&r1);
+    int64_t errors = 0;
+    for (int64_t i = 0; st == SC_OK && i < d->n; i++) {
+        bool wrong = d->split[i] == SC_SPLIT_TRAIN && pred[i] != d->labels[i];
+        w[i] = wrong ? cfg->upweight : 1.0f;
+        errors += wrong;
+    }
+    free(pred);
+    if (st == SC_OK) {
+        sc_train_config fin = cfg->train;
+        fin.sample_weights = w;
+        st = sc_train_erm(ctx, d, &fin, &out->final);
+    }
+    free(w);
+    out->errors = errors;
+    return st;
+}
