@@ -311,8 +311,8 @@ START_TEST(gemm_providers)
             for (int q = 0; q < K; q++) s += (double)a[i * K + q] * b[q * N + j];
             want[i * N + j] = s;
         }
-    const char *prov[2] = {"clblast", "native"};
-    for (int p = 0; p < 2; p++) {
+    const char *prov[3] = {"clblast", "native", "host"};
+    for (int p = 0; p < 3; p++) {
         setenv("SPURCL_GEMM", prov[p], 1);
         sc_graph *g;
         TU_OK(sc_graph_create(tu_ctx(), &g));

@@ -18,7 +18,7 @@ esac
 
 packages="build-essential pkg-config python3 meson ninja-build ocl-icd-opencl-dev \
 opencl-headers pocl-opencl-icd clinfo libclblast-dev libpng-dev zlib1g-dev check \
-libcjson-dev dataset-fashion-mnist"
+libcjson-dev libopenblas-dev dataset-fashion-mnist"
 
 missing=""
 for p in $packages; do

@@ -1,22 +1,94 @@
 /* GEMM providers behind one interface. */
 #include "core/gemm.h"
 
+#include <cblas.h>
 #include <clblast_c.h>
 #include <stdlib.h>
 #include <string.h>
 
 const char *sc_gemm_provider_name(sc_gemm_provider p)
 {
-    return p == SC_GEMM_NATIVE ? "native" : "clblast";
+    return p == SC_GEMM_NATIVE ? "native" : p == SC_GEMM_HOST ? "host" : "clblast";
+}
+
+static bool host_capable(const sc_context *ctx)
+{
+    return ctx->dev.type == SC_DEVICE_CPU && ctx->dev.host_unified_memory;
 }
 
 sc_gemm_provider sc_gemm_provider_for(const sc_context *ctx)
 {
-    (void)ctx;
     const char *env = getenv("SPURCL_GEMM");
     if (env && strcmp(env, "native") == 0)
         return SC_GEMM_NATIVE;
-    return SC_GEMM_CLBLAST;
+    if (env && strcmp(env, "clblast") == 0)
+        return SC_GEMM_CLBLAST;
+    if (env && strcmp(env, "host") == 0)
+        return host_capable(ctx) ? SC_GEMM_HOST : SC_GEMM_CLBLAST;
+    return host_capable(ctx) ? SC_GEMM_HOST : SC_GEMM_CLBLAST;
+}
+
+/* Maps the whole of `mem` (once per distinct buffer) for host access. */
+typedef struct host_map {
+    cl_mem mem[3];
+    void *ptr[3];
+    int n;
+} host_map;
+
+static sc_status map_one(sc_context *ctx, host_map *hm, cl_mem mem, void **out)
+{
+    for (int i = 0; i < hm->n; i++)
+        if (hm->mem[i] == mem) {
+            *out = hm->ptr[i];
+            return SC_OK;
+        }
+    size_t size = 0;
+    SC_CL_CHECK(clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL));
+    cl_int err;
+    void *p = clEnqueueMapBuffer(ctx->queue, mem, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, size, 0,
+                                 NULL, NULL, &err);
+    if (err != CL_SUCCESS)
+        return sc_cl_error(err, "clEnqueueMapBuffer", __FILE__, __LINE__);
+    hm->mem[hm->n] = mem;
+    hm->ptr[hm->n++] = p;
+    *out = p;
+    return SC_OK;
+}
+
+static sc_status unmap_all(sc_context *ctx, host_map *hm)
+{
+    sc_status st = SC_OK;
+    for (int i = 0; i < hm->n; i++) {
+        cl_int err = clEnqueueUnmapMemObject(ctx->queue, hm->mem[i], hm->ptr[i], 0, NULL, NULL);
+        if (err != CL_SUCCESS && st == SC_OK)
+            st = sc_cl_error(err, "clEnqueueUnmapMemObject", __FILE__, __LINE__);
+    }
+    return st;
+}
+
+/* The host BLAS on mapped buffers. The blocking map waits for the kernels
+ * that produce A and B; the unmap hands C back before later kernels run. */
+static sc_status gemm_host(sc_context *ctx, const sc_gemm_args *g)
+{
+    host_map hm = {0};
+    void *a, *b, *c;
+    sc_status st = map_one(ctx, &hm, g->a, &a);
+    if (st == SC_OK)
+        st = map_one(ctx, &hm, g->b, &b);
+    if (st == SC_OK)
+        st = map_one(ctx, &hm, g->c, &c);
+    if (st == SC_OK) {
+        const float *A = (const float *)a + g->a_off, *B = (const float *)b + g->b_off;
+        float *C = (float *)c + g->c_off;
+        for (size_t i = 0; i < g->batch; i++)
+            cblas_sgemm(CblasRowMajor, g->ta ? CblasTrans : CblasNoTrans,
+                        g->tb ? CblasTrans : CblasNoTrans, (blasint)g->m, (blasint)g->n,
+                        (blasint)g->k, g->alpha, A + i * g->a_stride, (blasint)g->lda,
+                        B + i * g->b_stride, (blasint)g->ldb, g->beta, C + i * g->c_stride,
+                        (blasint)g->ldc);
+    }
+    sc_status st2 = unmap_all(ctx, &hm);
+    return st != SC_OK ? st : st2;
 }
 
 static sc_status clblast_status(CLBlastStatusCode code)
@@ -70,6 +142,8 @@ sc_status sc_gemm(sc_context *ctx, const sc_gemm_args *g)
     if (g->m == 0 || g->n == 0 || g->batch == 0)
         return SC_OK;
     sc_gemm_provider p = sc_gemm_provider_for(ctx);
+    if (p == SC_GEMM_HOST)
+        return gemm_host(ctx, g);
     if (g->k == 0 || p == SC_GEMM_NATIVE)
         return gemm_native(ctx, g); /* k == 0: C = beta*C, which CLBlast rejects */
     return gemm_clblast(ctx, g);

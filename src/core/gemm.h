@@ -3,14 +3,21 @@
  *   C[b] = alpha * op(A[b]) * op(B[b]) + beta * C[b],  b < batch
  *
  * Row-major; op(X) = X or X^T; strides between batch members in elements.
- * Providers: CLBlast (default) and the project's own kernel (cl/gemm.cl).
- * SPURCL_GEMM=clblast|native forces one; otherwise the context's choice. */
+ * Providers: CLBlast, the project's own kernel (cl/gemm.cl), and the host
+ * BLAS (OpenBLAS) on devices whose buffers live in host memory (CPU
+ * devices: the buffers are mapped, which costs no copy on PoCL).
+ * SPURCL_GEMM=clblast|native|host forces one; otherwise: host on CPU
+ * devices with unified memory (measured: bench/README.md), CLBlast elsewhere. */
 #ifndef SC_CORE_GEMM_H
 #define SC_CORE_GEMM_H
 
 #include "core/core.h"
 
-typedef enum sc_gemm_provider { SC_GEMM_CLBLAST = 0, SC_GEMM_NATIVE = 1 } sc_gemm_provider;
+typedef enum sc_gemm_provider {
+    SC_GEMM_CLBLAST = 0,
+    SC_GEMM_NATIVE = 1,
+    SC_GEMM_HOST = 2
+} sc_gemm_provider;
 
 typedef struct sc_gemm_args {
     bool ta, tb;

@@ -18,10 +18,10 @@ sc_status sc_check_f32(const sc_tensor *t, const char *op, const char *name)
 
 size_t sc_grid_1d(const sc_context *ctx, size_t n)
 {
-    /* Enough groups to fill the device several times over; the kernels loop. */
-    size_t cap = ctx->wg_size * (size_t)(ctx->dev.compute_units ? ctx->dev.compute_units : 1) * 32;
-    size_t g = sc_round_up(n ? n : 1, ctx->wg_size);
-    return g < cap ? g : cap;
+    /* One work-item per element. The kernels still loop (SC_FOR_EACH) so any
+     * grid is correct, but PoCL vectorises across work-items only when each
+     * handles one element: capping the grid made relu 26x slower there. */
+    return sc_round_up(n ? n : 1, ctx->wg_size);
 }
 
 static sc_status same_numel(const char *op, const sc_tensor *y, const sc_tensor *a)
