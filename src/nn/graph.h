@@ -80,6 +80,10 @@ bool sc__ok(sc_graph *g, int n, ...);
             return sc__fail((g), sc_nn_st_);                                   \
     } while (0)
 
+/* Euclidean norm of each row over the last axis, kept as [..., 1]; its
+ * gradient is 0 for a zero row (src/nn/ops_contrastive.c). */
+sc_var *sc__nn_row_norm(sc_graph *g, sc_var *x);
+
 static inline const char *sc__shape(const sc_var *v, char *buf, size_t n)
 {
     return sc_tensor_shape_str(v->t, buf, n);

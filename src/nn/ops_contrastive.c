@@ -21,8 +21,6 @@
 #include <math.h>
 #include <string.h>
 
-/* Internal, also used by ops_saliency.c (L2 normalisation of maps). */
-sc_var *sc__nn_row_norm(sc_graph *g, sc_var *x);
 
 static bool check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
 {

@@ -15,7 +15,6 @@
 #include <string.h>
 
 /* ops_contrastive.c: sqrt(sum of squares) over the last axis, differentiable */
-sc_var *sc__nn_row_norm(sc_graph *g, sc_var *x);
 
 static bool check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
 {
