@@ -1,125 +1,182 @@
 /* Max and average pooling over k x k windows with stride s, no padding,
  * floor mode. Tensors are [planes, H, W] in, [planes, OH, OW] out (planes =
- * N*C). Backward passes are gathers (each input element sums the windows
- * that cover it, in increasing oh, then ow): no atomics, deterministic. */
+ * N*C). Backward passes are gathers: each work-item owns one row of the
+ * input gradient and adds, for each element, the windows that cover it in
+ * increasing oh, then ow: no atomics, bit-identical run to run.
+ *
+ * Each work-item handles one row (OW or W contiguous elements) and loops
+ * along it, so the index divisions are paid once per row; the host
+ * launches one work-item per row (SC_FOR_EACH runs once; it still guards).
+ *
+ * The host specialises the programs to the geometry (-DSC_GEOM -DSC_H=..
+ * -DSC_W=.. -DSC_OH=.. -DSC_OW=.. -DSC_K=.. -DSC_S=..; the number of planes
+ * stays a run-time argument): constant divisors and trip counts. Without
+ * SC_GEOM the kernels read the same values from their arguments. */
+#ifdef SC_GEOM
+#define H_ SC_H
+#define W_ SC_W
+#define OH_ SC_OH
+#define OW_ SC_OW
+#define K_ SC_K
+#define S_ SC_S
+#else
+#define H_ H
+#define W_ W
+#define OH_ OH
+#define OW_ OW
+#define K_ k
+#define S_ s
+#endif
 
-/* The windows covering input row h: oh in [lo, hi] (empty when lo > hi). */
+/* The windows covering input row h: oh in [lo, hi) (empty when lo >= hi). */
 inline void sc_pool_cover(uint h, uint k, uint s, uint OH, uint *lo, uint *hi)
 {
     *lo = h < k ? 0u : (h - k) / s + 1u;
-    uint top = h / s;
-    *hi = top < OH ? top : OH - 1u;
+    uint top = h / s + 1u;
+    *hi = top < OH ? top : OH;
 }
 
 /* y = max over each window; idx = the position h*W + w inside the plane of
- * the first maximal element (row-major scan; a NaN wins and propagates). */
+ * the first maximal element (row-major scan; the first NaN, if any, wins
+ * and propagates, as PyTorch's max pooling).
+ * One (plane, oh) row per work-item. */
 __kernel void sc_pool_max_fwd(__global float *y, uint yo, __global int *idx, uint io,
                               __global const float *x, uint xo, uint planes, uint H, uint W,
                               uint OH, uint OW, uint k, uint s)
 {
-    uint total = planes * OH * OW;
-    SC_FOR_EACH(i, total) {
-        uint ow = i % OW;
-        uint t = i / OW;
-        uint oh = t % OH;
-        uint pl = t / OH;
-        __global const float *src = x + xo + pl * H * W;
-        uint h0 = oh * s, w0 = ow * s;
-        uint best_at = h0 * W + w0;
-        float best = src[best_at];
-        for (uint kh = 0; kh < k; kh++)
-            for (uint kw = 0; kw < k; kw++) {
-                uint at = (h0 + kh) * W + w0 + kw;
-                float v = src[at];
-                if (v > best || (isnan(v) && !isnan(best))) {
-                    best = v;
-                    best_at = at;
+    uint rows = planes * OH_;
+    SC_FOR_EACH(i, rows) {
+        uint oh = i % OH_;
+        uint pl = i / OH_;
+        __global const float *src = x + xo + pl * H_ * W_;
+        uint h0 = oh * S_;
+        for (uint ow = 0; ow < OW_; ow++) {
+            uint w0 = ow * S_;
+            uint best_at = h0 * W_ + w0;
+            float best = src[best_at], sum = 0.0f;
+            /* branch-free scan (a NaN test in this loop costs PoCL its
+             * vectorisation, 5x); sum is NaN iff the window holds a NaN or
+             * both infinities, and only then is the window scanned again */
+            for (uint kh = 0; kh < K_; kh++)
+                for (uint kw = 0; kw < K_; kw++) {
+                    uint at = (h0 + kh) * W_ + w0 + kw;
+                    float v = src[at];
+                    bool take = v > best;
+                    best = take ? v : best;
+                    best_at = take ? at : best_at;
+                    sum += v;
                 }
+            if (isnan(sum)) {
+                for (uint kh = 0; kh < K_; kh++)
+                    for (uint kw = 0; kw < K_; kw++) {
+                        uint at = (h0 + kh) * W_ + w0 + kw;
+                        if (isnan(src[at])) {
+                            best = src[at];
+                            best_at = at;
+                            kh = K_;
+                            break;
+                        }
+                    }
             }
-        y[yo + i] = best;
-        idx[io + i] = (int)best_at;
+            y[yo + i * OW_ + ow] = best;
+            idx[io + i * OW_ + ow] = (int)best_at;
+        }
     }
 }
 
-/* The adjoint of the gather below: gx[pl, h, w] = sum of gy over the
- * windows covering (h, w) whose argmax is (h, w). */
+/* The adjoint of the gather below: gx[pl, h, w] = the sum of gy over the
+ * windows covering (h, w) whose argmax is (h, w). One (plane, h) row of gx
+ * per work-item: it visits the windows of the covering window rows and adds
+ * each window's gradient to the element that is its argmax. */
 __kernel void sc_pool_max_scatter(__global float *gx, uint gxo, __global const float *gy,
                                   uint gyo, __global const int *idx, uint io, uint planes,
                                   uint H, uint W, uint OH, uint OW, uint k, uint s)
 {
-    uint total = planes * H * W;
-    SC_FOR_EACH(i, total) {
-        uint w = i % W;
-        uint t = i / W;
-        uint h = t % H;
-        uint pl = t / H;
-        uint ohl, ohh, owl, owh;
-        sc_pool_cover(h, k, s, OH, &ohl, &ohh);
-        sc_pool_cover(w, k, s, OW, &owl, &owh);
-        int me = (int)(h * W + w);
-        uint base = pl * OH * OW;
-        float acc = 0.0f;
-        for (uint oh = ohl; oh <= ohh; oh++)
-            for (uint ow = owl; ow <= owh; ow++) {
-                uint o = base + oh * OW + ow;
-                if (idx[io + o] == me)
-                    acc += gy[gyo + o];
+    uint rows = planes * H_;
+    SC_FOR_EACH(i, rows) {
+        uint h = i % H_;
+        uint pl = i / H_;
+        __global float *dst = gx + gxo + i * W_;
+        for (uint w = 0; w < W_; w++)
+            dst[w] = 0.0f;
+        uint lo, hi;
+        sc_pool_cover(h, K_, S_, OH_, &lo, &hi);
+        uint row0 = h * W_;
+        for (uint oh = lo; oh < hi; oh++) {
+            uint o = pl * OH_ * OW_ + oh * OW_;
+            __global const int *ix = idx + io + o;
+            __global const float *g = gy + gyo + o;
+            for (uint ow = 0; ow < OW_; ow++) {
+                /* the window'S_ K_ columns; only its argmax gets g (branch-free) */
+                int at = ix[ow] - (int)row0;
+                float gv = g[ow];
+                for (uint kw = 0; kw < K_; kw++) {
+                    uint w = ow * S_ + kw;
+                    dst[w] += at == (int)w ? gv : 0.0f;
+                }
             }
-        gx[gxo + i] = acc;
+        }
     }
 }
 
-/* y[pl, o] = x[pl, idx[pl, o]]. */
+/* y[pl, o] = x[pl, idx[pl, o]]; one (plane, oh) row per work-item. */
 __kernel void sc_pool_max_gather(__global float *y, uint yo, __global const float *x, uint xo,
                                  __global const int *idx, uint io, uint planes, uint HW,
-                                 uint OHW)
+                                 uint OH, uint OW)
 {
-    uint total = planes * OHW;
-    SC_FOR_EACH(i, total) {
-        uint pl = i / OHW;
-        y[yo + i] = x[xo + pl * HW + (uint)idx[io + i]];
+    uint rows = planes * OH_;
+    SC_FOR_EACH(i, rows) {
+        uint pl = i / OH_;
+        __global const float *src = x + xo + pl * HW;
+        for (uint ow = 0; ow < OW_; ow++)
+            y[yo + i * OW_ + ow] = src[idx[io + i * OW_ + ow]];
     }
 }
 
-/* y = mean over each window (sum in row-major order, times 1/k^2). */
+/* y = mean over each window (sum in row-major order, times 1/k^2); one
+ * (plane, oh) row per work-item. */
 __kernel void sc_pool_avg_fwd(__global float *y, uint yo, __global const float *x, uint xo,
                               uint planes, uint H, uint W, uint OH, uint OW, uint k, uint s,
                               float inv)
 {
-    uint total = planes * OH * OW;
-    SC_FOR_EACH(i, total) {
-        uint ow = i % OW;
-        uint t = i / OW;
-        uint oh = t % OH;
-        uint pl = t / OH;
-        __global const float *src = x + xo + pl * H * W + oh * s * W + ow * s;
-        float acc = 0.0f;
-        for (uint kh = 0; kh < k; kh++)
-            for (uint kw = 0; kw < k; kw++)
-                acc += src[kh * W + kw];
-        y[yo + i] = acc * inv;
+    uint rows = planes * OH_;
+    SC_FOR_EACH(i, rows) {
+        uint oh = i % OH_;
+        uint pl = i / OH_;
+        __global const float *src = x + xo + pl * H_ * W_ + oh * S_ * W_;
+        for (uint ow = 0; ow < OW_; ow++) {
+            float acc = 0.0f;
+            for (uint kh = 0; kh < K_; kh++)
+                for (uint kw = 0; kw < K_; kw++)
+                    acc += src[kh * W_ + ow * S_ + kw];
+            y[yo + i * OW_ + ow] = acc * inv;
+        }
     }
 }
 
-/* The adjoint: gx[pl, h, w] = (sum of gy over the windows covering (h, w)) / k^2. */
+/* The adjoint: gx[pl, h, w] = (the sum of gy over the windows covering
+ * (h, w)) / k^2; one (plane, h) row per work-item, terms added in
+ * increasing oh, then ow. */
 __kernel void sc_pool_avg_bwd(__global float *gx, uint gxo, __global const float *gy, uint gyo,
                               uint planes, uint H, uint W, uint OH, uint OW, uint k, uint s,
                               float inv)
 {
-    uint total = planes * H * W;
-    SC_FOR_EACH(i, total) {
-        uint w = i % W;
-        uint t = i / W;
-        uint h = t % H;
-        uint pl = t / H;
-        uint ohl, ohh, owl, owh;
-        sc_pool_cover(h, k, s, OH, &ohl, &ohh);
-        sc_pool_cover(w, k, s, OW, &owl, &owh);
-        __global const float *src = gy + gyo + pl * OH * OW;
-        float acc = 0.0f;
-        for (uint oh = ohl; oh <= ohh; oh++)
-            for (uint ow = owl; ow <= owh; ow++)
-                acc += src[oh * OW + ow];
-        gx[gxo + i] = acc * inv;
+    uint rows = planes * H_;
+    SC_FOR_EACH(i, rows) {
+        uint h = i % H_;
+        uint pl = i / H_;
+        __global float *dst = gx + gxo + i * W_;
+        for (uint w = 0; w < W_; w++)
+            dst[w] = 0.0f;
+        uint lo, hi;
+        sc_pool_cover(h, K_, S_, OH_, &lo, &hi);
+        for (uint oh = lo; oh < hi; oh++) {
+            __global const float *g = gy + gyo + (pl * OH_ + oh) * OW_;
+            for (uint ow = 0; ow < OW_; ow++)
+                for (uint kw = 0; kw < K_; kw++)
+                    dst[ow * S_ + kw] += g[ow];
+        }
+        for (uint w = 0; w < W_; w++)
+            dst[w] *= inv;
     }
 }

@@ -108,18 +108,33 @@ static bool geom_finish(sc_graph *g, const char *op, conv_geom *cg, const char *
 
 /* ---- kernel launches on tensors --------------------------------------------- */
 
-static sc_status launch(sc_context *ctx, const char *name, size_t n, size_t nargs,
-                        const sc_karg *args)
+/* One work-item per output row (the kernels loop along the row). Not
+ * sc_grid_1d: on PoCL a grid capped at a few thousand work-items that each
+ * stride over the whole tensor runs ~20x slower than a full grid. */
+static sc_status launch(sc_context *ctx, const char *name, const char *defines, size_t rows,
+                        size_t nargs, const sc_karg *args)
 {
     cl_kernel k;
-    SC_TRY(sc_kernel_get(ctx, "conv", NULL, name, &k));
-    size_t global = sc_grid_1d(ctx, n), local = ctx->wg_size;
+    SC_TRY(sc_kernel_get(ctx, "conv", defines, name, &k));
+    size_t local = ctx->wg_size, global = sc_round_up(rows ? rows : 1, local);
     return sc_launch(ctx, k, name, 1, &global, &local, nargs, args);
 }
 
 typedef struct geom_args {
     cl_uint n, c, h, w, kh, kw, s, p, oh, ow;
 } geom_args;
+
+/* The build options that specialise im2col / col2im to cg (cl/conv.cl). */
+static const char *geom_defines(const conv_geom *cg, char *buf, size_t n)
+{
+    snprintf(buf, n,
+             "-DSC_GEOM -DSC_C=%lldu -DSC_H=%lldu -DSC_W=%lldu -DSC_KH=%lldu -DSC_KW=%lldu "
+             "-DSC_S=%lldu -DSC_P=%lldu -DSC_OH=%lldu -DSC_OW=%lldu",
+             (long long)cg->c, (long long)cg->h, (long long)cg->w, (long long)cg->kh,
+             (long long)cg->kw, (long long)cg->s, (long long)cg->p, (long long)cg->oh,
+             (long long)cg->ow);
+    return buf;
+}
 
 static geom_args gargs(const conv_geom *cg)
 {
@@ -139,7 +154,9 @@ static sc_status im2col(sc_context *ctx, const sc_tensor *x, const conv_geom *cg
                       SC_ARG(a.h), SC_ARG(a.w), SC_ARG(a.kh), SC_ARG(a.kw), SC_ARG(a.s),
                       SC_ARG(a.p), SC_ARG(a.oh), SC_ARG(a.ow)};
     /* col's offset is 0: it is always a fresh tensor of this file */
-    return launch(ctx, "sc_conv_im2col", (size_t)(ckk(cg) * cg->n * cg->oh), 13, args);
+    char defs[256];
+    return launch(ctx, "sc_conv_im2col", geom_defines(cg, defs, sizeof defs),
+                  (size_t)(ckk(cg) * cg->n * cg->oh), 13, args);
 }
 
 /* gx [N, C, H, W] <- the adjoint of im2col applied to col */
@@ -152,7 +169,9 @@ static sc_status col2im(sc_context *ctx, const sc_tensor *col, const conv_geom *
     sc_karg args[] = {SC_ARG(gm), SC_ARG(go), SC_ARG(cm), SC_ARG(a.n), SC_ARG(a.c),
                       SC_ARG(a.h), SC_ARG(a.w), SC_ARG(a.kh), SC_ARG(a.kw), SC_ARG(a.s),
                       SC_ARG(a.p), SC_ARG(a.oh), SC_ARG(a.ow)};
-    return launch(ctx, "sc_conv_col2im", (size_t)(cg->n * cg->c * cg->h * cg->w), 13, args);
+    char defs[256];
+    return launch(ctx, "sc_conv_col2im", geom_defines(cg, defs, sizeof defs),
+                  (size_t)(cg->n * cg->c * cg->h), 13, args);
 }
 
 /* gT [O, N*P] <- gy [N, O, OH, OW] */
@@ -163,7 +182,7 @@ static sc_status to_cnp(sc_context *ctx, const sc_tensor *gy, const conv_geom *c
     cl_uint go = (cl_uint)gy->offset, n = (cl_uint)cg->n, o = (cl_uint)cg->o,
             p = (cl_uint)(cg->oh * cg->ow);
     sc_karg args[] = {SC_ARG(tm), SC_ARG(gm), SC_ARG(go), SC_ARG(n), SC_ARG(o), SC_ARG(p)};
-    return launch(ctx, "sc_conv_to_cnp", (size_t)n * o * p, 6, args);
+    return launch(ctx, "sc_conv_to_cnp", NULL, (size_t)n * o, 6, args);
 }
 
 /* y [N, O, OH, OW] <- yT [O, N*P] (+ b) */
@@ -175,7 +194,7 @@ static sc_status from_cnp(sc_context *ctx, const sc_tensor *yT, const sc_tensor 
             n = (cl_uint)cg->n, o = (cl_uint)cg->o, p = (cl_uint)(cg->oh * cg->ow);
     sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(tm), SC_ARG(bm), SC_ARG(bo),
                       SC_ARG(hb), SC_ARG(n),  SC_ARG(o),  SC_ARG(p)};
-    return launch(ctx, "sc_conv_from_cnp", (size_t)n * o * p, 9, args);
+    return launch(ctx, "sc_conv_from_cnp", NULL, (size_t)n * o, 9, args);
 }
 
 static sc_status gemm(sc_context *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k,

@@ -15,6 +15,8 @@
 #include "nn/graph.h"
 #include "spurcl/nn.h"
 
+#include <stdio.h>
+
 typedef struct pool_geom {
     cl_uint planes, h, w, oh, ow, k, s;
 } pool_geom;
@@ -73,12 +75,20 @@ static sc_var *out_like(sc_graph *g, const sc_var *x, int64_t h, int64_t w)
     return sc__out(g, SC_F32, 4, s);
 }
 
-static sc_status launch(sc_context *ctx, const char *name, size_t n, size_t nargs,
-                        const sc_karg *args)
+/* One work-item per row of the output (the kernels loop along it). Not
+ * sc_grid_1d: on PoCL a grid capped at a few thousand work-items that each
+ * stride over the whole tensor runs ~20x slower than a full grid. */
+static sc_status launch(sc_context *ctx, const char *name, const pool_geom *pg, size_t rows,
+                        size_t nargs, const sc_karg *args)
 {
+    /* specialised to the geometry (cl/pool.cl); planes stay an argument */
+    char defs[160];
+    snprintf(defs, sizeof defs,
+             "-DSC_GEOM -DSC_H=%uu -DSC_W=%uu -DSC_OH=%uu -DSC_OW=%uu -DSC_K=%uu -DSC_S=%uu",
+             pg->h, pg->w, pg->oh, pg->ow, pg->k, pg->s);
     cl_kernel k;
-    SC_TRY(sc_kernel_get(ctx, "pool", NULL, name, &k));
-    size_t global = sc_grid_1d(ctx, n), local = ctx->wg_size;
+    SC_TRY(sc_kernel_get(ctx, "pool", defs, name, &k));
+    size_t local = ctx->wg_size, global = sc_round_up(rows ? rows : 1, local);
     return sc_launch(ctx, k, name, 1, &global, &local, nargs, args);
 }
 
@@ -109,17 +119,19 @@ static sc_var *max_gather(sc_graph *g, sc_var *x, sc_var *idx, int k, int s)
         char b1[96], b2[96];
         return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
                                         "maxpool2d (gather): indices %s do not match x %s",
-                                        sc__shape(idx, b1, sizeof b1), sc__shape(x, b2, sizeof b2)));
+                                        sc__shape(idx, b1, sizeof b1),
+                                        sc__shape(x, b2, sizeof b2)));
     }
     sc_var *y = out_like(g, x, pg.oh, pg.ow);
     if (!y)
         return NULL;
     cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem, im = idx->t->buf->mem;
     cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset, io = (cl_uint)idx->t->offset;
-    cl_uint hw = pg.h * pg.w, ohw = pg.oh * pg.ow;
+    cl_uint hw = pg.h * pg.w;
     sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo), SC_ARG(im),
-                      SC_ARG(io), SC_ARG(pg.planes), SC_ARG(hw), SC_ARG(ohw)};
-    SC_NN_TRY(g, launch(g->ctx, "sc_pool_max_gather", (size_t)pg.planes * ohw, 9, args));
+                      SC_ARG(io), SC_ARG(pg.planes), SC_ARG(hw), SC_ARG(pg.oh), SC_ARG(pg.ow)};
+    SC_NN_TRY(g, launch(g->ctx, "sc_pool_max_gather", &pg, (size_t)pg.planes * pg.oh, 10,
+                        args));
     sc_node *nd = sc__record(g, y, "maxpool2d_gather", max_gather_bw, 1, &x);
     if (nd) {
         nd->saved[0] = idx;
@@ -156,7 +168,7 @@ static sc_var *max_scatter(sc_graph *g, sc_var *gy, sc_var *idx, const sc_var *l
     sc_karg args[] = {SC_ARG(xm), SC_ARG(xo), SC_ARG(gm), SC_ARG(go), SC_ARG(im),
                       SC_ARG(io), SC_ARG(pg.planes), SC_ARG(pg.h), SC_ARG(pg.w),
                       SC_ARG(pg.oh), SC_ARG(pg.ow), SC_ARG(pg.k), SC_ARG(pg.s)};
-    SC_NN_TRY(g, launch(g->ctx, "sc_pool_max_scatter", (size_t)pg.planes * pg.h * pg.w, 13,
+    SC_NN_TRY(g, launch(g->ctx, "sc_pool_max_scatter", &pg, (size_t)pg.planes * pg.h, 13,
                         args));
     sc_node *nd = sc__record(g, gx, "maxpool2d_backward", max_scatter_bw, 1, &gy);
     if (nd) {
@@ -189,7 +201,7 @@ sc_var *sc_nn_maxpool2d(sc_graph *g, sc_var *x, int k, int stride)
     sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(im), SC_ARG(io), SC_ARG(xm),
                       SC_ARG(xo), SC_ARG(pg.planes), SC_ARG(pg.h), SC_ARG(pg.w),
                       SC_ARG(pg.oh), SC_ARG(pg.ow), SC_ARG(pg.k), SC_ARG(pg.s)};
-    SC_NN_TRY(g, launch(g->ctx, "sc_pool_max_fwd", (size_t)pg.planes * pg.oh * pg.ow, 13,
+    SC_NN_TRY(g, launch(g->ctx, "sc_pool_max_fwd", &pg, (size_t)pg.planes * pg.oh, 13,
                         args));
     sc_node *nd = sc__record(g, y, "maxpool2d", maxpool_bw, 1, &x);
     if (nd) {
@@ -230,7 +242,7 @@ static sc_var *avg_fwd(sc_graph *g, sc_var *x, int k, int s)
     sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo), SC_ARG(pg.planes),
                       SC_ARG(pg.h), SC_ARG(pg.w), SC_ARG(pg.oh), SC_ARG(pg.ow), SC_ARG(pg.k),
                       SC_ARG(pg.s), SC_ARG(inv)};
-    SC_NN_TRY(g, launch(g->ctx, "sc_pool_avg_fwd", (size_t)pg.planes * pg.oh * pg.ow, 12,
+    SC_NN_TRY(g, launch(g->ctx, "sc_pool_avg_fwd", &pg, (size_t)pg.planes * pg.oh, 12,
                         args));
     sc_node *nd = sc__record(g, y, "avgpool2d", avg_fwd_bw, 1, &x);
     if (nd) {
@@ -264,7 +276,8 @@ static sc_var *avg_bwd(sc_graph *g, sc_var *gy, const sc_var *like_x, int k, int
     sc_karg args[] = {SC_ARG(xm), SC_ARG(xo), SC_ARG(gm), SC_ARG(go), SC_ARG(pg.planes),
                       SC_ARG(pg.h), SC_ARG(pg.w), SC_ARG(pg.oh), SC_ARG(pg.ow), SC_ARG(pg.k),
                       SC_ARG(pg.s), SC_ARG(inv)};
-    SC_NN_TRY(g, launch(g->ctx, "sc_pool_avg_bwd", (size_t)pg.planes * pg.h * pg.w, 12, args));
+    SC_NN_TRY(g, launch(g->ctx, "sc_pool_avg_bwd", &pg, (size_t)pg.planes * pg.h, 12,
+                        args));
     sc_node *nd = sc__record(g, gx, "avgpool2d_backward", avg_bwd_bw, 1, &gy);
     if (nd) {
         nd->ip[0] = k;
