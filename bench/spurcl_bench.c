@@ -164,8 +164,6 @@ static int setup(bench *b)
         int64_t x[4] = {geti(s, "n", 1), cfg.in_channels, cfg.height, cfg.width};
         add_input(b, 4, x, 1.0);
         make_labels(b, x[0], cfg.num_classes);
-        int64_t one = 1;
-        (void)one;
     } else {
         return -1;
     }
@@ -231,7 +229,10 @@ static int cmp_double(const void *a, const void *b)
 static double run_once(bench *b, sc_graph *g, bool backward)
 {
     double t0 = now_ms();
-    sc_graph_set_recording(g, backward);
+    /* The ULE loss needs a recorded forward even for its value (the input
+     * gradient is built with create_graph), as PyTorch's does. */
+    bool ule = b->model && !strcmp(gets_(b->s, "loss", "ce"), "ule");
+    sc_graph_set_recording(g, backward || ule);
     sc_var *y = build(b, g);
     if (y && backward) {
         sc_var *targets[MAX_IN + 256];

@@ -434,3 +434,21 @@ done:
     *out = d;
     return SC_OK;
 }
+
+sc_status sc_dataset_patch_params(const sc_dataset *d, sc_patch_layout *layout, int *size)
+{
+    cJSON *o = d->build_json ? cJSON_Parse(d->build_json) : NULL;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "variant");
+    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(o, "patch_size");
+    const cJSON *pl = cJSON_GetObjectItemCaseSensitive(o, "patch_layout");
+    sc_status st = SC_OK;
+    if (!cJSON_IsString(v) || strcmp(v->valuestring, "patch") != 0 || !cJSON_IsNumber(ps))
+        st = sc_error_set(SC_ERR_INVALID_ARG, "the data set was not built with --variant patch");
+    else {
+        *size = ps->valueint;
+        *layout = cJSON_IsString(pl) && strcmp(pl->valuestring, "pattern") == 0 ? SC_PATCH_PATTERN
+                                                                              : SC_PATCH_BORDER;
+    }
+    cJSON_Delete(o);
+    return st;
+}

@@ -77,19 +77,14 @@ static uint64_t pattern_code(int a, int bits)
     return have ? codes[a < have ? a : a % have] : 1;
 }
 
-static void render_patch(const sc_render_ctx *rc, uint8_t *out, int attr, int draw)
+void sc_patch_position(sc_patch_layout layout, int s, int H, int W, int num_attrs, int attr,
+                       int *y0_out, int *x0_out)
 {
-    const sc_build_opts *o = rc->o;
-    int C = rc->out_c, H = rc->out_h, W = rc->out_w, s = o->patch_size;
-    if (!draw)
-        return;
-    uint8_t v = to_u8(o->patch_intensity);
     int y0 = 0, x0 = 0;
-    uint64_t code = ~0ull;
-    if (o->patch_layout == SC_PATCH_BORDER) {
+    if (layout == SC_PATCH_BORDER && s > 0 && num_attrs > 0) {
         int gw = W / s, gh = H / s;
         int P = gw >= 2 && gh >= 2 ? 2 * gw + 2 * gh - 4 : (gw > gh ? gw : gh);
-        int k = (int)((int64_t)attr * P / rc->num_attrs);
+        int k = (int)((int64_t)attr * P / num_attrs);
         int cy, cx;
         if (gw < 2 || gh < 2) {
             cy = gh < 2 ? 0 : k;
@@ -109,7 +104,22 @@ static void render_patch(const sc_render_ctx *rc, uint8_t *out, int attr, int dr
         }
         y0 = cy == gh - 1 ? H - s : cy * s;
         x0 = cx == gw - 1 ? W - s : cx * s;
-    } else {
+    }
+    *y0_out = y0;
+    *x0_out = x0;
+}
+
+static void render_patch(const sc_render_ctx *rc, uint8_t *out, int attr, int draw)
+{
+    const sc_build_opts *o = rc->o;
+    int C = rc->out_c, H = rc->out_h, W = rc->out_w, s = o->patch_size;
+    if (!draw)
+        return;
+    uint8_t v = to_u8(o->patch_intensity);
+    int y0, x0;
+    sc_patch_position(o->patch_layout, s, H, W, rc->num_attrs, attr, &y0, &x0);
+    uint64_t code = ~0ull;
+    if (o->patch_layout != SC_PATCH_BORDER) {
         int bits = s * s < 64 ? s * s : 64;
         code = pattern_code(attr, bits);
     }

@@ -241,6 +241,14 @@ typedef struct sc_build_opts {
     int canvas;            /* output size (square), default 32; >= source size */
 } sc_build_opts;
 
+/* Top-left corner of the s x s square where the patch variant draws
+ * attribute `attr`'s mark on an H x W image (the pattern layout: 0, 0). */
+void sc_patch_position(sc_patch_layout layout, int s, int H, int W, int num_attrs, int attr,
+                       int *y0, int *x0);
+/* The patch layout and size a data set was built with (from its build
+ * JSON); SC_ERR_INVALID_ARG when it is not a patch variant. */
+sc_status sc_dataset_patch_params(const sc_dataset *d, sc_patch_layout *layout, int *size);
+
 /* Fills the documented defaults (Fashion-MNIST, variant none, rho 0.95,
  * severity 4, seed 0, val 0.1, patch 4 border 1.0, colour foreground,
  * corruptions type1, canvas 32). */

@@ -86,6 +86,21 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
                        sc_ule_result *out);
 void sc_ule_result_free(sc_ule_result *r);
 
+/* ---- saliency evaluation ----------------------------------------------------- */
+
+/* Raw input-gradient maps of `model` for the dataset samples idx[0..n):
+ * maps float [n, c, h, w], preds int32 [n] (either may be NULL). */
+sc_status sc_saliency_maps(sc_context *ctx, sc_model *model, const sc_dataset *d,
+                           const int64_t *idx, int64_t n, sc_saliency_target target, float *maps,
+                           int32_t *preds);
+/* For a patch-variant data set: the mean over the first n samples of
+ * `split` (whose images carry a mark) of the share of the map's absolute
+ * mass that lies inside the sample's mark square. A model that looks at the
+ * mark scores near 1; a uniform map scores the mark's area share. */
+sc_status sc_saliency_mark_share(sc_context *ctx, sc_model *model, const sc_dataset *d,
+                                 sc_split split, int64_t n, sc_saliency_target target,
+                                 double *share);
+
 #ifdef __cplusplus
 }
 #endif

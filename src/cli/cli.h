@@ -46,5 +46,7 @@ int sc_cmd_train(const sc_cli_global *g, int argc, char **argv);
 int sc_cmd_eval(const sc_cli_global *g, int argc, char **argv);
 int sc_cmd_jtt(const sc_cli_global *g, int argc, char **argv);
 int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv);
+int sc_cmd_saliency(const sc_cli_global *g, int argc, char **argv);
+int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv);
 
 #endif

@@ -1,0 +1,94 @@
+/* Saliency maps for pictures, and how much of them sits on the mark. */
+#include "nn/graph.h"
+#include "spurcl/nn.h"
+#include "spurcl/ule.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+sc_status sc_saliency_maps(sc_context *ctx, sc_model *model, const sc_dataset *d,
+                           const int64_t *idx, int64_t n, sc_saliency_target target, float *maps,
+                           int32_t *preds)
+{
+    const int64_t B = 256;
+    sc_batch_opts bo = {.batch_size = B};
+    sc_batcher *b;
+    SC_TRY(sc_batcher_create(d, SC_SPLIT_TRAIN, &bo, &b));
+    sc_graph *g = NULL;
+    sc_status st = sc_graph_create(ctx, &g);
+    size_t per = (size_t)d->c * (size_t)d->h * (size_t)d->w;
+    float *logits = malloc((size_t)B * (size_t)d->num_classes * sizeof *logits);
+    if (st == SC_OK && !logits)
+        st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (saliency)");
+    for (int64_t start = 0; st == SC_OK && start < n; start += B) {
+        int64_t cnt = n - start < B ? n - start : B;
+        const sc_batch *bt;
+        if ((st = sc_batcher_gather(b, idx + start, cnt, &bt)) != SC_OK)
+            break;
+        int64_t xs[4] = {bt->size, bt->c, bt->h, bt->w}, ls[1] = {bt->size};
+        sc_var *x = sc_var_from_host(g, 4, xs, bt->images, true);
+        sc_var *y = sc_var_from_host_i32(g, 1, ls, bt->labels);
+        sc_var *lg = sc_model_forward(model, g, x, false);
+        sc_var *map = sc_nn_saliency(g, x, lg, y, target, false);
+        if ((st = sc_graph_status(g)) == SC_OK && maps)
+            st = sc_tensor_download(sc_var_tensor(map), maps + (size_t)start * per);
+        if (st == SC_OK && preds &&
+            (st = sc_tensor_download(sc_var_tensor(lg), logits)) == SC_OK)
+            for (int64_t i = 0; i < cnt; i++) {
+                const float *row = logits + i * d->num_classes;
+                int best = 0;
+                for (int k = 1; k < d->num_classes; k++)
+                    if (row[k] > row[best])
+                        best = k;
+                preds[start + i] = best;
+            }
+        sc_graph_reset(g);
+    }
+    free(logits);
+    sc_graph_free(g);
+    sc_batcher_free(b);
+    return st;
+}
+
+sc_status sc_saliency_mark_share(sc_context *ctx, sc_model *model, const sc_dataset *d,
+                                 sc_split split, int64_t n, sc_saliency_target target,
+                                 double *share)
+{
+    sc_patch_layout layout;
+    int s;
+    SC_TRY(sc_dataset_patch_params(d, &layout, &s));
+    int64_t *all, count;
+    SC_TRY(sc_dataset_split_indices(d, split, &all, &count));
+    if (n > count)
+        n = count;
+    if (n <= 0) {
+        free(all);
+        return sc_error_set(SC_ERR_INVALID_ARG, "the %s split is empty", sc_split_name(split));
+    }
+    size_t per = (size_t)d->c * (size_t)d->h * (size_t)d->w, plane = (size_t)d->h * (size_t)d->w;
+    float *maps = malloc((size_t)n * per * sizeof *maps);
+    sc_status st = maps ? sc_saliency_maps(ctx, model, d, all, n, target, maps, NULL)
+                        : sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (saliency)");
+    double sum = 0;
+    for (int64_t i = 0; st == SC_OK && i < n; i++) {
+        int y0, x0;
+        sc_patch_position(layout, s, d->h, d->w, d->num_attrs, d->attrs[all[i]], &y0, &x0);
+        const float *m = maps + (size_t)i * per;
+        double in = 0, tot = 0;
+        for (int c = 0; c < d->c; c++)
+            for (int y = 0; y < d->h; y++)
+                for (int x = 0; x < d->w; x++) {
+                    double v = fabs(m[(size_t)c * plane + (size_t)y * d->w + x]);
+                    tot += v;
+                    if (y >= y0 && y < y0 + s && x >= x0 && x < x0 + s)
+                        in += v;
+                }
+        sum += tot > 0 ? in / tot : 0;
+    }
+    free(maps);
+    free(all);
+    if (st == SC_OK)
+        *share = sum / (double)n;
+    return st;
+}
