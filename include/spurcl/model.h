@@ -58,6 +58,12 @@ int64_t sc_model_numel(const sc_model *m);
 /* Logits [N, classes] for images x [N, C, H, W]. */
 sc_var *sc_model_forward(sc_model *m, sc_graph *g, sc_var *x, bool training);
 
+/* The representation before the last layer, [N, sc_model_feature_dim]:
+ * cnn fc1 after its ReLU; vit the class token after the final norm. The
+ * encoder output for self-supervised training and linear probes. */
+sc_var *sc_model_features(sc_model *m, sc_graph *g, sc_var *x, bool training);
+int sc_model_feature_dim(const sc_model *m);
+
 /* Names a hidden layer whose output the next forwards keep (NULL: none):
  * cnn conv1, pool1, conv2, pool2, fc1; vit patch_embed, blocks.I. Returns
  * SC_ERR_INVALID_ARG listing the valid names for an unknown one. */

@@ -258,7 +258,8 @@ static sc_var *tap(sc_model *m, const char *name, sc_var *v)
     return v;
 }
 
-static sc_var *cnn_forward(sc_model *m, sc_graph *g, sc_var *x)
+/* cnn up to fc1 (after its ReLU) */
+static sc_var *cnn_features(sc_model *m, sc_graph *g, sc_var *x)
 {
     sc_var *h = tap(m, "conv1", sc_nn_relu(g, sc_nn_conv2d(g, x, m->c1w, m->c1b, 1, 1)));
     h = tap(m, "pool1", sc_nn_maxpool2d(g, h, 2, 2));
@@ -268,11 +269,11 @@ static sc_var *cnn_forward(sc_model *m, sc_graph *g, sc_var *x)
         return NULL;
     int64_t flat[2] = {sc_var_dim(h, 0), -1};
     h = sc_nn_reshape(g, h, 2, flat);
-    h = tap(m, "fc1", sc_nn_relu(g, sc_nn_linear(g, h, m->f1w, m->f1b)));
-    return sc_nn_linear(g, h, m->f2w, m->f2b);
+    return tap(m, "fc1", sc_nn_relu(g, sc_nn_linear(g, h, m->f1w, m->f1b)));
 }
 
-static sc_var *vit_forward(sc_model *m, sc_graph *g, sc_var *x)
+/* vit up to the class token after the final norm */
+static sc_var *vit_features(sc_model *m, sc_graph *g, sc_var *x)
 {
     const sc_model_config *c = &m->cfg;
     int64_t B = sc_var_dim(x, 0), D = c->dim;
@@ -299,11 +300,10 @@ static sc_var *vit_forward(sc_model *m, sc_graph *g, sc_var *x)
     /* layer norm is per token, so taking the class token first is exact */
     int64_t s2[2] = {B, D};
     sc_var *cls = sc_nn_reshape(g, sc_nn_slice(g, t, 1, 0, 1), 2, s2);
-    cls = sc_nn_layer_norm(g, cls, m->nw, m->nb, c->ln_eps);
-    return sc_nn_linear(g, cls, m->hw, m->hb);
+    return sc_nn_layer_norm(g, cls, m->nw, m->nb, c->ln_eps);
 }
 
-sc_var *sc_model_forward(sc_model *m, sc_graph *g, sc_var *x, bool training)
+sc_var *sc_model_features(sc_model *m, sc_graph *g, sc_var *x, bool training)
 {
     (void)training; /* no dropout or batch norm in these models */
     SC_NN_CHECK(g, 1, x);
@@ -317,7 +317,21 @@ sc_var *sc_model_forward(sc_model *m, sc_graph *g, sc_var *x, bool training)
                                         c->width, sc__shape(x, b, sizeof b)));
     }
     m->captured = NULL;
-    return c->kind == SC_MODEL_VIT ? vit_forward(m, g, x) : cnn_forward(m, g, x);
+    return c->kind == SC_MODEL_VIT ? vit_features(m, g, x) : cnn_features(m, g, x);
+}
+
+int sc_model_feature_dim(const sc_model *m)
+{
+    return m->cfg.kind == SC_MODEL_VIT ? m->cfg.dim : m->cfg.cnn_fc;
+}
+
+sc_var *sc_model_forward(sc_model *m, sc_graph *g, sc_var *x, bool training)
+{
+    sc_var *f = sc_model_features(m, g, x, training);
+    if (!f)
+        return NULL;
+    return m->cfg.kind == SC_MODEL_VIT ? sc_nn_linear(g, f, m->hw, m->hb)
+                                       : sc_nn_linear(g, f, m->f2w, m->f2b);
 }
 
 sc_status sc_model_set_capture(sc_model *m, const char *layer)
