@@ -48,5 +48,7 @@ int sc_cmd_jtt(const sc_cli_global *g, int argc, char **argv);
 int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv);
 int sc_cmd_saliency(const sc_cli_global *g, int argc, char **argv);
 int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv);
+int sc_cmd_ssl(const sc_cli_global *g, int argc, char **argv);
+int sc_cmd_probe(const sc_cli_global *g, int argc, char **argv);
 
 #endif

@@ -1,0 +1,1 @@
+/* augmentation kernels: being written (issue #7). */
