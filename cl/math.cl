@@ -19,11 +19,19 @@ __kernel void sc_math_binary(__global float *y, uint yo, __global const float *a
                              uint4 shape, uint n)
 {
     SC_FOR_EACH(i, n) {
+#ifdef FLAT /* same shapes: no index arithmetic (PoCL vectorises this) */
+        float va = a[ao + i];
+#else
         float va = a[ao + sc_bcast_offset(i, shape, astride)];
+#endif
 #if BOP == 4
         y[yo + i] = va;
 #else
+#ifdef FLAT
+        float vb = b[bo + i];
+#else
         float vb = b[bo + sc_bcast_offset(i, shape, bstride)];
+#endif
 #if BOP == 0
         y[yo + i] = va + vb;
 #elif BOP == 1
@@ -50,8 +58,6 @@ __kernel void sc_math_unary(__global float *y, uint yo, __global const float *x,
         float r;
 #if UOP == 0 /* relu */
         r = v > 0.0f ? v : 0.0f;
-#elif UOP == 1 /* step: 1 where x > 0 */
-        r = v > 0.0f ? 1.0f : 0.0f;
 #elif UOP == 2 /* abs */
         r = fabs(v);
 #elif UOP == 3 /* sign (0 at 0) */
@@ -81,6 +87,13 @@ __kernel void sc_math_unary(__global float *y, uint yo, __global const float *x,
     }
 }
 #endif
+
+/* relu's backward, fused: y = gy where x > 0, else 0. */
+__kernel void sc_math_relu_mask(__global float *y, uint yo, __global const float *gy, uint go,
+                                __global const float *x, uint xo, uint n)
+{
+    SC_FOR_EACH(i, n) y[yo + i] = x[xo + i] > 0.0f ? gy[go + i] : 0.0f;
+}
 
 /* out = sum of x over the dims flagged in `red` (x collapsed to 4 dims
  * `shape`); one work-item per output, reduced dims visited in order. */

@@ -75,7 +75,10 @@ const char *sc_program_base_options(const sc_context *ctx);
 
 /* ---- context ---------------------------------------------------------- */
 
+typedef struct sc_profile sc_profile;
+
 struct sc_context {
+    sc_profile *profile;    /* SPURCL_PROFILE=path: per-kernel times, else NULL */
     sc_device_info dev;
     cl_context cl;
     cl_command_queue queue;
@@ -115,6 +118,13 @@ typedef struct sc_karg {
 sc_status sc_launch(sc_context *ctx, cl_kernel kernel, const char *name,
                     int dims, const size_t *global, const size_t *local,
                     size_t nargs, const sc_karg *args);
+
+/* Profiling (SPURCL_PROFILE=path.csv): kernel times are added per name;
+ * host-side work (host GEMM) is added with sc_profile_add. The table is
+ * written when the context is freed. */
+sc_status sc_profile_open(sc_context *ctx, const char *path);
+void sc_profile_add(sc_context *ctx, const char *name, double ns);
+void sc_profile_close(sc_context *ctx);
 
 /* Rounds n up to a multiple of m. */
 static inline size_t sc_round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }

@@ -298,7 +298,9 @@ sc_status sc_context_create(const char *selector, sc_context **out)
         free(ctx);
         return st;
     }
-    ctx->queue = clCreateCommandQueue(ctx->cl, dev, 0, &err);
+    const char *prof = getenv("SPURCL_PROFILE");
+    ctx->queue = clCreateCommandQueue(ctx->cl, dev,
+                                      prof && *prof ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
     if (err != CL_SUCCESS) {
         st = sc_cl_error(err, "clCreateCommandQueue", __FILE__, __LINE__);
         sc_context_free(ctx);
@@ -322,7 +324,8 @@ sc_status sc_context_create(const char *selector, sc_context **out)
              (fast && strcmp(fast, "1") == 0) ? " -cl-fast-relaxed-math" : "");
 
     if ((st = sc_pool_create(ctx, &ctx->pool)) != SC_OK ||
-        (st = sc_program_cache_create(&ctx->programs)) != SC_OK) {
+        (st = sc_program_cache_create(&ctx->programs)) != SC_OK ||
+        (prof && *prof && (st = sc_profile_open(ctx, prof)) != SC_OK)) {
         sc_context_free(ctx);
         return st;
     }
@@ -336,6 +339,7 @@ void sc_context_free(sc_context *ctx)
         return;
     if (ctx->queue)
         clFinish(ctx->queue);
+    sc_profile_close(ctx);
     sc_program_cache_free(ctx->programs);
     sc_pool_free(ctx->pool);
     if (ctx->queue)

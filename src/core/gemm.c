@@ -5,6 +5,7 @@
 #include <clblast_c.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *sc_gemm_provider_name(sc_gemm_provider p)
 {
@@ -77,6 +78,8 @@ static sc_status gemm_host(sc_context *ctx, const sc_gemm_args *g)
         st = map_one(ctx, &hm, g->b, &b);
     if (st == SC_OK)
         st = map_one(ctx, &hm, g->c, &c);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (st == SC_OK) {
         const float *A = (const float *)a + g->a_off, *B = (const float *)b + g->b_off;
         float *C = (float *)c + g->c_off;
@@ -87,6 +90,10 @@ static sc_status gemm_host(sc_context *ctx, const sc_gemm_args *g)
                         B + i * g->b_stride, (blasint)g->ldb, g->beta, C + i * g->c_stride,
                         (blasint)g->ldc);
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (ctx->profile)
+        sc_profile_add(ctx, "gemm.host",
+                       1e9 * (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec));
     sc_status st2 = unmap_all(ctx, &hm);
     return st != SC_OK ? st : st2;
 }

@@ -297,10 +297,21 @@ sc_status sc_launch(sc_context *ctx, cl_kernel kernel, const char *name, int dim
             return SC_OK; /* empty range: nothing to do */
         g[d] = local ? sc_round_up(global[d], local[d]) : global[d];
     }
+    cl_event ev = NULL;
     cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, (cl_uint)dims, NULL, g, local, 0,
-                                        NULL, NULL);
+                                        NULL, ctx->profile ? &ev : NULL);
     if (err != CL_SUCCESS)
         return sc_error_set(SC_ERR_OPENCL, "enqueueing kernel %s: %s", name,
                             sc_cl_error_name(err));
+    if (ev) {
+        cl_ulong t0 = 0, t1 = 0;
+        if (clWaitForEvents(1, &ev) == CL_SUCCESS &&
+            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) ==
+                CL_SUCCESS &&
+            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) ==
+                CL_SUCCESS)
+            sc_profile_add(ctx, name, (double)(t1 - t0));
+        clReleaseEvent(ev);
+    }
     return SC_OK;
 }

@@ -87,7 +87,9 @@ static bool check_f32(sc_graph *g, const char *op, const sc_var *v)
 
 /* ---- binary ops ------------------------------------------------------------ */
 
-static const char *bop_defines[] = {"-DBOP=0", "-DBOP=1", "-DBOP=2", "-DBOP=3", "-DBOP=4"};
+static const char *bop_defines[2][5] = {
+    {"-DBOP=0", "-DBOP=1", "-DBOP=2", "-DBOP=3", "-DBOP=4"},
+    {"-DBOP=0 -DFLAT", "-DBOP=1 -DFLAT", "-DBOP=2 -DFLAT", "-DBOP=3 -DFLAT", "-DBOP=4 -DFLAT"}};
 
 /* y = a (op) b with broadcasting into an output of rank r / shape ys. */
 static sc_status launch_binary(sc_context *ctx, int bop, sc_tensor *y, const sc_tensor *a,
@@ -101,8 +103,11 @@ static sc_status launch_binary(sc_context *ctx, int bop, sc_tensor *y, const sc_
     if (!collapse2(r, y->shape, as, bs, &shape, &astr, &bstr))
         return sc_error_set(SC_ERR_UNSUPPORTED,
                             "broadcast pattern needs more than 4 collapsed dimensions");
+    /* no broadcasting at all: one collapsed dim with unit strides */
+    bool flat = shape.s[0] == 1 && shape.s[1] == 1 && shape.s[2] == 1 && astr.s[3] == 1 &&
+                (bop == 4 || bstr.s[3] == 1);
     cl_kernel k;
-    SC_TRY(sc_kernel_get(ctx, "math", bop_defines[bop], "sc_math_binary", &k));
+    SC_TRY(sc_kernel_get(ctx, "math", bop_defines[flat][bop], "sc_math_binary", &k));
     cl_mem ym = y->buf->mem, am = a->buf->mem, bm = (b ? b : a)->buf->mem;
     cl_uint yo = (cl_uint)y->offset, ao = (cl_uint)a->offset, bo = (cl_uint)(b ? b : a)->offset;
     cl_uint n = (cl_uint)y->numel;
@@ -182,7 +187,7 @@ static void div_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 /* ---- unary ops -------------------------------------------------------------- */
 
 enum {
-    U_RELU = 0, U_STEP, U_ABS, U_SIGN, U_EXP, U_LOG, U_RSQRT, U_GELU, U_GELU1, U_GELU2, U_GELU3,
+    U_RELU = 0, U_STEP_UNUSED /* kernel code 1, kept so codes stay stable */, U_ABS, U_SIGN, U_EXP, U_LOG, U_RSQRT, U_GELU, U_GELU1, U_GELU2, U_GELU3,
     U_SCALE, U_ADDS, U_POW, U_COUNT
 };
 
@@ -218,10 +223,41 @@ static sc_var *unary(sc_graph *g, sc_var *x, int uop, float p, const char *name,
     return y;
 }
 
+static sc_var *relu_mask(sc_graph *g, sc_var *gy, sc_var *x);
+
+static void relu_mask_bw(sc_graph *g, sc_node *n, sc_var *gg, sc_var **gin)
+{
+    /* linear in gy with the same mask; d/dx is zero almost everywhere */
+    if (n->need[0])
+        gin[0] = relu_mask(g, gg, n->in[1]);
+}
+
+/* gy where x > 0, else 0: relu's backward as one differentiable op. */
+static sc_var *relu_mask(sc_graph *g, sc_var *gy, sc_var *x)
+{
+    SC_NN_CHECK(g, 2, gy, x);
+    if (gy->t->numel != x->t->numel)
+        return shape_error(g, "relu backward", gy, x);
+    sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
+    if (!y)
+        return NULL;
+    cl_kernel k;
+    SC_NN_TRY(g, sc_kernel_get(g->ctx, "math", NULL, "sc_math_relu_mask", &k));
+    cl_mem ym = y->t->buf->mem, gm = gy->t->buf->mem, xm = x->t->buf->mem;
+    cl_uint yo = (cl_uint)y->t->offset, go = (cl_uint)gy->t->offset, xo = (cl_uint)x->t->offset;
+    cl_uint n = (cl_uint)x->t->numel;
+    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(gm), SC_ARG(go),
+                      SC_ARG(xm), SC_ARG(xo), SC_ARG(n)};
+    size_t global = sc_grid_1d(g->ctx, n), local = g->ctx->wg_size;
+    SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_math_relu_mask", 1, &global, &local, 7, args));
+    sc_var *in[2] = {gy, x};
+    sc__record(g, y, "relu_mask", relu_mask_bw, 2, in);
+    return y;
+}
+
 static void relu_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
-    /* the step is a constant: relu's second derivative is zero a.e. */
-    gin[0] = sc_nn_mul(g, gy, unary_raw(g, n->in[0], U_STEP, 0));
+    gin[0] = relu_mask(g, gy, n->in[0]);
 }
 static void abs_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
