@@ -2,6 +2,7 @@
 # spurcl: set everything up on a fresh Debian machine, build, and run.
 #
 #   sh tools/run.sh demo   install what is missing, build, run the main job
+#                          (spurcl demo: ERM, JTT and ULE on Fashion-MNIST MNIST-SC)
 #   sh tools/run.sh test   install what is missing, build, run the whole test suite
 #
 # Installs only the Debian packages that are missing (apt-get, as root or
@@ -48,7 +49,9 @@ ninja -C build
 if [ "$mode" = demo ]; then
     ./build/spurcl devices
     echo
-    exec ./build/spurcl selftest
+    ./build/spurcl selftest
+    echo
+    exec ./build/spurcl demo --out runs/demo
 fi
 
 # The whole suite. Check's own summaries are printed for every suite.

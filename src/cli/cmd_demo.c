@@ -83,46 +83,6 @@ static sc_status write_results(const char *dir, const demo_row *rows, int n, dou
     return SC_OK;
 }
 
-static sc_status demo_picture(sc_context *ctx, const sc_dataset *d, sc_model *const *models,
-                              const char *const *titles, int nm, const char *path)
-{
-    int64_t *idx, count;
-    sc_status st = sc_dataset_split_indices(d, SC_SPLIT_VAL, &idx, &count);
-    if (st != SC_OK)
-        return st;
-    int64_t n = count < 8 ? count : 8;
-    size_t per = (size_t)d->c * (size_t)d->h * (size_t)d->w;
-    float *maps[4] = {0};
-    int32_t *preds[4] = {0};
-    uint8_t *imgs = malloc((size_t)n * per);
-    int32_t *labels = malloc((size_t)n * sizeof *labels);
-    if (!imgs || !labels)
-        st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
-    for (int k = 0; st == SC_OK && k < nm; k++) {
-        maps[k] = malloc((size_t)n * per * sizeof(float));
-        preds[k] = malloc((size_t)n * sizeof(int32_t));
-        st = maps[k] && preds[k]
-                 ? sc_saliency_maps(ctx, models[k], d, idx, n, SC_SAL_TRUE_LOGIT, maps[k], preds[k])
-                 : sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
-    }
-    for (int64_t i = 0; st == SC_OK && i < n; i++) {
-        memcpy(imgs + (size_t)i * per, d->images + (size_t)idx[i] * per, per);
-        labels[i] = d->labels[idx[i]];
-    }
-    if (st == SC_OK)
-        st = sc_render_saliency_png(path, imgs, (int)n, d->c, d->h, d->w, labels, nm,
-                                    (const float *const *)maps, (const int32_t *const *)preds,
-                                    titles, 4);
-    for (int k = 0; k < nm; k++) {
-        free(maps[k]);
-        free(preds[k]);
-    }
-    free(imgs);
-    free(labels);
-    free(idx);
-    return st;
-}
-
 int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
@@ -230,7 +190,7 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
         sc_model *models[3] = {erm.model, ule.student, ule.teacher};
         const char *titles[3] = {"erm", "ule student", "ule teacher"};
         double secs = sc__now_s() - t0;
-        if (demo_picture(ctx, d, models, titles, 3, path) != SC_OK ||
+        if (sc_cli_saliency_picture(ctx, d, models, titles, 3, path) != SC_OK ||
             write_results(out, rows, 4, secs) != SC_OK) {
             rc = sc_cli_fail("demo");
         } else {

@@ -213,6 +213,29 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
         print_side_by_side("val", &r->student_val, &r->teacher_val);
         print_side_by_side("test", &r->student_test, &r->teacher_test);
         sc_cli_print_groups(stdout, "teacher, test", &r->teacher_test, d);
+        /* where the models look: a picture, and on patch data the share of
+         * saliency inside each sample's mark */
+        char path[4096];
+        snprintf(path, sizeof path, "%s/saliency.png", nl > 1 ? a.out : uc.run_dir);
+        sc_model *models[2] = {r->student, r->teacher};
+        const char *titles[2] = {"student", "teacher"};
+        if (sc_cli_saliency_picture(ctx, d, models, titles, 2, path) != SC_OK) {
+            rc = sc_cli_fail("ule");
+        } else {
+            printf("saliency picture: %s\n", path);
+            sc_patch_layout layout;
+            int ps;
+            double ss, ts;
+            if (sc_dataset_patch_params(d, &layout, &ps) == SC_OK) {
+                if (sc_saliency_mark_share(ctx, r->student, d, SC_SPLIT_VAL, 1000, uc.loss.target, &ss) != SC_OK ||
+                    sc_saliency_mark_share(ctx, r->teacher, d, SC_SPLIT_VAL, 1000, uc.loss.target, &ts) != SC_OK)
+                    rc = sc_cli_fail("ule");
+                else
+                    printf("share of |saliency| inside the mark (val, up to 1000 images; the mark "
+                           "covers %.1f%%): student %.4f, teacher %.4f\n",
+                           100.0 * ps * ps / (d->h * d->w), ss, ts);
+            }
+        }
     }
     for (int i = 0; i < nl; i++)
         sc_ule_result_free(&res[i]);

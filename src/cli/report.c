@@ -1,6 +1,10 @@
 /* Tables and progress output shared by the training commands. */
 #include "cli/report.h"
 
+#include "spurcl/render.h"
+#include "spurcl/ule.h"
+#include <stdlib.h>
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -88,3 +92,44 @@ void sc_cli_print_groups(FILE *out, const char *title, const sc_group_metrics *m
         fputc('\n', out);
     }
 }
+
+sc_status sc_cli_saliency_picture(sc_context *ctx, const sc_dataset *d, sc_model *const *models,
+                              const char *const *titles, int nm, const char *path)
+{
+    int64_t *idx, count;
+    sc_status st = sc_dataset_split_indices(d, SC_SPLIT_VAL, &idx, &count);
+    if (st != SC_OK)
+        return st;
+    int64_t n = count < 8 ? count : 8;
+    size_t per = (size_t)d->c * (size_t)d->h * (size_t)d->w;
+    float *maps[4] = {0};
+    int32_t *preds[4] = {0};
+    uint8_t *imgs = malloc((size_t)n * per);
+    int32_t *labels = malloc((size_t)n * sizeof *labels);
+    if (!imgs || !labels)
+        st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int k = 0; st == SC_OK && k < nm; k++) {
+        maps[k] = malloc((size_t)n * per * sizeof(float));
+        preds[k] = malloc((size_t)n * sizeof(int32_t));
+        st = maps[k] && preds[k]
+                 ? sc_saliency_maps(ctx, models[k], d, idx, n, SC_SAL_TRUE_LOGIT, maps[k], preds[k])
+                 : sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    for (int64_t i = 0; st == SC_OK && i < n; i++) {
+        memcpy(imgs + (size_t)i * per, d->images + (size_t)idx[i] * per, per);
+        labels[i] = d->labels[idx[i]];
+    }
+    if (st == SC_OK)
+        st = sc_render_saliency_png(path, imgs, (int)n, d->c, d->h, d->w, labels, nm,
+                                    (const float *const *)maps, (const int32_t *const *)preds,
+                                    titles, 4);
+    for (int k = 0; k < nm; k++) {
+        free(maps[k]);
+        free(preds[k]);
+    }
+    free(imgs);
+    free(labels);
+    free(idx);
+    return st;
+}
+

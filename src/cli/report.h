@@ -20,4 +20,9 @@ void sc_cli_progress(const sc_train_progress *p, void *ud);
 void sc_cli_print_groups(FILE *out, const char *title, const sc_group_metrics *m,
                          const sc_dataset *d);
 
+/* A PNG of the first 8 validation images with each model's input-gradient
+ * map (true-class logit), titled. */
+sc_status sc_cli_saliency_picture(sc_context *ctx, const sc_dataset *d, sc_model *const *models,
+                                  const char *const *titles, int nm, const char *path);
+
 #endif

@@ -87,6 +87,11 @@ sc_status sc_render_saliency_png(const char *path, const uint8_t *images, int n,
     int fs = scale >= 4 ? 2 : 1;        /* font scale */
     int cell_w = w * scale, cell_h = h * scale, pad = 4 * fs, text_h = 9 * fs;
     int min_cell = 6 * fs * 9;          /* room for "y=9 p=9" */
+    for (int k = 0; k < npanels; k++) {
+        int tw = titles && titles[k] ? 6 * fs * (int)strlen(titles[k]) : 0;
+        if (tw > min_cell)
+            min_cell = tw; /* titles must not run into the next panel */
+    }
     if (cell_w < min_cell)
         cell_w = min_cell;
     int cols = 1 + npanels;
