@@ -20,11 +20,23 @@ extern "C" {
 
 typedef enum sc_ule_form { SC_ULE_ADDITIVE = 0, SC_ULE_CONVEX = 1 } sc_ule_form;
 
+/* The saliency penalty (the paper's MSE is the default; the other two are
+ * alternatives from the project's methods spec, not in the paper):
+ *   MSE      mean_i (n(g_T)_i + n(g_S)_i)^2
+ *   COS2     mean over samples of cos(g_T, g_S)^2
+ *   OVERLAP  mean_i |n(g_T)_i| * |n(g_S)_i|  */
+typedef enum sc_ule_penalty {
+    SC_ULE_PENALTY_MSE = 0,
+    SC_ULE_PENALTY_COS2 = 1,
+    SC_ULE_PENALTY_OVERLAP = 2
+} sc_ule_penalty;
+
 typedef struct sc_ule_loss_config {
     float lambda;                 /* default 100 (additive) */
     sc_saliency_target target;    /* default true-class logit (reconstruction) */
     sc_saliency_norm norm;        /* default max-abs (reconstruction) */
     sc_ule_form form;             /* default additive (reconstruction) */
+    sc_ule_penalty penalty;       /* default MSE (the paper's) */
     float eps;                    /* normalisation epsilon, default 1e-8 */
 } sc_ule_loss_config;
 
@@ -34,7 +46,7 @@ void sc_ule_loss_config_default(sc_ule_loss_config *cfg);
 typedef struct sc_ule_loss_parts {
     sc_var *logits;   /* T(x) */
     sc_var *ce;       /* mean cross-entropy */
-    sc_var *penalty;  /* mean (n(g_T) + student_map)^2 */
+    sc_var *penalty;  /* the saliency penalty (cfg->penalty) */
     sc_var *loss;     /* L_T */
     sc_var *map;      /* n(g_T), differentiable */
 } sc_ule_loss_parts;

@@ -12,7 +12,8 @@
 #include "spurcl/ule.h"
 
 enum { OPT_LAMBDA = OPT_SHARED_END + 1, OPT_SALIENCY, OPT_NORM, OPT_FORM, OPT_LAYER,
-       OPT_FREEZE, OPT_INIT, OPT_STUDENT, OPT_TEACHER, OPT_ID_EPOCHS, OPT_UPWEIGHT };
+       OPT_FREEZE, OPT_INIT, OPT_STUDENT, OPT_TEACHER, OPT_ID_EPOCHS, OPT_UPWEIGHT,
+       OPT_PENALTY };
 
 static void ule_usage(FILE *out)
 {
@@ -35,6 +36,8 @@ static void ule_usage(FILE *out)
             "  --norm maxabs|l2|none  per-sample normalisation (default maxabs; reconstruction)\n"
             "  --form additive|convex  additive L = CE + lambda*MSE (default) or convex\n"
             "                       lambda*CE + (1-lambda)*MSE (reconstruction; lambda in [0,1])\n"
+            "  --penalty mse|cos2|overlap  mse: the paper's (default); not in the paper:\n"
+            "                       cos2 = mean cos(g_T, g_S)^2, overlap = mean |n(g_T)|*|n(g_S)|\n"
             "  --saliency-layer input|NAME  take the saliency at a hidden layer (cnn: conv1,\n"
             "                       pool1, conv2, pool2, fc1; vit: patch_embed, blocks.I)\n"
             "  --student cnn|vit --teacher cnn|vit   architectures (default: --model)\n"
@@ -82,6 +85,7 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
         {"saliency", required_argument, NULL, OPT_SALIENCY},
         {"norm", required_argument, NULL, OPT_NORM},
         {"form", required_argument, NULL, OPT_FORM},
+        {"penalty", required_argument, NULL, OPT_PENALTY},
         {"saliency-layer", required_argument, NULL, OPT_LAYER},
         {"freeze-backbone", no_argument, NULL, OPT_FREEZE},
         {"init", required_argument, NULL, OPT_INIT},
@@ -122,6 +126,12 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
             if (!strcmp(optarg, "additive")) uc.loss.form = SC_ULE_ADDITIVE;
             else if (!strcmp(optarg, "convex")) uc.loss.form = SC_ULE_CONVEX;
             else return sc_cli_usage_error("ule", "--form must be additive or convex");
+            break;
+        case OPT_PENALTY:
+            if (!strcmp(optarg, "mse")) uc.loss.penalty = SC_ULE_PENALTY_MSE;
+            else if (!strcmp(optarg, "cos2")) uc.loss.penalty = SC_ULE_PENALTY_COS2;
+            else if (!strcmp(optarg, "overlap")) uc.loss.penalty = SC_ULE_PENALTY_OVERLAP;
+            else return sc_cli_usage_error("ule", "--penalty must be mse, cos2 or overlap");
             break;
         case OPT_LAYER: uc.saliency_layer = optarg; break;
         case OPT_FREEZE: uc.freeze_backbone = true; break;

@@ -8,6 +8,7 @@ void sc_ule_loss_config_default(sc_ule_loss_config *cfg)
     cfg->target = SC_SAL_TRUE_LOGIT;
     cfg->norm = SC_NORM_MAXABS;
     cfg->form = SC_ULE_ADDITIVE;
+    cfg->penalty = SC_ULE_PENALTY_MSE;
     cfg->eps = 1e-8f;
 }
 
@@ -39,7 +40,17 @@ sc_status sc_ule_teacher_loss(sc_graph *g, sc_model *teacher, sc_var *x, sc_var 
     sc_var *wrt = sc_model_captured(teacher) ? sc_model_captured(teacher) : xi;
     sc_var *map = sc_nn_saliency(g, wrt, out->logits, labels, cfg->target, true);
     out->map = sc_nn_saliency_normalize(g, map, cfg->norm, cfg->eps);
-    out->penalty = sc_nn_mean(g, sc_nn_pow(g, sc_nn_add(g, out->map, student_map), 2.0f));
+    if (cfg->penalty == SC_ULE_PENALTY_COS2) {
+        int64_t flat[2] = {sc_var_dim(out->map, 0), -1};
+        sc_var *c = sc_nn_cosine_rows(g, sc_nn_reshape(g, out->map, 2, flat),
+                                      sc_nn_reshape(g, student_map, 2, flat), 1e-8f);
+        out->penalty = sc_nn_mean(g, sc_nn_mul(g, c, c));
+    } else if (cfg->penalty == SC_ULE_PENALTY_OVERLAP) {
+        out->penalty = sc_nn_mean(g, sc_nn_mul(g, sc_nn_abs(g, out->map),
+                                               sc_nn_abs(g, student_map)));
+    } else {
+        out->penalty = sc_nn_mean(g, sc_nn_pow(g, sc_nn_add(g, out->map, student_map), 2.0f));
+    }
     if (cfg->form == SC_ULE_CONVEX)
         out->loss = sc_nn_add(g, sc_nn_scale(g, out->ce, cfg->lambda),
                               sc_nn_scale(g, out->penalty, 1.0f - cfg->lambda));
