@@ -1,5 +1,6 @@
 /* The autodiff graph and the reverse-mode engine. */
 #include "nn/graph.h"
+#include "core/ops_internal.h"
 #include "spurcl/nn.h"
 
 #include <stdarg.h>
@@ -48,6 +49,16 @@ sc_var *sc__fail(sc_graph *g, sc_status st)
     if (g->status == SC_OK)
         g->status = st == SC_OK ? SC_ERR_STATE : st;
     return NULL;
+}
+
+bool sc__check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
+{
+    sc_status st = sc_check_f32(v->t, op, name);
+    if (st != SC_OK) {
+        sc__fail(g, st);
+        return false;
+    }
+    return true;
 }
 
 bool sc__ok(sc_graph *g, int n, ...)

@@ -63,6 +63,10 @@ sc_var *sc__out(sc_graph *g, sc_dtype dtype, int ndim, const int64_t *shape);
  * returns the node (NULL when not recorded) so the op can save extras. */
 sc_node *sc__record(sc_graph *g, sc_var *out, const char *name, sc_backward_fn bw, int n_in,
                     sc_var *const *in);
+/* True when v is float32 and 32-bit addressable; else records the error
+ * (naming op and the input) in the graph and returns false. */
+bool sc__check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name);
+
 /* True when the graph is healthy and every given variable is non-NULL. */
 bool sc__ok(sc_graph *g, int n, ...);
 

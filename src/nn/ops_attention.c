@@ -16,15 +16,6 @@
 #include <math.h>
 #include <string.h>
 
-static bool check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
-{
-    sc_status st = sc_check_f32(v->t, op, name);
-    if (st != SC_OK) {
-        sc__fail(g, st);
-        return false;
-    }
-    return true;
-}
 
 /* The axis normalised to [0, r), or -1 after recording an error. */
 static int norm_axis(sc_graph *g, const char *op, const sc_var *x, int axis)
@@ -110,7 +101,7 @@ static void slice_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 sc_var *sc_nn_slice(sc_graph *g, sc_var *x, int axis, int64_t start, int64_t len)
 {
     SC_NN_CHECK(g, 1, x);
-    if (!check_f32(g, "slice", x, "x"))
+    if (!sc__check_f32(g, "slice", x, "x"))
         return NULL;
     int ax = norm_axis(g, "slice", x, axis);
     if (ax < 0)
@@ -161,7 +152,7 @@ static void concat_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 sc_var *sc_nn_concat(sc_graph *g, sc_var *a, sc_var *b, int axis)
 {
     SC_NN_CHECK(g, 2, a, b);
-    if (!check_f32(g, "concat", a, "a") || !check_f32(g, "concat", b, "b"))
+    if (!sc__check_f32(g, "concat", a, "a") || !sc__check_f32(g, "concat", b, "b"))
         return NULL;
     int ax = norm_axis(g, "concat", a, axis);
     if (ax < 0)
@@ -252,7 +243,7 @@ static bool check_param(sc_graph *g, const sc_var *p, const char *name, int ndim
 {
     if (!p)
         return true;
-    if (!check_f32(g, "attention", p, name))
+    if (!sc__check_f32(g, "attention", p, name))
         return false;
     if (p->t->ndim != ndim || p->t->shape[0] != d0 || (ndim == 2 && p->t->shape[1] != d1)) {
         char b[96];
@@ -272,7 +263,7 @@ sc_var *sc_nn_attention(sc_graph *g, sc_var *x, sc_var *qkv_w, sc_var *qkv_b, sc
                         sc_var *proj_b, int heads)
 {
     SC_NN_CHECK(g, 3, x, qkv_w, proj_w);
-    if (!check_f32(g, "attention", x, "x"))
+    if (!sc__check_f32(g, "attention", x, "x"))
         return NULL;
     char b1[96];
     if (x->t->ndim != 3 || x->t->shape[2] < 1)

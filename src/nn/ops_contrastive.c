@@ -22,15 +22,6 @@
 #include <string.h>
 
 
-static bool check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
-{
-    sc_status st = sc_check_f32(v->t, op, name);
-    if (st != SC_OK) {
-        sc__fail(g, st);
-        return false;
-    }
-    return true;
-}
 
 static void second_order_unsupported(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
@@ -55,7 +46,7 @@ static void safe_recip_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 static sc_var *safe_recip(sc_graph *g, sc_var *x)
 {
     SC_NN_CHECK(g, 1, x);
-    if (!check_f32(g, "safe_recip", x, "x"))
+    if (!sc__check_f32(g, "safe_recip", x, "x"))
         return NULL;
     sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
     if (!y)
@@ -84,7 +75,7 @@ static void clamp_min_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 static sc_var *clamp_min(sc_graph *g, sc_var *x, float lo)
 {
     SC_NN_CHECK(g, 1, x);
-    if (!check_f32(g, "clamp_min", x, "x"))
+    if (!sc__check_f32(g, "clamp_min", x, "x"))
         return NULL;
     sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
     sc_var *m = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
@@ -116,7 +107,7 @@ static void row_norm_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 sc_var *sc__nn_row_norm(sc_graph *g, sc_var *x)
 {
     SC_NN_CHECK(g, 1, x);
-    if (!check_f32(g, "row_norm", x, "x"))
+    if (!sc__check_f32(g, "row_norm", x, "x"))
         return NULL;
     int r = x->t->ndim;
     if (r < 1 || x->t->shape[r - 1] < 1)
@@ -183,7 +174,7 @@ static bool same_nd(sc_graph *g, const char *op, const sc_var *a, const sc_var *
 {
     if (a->t->ndim == 2 && b->t->ndim == 2 && a->t->shape[0] == b->t->shape[0] &&
         a->t->shape[1] == b->t->shape[1] && a->t->shape[0] >= 1 && a->t->shape[1] >= 1)
-        return check_f32(g, op, a, "z1") && check_f32(g, op, b, "z2");
+        return sc__check_f32(g, op, a, "z1") && sc__check_f32(g, op, b, "z2");
     char x[96], y[96];
     sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
                              "%s: z1 %s and z2 %s must both be [N,D] with N, D >= 1", op,

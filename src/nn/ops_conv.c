@@ -40,19 +40,10 @@ typedef struct conv_geom {
 static int64_t ckk(const conv_geom *cg) { return cg->c * cg->kh * cg->kw; }
 static int64_t np_(const conv_geom *cg) { return cg->n * cg->oh * cg->ow; }
 
-static bool check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
-{
-    sc_status st = sc_check_f32(v->t, op, name);
-    if (st != SC_OK) {
-        sc__fail(g, st);
-        return false;
-    }
-    return true;
-}
 
 static bool rank4(sc_graph *g, const char *op, const sc_var *v, const char *name)
 {
-    if (!check_f32(g, op, v, name))
+    if (!sc__check_f32(g, op, v, name))
         return false;
     if (v->t->ndim != 4) {
         char b[96];
@@ -320,7 +311,7 @@ static sc_var *conv_op(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, int64_t s, 
 {
     const char *op = "conv2d";
     SC_NN_CHECK(g, 2, x, w);
-    if (!rank4(g, op, x, "x") || !rank4(g, op, w, "w") || (b && !check_f32(g, op, b, "b")))
+    if (!rank4(g, op, x, "x") || !rank4(g, op, w, "w") || (b && !sc__check_f32(g, op, b, "b")))
         return NULL;
     char bx[96], bw[96], bb[96], what[320];
     snprintf(what, sizeof what, "x %s, w %s, b %s, stride %lld, padding %lld",

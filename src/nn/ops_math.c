@@ -75,15 +75,6 @@ static sc_var *shape_error(sc_graph *g, const char *op, const sc_var *a, const s
                                     op, sc__shape(a, x, sizeof x), sc__shape(b, y, sizeof y)));
 }
 
-static bool check_f32(sc_graph *g, const char *op, const sc_var *v)
-{
-    sc_status st = sc_check_f32(v->t, op, "input");
-    if (st != SC_OK) {
-        sc__fail(g, st);
-        return false;
-    }
-    return true;
-}
 
 /* ---- binary ops ------------------------------------------------------------ */
 
@@ -126,7 +117,7 @@ static sc_var *binary(sc_graph *g, sc_var *a, sc_var *b, int bop, const char *na
                       sc_backward_fn bw)
 {
     SC_NN_CHECK(g, 2, a, b);
-    if (!check_f32(g, name, a) || !check_f32(g, name, b))
+    if (!sc__check_f32(g, name, a, "input") || !sc__check_f32(g, name, b, "input"))
         return NULL;
     int r = a->t->ndim > b->t->ndim ? a->t->ndim : b->t->ndim;
     int64_t as[SC_MAX_DIMS], bs[SC_MAX_DIMS], ys[SC_MAX_DIMS];
@@ -194,7 +185,7 @@ enum {
 static sc_var *unary_raw(sc_graph *g, sc_var *x, int uop, float p)
 {
     SC_NN_CHECK(g, 1, x);
-    if (!check_f32(g, "unary op", x))
+    if (!sc__check_f32(g, "unary op", x, "input"))
         return NULL;
     sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
     if (!y)
@@ -362,7 +353,7 @@ static void sum_to_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 sc_var *sc_nn_expand(sc_graph *g, sc_var *x, int ndim, const int64_t *shape)
 {
     SC_NN_CHECK(g, 1, x);
-    if (!check_f32(g, "expand", x))
+    if (!sc__check_f32(g, "expand", x, "input"))
         return NULL;
     if (same_shape(x->t, ndim, shape))
         return x;
@@ -389,7 +380,7 @@ bad: {
 sc_var *sc_nn_sum_to(sc_graph *g, sc_var *x, int ndim, const int64_t *shape)
 {
     SC_NN_CHECK(g, 1, x);
-    if (!check_f32(g, "sum_to", x))
+    if (!sc__check_f32(g, "sum_to", x, "input"))
         return NULL;
     if (same_shape(x->t, ndim, shape))
         return x;
@@ -455,7 +446,7 @@ static void sum_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 sc_var *sc_nn_sum(sc_graph *g, sc_var *x)
 {
     SC_NN_CHECK(g, 1, x);
-    if (!check_f32(g, "sum", x))
+    if (!sc__check_f32(g, "sum", x, "input"))
         return NULL;
     int64_t one = 1;
     sc_var *y = sc__out(g, SC_F32, 1, &one);
@@ -503,7 +494,7 @@ static void permute_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 sc_var *sc_nn_permute(sc_graph *g, sc_var *x, const int *perm)
 {
     SC_NN_CHECK(g, 1, x);
-    if (!check_f32(g, "permute", x))
+    if (!sc__check_f32(g, "permute", x, "input"))
         return NULL;
     int r = x->t->ndim;
     if (r > 4)
@@ -569,7 +560,7 @@ static void matmul_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 sc_var *sc_nn_matmul(sc_graph *g, sc_var *a, sc_var *b, bool ta, bool tb)
 {
     SC_NN_CHECK(g, 2, a, b);
-    if (!check_f32(g, "matmul", a) || !check_f32(g, "matmul", b))
+    if (!sc__check_f32(g, "matmul", a, "input") || !sc__check_f32(g, "matmul", b, "input"))
         return NULL;
     int r = a->t->ndim;
     if ((r != 2 && r != 3) || b->t->ndim != r ||

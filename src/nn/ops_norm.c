@@ -18,15 +18,6 @@
 
 #include <string.h>
 
-static bool check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
-{
-    sc_status st = sc_check_f32(v->t, op, name);
-    if (st != SC_OK) {
-        sc__fail(g, st);
-        return false;
-    }
-    return true;
-}
 
 /* mean over each channel of a [outer, C, inner] variable, as [1, C, 1] */
 static sc_var *channel_mean(sc_graph *g, sc_var *x, int64_t m)
@@ -100,7 +91,7 @@ static sc_var *normalize(sc_graph *g, sc_var *x3, float eps, sc_tensor *rm, sc_t
 sc_var *sc_nn_layer_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, float eps)
 {
     SC_NN_CHECK(g, 1, x);
-    if (!check_f32(g, "layer_norm", x, "x"))
+    if (!sc__check_f32(g, "layer_norm", x, "x"))
         return NULL;
     char b1[96], b2[96];
     int r = x->t->ndim;
@@ -112,7 +103,7 @@ sc_var *sc_nn_layer_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, float eps
     for (int i = 0; i < 2; i++) {
         if (!aff[i])
             continue;
-        if (!check_f32(g, "layer_norm", aff[i], names[i]))
+        if (!sc__check_f32(g, "layer_norm", aff[i], names[i]))
             return NULL;
         if (aff[i]->t->ndim != 1 || aff[i]->t->shape[0] != d)
             return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
@@ -161,7 +152,7 @@ sc_var *sc_nn_batch_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, sc_tensor
                          sc_tensor *running_var_t, bool training, float momentum, float eps)
 {
     SC_NN_CHECK(g, 1, x);
-    if (!check_f32(g, "batch_norm", x, "x"))
+    if (!sc__check_f32(g, "batch_norm", x, "x"))
         return NULL;
     char b1[96], b2[96];
     int r = x->t->ndim;
@@ -176,7 +167,7 @@ sc_var *sc_nn_batch_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, sc_tensor
     for (int i = 0; i < 2; i++) {
         if (!aff[i])
             continue;
-        if (!check_f32(g, "batch_norm", aff[i], names[i]))
+        if (!sc__check_f32(g, "batch_norm", aff[i], names[i]))
             return NULL;
         if (aff[i]->t->ndim != 1 || aff[i]->t->shape[0] != c)
             return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,

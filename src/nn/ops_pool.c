@@ -21,22 +21,13 @@ typedef struct pool_geom {
     cl_uint planes, h, w, oh, ow, k, s;
 } pool_geom;
 
-static bool check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
-{
-    sc_status st = sc_check_f32(v->t, op, name);
-    if (st != SC_OK) {
-        sc__fail(g, st);
-        return false;
-    }
-    return true;
-}
 
 /* Validates x [N, C, H, W] and the window; fills geom. */
 static bool pool_geom_of(sc_graph *g, const char *op, const sc_var *x, int k, int s,
                          pool_geom *pg)
 {
     char b[96];
-    if (!check_f32(g, op, x, "x"))
+    if (!sc__check_f32(g, op, x, "x"))
         return false;
     const sc_tensor *t = x->t;
     if (t->ndim != 4 || t->numel == 0) {
@@ -148,7 +139,7 @@ static sc_var *max_scatter(sc_graph *g, sc_var *gy, sc_var *idx, const sc_var *l
     SC_NN_CHECK(g, 3, gy, idx, like_x);
     pool_geom pg;
     if (!pool_geom_of(g, "maxpool2d backward", like_x, k, s, &pg) ||
-        !check_f32(g, "maxpool2d backward", gy, "gy"))
+        !sc__check_f32(g, "maxpool2d backward", gy, "gy"))
         return NULL;
     if (!nc_shape(gy, like_x, pg.oh, pg.ow) || !nc_shape(idx, like_x, pg.oh, pg.ow) ||
         idx->t->dtype != SC_I32) {
@@ -257,7 +248,7 @@ static sc_var *avg_bwd(sc_graph *g, sc_var *gy, const sc_var *like_x, int k, int
     SC_NN_CHECK(g, 2, gy, like_x);
     pool_geom pg;
     if (!pool_geom_of(g, "avgpool2d backward", like_x, k, s, &pg) ||
-        !check_f32(g, "avgpool2d backward", gy, "gy"))
+        !sc__check_f32(g, "avgpool2d backward", gy, "gy"))
         return NULL;
     if (!nc_shape(gy, like_x, pg.oh, pg.ow)) {
         char b1[96], b2[96];
@@ -296,7 +287,7 @@ sc_var *sc_nn_avgpool2d(sc_graph *g, sc_var *x, int k, int stride)
 sc_var *sc_nn_global_avgpool(sc_graph *g, sc_var *x)
 {
     SC_NN_CHECK(g, 1, x);
-    if (!check_f32(g, "global_avgpool", x, "x"))
+    if (!sc__check_f32(g, "global_avgpool", x, "x"))
         return NULL;
     if (x->t->ndim != 4 || x->t->numel == 0) {
         char b[96];

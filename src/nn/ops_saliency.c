@@ -16,15 +16,6 @@
 
 /* ops_contrastive.c: sqrt(sum of squares) over the last axis, differentiable */
 
-static bool check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
-{
-    sc_status st = sc_check_f32(v->t, op, name);
-    if (st != SC_OK) {
-        sc__fail(g, st);
-        return false;
-    }
-    return true;
-}
 
 /* x viewed as [outer, len, inner] around axis ax. */
 typedef struct axis_split {
@@ -65,7 +56,7 @@ static sc_var *argmax_scatter(sc_graph *g, sc_var *gv, sc_var *idx, int ndim,
                               const int64_t *shape, cl_uint len, cl_uint inner)
 {
     SC_NN_CHECK(g, 2, gv, idx);
-    if (!check_f32(g, "max_axis backward", gv, "gradient"))
+    if (!sc__check_f32(g, "max_axis backward", gv, "gradient"))
         return NULL;
     sc_var *y = sc__out(g, SC_F32, ndim, shape);
     if (!y)
@@ -96,7 +87,7 @@ static sc_var *argmax_scatter(sc_graph *g, sc_var *gv, sc_var *idx, int ndim,
 static sc_var *argmax_gather(sc_graph *g, sc_var *x, sc_var *idx, cl_uint len, cl_uint inner)
 {
     SC_NN_CHECK(g, 2, x, idx);
-    if (!check_f32(g, "max_axis gather", x, "x"))
+    if (!sc__check_f32(g, "max_axis gather", x, "x"))
         return NULL;
     if ((uint64_t)idx->t->numel * len != (uint64_t)x->t->numel)
         return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
@@ -172,7 +163,7 @@ static int checked_axis(sc_graph *g, const char *op, const sc_var *x, int axis)
 sc_var *sc_nn_max_axis(sc_graph *g, sc_var *x, int axis)
 {
     SC_NN_CHECK(g, 1, x);
-    if (!check_f32(g, "max_axis", x, "x"))
+    if (!sc__check_f32(g, "max_axis", x, "x"))
         return NULL;
     int ax = checked_axis(g, "max_axis", x, axis);
     if (ax < 0)
@@ -237,7 +228,7 @@ sc_var *sc_nn_saliency(sc_graph *g, sc_var *x, sc_var *logits, sc_var *labels,
                        sc_saliency_target target, bool create_graph)
 {
     SC_NN_CHECK(g, 2, x, logits);
-    if (!check_f32(g, "saliency", logits, "logits") || !check_f32(g, "saliency", x, "x"))
+    if (!sc__check_f32(g, "saliency", logits, "logits") || !sc__check_f32(g, "saliency", x, "x"))
         return NULL;
     char b1[96], b2[96];
     if (logits->t->ndim != 2 || x->t->ndim < 1 || x->t->shape[0] != logits->t->shape[0] ||
@@ -307,7 +298,7 @@ sc_var *sc_nn_saliency(sc_graph *g, sc_var *x, sc_var *logits, sc_var *labels,
 sc_var *sc_nn_saliency_normalize(sc_graph *g, sc_var *map, sc_saliency_norm norm, float eps)
 {
     SC_NN_CHECK(g, 1, map);
-    if (!check_f32(g, "saliency_normalize", map, "map"))
+    if (!sc__check_f32(g, "saliency_normalize", map, "map"))
         return NULL;
     if (norm == SC_NORM_NONE)
         return map;

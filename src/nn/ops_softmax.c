@@ -23,15 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static bool check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
-{
-    sc_status st = sc_check_f32(v->t, op, name);
-    if (st != SC_OK) {
-        sc__fail(g, st);
-        return false;
-    }
-    return true;
-}
 
 static bool same_shape(const sc_var *a, const sc_var *b)
 {
@@ -176,7 +167,7 @@ static sc_var *softmax_impl(sc_graph *g, sc_var *x, bool logmode)
 {
     const char *op = logmode ? "log_softmax" : "softmax";
     SC_NN_CHECK(g, 1, x);
-    if (!check_f32(g, op, x, "x"))
+    if (!sc__check_f32(g, op, x, "x"))
         return NULL;
     cl_uint rows, len;
     if (!rows_of(g, op, x, &rows, &len))
@@ -273,7 +264,7 @@ sc_var *sc_nn_cross_entropy(sc_graph *g, sc_var *logits, sc_var *labels, sc_var 
                             sc_loss_reduction reduction)
 {
     SC_NN_CHECK(g, 2, logits, labels);
-    if (!check_f32(g, "cross_entropy", logits, "logits"))
+    if (!sc__check_f32(g, "cross_entropy", logits, "logits"))
         return NULL;
     char b1[96], b2[96];
     if (logits->t->ndim != 2 || logits->t->shape[0] < 1 || logits->t->shape[1] < 1)
@@ -290,7 +281,7 @@ sc_var *sc_nn_cross_entropy(sc_graph *g, sc_var *logits, sc_var *labels, sc_var 
                                         sc_dtype_name(labels->t->dtype),
                                         sc__shape(labels, b2, sizeof b2)));
     if (weights) {
-        if (!check_f32(g, "cross_entropy", weights, "weights"))
+        if (!sc__check_f32(g, "cross_entropy", weights, "weights"))
             return NULL;
         if (weights->t->ndim != 1 || weights->t->shape[0] != n)
             return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
@@ -316,7 +307,7 @@ sc_var *sc_nn_cross_entropy(sc_graph *g, sc_var *logits, sc_var *labels, sc_var 
 sc_var *sc_nn_mse(sc_graph *g, sc_var *a, sc_var *b)
 {
     SC_NN_CHECK(g, 2, a, b);
-    if (!check_f32(g, "mse", a, "a") || !check_f32(g, "mse", b, "b"))
+    if (!sc__check_f32(g, "mse", a, "a") || !sc__check_f32(g, "mse", b, "b"))
         return NULL;
     if (!same_shape(a, b) || a->t->numel < 1) {
         char b1[96], b2[96];
