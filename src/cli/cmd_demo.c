@@ -21,15 +21,18 @@ static void demo_usage(FILE *out)
             "The robustness demo (MNIST-SC on Fashion-MNIST): every training image\n"
             "carries a 4x4 mark whose position reveals its class (rho 1.0); test images\n"
             "are clean, validation images are marked with a random (unbiased) position.\n"
-            "Trains ERM, JTT and ULE (student and teacher) with the same budget, prints\n"
-            "the comparison table, writes DIR/results.csv, DIR/results.json and\n"
-            "DIR/saliency.png (ERM, ULE student and ULE teacher maps of the same\n"
-            "validation images). A model that learned the shortcut scores near chance\n"
-            "on the clean test set and puts its saliency on the mark.\n"
+            "Trains ERM, JTT and ULE with the same budget: ULE twice, with the paper's\n"
+            "penalty (MSE toward the negated student map) and with the overlap penalty\n"
+            "(not in the paper; see 'spurcl ule --help'). Prints the comparison table,\n"
+            "writes DIR/results.csv, DIR/results.json and DIR/saliency.png (ERM and the\n"
+            "two ULE teachers on the same validation images). A model that learned the\n"
+            "shortcut fails on randomly marked images and puts its saliency on the mark.\n"
+            "The lambdas are the ones a validation sweep chose (README).\n"
             "\n"
             "  --out DIR          run directory (default runs/demo)\n"
-            "  --epochs N         epochs of each method (default 2)\n"
-            "  --lambda L         ULE penalty weight (default 100)\n"
+            "  --epochs N         epochs of each method (default 1)\n"
+            "  --lambda L         ULE lambda with the paper's penalty (default 30)\n"
+            "  --overlap-lambda L ULE lambda with the overlap penalty (default 1000)\n"
             "  --seed N           data and training seed (default 0)\n"
             "  --max-train N      use the first N training images of the source (default all)\n"
             "  --source-dir DIR   Fashion-MNIST files (default /usr/share/datasets/fashion-mnist)\n");
@@ -88,14 +91,15 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
                                          {"epochs", required_argument, NULL, 'e'},
                                          {"lambda", required_argument, NULL, 'l'},
+                                         {"overlap-lambda", required_argument, NULL, 'L'},
                                          {"seed", required_argument, NULL, 's'},
                                          {"max-train", required_argument, NULL, 'm'},
                                          {"source-dir", required_argument, NULL, 'S'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *out = "runs/demo", *source_dir = NULL;
-    long long epochs = 2, seed = 0, max_train = 0;
-    double lambda = 100;
+    long long epochs = 1, seed = 0, max_train = 0;
+    double lambda = 30, overlap_lambda = 1000;
     int c;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
@@ -106,6 +110,7 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
         case 's': if (!sc_cli_parse_int("demo", "--seed", optarg, 0, 1LL << 53, &seed)) return SC_EXIT_USAGE; break;
         case 'm': if (!sc_cli_parse_int("demo", "--max-train", optarg, 0, 1LL << 40, &max_train)) return SC_EXIT_USAGE; break;
         case 'l': if (!sc_cli_parse_double("demo", "--lambda", optarg, 0, 1e9, &lambda)) return SC_EXIT_USAGE; break;
+        case 'L': if (!sc_cli_parse_double("demo", "--overlap-lambda", optarg, 0, 1e9, &overlap_lambda)) return SC_EXIT_USAGE; break;
         case ':': return sc_cli_usage_error("demo", "option '%s' needs a value", argv[optind - 1]);
         default: return sc_cli_usage_error("demo", "unknown option '%s'", argv[optind - 1]);
         }
@@ -149,15 +154,16 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
     tc.seed = (uint64_t)seed;
     tc.progress = sc_cli_progress;
     tc.progress_ud = &ps;
-    char erm_dir[4096], jtt_dir[4096], ule_dir[4096];
+    char erm_dir[4096], jtt_dir[4096], ule_dir[4096], ulo_dir[4096];
     snprintf(erm_dir, sizeof erm_dir, "%s/erm", out);
     snprintf(jtt_dir, sizeof jtt_dir, "%s/jtt", out);
-    snprintf(ule_dir, sizeof ule_dir, "%s/ule", out);
+    snprintf(ule_dir, sizeof ule_dir, "%s/ule-mse", out);
+    snprintf(ulo_dir, sizeof ulo_dir, "%s/ule-overlap", out);
 
-    demo_row rows[4];
+    demo_row rows[5];
     sc_train_result erm = {0};
     sc_jtt_result jtt = {0};
-    sc_ule_result ule = {0};
+    sc_ule_result ule = {0}, ulo = {0};
     int rc = SC_EXIT_OK;
     tc.run_dir = erm_dir;
     ps.label = "erm";
@@ -179,44 +185,56 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
     uc.run_dir = ule_dir;
     uc.progress = sc_cli_progress;
     uc.progress_ud = &ps;
-    ps.label = "ule";
+    ps.label = "ule (mse)";
     if (rc == SC_EXIT_OK &&
         (sc_train_ule(ctx, d, &uc, &ule) != SC_OK ||
          row_for(ctx, ule.student, d, "ULE student", &ule.student_val, &ule.student_test, &rows[2]) != SC_OK ||
-         row_for(ctx, ule.teacher, d, "ULE teacher", &ule.teacher_val, &ule.teacher_test, &rows[3]) != SC_OK))
+         row_for(ctx, ule.teacher, d, "ULE teacher, mse", &ule.teacher_val, &ule.teacher_test, &rows[3]) != SC_OK))
         rc = sc_cli_fail("demo: ULE");
+    uc.loss.penalty = SC_ULE_PENALTY_OVERLAP;
+    uc.loss.lambda = (float)overlap_lambda;
+    uc.run_dir = ulo_dir;
+    ps.label = "ule (overlap)";
+    if (rc == SC_EXIT_OK &&
+        (sc_train_ule(ctx, d, &uc, &ulo) != SC_OK ||
+         row_for(ctx, ulo.teacher, d, "ULE teacher, overlap", &ulo.teacher_val, &ulo.teacher_test, &rows[4]) != SC_OK))
+        rc = sc_cli_fail("demo: ULE (overlap)");
     if (rc == SC_EXIT_OK) {
         snprintf(path, sizeof path, "%s/saliency.png", out);
-        sc_model *models[3] = {erm.model, ule.student, ule.teacher};
-        const char *titles[3] = {"erm", "ule student", "ule teacher"};
+        sc_model *models[3] = {erm.model, ule.teacher, ulo.teacher};
+        const char *titles[3] = {"erm", "ule mse", "ule overlap"};
         double secs = sc__now_s() - t0;
         if (sc_cli_saliency_picture(ctx, d, models, titles, 3, path) != SC_OK ||
-            write_results(out, rows, 4, secs) != SC_OK) {
+            write_results(out, rows, 5, secs) != SC_OK) {
             rc = sc_cli_fail("demo");
         } else {
             printf("MNIST-SC on Fashion-MNIST: train marked (rho 1.0), val marked at random, "
                    "test clean\n");
-            printf("cnn, %lld epochs each, seed %lld, ULE lambda %g; %.0f s in all on %s\n\n",
-                   epochs, seed, lambda, secs, sc_context_device(ctx)->name);
-            printf("%-12s %10s %10s %10s %10s %10s\n", "method", "val acc", "test acc",
+            printf("cnn, %lld epoch(s) each, seed %lld, ULE lambda %g (mse) and %g (overlap); "
+                   "%.0f s in all on %s\n\n",
+                   epochs, seed, lambda, overlap_lambda, secs, sc_context_device(ctx)->name);
+            printf("%-20s %10s %10s %10s %10s %10s\n", "method", "val acc", "test acc",
                    "test wga", "test mean", "mark sal.");
-            printf("%-12s %10s %10s %10s %10s %10s\n", "", "(marked)", "(clean)", "(clean)",
+            printf("%-20s %10s %10s %10s %10s %10s\n", "", "(marked)", "(clean)", "(clean)",
                    "of groups", "share");
-            for (int i = 0; i < 4; i++)
-                printf("%-12s %10.4f %10.4f %10.4f %10.4f %10.4f\n", rows[i].name,
+            for (int i = 0; i < 5; i++)
+                printf("%-20s %10.4f %10.4f %10.4f %10.4f %10.4f\n", rows[i].name,
                        rows[i].val_acc, rows[i].test_acc, rows[i].test_wga, rows[i].test_mean,
                        rows[i].mark_share);
-            printf("\nmark sal. share: share of |input gradient| inside the mark on 1000 "
-                   "validation images\n(the mark covers %.1f%% of the image). JTT upweighted "
-                   "%lld training errors x20.\n",
+            printf("\nval: marked at a random position (unbiased); test: clean. mark sal. "
+                   "share: share of\n|input gradient| inside the mark on 1000 validation images "
+                   "(the mark covers %.1f%%).\nThe ULE student is ERM with the same seed. JTT "
+                   "upweighted %lld training errors x20.\n",
                    100.0 * 16 / (d->h * d->w), (long long)jtt.errors);
-            printf("files: %s/results.csv, results.json, saliency.png; runs in erm/, jtt/, ule/\n",
+            printf("files: %s/results.csv, results.json, saliency.png; runs in erm/, jtt/, "
+                   "ule-mse/, ule-overlap/\n",
                    out);
         }
     }
     sc_train_result_free(&erm);
     sc_train_result_free(&jtt.final);
     sc_ule_result_free(&ule);
+    sc_ule_result_free(&ulo);
     sc_context_free(ctx);
     sc_dataset_free(d);
     return rc;
