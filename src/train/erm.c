@@ -51,38 +51,6 @@ void sc_train_result_free(sc_train_result *r)
     memset(r, 0, sizeof *r);
 }
 
-static void add_metrics(cJSON *o, const char *prefix, const sc_group_metrics *m)
-{
-    char k[64];
-#define NUM(key, v)                                                            \
-    snprintf(k, sizeof k, "%s_%s", prefix, key);                               \
-    cJSON_AddNumberToObject(o, k, isfinite(v) ? (v) : -1)
-    NUM("acc", m->accuracy);
-    NUM("wga", m->worst_group);
-    NUM("mean_group", m->mean_group);
-    NUM("weighted", m->weighted);
-    NUM("loss", m->loss);
-#undef NUM
-}
-
-static sc_status append_line(const char *dir, cJSON *o)
-{
-    char path[4096];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
-    char *s = cJSON_PrintUnformatted(o);
-    FILE *f = fopen(path, "a");
-    if (!f || !s) {
-        cJSON_free(s);
-        if (f)
-            fclose(f);
-        return sc_error_set(SC_ERR_IO, "cannot append to %s: %s", path, strerror(errno));
-    }
-    int bad = fprintf(f, "%s\n", s) < 0;
-    bad |= fclose(f) != 0;
-    cJSON_free(s);
-    return bad ? sc_error_set(SC_ERR_IO, "writing %s failed", path) : SC_OK;
-}
-
 static double select_value(sc_select s, const sc_group_metrics *val)
 {
     return s == SC_SELECT_VAL_WGA ? val->worst_group : val->accuracy;
@@ -277,12 +245,12 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
         cJSON_AddNumberToObject(line, "lr", sc_optim_lr(opt));
         cJSON_AddNumberToObject(line, "train_loss", loss);
         cJSON_AddNumberToObject(line, "train_acc", acc);
-        add_metrics(line, "val", &val);
+        sc__json_add_metrics(line, "val", &val);
         if (cfg.eval_test_each_epoch)
-            add_metrics(line, "test", &test);
+            sc__json_add_metrics(line, "test", &test);
         cJSON_AddNumberToObject(line, "epoch_s", train_s);
         cJSON_AddNumberToObject(line, "images_per_s", train_s > 0 ? (double)imgs / train_s : 0);
-        st = append_line(cfg.run_dir, line);
+        st = sc__append_jsonl(cfg.run_dir, line, false);
         cJSON_Delete(line);
         if (cfg.progress) {
             sc_train_progress p = {.epoch = epoch + 1, .epochs = cfg.epochs, .epoch_done = true,

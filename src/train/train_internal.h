@@ -2,11 +2,22 @@
 #ifndef SC_TRAIN_INTERNAL_H
 #define SC_TRAIN_INTERNAL_H
 
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
+
 #include "spurcl/error.h"
+#include "spurcl/train.h"
 
 /* mkdir -p: creates dir and its missing parents. */
 sc_status sc__ensure_dir(const char *dir);
 /* Monotonic seconds. */
 double sc__now_s(void);
+
+/* Adds <prefix>_acc, _wga, _mean_group, _weighted, _loss (-1 for NaN). */
+void sc__json_add_metrics(cJSON *o, const char *prefix, const sc_group_metrics *m);
+/* Appends one JSON object as a line to DIR/metrics.jsonl (truncate: start
+ * the file anew). */
+sc_status sc__append_jsonl(const char *dir, cJSON *o, bool truncate);
 
 #endif

@@ -130,17 +130,6 @@ static sc_status ule_step(sc_graph *g, const sc_ule_config *cfg, ule_side *S, ul
     return SC_OK;
 }
 
-static void add_metrics(cJSON *o, const char *prefix, const sc_group_metrics *m)
-{
-    char k[64];
-    snprintf(k, sizeof k, "%s_acc", prefix);
-    cJSON_AddNumberToObject(o, k, isfinite(m->accuracy) ? m->accuracy : -1);
-    snprintf(k, sizeof k, "%s_wga", prefix);
-    cJSON_AddNumberToObject(o, k, isfinite(m->worst_group) ? m->worst_group : -1);
-    snprintf(k, sizeof k, "%s_weighted", prefix);
-    cJSON_AddNumberToObject(o, k, isfinite(m->weighted) ? m->weighted : -1);
-}
-
 sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config *cfg,
                        sc_ule_result *out)
 {
@@ -238,19 +227,11 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
         cJSON_AddNumberToObject(line, "student_train_ce", sums[0] / (double)seen);
         cJSON_AddNumberToObject(line, "teacher_train_ce", sums[1] / (double)seen);
         cJSON_AddNumberToObject(line, "teacher_penalty", sums[2] / (double)seen);
-        add_metrics(line, "student_val", &sv);
-        add_metrics(line, "teacher_val", &tv);
+        sc__json_add_metrics(line, "student_val", &sv);
+        sc__json_add_metrics(line, "teacher_val", &tv);
         cJSON_AddNumberToObject(line, "epoch_s", epoch_s);
-        char *txt = cJSON_PrintUnformatted(line);
+        st = sc__append_jsonl(cfg->run_dir, line, epoch == 0);
         cJSON_Delete(line);
-        char mpath[4096];
-        snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", cfg->run_dir);
-        FILE *f = fopen(mpath, epoch == 0 ? "w" : "a");
-        if (!f || !txt || fprintf(f, "%s\n", txt) < 0)
-            st = sc_error_set(SC_ERR_IO, "cannot write %s: %s", mpath, strerror(errno));
-        if (f && fclose(f) != 0 && st == SC_OK)
-            st = sc_error_set(SC_ERR_IO, "cannot write %s", mpath);
-        cJSON_free(txt);
         if (cfg->progress && st == SC_OK) {
             sc_train_progress p = {.epoch = epoch + 1, .epochs = cfg->epochs, .epoch_done = true,
                                    .loss = sums[1] / (double)seen, .accuracy = tv.accuracy,
