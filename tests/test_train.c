@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ftw.h>
 #include <unistd.h>
 
 #include "core/core.h"
@@ -56,6 +57,19 @@ static char *tmpdir(void)
     char *t = strdup("/tmp/spurcl-train-XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(t));
     return t;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+/* rm -rf dir, then frees the name */
+static void rmtree(char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
 }
 
 static float *params_host(sc_model *m, size_t *total)
@@ -118,9 +132,9 @@ START_TEST(resume_is_bit_identical)
     sc_train_result_free(&ra);
     sc_train_result_free(&rb);
     sc_dataset_free(d);
-    free(da);
-    free(db);
-    free(dc);
+    rmtree(da);
+    rmtree(db);
+    rmtree(dc);
 }
 END_TEST
 
@@ -181,7 +195,7 @@ START_TEST(memory_stays_flat)
            (unsigned long long)t.buffers[1], t.rss[1], t.rss[5]);
     sc_train_result_free(&r);
     sc_dataset_free(d);
-    free(dir);
+    rmtree(dir);
 }
 END_TEST
 
@@ -217,7 +231,7 @@ START_TEST(ule_teacher_beats_student_on_conflicting)
                   sacc);
     sc_ule_result_free(&r);
     sc_dataset_free(d);
-    free(dir);
+    rmtree(dir);
 }
 END_TEST
 
