@@ -62,5 +62,20 @@ grep_in "selftest passed" out "selftest passed"
 check "selftest bad size" 2 "$exe" selftest --size 0
 check "selftest non-number" 2 "$exe" selftest --size ten
 
+for c in train eval jtt ule saliency demo; do
+    check "$c --help exits 0" 0 "$exe" $c --help
+    grep_in "$c --help shows usage" out "usage: spurcl"
+done
+check "train without --data is bad usage" 2 "$exe" train
+grep_in "train names --data" err "\-\-data"
+check "ule --select val-wga refused (group labels)" 2 "$exe" ule --data x --select val-wga
+check "ule convex needs lambda <= 1" 2 "$exe" ule --data x --form convex --lambda 5
+check "ule bad penalty" 2 "$exe" ule --data x --penalty foo
+check "eval without --model" 2 "$exe" eval --data x
+check "demo --epochs 0" 2 "$exe" demo --epochs 0
+check "train on a missing data file fails" 1 "$exe" train --data /nonexistent/x.safetensors --out "$tmp/run"
+grep_in "missing data file is named" err "/nonexistent/x.safetensors"
+one_line "missing data file: one line" err
+
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]
