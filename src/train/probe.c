@@ -1,2 +1,331 @@
-/* probe.c: being written (issue #7); placeholder so the build lists it. */
-typedef int sc_placeholder_probe;
+/* Linear probe: encoder features computed once per split (graph not
+ * recording), then a linear layer trained on the device on the training
+ * split's features with the shared optimisers, evaluated per group with the
+ * same definitions as sc_evaluate (accuracy, worst group, mean of groups,
+ * average weighted by the training split's group shares, mean CE). */
+#include "core/core.h"
+#include "train/train_internal.h"
+#include "spurcl/nn.h"
+#include "spurcl/ssl.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sc_probe_config_default(sc_probe_config *c)
+{
+    memset(c, 0, sizeof *c);
+    sc_optim_config_default(&c->optim, SC_OPT_ADAMW);
+    c->optim.weight_decay = 0.0f;
+    c->epochs = 20;
+    c->batch_size = 256;
+    c->standardize = true;
+}
+
+void sc_probe_result_free(sc_probe_result *r)
+{
+    if (!r)
+        return;
+    sc_group_metrics_free(&r->val);
+    sc_group_metrics_free(&r->test);
+    memset(r, 0, sizeof *r);
+}
+
+sc_status sc_probe_features(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
+                            sc_split split, int64_t batch_size, float **feats, int64_t **idx,
+                            int64_t *n)
+{
+    *feats = NULL;
+    *idx = NULL;
+    *n = 0;
+    const sc_model_config *mc = sc_model_get_config(encoder);
+    if (mc->in_channels != d->c || mc->height != d->h || mc->width != d->w)
+        return sc_error_set(SC_ERR_INVALID_ARG,
+                            "the encoder expects %dx%dx%d images, the data set has %dx%dx%d",
+                            mc->in_channels, mc->height, mc->width, d->c, d->h, d->w);
+    int F = sc_model_feature_dim(encoder);
+    sc_batch_opts bo = {.batch_size = batch_size > 0 ? batch_size : 512};
+    sc_batcher *b;
+    SC_TRY(sc_batcher_create(d, split, &bo, &b));
+    int64_t total = sc_batcher_split_size(b);
+    float *f = malloc(((size_t)total * (size_t)F + 1) * sizeof *f);
+    int64_t *ix = malloc(((size_t)total + 1) * sizeof *ix);
+    sc_graph *g = NULL;
+    sc_status st = !f || !ix ? sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (features)")
+                             : sc_graph_create(ctx, &g);
+    if (st == SC_OK) {
+        sc_graph_set_recording(g, false);
+        sc_batcher_start_epoch(b, 0);
+    }
+    int64_t k = 0;
+    const sc_batch *bt;
+    while (st == SC_OK && (st = sc_batcher_next(b, &bt)) == SC_OK && bt) {
+        int64_t xs[4] = {bt->size, bt->c, bt->h, bt->w};
+        sc_var *x = sc_var_from_host(g, 4, xs, bt->images, false);
+        sc_var *z = sc_model_features(encoder, g, x, false);
+        if ((st = sc_graph_status(g)) == SC_OK)
+            st = sc_tensor_download(sc_var_tensor(z), f + (size_t)k * (size_t)F);
+        memcpy(ix + k, bt->indices, (size_t)bt->size * sizeof *ix);
+        k += bt->size;
+        sc_graph_reset(g);
+    }
+    sc_graph_free(g);
+    sc_batcher_free(b);
+    if (st != SC_OK) {
+        free(f);
+        free(ix);
+        return sc_error_wrap(st, "computing %s features", sc_split_name(split));
+    }
+    *feats = f;
+    *idx = ix;
+    *n = k;
+    return SC_OK;
+}
+
+typedef struct split_feats {
+    float *f;
+    int64_t *idx;
+    int64_t n;
+} split_feats;
+
+/* Logits of the linear layer for every row, on the device (not recorded). */
+static sc_status logits_of(sc_context *ctx, sc_var *w, sc_var *bias, const split_feats *s, int F,
+                           int K, float *out)
+{
+    sc_graph *g;
+    SC_TRY(sc_graph_create(ctx, &g));
+    sc_graph_set_recording(g, false);
+    sc_status st = SC_OK;
+    const int64_t chunk = 4096;
+    for (int64_t i = 0; st == SC_OK && i < s->n; i += chunk) {
+        int64_t m = s->n - i < chunk ? s->n - i : chunk;
+        int64_t xs[2] = {m, F};
+        sc_var *x = sc_var_from_host(g, 2, xs, s->f + (size_t)i * (size_t)F, false);
+        sc_var *lg = sc_nn_linear(g, x, w, bias);
+        if ((st = sc_graph_status(g)) == SC_OK)
+            st = sc_tensor_download(sc_var_tensor(lg), out + (size_t)i * (size_t)K);
+        sc_graph_reset(g);
+    }
+    sc_graph_free(g);
+    return st;
+}
+
+/* Group metrics from logits (definitions of sc_evaluate). */
+static sc_status metrics_of(const sc_dataset *d, const split_feats *s, const float *logits,
+                            const double *props, sc_group_metrics *out)
+{
+    memset(out, 0, sizeof *out);
+    int K = d->num_classes, G = d->num_classes * d->num_attrs;
+    out->num_classes = K;
+    out->num_attrs = d->num_attrs;
+    out->num_groups = G;
+    out->correct = calloc((size_t)G, sizeof *out->correct);
+    out->total = calloc((size_t)G, sizeof *out->total);
+    if (!out->correct || !out->total) {
+        sc_group_metrics_free(out);
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (metrics)");
+    }
+    double loss = 0;
+    for (int64_t i = 0; i < s->n; i++) {
+        const float *row = logits + (size_t)i * (size_t)K;
+        int best = 0;
+        double mx = row[0];
+        for (int k = 1; k < K; k++) {
+            if (row[k] > row[best])
+                best = k;
+            if (row[k] > mx)
+                mx = row[k];
+        }
+        double se = 0;
+        for (int k = 0; k < K; k++)
+            se += exp((double)row[k] - mx);
+        int y = d->labels[s->idx[i]], grp = d->groups[s->idx[i]];
+        loss += mx + log(se) - (double)row[y];
+        if (grp < 0 || grp >= G)
+            continue;
+        out->total[grp]++;
+        out->correct[grp] += best == y;
+    }
+    int64_t n = 0, c = 0;
+    int ng = 0;
+    double sum_acc = 0, wsum = 0, psum = 0;
+    out->worst_group = INFINITY;
+    out->worst_group_index = -1;
+    for (int k = 0; k < G; k++) {
+        n += out->total[k];
+        c += out->correct[k];
+        if (!out->total[k])
+            continue;
+        double a = (double)out->correct[k] / (double)out->total[k];
+        sum_acc += a;
+        ng++;
+        if (props) {
+            wsum += props[k] * a;
+            psum += props[k];
+        }
+        if (a < out->worst_group) {
+            out->worst_group = a;
+            out->worst_group_index = k;
+        }
+    }
+    out->n = n;
+    out->accuracy = n ? (double)c / (double)n : NAN;
+    out->mean_group = ng ? sum_acc / ng : NAN;
+    out->weighted = props && psum > 0 ? wsum / psum : NAN;
+    if (!ng)
+        out->worst_group = NAN;
+    out->loss = s->n ? loss / (double)s->n : NAN;
+    return SC_OK;
+}
+
+sc_status sc_probe(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
+                   const sc_probe_config *cfg, sc_probe_result *out)
+{
+    memset(out, 0, sizeof *out);
+    if (cfg->epochs < 1 || cfg->batch_size < 1)
+        return sc_error_set(SC_ERR_INVALID_ARG, "the probe needs epochs >= 1 and batch size >= 1");
+    double t0 = sc__now_s();
+    int F = sc_model_feature_dim(encoder), K = d->num_classes;
+    split_feats sp[SC_SPLIT_COUNT] = {{0}};
+    sc_status st = SC_OK;
+    for (int s = 0; st == SC_OK && s < SC_SPLIT_COUNT; s++)
+        st = sc_probe_features(ctx, encoder, d, (sc_split)s, 512, &sp[s].f, &sp[s].idx, &sp[s].n);
+    if (st == SC_OK && sp[SC_SPLIT_TRAIN].n < 1)
+        st = sc_error_set(SC_ERR_INVALID_ARG, "the probe needs a non-empty training split");
+    if (st == SC_OK && cfg->standardize) {
+        /* z-score every feature with the training split's mean and std */
+        const split_feats *tr = &sp[SC_SPLIT_TRAIN];
+        for (int j = 0; j < F; j++) {
+            double s1 = 0, s2 = 0;
+            for (int64_t i = 0; i < tr->n; i++) {
+                double v = tr->f[(size_t)i * (size_t)F + (size_t)j];
+                s1 += v;
+                s2 += v * v;
+            }
+            double mean = s1 / (double)tr->n, var = s2 / (double)tr->n - mean * mean;
+            double inv = 1.0 / sqrt((var > 0 ? var : 0) + 1e-6);
+            for (int s = 0; s < SC_SPLIT_COUNT; s++)
+                for (int64_t i = 0; i < sp[s].n; i++) {
+                    float *v = &sp[s].f[(size_t)i * (size_t)F + (size_t)j];
+                    *v = (float)(((double)*v - mean) * inv);
+                }
+        }
+    }
+    sc_var *params[2] = {NULL, NULL}, *grads[2];
+    sc_optim *opt = NULL;
+    sc_graph *g = NULL;
+    double *props = NULL;
+    float *xb = malloc((size_t)cfg->batch_size * (size_t)F * sizeof *xb);
+    int32_t *yb = malloc((size_t)cfg->batch_size * sizeof *yb);
+    int64_t ntr = sp[SC_SPLIT_TRAIN].n;
+    uint32_t *perm = malloc(((size_t)ntr + 1) * sizeof *perm);
+    if (st == SC_OK && (!xb || !yb || !perm))
+        st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (probe)");
+    if (st == SC_OK) {
+        int64_t ws[2] = {K, F}, bs[1] = {K};
+        st = sc_param_create(ctx, "probe.weight", 2, ws, &params[0]);
+        if (st == SC_OK)
+            st = sc_param_create(ctx, "probe.bias", 1, bs, &params[1]);
+    }
+    if (st == SC_OK) { /* nn.Linear's default initialisation */
+        float *h = malloc((size_t)K * (size_t)(F + 1) * sizeof *h);
+        if (!h) {
+            st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (probe)");
+        } else {
+            sc_rng r;
+            sc_rng_seed_stream(&r, cfg->seed ^ 0x70726f6265212121ULL /* "probe!!!" */, 0);
+            double bound = 1.0 / sqrt((double)F);
+            for (int64_t k = 0; k < (int64_t)K * (F + 1); k++)
+                h[k] = (float)((2.0 * sc_rng_uniform(&r) - 1.0) * bound);
+            st = sc_tensor_upload(sc_var_tensor(params[0]), h);
+            if (st == SC_OK)
+                st = sc_tensor_upload(sc_var_tensor(params[1]), h + (size_t)K * (size_t)F);
+            free(h);
+        }
+    }
+    if (st == SC_OK) {
+        sc_optim_config oc = cfg->optim;
+        if (oc.schedule == SC_SCHED_COSINE && oc.total_steps <= 0)
+            oc.total_steps = (ntr + cfg->batch_size - 1) / cfg->batch_size * cfg->epochs;
+        st = sc_optim_create(ctx, &oc, params, 2, &opt);
+    }
+    if (st == SC_OK)
+        st = sc_graph_create(ctx, &g);
+    const split_feats *tr = &sp[SC_SPLIT_TRAIN];
+    for (int ep = 0; st == SC_OK && ep < cfg->epochs; ep++) {
+        sc_rng r;
+        sc_rng_seed_stream(&r, cfg->seed ^ 0x70726f6265212121ULL, (uint64_t)ep + 1);
+        for (int64_t i = 0; i < ntr; i++)
+            perm[i] = (uint32_t)i;
+        sc_rng_shuffle_u32(&r, perm, (uint64_t)ntr);
+        for (int64_t s0 = 0; st == SC_OK && s0 < ntr; s0 += cfg->batch_size) {
+            int64_t m = ntr - s0 < cfg->batch_size ? ntr - s0 : cfg->batch_size;
+            for (int64_t i = 0; i < m; i++) {
+                int64_t row = perm[s0 + i];
+                memcpy(xb + (size_t)i * (size_t)F, tr->f + (size_t)row * (size_t)F,
+                       (size_t)F * sizeof *xb);
+                yb[i] = d->labels[tr->idx[row]];
+            }
+            int64_t xs[2] = {m, F}, ls[1] = {m};
+            sc_var *x = sc_var_from_host(g, 2, xs, xb, false);
+            sc_var *y = sc_var_from_host_i32(g, 1, ls, yb);
+            sc_var *loss = sc_nn_cross_entropy(g, sc_nn_linear(g, x, params[0], params[1]), y,
+                                               NULL, SC_LOSS_MEAN);
+            float lv = NAN;
+            if ((st = sc_graph_status(g)) == SC_OK &&
+                (st = sc_grad(g, 1, &loss, NULL, 2, params, false, grads)) == SC_OK &&
+                (st = sc_tensor_download(sc_var_tensor(loss), &lv)) == SC_OK) {
+                if (!isfinite(lv))
+                    st = sc_error_set(SC_ERR_NUMERIC, "the probe's loss became %g at epoch %d",
+                                      (double)lv, ep + 1);
+                else
+                    st = sc_optim_step(opt, grads, NULL);
+            }
+            sc_graph_reset(g);
+        }
+    }
+    if (st == SC_OK)
+        st = sc_group_props(d, SC_SPLIT_TRAIN, &props);
+    float *lg = NULL;
+    if (st == SC_OK) {
+        int64_t mx = 1;
+        for (int s = 0; s < SC_SPLIT_COUNT; s++)
+            mx = sp[s].n > mx ? sp[s].n : mx;
+        lg = malloc((size_t)mx * (size_t)K * sizeof *lg);
+        if (!lg)
+            st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (probe)");
+    }
+    if (st == SC_OK && (st = logits_of(ctx, params[0], params[1], tr, F, K, lg)) == SC_OK) {
+        sc_group_metrics tm;
+        if ((st = metrics_of(d, tr, lg, props, &tm)) == SC_OK) {
+            out->train_acc = tm.accuracy;
+            sc_group_metrics_free(&tm);
+        }
+    }
+    if (st == SC_OK &&
+        (st = logits_of(ctx, params[0], params[1], &sp[SC_SPLIT_VAL], F, K, lg)) == SC_OK)
+        st = metrics_of(d, &sp[SC_SPLIT_VAL], lg, props, &out->val);
+    if (st == SC_OK &&
+        (st = logits_of(ctx, params[0], params[1], &sp[SC_SPLIT_TEST], F, K, lg)) == SC_OK)
+        st = metrics_of(d, &sp[SC_SPLIT_TEST], lg, props, &out->test);
+    free(lg);
+    free(props);
+    sc_graph_free(g);
+    sc_optim_free(opt);
+    sc_param_free(params[0]);
+    sc_param_free(params[1]);
+    free(xb);
+    free(yb);
+    free(perm);
+    for (int s = 0; s < SC_SPLIT_COUNT; s++) {
+        free(sp[s].f);
+        free(sp[s].idx);
+    }
+    out->feature_dim = F;
+    out->seconds = sc__now_s() - t0;
+    if (st != SC_OK) {
+        sc_probe_result_free(out);
+        return sc_error_wrap(st, "linear probe");
+    }
+    return SC_OK;
+}

@@ -1,0 +1,289 @@
+/* spurcl: self-supervised pre-training (SimCLR, BarlowTwins) with
+ * learning-speed aware sampling (LA-SSL, arXiv 2311.16361), device-side
+ * augmentation, and the linear probe that evaluates a frozen encoder.
+ *
+ * Details the LA-SSL paper does not give are marked (reconstruction); their
+ * defaults come from the project's methods spec (section 2) and every one is
+ * an option. Attribute labels are read only for logging (per-group learning
+ * speeds, weight mass on aligned vs conflicting samples) and by the probe's
+ * per-group evaluation; sampling never reads them. */
+#ifndef SPURCL_SSL_H
+#define SPURCL_SSL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "spurcl/data.h"
+#include "spurcl/model.h"
+#include "spurcl/optim.h"
+#include "spurcl/train.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- augmentation (cl/augment.cl) ------------------------------------------
+ *
+ * Per view, in this order, on images in [0, 1]:
+ *   1. random resized crop: torchvision's RandomResizedCrop.get_params (area
+ *      fraction U(scale_min, scale_max), log-uniform aspect ratio in
+ *      [ratio_min, ratio_max], 10 tries, then a centre crop), an integer
+ *      box resampled back to H x W bilinearly (align_corners = false, reads
+ *      clamped to the box: no pixel outside the box is ever read);
+ *   2. horizontal flip with probability flip_prob (exact mirror);
+ *   3. with probability jitter_prob: brightness x' = clamp(b x, 0, 1),
+ *      b ~ U(1 - brightness, 1 + brightness); then contrast
+ *      x'' = clamp(c x' + (1 - c) m, 0, 1), c ~ U(1 - contrast, 1 + contrast),
+ *      m = b * (mean of the source pixels inside the crop box, all channels)
+ *      (torchvision blends with the mean of the jittered output; here the
+ *      box mean, computed on the host);
+ *   4. Gaussian noise: x''' = clamp(x'' + noise_std * z, 0, 1), z ~ N(0, 1)
+ *      per element from a counter-based hash (splitmix64 of the view's key
+ *      and the element index, Box-Muller) inside the kernel.
+ * Every per-view draw (crop, flip, jitter, noise key) comes from
+ * sc_rng_seed_stream(seed ^ SC_AUGMENT_SALT, stream(epoch, id, view)), so
+ * the same seed, epoch, ids and images give the same bits. */
+
+#define SC_AUGMENT_SALT 0x6175676d656e7421ULL /* "augment!" */
+
+typedef struct sc_augment_config {
+    float scale_min, scale_max;   /* crop area fraction, default 0.2, 1.0 */
+    float ratio_min, ratio_max;   /* crop aspect ratio w/h, default 3/4, 4/3 */
+    float flip_prob;              /* default 0 (off for digits and garments) */
+    float jitter_prob;            /* default 0.8 (SimCLR's) */
+    float brightness, contrast;   /* jitter strengths, default 0.4, 0.4 */
+    float noise_std;              /* default 0.05 */
+} sc_augment_config;
+
+void sc_augment_config_default(sc_augment_config *cfg);
+/* SC_ERR_INVALID_ARG naming the field when a value is out of range. */
+sc_status sc_augment_config_check(const sc_augment_config *cfg);
+
+/* The drawn parameters of one view. */
+typedef struct sc_augment_params {
+    int32_t y0, x0, ch, cw;       /* crop box in source pixels */
+    int32_t flip;                 /* 0 or 1 */
+    float brightness, contrast;   /* factors (1 when jitter was not applied) */
+    float mean;                   /* contrast centre m (set by sc_augment_apply's
+                                   * callers from the image; see above) */
+    uint64_t noise_key;
+} sc_augment_params;
+
+/* The stream of view `view` of the sample with stream id `id` at `epoch`. */
+uint64_t sc_augment_stream(uint64_t epoch, uint64_t id, int view);
+
+/* Draws the parameters of one view for an image of h x w pixels. */
+void sc_augment_draw(const sc_augment_config *cfg, int h, int w, uint64_t seed, uint64_t epoch,
+                     uint64_t id, int view, sc_augment_params *out);
+
+/* Sets p->mean from the host image (c x h x w, [0, 1]) and p's crop box and
+ * brightness. */
+void sc_augment_set_mean(sc_augment_params *p, const float *image, int c, int h, int w);
+
+/* The kernel on explicit parameters: images [n, c, h, w] (host, [0, 1]) ->
+ * *out, a new tensor [2n, c, h, w] whose row v * n + i is view v of image i,
+ * made with params[v * n + i] (2n entries, means already set). */
+sc_status sc_augment_apply(sc_context *ctx, const float *images, int64_t n, int c, int h, int w,
+                           const sc_augment_params *params, float noise_std, sc_tensor **out);
+
+/* Draws both views of every image (ids[i] is image i's stream id: ssl uses
+ * its position in the epoch's order, so a sample drawn twice in one epoch
+ * gets different views), sets the means and runs the kernel. params (may be
+ * NULL) receives the 2n drawn parameter sets. */
+sc_status sc_augment_batch(sc_context *ctx, const sc_augment_config *cfg, const float *images,
+                           int64_t n, int c, int h, int w, uint64_t seed, uint64_t epoch,
+                           const uint64_t *ids, sc_augment_params *params, sc_tensor **out);
+
+/* ---- the LA sampler (src/train/lassl.c) ------------------------------------
+ *
+ *   sim_i = exp(cos(z1_i, z2_i) / tau)                  (InfoNCE numerator)
+ *   v_i  <- (1 - eta) v_i + eta sim_i   each time i is drawn; the first
+ *            observation sets v_i = sim_i (reconstruction: the paper gives
+ *            neither eta nor the start value)
+ *   s*   = the r-quantile of {v_i : i seen}, linear interpolation between
+ *          order statistics (numpy's default): with v sorted ascending and
+ *          m seen samples, pos = r (m - 1), s* = v[floor(pos)] +
+ *          (pos - floor(pos)) (v[floor(pos) + 1] - v[floor(pos)])
+ *   h(v) = max(0, s* - gamma (v - s*))
+ *   p_i  = h(v_i) / sum_j h(v_j), never-seen samples taking the mean h of
+ *          the seen ones (uniform p if the sum is not positive).
+ * Epochs 0 .. warmup-1 sample uniformly (the caller's shuffled
+ * permutation); at the start of epoch e >= warmup with (e - warmup) % every
+ * == 0 the weights are recomputed; every epoch from warmup on draws N
+ * indices with replacement from p (stream (seed, epoch)). Defaults
+ * (reconstruction, CelebA settings): r 0.1, gamma 10, warmup 10, every 2,
+ * eta 0.1. */
+
+typedef struct sc_la_config {
+    double quantile;   /* r in [0, 1], default 0.1 */
+    double gamma;      /* >= 0, default 10 */
+    double eta;        /* EMA coefficient in (0, 1], default 0.1 */
+    int warmup;        /* epochs of uniform sampling, default 10 */
+    int every;         /* recompute period in epochs, default 2 */
+    double tau;        /* temperature of sim; default 0.5 (ssl passes --temperature) */
+} sc_la_config;
+
+void sc_la_config_default(sc_la_config *cfg);
+sc_status sc_la_config_check(const sc_la_config *cfg);
+
+/* The r-quantile of x[0..n) as defined above (n >= 1; x is not modified). */
+double sc_la_quantile(const double *x, int64_t n, double r);
+
+/* The weights from speeds: p[i] for n samples, seen[i] != 0 marking the
+ * samples with a speed. *s_star (may be NULL) receives s*. With no seen
+ * sample, p is uniform and s* NaN. */
+sc_status sc_la_weights(const double *v, const uint8_t *seen, int64_t n, double r, double gamma,
+                        double *p, double *s_star);
+
+typedef struct sc_la_sampler sc_la_sampler;
+
+/* A sampler over the dataset indices idx[0..n) (e.g. the training split). */
+sc_status sc_la_sampler_create(const sc_la_config *cfg, const int64_t *idx, int64_t n,
+                               uint64_t seed, sc_la_sampler **out);
+void sc_la_sampler_free(sc_la_sampler *s);
+
+/* Records the positive-pair cosines of the drawn samples (dataset indices
+ * ids[0..m)); an index outside the sampler's set gives SC_ERR_INVALID_ARG. */
+sc_status sc_la_sampler_observe(sc_la_sampler *s, const int64_t *ids, const float *cos,
+                                int64_t m);
+/* Recomputes p from the current speeds. */
+sc_status sc_la_sampler_recompute(sc_la_sampler *s);
+/* Draws n dataset indices with replacement from p (stream (seed, epoch)). */
+sc_status sc_la_sampler_draw(const sc_la_sampler *s, uint64_t epoch, int64_t *order);
+/* The schedule: for epoch < warmup, *use_order = false (sample uniformly);
+ * else recomputes p when due (or when it was never computed), draws the
+ * epoch's n indices into order and sets *use_order = true. */
+sc_status sc_la_sampler_begin_epoch(sc_la_sampler *s, int epoch, int64_t *order,
+                                    bool *use_order);
+
+const sc_la_config *sc_la_sampler_config(const sc_la_sampler *s);
+int64_t sc_la_sampler_size(const sc_la_sampler *s);
+const int64_t *sc_la_sampler_indices(const sc_la_sampler *s);  /* slot -> dataset index */
+/* Per slot (the order of idx): speeds v, times seen, weights p. */
+const double *sc_la_sampler_speeds(const sc_la_sampler *s);
+const int64_t *sc_la_sampler_seen(const sc_la_sampler *s);
+const double *sc_la_sampler_weights(const sc_la_sampler *s);
+/* Whether p has been computed (false: p is uniform), and s* of the last
+ * recompute (NaN before). */
+bool sc_la_sampler_active(const sc_la_sampler *s);
+double sc_la_sampler_s_star(const sc_la_sampler *s);
+/* Replaces the state (resume): n entries each; weights NULL = not active. */
+sc_status sc_la_sampler_restore(sc_la_sampler *s, const double *speeds, const int64_t *seen,
+                                const double *weights, double s_star);
+
+/* ---- self-supervised training (src/train/ssl.c) ----------------------------- */
+
+typedef enum sc_ssl_method { SC_SSL_SIMCLR = 0, SC_SSL_BARLOW = 1 } sc_ssl_method;
+typedef enum sc_ssl_sampler { SC_SAMPLER_UNIFORM = 0, SC_SAMPLER_LA = 1 } sc_ssl_sampler;
+
+sc_status sc_ssl_method_parse(const char *s, sc_ssl_method *out);
+const char *sc_ssl_method_name(sc_ssl_method m);
+sc_status sc_ssl_sampler_parse(const char *s, sc_ssl_sampler *out);
+const char *sc_ssl_sampler_name(sc_ssl_sampler s);
+
+typedef struct sc_ssl_progress {
+    int epoch, epochs;
+    int64_t step, steps_per_epoch;
+    double loss;                 /* running mean over the epoch */
+    double pos_cos;              /* running mean cos(z1_i, z2_i) */
+    double images_per_s;         /* source images (each gives two views) */
+    double elapsed_s, eta_s;
+    bool epoch_done;
+    /* at the end of an epoch */
+    double speed_aligned, speed_conflicting;   /* mean v over seen samples (NaN if none) */
+    double mass_conflicting;     /* the sampling distribution's mass on conflicting samples */
+    bool weighted;               /* this epoch was drawn from LA weights */
+} sc_ssl_progress;
+
+typedef struct sc_ssl_config {
+    sc_model_config model;       /* encoder; input size and classes come from the data */
+    sc_optim_config optim;       /* default AdamW, lr 1e-3 */
+    sc_ssl_method method;        /* default simclr */
+    float temperature;           /* NT-Xent tau, default 0.5 (also the LA speed's tau) */
+    float offdiag;               /* BarlowTwins lambda, default 0.0051 */
+    int proj_hidden, proj_dim;   /* projector Linear-ReLU-Linear, default 512, 128 */
+    sc_augment_config augment;
+    sc_ssl_sampler sampler;      /* default uniform */
+    sc_la_config la;             /* la.tau <= 0: use `temperature` */
+    int epochs;                  /* default 20 */
+    int64_t batch_size;          /* default 256 */
+    uint64_t seed;               /* initialisation, shuffling, augmentation, draws */
+    const char *run_dir;         /* metrics.jsonl, last.safetensors, speeds.png */
+    bool resume;                 /* continue from run_dir/last.safetensors */
+    void (*progress)(const sc_ssl_progress *p, void *ud);
+    void *progress_ud;
+} sc_ssl_config;
+
+void sc_ssl_config_default(sc_ssl_config *cfg);
+
+typedef struct sc_ssl_result {
+    sc_model *encoder;           /* the final encoder (caller frees) */
+    int epochs;                  /* epochs trained in total */
+    double last_loss;            /* mean loss of the last epoch */
+    double speed_aligned, speed_conflicting;   /* at the end */
+    double mass_conflicting;     /* of the last epoch's sampling distribution */
+    double epoch_s;              /* mean seconds per epoch of this call */
+    double sampler_s;            /* seconds spent in sampler bookkeeping (all epochs) */
+    double seconds;
+} sc_ssl_result;
+
+/* Trains encoder + projector on the training split (labels and attributes
+ * are never read for training). Per epoch: a JSON line in
+ * run_dir/metrics.jsonl (loss, positive cosine, lr, mean learning speed
+ * per group and for aligned (a == y mod num_attrs) / conflicting samples,
+ * the sampling distribution's and the LA weights' mass on aligned /
+ * conflicting samples, timings) and run_dir/last.safetensors (encoder
+ * under its model names, loadable by sc_checkpoint_load into a plain model;
+ * projector "projector.{0,2}.{weight,bias}"; optimiser state; sampler state
+ * "la.speed", "la.seen", "la.weight"). At the end run_dir/speeds.png plots
+ * the speed and mass curves over epochs and the final weight distribution.
+ * A non-finite loss stops with SC_ERR_NUMERIC naming the epoch and step. */
+sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config *cfg,
+                       sc_ssl_result *out);
+void sc_ssl_result_free(sc_ssl_result *r);
+
+/* Plots a run's metrics.jsonl and the sampler's final state into a PNG with
+ * three panels: mean learning speed of aligned (blue) and conflicting (red)
+ * samples over epochs; the mass on conflicting samples over epochs of the
+ * sampling distribution (red) and of the LA weights computed from the
+ * current speeds (orange); the histogram of N p_i, p = the LA weights
+ * computed from the final speeds, as the share of aligned (blue) and of
+ * conflicting (red) samples per bin. */
+sc_status sc_ssl_plot(const char *metrics_jsonl, const sc_dataset *d, const sc_la_sampler *s,
+                      const char *png_path);
+
+/* ---- linear probe (src/train/probe.c) ---------------------------------------- */
+
+typedef struct sc_probe_config {
+    sc_optim_config optim;       /* default AdamW, lr 1e-3, weight decay 0 */
+    int epochs;                  /* default 20 */
+    int64_t batch_size;          /* default 256 */
+    uint64_t seed;               /* initialisation and shuffling */
+    bool standardize;            /* z-score features with train mean/std (default true) */
+} sc_probe_config;
+
+void sc_probe_config_default(sc_probe_config *cfg);
+
+typedef struct sc_probe_result {
+    int feature_dim;
+    double train_acc;            /* of the final linear layer on the train split */
+    sc_group_metrics val, test;  /* weighted: by the train split's group shares */
+    double seconds;
+} sc_probe_result;
+
+/* Encoder features [n, feature_dim] of the samples of `split` (graph not
+ * recording), in split order; *feats and *idx (dataset indices) malloc'd. */
+sc_status sc_probe_features(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
+                            sc_split split, int64_t batch_size, float **feats, int64_t **idx,
+                            int64_t *n);
+
+/* A linear classifier on the frozen encoder's features, trained on the
+ * labelled training split, evaluated per group on val and test. */
+sc_status sc_probe(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
+                   const sc_probe_config *cfg, sc_probe_result *out);
+void sc_probe_result_free(sc_probe_result *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
