@@ -581,39 +581,258 @@ static void small_ssl(sc_ssl_config *c)
     c->optim.lr = 3e-3f;
 }
 
+static float *params_host(sc_model *m, size_t *total)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sc_model_param_count(m); i++)
+        n += (size_t)sc_var_numel(sc_model_param(m, i));
+    float *h = malloc(n * sizeof *h), *p = h;
+    for (size_t i = 0; i < sc_model_param_count(m); i++) {
+        TU_OK(sc_tensor_download(sc_var_tensor(sc_model_param(m, i)), p));
+        p += sc_var_numel(sc_model_param(m, i));
+    }
+    *total = n;
+    return h;
+}
+
+/* Welch's t of mean speed (aligned - conflicting) over the training
+ * samples, from the run's checkpoint (la.speed, la.index). */
+static double speed_t(const char *dir, const sc_dataset *d, double *ma, double *mc)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/last.safetensors", dir);
+    sc_safetensors *ck;
+    TU_OK(sc_safetensors_open(path, &ck));
+    const sc_st_tensor *tv, *ti;
+    TU_OK(sc_safetensors_get(ck, "la.speed", SC_ST_F64, 1, &tv));
+    TU_OK(sc_safetensors_get(ck, "la.index", SC_ST_I64, 1, &ti));
+    const double *v = tv->data;
+    const int64_t *ix = ti->data;
+    double s[2] = {0}, q[2] = {0};
+    int64_t n[2] = {0};
+    for (int64_t k = 0; k < tv->shape[0]; k++) {
+        int al = d->attrs[ix[k]] == d->labels[ix[k]];
+        s[al] += v[k];
+        q[al] += v[k] * v[k];
+        n[al]++;
+    }
+    sc_safetensors_close(ck);
+    ck_assert(n[0] > 1 && n[1] > 1);
+    double m0 = s[0] / n[0], m1 = s[1] / n[1];
+    double v0 = q[0] / n[0] - m0 * m0, v1 = q[1] / n[1] - m1 * m1;
+    *ma = m1;
+    *mc = m0;
+    return (m1 - m0) / sqrt(v0 / n[0] + v1 / n[1]);
+}
+
+/* the last line of DIR/metrics.jsonl holds "key": value */
+static double last_json_number(const char *dir, const char *key, int *lines)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    uint8_t *txt;
+    size_t size;
+    TU_OK(sc_io_read_file(path, 1 << 22, &txt, &size));
+    *lines = 0;
+    const char *last = (char *)txt;
+    for (size_t i = 0; i < size; i++)
+        if (txt[i] == '\n') {
+            ++*lines;
+            if (i + 1 < size)
+                last = (char *)txt + i + 1;
+        }
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = strstr(last, pat);
+    ck_assert_msg(p != NULL, "no %s in the last metrics line", key);
+    double v = strtod(p + strlen(pat), NULL);
+    free(txt);
+    return v;
+}
+
 START_TEST(conflicting_samples_learn_slower)
 {
-    sc_dataset *d = toy(1200, 40, 40, 0.9, 1);
+    /* rho 0.95: conflicting samples slower (uniform SimCLR, 8 epochs);
+     * rho 0.5 (no correlation) as the control: no significant gap */
+    const double rhos[2] = {0.95, 0.5};
+    for (int k = 0; k < 2; k++) {
+        sc_dataset *d = toy(1200, 40, 40, rhos[k], 1);
+        char *dir = tmpdir();
+        sc_ssl_config c;
+        small_ssl(&c);
+        c.epochs = 8;
+        c.run_dir = dir;
+        sc_ssl_result r;
+        TU_OK(sc_train_ssl(tu_ctx(), d, &c, &r));
+        double ma, mc, t = speed_t(dir, d, &ma, &mc);
+        int lines;
+        double la_mass = last_json_number(dir, "la_mass_conflicting", &lines);
+        double share = last_json_number(dir, "mass_conflicting", &lines);
+        printf("  rho %.2f, simclr uniform, 8 epochs: speed aligned %.4f, conflicting %.4f "
+               "(Welch t %.2f); conflicting share %.4f, LA weight mass on them %.4f; "
+               "%.2f s/epoch\n",
+               rhos[k], r.speed_aligned, r.speed_conflicting, t, share, la_mass, r.epoch_s);
+        ck_assert_int_eq(lines, 8);
+        ck_assert_double_eq_tol(ma, r.speed_aligned, 1e-9);
+        ck_assert_double_eq_tol(mc, r.speed_conflicting, 1e-9);
+        if (k == 0) {
+            ck_assert_msg(r.speed_conflicting < r.speed_aligned && t > 3.0,
+                          "conflicting %.4f not slower than aligned %.4f (t %.2f)",
+                          r.speed_conflicting, r.speed_aligned, t);
+            /* LA's weights put more than their share on the slow samples */
+            ck_assert_msg(la_mass > 1.5 * share, "LA mass %.4f vs share %.4f", la_mass, share);
+            char path[512];
+            snprintf(path, sizeof path, "%s/speeds.png", dir);
+            uint8_t *px;
+            int w, h, ch;
+            TU_OK(sc_png_read(path, 3, &px, &w, &h, &ch));
+            ck_assert_int_eq(w, 1260);
+            ck_assert_int_eq(h, 340);
+            free(px);
+            /* the encoder loads into a plain model; the probe evaluates it */
+            snprintf(path, sizeof path, "%s/last.safetensors", dir);
+            sc_model_config mc2;
+            TU_OK(sc_checkpoint_model_config(path, &mc2));
+            sc_model *m;
+            TU_OK(sc_model_create(tu_ctx(), &mc2, &m));
+            TU_OK(sc_checkpoint_load(path, m, NULL, NULL));
+            size_t na, nb;
+            float *pa = params_host(m, &na), *pb = params_host(r.encoder, &nb);
+            ck_assert_uint_eq(na, nb);
+            ck_assert(memcmp(pa, pb, na * sizeof *pa) == 0);
+            free(pa);
+            free(pb);
+            sc_model_free(m);
+            sc_probe_config pc;
+            sc_probe_config_default(&pc);
+            sc_probe_result pr;
+            TU_OK(sc_probe(tu_ctx(), r.encoder, d, &pc, &pr));
+            printf("  probe: train %.3f, val acc %.3f wga %.3f, test acc %.3f wga %.3f\n",
+                   pr.train_acc, pr.val.accuracy, pr.val.worst_group, pr.test.accuracy,
+                   pr.test.worst_group);
+            ck_assert_int_eq(pr.feature_dim, 32);
+            ck_assert_int_eq(pr.test.n, 40);
+            int64_t cor = 0, tot = 0;
+            double lo = 1, mean = 0;
+            for (int g = 0; g < 4; g++) {
+                cor += pr.test.correct[g];
+                tot += pr.test.total[g];
+                double a = (double)pr.test.correct[g] / (double)pr.test.total[g];
+                lo = fmin(lo, a);
+                mean += a / 4;
+            }
+            ck_assert_int_eq(tot, 40);
+            ck_assert_double_eq_tol(pr.test.accuracy, (double)cor / 40, 1e-12);
+            ck_assert_double_eq_tol(pr.test.worst_group, lo, 1e-12);
+            ck_assert_double_eq_tol(pr.test.mean_group, mean, 1e-12);
+            ck_assert_msg(pr.train_acc > 0.85, "probe train accuracy %.3f", pr.train_acc);
+            sc_probe_result_free(&pr);
+        } else {
+            ck_assert_msg(fabs(t) < 3.0, "control (rho 0.5): t = %.2f", t);
+        }
+        sc_ssl_result_free(&r);
+        sc_dataset_free(d);
+        rmtree(dir);
+    }
+}
+END_TEST
+
+START_TEST(resume_is_bit_identical_with_la)
+{
+    sc_dataset *d = toy(300, 20, 20, 0.9, 2);
+    char *da = tmpdir(), *db = tmpdir();
+    sc_ssl_config c;
+    small_ssl(&c);
+    c.batch_size = 48;
+    c.sampler = SC_SAMPLER_LA;
+    c.la.warmup = 1;
+    c.la.every = 2;
+    c.epochs = 4;
+    c.run_dir = da;
+    sc_ssl_result ra, rb;
+    TU_OK(sc_train_ssl(tu_ctx(), d, &c, &ra));
+    c.run_dir = db;
+    c.epochs = 3; /* stopped after epoch 3: weights from epoch 2 must be restored */
+    TU_OK(sc_train_ssl(tu_ctx(), d, &c, &rb));
+    sc_ssl_result_free(&rb);
+    c.epochs = 4;
+    c.resume = true;
+    TU_OK(sc_train_ssl(tu_ctx(), d, &c, &rb));
+    size_t na, nb;
+    float *pa = params_host(ra.encoder, &na), *pb = params_host(rb.encoder, &nb);
+    ck_assert_uint_eq(na, nb);
+    ck_assert_msg(memcmp(pa, pb, na * sizeof *pa) == 0, "resumed encoder differs");
+    const char *names[5] = {"la.speed", "la.weight", "la.seen", "projector.2.weight",
+                            "optim.projector.0.weight.exp_avg"};
+    char path[512];
+    sc_safetensors *ka, *kb;
+    snprintf(path, sizeof path, "%s/last.safetensors", da);
+    TU_OK(sc_safetensors_open(path, &ka));
+    snprintf(path, sizeof path, "%s/last.safetensors", db);
+    TU_OK(sc_safetensors_open(path, &kb));
+    for (int i = 0; i < 5; i++) {
+        const sc_st_tensor *a = sc_safetensors_find(ka, names[i]), *b = sc_safetensors_find(kb, names[i]);
+        ck_assert_msg(a && b, "%s missing", names[i]);
+        uint64_t n, bytes;
+        TU_OK(sc_st_tensor_nbytes(a, &n, &bytes));
+        ck_assert_msg(memcmp(a->data, b->data, bytes) == 0, "%s differs after resume", names[i]);
+    }
+    /* the weights are LA's (not uniform) and sum to 1 */
+    const sc_st_tensor *w = sc_safetensors_find(ka, "la.weight");
+    const double *wp = w->data;
+    double sum = 0, mx = 0;
+    for (int64_t k = 0; k < w->shape[0]; k++) {
+        sum += wp[k];
+        mx = fmax(mx, wp[k]);
+    }
+    ck_assert_double_eq_tol(sum, 1.0, 1e-12);
+    ck_assert(mx > 2.0 / (double)w->shape[0]);
+    sc_safetensors_close(ka);
+    sc_safetensors_close(kb);
+    free(pa);
+    free(pb);
+    sc_ssl_result_free(&ra);
+    sc_ssl_result_free(&rb);
+    sc_dataset_free(d);
+    rmtree(da);
+    rmtree(db);
+}
+END_TEST
+
+START_TEST(barlow_twins_with_la)
+{
+    sc_dataset *d = toy(300, 20, 20, 0.9, 3);
     char *dir = tmpdir();
     sc_ssl_config c;
     small_ssl(&c);
-    c.epochs = 4;
+    c.method = SC_SSL_BARLOW;
+    c.sampler = SC_SAMPLER_LA;
+    c.la.warmup = 1;
+    c.la.every = 1;
+    c.epochs = 3;
+    c.batch_size = 50;
     c.run_dir = dir;
     sc_ssl_result r;
     TU_OK(sc_train_ssl(tu_ctx(), d, &c, &r));
-    printf("  simclr, 4 epochs: speed aligned %.4f, conflicting %.4f (loss %.4f, %.2f s/epoch)\n",
-           r.speed_aligned, r.speed_conflicting, r.last_loss, r.epoch_s);
-    ck_assert_msg(r.speed_conflicting < r.speed_aligned,
-                  "conflicting %.4f not slower than aligned %.4f", r.speed_conflicting,
-                  r.speed_aligned);
-    /* the run wrote one JSON line per epoch and the plot */
+    int lines;
+    double weighted_mass = last_json_number(dir, "mass_conflicting", &lines);
+    double drawn = last_json_number(dir, "drawn_conflicting", &lines);
+    printf("  barlow + LA, 3 epochs: loss %.4f, speeds %.4f / %.4f, sampling mass on "
+           "conflicting %.4f, drawn %.4f\n",
+           r.last_loss, r.speed_aligned, r.speed_conflicting, weighted_mass, drawn);
+    ck_assert_int_eq(lines, 3);
+    ck_assert(isfinite(r.last_loss) && r.last_loss > 0);
+    /* the last epoch was drawn from LA weights: the reported mass is theirs */
+    ck_assert_double_eq_tol(weighted_mass, r.mass_conflicting, 1e-9);
     char path[512];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     uint8_t *txt;
     size_t size;
     TU_OK(sc_io_read_file(path, 1 << 20, &txt, &size));
-    int lines = 0;
-    for (size_t i = 0; i < size; i++)
-        lines += txt[i] == '\n';
-    ck_assert_int_eq(lines, 4);
-    ck_assert_ptr_nonnull(strstr((char *)txt, "\"speed_group\":["));
+    ck_assert_ptr_nonnull(strstr((char *)txt, "\"weighted\":false"));
+    ck_assert_ptr_nonnull(strstr((char *)txt, "\"weighted\":true"));
+    ck_assert_ptr_nonnull(strstr((char *)txt, "\"method\":\"barlow\""));
     free(txt);
-    snprintf(path, sizeof path, "%s/speeds.png", dir);
-    uint8_t *px;
-    int w, h, ch;
-    TU_OK(sc_png_read(path, 3, &px, &w, &h, &ch));
-    ck_assert_int_eq(w, 1260);
-    free(px);
     sc_ssl_result_free(&r);
     sc_dataset_free(d);
     rmtree(dir);
@@ -636,6 +855,8 @@ int main(void)
     tcase_add_test(tc, jitter_factors_stay_in_range);
     tcase_add_test(tc, noise_is_gaussian_and_reproducible);
     tcase_add_test(tc, conflicting_samples_learn_slower);
+    tcase_add_test(tc, resume_is_bit_identical_with_la);
+    tcase_add_test(tc, barlow_twins_with_la);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
