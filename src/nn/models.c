@@ -1,4 +1,4 @@
-/* The cnn and vit classifiers. */
+/* The cnn, vit and resnet classifiers. */
 #include "nn/graph.h"
 #include "spurcl/model.h"
 #include "spurcl/nn.h"
@@ -11,10 +11,32 @@
 #include <string.h>
 
 #define MAX_PARAMS 256
+#define MAX_BUFFERS 96
+
+/* PyTorch's BatchNorm2d defaults */
+#define BN_MOMENTUM 0.1f
+#define BN_EPS 1e-5f
 
 typedef struct vit_block {
     sc_var *n1w, *n1b, *qkvw, *qkvb, *projw, *projb, *n2w, *n2b, *f1w, *f1b, *f2w, *f2b;
 } vit_block;
+
+/* A batch norm: affine parameters and its buffers. */
+typedef struct bn_layer {
+    sc_var *w, *b;
+    sc_tensor *mean, *var;
+    int64_t tracked;
+} bn_layer;
+
+/* A torchvision BasicBlock: relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)),
+ * shortcut = downsample (1x1 conv with the block's stride, then bn) or x. */
+typedef struct res_block {
+    sc_var *c1, *c2, *dw;
+    bn_layer bn1, bn2, dbn;
+    int stride;
+} res_block;
+
+#define RESNET_BLOCKS 8 /* 4 stages of 2 */
 
 struct sc_model {
     sc_context *ctx;
@@ -26,6 +48,13 @@ struct sc_model {
     /* vit */
     sc_var *pew, *peb, *cls, *pos, *nw, *nb, *hw, *hb;
     vit_block *blocks;
+    /* resnet */
+    sc_var *rc1, *fcw, *fcb;
+    bn_layer rbn1;
+    res_block rblocks[RESNET_BLOCKS];
+    sc_model_buffer buffers[MAX_BUFFERS];
+    char buffer_names[MAX_BUFFERS][64];
+    size_t nbuffers;
     char capture[64];
     sc_var *captured;
 };
@@ -48,6 +77,7 @@ void sc_model_config_default(sc_model_config *c, sc_model_kind kind, int in_chan
     c->heads = 4;
     c->mlp = 128;
     c->ln_eps = 1e-5f;
+    c->resnet_width = 64;
 }
 
 sc_status sc_model_kind_parse(const char *name, sc_model_kind *out)
@@ -56,12 +86,22 @@ sc_status sc_model_kind_parse(const char *name, sc_model_kind *out)
         *out = SC_MODEL_CNN;
     else if (strcmp(name, "vit") == 0)
         *out = SC_MODEL_VIT;
+    else if (strcmp(name, "resnet") == 0)
+        *out = SC_MODEL_RESNET;
     else
-        return sc_error_set(SC_ERR_INVALID_ARG, "unknown model '%s' (expected cnn or vit)", name);
+        return sc_error_set(SC_ERR_INVALID_ARG,
+                            "unknown model '%s' (expected cnn, vit or resnet)", name);
     return SC_OK;
 }
 
-const char *sc_model_kind_name(sc_model_kind kind) { return kind == SC_MODEL_VIT ? "vit" : "cnn"; }
+const char *sc_model_kind_name(sc_model_kind kind)
+{
+    switch (kind) {
+    case SC_MODEL_VIT: return "vit";
+    case SC_MODEL_RESNET: return "resnet";
+    default: return "cnn";
+    }
+}
 
 static sc_status add_param(sc_model *m, sc_var **slot, const char *name, int ndim, ...)
 {
@@ -80,6 +120,29 @@ static sc_status add_param(sc_model *m, sc_var **slot, const char *name, int ndi
 
 #define P(slot, name, ...) SC_TRY(add_param(m, &(slot), name, __VA_ARGS__))
 #define I(x) ((int64_t)(x))
+
+/* A buffer named prefix.suffix: a float32 [c] tensor filled with `value`,
+ * or (tensor NULL) the int64 counter *count. */
+static sc_status add_buffer(sc_model *m, const char *prefix, const char *suffix, int64_t c,
+                            double value, sc_tensor **tensor, int64_t *count)
+{
+    if (m->nbuffers == MAX_BUFFERS)
+        return sc_error_set(SC_ERR_UNSUPPORTED, "model has more than %d buffers", MAX_BUFFERS);
+    size_t i = m->nbuffers;
+    snprintf(m->buffer_names[i], sizeof m->buffer_names[i], "%s.%s", prefix, suffix);
+    m->buffers[i].name = m->buffer_names[i];
+    if (tensor) {
+        SC_TRY(sc_tensor_create(m->ctx, SC_F32, 1, &c, tensor));
+        m->buffers[i].tensor = *tensor;
+        m->nbuffers++; /* freed with the model from here on */
+        SC_TRY(sc_tensor_fill(*tensor, value));
+    } else {
+        *count = 0;
+        m->buffers[i].count = count;
+        m->nbuffers++;
+    }
+    return SC_OK;
+}
 
 static sc_status build_cnn(sc_model *m)
 {
@@ -144,6 +207,56 @@ static sc_status build_vit(sc_model *m)
     return SC_OK;
 }
 
+/* weight, bias, running_mean, running_var, num_batches_tracked: state_dict order */
+static sc_status add_bn(sc_model *m, bn_layer *l, const char *prefix, int64_t c)
+{
+    char n[96];
+    snprintf(n, sizeof n, "%s.weight", prefix);
+    P(l->w, n, 1, c);
+    snprintf(n, sizeof n, "%s.bias", prefix);
+    P(l->b, n, 1, c);
+    SC_TRY(add_buffer(m, prefix, "running_mean", c, 0.0, &l->mean, NULL));
+    SC_TRY(add_buffer(m, prefix, "running_var", c, 1.0, &l->var, NULL));
+    return add_buffer(m, prefix, "num_batches_tracked", 0, 0.0, NULL, &l->tracked);
+}
+
+/* Parameters and buffers in the order of torchvision's resnet18 state_dict
+ * (BasicBlock registers conv1, bn1, conv2, bn2, downsample). */
+static sc_status build_resnet(sc_model *m)
+{
+    const sc_model_config *c = &m->cfg;
+    int64_t w = c->resnet_width, in = w;
+    P(m->rc1, "conv1.weight", 4, w, I(c->in_channels), I(3), I(3));
+    SC_TRY(add_bn(m, &m->rbn1, "bn1", w));
+    for (int s = 0; s < 4; s++) {
+        int64_t out = w << s;
+        for (int j = 0; j < 2; j++) {
+            res_block *b = &m->rblocks[2 * s + j];
+            b->stride = (s > 0 && j == 0) ? 2 : 1;
+            char pre[48], n[96];
+            snprintf(pre, sizeof pre, "layer%d.%d", s + 1, j);
+            snprintf(n, sizeof n, "%s.conv1.weight", pre);
+            P(b->c1, n, 4, out, in, I(3), I(3));
+            snprintf(n, sizeof n, "%s.bn1", pre);
+            SC_TRY(add_bn(m, &b->bn1, n, out));
+            snprintf(n, sizeof n, "%s.conv2.weight", pre);
+            P(b->c2, n, 4, out, out, I(3), I(3));
+            snprintf(n, sizeof n, "%s.bn2", pre);
+            SC_TRY(add_bn(m, &b->bn2, n, out));
+            if (b->stride != 1 || in != out) {
+                snprintf(n, sizeof n, "%s.downsample.0.weight", pre);
+                P(b->dw, n, 4, out, in, I(1), I(1));
+                snprintf(n, sizeof n, "%s.downsample.1", pre);
+                SC_TRY(add_bn(m, &b->dbn, n, out));
+            }
+            in = out;
+        }
+    }
+    P(m->fcw, "fc.weight", 2, I(c->num_classes), 8 * w);
+    P(m->fcb, "fc.bias", 1, I(c->num_classes));
+    return SC_OK;
+}
+
 sc_status sc_model_create(sc_context *ctx, const sc_model_config *cfg, sc_model **out)
 {
     *out = NULL;
@@ -159,7 +272,16 @@ sc_status sc_model_create(sc_context *ctx, const sc_model_config *cfg, sc_model 
         m->cfg.patch = (cfg->height == 28 && cfg->width == 28) ? 7 : 4;
     if (m->cfg.ln_eps <= 0)
         m->cfg.ln_eps = 1e-5f;
-    sc_status st = cfg->kind == SC_MODEL_VIT ? build_vit(m) : build_cnn(m);
+    if (m->cfg.resnet_width <= 0)
+        m->cfg.resnet_width = 64;
+    sc_status st;
+    if (cfg->kind == SC_MODEL_RESNET && m->cfg.resnet_width > 4096)
+        st = sc_error_set(SC_ERR_INVALID_ARG, "resnet: width %d is too large (at most 4096)",
+                          m->cfg.resnet_width);
+    else
+        st = cfg->kind == SC_MODEL_VIT      ? build_vit(m)
+             : cfg->kind == SC_MODEL_RESNET ? build_resnet(m)
+                                            : build_cnn(m);
     if (st != SC_OK) {
         sc_model_free(m);
         return st;
@@ -174,6 +296,8 @@ void sc_model_free(sc_model *m)
         return;
     for (size_t i = 0; i < m->nparams; i++)
         sc_param_free(m->params[i]);
+    for (size_t i = 0; i < m->nbuffers; i++)
+        sc_tensor_free(m->buffers[i].tensor);
     free(m->blocks);
     free(m);
 }
@@ -198,6 +322,21 @@ int64_t sc_model_numel(const sc_model *m)
     return n;
 }
 
+size_t sc_model_buffer_count(const sc_model *m) { return m->nbuffers; }
+
+const sc_model_buffer *sc_model_buffer_at(const sc_model *m, size_t i)
+{
+    return i < m->nbuffers ? &m->buffers[i] : NULL;
+}
+
+const sc_model_buffer *sc_model_find_buffer(const sc_model *m, const char *name)
+{
+    for (size_t i = 0; i < m->nbuffers; i++)
+        if (strcmp(m->buffers[i].name, name) == 0)
+            return &m->buffers[i];
+    return NULL;
+}
+
 /* ---- initialisation ------------------------------------------------------ */
 
 static sc_status fill_host(sc_var *p, sc_rng *rng, int mode, double a)
@@ -216,10 +355,43 @@ static sc_status fill_host(sc_var *p, sc_rng *rng, int mode, double a)
     return st;
 }
 
+/* torchvision's ResNet init: kaiming_normal_(mode="fan_out",
+ * nonlinearity="relu") for convolutions, batch norms 1 and 0, fc the Linear
+ * default; the buffers back to their initial values. */
+static sc_status init_resnet(sc_model *m, sc_rng *rng)
+{
+    for (size_t i = 0; i < m->nparams; i++) {
+        sc_var *p = m->params[i];
+        const sc_tensor *t = sc_var_tensor(p);
+        const char *name = sc_var_name(p);
+        size_t len = strlen(name);
+        bool is_bias = len > 5 && strcmp(name + len - 5, ".bias") == 0;
+        if (sc_tensor_ndim(t) == 4) {
+            int64_t fan_out = sc_tensor_dim(t, 0) * sc_tensor_dim(t, 2) * sc_tensor_dim(t, 3);
+            SC_TRY(fill_host(p, rng, 1, sqrt(2.0 / (double)fan_out)));
+        } else if (strncmp(name, "fc.", 3) == 0) {
+            const sc_tensor *wt = sc_var_tensor(m->fcw);
+            SC_TRY(fill_host(p, rng, 0, 1.0 / sqrt((double)sc_tensor_dim(wt, 1))));
+        } else {
+            SC_TRY(fill_host(p, rng, 2, is_bias ? 0.0 : 1.0));
+        }
+    }
+    for (size_t i = 0; i < m->nbuffers; i++) {
+        sc_model_buffer *b = &m->buffers[i];
+        if (b->count)
+            *b->count = 0;
+        else
+            SC_TRY(sc_tensor_fill(b->tensor, strstr(b->name, "running_var") ? 1.0 : 0.0));
+    }
+    return SC_OK;
+}
+
 sc_status sc_model_init(sc_model *m, uint64_t seed)
 {
     sc_rng rng;
     sc_rng_seed(&rng, seed);
+    if (m->cfg.kind == SC_MODEL_RESNET)
+        return init_resnet(m, &rng);
     for (size_t i = 0; i < m->nparams; i++) {
         sc_var *p = m->params[i];
         const char *name = sc_var_name(p);
@@ -303,9 +475,41 @@ static sc_var *vit_features(sc_model *m, sc_graph *g, sc_var *x)
     return sc_nn_layer_norm(g, cls, m->nw, m->nb, c->ln_eps);
 }
 
+/* Batch norm with the layer's buffers; a training-mode forward counts one
+ * batch, as PyTorch's num_batches_tracked. */
+static sc_var *bn(sc_graph *g, bn_layer *l, sc_var *x, bool training)
+{
+    sc_var *y = sc_nn_batch_norm(g, x, l->w, l->b, l->mean, l->var, training, BN_MOMENTUM, BN_EPS);
+    if (y && training)
+        l->tracked++;
+    return y;
+}
+
+/* resnet up to the global average pool */
+static sc_var *resnet_features(sc_model *m, sc_graph *g, sc_var *x, bool training)
+{
+    sc_var *h = sc_nn_conv2d(g, x, m->rc1, NULL, 1, 1);
+    h = tap(m, "conv1", sc_nn_relu(g, bn(g, &m->rbn1, h, training)));
+    for (int i = 0; i < RESNET_BLOCKS; i++) {
+        res_block *b = &m->rblocks[i];
+        sc_var *o = sc_nn_conv2d(g, h, b->c1, NULL, b->stride, 1);
+        o = sc_nn_relu(g, bn(g, &b->bn1, o, training));
+        o = bn(g, &b->bn2, sc_nn_conv2d(g, o, b->c2, NULL, 1, 1), training);
+        sc_var *id = h;
+        if (b->dw)
+            id = bn(g, &b->dbn, sc_nn_conv2d(g, h, b->dw, NULL, b->stride, 0), training);
+        h = sc_nn_relu(g, sc_nn_add(g, o, id));
+        if (i % 2 == 1) {
+            char name[16];
+            snprintf(name, sizeof name, "layer%d", i / 2 + 1);
+            tap(m, name, h);
+        }
+    }
+    return tap(m, "avgpool", sc_nn_global_avgpool(g, h));
+}
+
 sc_var *sc_model_features(sc_model *m, sc_graph *g, sc_var *x, bool training)
 {
-    (void)training; /* no dropout or batch norm in these models */
     SC_NN_CHECK(g, 1, x);
     const sc_model_config *c = &m->cfg;
     if (sc_var_ndim(x) != 4 || sc_var_dim(x, 1) != c->in_channels ||
@@ -317,12 +521,19 @@ sc_var *sc_model_features(sc_model *m, sc_graph *g, sc_var *x, bool training)
                                         c->width, sc__shape(x, b, sizeof b)));
     }
     m->captured = NULL;
-    return c->kind == SC_MODEL_VIT ? vit_features(m, g, x) : cnn_features(m, g, x);
+    /* only resnet has batch norms; cnn and vit have no dropout either */
+    return c->kind == SC_MODEL_VIT      ? vit_features(m, g, x)
+           : c->kind == SC_MODEL_RESNET ? resnet_features(m, g, x, training)
+                                        : cnn_features(m, g, x);
 }
 
 int sc_model_feature_dim(const sc_model *m)
 {
-    return m->cfg.kind == SC_MODEL_VIT ? m->cfg.dim : m->cfg.cnn_fc;
+    switch (m->cfg.kind) {
+    case SC_MODEL_VIT: return m->cfg.dim;
+    case SC_MODEL_RESNET: return 8 * m->cfg.resnet_width;
+    default: return m->cfg.cnn_fc;
+    }
 }
 
 sc_var *sc_model_forward(sc_model *m, sc_graph *g, sc_var *x, bool training)
@@ -330,8 +541,11 @@ sc_var *sc_model_forward(sc_model *m, sc_graph *g, sc_var *x, bool training)
     sc_var *f = sc_model_features(m, g, x, training);
     if (!f)
         return NULL;
-    return m->cfg.kind == SC_MODEL_VIT ? sc_nn_linear(g, f, m->hw, m->hb)
-                                       : sc_nn_linear(g, f, m->f2w, m->f2b);
+    switch (m->cfg.kind) {
+    case SC_MODEL_VIT: return sc_nn_linear(g, f, m->hw, m->hb);
+    case SC_MODEL_RESNET: return sc_nn_linear(g, f, m->fcw, m->fcb);
+    default: return sc_nn_linear(g, f, m->f2w, m->f2b);
+    }
 }
 
 sc_status sc_model_set_capture(sc_model *m, const char *layer)
@@ -341,10 +555,17 @@ sc_status sc_model_set_capture(sc_model *m, const char *layer)
         return SC_OK;
     }
     bool ok = false;
+    const char *valid = "patch_embed, blocks.0 .. blocks.DEPTH-1";
     if (m->cfg.kind == SC_MODEL_CNN) {
         const char *names[] = {"conv1", "pool1", "conv2", "pool2", "fc1"};
         for (size_t i = 0; i < 5; i++)
             ok |= strcmp(layer, names[i]) == 0;
+        valid = "conv1, pool1, conv2, pool2, fc1";
+    } else if (m->cfg.kind == SC_MODEL_RESNET) {
+        const char *names[] = {"conv1", "layer1", "layer2", "layer3", "layer4", "avgpool"};
+        for (size_t i = 0; i < 6; i++)
+            ok |= strcmp(layer, names[i]) == 0;
+        valid = "conv1, layer1, layer2, layer3, layer4, avgpool";
     } else {
         int i;
         char tail;
@@ -354,9 +575,7 @@ sc_status sc_model_set_capture(sc_model *m, const char *layer)
     if (!ok || strlen(layer) >= sizeof m->capture)
         return sc_error_set(SC_ERR_INVALID_ARG,
                             "no layer '%s' in the %s model (valid: input, %s)", layer,
-                            sc_model_kind_name(m->cfg.kind),
-                            m->cfg.kind == SC_MODEL_CNN ? "conv1, pool1, conv2, pool2, fc1"
-                                                        : "patch_embed, blocks.0 .. blocks.DEPTH-1");
+                            sc_model_kind_name(m->cfg.kind), valid);
     snprintf(m->capture, sizeof m->capture, "%s", layer);
     return SC_OK;
 }
@@ -365,7 +584,9 @@ sc_var *sc_model_captured(const sc_model *m) { return m->captured; }
 
 bool sc_model_is_head_param(const sc_model *m, const char *name)
 {
-    const char *prefix = m->cfg.kind == SC_MODEL_CNN ? "fc2." : "head.";
+    const char *prefix = m->cfg.kind == SC_MODEL_CNN      ? "fc2."
+                         : m->cfg.kind == SC_MODEL_RESNET ? "fc."
+                                                          : "head.";
     return strncmp(name, prefix, strlen(prefix)) == 0;
 }
 
@@ -389,6 +610,39 @@ sc_status sc_model_load(sc_model *m, const sc_safetensors *st, const char *prefi
                                     sc_tensor_shape_str(pt, want, sizeof want));
             }
         SC_TRY(sc_tensor_upload(sc_var_tensor(p), t->data));
+    }
+    for (size_t i = 0; i < m->nbuffers; i++) {
+        sc_model_buffer *b = &m->buffers[i];
+        char name[256];
+        snprintf(name, sizeof name, "%s%s", prefix ? prefix : "", b->name);
+        if (b->tensor) {
+            const sc_st_tensor *t;
+            SC_TRY(sc_safetensors_get(st, name, SC_ST_F32, 1, &t));
+            if (t->shape[0] != sc_tensor_numel(b->tensor))
+                return sc_error_set(SC_ERR_FORMAT, "%s: tensor %s has %lld elements, the model "
+                                                   "needs %lld",
+                                    sc_safetensors_name(st), name, (long long)t->shape[0],
+                                    (long long)sc_tensor_numel(b->tensor));
+            SC_TRY(sc_tensor_upload(b->tensor, t->data));
+            continue;
+        }
+        /* num_batches_tracked: PyTorch's int64 scalar; int32 and [1] accepted */
+        const sc_st_tensor *t = sc_safetensors_find(st, name);
+        if (!t)
+            return sc_error_set(SC_ERR_FORMAT, "%s: no tensor %s", sc_safetensors_name(st), name);
+        if ((t->dtype != SC_ST_I64 && t->dtype != SC_ST_I32) || t->ndim > 1 ||
+            (t->ndim == 1 && t->shape[0] != 1))
+            return sc_error_set(SC_ERR_FORMAT, "%s: tensor %s must be one I64 (or I32) value, "
+                                               "not %s of rank %d",
+                                sc_safetensors_name(st), name, sc_st_dtype_name(t->dtype),
+                                t->ndim);
+        if (t->dtype == SC_ST_I64)
+            memcpy(b->count, t->data, sizeof *b->count);
+        else {
+            int32_t v;
+            memcpy(&v, t->data, sizeof v);
+            *b->count = v;
+        }
     }
     return SC_OK;
 }
