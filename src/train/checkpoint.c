@@ -1,5 +1,6 @@
-/* Checkpoints: safetensors with PyTorch parameter names, the optimiser
- * state and the configuration as metadata; written atomically. */
+/* Checkpoints: safetensors with PyTorch parameter names, the model's
+ * buffers (batch-norm running statistics, PyTorch names and dtypes), the
+ * optimiser state and the configuration as metadata; written atomically. */
 #include "nn/graph.h"
 #include "spurcl/train.h"
 
@@ -27,6 +28,7 @@ static char *model_config_json(const sc_model_config *c)
     cJSON_AddNumberToObject(o, "heads", c->heads);
     cJSON_AddNumberToObject(o, "mlp", c->mlp);
     cJSON_AddNumberToObject(o, "ln_eps", c->ln_eps);
+    cJSON_AddNumberToObject(o, "resnet_width", c->resnet_width);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -42,8 +44,9 @@ sc_status sc_checkpoint_save(const char *path, const sc_model *m, const sc_optim
                              int epoch, uint64_t seed, const char *config_json)
 {
     size_t np = sc_model_param_count(m);
+    size_t nb = sc_model_buffer_count(m);
     size_t ns = opt ? sc_optim_state_count(opt) : 0;
-    size_t nt = np * (1 + ns);
+    size_t nt = np * (1 + ns) + nb;
     sc_st_tensor *ts = calloc(nt ? nt : 1, sizeof *ts);
     void **bufs = calloc(nt ? nt : 1, sizeof *bufs);
     char **names = calloc(nt ? nt : 1, sizeof *names);
@@ -78,6 +81,31 @@ sc_status sc_checkpoint_save(const char *path, const sc_model *m, const sc_optim
             ts[k].data = bufs[k];
             k++;
         }
+    }
+    /* buffers: running statistics F32 [C]; num_batches_tracked I64 [] as in
+     * PyTorch's state_dict */
+    for (size_t i = 0; st == SC_OK && i < nb; i++) {
+        const sc_model_buffer *b = sc_model_buffer_at(m, i);
+        size_t bytes = b->tensor ? (size_t)sc_tensor_numel(b->tensor) * sizeof(float)
+                                 : sizeof(int64_t);
+        bufs[k] = malloc(bytes);
+        if (!bufs[k]) {
+            st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (checkpoint)");
+            break;
+        }
+        ts[k].name = b->name;
+        if (b->tensor) {
+            st = sc_tensor_download(b->tensor, bufs[k]);
+            ts[k].dtype = SC_ST_F32;
+            ts[k].ndim = 1;
+            ts[k].shape[0] = sc_tensor_numel(b->tensor);
+        } else {
+            memcpy(bufs[k], b->count, sizeof(int64_t));
+            ts[k].dtype = SC_ST_I64;
+            ts[k].ndim = 0;
+        }
+        ts[k].data = bufs[k];
+        k++;
     }
     if (st == SC_OK) {
         char *mj = model_config_json(sc_model_get_config(m));
@@ -127,6 +155,7 @@ sc_status sc_checkpoint_model_config(const char *path, sc_model_config *cfg)
             cfg->depth = jint(o, "depth", cfg->depth);
             cfg->heads = jint(o, "heads", cfg->heads);
             cfg->mlp = jint(o, "mlp", cfg->mlp);
+            cfg->resnet_width = jint(o, "resnet_width", cfg->resnet_width);
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "ln_eps");
             if (cJSON_IsNumber(e))
                 cfg->ln_eps = (float)e->valuedouble;
