@@ -9,10 +9,12 @@
 const char sc_cli_train_help[] =
     "Data and model:\n"
     "  --data FILE          data set built by 'spurcl data build' (required)\n"
-    "  --model cnn|vit      architecture (default cnn)\n"
+    "  --model cnn|vit|resnet\n"
+    "                       architecture (default cnn)\n"
     "  --cnn-widths C1,C2,FC  cnn widths (default 32,64,128)\n"
     "  --vit-patch P --vit-dim D --vit-depth L --vit-heads H --vit-mlp M\n"
     "                       vit shape (defaults: patch 7 for 28 px else 4, 64, 4, 4, 128)\n"
+    "  --resnet-width W     resnet base width: stages of W, 2W, 4W, 8W channels (default 64)\n"
     "Optimisation:\n"
     "  --epochs N           epochs (default 5)\n"
     "  --batch N            batch size (default 128)\n"
@@ -141,6 +143,7 @@ int sc_cli_train_opt(const char *cmd, int code, const char *arg, sc_cli_train_ar
     case OPT_VIT_DEPTH: if (!parse_int(cmd, "--vit-depth", arg, 1, 64, &v)) return -1; c->model.depth = (int)v; return 1;
     case OPT_VIT_HEADS: if (!parse_int(cmd, "--vit-heads", arg, 1, 64, &v)) return -1; c->model.heads = (int)v; return 1;
     case OPT_VIT_MLP: if (!parse_int(cmd, "--vit-mlp", arg, 1, 65536, &v)) return -1; c->model.mlp = (int)v; return 1;
+    case OPT_RESNET_WIDTH: if (!parse_int(cmd, "--resnet-width", arg, 1, 4096, &v)) return -1; c->model.resnet_width = (int)v; return 1;
     }
     return 0;
 }
