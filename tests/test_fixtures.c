@@ -4,7 +4,12 @@
  * PyTorch computes with create_graph=True. Agreement per tensor:
  *   max |spurcl - torch| <= 1e-4 * max |torch| + 1e-6
  * (ULE gradients are compared with the float64 PyTorch run of the same
- * weights; the others with the float32 run). */
+ * weights; the others with the float32 run).
+ *
+ * resnet (batch norm): logits in eval and train mode, the running statistics
+ * after one train-mode forward, CE gradients and ULE config a gradients in
+ * train mode; layer4's four largest ULE gradients by their per-output-channel
+ * sums (the fixture stores only those, see make_fixtures.py). */
 #include "testutil.h"
 
 #include <math.h>
@@ -20,12 +25,23 @@
 #define ATOL 1e-6
 
 static double worst_seen; /* largest max|d| / max|ref| over all tensors */
+static char worst_name[256]; /* and the fixture and tensor it was seen on */
+static const char *current_fixture = "";
+
+static void note_ratio(const char *name, double ratio)
+{
+    if (ratio > worst_seen) {
+        worst_seen = ratio;
+        snprintf(worst_name, sizeof worst_name, "%.60s %.180s", current_fixture, name);
+    }
+}
 
 static sc_safetensors *open_fixture(const char *file)
 {
     const char *src = getenv("SPURCL_TEST_SRCDIR");
     char path[1024];
     snprintf(path, sizeof path, "%s/tests/fixtures/%s", src ? src : ".", file);
+    current_fixture = file;
     sc_safetensors *st;
     TU_OK(sc_safetensors_open(path, &st));
     return st;
@@ -53,22 +69,60 @@ static void compare(const sc_safetensors *st, const char *name, const sc_tensor 
     }
     free(got);
     double ratio = maxd / (maxref + 1e-30);
-    worst_seen = fmax(worst_seen, ratio);
+    note_ratio(name, ratio);
     ck_assert_msg(maxd <= RTOL * maxref + ATOL,
                   "%s: max|diff| %.3g > %.0e * max|ref| (%.3g) + %.0e (ratio %.3g)", name, maxd,
                   RTOL, maxref, ATOL, ratio);
 }
 
-static sc_model *load_model(const sc_safetensors *st, bool vit)
+/* Compares the per-row sums (over all axes but the first) of a device
+ * tensor with a float64 reference [rows]. */
+static void compare_rowsum(const sc_safetensors *st, const char *name, const sc_tensor *got_t)
+{
+    const sc_st_tensor *ref;
+    TU_OK(sc_safetensors_get(st, name, SC_ST_F64, 1, &ref));
+    int64_t rows = sc_tensor_dim(got_t, 0), cols = sc_tensor_numel(got_t) / rows;
+    ck_assert_msg(ref->shape[0] == rows, "%s: %lld rows, reference %lld", name, (long long)rows,
+                  (long long)ref->shape[0]);
+    float *got = tu_download(got_t);
+    double maxref = 0, maxd = 0;
+    for (int64_t r = 0; r < rows; r++) {
+        double sum = 0, want = ((const double *)ref->data)[r];
+        for (int64_t c = 0; c < cols; c++)
+            sum += got[r * cols + c];
+        maxref = fmax(maxref, fabs(want));
+        maxd = isnan(sum) ? INFINITY : fmax(maxd, fabs(sum - want));
+    }
+    free(got);
+    double ratio = maxd / (maxref + 1e-30);
+    note_ratio(name, ratio);
+    ck_assert_msg(maxd <= RTOL * maxref + ATOL,
+                  "%s: max|diff| %.3g > %.0e * max|ref| (%.3g) + %.0e (ratio %.3g)", name, maxd,
+                  RTOL, maxref, ATOL, ratio);
+}
+
+typedef enum fixture_kind { FX_CNN, FX_VIT, FX_RESNET } fixture_kind;
+
+static sc_model *load_model_kind(const sc_safetensors *st, fixture_kind k)
 {
     sc_model_config cfg;
-    sc_model_config_default(&cfg, vit ? SC_MODEL_VIT : SC_MODEL_CNN, 1, 16, 16, 10);
-    cfg.depth = 2;
-    cfg.patch = 4;
+    if (k == FX_RESNET) {
+        sc_model_config_default(&cfg, SC_MODEL_RESNET, 3, 16, 16, 10);
+        cfg.resnet_width = 8;
+    } else {
+        sc_model_config_default(&cfg, k == FX_VIT ? SC_MODEL_VIT : SC_MODEL_CNN, 1, 16, 16, 10);
+        cfg.depth = 2;
+        cfg.patch = 4;
+    }
     sc_model *m;
     TU_OK(sc_model_create(tu_ctx(), &cfg, &m));
     TU_OK(sc_model_load(m, st, "param."));
     return m;
+}
+
+static sc_model *load_model(const sc_safetensors *st, bool vit)
+{
+    return load_model_kind(st, vit ? FX_VIT : FX_CNN);
 }
 
 static sc_var *fixture_var(sc_graph *g, const sc_safetensors *st, const char *name, bool grad)
@@ -198,6 +252,185 @@ static void check_ule(bool vit)
     sc_safetensors_close(st);
 }
 
+/* Every buffer against the fixture tensor prefix + name; counters exactly. */
+static void compare_buffers(const sc_safetensors *st, const sc_model *m, const char *prefix)
+{
+    ck_assert_uint_eq(sc_model_buffer_count(m), 3 * 20); /* 20 batch norms */
+    for (size_t i = 0; i < sc_model_buffer_count(m); i++) {
+        const sc_model_buffer *b = sc_model_buffer_at(m, i);
+        char name[256];
+        snprintf(name, sizeof name, "%s%s", prefix, b->name);
+        if (b->tensor) {
+            compare(st, name, b->tensor);
+        } else {
+            const sc_st_tensor *t;
+            TU_OK(sc_safetensors_get(st, name, SC_ST_I64, 0, &t));
+            ck_assert_msg(*b->count == *(const int64_t *)t->data, "%s: %lld, PyTorch %lld", name,
+                          (long long)*b->count, (long long)*(const int64_t *)t->data);
+        }
+    }
+}
+
+/* eval-mode logits (running statistics, which stay put), then train-mode
+ * logits, the updated running statistics and the CE gradients */
+static void check_resnet_forward_ce(void)
+{
+    sc_safetensors *st = open_fixture("resnet.safetensors");
+    sc_model *m = load_model_kind(st, FX_RESNET);
+    size_t np = sc_model_param_count(m);
+    for (size_t i = 0; i < np; i++)
+        ck_assert_msg(!strstr(sc_var_name(sc_model_param(m, i)), "running_") &&
+                          !strstr(sc_var_name(sc_model_param(m, i)), "num_batches"),
+                      "buffer %s listed as a parameter", sc_var_name(sc_model_param(m, i)));
+    sc_graph *g;
+    TU_OK(sc_graph_create(tu_ctx(), &g));
+    sc_var *x = fixture_var(g, st, "input", false);
+    sc_var *logits = sc_model_forward(m, g, x, false);
+    TU_OK(sc_graph_status(g));
+    compare(st, "logits.eval", sc_var_tensor(logits));
+    compare_buffers(st, m, "param."); /* eval mode changed nothing */
+    sc_graph_reset(g);
+
+    x = fixture_var(g, st, "input", false);
+    sc_var *y = labels_var(g, st);
+    logits = sc_model_forward(m, g, x, true);
+    sc_var *ce = sc_nn_cross_entropy(g, logits, y, NULL, SC_LOSS_MEAN);
+    TU_OK(sc_graph_status(g));
+    compare(st, "logits", sc_var_tensor(logits));
+    compare(st, "ce_loss", sc_var_tensor(ce));
+    compare_buffers(st, m, "after.");
+    sc_var **params = malloc(np * sizeof *params), **grads = malloc(np * sizeof *grads);
+    for (size_t i = 0; i < np; i++)
+        params[i] = sc_model_param(m, i);
+    TU_OK(sc_grad(g, 1, &ce, NULL, (int)np, params, false, grads));
+    for (size_t i = 0; i < np; i++) {
+        char name[256];
+        snprintf(name, sizeof name, "grad_ce.%s", sc_var_name(params[i]));
+        ck_assert_msg(grads[i] != NULL, "no gradient for %s", sc_var_name(params[i]));
+        compare(st, name, sc_var_tensor(grads[i]));
+    }
+    compare_buffers(st, m, "after."); /* the backward pass does not count */
+    free(params);
+    free(grads);
+    sc_graph_free(g);
+    sc_model_free(m);
+    sc_safetensors_close(st);
+}
+
+static void check_resnet_ule(void)
+{
+    sc_safetensors *st = open_fixture("resnet.safetensors");
+    sc_model *m = load_model_kind(st, FX_RESNET);
+    sc_graph *g;
+    TU_OK(sc_graph_create(tu_ctx(), &g));
+    sc_ule_loss_config lc;
+    sc_ule_loss_config_default(&lc);
+    lc.target = SC_SAL_TRUE_LOGIT;
+    lc.norm = SC_NORM_MAXABS;
+    lc.form = SC_ULE_ADDITIVE;
+    const sc_st_tensor *lt;
+    TU_OK(sc_safetensors_get(st, "ule.a.lambda", SC_ST_F32, 1, &lt));
+    lc.lambda = ((const float *)lt->data)[0];
+    ck_assert_float_eq(lc.lambda, 100.0f);
+    size_t np = sc_model_param_count(m);
+    sc_var **params = malloc(np * sizeof *params), **grads = malloc(np * sizeof *grads);
+    for (size_t i = 0; i < np; i++)
+        params[i] = sc_model_param(m, i);
+    sc_var *x = fixture_var(g, st, "input", false);
+    sc_var *y = labels_var(g, st);
+    sc_var *smap = fixture_var(g, st, "student_saliency.a", false);
+    sc_ule_loss_parts parts;
+    TU_OK(sc_ule_teacher_loss(g, m, x, y, smap, &lc, &parts));
+    compare(st, "ule.a.loss.f64", sc_var_tensor(parts.loss));
+    TU_OK(sc_grad(g, 1, &parts.loss, NULL, (int)np, params, false, grads));
+    int full = 0, rowsums = 0;
+    for (size_t i = 0; i < np; i++) {
+        char name[256];
+        ck_assert_msg(grads[i] != NULL, "no ULE gradient for %s", sc_var_name(params[i]));
+        snprintf(name, sizeof name, "ule.a.grad.%s.f64", sc_var_name(params[i]));
+        if (sc_safetensors_find(st, name)) {
+            compare(st, name, sc_var_tensor(grads[i]));
+            full++;
+        } else {
+            snprintf(name, sizeof name, "ule.a.grad.%s.rowsum.f64", sc_var_name(params[i]));
+            compare_rowsum(st, name, sc_var_tensor(grads[i]));
+            rowsums++;
+        }
+    }
+    printf("  resnet ULE a: %d gradients compared in full, %d by row sums\n", full, rowsums);
+    ck_assert_int_eq(rowsums, 4);
+    free(params);
+    free(grads);
+    sc_graph_free(g);
+    sc_model_free(m);
+    sc_safetensors_close(st);
+}
+
+/* sc_model_init for resnet: torchvision's init in distribution, buffers reset. */
+static void check_resnet_init(void)
+{
+    sc_model_config cfg;
+    sc_model_config_default(&cfg, SC_MODEL_RESNET, 3, 32, 32, 10);
+    cfg.resnet_width = 16;
+    sc_model *m;
+    TU_OK(sc_model_create(tu_ctx(), &cfg, &m));
+    ck_assert_uint_eq(sc_model_param_count(m), 62); /* resnet18: 20 convs + 20 BNs x 2 + fc x 2 */
+    ck_assert_int_eq(sc_model_feature_dim(m), 128);
+    TU_OK(sc_model_init(m, 7));
+    for (size_t i = 0; i < sc_model_param_count(m); i++) {
+        const sc_tensor *t = sc_var_tensor(sc_model_param(m, i));
+        const char *name = sc_var_name(sc_model_param(m, i));
+        float *h = tu_download(t);
+        int64_t n = sc_tensor_numel(t);
+        double s1 = 0, s2 = 0, mx = 0;
+        for (int64_t k = 0; k < n; k++) {
+            s1 += h[k];
+            s2 += (double)h[k] * h[k];
+            mx = fmax(mx, fabs(h[k]));
+        }
+        double mean = s1 / (double)n, sd = sqrt(s2 / (double)n - mean * mean);
+        if (sc_tensor_ndim(t) == 4) {
+            double want = sqrt(2.0 / (double)(sc_tensor_dim(t, 0) * sc_tensor_dim(t, 2) *
+                                              sc_tensor_dim(t, 3)));
+            /* n >= 432 normal samples: the sd is within ~4 standard errors */
+            ck_assert_msg(fabs(sd / want - 1) < 4 / sqrt(2.0 * (double)n) + 0.01 &&
+                              fabs(mean) < 4 * want / sqrt((double)n),
+                          "%s: mean %g sd %g, want N(0, %g^2)", name, mean, sd, want);
+        } else if (strncmp(name, "fc.", 3) == 0) {
+            double bound = 1 / sqrt(128.0);
+            ck_assert_msg(mx <= bound && mx > 0.5 * bound, "%s: max|w| %g, bound %g", name, mx,
+                          bound);
+        } else {
+            double want = strstr(name, ".bias") ? 0.0 : 1.0;
+            ck_assert_msg(mx == want && fabs(mean - want) == 0, "%s: not constant %g", name, want);
+        }
+        free(h);
+    }
+    for (size_t i = 0; i < sc_model_buffer_count(m); i++) {
+        const sc_model_buffer *b = sc_model_buffer_at(m, i);
+        if (b->count) {
+            ck_assert_int_eq(*b->count, 0);
+            continue;
+        }
+        float *h = tu_download(b->tensor);
+        float want = strstr(b->name, "running_var") ? 1.0f : 0.0f;
+        for (int64_t k = 0; k < sc_tensor_numel(b->tensor); k++)
+            ck_assert_msg(h[k] == want, "%s[%lld] = %g", b->name, (long long)k, (double)h[k]);
+        free(h);
+    }
+    ck_assert_ptr_nonnull(sc_model_find_buffer(m, "layer2.0.downsample.1.running_var"));
+    ck_assert_ptr_null(sc_model_find_buffer(m, "layer1.0.downsample.1.running_var"));
+    ck_assert(sc_model_is_head_param(m, "fc.weight") && !sc_model_is_head_param(m, "conv1.weight"));
+    sc_model_free(m);
+}
+
+START_TEST(resnet_forward_ce) { check_resnet_forward_ce(); }
+END_TEST
+START_TEST(resnet_ule_teacher_grad) { check_resnet_ule(); }
+END_TEST
+START_TEST(resnet_init) { check_resnet_init(); }
+END_TEST
+
 START_TEST(cnn_forward_ce) { check_forward_and_ce(false); }
 END_TEST
 START_TEST(cnn_saliency) { check_saliency(false); }
@@ -213,8 +446,8 @@ END_TEST
 
 START_TEST(report_tolerance)
 {
-    printf("  largest max|diff|/max|ref| over all fixture tensors: %.3g (limit %.0e + atol)\n",
-           worst_seen, RTOL);
+    printf("  largest max|diff|/max|ref| over all fixture tensors: %.3g (%s; limit %.0e + atol)\n",
+           worst_seen, worst_name, RTOL);
 }
 END_TEST
 
@@ -228,6 +461,9 @@ int main(void)
     tcase_add_test(tc, vit_forward_ce);
     tcase_add_test(tc, vit_saliency);
     tcase_add_test(tc, vit_ule_teacher_grad);
+    tcase_add_test(tc, resnet_forward_ce);
+    tcase_add_test(tc, resnet_ule_teacher_grad);
+    tcase_add_test(tc, resnet_init);
     tcase_add_test(tc, report_tolerance);
     suite_add_tcase(s, tc);
     return tu_run(s);
