@@ -40,7 +40,7 @@ static void ule_usage(FILE *out)
             "                       cos2 = mean cos(g_T, g_S)^2, overlap = mean |n(g_T)|*|n(g_S)|\n"
             "  --saliency-layer input|NAME  take the saliency at a hidden layer (cnn: conv1,\n"
             "                       pool1, conv2, pool2, fc1; vit: patch_embed, blocks.I)\n"
-            "  --student cnn|vit --teacher cnn|vit   architectures (default: --model)\n"
+            "  --student cnn|vit|resnet --teacher cnn|vit|resnet   architectures (default: --model)\n"
             "  --freeze-backbone    train only the last layer of both models\n"
             "  --init CKPT          start both models from these weights\n"
             "\n%s",
