@@ -62,7 +62,7 @@ grep_in "selftest passed" out "selftest passed"
 check "selftest bad size" 2 "$exe" selftest --size 0
 check "selftest non-number" 2 "$exe" selftest --size ten
 
-for c in train eval jtt ule saliency demo; do
+for c in train eval jtt ule ssl probe saliency demo; do
     check "$c --help exits 0" 0 "$exe" $c --help
     grep_in "$c --help shows usage" out "usage: spurcl"
 done
@@ -73,6 +73,17 @@ check "ule convex needs lambda <= 1" 2 "$exe" ule --data x --form convex --lambd
 check "ule bad penalty" 2 "$exe" ule --data x --penalty foo
 check "eval without --model" 2 "$exe" eval --data x
 check "demo --epochs 0" 2 "$exe" demo --epochs 0
+check "ssl bad method" 2 "$exe" ssl --data x --method moco
+check "ssl batch 1 refused" 2 "$exe" ssl --data x --batch 1
+check "ssl --select refused (use probe)" 2 "$exe" ssl --data x --select val-avg
+grep_in "ssl --select points to probe" err "spurcl probe"
+check "ssl la-quantile out of range" 2 "$exe" ssl --data x --sampler la --la-quantile 1.5
+check "probe without --model" 2 "$exe" probe --data x
+# every command in the top-level help answers --help (no command left out of the loop above)
+"$exe" --help | awk '/^Commands:/{on=1;next} on&&/^$/{exit} on{print $1}' >"$tmp/cmds"
+for c in $(cat "$tmp/cmds"); do
+    check "listed command $c --help" 0 "$exe" $c --help
+done
 check "train on a missing data file fails" 1 "$exe" train --data /nonexistent/x.safetensors --out "$tmp/run"
 grep_in "missing data file is named" err "/nonexistent/x.safetensors"
 one_line "missing data file: one line" err

@@ -59,11 +59,12 @@ static void ssl_usage(FILE *out)
             "  --noise S            Gaussian noise std (default 0.05)\n"
             "Data and encoder:\n"
             "  --data FILE          data set built by 'spurcl data build' (required)\n"
-            "  --encoder cnn|vit    encoder architecture (default cnn; also --model;\n"
-            "                       resnet is not available in this build)\n"
+            "  --encoder cnn|vit|resnet  encoder architecture (default cnn; also --model;\n"
+            "                       resnet where the model module provides it)\n"
             "  --cnn-widths C1,C2,FC  cnn widths (default 32,64,128; FC is the feature size)\n"
             "  --vit-patch P --vit-dim D --vit-depth L --vit-heads H --vit-mlp M\n"
             "                       vit shape (defaults: patch 7 for 28 px else 4, 64, 4, 4, 128)\n"
+            "  --resnet-width W     resnet base width (see 'spurcl train --help')\n"
             "Optimisation:\n"
             "  --epochs N           epochs (default 20)\n"
             "  --batch N            batch size, >= 2 (default 256)\n"
@@ -241,17 +242,14 @@ int sc_cmd_ssl(const sc_cli_global *g, int argc, char **argv)
         case '?': return sc_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
         case OPT_SELECT:
         case OPT_EVAL_TEST:
-            return sc_cli_usage_error(cmd, "'%s' does not apply to self-supervised training "
+            return sc_cli_usage_error(cmd, "%s does not apply to self-supervised training "
                                       "(evaluate the encoder with 'spurcl probe')",
-                                      argv[optind - 1]);
+                                      c == OPT_SELECT ? "--select" : "--eval-test");
         case OPT_METHOD:
             if (sc_ssl_method_parse(optarg, &sc.method) != SC_OK)
                 return sc_cli_usage_error(cmd, "--method: %s", sc_last_error());
             break;
-        case OPT_ENCODER:
-            if (!strcmp(optarg, "resnet"))
-                return sc_cli_usage_error(cmd, "--encoder resnet is not available in this build "
-                                          "(the model module has cnn and vit)");
+        case OPT_ENCODER: /* --model under the name */
             if (sc_cli_train_opt(cmd, OPT_MODEL, optarg, &a) < 0)
                 return SC_EXIT_USAGE;
             break;

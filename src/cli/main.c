@@ -25,7 +25,8 @@ static const command commands[] = {
     {"eval", sc_cmd_eval, "per-group accuracy of a checkpoint on a data set"},
     {"jtt", sc_cmd_jtt, "the JTT baseline: train, upweight the errors, retrain"},
     {"ule", sc_cmd_ule, "ULE: a teacher that unlearns the student's shortcut"},
-    /* ssl and probe (issue #7) join this table when src/cli/cmd_ssl.c is written */
+    {"ssl", sc_cmd_ssl, "self-supervised pre-training (SimCLR, BarlowTwins) with LA-SSL sampling"},
+    {"probe", sc_cmd_probe, "linear probe on a frozen encoder, per-group table"},
     {"saliency", sc_cmd_saliency, "input-gradient pictures of a checkpoint"},
     {"demo", sc_cmd_demo, "the robustness demo: ERM, JTT and ULE on MNIST-SC"},
 };

@@ -707,7 +707,7 @@ sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config
         st = sc_ssl_plot(jsonl_path, d, s.la, png_path);
     if (st == SC_OK) {
         out->epochs = cfg.epochs;
-        out->last_loss = eo.loss;
+        out->last_loss = epochs_run ? eo.loss : NAN;
         if (!es.speed_group) {
             st = compute_stats(d, s.la, false, &es);
         }
