@@ -255,7 +255,7 @@ sc_status sc_ssl_plot(const char *metrics_jsonl, const sc_dataset *d, const sc_l
 /* ---- linear probe (src/train/probe.c) ---------------------------------------- */
 
 typedef struct sc_probe_config {
-    sc_optim_config optim;       /* default AdamW, lr 1e-3, weight decay 0 */
+    sc_optim_config optim;       /* default AdamW, lr 3e-3, weight decay 0; 100 epochs */
     int epochs;                  /* default 20 */
     int64_t batch_size;          /* default 256 */
     uint64_t seed;               /* initialisation and shuffling */

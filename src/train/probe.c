@@ -17,7 +17,11 @@ void sc_probe_config_default(sc_probe_config *c)
     memset(c, 0, sizeof *c);
     sc_optim_config_default(&c->optim, SC_OPT_ADAMW);
     c->optim.weight_decay = 0.0f;
-    c->epochs = 20;
+    c->optim.lr = 3e-3f;
+    /* Features are computed once, so epochs are cheap; 20 epochs at 1e-3
+     * left a 128-feature probe on 9,000 Fashion-MNIST images 3 points short
+     * of its converged train accuracy (0.816 vs 0.846). */
+    c->epochs = 100;
     c->batch_size = 256;
     c->standardize = true;
 }
