@@ -2,6 +2,7 @@
 #include "nn/graph.h"
 #include "spurcl/nn.h"
 #include "spurcl/train.h"
+#include "train/train_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -32,6 +33,39 @@ sc_status sc_group_props(const sc_dataset *d, sc_split split, double **props)
         p[g] = n ? p[g] / (double)n : 0;
     *props = p;
     return SC_OK;
+}
+
+void sc__group_metrics_summarize(sc_group_metrics *out, const double *train_props)
+{
+    int64_t n = 0, c = 0;
+    int ng = 0;
+    double sum_acc = 0, wsum = 0, psum = 0;
+    out->worst_group = INFINITY;
+    out->worst_group_index = -1;
+    for (int k = 0; k < out->num_groups; k++) {
+        n += out->total[k];
+        c += out->correct[k];
+        if (!out->total[k])
+            continue;
+        double a = (double)out->correct[k] / (double)out->total[k];
+        sum_acc += a;
+        ng++;
+        if (train_props) {
+            wsum += train_props[k] * a;
+            psum += train_props[k];
+        }
+        if (a < out->worst_group) {
+            out->worst_group = a;
+            out->worst_group_index = k;
+        }
+    }
+    out->n = n;
+    out->accuracy = n ? (double)c / (double)n : NAN;
+    out->mean_group = ng ? sum_acc / ng : NAN;
+    /* renormalised over the groups this split has */
+    out->weighted = train_props && psum > 0 ? wsum / psum : NAN;
+    if (!ng)
+        out->worst_group = NAN;
 }
 
 sc_status sc_evaluate(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_split split,
@@ -109,36 +143,8 @@ sc_status sc_evaluate(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_
         sc_group_metrics_free(out);
         return st;
     }
-    int64_t n = 0, c = 0;
-    int ng = 0;
-    double sum_acc = 0, wsum = 0, psum = 0;
-    out->worst_group = INFINITY;
-    out->worst_group_index = -1;
-    for (int k = 0; k < G; k++) {
-        n += out->total[k];
-        c += out->correct[k];
-        if (!out->total[k])
-            continue;
-        double a = (double)out->correct[k] / (double)out->total[k];
-        sum_acc += a;
-        ng++;
-        if (train_props) {
-            wsum += train_props[k] * a;
-            psum += train_props[k];
-        }
-        if (a < out->worst_group) {
-            out->worst_group = a;
-            out->worst_group_index = k;
-        }
-    }
-    out->n = n;
-    out->accuracy = n ? (double)c / (double)n : NAN;
-    out->mean_group = ng ? sum_acc / ng : NAN;
-    /* renormalised over the groups this split has */
-    out->weighted = train_props && psum > 0 ? wsum / psum : NAN;
-    if (!ng)
-        out->worst_group = NAN;
-    out->loss = n ? loss_sum / (double)n : NAN;
+    sc__group_metrics_summarize(out, train_props);
+    out->loss = out->n ? loss_sum / (double)out->n : NAN;
     return SC_OK;
 }
 

@@ -150,34 +150,7 @@ static sc_status metrics_of(const sc_dataset *d, const split_feats *s, const flo
         out->total[grp]++;
         out->correct[grp] += best == y;
     }
-    int64_t n = 0, c = 0;
-    int ng = 0;
-    double sum_acc = 0, wsum = 0, psum = 0;
-    out->worst_group = INFINITY;
-    out->worst_group_index = -1;
-    for (int k = 0; k < G; k++) {
-        n += out->total[k];
-        c += out->correct[k];
-        if (!out->total[k])
-            continue;
-        double a = (double)out->correct[k] / (double)out->total[k];
-        sum_acc += a;
-        ng++;
-        if (props) {
-            wsum += props[k] * a;
-            psum += props[k];
-        }
-        if (a < out->worst_group) {
-            out->worst_group = a;
-            out->worst_group_index = k;
-        }
-    }
-    out->n = n;
-    out->accuracy = n ? (double)c / (double)n : NAN;
-    out->mean_group = ng ? sum_acc / ng : NAN;
-    out->weighted = props && psum > 0 ? wsum / psum : NAN;
-    if (!ng)
-        out->worst_group = NAN;
+    sc__group_metrics_summarize(out, props);
     out->loss = s->n ? loss / (double)s->n : NAN;
     return SC_OK;
 }

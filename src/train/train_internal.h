@@ -20,4 +20,9 @@ void sc__json_add_metrics(cJSON *o, const char *prefix, const sc_group_metrics *
  * the file anew). */
 sc_status sc__append_jsonl(const char *dir, cJSON *o, bool truncate);
 
+/* Fills n, accuracy, mean_group, worst_group(_index) and weighted (by the
+ * training split's group proportions, renormalised over the groups present;
+ * NAN without them) from out->total / out->correct. */
+void sc__group_metrics_summarize(sc_group_metrics *out, const double *train_props);
+
 #endif
