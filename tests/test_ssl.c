@@ -18,24 +18,6 @@
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static char *tmpdir(void)
-{
-    char *t = strdup("/tmp/spurcl-ssl-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(t));
-    return t;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
-
-static void rmtree(char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(dir);
-}
 
 static sc_la_config la_cfg(double r, double gamma)
 {
@@ -657,7 +639,7 @@ START_TEST(conflicting_samples_learn_slower)
     const double rhos[2] = {0.95, 0.5};
     for (int k = 0; k < 2; k++) {
         sc_dataset *d = toy(1200, 40, 40, rhos[k], 1);
-        char *dir = tmpdir();
+        char *dir = tu_tmpdir("ssl");
         sc_ssl_config c;
         small_ssl(&c);
         c.epochs = 8;
@@ -732,7 +714,7 @@ START_TEST(conflicting_samples_learn_slower)
         }
         sc_ssl_result_free(&r);
         sc_dataset_free(d);
-        rmtree(dir);
+        tu_rmtree(dir);
     }
 }
 END_TEST
@@ -740,7 +722,7 @@ END_TEST
 START_TEST(resume_is_bit_identical_with_la)
 {
     sc_dataset *d = toy(300, 20, 20, 0.9, 2);
-    char *da = tmpdir(), *db = tmpdir();
+    char *da = tu_tmpdir("ssl"), *db = tu_tmpdir("ssl");
     sc_ssl_config c;
     small_ssl(&c);
     c.batch_size = 48;
@@ -794,15 +776,15 @@ START_TEST(resume_is_bit_identical_with_la)
     sc_ssl_result_free(&ra);
     sc_ssl_result_free(&rb);
     sc_dataset_free(d);
-    rmtree(da);
-    rmtree(db);
+    tu_rmtree(da);
+    tu_rmtree(db);
 }
 END_TEST
 
 START_TEST(barlow_twins_with_la)
 {
     sc_dataset *d = toy(300, 20, 20, 0.9, 3);
-    char *dir = tmpdir();
+    char *dir = tu_tmpdir("ssl");
     sc_ssl_config c;
     small_ssl(&c);
     c.method = SC_SSL_BARLOW;
@@ -835,7 +817,7 @@ START_TEST(barlow_twins_with_la)
     free(txt);
     sc_ssl_result_free(&r);
     sc_dataset_free(d);
-    rmtree(dir);
+    tu_rmtree(dir);
 }
 END_TEST
 

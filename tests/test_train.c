@@ -52,25 +52,6 @@ static sc_dataset *toy(int64_t ntrain, int64_t nval, int64_t ntest, uint64_t see
     return d;
 }
 
-static char *tmpdir(void)
-{
-    char *t = strdup("/tmp/spurcl-train-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(t));
-    return t;
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
-
-/* rm -rf dir, then frees the name */
-static void rmtree(char *dir)
-{
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(dir);
-}
 
 static float *params_host(sc_model *m, size_t *total)
 {
@@ -99,7 +80,7 @@ static void small_cnn(sc_train_config *c)
 START_TEST(resume_is_bit_identical)
 {
     sc_dataset *d = toy(300, 40, 40, 1);
-    char *da = tmpdir(), *db = tmpdir();
+    char *da = tu_tmpdir("train"), *db = tu_tmpdir("train");
     sc_train_config c;
     small_cnn(&c);
     c.epochs = 4;
@@ -122,7 +103,7 @@ START_TEST(resume_is_bit_identical)
     /* and the run did learn something */
     ck_assert_msg(ra.val.accuracy > 0.5, "val accuracy %g", ra.val.accuracy);
     /* resuming from a directory without a checkpoint names the file */
-    char *dc = tmpdir();
+    char *dc = tu_tmpdir("train");
     c.run_dir = dc;
     sc_train_result rc;
     ck_assert_int_ne(sc_train_erm(tu_ctx(), d, &c, &rc), SC_OK);
@@ -132,9 +113,9 @@ START_TEST(resume_is_bit_identical)
     sc_train_result_free(&ra);
     sc_train_result_free(&rb);
     sc_dataset_free(d);
-    rmtree(da);
-    rmtree(db);
-    rmtree(dc);
+    tu_rmtree(da);
+    tu_rmtree(db);
+    tu_rmtree(dc);
 }
 END_TEST
 
@@ -172,7 +153,7 @@ static void on_progress(const sc_train_progress *p, void *ud)
 START_TEST(memory_stays_flat)
 {
     sc_dataset *d = toy(600, 40, 40, 2);
-    char *dir = tmpdir();
+    char *dir = tu_tmpdir("train");
     sc_train_config c;
     small_cnn(&c);
     c.epochs = 6;
@@ -195,14 +176,14 @@ START_TEST(memory_stays_flat)
            (unsigned long long)t.buffers[1], t.rss[1], t.rss[5]);
     sc_train_result_free(&r);
     sc_dataset_free(d);
-    rmtree(dir);
+    tu_rmtree(dir);
 }
 END_TEST
 
 START_TEST(ule_teacher_beats_student_on_conflicting)
 {
     sc_dataset *d = toy(800, 100, 400, 3);
-    char *dir = tmpdir();
+    char *dir = tu_tmpdir("train");
     sc_ule_config c;
     sc_ule_config_default(&c);
     c.student.cnn_c1 = c.teacher.cnn_c1 = 8;
@@ -231,7 +212,7 @@ START_TEST(ule_teacher_beats_student_on_conflicting)
                   sacc);
     sc_ule_result_free(&r);
     sc_dataset_free(d);
-    rmtree(dir);
+    tu_rmtree(dir);
 }
 END_TEST
 

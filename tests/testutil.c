@@ -1,4 +1,8 @@
+#define _XOPEN_SOURCE 700
 #include "testutil.h"
+
+#include <ftw.h>
+#include <string.h>
 
 #include <math.h>
 #include <stdio.h>
@@ -75,4 +79,28 @@ int tu_run(Suite *s)
         shared_ctx = NULL;
     }
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+char *tu_tmpdir(const char *prefix)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "/tmp/spurcl-%s-XXXXXX", prefix);
+    char *t = strdup(buf);
+    ck_assert_ptr_nonnull(t);
+    ck_assert_ptr_nonnull(mkdtemp(t));
+    return t;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void tu_rmtree(char *dir)
+{
+    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(dir);
 }

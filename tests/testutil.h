@@ -35,6 +35,12 @@ sc_tensor *tu_tensor(int ndim, const int64_t *shape, const float *data);
 /* Downloads a float32 tensor into a new host array (caller frees). */
 float *tu_download(const sc_tensor *t);
 
+/* A new directory /tmp/spurcl-PREFIX-XXXXXX (caller frees the name, or
+ * passes it to tu_rmtree). */
+char *tu_tmpdir(const char *prefix);
+/* rm -rf DIR, then frees the name. */
+void tu_rmtree(char *dir);
+
 /* Runs a suite with CK_NORMAL output; returns the process exit code. */
 int tu_run(Suite *s);
 
