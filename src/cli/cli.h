@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "spurcl/error.h"
+#include "spurcl/nn.h"
 
 enum { SC_EXIT_OK = 0, SC_EXIT_FAIL = 1, SC_EXIT_USAGE = 2 };
 
@@ -32,6 +33,11 @@ bool sc_cli_parse_double(const char *cmd, const char *opt, const char *s,
                          double lo, double hi, double *out);
 bool sc_cli_parse_int(const char *cmd, const char *opt, const char *s,
                       long long lo, long long hi, long long *out);
+
+/* true-logit | pred-logit | loss -> the saliency target; on anything else
+ * prints a usage error naming the option and returns false. */
+bool sc_cli_parse_saliency_target(const char *cmd, const char *opt, const char *s,
+                                  sc_saliency_target *out);
 
 /* Resets getopt so a command can parse its own argv. */
 void sc_cli_reset_getopt(void);

@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -29,6 +30,22 @@ int sc_cli_usage_error(const char *cmd, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nTry 'spurcl %s --help'.\n", cmd);
     return SC_EXIT_USAGE;
+}
+
+bool sc_cli_parse_saliency_target(const char *cmd, const char *opt, const char *s,
+                                  sc_saliency_target *out)
+{
+    if (!strcmp(s, "true-logit"))
+        *out = SC_SAL_TRUE_LOGIT;
+    else if (!strcmp(s, "pred-logit"))
+        *out = SC_SAL_PRED_LOGIT;
+    else if (!strcmp(s, "loss"))
+        *out = SC_SAL_LOSS;
+    else {
+        sc_cli_usage_error(cmd, "%s must be true-logit, pred-logit or loss, got '%s'", opt, s);
+        return false;
+    }
+    return true;
 }
 
 bool sc_cli_parse_double(const char *cmd, const char *opt, const char *s,

@@ -277,10 +277,8 @@ int sc_cmd_saliency(const sc_cli_global *g, int argc, char **argv)
         case 'n': if (!sc_cli_parse_int("saliency", "--n", optarg, 1, 1024, &n)) return SC_EXIT_USAGE; break;
         case 'S': if (!sc_cli_parse_int("saliency", "--scale", optarg, 1, 16, &scale)) return SC_EXIT_USAGE; break;
         case 't':
-            if (!strcmp(optarg, "true-logit")) target = SC_SAL_TRUE_LOGIT;
-            else if (!strcmp(optarg, "pred-logit")) target = SC_SAL_PRED_LOGIT;
-            else if (!strcmp(optarg, "loss")) target = SC_SAL_LOSS;
-            else return sc_cli_usage_error("saliency", "--target must be true-logit, pred-logit or loss");
+            if (!sc_cli_parse_saliency_target("saliency", "--target", optarg, &target))
+                return SC_EXIT_USAGE;
             break;
         case ':': return sc_cli_usage_error("saliency", "option '%s' needs a value", argv[optind - 1]);
         default: return sc_cli_usage_error("saliency", "unknown option '%s'", argv[optind - 1]);

@@ -111,10 +111,8 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
                                                  "separated by commas, got '%s'", optarg);
             break;
         case OPT_SALIENCY:
-            if (!strcmp(optarg, "true-logit")) uc.loss.target = SC_SAL_TRUE_LOGIT;
-            else if (!strcmp(optarg, "pred-logit")) uc.loss.target = SC_SAL_PRED_LOGIT;
-            else if (!strcmp(optarg, "loss")) uc.loss.target = SC_SAL_LOSS;
-            else return sc_cli_usage_error("ule", "--saliency must be true-logit, pred-logit or loss");
+            if (!sc_cli_parse_saliency_target("ule", "--saliency", optarg, &uc.loss.target))
+                return SC_EXIT_USAGE;
             break;
         case OPT_NORM:
             if (!strcmp(optarg, "maxabs")) uc.loss.norm = SC_NORM_MAXABS;
