@@ -27,12 +27,16 @@ static void demo_usage(FILE *out)
             "writes DIR/results.csv, DIR/results.json and DIR/saliency.png (ERM and the\n"
             "two ULE teachers on the same validation images). A model that learned the\n"
             "shortcut fails on randomly marked images and puts its saliency on the mark.\n"
-            "The lambdas are the ones a validation sweep chose (README).\n"
+            "Lambdas and saliency targets are the ones a validation sweep chose on a\n"
+            "20,000-image subset, seed 0 (README).\n"
             "\n"
             "  --out DIR          run directory (default runs/demo)\n"
             "  --epochs N         epochs of each method (default 1)\n"
-            "  --lambda L         ULE lambda with the paper's penalty (default 30)\n"
+            "  --lambda L         ULE lambda with the paper's penalty (default 100)\n"
+            "  --saliency T       its saliency target: true-logit|pred-logit|loss\n"
+            "                     (default pred-logit)\n"
             "  --overlap-lambda L ULE lambda with the overlap penalty (default 1000)\n"
+            "  --overlap-saliency T  its saliency target (default loss)\n"
             "  --seed N           data and training seed (default 0)\n"
             "  --max-train N      use the first N training images of the source (default all)\n"
             "  --source-dir DIR   Fashion-MNIST files (default /usr/share/datasets/fashion-mnist)\n");
@@ -92,6 +96,8 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
                                          {"epochs", required_argument, NULL, 'e'},
                                          {"lambda", required_argument, NULL, 'l'},
                                          {"overlap-lambda", required_argument, NULL, 'L'},
+                                         {"saliency", required_argument, NULL, 't'},
+                                         {"overlap-saliency", required_argument, NULL, 'T'},
                                          {"seed", required_argument, NULL, 's'},
                                          {"max-train", required_argument, NULL, 'm'},
                                          {"source-dir", required_argument, NULL, 'S'},
@@ -99,7 +105,8 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
                                          {NULL, 0, NULL, 0}};
     const char *out = "runs/demo", *source_dir = NULL;
     long long epochs = 1, seed = 0, max_train = 0;
-    double lambda = 30, overlap_lambda = 1000;
+    double lambda = 100, overlap_lambda = 1000;
+    sc_saliency_target target = SC_SAL_PRED_LOGIT, overlap_target = SC_SAL_LOSS;
     int c;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
@@ -111,6 +118,8 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
         case 'm': if (!sc_cli_parse_int("demo", "--max-train", optarg, 0, 1LL << 40, &max_train)) return SC_EXIT_USAGE; break;
         case 'l': if (!sc_cli_parse_double("demo", "--lambda", optarg, 0, 1e9, &lambda)) return SC_EXIT_USAGE; break;
         case 'L': if (!sc_cli_parse_double("demo", "--overlap-lambda", optarg, 0, 1e9, &overlap_lambda)) return SC_EXIT_USAGE; break;
+        case 't': if (!sc_cli_parse_saliency_target("demo", "--saliency", optarg, &target)) return SC_EXIT_USAGE; break;
+        case 'T': if (!sc_cli_parse_saliency_target("demo", "--overlap-saliency", optarg, &overlap_target)) return SC_EXIT_USAGE; break;
         case ':': return sc_cli_usage_error("demo", "option '%s' needs a value", argv[optind - 1]);
         default: return sc_cli_usage_error("demo", "unknown option '%s'", argv[optind - 1]);
         }
@@ -182,6 +191,7 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
     uc.epochs = (int)epochs;
     uc.seed = (uint64_t)seed;
     uc.loss.lambda = (float)lambda;
+    uc.loss.target = target;
     uc.run_dir = ule_dir;
     uc.progress = sc_cli_progress;
     uc.progress_ud = &ps;
@@ -193,6 +203,7 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
         rc = sc_cli_fail("demo: ULE");
     uc.loss.penalty = SC_ULE_PENALTY_OVERLAP;
     uc.loss.lambda = (float)overlap_lambda;
+    uc.loss.target = overlap_target;
     uc.run_dir = ulo_dir;
     ps.label = "ule (overlap)";
     if (rc == SC_EXIT_OK &&
@@ -210,9 +221,11 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
         } else {
             printf("MNIST-SC on Fashion-MNIST: train marked (rho 1.0), val marked at random, "
                    "test clean\n");
-            printf("cnn, %lld epoch(s) each, seed %lld, ULE lambda %g (mse) and %g (overlap); "
-                   "%.0f s in all on %s\n\n",
-                   epochs, seed, lambda, overlap_lambda, secs, sc_context_device(ctx)->name);
+            static const char *const tnames[] = {"true-logit", "pred-logit", "loss"};
+            printf("cnn, %lld epoch(s) each, seed %lld, ULE mse lambda %g (%s saliency) and "
+                   "overlap lambda %g (%s saliency); %.0f s in all on %s\n\n",
+                   epochs, seed, lambda, tnames[target], overlap_lambda, tnames[overlap_target],
+                   secs, sc_context_device(ctx)->name);
             printf("%-20s %10s %10s %10s %10s %10s\n", "method", "val acc", "test acc",
                    "test wga", "test mean", "mark sal.");
             printf("%-20s %10s %10s %10s %10s %10s\n", "", "(marked)", "(clean)", "(clean)",
