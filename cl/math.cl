@@ -107,31 +107,81 @@ __kernel void sc_math_relu_mask(__global float *y, uint yo, __global const float
     SC_FOR_EACH(i, n) y[yo + i] = x[xo + i] > 0.0f ? gy[go + i] : 0.0f;
 }
 
-/* out = sum of x over the dims flagged in `red` (x collapsed to 4 dims
- * `shape`); one work-item per output, reduced dims visited in order. */
+/* sum_to: out = sum of x over the dims flagged in `red` (x collapsed to 4
+ * dims `shape`). ext: output extents (1 where reduced); rext: reduced
+ * extents (1 where kept); xs: x's strides. */
+inline uint sc_sum_to_base(uint o, uint4 ext, uint4 xs)
+{
+    uint c3 = o % ext.s3; o /= ext.s3;
+    uint c2 = o % ext.s2; o /= ext.s2;
+    uint c1 = o % ext.s1; o /= ext.s1;
+    return o * xs.s0 + c1 * xs.s1 + c2 * xs.s2 + c3 * xs.s3;
+}
+
+#define SC_SUM_TO_EXTENTS                                                             \
+    uint4 ext = (uint4)(red.s0 ? 1u : shape.s0, red.s1 ? 1u : shape.s1,               \
+                        red.s2 ? 1u : shape.s2, red.s3 ? 1u : shape.s3);              \
+    uint4 rext = (uint4)(red.s0 ? shape.s0 : 1u, red.s1 ? shape.s1 : 1u,              \
+                         red.s2 ? shape.s2 : 1u, red.s3 ? shape.s3 : 1u);             \
+    uint4 xs = (uint4)(shape.s1 * shape.s2 * shape.s3, shape.s2 * shape.s3, shape.s3, 1u)
+
+/* One work-item per output, reduced dims visited in order: for many
+ * outputs or few reduced elements each. */
 __kernel void sc_math_sum_to(__global float *y, uint yo, __global const float *x, uint xo,
                              uint4 shape, uint4 red, uint nout)
 {
-    uint4 ext = (uint4)(red.s0 ? 1u : shape.s0, red.s1 ? 1u : shape.s1,
-                        red.s2 ? 1u : shape.s2, red.s3 ? 1u : shape.s3);
-    uint4 rext = (uint4)(red.s0 ? shape.s0 : 1u, red.s1 ? shape.s1 : 1u,
-                         red.s2 ? shape.s2 : 1u, red.s3 ? shape.s3 : 1u);
-    uint4 xs = (uint4)(shape.s1 * shape.s2 * shape.s3, shape.s2 * shape.s3, shape.s3, 1u);
+    SC_SUM_TO_EXTENTS;
     SC_FOR_EACH(o, nout) {
-        uint r = o;
-        uint c3 = r % ext.s3; r /= ext.s3;
-        uint c2 = r % ext.s2; r /= ext.s2;
-        uint c1 = r % ext.s1; r /= ext.s1;
-        uint c0 = r;
+        __global const float *p = x + xo + sc_sum_to_base(o, ext, xs);
         float acc = 0.0f;
         for (uint a = 0; a < rext.s0; a++)
             for (uint b = 0; b < rext.s1; b++)
                 for (uint c = 0; c < rext.s2; c++)
                     for (uint d = 0; d < rext.s3; d++)
-                        acc += x[xo + (c0 + a) * xs.s0 + (c1 + b) * xs.s1 + (c2 + c) * xs.s2 +
-                                 (c3 + d) * xs.s3];
+                        acc += p[a * xs.s0 + b * xs.s1 + c * xs.s2 + d * xs.s3];
         y[yo + o] = acc;
     }
+}
+
+/* One work-group per output, a fixed-order tree over its reduced elements:
+ * for few outputs over many elements (a bias gradient summed over batch and
+ * pixels), which one work-item each would leave a GPU nearly idle. The
+ * collapsed pattern alternates reduced and kept dims, so at most two are
+ * reduced: an outer (ro) and an inner (ri) one. The work-items split the
+ * inner one when it is long (neighbouring items read neighbouring addresses
+ * where it is contiguous), else the outer one; no divisions per element. */
+__kernel __attribute__((reqd_work_group_size(SC_WG, 1, 1)))
+void sc_math_sum_to_group(__global float *y, uint yo, __global const float *x, uint xo,
+                          uint4 shape, uint4 red, uint nout)
+{
+    __local float buf[SC_WG];
+    SC_SUM_TO_EXTENTS;
+    uint lid = (uint)get_local_id(0), o = (uint)get_group_id(0);
+    __global const float *p = x + xo + sc_sum_to_base(o, ext, xs);
+    uint ro_n = 1, ro_s = 0, ri_n = 1, ri_s = 0;
+    uint rn[4] = {rext.s0, rext.s1, rext.s2, rext.s3}, st[4] = {xs.s0, xs.s1, xs.s2, xs.s3};
+    for (int d = 0; d < 4; d++) {
+        if (rn[d] == 1)
+            continue;
+        ro_n = ri_n;
+        ro_s = ri_s;
+        ri_n = rn[d];
+        ri_s = st[d];
+    }
+    float acc = 0.0f;
+    if (ri_n >= SC_WG / 4) {
+        for (uint a = 0; a < ro_n; a++)
+            for (uint i = lid; i < ri_n; i += SC_WG)
+                acc += p[a * ro_s + i * ri_s];
+    } else {
+        for (uint a = lid; a < ro_n; a += SC_WG)
+            for (uint i = 0; i < ri_n; i++)
+                acc += p[a * ro_s + i * ri_s];
+    }
+    buf[lid] = acc;
+    SC_LOCAL_REDUCE(buf, lid, SC_OP_SUM);
+    if (lid == 0 && o < nout)
+        y[yo + o] = buf[0];
 }
 
 /* y = x permuted: y[j0,j1,j2,j3] = x[i] with i = sum_k j_k * xstride[k]

@@ -225,6 +225,56 @@ START_TEST(reductions_and_shapes)
 }
 END_TEST
 
+/* sum_to at bias-gradient sizes: few outputs over many elements take the
+ * work-group kernel, many outputs the per-output one (ops_math.c picks by
+ * outputs vs device size); both against a double sum. The shapes cover a
+ * reduced count that is not a multiple of the work-group, reduced dims on
+ * both sides of a kept one, and a kept innermost dim (strided reads). */
+START_TEST(sum_to_large)
+{
+    sc_context *ctx = tu_ctx();
+    struct {
+        int64_t x[3], to[3];
+    } cases[] = {
+        {{37, 5, 301}, {1, 5, 1}},   /* conv bias: batch and pixels */
+        {{1, 2177, 64}, {1, 1, 64}}, /* linear bias over 2177 rows */
+        {{3, 700, 1}, {3, 1, 1}},    /* inner reduction */
+        {{4, 3, 2000}, {4, 3, 1}},   /* more outputs, shorter sums */
+        {{2, 600, 70}, {1, 600, 1}}, /* per-output kernel on small devices */
+        {{500, 4, 9}, {1, 4, 1}},    /* long outer, short inner reduced dim */
+    };
+    sc_rng rng;
+    sc_rng_seed(&rng, 11);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int64_t *xs = cases[c].x, *ts = cases[c].to;
+        size_t n = (size_t)(xs[0] * xs[1] * xs[2]), nout = (size_t)(ts[0] * ts[1] * ts[2]);
+        float *xv = malloc(n * sizeof *xv);
+        double *want = calloc(nout, sizeof *want);
+        ck_assert(xv && want);
+        tu_normal(&rng, xv, n);
+        for (int64_t a = 0; a < xs[0]; a++)
+            for (int64_t b = 0; b < xs[1]; b++)
+                for (int64_t d = 0; d < xs[2]; d++) {
+                    int64_t o = ((ts[0] > 1 ? a : 0) * ts[1] + (ts[1] > 1 ? b : 0)) * ts[2] +
+                                (ts[2] > 1 ? d : 0);
+                    want[o] += xv[(a * xs[1] + b) * xs[2] + d];
+                }
+        sc_graph *g;
+        TU_OK(sc_graph_create(ctx, &g));
+        sc_var *y = sc_nn_sum_to(g, sc_var_from_host(g, 3, xs, xv, false), 3, ts);
+        TU_OK(sc_graph_status(g));
+        float *got = tu_download(sc_var_tensor(y));
+        char what[64];
+        snprintf(what, sizeof what, "sum_to case %zu", c);
+        tu_assert_close(what, got, want, nout, 1e-5, 1e-4);
+        free(got);
+        free(xv);
+        free(want);
+        sc_graph_free(g);
+    }
+}
+END_TEST
+
 /* ---- matmul and linear ------------------------------------------------------- */
 
 typedef struct mm_ud {
@@ -428,6 +478,7 @@ int main(void)
     tcase_add_test(tc, binary_broadcast);
     tcase_add_test(tc, unary_ops);
     tcase_add_test(tc, reductions_and_shapes);
+    tcase_add_test(tc, sum_to_large);
     tcase_add_test(tc, matmul_variants);
     tcase_add_test(tc, gemm_providers);
     suite_add_tcase(s, tc);

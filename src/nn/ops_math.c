@@ -421,14 +421,20 @@ sc_var *sc_nn_sum_to(sc_graph *g, sc_var *x, int ndim, const int64_t *shape)
     sc_var *y = sc__out(g, SC_F32, ndim, shape);
     if (!y)
         return NULL;
-    cl_kernel k;
-    SC_NN_TRY(g, sc_kernel_get(g->ctx, "math", NULL, "sc_math_sum_to", &k));
     cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem;
     cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset, n = (cl_uint)y->t->numel;
     sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo),
                       SC_ARG(cshape), SC_ARG(cred), SC_ARG(n)};
-    size_t global = sc_grid_1d(g->ctx, n), local = g->ctx->wg_size;
-    SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_math_sum_to", 1, &global, &local, 7, args));
+    /* A work-group per output when the outputs are too few to fill the device
+     * and each sums many elements (the same rule as sc_op_reduce_axis); else
+     * one work-item per output. Both orders are fixed, so results repeat. */
+    size_t per_out = (size_t)(x->t->numel / (n ? n : 1)), local = g->ctx->wg_size;
+    bool group = per_out >= 64 && n < (size_t)g->ctx->dev.compute_units * local;
+    const char *name = group ? "sc_math_sum_to_group" : "sc_math_sum_to";
+    size_t global = group ? (size_t)n * local : sc_grid_1d(g->ctx, n);
+    cl_kernel k;
+    SC_NN_TRY(g, sc_kernel_get(g->ctx, "math", NULL, name, &k));
+    SC_NN_TRY(g, sc_launch(g->ctx, k, name, 1, &global, &local, 7, args));
     sc__record(g, y, "sum_to", sum_to_bw, 1, &x);
     return y;
 bad: {
