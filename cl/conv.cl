@@ -128,35 +128,57 @@ __kernel void sc_conv_col2im(__global float *gx, uint gxo, __global const float 
     }
 }
 
-/* yT[o, n*P + p] = g[n, o, p]: an NCHW gradient to the GEMM's layout; one
- * (n, o) row of P elements per work-item. */
+/* The layout moves between [N, O, P] and [O, N*P] (P = OH*OW) move rows of
+ * P contiguous floats. Two forms, chosen by device type (ops_conv.c):
+ *  - *_rows, for CPUs: a work-item per (n, o) row copies it in a loop; PoCL
+ *    runs that as a plain copy (the per-element form measured 1.5-2x slower
+ *    there).
+ *  - the per-element form over the 3-D range (p, o, n), for GPUs: neighbouring
+ *    work-items touch neighbouring addresses on both sides; a work-item per
+ *    row left an H100's loads strided by P and ran 20-30x slower. */
+
+/* yT[o, n*P + p] = g[n, o, p] */
 __kernel void sc_conv_to_cnp(__global float *yT, __global const float *g, uint go, uint N,
                              uint O, uint P)
 {
-    uint NP = N * P, rows = N * O;
-    SC_FOR_EACH(row, rows) {
-        uint o = row % O;
-        uint n = row / O;
-        __global float *dst = yT + o * NP + n * P;
+    uint p = (uint)get_global_id(0), o = (uint)get_global_id(1), n = (uint)get_global_id(2);
+    if (p >= P || o >= O || n >= N)
+        return;
+    yT[(o * N + n) * P + p] = g[go + (n * O + o) * P + p];
+}
+
+__kernel void sc_conv_to_cnp_rows(__global float *yT, __global const float *g, uint go,
+                                  uint N, uint O, uint P)
+{
+    SC_FOR_EACH(row, N * O) {
+        uint o = row % O, n = row / O;
+        __global float *dst = yT + (o * N + n) * P;
         __global const float *src = g + go + row * P;
         for (uint p = 0; p < P; p++)
             dst[p] = src[p];
     }
 }
 
-/* y[n, o, p] = yT[o, n*P + p] (+ b[o] when has_bias); one (n, o) row per
- * work-item. */
+/* y[n, o, p] = yT[o, n*P + p] (+ b[o] when has_bias) */
 __kernel void sc_conv_from_cnp(__global float *y, uint yo, __global const float *yT,
                                __global const float *b, uint bo, uint has_bias, uint N,
                                uint O, uint P)
 {
-    uint NP = N * P, rows = N * O;
-    SC_FOR_EACH(row, rows) {
-        uint o = row % O;
-        uint n = row / O;
+    uint p = (uint)get_global_id(0), o = (uint)get_global_id(1), n = (uint)get_global_id(2);
+    if (p >= P || o >= O || n >= N)
+        return;
+    y[yo + (n * O + o) * P + p] = yT[(o * N + n) * P + p] + (has_bias ? b[bo + o] : 0.0f);
+}
+
+__kernel void sc_conv_from_cnp_rows(__global float *y, uint yo, __global const float *yT,
+                                    __global const float *b, uint bo, uint has_bias, uint N,
+                                    uint O, uint P)
+{
+    SC_FOR_EACH(row, N * O) {
+        uint o = row % O, n = row / O;
         float bias = has_bias ? b[bo + o] : 0.0f;
         __global float *dst = y + yo + row * P;
-        __global const float *src = yT + o * NP + n * P;
+        __global const float *src = yT + (o * N + n) * P;
         for (uint p = 0; p < P; p++)
             dst[p] = src[p] + bias;
     }

@@ -125,6 +125,8 @@ static void run_conv_case(const char *name, conv_p p, int second_wrt)
     gc_check(&c);
 }
 
+static const char *const layout_forms[2] = {"rows", "elements"};
+
 START_TEST(conv2d_cases)
 {
     struct {
@@ -139,15 +141,20 @@ START_TEST(conv2d_cases)
         {"conv b1 c1 13x13 k4 s4 nob", {1, 1, 13, 13, 6, 4, 4, 4, 0, false, 0, 0}},
         {"conv b2 c2 7x6 k3x2 p1", {2, 2, 7, 6, 3, 3, 2, 1, 1, true, 0, 0}},
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char nm[64];
-        /* second order through the input gradient (the saliency path)... */
-        snprintf(nm, sizeof nm, "%s d2x", cases[i].name);
-        run_conv_case(nm, cases[i].p, 0);
-        /* ...and through the weight gradient */
-        snprintf(nm, sizeof nm, "%s d2w", cases[i].name);
-        run_conv_case(nm, cases[i].p, 1);
+    /* both forms of the layout kernels (a CPU picks rows, a GPU elements) */
+    for (int f = 0; f < 2; f++) {
+        setenv("SPURCL_CONV_LAYOUT", layout_forms[f], 1);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            char nm[64];
+            /* second order through the input gradient (the saliency path)... */
+            snprintf(nm, sizeof nm, "%s d2x %s", cases[i].name, layout_forms[f]);
+            run_conv_case(nm, cases[i].p, 0);
+            /* ...and through the weight gradient */
+            snprintf(nm, sizeof nm, "%s d2w %s", cases[i].name, layout_forms[f]);
+            run_conv_case(nm, cases[i].p, 1);
+        }
     }
+    unsetenv("SPURCL_CONV_LAYOUT");
 }
 END_TEST
 
@@ -396,10 +403,15 @@ static void check_layer(conv_p p, uint64_t seed)
 
 START_TEST(realistic_sizes)
 {
-    /* the CNN's first layer at N = 16, then its second layer, then the ViT patch embedding */
-    check_layer((conv_p){16, 1, 28, 28, 32, 3, 3, 1, 1, true, 0, 0}, 11);
-    check_layer((conv_p){8, 32, 14, 14, 64, 3, 3, 1, 1, true, 0, 0}, 12);
-    check_layer((conv_p){16, 3, 28, 28, 64, 4, 4, 4, 0, true, 0, 0}, 13);
+    /* the CNN's first layer at N = 16, then its second layer, then the ViT
+     * patch embedding; both forms of the layout kernels */
+    for (int f = 0; f < 2; f++) {
+        setenv("SPURCL_CONV_LAYOUT", layout_forms[f], 1);
+        check_layer((conv_p){16, 1, 28, 28, 32, 3, 3, 1, 1, true, 0, 0}, 11);
+        check_layer((conv_p){8, 32, 14, 14, 64, 3, 3, 1, 1, true, 0, 0}, 12);
+        check_layer((conv_p){16, 3, 28, 28, 64, 4, 4, 4, 0, true, 0, 0}, 13);
+    }
+    unsetenv("SPURCL_CONV_LAYOUT");
 }
 END_TEST
 

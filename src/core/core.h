@@ -113,7 +113,7 @@ typedef struct sc_karg {
 #define SC_ARG(x) ((sc_karg){sizeof(x), &(x)})
 #define SC_ARG_LOCAL(bytes) ((sc_karg){(bytes), NULL})
 
-/* Sets the arguments and enqueues `kernel` over a 1-D or 2-D range; `global`
+/* Sets the arguments and enqueues `kernel` over a 1-, 2- or 3-D range; `global`
  * is rounded up to a multiple of `local` (kernels guard their bounds). */
 sc_status sc_launch(sc_context *ctx, cl_kernel kernel, const char *name,
                     int dims, const size_t *global, const size_t *local,

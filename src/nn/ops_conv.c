@@ -29,6 +29,8 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 typedef struct conv_geom {
     int64_t n, c, h, w;     /* input */
@@ -111,6 +113,41 @@ static sc_status launch(sc_context *ctx, const char *name, const char *defines, 
     return sc_launch(ctx, k, name, 1, &global, &local, nargs, args);
 }
 
+/* The layout moves (cl/conv.cl): on a CPU a work-item per (n, o) row; else
+ * a work-item per element over (P, O, N), the work-group spanning the
+ * smallest power of two >= P along p (up to the context's size) and filling
+ * the rest with channels. SPURCL_CONV_LAYOUT=rows|elements overrides the
+ * choice (tests run both forms on any device). */
+static bool layout_rows(const sc_context *ctx)
+{
+    const char *env = getenv("SPURCL_CONV_LAYOUT");
+    if (env && strcmp(env, "rows") == 0)
+        return true;
+    if (env && strcmp(env, "elements") == 0)
+        return false;
+    return ctx->dev.type == SC_DEVICE_CPU;
+}
+
+static sc_status launch_layout(sc_context *ctx, const char *name, const conv_geom *cg,
+                               size_t nargs, const sc_karg *args)
+{
+    char rows_name[64];
+    cl_kernel k;
+    if (layout_rows(ctx)) {
+        snprintf(rows_name, sizeof rows_name, "%s_rows", name);
+        SC_TRY(sc_kernel_get(ctx, "conv", NULL, rows_name, &k));
+        size_t local = ctx->wg_size, global = sc_round_up((size_t)(cg->n * cg->o), local);
+        return sc_launch(ctx, k, rows_name, 1, &global, &local, nargs, args);
+    }
+    SC_TRY(sc_kernel_get(ctx, "conv", NULL, name, &k));
+    size_t p = (size_t)(cg->oh * cg->ow), l0 = 1;
+    while (l0 < p && l0 < ctx->wg_size)
+        l0 <<= 1;
+    size_t local[3] = {l0, ctx->wg_size / l0, 1};
+    size_t global[3] = {p, (size_t)cg->o, (size_t)cg->n};
+    return sc_launch(ctx, k, name, 3, global, local, nargs, args);
+}
+
 typedef struct geom_args {
     cl_uint n, c, h, w, kh, kw, s, p, oh, ow;
 } geom_args;
@@ -173,7 +210,7 @@ static sc_status to_cnp(sc_context *ctx, const sc_tensor *gy, const conv_geom *c
     cl_uint go = (cl_uint)gy->offset, n = (cl_uint)cg->n, o = (cl_uint)cg->o,
             p = (cl_uint)(cg->oh * cg->ow);
     sc_karg args[] = {SC_ARG(tm), SC_ARG(gm), SC_ARG(go), SC_ARG(n), SC_ARG(o), SC_ARG(p)};
-    return launch(ctx, "sc_conv_to_cnp", NULL, (size_t)n * o, 6, args);
+    return launch_layout(ctx, "sc_conv_to_cnp", cg, 6, args);
 }
 
 /* y [N, O, OH, OW] <- yT [O, N*P] (+ b) */
@@ -185,7 +222,7 @@ static sc_status from_cnp(sc_context *ctx, const sc_tensor *yT, const sc_tensor 
             n = (cl_uint)cg->n, o = (cl_uint)cg->o, p = (cl_uint)(cg->oh * cg->ow);
     sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(tm), SC_ARG(bm), SC_ARG(bo),
                       SC_ARG(hb), SC_ARG(n),  SC_ARG(o),  SC_ARG(p)};
-    return launch(ctx, "sc_conv_from_cnp", NULL, (size_t)n * o, 9, args);
+    return launch_layout(ctx, "sc_conv_from_cnp", cg, 9, args);
 }
 
 static sc_status gemm(sc_context *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
