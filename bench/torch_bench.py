@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
-"""Time every entry of bench/shapes.json on PyTorch CPU; one JSON line per entry.
+"""Time every entry of bench/shapes.json on PyTorch; one JSON line per entry.
 
     /usr/bin/python3 bench/torch_bench.py [--shapes bench/shapes.json]
-        [--threads 2] [--repeat 20] [--warmup 3] [--only SUBSTRING]
+        [--threads 2] [--repeat 20] [--warmup 3] [--only SUBSTRING] [--device cpu|cuda]
 
-Output lines: {"name", "impl": "torch", "fwd_ms", "fwdbwd_ms", "threads"},
+Output lines: {"name", "impl": "torch", "fwd_ms", "fwdbwd_ms", "threads", "device"},
 each time the median of --repeat runs after --warmup untimed runs. What fwd and
 fwd+bwd cover for each op is defined in the "schema" key of shapes.json.
 The model definitions come from tests/fixtures/make_fixtures.py (the same
@@ -181,33 +181,45 @@ def loaded_blas():
         return "unknown"
 
 
-def median_ms(fn, repeat, warmup):
+def median_ms(fn, repeat, warmup, sync):
+    """Median wall time of fn in ms; sync() waits for queued device work, so a
+    GPU time covers the kernels and not only their launch."""
     for _ in range(warmup):
         fn()
+    sync()
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
 
 
 def main():
-    ap = argparse.ArgumentParser(description="Time bench/shapes.json entries on PyTorch CPU (JSON lines on stdout).")
+    ap = argparse.ArgumentParser(description="Time bench/shapes.json entries on PyTorch (JSON lines on stdout).")
     ap.add_argument("--shapes", default=os.path.join(HERE, "shapes.json"))
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     ap.add_argument("--repeat", type=int, default=20, help="timed runs per measurement; the median is reported (default 20)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed runs before timing (default 3)")
     ap.add_argument("--only", default=None, help="run only entries whose name contains this substring")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu",
+                    help="cpu (default) or cuda: every tensor and model is created there (torch >= 2.0 for cuda)")
     args = ap.parse_args()
+
+    sync = lambda: None
+    if args.device != "cpu":
+        torch.set_default_device(args.device)
+        sync = torch.cuda.synchronize if args.device.startswith("cuda") else sync
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     with open(args.shapes) as f:
         entries = json.load(f)["entries"]
     models = load_models()
-    print(f"# torch {torch.__version__}, {args.threads} threads, median of {args.repeat} after {args.warmup} warm-up; "
+    where = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
+    print(f"# torch {torch.__version__} on {where}, {args.threads} threads, median of {args.repeat} after {args.warmup} warm-up; "
           f"BLAS: {loaded_blas()}", file=sys.stderr)
     for e in entries:
         if args.only and args.only not in e["name"]:
@@ -216,9 +228,10 @@ def main():
         rec = {
             "name": e["name"],
             "impl": "torch",
-            "fwd_ms": round(median_ms(fwd, args.repeat, args.warmup), 4),
-            "fwdbwd_ms": round(median_ms(fwdbwd, args.repeat, args.warmup), 4),
+            "fwd_ms": round(median_ms(fwd, args.repeat, args.warmup, sync), 4),
+            "fwdbwd_ms": round(median_ms(fwdbwd, args.repeat, args.warmup, sync), 4),
             "threads": args.threads,
+            "device": args.device,
         }
         print(json.dumps(rec), flush=True)
     return 0
