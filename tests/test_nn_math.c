@@ -377,6 +377,42 @@ START_TEST(gemm_providers)
     }
     unsetenv("SPURCL_GEMM");
     free(a); free(b); free(want);
+
+    /* Long K, small output (a conv weight gradient's shape): CLBlast's path
+     * splits K into chunks (gemm.c); K = 9001 leaves a longer last chunk.
+     * Every transpose combination against a double product. */
+    const int M2 = 8, N2 = 5, K2 = 9001;
+    float *a2 = malloc((size_t)M2 * K2 * 4), *b2 = malloc((size_t)K2 * N2 * 4);
+    double *want2 = malloc((size_t)M2 * N2 * sizeof(double));
+    tu_normal(&rng, a2, (size_t)M2 * K2);
+    tu_normal(&rng, b2, (size_t)K2 * N2);
+    setenv("SPURCL_GEMM", "clblast", 1);
+    for (int t = 0; t < 4; t++) {
+        bool ta = t & 1, tb = t & 2;
+        /* stored A is [K, M] when transposed, B is [N, K] when transposed */
+        for (int i = 0; i < M2; i++)
+            for (int j = 0; j < N2; j++) {
+                double s = 0;
+                for (int q = 0; q < K2; q++)
+                    s += (double)(ta ? a2[q * M2 + i] : a2[i * K2 + q]) *
+                         (tb ? b2[j * K2 + q] : b2[q * N2 + j]);
+                want2[i * N2 + j] = s;
+            }
+        sc_graph *g;
+        TU_OK(sc_graph_create(tu_ctx(), &g));
+        int64_t as[2] = {ta ? K2 : M2, ta ? M2 : K2}, bs[2] = {tb ? N2 : K2, tb ? K2 : N2};
+        sc_var *y = sc_nn_matmul(g, sc_var_from_host(g, 2, as, a2, false),
+                                 sc_var_from_host(g, 2, bs, b2, false), ta, tb);
+        TU_OK(sc_graph_status(g));
+        float *got = tu_download(sc_var_tensor(y));
+        char what[48];
+        snprintf(what, sizeof what, "split-K ta%d tb%d", ta, tb);
+        tu_assert_close(what, got, want2, (size_t)M2 * N2, 1e-4, 1e-3);
+        free(got);
+        sc_graph_free(g);
+    }
+    unsetenv("SPURCL_GEMM");
+    free(a2); free(b2); free(want2);
 }
 END_TEST
 
