@@ -20,6 +20,9 @@ esac
 packages="build-essential pkg-config python3 meson ninja-build ocl-icd-opencl-dev \
 opencl-headers pocl-opencl-icd clinfo libclblast-dev libpng-dev zlib1g-dev check \
 libcjson-dev libopenblas-dev dataset-fashion-mnist"
+# The test suite also checks checkpoints against PyTorch (tests/interop):
+# Debian's torch, and a venv for the safetensors package (not in Debian 12).
+[ "$mode" = test ] && packages="$packages python3-torch python3-numpy python3-venv"
 
 missing=""
 for p in $packages; do
@@ -39,10 +42,33 @@ fi
 
 werror=false
 [ -n "${CI:-}" ] && werror=true
+opts="-Dwerror=$werror"
+
+if [ "$mode" = test ]; then
+    # Python for the interop test: the system one when it has torch and
+    # safetensors, else build-py/ (a venv over the system site packages, with
+    # safetensors from PyPI). Without network the test is skipped, and says so.
+    py=/usr/bin/python3
+    if ! $py -c "import torch, safetensors" 2>/dev/null; then
+        venv=build-py
+        if ! $venv/bin/python3 -c "import torch, safetensors" 2>/dev/null; then
+            echo "spurcl: creating $venv/ (safetensors 0.8.0 from PyPI) for the interop test"
+            /usr/bin/python3 -m venv --system-site-packages $venv &&
+                $venv/bin/python3 -m pip install -q --disable-pip-version-check safetensors==0.8.0 ||
+                echo "spurcl: could not install safetensors; the interop test will be skipped"
+        fi
+        if $venv/bin/python3 -c "import torch, safetensors" 2>/dev/null; then
+            py=$PWD/$venv/bin/python3
+        fi
+    fi
+    opts="$opts -Dtest_python=$py"
+fi
+
 if [ -f build/build.ninja ]; then
-    meson configure build -Dwerror=$werror >/dev/null
+    # --reconfigure also picks up options added since the tree was set up
+    meson setup --reconfigure build $opts >/dev/null
 else
-    meson setup build -Dwerror=$werror
+    meson setup build $opts
 fi
 ninja -C build
 
