@@ -99,6 +99,23 @@ check "probe without --model" 2 "$exe" probe --data x
 for c in $(cat "$tmp/cmds"); do
     check "listed command $c --help" 0 "$exe" $c --help
 done
+# End to end on a tiny MNIST-SC (needs dataset-fashion-mnist): a ULE run's
+# files land in its --out directory (a dangling run-directory pointer once
+# wrote the picture to /saliency.png).
+if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    check "tiny MNIST-SC" 0 "$exe" -q data build --max-train 600 --max-test 200 --variant patch \
+        --rho 1.0 --out "$tmp/sc.st"
+    check "ule, one lambda" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 --out "$tmp/u1"
+    grep_in "ule names its picture in the run dir" out "saliency picture: $tmp/u1/saliency.png"
+    check "ule picture is a PNG" 0 sh -c "head -c 8 '$tmp/u1/saliency.png' | od -An -tx1 | grep -q '89 50 4e 47 0d 0a 1a 0a'"
+    check "ule, lambda sweep" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 \
+        --lambda 10,100 --out "$tmp/u2"
+    grep_in "sweep picture in the sweep dir" out "saliency picture: $tmp/u2/saliency.png"
+    check "sweep keeps each lambda's run" 0 test -s "$tmp/u2/lambda-10/teacher.safetensors"
+else
+    echo "skip ule end to end: /usr/share/datasets/fashion-mnist not installed"
+fi
+
 check "train on a missing data file fails" 1 "$exe" train --data /nonexistent/x.safetensors --out "$tmp/run"
 grep_in "missing data file is named" err "/nonexistent/x.safetensors"
 one_line "missing data file: one line" err

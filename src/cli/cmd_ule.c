@@ -183,8 +183,10 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
     int rc = SC_EXIT_OK, best = -1;
     double best_val = -1;
     sc_ule_result *res = calloc((size_t)nl, sizeof *res);
+    /* declared outside the loop: uc.run_dir points at it after the loop too */
+    char dir[4096];
     for (int i = 0; i < nl && rc == SC_EXIT_OK; i++) {
-        char dir[4096], label[64];
+        char label[64];
         uc.loss.lambda = (float)lambdas[i];
         if (nl > 1)
             snprintf(dir, sizeof dir, "%s/lambda-%g", a.out, lambdas[i]);
@@ -224,7 +226,7 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
         /* where the models look: a picture, and on patch data the share of
          * saliency inside each sample's mark */
         char path[4096];
-        snprintf(path, sizeof path, "%s/saliency.png", nl > 1 ? a.out : uc.run_dir);
+        snprintf(path, sizeof path, "%s/saliency.png", a.out);
         sc_model *models[2] = {r->student, r->teacher};
         const char *titles[2] = {"student", "teacher"};
         if (sc_cli_saliency_picture(ctx, d, models, titles, 2, path) != SC_OK) {
