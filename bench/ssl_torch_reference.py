@@ -374,6 +374,9 @@ def main():
     ap.add_argument("--probe-seed", type=int, default=None, help="default: --seed")
     ap.add_argument("--random-encoder", action="store_true",
                     help="no SSL: probe the initial (random) encoder")
+    ap.add_argument("--init", default=None,
+                    help="start from these encoder weights (a spurcl checkpoint of the cnn; "
+                         "conv1/conv2/fc1/fc2 tensors, optimiser state ignored)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -393,6 +396,11 @@ def main():
         f"{torch.get_num_threads()} threads")
     torch.manual_seed(args.seed)
     enc = CNN(C, H, W, ds["num_classes"])
+    if args.init:
+        state = {k: torch.from_numpy(v) for k, v in load_file(args.init).items()
+                 if not k.startswith("optim.")}
+        enc.load_state_dict(state, strict=True)
+        log(f"encoder weights from {args.init}")
     hist = []
     t_ssl = time.time()
     if not args.random_encoder:
@@ -404,6 +412,7 @@ def main():
     log(f"wall time {wall:.1f} s (ssl {t_ssl:.1f} s)")
     if args.json:
         out = dict(data=args.data, method=args.method, random_encoder=args.random_encoder,
+                   init=args.init,
                    epochs=args.epochs if not args.random_encoder else 0, seed=args.seed,
                    probe_epochs=args.probe_epochs, probe_lr=args.probe_lr, ssl=hist,
                    train_acc=res["train_acc"], val=res["val"], test=res["test"],
