@@ -10,7 +10,10 @@
 #include <ftw.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/core.h"
+#include "spurcl/io.h"
 #include "spurcl/train.h"
 #include "spurcl/ule.h"
 
@@ -119,6 +122,114 @@ START_TEST(resume_is_bit_identical)
 }
 END_TEST
 
+
+/* Every line of DIR/metrics.jsonl: its "step", "epoch_end" and number `key`. */
+typedef struct eval_line {
+    int64_t step;
+    bool epoch_end;
+    double value;
+} eval_line;
+
+static int read_evals(const char *dir, const char *key, eval_line *out, int max)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    uint8_t *txt;
+    size_t size;
+    TU_OK(sc_io_read_file(path, 1 << 22, &txt, &size));
+    int n = 0;
+    char *save = NULL;
+    for (char *l = strtok_r((char *)txt, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        ck_assert_int_lt(n, max);
+        cJSON *o = cJSON_Parse(l);
+        ck_assert_msg(o != NULL, "metrics line %d is not JSON: %s", n + 1, l);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "step");
+        const cJSON *ee = cJSON_GetObjectItemCaseSensitive(o, "epoch_end");
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+        ck_assert_msg(cJSON_IsNumber(st) && cJSON_IsBool(ee) && cJSON_IsNumber(v),
+                      "metrics line %d lacks step, epoch_end or %s", n + 1, key);
+        out[n++] = (eval_line){(int64_t)st->valuedouble, cJSON_IsTrue(ee), v->valuedouble};
+        cJSON_Delete(o);
+    }
+    free(txt);
+    return n;
+}
+
+/* Checks the evaluation schedule (every `every` steps of each epoch, and at
+ * its end) and that selection took the first best line: returns its index. */
+static int check_schedule(const eval_line *e, int n, int epochs, int64_t steps, int64_t every)
+{
+    int want = 0, best = 0;
+    for (int ep = 0; ep < epochs; ep++) {
+        for (int64_t s = every; s < steps; s += every) {
+            ck_assert_int_lt(want, n);
+            ck_assert_int_eq(e[want].step, ep * steps + s);
+            ck_assert(!e[want].epoch_end);
+            want++;
+        }
+        ck_assert_int_lt(want, n);
+        ck_assert_int_eq(e[want].step, (ep + 1) * steps);
+        ck_assert(e[want].epoch_end);
+        want++;
+    }
+    ck_assert_int_eq(n, want);
+    for (int i = 1; i < n; i++)
+        if (e[i].value > e[best].value)
+            best = i;
+    return best;
+}
+
+START_TEST(eval_every_selects_among_all_evaluations)
+{
+    /* 300 training samples, batch 32: 10 steps an epoch; every 3 steps:
+     * evaluations at 3, 6, 9 and 10 of each epoch */
+    sc_dataset *d = toy(300, 40, 40, 4);
+    char *dir = tu_tmpdir("train");
+    sc_train_config c;
+    small_cnn(&c);
+    c.epochs = 2;
+    c.eval_every = 3;
+    c.select = SC_SELECT_VAL_AVG;
+    c.run_dir = dir;
+    eval_line e[32];
+    sc_train_result r;
+    for (int run = 0; run < 2; run++) { /* the second run starts metrics.jsonl anew */
+        TU_OK(sc_train_erm(tu_ctx(), d, &c, &r));
+        int n = read_evals(dir, "val_acc", e, 32);
+        int best = check_schedule(e, n, 2, 10, 3);
+        ck_assert_int_eq(r.selected_step, e[best].step);
+        ck_assert_int_eq(r.selected_epoch, (int)((e[best].step - 1) / 10) + 1);
+        /* the selected model, reloaded and re-evaluated, is the logged one */
+        ck_assert_msg(fabs(r.val.accuracy - e[best].value) < 1e-12, "selected %g, logged %g",
+                      r.val.accuracy, e[best].value);
+        sc_train_result_free(&r);
+    }
+
+    /* ULE: the same schedule, selection by the teacher's val accuracy */
+    sc_ule_config u;
+    sc_ule_config_default(&u);
+    u.student.cnn_c1 = u.teacher.cnn_c1 = 4;
+    u.student.cnn_c2 = u.teacher.cnn_c2 = 8;
+    u.student.cnn_fc = u.teacher.cnn_fc = 16;
+    u.epochs = 2;
+    u.batch_size = 32;
+    u.seed = 5;
+    u.eval_every = 3;
+    u.select = SC_SELECT_VAL_AVG;
+    u.run_dir = dir;
+    sc_ule_result ur;
+    TU_OK(sc_train_ule(tu_ctx(), d, &u, &ur));
+    int n = read_evals(dir, "teacher_val_acc", e, 32);
+    int best = check_schedule(e, n, 2, 10, 3);
+    ck_assert_int_eq(ur.selected_step, e[best].step);
+    ck_assert_msg(fabs(ur.teacher_val.accuracy - e[best].value) < 1e-12, "selected %g, logged %g",
+                  ur.teacher_val.accuracy, e[best].value);
+    sc_ule_result_free(&ur);
+    sc_dataset_free(d);
+    tu_rmtree(dir);
+}
+END_TEST
+
 static long rss_kib(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -223,6 +334,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, resume_is_bit_identical);
     tcase_add_test(tc, memory_stays_flat);
+    tcase_add_test(tc, eval_every_selects_among_all_evaluations);
     tcase_add_test(tc, ule_teacher_beats_student_on_conflicting);
     suite_add_tcase(s, tc);
     return tu_run(s);

@@ -69,7 +69,9 @@ const char *sc_select_name(sc_select s);
 typedef struct sc_train_progress {
     int epoch, epochs;
     int64_t step, steps_per_epoch;
-    double loss, accuracy;      /* running means over the epoch */
+    double loss, accuracy;      /* running means over the epoch (accuracy NAN: none) */
+    double penalty;             /* ULE: the teacher's running mean penalty */
+    bool has_penalty;
     double images_per_s;
     double elapsed_s, eta_s;
     bool epoch_done;
@@ -86,7 +88,9 @@ typedef struct sc_train_config {
     bool resume;                 /* continue from run_dir/last.safetensors */
     sc_select select;
     const float *sample_weights; /* per dataset index (JTT), or NULL */
-    bool eval_test_each_epoch;   /* also log test metrics per epoch */
+    bool eval_test_each_epoch;   /* also log test metrics at every evaluation */
+    int64_t eval_every;          /* also evaluate (and select) every N steps; 0: at epoch
+                                    ends only */
     void (*progress)(const sc_train_progress *p, void *ud);
     void *progress_ud;
 } sc_train_config;
@@ -95,7 +99,8 @@ void sc_train_config_default(sc_train_config *cfg);
 
 typedef struct sc_train_result {
     sc_model *model;             /* the selected model (caller frees) */
-    int selected_epoch;
+    int selected_epoch;          /* the epoch the selected evaluation fell in */
+    int64_t selected_step;       /* optimiser steps taken at that evaluation */
     sc_group_metrics val, test;  /* of the selected model */
     double seconds;
 } sc_train_result;

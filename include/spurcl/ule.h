@@ -76,6 +76,10 @@ typedef struct sc_ule_config {
     uint64_t seed;
     const char *run_dir;                /* metrics.jsonl, student.safetensors, teacher.safetensors */
     sc_select select;                   /* last (default) or val-avg: no group labels */
+    int64_t eval_every;                 /* also evaluate (and select) every N steps; 0: at
+                                           epoch ends only */
+    bool eval_test;                     /* log test metrics at each evaluation (never used
+                                           for selection) */
     const char *saliency_layer;         /* NULL or "input": the pixels */
     bool freeze_backbone;               /* train only the last layer of both models */
     const char *init;                   /* checkpoint loaded into both models, or NULL */
@@ -87,10 +91,12 @@ void sc_ule_config_default(sc_ule_config *cfg);
 
 typedef struct sc_ule_result {
     sc_model *student, *teacher;        /* the selected epoch's models (caller frees) */
-    int selected_epoch;
+    int selected_epoch;                 /* the epoch the selected evaluation fell in */
+    int64_t selected_step;              /* optimiser steps taken at that evaluation */
     sc_group_metrics student_val, student_test, teacher_val, teacher_test;
     double seconds;
     double step_ms;                     /* mean time of one teacher + student step */
+    double eval_seconds;                /* time spent in evaluations during training */
 } sc_ule_result;
 
 /* Trains student and teacher in parallel on the same batches. */

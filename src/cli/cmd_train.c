@@ -17,8 +17,8 @@ static void train_usage(FILE *out)
             "usage: spurcl [--device SEL] train --data FILE [options]\n"
             "\n"
             "Plain supervised training (ERM), the floor every robustness table starts\n"
-            "from. Training reads labels only. After every epoch the validation split\n"
-            "is evaluated per group; metrics go to DIR/metrics.jsonl (one JSON object a\n"
+            "from. Training reads labels only. After every epoch (and every --eval-every\n"
+            "steps) the validation split is evaluated per group; metrics go to DIR/metrics.jsonl (one JSON object a\n"
             "line) and checkpoints to DIR/last.safetensors (and best.safetensors with a\n"
             "--select other than last). At the end the per-group tables of the selected\n"
             "model on val and test are printed.\n\n%s",
@@ -27,7 +27,8 @@ static void train_usage(FILE *out)
 
 static void print_result(const sc_train_result *r, const sc_dataset *d, sc_select sel)
 {
-    printf("selected model: epoch %d (selection: %s%s)\n", r->selected_epoch, sc_select_name(sel),
+    printf("selected model: step %lld, epoch %d (selection: %s%s)\n", (long long)r->selected_step,
+           r->selected_epoch, sc_select_name(sel),
            sel == SC_SELECT_VAL_WGA ? "; uses the validation split's group labels" : "");
     sc_cli_print_groups(stdout, "val", &r->val, d);
     sc_cli_print_groups(stdout, "test", &r->test, d);

@@ -165,6 +165,8 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
     uc.batch_size = a.cfg.batch_size;
     uc.seed = a.cfg.seed;
     uc.select = a.cfg.select;
+    uc.eval_every = a.cfg.eval_every;
+    uc.eval_test = a.cfg.eval_test_each_epoch;
     if (uc.select == SC_SELECT_VAL_WGA)
         return sc_cli_usage_error("ule", "--select val-wga uses group labels; ULE selects by "
                                          "last or val-avg");
@@ -218,8 +220,9 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
             printf("\n");
         }
         const sc_ule_result *r = &res[best];
-        printf("ULE, lambda %g, epoch %d (selection: %s), %.1f ms per ULE step\n", lambdas[best],
-               r->selected_epoch, sc_select_name(uc.select), r->step_ms);
+        printf("ULE, lambda %g, step %lld (epoch %d; selection: %s), %.1f ms per ULE step\n",
+               lambdas[best], (long long)r->selected_step, r->selected_epoch,
+               sc_select_name(uc.select), r->step_ms);
         print_side_by_side("val", &r->student_val, &r->teacher_val);
         print_side_by_side("test", &r->student_test, &r->teacher_test);
         sc_cli_print_groups(stdout, "teacher, test", &r->teacher_test, d);
@@ -325,8 +328,9 @@ int sc_cmd_jtt(const sc_cli_global *g, int argc, char **argv)
     if (sc_train_jtt(ctx, d, &jc, &r) != SC_OK) {
         rc = sc_cli_fail("jtt");
     } else {
-        printf("JTT: %lld training samples upweighted x%g; final model epoch %d\n",
-               (long long)r.errors, (double)jc.upweight, r.final.selected_epoch);
+        printf("JTT: %lld training samples upweighted x%g; final model step %lld, epoch %d\n",
+               (long long)r.errors, (double)jc.upweight, (long long)r.final.selected_step,
+               r.final.selected_epoch);
         sc_cli_print_groups(stdout, "val", &r.final.val, d);
         sc_cli_print_groups(stdout, "test", &r.final.test, d);
         sc_train_result_free(&r.final);

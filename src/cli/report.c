@@ -23,6 +23,15 @@ static void fmt_duration(char *buf, size_t n, double s)
         snprintf(buf, n, "%ds", t);
 }
 
+/* " acc 0.1234" or " penalty 0.001234" (ULE's teacher), whichever the run has */
+static void fmt_second(char *buf, size_t n, const sc_train_progress *p)
+{
+    if (p->has_penalty)
+        snprintf(buf, n, "penalty %.4g", p->penalty);
+    else
+        snprintf(buf, n, "acc %.4f", p->accuracy);
+}
+
 void sc_cli_progress(const sc_train_progress *p, void *ud)
 {
     const sc_cli_progress_state *st = ud;
@@ -32,8 +41,9 @@ void sc_cli_progress(const sc_train_progress *p, void *ud)
     if (p->epoch_done) {
         if (st->tty)
             fputs("\r\033[K", stderr);
-        fprintf(stderr, "%s epoch %d/%d  loss %.4f  acc %.4f", who, p->epoch, p->epochs, p->loss,
-                p->accuracy);
+        char second[48];
+        fmt_second(second, sizeof second, p);
+        fprintf(stderr, "%s epoch %d/%d  loss %.4f  %s", who, p->epoch, p->epochs, p->loss, second);
         if (p->val)
             fprintf(stderr, "  val acc %.4f  val worst-group %.4f", p->val->accuracy,
                     p->val->worst_group);
@@ -52,9 +62,11 @@ void sc_cli_progress(const sc_train_progress *p, void *ud)
     bar[width] = '\0';
     char eta[32];
     fmt_duration(eta, sizeof eta, p->eta_s);
-    fprintf(stderr, "\r\033[K%s epoch %d/%d [%s] %lld/%lld  loss %.4f  acc %.4f  %.0f img/s  left %s",
+    char second[48];
+    fmt_second(second, sizeof second, p);
+    fprintf(stderr, "\r\033[K%s epoch %d/%d [%s] %lld/%lld  loss %.4f  %s  %.0f img/s  left %s",
             who, p->epoch, p->epochs, bar, (long long)p->step, (long long)p->steps_per_epoch,
-            p->loss, p->accuracy, p->images_per_s, eta);
+            p->loss, second, p->images_per_s, eta);
     fflush(stderr);
 }
 

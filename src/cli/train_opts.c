@@ -16,7 +16,7 @@ const char sc_cli_train_help[] =
     "                       vit shape (defaults: patch 7 for 28 px else 4, 64, 4, 4, 128)\n"
     "  --resnet-width W     resnet base width: stages of W, 2W, 4W, 8W channels (default 64)\n"
     "Optimisation:\n"
-    "  --epochs N           epochs (default 5)\n"
+    "  --epochs N           epochs (default 5; ule 2)\n"
     "  --batch N            batch size (default 128)\n"
     "  --optim sgd|adamw    optimiser (default adamw)\n"
     "  --lr X               learning rate (default 1e-3)\n"
@@ -31,7 +31,10 @@ const char sc_cli_train_help[] =
     "  --resume             continue the run in --out from its last checkpoint\n"
     "  --select last|val-avg|val-wga   model selection (default last; val-wga uses\n"
     "                       group labels of the validation split)\n"
-    "  --eval-test          also evaluate the test split after every epoch\n";
+    "  --eval-every N       also evaluate val every N steps, not only at epoch ends;\n"
+    "                       --select then picks among all evaluations (default 0: off)\n"
+    "  --eval-test          also evaluate the test split at every evaluation (logged,\n"
+    "                       never used for selection)\n";
 
 void sc_cli_train_args_default(sc_cli_train_args *a)
 {
@@ -124,6 +127,8 @@ int sc_cli_train_opt(const char *cmd, int code, const char *arg, sc_cli_train_ar
         return 1;
     case OPT_RESUME: c->resume = true; return 1;
     case OPT_EVAL_TEST: c->eval_test_each_epoch = true; return 1;
+    case OPT_EVAL_EVERY:
+        return parse_int(cmd, "--eval-every", arg, 0, 1LL << 40, &c->eval_every) ? 1 : -1;
     case OPT_CNN_WIDTHS: {
         int c1, c2, fc;
         char tail;

@@ -18,7 +18,7 @@ enum {
     OPT_DATA = 1000, OPT_MODEL, OPT_EPOCHS, OPT_BATCH, OPT_LR, OPT_OPTIM, OPT_MOMENTUM, OPT_WD,
     OPT_SCHEDULE, OPT_WARMUP, OPT_CLIP, OPT_SEED, OPT_OUT, OPT_SELECT, OPT_RESUME,
     OPT_CNN_WIDTHS, OPT_VIT_PATCH, OPT_VIT_DIM, OPT_VIT_DEPTH, OPT_VIT_HEADS, OPT_VIT_MLP,
-    OPT_RESNET_WIDTH, OPT_EVAL_TEST, OPT_SHARED_END
+    OPT_RESNET_WIDTH, OPT_EVAL_TEST, OPT_EVAL_EVERY, OPT_SHARED_END
 };
 
 #define SC_CLI_TRAIN_LONG_OPTIONS                                              \
@@ -44,7 +44,8 @@ enum {
     {"vit-heads", required_argument, NULL, OPT_VIT_HEADS},                     \
     {"vit-mlp", required_argument, NULL, OPT_VIT_MLP},                         \
     {"resnet-width", required_argument, NULL, OPT_RESNET_WIDTH},               \
-    {"eval-test", no_argument, NULL, OPT_EVAL_TEST}
+    {"eval-test", no_argument, NULL, OPT_EVAL_TEST},                           \
+    {"eval-every", required_argument, NULL, OPT_EVAL_EVERY}
 
 /* The help text of the shared options. */
 extern const char sc_cli_train_help[];

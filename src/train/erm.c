@@ -56,11 +56,75 @@ static double select_value(sc_select s, const sc_group_metrics *val)
     return s == SC_SELECT_VAL_WGA ? val->worst_group : val->accuracy;
 }
 
-/* One training epoch. Returns SC_ERR_NUMERIC on a non-finite loss. */
-static sc_status run_epoch(sc_context *ctx, sc_model *m, sc_optim *opt, sc_batcher *b,
-                           const sc_dataset *d, const sc_train_config *cfg, int epoch,
-                           double t_start, double *loss_out, double *acc_out, int64_t *images)
+/* Selection state and what an evaluation needs. */
+typedef struct erm_run {
+    sc_context *ctx;
+    sc_model *m;
+    sc_optim *opt;
+    const sc_dataset *d;
+    const sc_train_config *cfg;
+    const double *props;
+    char last_path[4096], best_path[4096];
+    int best_epoch;       /* 1-based epoch of the best evaluation, -1: none yet */
+    int64_t best_step;    /* optimiser steps at it */
+    double best_value;
+    bool fresh;           /* the next metrics line starts DIR/metrics.jsonl anew */
+} erm_run;
+
+/* One evaluation point (every cfg->eval_every steps and at each epoch's
+ * end): val (and test when asked) metrics, selection, the best checkpoint
+ * when it improved, and at an epoch's end the last checkpoint. Adds the
+ * metrics to `line`; val_out (if given) receives the val metrics. */
+static sc_status erm_evaluate(erm_run *r, int epoch, bool epoch_end, cJSON *line,
+                              sc_group_metrics *val_out)
 {
+    const sc_train_config *cfg = r->cfg;
+    sc_group_metrics val = {0}, test = {0};
+    sc_status st = sc_evaluate(r->ctx, r->m, r->d, SC_SPLIT_VAL, r->props, 512, &val);
+    if (st == SC_OK && cfg->eval_test_each_epoch)
+        st = sc_evaluate(r->ctx, r->m, r->d, SC_SPLIT_TEST, r->props, 512, &test);
+    int64_t steps = sc_optim_steps(r->opt);
+    double v = select_value(cfg->select, &val);
+    bool improved = st == SC_OK && cfg->select != SC_SELECT_LAST && v > r->best_value;
+    if (improved) {
+        r->best_value = v;
+        r->best_epoch = epoch;
+        r->best_step = steps;
+    }
+    char extra[160];
+    snprintf(extra, sizeof extra,
+             "{\"best_epoch\": %d, \"best_step\": %lld, \"best_value\": %.17g, \"step\": %lld}",
+             r->best_epoch, (long long)r->best_step,
+             isfinite(r->best_value) ? r->best_value : -1.0, (long long)steps);
+    if (st == SC_OK && epoch_end)
+        st = sc_checkpoint_save(r->last_path, r->m, r->opt, epoch, cfg->seed, extra);
+    if (st == SC_OK && improved)
+        st = sc_checkpoint_save(r->best_path, r->m, r->opt, epoch, cfg->seed, extra);
+    if (st == SC_OK) {
+        cJSON_AddNumberToObject(line, "epoch", epoch);
+        cJSON_AddNumberToObject(line, "step", (double)steps);
+        cJSON_AddBoolToObject(line, "epoch_end", epoch_end);
+        sc__json_add_metrics(line, "val", &val);
+        if (cfg->eval_test_each_epoch)
+            sc__json_add_metrics(line, "test", &test);
+    }
+    sc_group_metrics_free(&test);
+    if (st == SC_OK && val_out)
+        *val_out = val;
+    else
+        sc_group_metrics_free(&val);
+    return st;
+}
+
+/* One training epoch. Returns SC_ERR_NUMERIC on a non-finite loss. */
+static sc_status run_epoch(erm_run *r, sc_batcher *b, int epoch, double t_start,
+                           double *loss_out, double *acc_out, int64_t *images)
+{
+    sc_context *ctx = r->ctx;
+    sc_model *m = r->m;
+    sc_optim *opt = r->opt;
+    const sc_dataset *d = r->d;
+    const sc_train_config *cfg = r->cfg;
     size_t np = sc_model_param_count(m);
     sc_var **params = malloc(np * sizeof *params), **grads = malloc(np * sizeof *grads);
     float *logits = malloc((size_t)cfg->batch_size * (size_t)d->num_classes * sizeof(float));
@@ -116,6 +180,17 @@ static sc_status run_epoch(sc_context *ctx, sc_model *m, sc_optim *opt, sc_batch
         loss_sum += (double)lv * (double)bt->size;
         step++;
         sc_graph_reset(g);
+        if (cfg->eval_every > 0 && step % cfg->eval_every == 0 && step < steps) {
+            cJSON *line = cJSON_CreateObject();
+            cJSON_AddNumberToObject(line, "train_loss", loss_sum / (double)seen);
+            cJSON_AddNumberToObject(line, "train_acc", (double)correct / (double)seen);
+            if ((st = erm_evaluate(r, epoch + 1, false, line, NULL)) == SC_OK)
+                st = sc__append_jsonl(cfg->run_dir, line, r->fresh);
+            r->fresh = false;
+            cJSON_Delete(line);
+            if (st != SC_OK)
+                break;
+        }
         if (cfg->progress) {
             double el = sc__now_s() - t0;
             sc_train_progress p = {.epoch = epoch + 1, .epochs = cfg->epochs, .step = step,
@@ -144,8 +219,9 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
 {
     memset(out, 0, sizeof *out);
     sc_train_config cfg = *cfg_in;
-    if (cfg.epochs < 1 || cfg.batch_size < 1)
-        return sc_error_set(SC_ERR_INVALID_ARG, "training needs epochs >= 1 and batch size >= 1");
+    if (cfg.epochs < 1 || cfg.batch_size < 1 || cfg.eval_every < 0)
+        return sc_error_set(SC_ERR_INVALID_ARG,
+                            "training needs epochs >= 1, batch size >= 1 and eval_every >= 0");
     if (!cfg.run_dir)
         return sc_error_set(SC_ERR_INVALID_ARG, "training needs a run directory");
     cfg.model.in_channels = d->c;
@@ -155,17 +231,17 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
     SC_TRY(sc__ensure_dir(cfg.run_dir));
 
     double t_start = sc__now_s();
-    char last_path[4096], best_path[4096];
-    snprintf(last_path, sizeof last_path, "%s/last.safetensors", cfg.run_dir);
-    snprintf(best_path, sizeof best_path, "%s/best.safetensors", cfg.run_dir);
+    erm_run run = {.ctx = ctx, .d = d, .cfg = &cfg, .best_epoch = -1, .best_value = -INFINITY,
+                   .fresh = !cfg.resume};
+    snprintf(run.last_path, sizeof run.last_path, "%s/last.safetensors", cfg.run_dir);
+    snprintf(run.best_path, sizeof run.best_path, "%s/best.safetensors", cfg.run_dir);
 
     sc_model *m = NULL;
     sc_optim *opt = NULL;
     sc_batcher *b = NULL;
     double *props = NULL;
-    sc_group_metrics val = {0}, test = {0};
-    int start_epoch = 0, best_epoch = -1;
-    double best_value = -INFINITY;
+    sc_group_metrics val = {0};
+    int start_epoch = 0;
     sc_status st = sc_model_create(ctx, &cfg.model, &m);
     if (st == SC_OK)
         st = sc_model_init(m, cfg.seed);
@@ -184,16 +260,18 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
         st = sc_optim_create(ctx, &oc, params, np, &opt);
     }
     if (st == SC_OK && cfg.resume) {
-        st = sc_checkpoint_load(last_path, m, opt, &start_epoch);
+        st = sc_checkpoint_load(run.last_path, m, opt, &start_epoch);
         if (st == SC_OK) {
             sc_safetensors *ck;
-            if (sc_safetensors_open(last_path, &ck) == SC_OK) {
+            if (sc_safetensors_open(run.last_path, &ck) == SC_OK) {
                 cJSON *o = cJSON_Parse(sc_safetensors_meta(ck, "config") ? sc_safetensors_meta(ck, "config") : "{}");
                 const cJSON *be = cJSON_GetObjectItemCaseSensitive(o, "best_epoch");
+                const cJSON *bs = cJSON_GetObjectItemCaseSensitive(o, "best_step");
                 const cJSON *bv = cJSON_GetObjectItemCaseSensitive(o, "best_value");
-                if (cJSON_IsNumber(be) && cJSON_IsNumber(bv)) {
-                    best_epoch = be->valueint;
-                    best_value = bv->valuedouble;
+                if (cJSON_IsNumber(be) && cJSON_IsNumber(bv) && be->valueint > 0) {
+                    run.best_epoch = be->valueint;
+                    run.best_value = bv->valuedouble;
+                    run.best_step = cJSON_IsNumber(bs) ? (int64_t)bs->valuedouble : 0;
                 }
                 cJSON_Delete(o);
                 sc_safetensors_close(ck);
@@ -202,57 +280,40 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
             st = sc_error_wrap(st, "resuming from %s", cfg.run_dir);
         }
     }
+    run.m = m;
+    run.opt = opt;
     sc_batch_opts bo = {.batch_size = cfg.batch_size, .shuffle = true, .seed = cfg.seed};
     if (st == SC_OK)
         st = sc_batcher_create(d, SC_SPLIT_TRAIN, &bo, &b);
     if (st == SC_OK)
         st = sc_group_props(d, SC_SPLIT_TRAIN, &props);
 
+    run.props = props;
+
     for (int epoch = start_epoch; st == SC_OK && epoch < cfg.epochs; epoch++) {
         double loss, acc, te = sc__now_s();
         int64_t imgs;
-        st = run_epoch(ctx, m, opt, b, d, &cfg, epoch, t_start, &loss, &acc, &imgs);
+        st = run_epoch(&run, b, epoch, t_start, &loss, &acc, &imgs);
         if (st != SC_OK) {
             if (st == SC_ERR_NUMERIC)
-                st = sc_error_wrap(st, "training stopped; the last good checkpoint is %s%s",
-                                   epoch > 0 ? last_path : "(none: first epoch)", "");
+                st = sc_error_wrap(st, "training stopped; the last good checkpoint is %s",
+                                   epoch > 0 ? run.last_path : "(none: first epoch)");
             break;
         }
         double train_s = sc__now_s() - te;
         sc_group_metrics_free(&val);
-        sc_group_metrics_free(&test);
-        if ((st = sc_evaluate(ctx, m, d, SC_SPLIT_VAL, props, 512, &val)) != SC_OK)
-            break;
-        if (cfg.eval_test_each_epoch &&
-            (st = sc_evaluate(ctx, m, d, SC_SPLIT_TEST, props, 512, &test)) != SC_OK)
-            break;
-        double v = select_value(cfg.select, &val);
-        bool improved = cfg.select != SC_SELECT_LAST && v > best_value;
-        if (improved) {
-            best_value = v;
-            best_epoch = epoch + 1;
-        }
-        char extra[128];
-        snprintf(extra, sizeof extra, "{\"best_epoch\": %d, \"best_value\": %.17g}", best_epoch,
-                 isfinite(best_value) ? best_value : -1.0);
-        if ((st = sc_checkpoint_save(last_path, m, opt, epoch + 1, cfg.seed, extra)) != SC_OK)
-            break;
-        if (improved && (st = sc_checkpoint_save(best_path, m, opt, epoch + 1, cfg.seed, extra)) != SC_OK)
-            break;
         cJSON *line = cJSON_CreateObject();
-        cJSON_AddNumberToObject(line, "epoch", epoch + 1);
         cJSON_AddNumberToObject(line, "steps", (double)sc_optim_steps(opt));
         cJSON_AddNumberToObject(line, "lr", sc_optim_lr(opt));
         cJSON_AddNumberToObject(line, "train_loss", loss);
         cJSON_AddNumberToObject(line, "train_acc", acc);
-        sc__json_add_metrics(line, "val", &val);
-        if (cfg.eval_test_each_epoch)
-            sc__json_add_metrics(line, "test", &test);
         cJSON_AddNumberToObject(line, "epoch_s", train_s);
         cJSON_AddNumberToObject(line, "images_per_s", train_s > 0 ? (double)imgs / train_s : 0);
-        st = sc__append_jsonl(cfg.run_dir, line, false);
+        if ((st = erm_evaluate(&run, epoch + 1, true, line, &val)) == SC_OK)
+            st = sc__append_jsonl(cfg.run_dir, line, run.fresh);
+        run.fresh = false;
         cJSON_Delete(line);
-        if (cfg.progress) {
+        if (st == SC_OK && cfg.progress) {
             sc_train_progress p = {.epoch = epoch + 1, .epochs = cfg.epochs, .epoch_done = true,
                                    .loss = loss, .accuracy = acc, .val = &val,
                                    .elapsed_s = sc__now_s() - t_start};
@@ -261,9 +322,11 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
     }
     if (st == SC_OK) {
         out->selected_epoch = cfg.epochs;
-        if (cfg.select != SC_SELECT_LAST && best_epoch > 0) {
-            st = sc_checkpoint_load(best_path, m, NULL, NULL);
-            out->selected_epoch = best_epoch;
+        out->selected_step = sc_optim_steps(opt);
+        if (cfg.select != SC_SELECT_LAST && run.best_epoch > 0) {
+            st = sc_checkpoint_load(run.best_path, m, NULL, NULL);
+            out->selected_epoch = run.best_epoch;
+            out->selected_step = run.best_step;
         }
     }
     if (st == SC_OK)
@@ -271,7 +334,6 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
     if (st == SC_OK)
         st = sc_evaluate(ctx, m, d, SC_SPLIT_TEST, props, 512, &out->test);
     sc_group_metrics_free(&val);
-    sc_group_metrics_free(&test);
     sc_batcher_free(b);
     sc_optim_free(opt);
     free(params);

@@ -130,12 +130,94 @@ static sc_status ule_step(sc_graph *g, const sc_ule_config *cfg, ule_side *S, ul
     return SC_OK;
 }
 
+/* Where selection stands: the best teacher val accuracy so far and when. */
+typedef struct ule_best {
+    double value;
+    int epoch;       /* 1-based epoch the evaluation fell in */
+    int64_t step;    /* optimiser steps taken at that evaluation */
+} ule_best;
+
+typedef struct ule_run {
+    sc_context *ctx;
+    const sc_dataset *d;
+    const sc_ule_config *cfg;
+    ule_side *S, *T;
+    const double *props;
+    char spath[4096], tpath[4096], sbest[4096], tbest[4096];
+    ule_best best;
+    bool first_line;
+} ule_run;
+
+/* One evaluation point: both models on val (and test when asked), a JSON
+ * line, the best checkpoints when the teacher's val accuracy improved
+ * (val-avg), and at an epoch's end the last checkpoints. */
+static sc_status ule_evaluate(ule_run *r, int epoch, int64_t step, int64_t total_steps,
+                              bool epoch_end, const double sums[3], int64_t seen, double epoch_s,
+                              sc_group_metrics *tv_out)
+{
+    const sc_ule_config *cfg = r->cfg;
+    sc_group_metrics sv = {0}, tv = {0}, st_ = {0}, tt = {0};
+    sc_status st = sc_evaluate(r->ctx, r->S->m, r->d, SC_SPLIT_VAL, r->props, 512, &sv);
+    if (st == SC_OK)
+        st = sc_evaluate(r->ctx, r->T->m, r->d, SC_SPLIT_VAL, r->props, 512, &tv);
+    if (st == SC_OK && cfg->eval_test) {
+        st = sc_evaluate(r->ctx, r->S->m, r->d, SC_SPLIT_TEST, r->props, 512, &st_);
+        if (st == SC_OK)
+            st = sc_evaluate(r->ctx, r->T->m, r->d, SC_SPLIT_TEST, r->props, 512, &tt);
+    }
+    if (st == SC_OK && epoch_end) {
+        st = sc_checkpoint_save(r->spath, r->S->m, r->S->opt, epoch, cfg->seed, "{\"role\": \"student\"}");
+        if (st == SC_OK)
+            st = sc_checkpoint_save(r->tpath, r->T->m, r->T->opt, epoch, cfg->seed, "{\"role\": \"teacher\"}");
+    }
+    if (st == SC_OK && cfg->select == SC_SELECT_VAL_AVG && tv.accuracy > r->best.value) {
+        r->best = (ule_best){.value = tv.accuracy, .epoch = epoch, .step = total_steps};
+        char sm[96], tm[96];
+        snprintf(sm, sizeof sm, "{\"role\": \"student\", \"step\": %lld}", (long long)total_steps);
+        snprintf(tm, sizeof tm, "{\"role\": \"teacher\", \"step\": %lld}", (long long)total_steps);
+        st = sc_checkpoint_save(r->sbest, r->S->m, NULL, epoch, cfg->seed, sm);
+        if (st == SC_OK)
+            st = sc_checkpoint_save(r->tbest, r->T->m, NULL, epoch, cfg->seed, tm);
+    }
+    if (st == SC_OK) {
+        cJSON *line = cJSON_CreateObject();
+        cJSON_AddNumberToObject(line, "epoch", epoch);
+        cJSON_AddNumberToObject(line, "step", (double)total_steps);
+        cJSON_AddNumberToObject(line, "epoch_step", (double)step);
+        cJSON_AddBoolToObject(line, "epoch_end", epoch_end);
+        cJSON_AddNumberToObject(line, "lambda", cfg->loss.lambda);
+        cJSON_AddNumberToObject(line, "student_train_ce", sums[0] / (double)seen);
+        cJSON_AddNumberToObject(line, "teacher_train_ce", sums[1] / (double)seen);
+        cJSON_AddNumberToObject(line, "teacher_penalty", sums[2] / (double)seen);
+        sc__json_add_metrics(line, "student_val", &sv);
+        sc__json_add_metrics(line, "teacher_val", &tv);
+        if (cfg->eval_test) {
+            sc__json_add_metrics(line, "student_test", &st_);
+            sc__json_add_metrics(line, "teacher_test", &tt);
+        }
+        if (epoch_end)
+            cJSON_AddNumberToObject(line, "epoch_s", epoch_s);
+        st = sc__append_jsonl(cfg->run_dir, line, r->first_line);
+        r->first_line = false;
+        cJSON_Delete(line);
+    }
+    sc_group_metrics_free(&sv);
+    sc_group_metrics_free(&st_);
+    sc_group_metrics_free(&tt);
+    if (st == SC_OK && tv_out)
+        *tv_out = tv;
+    else
+        sc_group_metrics_free(&tv);
+    return st;
+}
+
 sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config *cfg,
                        sc_ule_result *out)
 {
     memset(out, 0, sizeof *out);
-    if (cfg->epochs < 1 || cfg->batch_size < 1 || !cfg->run_dir)
-        return sc_error_set(SC_ERR_INVALID_ARG, "ule needs epochs >= 1, batch >= 1, a run directory");
+    if (cfg->epochs < 1 || cfg->batch_size < 1 || !cfg->run_dir || cfg->eval_every < 0)
+        return sc_error_set(SC_ERR_INVALID_ARG, "ule needs epochs >= 1, batch >= 1, "
+                                                "eval_every >= 0 and a run directory");
     if (cfg->select == SC_SELECT_VAL_WGA)
         return sc_error_set(SC_ERR_INVALID_ARG,
                             "ule selects without group labels: use --select last or val-avg");
@@ -149,12 +231,12 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
     sc_batcher *b = NULL;
     sc_graph *g = NULL;
     double *props = NULL;
-    sc_group_metrics sv = {0}, tv = {0};
-    char spath[4096], tpath[4096], sbest[4096], tbest[4096];
-    snprintf(spath, sizeof spath, "%s/student.safetensors", cfg->run_dir);
-    snprintf(tpath, sizeof tpath, "%s/teacher.safetensors", cfg->run_dir);
-    snprintf(sbest, sizeof sbest, "%s/student-best.safetensors", cfg->run_dir);
-    snprintf(tbest, sizeof tbest, "%s/teacher-best.safetensors", cfg->run_dir);
+    ule_run run = {.ctx = ctx, .d = d, .cfg = cfg, .S = &S, .T = &T,
+                   .best = {.value = -INFINITY}, .first_line = true};
+    snprintf(run.spath, sizeof run.spath, "%s/student.safetensors", cfg->run_dir);
+    snprintf(run.tpath, sizeof run.tpath, "%s/teacher.safetensors", cfg->run_dir);
+    snprintf(run.sbest, sizeof run.sbest, "%s/student-best.safetensors", cfg->run_dir);
+    snprintf(run.tbest, sizeof run.tbest, "%s/teacher-best.safetensors", cfg->run_dir);
     sc_status st = side_create(ctx, cfg, cfg->student, d, cfg->seed, &S);
     if (st == SC_OK)
         st = side_create(ctx, cfg, cfg->teacher, d, cfg->seed + 1, &T);
@@ -165,12 +247,12 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
         st = sc_graph_create(ctx, &g);
     if (st == SC_OK)
         st = sc_group_props(d, SC_SPLIT_TRAIN, &props);
+    run.props = props;
     int64_t ntrain = 0;
     for (int64_t i = 0; i < d->n; i++)
         ntrain += d->split[i] == SC_SPLIT_TRAIN;
     int64_t steps = (ntrain + cfg->batch_size - 1) / cfg->batch_size, total_steps = 0;
-    double best = -INFINITY, step_time = 0;
-    int best_epoch = -1;
+    double step_time = 0, eval_time = 0;
     for (int epoch = 0; st == SC_OK && epoch < cfg->epochs; epoch++) {
         sc_batcher_start_epoch(b, (uint64_t)epoch);
         double sums[3] = {0}, te = sc__now_s();
@@ -191,11 +273,17 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
             seen += bt->size;
             step++;
             total_steps++;
-            if (cfg->progress) {
+            if (cfg->eval_every > 0 && step % cfg->eval_every == 0 && step < steps) {
+                double tv0 = sc__now_s();
+                st = ule_evaluate(&run, epoch + 1, step, total_steps, false, sums, seen, 0, NULL);
+                eval_time += sc__now_s() - tv0;
+            }
+            if (cfg->progress && st == SC_OK) {
                 double el = sc__now_s() - te;
                 sc_train_progress p = {.epoch = epoch + 1, .epochs = cfg->epochs, .step = step,
                                        .steps_per_epoch = steps, .loss = sums[1] / (double)seen,
-                                       .accuracy = sums[2] / (double)seen,
+                                       .accuracy = NAN, .penalty = sums[2] / (double)seen,
+                                       .has_penalty = true,
                                        .images_per_s = el > 0 ? (double)seen / el : 0,
                                        .elapsed_s = sc__now_s() - t0};
                 p.eta_s = el / (double)step *
@@ -206,55 +294,39 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
         if (st != SC_OK)
             break;
         double epoch_s = sc__now_s() - te;
-        sc_group_metrics_free(&sv);
-        sc_group_metrics_free(&tv);
-        if ((st = sc_evaluate(ctx, S.m, d, SC_SPLIT_VAL, props, 512, &sv)) != SC_OK ||
-            (st = sc_evaluate(ctx, T.m, d, SC_SPLIT_VAL, props, 512, &tv)) != SC_OK)
+        sc_group_metrics tv;
+        double tv0 = sc__now_s();
+        st = ule_evaluate(&run, epoch + 1, step, total_steps, true, sums, seen, epoch_s,
+                          &tv);
+        eval_time += sc__now_s() - tv0;
+        if (st != SC_OK)
             break;
-        if ((st = sc_checkpoint_save(spath, S.m, S.opt, epoch + 1, cfg->seed, "{\"role\": \"student\"}")) != SC_OK ||
-            (st = sc_checkpoint_save(tpath, T.m, T.opt, epoch + 1, cfg->seed, "{\"role\": \"teacher\"}")) != SC_OK)
-            break;
-        if (cfg->select == SC_SELECT_VAL_AVG && tv.accuracy > best) {
-            best = tv.accuracy;
-            best_epoch = epoch + 1;
-            if ((st = sc_checkpoint_save(sbest, S.m, NULL, epoch + 1, cfg->seed, "{\"role\": \"student\"}")) != SC_OK ||
-                (st = sc_checkpoint_save(tbest, T.m, NULL, epoch + 1, cfg->seed, "{\"role\": \"teacher\"}")) != SC_OK)
-                break;
-        }
-        cJSON *line = cJSON_CreateObject();
-        cJSON_AddNumberToObject(line, "epoch", epoch + 1);
-        cJSON_AddNumberToObject(line, "lambda", cfg->loss.lambda);
-        cJSON_AddNumberToObject(line, "student_train_ce", sums[0] / (double)seen);
-        cJSON_AddNumberToObject(line, "teacher_train_ce", sums[1] / (double)seen);
-        cJSON_AddNumberToObject(line, "teacher_penalty", sums[2] / (double)seen);
-        sc__json_add_metrics(line, "student_val", &sv);
-        sc__json_add_metrics(line, "teacher_val", &tv);
-        cJSON_AddNumberToObject(line, "epoch_s", epoch_s);
-        st = sc__append_jsonl(cfg->run_dir, line, epoch == 0);
-        cJSON_Delete(line);
-        if (cfg->progress && st == SC_OK) {
+        if (cfg->progress) {
             sc_train_progress p = {.epoch = epoch + 1, .epochs = cfg->epochs, .epoch_done = true,
-                                   .loss = sums[1] / (double)seen, .accuracy = tv.accuracy,
+                                   .loss = sums[1] / (double)seen, .accuracy = NAN,
+                                   .penalty = sums[2] / (double)seen, .has_penalty = true,
                                    .val = &tv, .elapsed_s = sc__now_s() - t0};
             cfg->progress(&p, cfg->progress_ud);
         }
+        sc_group_metrics_free(&tv);
     }
     out->selected_epoch = cfg->epochs;
-    if (st == SC_OK && cfg->select == SC_SELECT_VAL_AVG && best_epoch > 0) {
-        out->selected_epoch = best_epoch;
-        if ((st = sc_checkpoint_load(sbest, S.m, NULL, NULL)) == SC_OK)
-            st = sc_checkpoint_load(tbest, T.m, NULL, NULL);
+    out->selected_step = total_steps;
+    if (st == SC_OK && cfg->select == SC_SELECT_VAL_AVG && run.best.epoch > 0) {
+        out->selected_epoch = run.best.epoch;
+        out->selected_step = run.best.step;
+        if ((st = sc_checkpoint_load(run.sbest, S.m, NULL, NULL)) == SC_OK)
+            st = sc_checkpoint_load(run.tbest, T.m, NULL, NULL);
     }
     if (st == SC_OK) st = sc_evaluate(ctx, S.m, d, SC_SPLIT_VAL, props, 512, &out->student_val);
     if (st == SC_OK) st = sc_evaluate(ctx, S.m, d, SC_SPLIT_TEST, props, 512, &out->student_test);
     if (st == SC_OK) st = sc_evaluate(ctx, T.m, d, SC_SPLIT_VAL, props, 512, &out->teacher_val);
     if (st == SC_OK) st = sc_evaluate(ctx, T.m, d, SC_SPLIT_TEST, props, 512, &out->teacher_test);
-    sc_group_metrics_free(&sv);
-    sc_group_metrics_free(&tv);
     sc_graph_free(g);
     sc_batcher_free(b);
     free(props);
     out->seconds = sc__now_s() - t0;
+    out->eval_seconds = eval_time;
     out->step_ms = total_steps ? 1e3 * step_time / (double)total_steps : 0;
     if (st != SC_OK) {
         side_free(&S);
