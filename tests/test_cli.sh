@@ -86,6 +86,8 @@ grep_in "train names --data" err "\-\-data"
 check "ule --select val-wga refused (group labels)" 2 "$exe" ule --data x --select val-wga
 check "ule convex needs lambda <= 1" 2 "$exe" ule --data x --form convex --lambda 5
 check "ule bad penalty" 2 "$exe" ule --data x --penalty foo
+check "--eval-every negative" 2 "$exe" train --data x --eval-every -1
+check "--eval-every not a number" 2 "$exe" ule --data x --eval-every often
 check "eval without --model" 2 "$exe" eval --data x
 check "demo --epochs 0" 2 "$exe" demo --epochs 0
 check "ssl bad method" 2 "$exe" ssl --data x --method moco
@@ -111,7 +113,22 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "ule, lambda sweep" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 \
         --lambda 10,100 --out "$tmp/u2"
     grep_in "sweep picture in the sweep dir" out "saliency picture: $tmp/u2/saliency.png"
+    grep_in "sweep prints lambda 10's row" out "^[* ]  *10  "
+    grep_in "sweep prints lambda 100's row" out "^[* ]  *100  "
+    grep_in "sweep marks the selected lambda" out "^\*  *[0-9]"
     check "sweep keeps each lambda's run" 0 test -s "$tmp/u2/lambda-10/teacher.safetensors"
+    # selection among evaluations every 3 steps (540 training images, batch
+    # 64: 9 steps an epoch, evaluations after 3, 6 and 9): the
+    # summary names the step, groups.csv has a row per split and group, and
+    # results.json names the selected step of each lambda
+    check "ule --eval-every" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 \
+        --eval-every 3 --select val-avg --out "$tmp/u3"
+    grep_in "ule summary names the selected step" out "step [0-9]* (epoch 1; selection: val-avg)"
+    grep_in "ule prints per-group student/teacher" out "per group student/teacher accuracy"
+    check "ule metrics: 3 evaluations" 0 test "$(wc -l < "$tmp/u3/metrics.jsonl")" -eq 3
+    check "groups.csv: header and 2 x 100 groups" 0 test "$(wc -l < "$tmp/u3/groups.csv")" -eq 201
+    check "groups.csv header" 0 grep -qx "split,y,a,n,student_acc,teacher_acc" "$tmp/u3/groups.csv"
+    check "results.json parses" 0 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['runs'][0]['selected_step'] in (3,6,9)" "$tmp/u3/results.json"
 else
     echo "skip ule end to end: /usr/share/datasets/fashion-mnist not installed"
 fi

@@ -9,7 +9,10 @@
 #include "cli/cli.h"
 #include "cli/report.h"
 #include "cli/train_opts.h"
+#include "spurcl/io.h"
 #include "spurcl/ule.h"
+
+#include <cjson/cJSON.h>
 
 enum { OPT_LAMBDA = OPT_SHARED_END + 1, OPT_SALIENCY, OPT_NORM, OPT_FORM, OPT_LAYER,
        OPT_FREEZE, OPT_INIT, OPT_STUDENT, OPT_TEACHER, OPT_ID_EPOCHS, OPT_UPWEIGHT,
@@ -75,6 +78,59 @@ static void print_side_by_side(const char *split, const sc_group_metrics *s,
     printf("%-5s %-28s %10.4f %10.4f\n", "", "average (all samples)", s->accuracy, t->accuracy);
     printf("%-5s %-28s %10.4f %10.4f\n", "", "mean of group accuracies", s->mean_group, t->mean_group);
     printf("%-5s %-28s %10.4f %10.4f\n", "", "weighted by train shares", s->weighted, t->weighted);
+}
+
+typedef struct ule_summary {
+    const double *lambdas;
+    const sc_ule_result *res;
+    int n, best;
+    sc_select select;
+    const double *share; /* student, teacher mark shares (NAN: no mark) */
+} ule_summary;
+
+static cJSON *metrics_json(const sc_group_metrics *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "worst_group", m->worst_group);
+    cJSON_AddNumberToObject(o, "accuracy", m->accuracy);
+    cJSON_AddNumberToObject(o, "mean_group", m->mean_group);
+    if (isfinite(m->weighted))
+        cJSON_AddNumberToObject(o, "weighted", m->weighted);
+    return o;
+}
+
+/* DIR/results.json: every lambda's row and the selected run's summary. */
+static sc_status write_summary(FILE *f, void *ud)
+{
+    const ule_summary *u = ud;
+    cJSON *root = cJSON_CreateObject(), *runs = cJSON_AddArrayToObject(root, "runs");
+    cJSON_AddStringToObject(root, "select", sc_select_name(u->select));
+    cJSON_AddNumberToObject(root, "selected_lambda", u->lambdas[u->best]);
+    for (int i = 0; i < u->n; i++) {
+        const sc_ule_result *r = &u->res[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "lambda", u->lambdas[i]);
+        cJSON_AddNumberToObject(o, "selected_step", (double)r->selected_step);
+        cJSON_AddNumberToObject(o, "selected_epoch", r->selected_epoch);
+        cJSON_AddNumberToObject(o, "step_ms", r->step_ms);
+        cJSON_AddNumberToObject(o, "seconds", r->seconds);
+        cJSON_AddItemToObject(o, "student_val", metrics_json(&r->student_val));
+        cJSON_AddItemToObject(o, "student_test", metrics_json(&r->student_test));
+        cJSON_AddItemToObject(o, "teacher_val", metrics_json(&r->teacher_val));
+        cJSON_AddItemToObject(o, "teacher_test", metrics_json(&r->teacher_test));
+        if (i == u->best && isfinite(u->share[0])) {
+            cJSON_AddNumberToObject(o, "student_mark_share", u->share[0]);
+            cJSON_AddNumberToObject(o, "teacher_mark_share", u->share[1]);
+        }
+        cJSON_AddItemToArray(runs, o);
+    }
+    char *txt = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!txt)
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
+    int bad = fprintf(f, "%s\n", txt) < 0;
+    cJSON_free(txt);
+    return bad ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
 }
 
 int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
@@ -225,30 +281,49 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
                sc_select_name(uc.select), r->step_ms);
         print_side_by_side("val", &r->student_val, &r->teacher_val);
         print_side_by_side("test", &r->student_test, &r->teacher_test);
-        sc_cli_print_groups(stdout, "teacher, test", &r->teacher_test, d);
+        const char *names[2] = {"student", "teacher"};
+        const sc_group_metrics *val[2] = {&r->student_val, &r->teacher_val};
+        const sc_group_metrics *test[2] = {&r->student_test, &r->teacher_test};
+        sc_cli_print_groups_side(stdout, "val", names, val, 2, d);
+        sc_cli_print_groups_side(stdout, "test", names, test, 2, d);
         /* where the models look: a picture, and on patch data the share of
          * saliency inside each sample's mark */
         char path[4096];
         snprintf(path, sizeof path, "%s/saliency.png", a.out);
         sc_model *models[2] = {r->student, r->teacher};
-        const char *titles[2] = {"student", "teacher"};
-        if (sc_cli_saliency_picture(ctx, d, models, titles, 2, path) != SC_OK) {
-            rc = sc_cli_fail("ule");
-        } else {
+        double share[2] = {NAN, NAN};
+        sc_patch_layout layout;
+        int psz = 0;
+        bool patch = sc_dataset_patch_params(d, &layout, &psz) == SC_OK;
+        sc_status st = sc_cli_saliency_picture(ctx, d, models, names, 2, path);
+        for (int k = 0; st == SC_OK && patch && k < 2; k++)
+            st = sc_saliency_mark_share(ctx, models[k], d, SC_SPLIT_VAL, 1000, uc.loss.target,
+                                        &share[k]);
+        if (st == SC_OK) {
             printf("saliency picture: %s\n", path);
-            sc_patch_layout layout;
-            int ps;
-            double ss, ts;
-            if (sc_dataset_patch_params(d, &layout, &ps) == SC_OK) {
-                if (sc_saliency_mark_share(ctx, r->student, d, SC_SPLIT_VAL, 1000, uc.loss.target, &ss) != SC_OK ||
-                    sc_saliency_mark_share(ctx, r->teacher, d, SC_SPLIT_VAL, 1000, uc.loss.target, &ts) != SC_OK)
-                    rc = sc_cli_fail("ule");
-                else
-                    printf("share of |saliency| inside the mark (val, up to 1000 images; the mark "
-                           "covers %.1f%%): student %.4f, teacher %.4f\n",
-                           100.0 * ps * ps / (d->h * d->w), ss, ts);
-            }
+            if (patch)
+                printf("share of |saliency| inside the mark (val, up to 1000 images; the mark "
+                       "covers %.1f%%): student %.4f, teacher %.4f\n",
+                       100.0 * psz * psz / (d->h * d->w), share[0], share[1]);
+            snprintf(path, sizeof path, "%s/groups.csv", a.out);
+            st = sc_cli_write_groups_csv(path, names, val, test, 2);
         }
+        if (st == SC_OK) {
+            ule_summary sum = {.lambdas = lambdas, .res = res, .n = nl, .best = best,
+                               .select = uc.select, .share = share};
+            snprintf(path, sizeof path, "%s/results.json", a.out);
+            st = sc_io_write_atomic(path, write_summary, &sum);
+            if (st != SC_OK)
+                st = sc_error_wrap(st, "writing %s", path);
+        }
+        if (st == SC_OK && nl > 1)
+            printf("files: %s/results.json, groups.csv, saliency.png (lambda %g); each lambda's "
+                   "metrics.jsonl and checkpoints in %s/lambda-*/\n", a.out, lambdas[best], a.out);
+        else if (st == SC_OK)
+            printf("files: %s/results.json, groups.csv, saliency.png, metrics.jsonl, "
+                   "student.safetensors, teacher.safetensors\n", a.out);
+        else
+            rc = sc_cli_fail("ule");
     }
     for (int i = 0; i < nl; i++)
         sc_ule_result_free(&res[i]);
@@ -333,6 +408,12 @@ int sc_cmd_jtt(const sc_cli_global *g, int argc, char **argv)
                r.final.selected_epoch);
         sc_cli_print_groups(stdout, "val", &r.final.val, d);
         sc_cli_print_groups(stdout, "test", &r.final.test, d);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/groups.csv", a.out);
+        const char *names[1] = {"jtt"};
+        const sc_group_metrics *val[1] = {&r.final.val}, *test[1] = {&r.final.test};
+        if (sc_cli_write_groups_csv(path, names, val, test, 1) != SC_OK)
+            rc = sc_cli_fail("jtt");
         sc_train_result_free(&r.final);
     }
     sc_context_free(ctx);

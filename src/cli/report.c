@@ -1,5 +1,6 @@
 /* Tables and progress output shared by the training commands. */
 #include "cli/report.h"
+#include "spurcl/io.h"
 
 #include "spurcl/render.h"
 #include "spurcl/ule.h"
@@ -103,6 +104,93 @@ void sc_cli_print_groups(FILE *out, const char *title, const sc_group_metrics *m
             fprintf(out, "   %s", d->class_names[y]);
         fputc('\n', out);
     }
+}
+
+void sc_cli_print_groups_side(FILE *out, const char *title, const char *const *names,
+                              const sc_group_metrics *const *m, int nm, const sc_dataset *d)
+{
+    fprintf(out, "%s: %lld samples; per group ", title, (long long)m[0]->n);
+    for (int k = 0; k < nm; k++)
+        fprintf(out, "%s%s", k ? "/" : "", names[k]);
+    fprintf(out, " accuracy in %%\n");
+    for (int k = 0; k < nm; k++) {
+        char wg[64] = "-";
+        if (m[k]->worst_group_index >= 0)
+            snprintf(wg, sizeof wg, "%.4f (y=%d, a=%d)", m[k]->worst_group,
+                     m[k]->worst_group_index / m[k]->num_attrs,
+                     m[k]->worst_group_index % m[k]->num_attrs);
+        fprintf(out, "  %-8s worst-group %s, average %.4f, mean of groups %.4f\n", names[k], wg,
+                m[k]->accuracy, m[k]->mean_group);
+    }
+    int cw = 4 * nm - 1; /* "100" per model, "/" between */
+    fprintf(out, "  %6s", "");
+    for (int a = 0; a < m[0]->num_attrs; a++) {
+        char h[16];
+        snprintf(h, sizeof h, "a=%d", a);
+        fprintf(out, " %*s", cw, h);
+    }
+    fputc('\n', out);
+    for (int y = 0; y < m[0]->num_classes; y++) {
+        fprintf(out, "  y=%-4d", y);
+        for (int a = 0; a < m[0]->num_attrs; a++) {
+            int g = y * m[0]->num_attrs + a;
+            char cell[96] = "";
+            size_t len = 0;
+            for (int k = 0; k < nm && len + 8 < sizeof cell; k++) {
+                if (m[k]->total[g])
+                    len += (size_t)snprintf(cell + len, sizeof cell - len, "%s%.0f", k ? "/" : "",
+                                            100.0 * (double)m[k]->correct[g] /
+                                                (double)m[k]->total[g]);
+                else
+                    len += (size_t)snprintf(cell + len, sizeof cell - len, "%s-", k ? "/" : "");
+            }
+            fprintf(out, " %*s", cw, cell);
+        }
+        if (d && d->class_names && d->class_names[y])
+            fprintf(out, "  %s", d->class_names[y]);
+        fputc('\n', out);
+    }
+}
+
+typedef struct groups_csv {
+    const char *const *names;
+    const sc_group_metrics *const *val, *const *test;
+    int nm;
+} groups_csv;
+
+static sc_status write_groups_csv(FILE *f, void *ud)
+{
+    const groups_csv *c = ud;
+    fprintf(f, "split,y,a,n");
+    for (int k = 0; k < c->nm; k++)
+        fprintf(f, ",%s_acc", c->names[k]);
+    fputc('\n', f);
+    for (int s = 0; s < 2; s++) {
+        const sc_group_metrics *const *m = s == 0 ? c->val : c->test;
+        if (!m)
+            continue;
+        for (int g = 0; g < m[0]->num_groups; g++) {
+            fprintf(f, "%s,%d,%d,%lld", s == 0 ? "val" : "test", g / m[0]->num_attrs,
+                    g % m[0]->num_attrs, (long long)m[0]->total[g]);
+            for (int k = 0; k < c->nm; k++) {
+                if (m[k]->total[g])
+                    fprintf(f, ",%.6f", (double)m[k]->correct[g] / (double)m[k]->total[g]);
+                else
+                    fprintf(f, ",");
+            }
+            fputc('\n', f);
+        }
+    }
+    return ferror(f) ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
+}
+
+sc_status sc_cli_write_groups_csv(const char *path, const char *const *names,
+                                  const sc_group_metrics *const *val,
+                                  const sc_group_metrics *const *test, int nm)
+{
+    groups_csv c = {names, val, test, nm};
+    sc_status st = sc_io_write_atomic(path, write_groups_csv, &c);
+    return st == SC_OK ? st : sc_error_wrap(st, "writing %s", path);
 }
 
 sc_status sc_cli_saliency_picture(sc_context *ctx, const sc_dataset *d, sc_model *const *models,

@@ -20,6 +20,19 @@ void sc_cli_progress(const sc_train_progress *p, void *ud);
 void sc_cli_print_groups(FILE *out, const char *title, const sc_group_metrics *m,
                          const sc_dataset *d);
 
+/* Per-group accuracies of several models side by side (rows: label y,
+ * columns: attribute a; each cell "acc1/acc2/..." in the order of `names`),
+ * after one summary line per model. */
+void sc_cli_print_groups_side(FILE *out, const char *title, const char *const *names,
+                              const sc_group_metrics *const *m, int nm, const sc_dataset *d);
+
+/* DIR-style CSV of per-group results, written atomically: one row per split
+ * and group, split,y,a,n,<name>_acc... for the models in `names`; val[k] and
+ * test[k] are model k's metrics (either array may be NULL). */
+sc_status sc_cli_write_groups_csv(const char *path, const char *const *names,
+                                  const sc_group_metrics *const *val,
+                                  const sc_group_metrics *const *test, int nm);
+
 /* A PNG of the first 8 validation images with each model's input-gradient
  * map (true-class logit), titled. */
 sc_status sc_cli_saliency_picture(sc_context *ctx, const sc_dataset *d, sc_model *const *models,

@@ -91,9 +91,13 @@ static sc_status gemm_host(sc_context *ctx, const sc_gemm_args *g)
                         (blasint)g->ldc);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    if (ctx->profile)
-        sc_profile_add(ctx, "gemm.host",
+    if (ctx->profile) {
+        char name[96];
+        snprintf(name, sizeof name, "gemm.host %zux%zux%zu%s%s b%zu", g->m, g->n, g->k,
+                 g->ta ? " ta" : "", g->tb ? " tb" : "", g->batch);
+        sc_profile_add(ctx, name,
                        1e9 * (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec));
+    }
     sc_status st2 = unmap_all(ctx, &hm);
     return st != SC_OK ? st : st2;
 }
