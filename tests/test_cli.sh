@@ -129,6 +129,11 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "groups.csv: header and 2 x 100 groups" 0 test "$(wc -l < "$tmp/u3/groups.csv")" -eq 201
     check "groups.csv header" 0 grep -qx "split,y,a,n,student_acc,teacher_acc" "$tmp/u3/groups.csv"
     check "results.json parses" 0 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['runs'][0]['selected_step'] in (3,6,9)" "$tmp/u3/results.json"
+    # the demo end to end on 600 source images: five rows, CSV that parses
+    check "demo, tiny" 0 "$exe" -q demo --max-train 600 --eval-every 3 --out "$tmp/demo"
+    grep_in "demo prints the ERM row" out "^ERM  "
+    check "demo results.csv: 5 rows of 7 fields" 0 python3 -c "import csv,sys; r=list(csv.reader(open(sys.argv[1]))); assert len(r)==6 and all(len(x)==7 for x in r), r" "$tmp/demo/results.csv"
+    check "demo results.json parses" 0 python3 -c "import json,sys; assert len(json.load(open(sys.argv[1]))['rows'])==5" "$tmp/demo/results.json"
 else
     echo "skip ule end to end: /usr/share/datasets/fashion-mnist not installed"
 fi

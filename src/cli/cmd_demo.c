@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/report.h"
+#include "spurcl/io.h"
 #include "spurcl/render.h"
 #include "spurcl/ule.h"
 #include "train/train_internal.h"
@@ -23,7 +24,10 @@ static void demo_usage(FILE *out)
             "are clean, validation images are marked with a random (unbiased) position.\n"
             "Trains ERM, JTT and ULE with the same budget: ULE twice, with the paper's\n"
             "penalty (MSE toward the negated student map) and with the overlap penalty\n"
-            "(not in the paper; see 'spurcl ule --help'). Prints the comparison table,\n"
+            "(not in the paper; see 'spurcl ule --help'). Every method is evaluated on\n"
+            "val every --eval-every steps and the evaluation with the best val average\n"
+            "accuracy is kept (no group labels); ERM's last step is shown too (the\n"
+            "shortcut learner, which is also ULE's student). Prints the comparison table,\n"
             "writes DIR/results.csv, DIR/results.json and DIR/saliency.png (ERM and the\n"
             "two ULE teachers on the same validation images). A model that learned the\n"
             "shortcut fails on randomly marked images and puts its saliency on the mark.\n"
@@ -33,6 +37,7 @@ static void demo_usage(FILE *out)
             "\n"
             "  --out DIR          run directory (default runs/demo)\n"
             "  --epochs N         epochs of each method (default 1)\n"
+            "  --eval-every N     evaluate val every N steps (default 25; 0: epoch ends)\n"
             "  --lambda L         ULE lambda with the paper's penalty (default 100)\n"
             "  --saliency T       its saliency target: true-logit|pred-logit|loss\n"
             "                     (default pred-logit)\n"
@@ -45,13 +50,16 @@ static void demo_usage(FILE *out)
 
 typedef struct demo_row {
     const char *name;
+    int64_t step;
     double val_acc, test_acc, test_wga, test_mean, mark_share;
 } demo_row;
 
 static sc_status row_for(sc_context *ctx, sc_model *m, const sc_dataset *d, const char *name,
-                         const sc_group_metrics *val, const sc_group_metrics *test, demo_row *r)
+                         int64_t step, const sc_group_metrics *val, const sc_group_metrics *test,
+                         demo_row *r)
 {
     r->name = name;
+    r->step = step;
     r->val_acc = val->accuracy;
     r->test_acc = test->accuracy;
     r->test_wga = test->worst_group;
@@ -60,41 +68,78 @@ static sc_status row_for(sc_context *ctx, sc_model *m, const sc_dataset *d, cons
                                   &r->mark_share);
 }
 
+typedef struct demo_results {
+    const demo_row *rows;
+    int n;
+    double seconds;
+} demo_results;
+
+static sc_status write_csv(FILE *f, void *ud)
+{
+    const demo_results *r = ud;
+    fprintf(f, "method,step,val_acc_marked,test_acc_clean,test_worst_group,test_mean_group,"
+               "val_mark_saliency_share\n");
+    for (int i = 0; i < r->n; i++)
+        fprintf(f, "\"%s\",%lld,%.4f,%.4f,%.4f,%.4f,%.4f\n", r->rows[i].name, /* names hold commas */
+                (long long)r->rows[i].step, r->rows[i].val_acc, r->rows[i].test_acc,
+                r->rows[i].test_wga, r->rows[i].test_mean, r->rows[i].mark_share);
+    return ferror(f) ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
+}
+
+static sc_status write_json(FILE *f, void *ud)
+{
+    const demo_results *r = ud;
+    fprintf(f, "{\"seconds\": %.1f, \"rows\": [", r->seconds);
+    for (int i = 0; i < r->n; i++)
+        fprintf(f, "%s{\"method\": \"%s\", \"step\": %lld, \"val_acc_marked\": %.4f, "
+                   "\"test_acc_clean\": %.4f, \"test_worst_group\": %.4f, "
+                   "\"test_mean_group\": %.4f, \"val_mark_saliency_share\": %.4f}",
+                i ? ", " : "", r->rows[i].name, (long long)r->rows[i].step, r->rows[i].val_acc,
+                r->rows[i].test_acc, r->rows[i].test_wga, r->rows[i].test_mean,
+                r->rows[i].mark_share);
+    fprintf(f, "]}\n");
+    return ferror(f) ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
+}
+
 static sc_status write_results(const char *dir, const demo_row *rows, int n, double seconds)
 {
+    demo_results r = {rows, n, seconds};
     char path[4096];
     snprintf(path, sizeof path, "%s/results.csv", dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return sc_error_set(SC_ERR_IO, "cannot write %s", path);
-    fprintf(f, "method,val_acc_marked,test_acc_clean,test_worst_group,test_mean_group,"
-               "val_mark_saliency_share\n");
-    for (int i = 0; i < n; i++)
-        fprintf(f, "%s,%.4f,%.4f,%.4f,%.4f,%.4f\n", rows[i].name, rows[i].val_acc,
-                rows[i].test_acc, rows[i].test_wga, rows[i].test_mean, rows[i].mark_share);
-    if (fclose(f) != 0)
-        return sc_error_set(SC_ERR_IO, "cannot write %s", path);
-    snprintf(path, sizeof path, "%s/results.json", dir);
-    f = fopen(path, "w");
-    if (!f)
-        return sc_error_set(SC_ERR_IO, "cannot write %s", path);
-    fprintf(f, "{\"seconds\": %.1f, \"rows\": [", seconds);
-    for (int i = 0; i < n; i++)
-        fprintf(f, "%s{\"method\": \"%s\", \"val_acc_marked\": %.4f, \"test_acc_clean\": %.4f, "
-                   "\"test_worst_group\": %.4f, \"test_mean_group\": %.4f, "
-                   "\"val_mark_saliency_share\": %.4f}",
-                i ? ", " : "", rows[i].name, rows[i].val_acc, rows[i].test_acc, rows[i].test_wga,
-                rows[i].test_mean, rows[i].mark_share);
-    fprintf(f, "]}\n");
-    if (fclose(f) != 0)
-        return sc_error_set(SC_ERR_IO, "cannot write %s", path);
-    return SC_OK;
+    sc_status st = sc_io_write_atomic(path, write_csv, &r);
+    if (st == SC_OK) {
+        snprintf(path, sizeof path, "%s/results.json", dir);
+        st = sc_io_write_atomic(path, write_json, &r);
+    }
+    return st == SC_OK ? st : sc_error_wrap(st, "writing %s", path);
+}
+
+/* A checkpoint's model and its val/test metrics (ERM's last step). */
+static sc_status eval_checkpoint(sc_context *ctx, const sc_dataset *d, const char *path,
+                                 sc_model **m, sc_group_metrics *val, sc_group_metrics *test)
+{
+    sc_model_config mc;
+    double *props = NULL;
+    sc_status st = sc_checkpoint_model_config(path, &mc);
+    if (st == SC_OK)
+        st = sc_model_create(ctx, &mc, m);
+    if (st == SC_OK)
+        st = sc_checkpoint_load(path, *m, NULL, NULL);
+    if (st == SC_OK)
+        st = sc_group_props(d, SC_SPLIT_TRAIN, &props);
+    if (st == SC_OK)
+        st = sc_evaluate(ctx, *m, d, SC_SPLIT_VAL, props, 512, val);
+    if (st == SC_OK)
+        st = sc_evaluate(ctx, *m, d, SC_SPLIT_TEST, props, 512, test);
+    free(props);
+    return st;
 }
 
 int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
 {
     static const struct option opts[] = {{"out", required_argument, NULL, 'o'},
                                          {"epochs", required_argument, NULL, 'e'},
+                                         {"eval-every", required_argument, NULL, 'E'},
                                          {"lambda", required_argument, NULL, 'l'},
                                          {"overlap-lambda", required_argument, NULL, 'L'},
                                          {"saliency", required_argument, NULL, 't'},
@@ -105,7 +150,7 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *out = "runs/demo", *source_dir = NULL;
-    long long epochs = 1, seed = 0, max_train = 0;
+    long long epochs = 1, seed = 0, max_train = 0, eval_every = 25;
     double lambda = 100, overlap_lambda = 1000;
     sc_saliency_target target = SC_SAL_PRED_LOGIT, overlap_target = SC_SAL_TRUE_LOGIT;
     int c;
@@ -115,6 +160,7 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
         case 'o': out = optarg; break;
         case 'S': source_dir = optarg; break;
         case 'e': if (!sc_cli_parse_int("demo", "--epochs", optarg, 1, 1000, &epochs)) return SC_EXIT_USAGE; break;
+        case 'E': if (!sc_cli_parse_int("demo", "--eval-every", optarg, 0, 1LL << 40, &eval_every)) return SC_EXIT_USAGE; break;
         case 's': if (!sc_cli_parse_int("demo", "--seed", optarg, 0, 1LL << 53, &seed)) return SC_EXIT_USAGE; break;
         case 'm': if (!sc_cli_parse_int("demo", "--max-train", optarg, 0, 1LL << 40, &max_train)) return SC_EXIT_USAGE; break;
         case 'l': if (!sc_cli_parse_double("demo", "--lambda", optarg, 0, 1e9, &lambda)) return SC_EXIT_USAGE; break;
@@ -162,6 +208,8 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
     sc_train_config_default(&tc);
     tc.epochs = (int)epochs;
     tc.seed = (uint64_t)seed;
+    tc.select = SC_SELECT_VAL_AVG;
+    tc.eval_every = eval_every;
     tc.progress = sc_cli_progress;
     tc.progress_ud = &ps;
     char erm_dir[4096], jtt_dir[4096], ule_dir[4096], ulo_dir[4096];
@@ -170,27 +218,42 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
     snprintf(ule_dir, sizeof ule_dir, "%s/ule-mse", out);
     snprintf(ulo_dir, sizeof ulo_dir, "%s/ule-overlap", out);
 
-    demo_row rows[5];
+    enum { NROWS = 5 };
+    demo_row rows[NROWS];
     sc_train_result erm = {0};
+    sc_model *erm_last = NULL;
+    sc_group_metrics last_val = {0}, last_test = {0};
     sc_jtt_result jtt = {0};
     sc_ule_result ule = {0}, ulo = {0};
     int rc = SC_EXIT_OK;
+    int64_t ntrain = 0;
+    for (int64_t i = 0; i < d->n; i++)
+        ntrain += d->split[i] == SC_SPLIT_TRAIN;
+    int64_t last_step = (ntrain + tc.batch_size - 1) / tc.batch_size * tc.epochs;
     tc.run_dir = erm_dir;
     ps.label = "erm";
+    char last_path[4096 + 32];
+    snprintf(last_path, sizeof last_path, "%s/last.safetensors", erm_dir);
     if (sc_train_erm(ctx, d, &tc, &erm) != SC_OK ||
-        row_for(ctx, erm.model, d, "ERM", &erm.val, &erm.test, &rows[0]) != SC_OK)
+        eval_checkpoint(ctx, d, last_path, &erm_last, &last_val, &last_test) != SC_OK ||
+        row_for(ctx, erm_last, d, "ERM, last step", last_step, &last_val, &last_test,
+                &rows[0]) != SC_OK ||
+        row_for(ctx, erm.model, d, "ERM", erm.selected_step, &erm.val, &erm.test, &rows[1]) != SC_OK)
         rc = sc_cli_fail("demo: ERM");
     sc_jtt_config jc = {.train = tc, .id_epochs = 1, .upweight = 20};
     jc.train.run_dir = jtt_dir;
     ps.label = "jtt";
     if (rc == SC_EXIT_OK &&
         (sc_train_jtt(ctx, d, &jc, &jtt) != SC_OK ||
-         row_for(ctx, jtt.final.model, d, "JTT", &jtt.final.val, &jtt.final.test, &rows[1]) != SC_OK))
+         row_for(ctx, jtt.final.model, d, "JTT", jtt.final.selected_step, &jtt.final.val,
+                 &jtt.final.test, &rows[2]) != SC_OK))
         rc = sc_cli_fail("demo: JTT");
     sc_ule_config uc;
     sc_ule_config_default(&uc);
     uc.epochs = (int)epochs;
     uc.seed = (uint64_t)seed;
+    uc.select = SC_SELECT_VAL_AVG;
+    uc.eval_every = eval_every;
     uc.loss.lambda = (float)lambda;
     uc.loss.target = target;
     uc.run_dir = ule_dir;
@@ -199,8 +262,8 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
     ps.label = "ule (mse)";
     if (rc == SC_EXIT_OK &&
         (sc_train_ule(ctx, d, &uc, &ule) != SC_OK ||
-         row_for(ctx, ule.student, d, "ULE student", &ule.student_val, &ule.student_test, &rows[2]) != SC_OK ||
-         row_for(ctx, ule.teacher, d, "ULE teacher, mse", &ule.teacher_val, &ule.teacher_test, &rows[3]) != SC_OK))
+         row_for(ctx, ule.teacher, d, "ULE teacher, mse", ule.selected_step, &ule.teacher_val,
+                 &ule.teacher_test, &rows[3]) != SC_OK))
         rc = sc_cli_fail("demo: ULE");
     uc.loss.penalty = SC_ULE_PENALTY_OVERLAP;
     uc.loss.lambda = (float)overlap_lambda;
@@ -209,36 +272,40 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
     ps.label = "ule (overlap)";
     if (rc == SC_EXIT_OK &&
         (sc_train_ule(ctx, d, &uc, &ulo) != SC_OK ||
-         row_for(ctx, ulo.teacher, d, "ULE teacher, overlap", &ulo.teacher_val, &ulo.teacher_test, &rows[4]) != SC_OK))
+         row_for(ctx, ulo.teacher, d, "ULE teacher, overlap", ulo.selected_step,
+                 &ulo.teacher_val, &ulo.teacher_test, &rows[4]) != SC_OK))
         rc = sc_cli_fail("demo: ULE (overlap)");
     if (rc == SC_EXIT_OK) {
         snprintf(path, sizeof path, "%s/saliency.png", out);
-        sc_model *models[3] = {erm.model, ule.teacher, ulo.teacher};
-        const char *titles[3] = {"erm", "ule mse", "ule overlap"};
+        sc_model *models[3] = {erm_last, ule.teacher, ulo.teacher};
+        const char *titles[3] = {"erm last", "ule mse", "ule overlap"};
         double secs = sc__now_s() - t0;
         if (sc_cli_saliency_picture(ctx, d, models, titles, 3, path) != SC_OK ||
-            write_results(out, rows, 5, secs) != SC_OK) {
+            write_results(out, rows, NROWS, secs) != SC_OK) {
             rc = sc_cli_fail("demo");
         } else {
             printf("MNIST-SC on Fashion-MNIST: train marked (rho 1.0), val marked at random, "
                    "test clean\n");
             static const char *const tnames[] = {"true-logit", "pred-logit", "loss"};
-            printf("cnn, %lld epoch(s) each, seed %lld, ULE mse lambda %g (%s saliency) and "
-                   "overlap lambda %g (%s saliency); %.0f s in all on %s\n\n",
-                   epochs, seed, lambda, tnames[target], overlap_lambda, tnames[overlap_target],
-                   secs, sc_context_device(ctx)->name);
-            printf("%-20s %10s %10s %10s %10s %10s\n", "method", "val acc", "test acc",
-                   "test wga", "test mean", "mark sal.");
-            printf("%-20s %10s %10s %10s %10s %10s\n", "", "(marked)", "(clean)", "(clean)",
-                   "of groups", "share");
-            for (int i = 0; i < 5; i++)
-                printf("%-20s %10.4f %10.4f %10.4f %10.4f %10.4f\n", rows[i].name,
-                       rows[i].val_acc, rows[i].test_acc, rows[i].test_wga, rows[i].test_mean,
-                       rows[i].mark_share);
-            printf("\nval: marked at a random position (unbiased); test: clean. mark sal. "
-                   "share: share of\n|input gradient| inside the mark on 1000 validation images "
-                   "(the mark covers %.1f%%).\nThe ULE student is ERM with the same seed. JTT "
-                   "upweighted %lld training errors x20.\n",
+            printf("cnn, %lld epoch(s) each (%lld steps), seed %lld, val every %lld steps; ULE "
+                   "mse lambda %g (%s saliency) and overlap lambda %g (%s saliency); %.0f s in "
+                   "all on %s\n\n",
+                   epochs, (long long)last_step, seed, eval_every, lambda, tnames[target],
+                   overlap_lambda, tnames[overlap_target], secs, sc_context_device(ctx)->name);
+            printf("%-20s %6s %10s %10s %10s %10s %10s\n", "method", "step", "val acc",
+                   "test acc", "test wga", "test mean", "mark sal.");
+            printf("%-20s %6s %10s %10s %10s %10s %10s\n", "", "", "(marked)", "(clean)",
+                   "(clean)", "of groups", "share");
+            for (int i = 0; i < NROWS; i++)
+                printf("%-20s %6lld %10.4f %10.4f %10.4f %10.4f %10.4f\n", rows[i].name,
+                       (long long)rows[i].step, rows[i].val_acc, rows[i].test_acc,
+                       rows[i].test_wga, rows[i].test_mean, rows[i].mark_share);
+            printf("\nstep: the evaluation each method kept (best val average accuracy; no group "
+                   "labels).\nval: marked at a random position (unbiased); test: clean. mark "
+                   "sal. share: share of\n|input gradient| inside the mark on 1000 validation "
+                   "images (the mark covers %.1f%%).\nERM's last step is the shortcut learner "
+                   "(ULE's student with the same seed). JTT\nupweighted %lld training errors "
+                   "x20.\n",
                    100.0 * 16 / (d->h * d->w), (long long)jtt.errors);
             printf("files: %s/results.csv, results.json, saliency.png; runs in erm/, jtt/, "
                    "ule-mse/, ule-overlap/\n",
@@ -246,6 +313,9 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
         }
     }
     sc_train_result_free(&erm);
+    sc_model_free(erm_last);
+    sc_group_metrics_free(&last_val);
+    sc_group_metrics_free(&last_test);
     sc_train_result_free(&jtt.final);
     sc_ule_result_free(&ule);
     sc_ule_result_free(&ulo);
