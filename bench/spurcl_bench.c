@@ -284,11 +284,12 @@ static void print_ms(const char *key, double v)
 int main(int argc, char **argv)
 {
     const char *shapes = "bench/shapes.json", *only = NULL, *device = NULL;
-    int repeat = 20, warmup = 3, c;
+    int repeat = 20, warmup = 3, c, fwdbwd_only = 0;
     static const struct option opts[] = {
         {"shapes", required_argument, NULL, 's'}, {"repeat", required_argument, NULL, 'r'},
         {"warmup", required_argument, NULL, 'w'}, {"only", required_argument, NULL, 'o'},
         {"device", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
+        {"fwdbwd-only", no_argument, NULL, 'F'},
         {NULL, 0, NULL, 0}};
     while ((c = getopt_long(argc, argv, "s:r:w:o:d:h", opts, NULL)) != -1) {
         switch (c) {
@@ -297,9 +298,12 @@ int main(int argc, char **argv)
         case 'w': warmup = atoi(optarg); break;
         case 'o': only = optarg; break;
         case 'd': device = optarg; break;
+        case 'F': fwdbwd_only = 1; break;
         case 'h':
             printf("usage: spurcl-bench [--shapes FILE] [--repeat N] [--warmup N] [--only SUBSTR] "
-                   "[--device SEL]\n");
+                   "[--device SEL] [--fwdbwd-only]\n"
+                   "  --fwdbwd-only  time forward+backward only (fwd_ms null), e.g. for a\n"
+                   "                 SPURCL_PROFILE of just the training step\n");
             return 0;
         default: fprintf(stderr, "spurcl-bench: bad option; see --help\n"); return 2;
         }
@@ -344,16 +348,18 @@ int main(int argc, char **argv)
         sc_rng_seed(&b.rng, 7);
         double fwd = -1, fb = -1;
         if (setup(&b) == 0) {
-            fwd = median_ms(&b, g, false, warmup, repeat);
-            if (fwd < 0)
-                fprintf(stderr, "# %s: %s\n", name, sc_last_error());
+            if (!fwdbwd_only) {
+                fwd = median_ms(&b, g, false, warmup, repeat);
+                if (fwd < 0)
+                    fprintf(stderr, "# %s: %s\n", name, sc_last_error());
+            }
             fb = median_ms(&b, g, true, warmup, repeat);
             if (fb < 0)
                 fprintf(stderr, "# %s (backward): %s\n", name, sc_last_error());
         } else {
             fprintf(stderr, "# %s: op '%s' not set up: %s\n", name, b.op, sc_last_error());
         }
-        failures += fwd < 0 || fb < 0;
+        failures += (!fwdbwd_only && fwd < 0) || fb < 0;
         printf("{\"name\": \"%s\", \"impl\": \"spurcl\", ", name);
         print_ms("fwd_ms", fwd);
         printf(", ");

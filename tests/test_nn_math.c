@@ -83,9 +83,12 @@ typedef struct un_ud {
     size_t n;
 } un_ud;
 
-enum { T_RELU, T_GELU, T_ABS, T_EXP, T_LOG, T_RSQRT, T_POW, T_SCALE, T_ADDS, T_COUNT };
-static const char *un_names[T_COUNT] = {"relu", "gelu", "abs", "exp", "log",
-                                        "rsqrt", "pow", "scale", "add_scalar"};
+enum { T_RELU, T_GELU, T_ABS, T_EXP, T_LOG, T_RSQRT, T_POW, T_POW2, T_POW3, T_POWM2, T_SCALE,
+       T_ADDS, T_COUNT };
+/* pow 2, 3 and -2 take the integer-exponent kernel, 2.5 libm's pow; x^2 and
+ * x^3 of signed inputs */
+static const char *un_names[T_COUNT] = {"relu", "gelu", "abs", "exp", "log", "rsqrt", "pow 2.5",
+                                        "pow 2", "pow 3", "pow -2", "scale", "add_scalar"};
 
 static sc_var *un_dev(sc_graph *g, sc_var **in, void *ud)
 {
@@ -99,6 +102,9 @@ static sc_var *un_dev(sc_graph *g, sc_var **in, void *ud)
     case T_LOG: y = sc_nn_log(g, sc_nn_abs(g, x)); break;
     case T_RSQRT: y = sc_nn_rsqrt(g, sc_nn_abs(g, x)); break;
     case T_POW: y = sc_nn_pow(g, sc_nn_abs(g, x), 2.5f); break;
+    case T_POW2: y = sc_nn_pow(g, x, 2.0f); break;
+    case T_POW3: y = sc_nn_pow(g, x, 3.0f); break;
+    case T_POWM2: y = sc_nn_pow(g, sc_nn_abs(g, x), -2.0f); break;
     case T_SCALE: y = sc_nn_scale(g, x, -1.5f); break;
     case T_ADDS: y = sc_nn_add_scalar(g, x, 0.25f); break;
     }
@@ -121,6 +127,9 @@ static void un_ref(double *const *in, double *out, void *ud)
         case T_LOG: y = log(fabs(v)); break;
         case T_RSQRT: y = 1.0 / sqrt(fabs(v)); break;
         case T_POW: y = pow(fabs(v), 2.5); break;
+        case T_POW2: y = v * v; break;
+        case T_POW3: y = v * v * v; break;
+        case T_POWM2: y = 1.0 / (v * v); break;
         case T_SCALE: y = -1.5 * v; break;
         case T_ADDS: y = v + 0.25; break;
         }

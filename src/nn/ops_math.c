@@ -5,6 +5,7 @@
 #include "spurcl/nn.h"
 #include "spurcl/ops.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -190,8 +191,11 @@ static sc_var *unary_raw(sc_graph *g, sc_var *x, int uop, float p)
     sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
     if (!y)
         return NULL;
-    char def[24];
-    snprintf(def, sizeof def, "-DUOP=%d", uop);
+    char def[48];
+    if (uop == U_POW && p == rintf(p) && fabsf(p) <= 8)
+        snprintf(def, sizeof def, "-DUOP=%d -DPOW_INT=%d", uop, (int)p);
+    else
+        snprintf(def, sizeof def, "-DUOP=%d", uop);
     cl_kernel k;
     SC_NN_TRY(g, sc_kernel_get(g->ctx, "math", def, "sc_math_unary", &k));
     cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem;
