@@ -110,6 +110,13 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "ule, one lambda" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 --out "$tmp/u1"
     grep_in "ule names its picture in the run dir" out "saliency picture: $tmp/u1/saliency.png"
     check "ule picture is a PNG" 0 sh -c "head -c 8 '$tmp/u1/saliency.png' | od -An -tx1 | grep -q '89 50 4e 47 0d 0a 1a 0a'"
+    # --resume of a finished run trains nothing and reports again; to more
+    # epochs it goes on (metrics.jsonl: one line more)
+    check "ule --resume, finished" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 --out "$tmp/u1" --resume
+    check "ule --resume to 2 epochs" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 2 --batch 64 --out "$tmp/u1" --resume
+    check "ule --resume appended one epoch" 0 test "$(wc -l < "$tmp/u1/metrics.jsonl")" -eq 2
+    check "ule --resume without a run fails" 1 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --out "$tmp/none" --resume
+    grep_in "ule --resume names the checkpoint" err "student.safetensors"
     check "ule, lambda sweep" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 \
         --lambda 10,100 --out "$tmp/u2"
     grep_in "sweep picture in the sweep dir" out "saliency picture: $tmp/u2/saliency.png"

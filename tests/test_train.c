@@ -80,6 +80,17 @@ static void small_cnn(sc_train_config *c)
     c->seed = 5;
 }
 
+static void tiny_ule(sc_ule_config *u)
+{
+    sc_ule_config_default(u);
+    u->student.cnn_c1 = u->teacher.cnn_c1 = 4;
+    u->student.cnn_c2 = u->teacher.cnn_c2 = 8;
+    u->student.cnn_fc = u->teacher.cnn_fc = 16;
+    u->batch_size = 32;
+    u->seed = 5;
+    u->loss.lambda = 100;
+}
+
 START_TEST(resume_is_bit_identical)
 {
     sc_dataset *d = toy(300, 40, 40, 1);
@@ -207,13 +218,8 @@ START_TEST(eval_every_selects_among_all_evaluations)
 
     /* ULE: the same schedule, selection by the teacher's val accuracy */
     sc_ule_config u;
-    sc_ule_config_default(&u);
-    u.student.cnn_c1 = u.teacher.cnn_c1 = 4;
-    u.student.cnn_c2 = u.teacher.cnn_c2 = 8;
-    u.student.cnn_fc = u.teacher.cnn_fc = 16;
+    tiny_ule(&u);
     u.epochs = 2;
-    u.batch_size = 32;
-    u.seed = 5;
     u.eval_every = 3;
     u.select = SC_SELECT_VAL_AVG;
     u.run_dir = dir;
@@ -227,6 +233,70 @@ START_TEST(eval_every_selects_among_all_evaluations)
     sc_ule_result_free(&ur);
     sc_dataset_free(d);
     tu_rmtree(dir);
+}
+END_TEST
+
+START_TEST(ule_resume_is_bit_identical)
+{
+    /* 4 epochs at once against 2, then --resume to 4; selection by val every
+     * 4 steps, so the restored selection state matters too (the selected
+     * models may come from before the interruption: the logged losses check
+     * the training after it) */
+    sc_dataset *d = toy(300, 40, 40, 6);
+    char *da = tu_tmpdir("train"), *db = tu_tmpdir("train");
+    sc_ule_config u;
+    tiny_ule(&u);
+    u.select = SC_SELECT_VAL_AVG;
+    u.eval_every = 4;
+    u.epochs = 4;
+    u.run_dir = da;
+    sc_ule_result ra, rb;
+    TU_OK(sc_train_ule(tu_ctx(), d, &u, &ra));
+    u.run_dir = db;
+    u.epochs = 2;
+    TU_OK(sc_train_ule(tu_ctx(), d, &u, &rb));
+    sc_ule_result_free(&rb);
+    u.epochs = 4;
+    u.resume = true;
+    TU_OK(sc_train_ule(tu_ctx(), d, &u, &rb));
+    ck_assert_int_eq(ra.selected_step, rb.selected_step);
+    sc_model *ma[2] = {ra.student, ra.teacher}, *mb[2] = {rb.student, rb.teacher};
+    for (int k = 0; k < 2; k++) {
+        size_t na, nb;
+        float *pa = params_host(ma[k], &na), *pb = params_host(mb[k], &nb);
+        ck_assert_uint_eq(na, nb);
+        ck_assert_msg(memcmp(pa, pb, na * sizeof(float)) == 0,
+                      "resumed %s weights differ from the uninterrupted run",
+                      k ? "teacher" : "student");
+        free(pa);
+        free(pb);
+    }
+    /* the same evaluations were logged, in order: the val losses (continuous,
+     * unlike the accuracies) of both models, after the interruption too */
+    static const char *keys[2] = {"student_val_loss", "teacher_val_loss"};
+    for (int k = 0; k < 2; k++) {
+        eval_line ea[64], eb[64];
+        int na = read_evals(da, keys[k], ea, 64), nb = read_evals(db, keys[k], eb, 64);
+        ck_assert_int_eq(na, nb);
+        ck_assert_int_eq(na, 4 * 3); /* 10 steps an epoch: after 4, 8 and 10 */
+        for (int i = 0; i < na; i++) {
+            ck_assert_int_eq(ea[i].step, eb[i].step);
+            ck_assert_msg(ea[i].value == eb[i].value, "%s at step %lld: %.9g vs %.9g resumed",
+                          keys[k], (long long)ea[i].step, ea[i].value, eb[i].value);
+        }
+    }
+    /* no checkpoint to resume from: the message names the file */
+    char *dc = tu_tmpdir("train");
+    u.run_dir = dc;
+    sc_ule_result rc;
+    ck_assert_int_ne(sc_train_ule(tu_ctx(), d, &u, &rc), SC_OK);
+    ck_assert_msg(strstr(sc_last_error(), "student.safetensors"), "%s", sc_last_error());
+    sc_ule_result_free(&ra);
+    sc_ule_result_free(&rb);
+    sc_dataset_free(d);
+    tu_rmtree(da);
+    tu_rmtree(db);
+    tu_rmtree(dc);
 }
 END_TEST
 
@@ -335,6 +405,7 @@ int main(void)
     tcase_add_test(tc, resume_is_bit_identical);
     tcase_add_test(tc, memory_stays_flat);
     tcase_add_test(tc, eval_every_selects_among_all_evaluations);
+    tcase_add_test(tc, ule_resume_is_bit_identical);
     tcase_add_test(tc, ule_teacher_beats_student_on_conflicting);
     suite_add_tcase(s, tc);
     return tu_run(s);

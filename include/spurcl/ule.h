@@ -83,6 +83,8 @@ typedef struct sc_ule_config {
     const char *saliency_layer;         /* NULL or "input": the pixels */
     bool freeze_backbone;               /* train only the last layer of both models */
     const char *init;                   /* checkpoint loaded into both models, or NULL */
+    bool resume;                        /* continue from run_dir's student/teacher checkpoints
+                                           (bit-identical to an uninterrupted run) */
     void (*progress)(const sc_train_progress *p, void *ud);
     void *progress_ud;
 } sc_ule_config;

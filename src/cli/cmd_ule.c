@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/report.h"
@@ -205,8 +206,6 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
         return sc_cli_usage_error("ule", "unexpected argument '%s'", argv[optind]);
     if (!sc_cli_train_finish("ule", &a, "runs/ule"))
         return SC_EXIT_USAGE;
-    if (a.cfg.resume)
-        return sc_cli_usage_error("ule", "--resume is not supported by ule yet");
     if (uc.loss.form == SC_ULE_CONVEX)
         for (int i = 0; i < nl; i++)
             if (lambdas[i] > 1)
@@ -251,6 +250,10 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
         else
             snprintf(dir, sizeof dir, "%s", a.out);
         uc.run_dir = dir;
+        /* a sweep resumes the lambdas it reached and starts the others */
+        char ck[4200];
+        snprintf(ck, sizeof ck, "%s/teacher.safetensors", dir);
+        uc.resume = a.cfg.resume && (nl == 1 || access(ck, F_OK) == 0);
         snprintf(label, sizeof label, "ule lambda %g", lambdas[i]);
         ps.label = label;
         if (sc_train_ule(ctx, d, &uc, &res[i]) != SC_OK) {

@@ -9,6 +9,7 @@
  * No group labels are read for training or selection (val-wga is refused). */
 #include "nn/graph.h"
 #include "train/train_internal.h"
+#include "spurcl/io.h"
 #include "spurcl/nn.h"
 #include "spurcl/ule.h"
 
@@ -165,13 +166,22 @@ static sc_status ule_evaluate(ule_run *r, int epoch, int64_t step, int64_t total
         if (st == SC_OK)
             st = sc_evaluate(r->ctx, r->T->m, r->d, SC_SPLIT_TEST, r->props, 512, &tt);
     }
+    bool improved = st == SC_OK && cfg->select == SC_SELECT_VAL_AVG && tv.accuracy > r->best.value;
+    if (improved)
+        r->best = (ule_best){.value = tv.accuracy, .epoch = epoch, .step = total_steps};
     if (st == SC_OK && epoch_end) {
+        /* the teacher's metadata carries the selection state for --resume */
+        char tm[192];
+        snprintf(tm, sizeof tm,
+                 "{\"role\": \"teacher\", \"best_epoch\": %d, \"best_step\": %lld, "
+                 "\"best_value\": %.17g}",
+                 r->best.epoch, (long long)r->best.step,
+                 isfinite(r->best.value) ? r->best.value : -1.0);
         st = sc_checkpoint_save(r->spath, r->S->m, r->S->opt, epoch, cfg->seed, "{\"role\": \"student\"}");
         if (st == SC_OK)
-            st = sc_checkpoint_save(r->tpath, r->T->m, r->T->opt, epoch, cfg->seed, "{\"role\": \"teacher\"}");
+            st = sc_checkpoint_save(r->tpath, r->T->m, r->T->opt, epoch, cfg->seed, tm);
     }
-    if (st == SC_OK && cfg->select == SC_SELECT_VAL_AVG && tv.accuracy > r->best.value) {
-        r->best = (ule_best){.value = tv.accuracy, .epoch = epoch, .step = total_steps};
+    if (improved) {
         char sm[96], tm[96];
         snprintf(sm, sizeof sm, "{\"role\": \"student\", \"step\": %lld}", (long long)total_steps);
         snprintf(tm, sizeof tm, "{\"role\": \"teacher\", \"step\": %lld}", (long long)total_steps);
@@ -211,6 +221,37 @@ static sc_status ule_evaluate(ule_run *r, int epoch, int64_t step, int64_t total
     return st;
 }
 
+/* --resume: both models and optimisers from the run directory's last
+ * checkpoints (the same epoch), the selection state from the teacher's. */
+static sc_status ule_resume(ule_run *r, int *start_epoch)
+{
+    int es = 0, et = 0;
+    sc_status st = sc_checkpoint_load(r->spath, r->S->m, r->S->opt, &es);
+    if (st == SC_OK)
+        st = sc_checkpoint_load(r->tpath, r->T->m, r->T->opt, &et);
+    if (st != SC_OK)
+        return sc_error_wrap(st, "resuming ule from %s", r->cfg->run_dir);
+    if (es != et)
+        return sc_error_set(SC_ERR_FORMAT, "resuming ule from %s: the student checkpoint is at "
+                                           "epoch %d, the teacher's at %d", r->cfg->run_dir, es, et);
+    sc_safetensors *ck;
+    if ((st = sc_safetensors_open(r->tpath, &ck)) != SC_OK)
+        return st;
+    const char *meta = sc_safetensors_meta(ck, "config");
+    cJSON *o = cJSON_Parse(meta ? meta : "{}");
+    const cJSON *be = cJSON_GetObjectItemCaseSensitive(o, "best_epoch");
+    const cJSON *bs = cJSON_GetObjectItemCaseSensitive(o, "best_step");
+    const cJSON *bv = cJSON_GetObjectItemCaseSensitive(o, "best_value");
+    if (cJSON_IsNumber(be) && cJSON_IsNumber(bs) && cJSON_IsNumber(bv) && be->valueint > 0)
+        r->best = (ule_best){.value = bv->valuedouble, .epoch = be->valueint,
+                             .step = (int64_t)bs->valuedouble};
+    cJSON_Delete(o);
+    sc_safetensors_close(ck);
+    *start_epoch = et;
+    r->first_line = false; /* metrics.jsonl goes on */
+    return SC_OK;
+}
+
 sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config *cfg,
                        sc_ule_result *out)
 {
@@ -248,12 +289,16 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
     if (st == SC_OK)
         st = sc_group_props(d, SC_SPLIT_TRAIN, &props);
     run.props = props;
+    int start_epoch = 0;
+    if (st == SC_OK && cfg->resume)
+        st = ule_resume(&run, &start_epoch);
     int64_t ntrain = 0;
     for (int64_t i = 0; i < d->n; i++)
         ntrain += d->split[i] == SC_SPLIT_TRAIN;
-    int64_t steps = (ntrain + cfg->batch_size - 1) / cfg->batch_size, total_steps = 0;
+    int64_t steps = (ntrain + cfg->batch_size - 1) / cfg->batch_size;
+    int64_t total_steps = steps * start_epoch;
     double step_time = 0, eval_time = 0;
-    for (int epoch = 0; st == SC_OK && epoch < cfg->epochs; epoch++) {
+    for (int epoch = start_epoch; st == SC_OK && epoch < cfg->epochs; epoch++) {
         sc_batcher_start_epoch(b, (uint64_t)epoch);
         double sums[3] = {0}, te = sc__now_s();
         int64_t seen = 0, step = 0;
