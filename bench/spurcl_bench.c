@@ -19,6 +19,7 @@
 #include "spurcl/model.h"
 #include "spurcl/nn.h"
 #include "spurcl/rng.h"
+#include "spurcl/sys.h"
 #include "spurcl/ule.h"
 
 #define MAX_IN 8
@@ -36,12 +37,7 @@ typedef struct bench {
     sc_rng rng;
 } bench;
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return 1e3 * (double)ts.tv_sec + 1e-6 * (double)ts.tv_nsec;
-}
+static double now_ms(void) { return 1e3 * sc_time_now(); }
 
 static int geti(const cJSON *s, const char *k, int def)
 {

@@ -154,7 +154,7 @@ static void add_u64(cJSON *o, const char *k, uint64_t v)
 static char *basename_of(const char *p)
 {
     const char *s = strrchr(p, '/');
-    return sc_ds_strdup(s ? s + 1 : p);
+    return strdup(s ? s + 1 : p);
 }
 
 static char *make_build_json(const sc_build_opts *o, const sc_dataset *src, int64_t ntr_src,
@@ -247,7 +247,7 @@ sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o, s
                               "A:B (e.g. 0,1:2,3) to split them into two", K);
             goto done;
         }
-        class_split = sc_ds_strdup(cs);
+        class_split = strdup(cs);
         if ((st = parse_class_split(cs, K, map)) != SC_OK)
             goto done;
         out_classes = 2;
@@ -321,7 +321,7 @@ sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o, s
     for (int y = 0; y < out_classes; y++) {
         if (o->variant != SC_VARIANT_BACKGROUND) {
             const char *nm = src->class_names ? src->class_names[y] : NULL;
-            d->class_names[y] = nm ? sc_ds_strdup(nm) : sc_ds_printf("%d", y);
+            d->class_names[y] = nm ? strdup(nm) : sc_strprintf("%d", y);
             continue;
         }
         size_t len = 1;
@@ -346,24 +346,24 @@ sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o, s
         char *nm = NULL;
         switch (o->variant) {
         case SC_VARIANT_NONE:
-            nm = src->attr_names && src->attr_names[a] ? sc_ds_strdup(src->attr_names[a])
-                                                       : sc_ds_printf(A == 1 ? "none" : "attr %d", a);
+            nm = src->attr_names && src->attr_names[a] ? strdup(src->attr_names[a])
+                                                       : sc_strprintf(A == 1 ? "none" : "attr %d", a);
             break;
-        case SC_VARIANT_PATCH: nm = sc_ds_printf("mark %d", a); break;
+        case SC_VARIANT_PATCH: nm = sc_strprintf("mark %d", a); break;
         case SC_VARIANT_COLOR: {
             float rgb[3];
             sc_attr_color(a, A, rgb);
-            nm = sc_ds_printf("#%02x%02x%02x", (int)lrintf(rgb[0] * 255),
+            nm = sc_strprintf("#%02x%02x%02x", (int)lrintf(rgb[0] * 255),
                               (int)lrintf(rgb[1] * 255), (int)lrintf(rgb[2] * 255));
             break;
         }
         case SC_VARIANT_CORRUPT: {
             const sc_corruption *items;
             int len = sc_corruption_list_items(o->corruptions, &items);
-            nm = sc_ds_strdup(sc_corruption_name(items[a % len]));
+            nm = strdup(sc_corruption_name(items[a % len]));
             break;
         }
-        case SC_VARIANT_BACKGROUND: nm = sc_ds_strdup(a == 0 ? "smooth" : "stripes"); break;
+        case SC_VARIANT_BACKGROUND: nm = strdup(a == 0 ? "smooth" : "stripes"); break;
         }
         d->attr_names[a] = nm;
     }

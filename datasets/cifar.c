@@ -57,7 +57,7 @@ sc_status sc_cifar_parse(const uint8_t *bytes, size_t size, const char *name, in
 
 static int dir_has(const char *dir, const char *file)
 {
-    char *p = sc_ds_printf("%s/%s", dir, file);
+    char *p = sc_strprintf("%s/%s", dir, file);
     struct stat sb;
     int ok = p && stat(p, &sb) == 0;
     free(p);
@@ -74,9 +74,9 @@ sc_status sc_ds_load_cifar_source(const sc_source_opts *o, sc_dataset **out)
     /* The archive unpacks into cifar-10-batches-bin/; accept either level. */
     char *dir = NULL;
     if (!dir_has(o->dir, "data_batch_1.bin") && dir_has(o->dir, "cifar-10-batches-bin"))
-        dir = sc_ds_printf("%s/cifar-10-batches-bin", o->dir);
+        dir = sc_strprintf("%s/cifar-10-batches-bin", o->dir);
     else
-        dir = sc_ds_strdup(o->dir);
+        dir = strdup(o->dir);
     if (!dir)
         return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
     static const char *files[6] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
@@ -86,7 +86,7 @@ sc_status sc_ds_load_cifar_source(const sc_source_opts *o, sc_dataset **out)
     int64_t cnt[6] = {0};
     sc_status st = SC_OK;
     for (int f = 0; f < 6 && st == SC_OK; f++) {
-        char *path = sc_ds_printf("%s/%s", dir, files[f]);
+        char *path = sc_strprintf("%s/%s", dir, files[f]);
         if (!path) {
             st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
             break;
@@ -130,7 +130,7 @@ sc_status sc_ds_load_cifar_source(const sc_source_opts *o, sc_dataset **out)
             k += take;
         }
         for (int c = 0; c < 10 && st == SC_OK; c++)
-            if (!(d->class_names[c] = sc_ds_strdup(cifar_names[c])))
+            if (!(d->class_names[c] = strdup(cifar_names[c])))
                 st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
         if (st == SC_OK)
             st = sc_dataset_update_groups(d);

@@ -284,7 +284,7 @@ sc_status sc_csv_parse(const char *text, size_t size, const char *name, sc_csv_r
                               "or 0, 1, 2)", name, r.line, fs->s);
             goto done;
         }
-        char *path = sc_ds_strdup(fp->s);
+        char *path = strdup(fp->s);
         if (!path) {
             st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
             goto done;

@@ -315,7 +315,7 @@ static char *json_name(const cJSON *arr, int i)
 {
     const cJSON *x = cJSON_IsArray(arr) ? cJSON_GetArrayItem(arr, i) : NULL;
     if (cJSON_IsString(x) && x->valuestring)
-        return sc_ds_strdup(x->valuestring);
+        return strdup(x->valuestring);
     return NULL;
 }
 
@@ -422,7 +422,7 @@ sc_status sc_dataset_load(const char *path, sc_dataset **out)
             d->class_names[i] = json_name(cn, i);
         for (int i = 0; i < A; i++)
             d->attr_names[i] = json_name(an, i);
-        d->build_json = sc_ds_strdup(bj);
+        d->build_json = strdup(bj);
     }
 done:
     cJSON_Delete(build);

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/base.h"
 #include "spurcl/data.h"
 
 /* Limits on what a source file may claim, so that hostile headers cannot ask
@@ -15,12 +16,6 @@
 /* Largest decompressed size accepted from a gzip source (fuzzers lower it). */
 extern size_t sc_ds_gunzip_limit;
 
-char *sc_ds_strdup(const char *s);
-char *sc_ds_printf(const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 1, 2)))
-#endif
-    ;
 
 /* Runs fn(ctx, begin, end) over [0, n) split into contiguous chunks on up to
  * `threads` threads (0: online CPUs). Returns the status of the failing

@@ -119,7 +119,7 @@ static char *find_idx(const char *dir, const char *part, const char *kind, const
     const char *exts[2] = {"", ".gz"};
     for (int s = 0; s < 2; s++)
         for (int e = 0; e < 2; e++) {
-            char *p = sc_ds_printf("%s/%s-%s%s%s%s", dir, part, kind, seps[s], suffix, exts[e]);
+            char *p = sc_strprintf("%s/%s-%s%s%s%s", dir, part, kind, seps[s], suffix, exts[e]);
             if (!p)
                 return NULL;
             if (file_exists(p))
@@ -153,7 +153,7 @@ static sc_status load_part(sc_source_kind kind, const char *dir, const char *par
     *labels = NULL;
     char *ipath = find_idx(dir, part, "images", "idx3-ubyte");
     if (!ipath) {
-        char *pre = sc_ds_printf("%s-images", part);
+        char *pre = sc_strprintf("%s-images", part);
         sc_status st = missing_file(kind, dir, pre ? pre : part, "idx3-ubyte");
         free(pre);
         return st;
@@ -161,7 +161,7 @@ static sc_status load_part(sc_source_kind kind, const char *dir, const char *par
     char *lpath = find_idx(dir, part, "labels", "idx1-ubyte");
     if (!lpath) {
         free(ipath);
-        char *pre = sc_ds_printf("%s-labels", part);
+        char *pre = sc_strprintf("%s-labels", part);
         sc_status st = missing_file(kind, dir, pre ? pre : part, "idx1-ubyte");
         free(pre);
         return st;
@@ -238,8 +238,8 @@ sc_status sc_ds_load_idx_source(const sc_source_opts *o, sc_dataset **out)
         }
         for (int k = 0; k < 10; k++) {
             d->class_names[k] = o->kind == SC_SOURCE_FASHION_MNIST
-                                    ? sc_ds_strdup(fashion_names[k])
-                                    : sc_ds_printf("%d", k);
+                                    ? strdup(fashion_names[k])
+                                    : sc_strprintf("%d", k);
             if (!d->class_names[k])
                 st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
         }

@@ -96,9 +96,9 @@ static char *dir_of(const char *path)
 {
     const char *slash = strrchr(path, '/');
     if (!slash)
-        return sc_ds_strdup(".");
+        return strdup(".");
     if (slash == path)
-        return sc_ds_strdup("/");
+        return strdup("/");
     char *d = malloc((size_t)(slash - path) + 1);
     if (d) {
         memcpy(d, path, (size_t)(slash - path));
@@ -118,7 +118,7 @@ sc_status sc_ds_load_pngdir_source(const sc_source_opts *o, sc_dataset **out)
         return sc_error_set(SC_ERR_INVALID_ARG, "pngdir: channels must be 1 or 3, not %d", C);
     if (o->resize < 0 || o->resize > 4096)
         return sc_error_set(SC_ERR_INVALID_ARG, "pngdir: --resize must be in [1, 4096]");
-    char *csv = o->csv ? sc_ds_strdup(o->csv) : sc_ds_printf("%s/metadata.csv", o->dir);
+    char *csv = o->csv ? strdup(o->csv) : sc_strprintf("%s/metadata.csv", o->dir);
     char *base = csv ? dir_of(csv) : NULL;
     uint8_t *text = NULL;
     size_t size = 0;
@@ -164,7 +164,7 @@ sc_status sc_ds_load_pngdir_source(const sc_source_opts *o, sc_dataset **out)
     }
     for (int64_t i = 0; i < n; i++) {
         const char *p = rows.paths[keep[i]];
-        paths[i] = p[0] == '/' ? sc_ds_strdup(p) : sc_ds_printf("%s/%s", base, p);
+        paths[i] = p[0] == '/' ? strdup(p) : sc_strprintf("%s/%s", base, p);
         if (!paths[i]) {
             st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
             goto done;
@@ -188,10 +188,10 @@ sc_status sc_ds_load_pngdir_source(const sc_source_opts *o, sc_dataset **out)
         d->split[i] = rows.splits[keep[i]];
     }
     for (int k = 0; k <= max_label && st == SC_OK; k++)
-        if (!(d->class_names[k] = sc_ds_printf("%d", k)))
+        if (!(d->class_names[k] = sc_strprintf("%d", k)))
             st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
     for (int k = 0; k <= max_attr && st == SC_OK; k++)
-        if (!(d->attr_names[k] = sc_ds_printf("attr %d", k)))
+        if (!(d->attr_names[k] = sc_strprintf("attr %d", k)))
             st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
     if (st != SC_OK)
         goto done;

@@ -13,29 +13,6 @@
 
 size_t sc_ds_gunzip_limit = SC_DS_MAX_FILE;
 
-char *sc_ds_strdup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p)
-        memcpy(p, s, n);
-    return p;
-}
-
-char *sc_ds_printf(const char *fmt, ...)
-{
-    va_list ap, ap2;
-    va_start(ap, fmt);
-    va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    char *p = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (p)
-        vsnprintf(p, (size_t)n + 1, fmt, ap2);
-    va_end(ap2);
-    return p;
-}
-
 void sc_ds_stream(sc_rng *rng, uint64_t seed, uint64_t purpose, uint64_t index)
 {
     sc_rng_seed_stream(rng, seed, (purpose << 48) ^ index);
@@ -75,7 +52,7 @@ static void *pf_run(void *arg)
     pf_job *j = arg;
     j->status = j->fn(j->ctx, j->begin, j->end);
     if (j->status != SC_OK)
-        j->detail = sc_ds_strdup(sc_last_error());
+        j->detail = strdup(sc_last_error());
     return NULL;
 }
 

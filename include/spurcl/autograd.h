@@ -31,44 +31,44 @@ extern "C" {
 typedef struct sc_graph sc_graph;
 typedef struct sc_var sc_var;
 
-sc_status sc_graph_create(sc_context *ctx, sc_graph **out);
-void sc_graph_free(sc_graph *g);
+SC_API sc_status sc_graph_create(sc_context *ctx, sc_graph **out);
+SC_API void sc_graph_free(sc_graph *g);
 /* Frees every variable created on the graph; parameters are kept. */
-void sc_graph_reset(sc_graph *g);
+SC_API void sc_graph_reset(sc_graph *g);
 /* The first error recorded since the last reset (SC_OK if none). */
-sc_status sc_graph_status(const sc_graph *g);
-sc_context *sc_graph_context(const sc_graph *g);
+SC_API sc_status sc_graph_status(const sc_graph *g);
+SC_API sc_context *sc_graph_context(const sc_graph *g);
 /* Whether ops record nodes (default true). Off: plain inference. */
-void sc_graph_set_recording(sc_graph *g, bool on);
+SC_API void sc_graph_set_recording(sc_graph *g, bool on);
 
 /* A constant (no gradient) or a differentiable input variable that wraps
  * `t`; the graph takes ownership of t. */
-sc_var *sc_var_wrap(sc_graph *g, sc_tensor *t, bool requires_grad);
+SC_API sc_var *sc_var_wrap(sc_graph *g, sc_tensor *t, bool requires_grad);
 /* A new variable with data uploaded from the host (float32). */
-sc_var *sc_var_from_host(sc_graph *g, int ndim, const int64_t *shape, const float *data,
-                         bool requires_grad);
+SC_API sc_var *sc_var_from_host(sc_graph *g, int ndim, const int64_t *shape, const float *data,
+                                bool requires_grad);
 /* Integer labels and the like (int32, never differentiable). */
-sc_var *sc_var_from_host_i32(sc_graph *g, int ndim, const int64_t *shape, const int32_t *data);
+SC_API sc_var *sc_var_from_host_i32(sc_graph *g, int ndim, const int64_t *shape, const int32_t *data);
 
 /* A named parameter (float32 leaf that requires grad), owned by the caller. */
-sc_status sc_param_create(sc_context *ctx, const char *name, int ndim, const int64_t *shape,
-                          sc_var **out);
-void sc_param_free(sc_var *p);
-const char *sc_var_name(const sc_var *v);
+SC_API sc_status sc_param_create(sc_context *ctx, const char *name, int ndim, const int64_t *shape,
+                                 sc_var **out);
+SC_API void sc_param_free(sc_var *p);
+SC_API const char *sc_var_name(const sc_var *v);
 
-sc_tensor *sc_var_tensor(const sc_var *v);
-bool sc_var_requires_grad(const sc_var *v);
-int sc_var_ndim(const sc_var *v);
-int64_t sc_var_dim(const sc_var *v, int axis);
-int64_t sc_var_numel(const sc_var *v);
+SC_API sc_tensor *sc_var_tensor(const sc_var *v);
+SC_API bool sc_var_requires_grad(const sc_var *v);
+SC_API int sc_var_ndim(const sc_var *v);
+SC_API int64_t sc_var_dim(const sc_var *v, int axis);
+SC_API int64_t sc_var_numel(const sc_var *v);
 
 /* Gradients of sum_i <seeds[i], outputs[i]> with respect to inputs.
  * seeds[i] may be NULL for a one-element output (seed 1). grads[j] is NULL
  * when inputs[j] does not influence the outputs. With create_graph the
  * gradients are recorded variables of the graph (differentiable again);
  * without it they are constants. */
-sc_status sc_grad(sc_graph *g, int n_out, sc_var *const *outputs, sc_var *const *seeds,
-                  int n_in, sc_var *const *inputs, bool create_graph, sc_var **grads);
+SC_API sc_status sc_grad(sc_graph *g, int n_out, sc_var *const *outputs, sc_var *const *seeds,
+                         int n_in, sc_var *const *inputs, bool create_graph, sc_var **grads);
 
 #ifdef __cplusplus
 }

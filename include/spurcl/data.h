@@ -42,9 +42,9 @@ typedef enum sc_split { SC_SPLIT_TRAIN = 0, SC_SPLIT_VAL = 1, SC_SPLIT_TEST = 2 
 #define SC_SPLIT_COUNT 3
 
 /* "train", "val", "test". */
-const char *sc_split_name(sc_split split);
+SC_API const char *sc_split_name(sc_split split);
 /* Accepts train/val/test (also valid, validation) and 0/1/2. */
-sc_status sc_split_parse(const char *s, sc_split *out);
+SC_API sc_status sc_split_parse(const char *s, sc_split *out);
 
 /* An in-memory data set. Fields are public and owned by the data set. */
 typedef struct sc_dataset {
@@ -63,29 +63,29 @@ typedef struct sc_dataset {
 } sc_dataset;
 
 /* Allocates a data set with zeroed arrays. */
-sc_status sc_dataset_create(int64_t n, int c, int h, int w, int num_classes, int num_attrs,
-                            sc_dataset **out);
-void sc_dataset_free(sc_dataset *d);
+SC_API sc_status sc_dataset_create(int64_t n, int c, int h, int w, int num_classes, int num_attrs,
+                                   sc_dataset **out);
+SC_API void sc_dataset_free(sc_dataset *d);
 
 /* Recomputes groups from labels and attrs, checking every value's range. */
-sc_status sc_dataset_update_groups(sc_dataset *d);
+SC_API sc_status sc_dataset_update_groups(sc_dataset *d);
 
 /* Saves atomically as safetensors (see the top of this file). */
-sc_status sc_dataset_save(const sc_dataset *d, const char *path);
+SC_API sc_status sc_dataset_save(const sc_dataset *d, const char *path);
 /* Loads and validates a saved data set (shapes, dtypes, value ranges,
  * groups consistent with labels and attrs). */
-sc_status sc_dataset_load(const char *path, sc_dataset **out);
+SC_API sc_status sc_dataset_load(const char *path, sc_dataset **out);
 
 /* counts[s * G + g] = samples of split s in group g, G = num_classes *
  * num_attrs; `counts` holds SC_SPLIT_COUNT * G entries. */
-void sc_dataset_group_counts(const sc_dataset *d, int64_t *counts);
+SC_API void sc_dataset_group_counts(const sc_dataset *d, int64_t *counts);
 /* Dataset indices of the samples of one split, in order (malloc'd). */
-sc_status sc_dataset_split_indices(const sc_dataset *d, sc_split split, int64_t **indices,
-                                   int64_t *count);
+SC_API sc_status sc_dataset_split_indices(const sc_dataset *d, sc_split split, int64_t **indices,
+                                          int64_t *count);
 /* Per-channel mean and standard deviation of the split's images in [0, 1]
  * (for normalising batches); mean and std hold d->c entries. */
-sc_status sc_dataset_channel_stats(const sc_dataset *d, sc_split split, float *mean,
-                                   float *std);
+SC_API sc_status sc_dataset_channel_stats(const sc_dataset *d, sc_split split, float *mean,
+                                          float *std);
 
 /* ---------------------------------------------------------------------------
  * Sources
@@ -98,8 +98,8 @@ typedef enum sc_source_kind {
     SC_SOURCE_PNGDIR             /* PNG files listed in a CSV path,label,attr,split */
 } sc_source_kind;
 
-const char *sc_source_name(sc_source_kind kind);
-sc_status sc_source_parse(const char *s, sc_source_kind *out);
+SC_API const char *sc_source_name(sc_source_kind kind);
+SC_API sc_status sc_source_parse(const char *s, sc_source_kind *out);
 
 typedef struct sc_source_opts {
     sc_source_kind kind;
@@ -117,18 +117,18 @@ typedef struct sc_source_opts {
 /* Loads a source as a data set: split codes are the source's own (train and
  * test; pngdir may also have val), attrs are 0 (pngdir: the CSV's), and
  * num_attrs is 1 (pngdir: the largest attr + 1). */
-sc_status sc_source_load(const sc_source_opts *opts, sc_dataset **out);
+SC_API sc_status sc_source_load(const sc_source_opts *opts, sc_dataset **out);
 
 /* Individual readers, on files or memory (`name` names the data in error
  * details). IDX: the magic gives the type (must be unsigned byte, 0x08) and
  * rank; `dims` receives up to 4 dimensions. The data may be gzip-compressed.
  * *data is malloc'd and holds the product of dims bytes. */
-sc_status sc_idx_read(const char *path, int *ndim, int64_t dims[4], uint8_t **data);
-sc_status sc_idx_parse(const uint8_t *bytes, size_t size, const char *name, int *ndim,
-                       int64_t dims[4], uint8_t **data);
+SC_API sc_status sc_idx_read(const char *path, int *ndim, int64_t dims[4], uint8_t **data);
+SC_API sc_status sc_idx_parse(const uint8_t *bytes, size_t size, const char *name, int *ndim,
+                              int64_t dims[4], uint8_t **data);
 /* CIFAR-10 binary: records of 1 label byte + 3072 image bytes (3x32x32). */
-sc_status sc_cifar_parse(const uint8_t *bytes, size_t size, const char *name, int64_t *count,
-                         uint8_t **images, int32_t **labels);
+SC_API sc_status sc_cifar_parse(const uint8_t *bytes, size_t size, const char *name, int64_t *count,
+                                uint8_t **images, int32_t **labels);
 
 /* A parsed metadata CSV (header row with at least path,label,attr,split in
  * any order; RFC 4180 quoting; CRLF or LF). */
@@ -139,8 +139,8 @@ typedef struct sc_csv_rows {
     int32_t *attrs;
     int32_t *splits;
 } sc_csv_rows;
-sc_status sc_csv_parse(const char *text, size_t size, const char *name, sc_csv_rows *out);
-void sc_csv_rows_free(sc_csv_rows *rows);
+SC_API sc_status sc_csv_parse(const char *text, size_t size, const char *name, sc_csv_rows *out);
+SC_API void sc_csv_rows_free(sc_csv_rows *rows);
 
 /* ---------------------------------------------------------------------------
  * Corruptions (images in [0, 1], clipped, stored back as rounded uint8)
@@ -169,19 +169,19 @@ typedef enum sc_corruption {
 } sc_corruption;
 
 /* "gaussian_noise", ..., "none", "fog", ... */
-const char *sc_corruption_name(sc_corruption kind);
-sc_status sc_corruption_parse(const char *s, sc_corruption *out);
+SC_API const char *sc_corruption_name(sc_corruption kind);
+SC_API sc_status sc_corruption_parse(const char *s, sc_corruption *out);
 
 /* The lists a corrupt build cycles through (attribute a gets list[a % len]). */
 typedef enum sc_corruption_list { SC_CORRUPTIONS_TYPE1 = 0, SC_CORRUPTIONS_TYPE0 } sc_corruption_list;
 /* Returns the length and sets *items to the list. */
-int sc_corruption_list_items(sc_corruption_list list, const sc_corruption **items);
+SC_API int sc_corruption_list_items(sc_corruption_list list, const sc_corruption **items);
 
 /* Corrupts one image in place (uint8, C x H x W, C = 1 or 3) at severity 1..5.
  * Colour corruptions (saturate) leave grey images unchanged; brightness on a
  * grey image adds to the value directly. */
-sc_status sc_corrupt_image(sc_corruption kind, int severity, uint8_t *img, int c, int h, int w,
-                           sc_rng *rng);
+SC_API sc_status sc_corrupt_image(sc_corruption kind, int severity, uint8_t *img, int c, int h, int w,
+                                  sc_rng *rng);
 
 /* ---------------------------------------------------------------------------
  * Building variants
@@ -195,8 +195,8 @@ typedef enum sc_variant {
     SC_VARIANT_BACKGROUND
 } sc_variant;
 
-const char *sc_variant_name(sc_variant v);
-sc_status sc_variant_parse(const char *s, sc_variant *out);
+SC_API const char *sc_variant_name(sc_variant v);
+SC_API sc_status sc_variant_parse(const char *s, sc_variant *out);
 
 typedef enum sc_patch_layout {
     SC_PATCH_BORDER = 0, /* attribute a: a solid mark at the a-th of num_attrs positions
@@ -243,39 +243,39 @@ typedef struct sc_build_opts {
 
 /* Top-left corner of the s x s square where the patch variant draws
  * attribute `attr`'s mark on an H x W image (the pattern layout: 0, 0). */
-void sc_patch_position(sc_patch_layout layout, int s, int H, int W, int num_attrs, int attr,
-                       int *y0, int *x0);
+SC_API void sc_patch_position(sc_patch_layout layout, int s, int H, int W, int num_attrs, int attr,
+                              int *y0, int *x0);
 /* The patch layout and size a data set was built with (from its build
  * JSON); SC_ERR_INVALID_ARG when it is not a patch variant. */
-sc_status sc_dataset_patch_params(const sc_dataset *d, sc_patch_layout *layout, int *size);
+SC_API sc_status sc_dataset_patch_params(const sc_dataset *d, sc_patch_layout *layout, int *size);
 
 /* Fills the documented defaults (Fashion-MNIST, variant none, rho 0.95,
  * severity 4, seed 0, val 0.1, patch 4 border 1.0, colour foreground,
  * corruptions type1, canvas 32). */
-void sc_build_opts_default(sc_build_opts *o);
+SC_API void sc_build_opts_default(sc_build_opts *o);
 /* Checks ranges; SC_ERR_INVALID_ARG naming the option. */
-sc_status sc_build_opts_check(const sc_build_opts *o);
+SC_API sc_status sc_build_opts_check(const sc_build_opts *o);
 
 /* Loads the source and builds the variant. */
-sc_status sc_dataset_build(const sc_build_opts *o, sc_dataset **out);
+SC_API sc_status sc_dataset_build(const sc_build_opts *o, sc_dataset **out);
 /* Builds a variant from an already loaded source (consumed or not: `src` is
  * left untouched). */
-sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o,
-                                sc_dataset **out);
+SC_API sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o,
+                                       sc_dataset **out);
 
 /* Attribute assignment used by the builders (exposed for tests): for the
  * samples of one class (count n), returns per-attribute counts: aligned
  * attribute `aligned` gets round(rho * n) and the rest is spread evenly over
  * the other num_attrs - 1 values, the remainder going to values chosen by
  * `rng`. counts has num_attrs entries. */
-void sc_assign_counts(int64_t n, double rho, int aligned, int num_attrs, sc_rng *rng,
-                      int64_t *counts);
+SC_API void sc_assign_counts(int64_t n, double rho, int aligned, int num_attrs, sc_rng *rng,
+                             int64_t *counts);
 
 /* Writes a preview PNG: one row per group (num_classes * num_attrs rows),
  * up to `per_group` samples of the split each (the first ones), each image
  * scaled up by `scale`, 1-pixel gaps. */
-sc_status sc_dataset_preview(const sc_dataset *d, sc_split split, int per_group, int scale,
-                             const char *path);
+SC_API sc_status sc_dataset_preview(const sc_dataset *d, sc_split split, int per_group, int scale,
+                                    const char *path);
 
 /* ---------------------------------------------------------------------------
  * Batching (host buffers ready to upload)
@@ -303,26 +303,26 @@ typedef struct sc_batch {
 typedef struct sc_batcher sc_batcher;
 
 /* Iterates the samples of `split` (the data set must outlive the batcher). */
-sc_status sc_batcher_create(const sc_dataset *d, sc_split split, const sc_batch_opts *o,
-                            sc_batcher **out);
-void sc_batcher_free(sc_batcher *b);
+SC_API sc_status sc_batcher_create(const sc_dataset *d, sc_split split, const sc_batch_opts *o,
+                                   sc_batcher **out);
+SC_API void sc_batcher_free(sc_batcher *b);
 /* Starts epoch `epoch`: order = the split's samples, shuffled with a stream
  * derived from (seed, epoch) when shuffle is on. */
-void sc_batcher_start_epoch(sc_batcher *b, uint64_t epoch);
+SC_API void sc_batcher_start_epoch(sc_batcher *b, uint64_t epoch);
 /* Starts an epoch over a caller-given sequence of dataset indices (any
  * order, repeats allowed, e.g. from a weighted sampler). */
-sc_status sc_batcher_start_order(sc_batcher *b, const int64_t *indices, int64_t count);
+SC_API sc_status sc_batcher_start_order(sc_batcher *b, const int64_t *indices, int64_t count);
 /* The next batch, or *out = NULL at the end of the epoch. The batch's
  * buffers belong to the batcher and stay valid until the next call. */
-sc_status sc_batcher_next(sc_batcher *b, const sc_batch **out);
+SC_API sc_status sc_batcher_next(sc_batcher *b, const sc_batch **out);
 /* Gathers arbitrary dataset indices into a batch (count <= batch_size). */
-sc_status sc_batcher_gather(sc_batcher *b, const int64_t *indices, int64_t count,
-                            const sc_batch **out);
+SC_API sc_status sc_batcher_gather(sc_batcher *b, const int64_t *indices, int64_t count,
+                                   const sc_batch **out);
 /* Batches in the current epoch, and samples of the split. */
-int64_t sc_batcher_num_batches(const sc_batcher *b);
-int64_t sc_batcher_split_size(const sc_batcher *b);
+SC_API int64_t sc_batcher_num_batches(const sc_batcher *b);
+SC_API int64_t sc_batcher_split_size(const sc_batcher *b);
 /* Dataset indices of the split's samples (split_size entries). */
-const int64_t *sc_batcher_split_indices(const sc_batcher *b);
+SC_API const int64_t *sc_batcher_split_indices(const sc_batcher *b);
 
 #ifdef __cplusplus
 }

@@ -52,31 +52,33 @@ typedef struct sc_device_info {
 /* Enumerates every device of every platform. *out is freed with
  * sc_device_list_free(). Returns SC_ERR_NO_PLATFORM (with a message naming
  * the packages that provide one) when no platform exists. */
-sc_status sc_device_list(sc_device_info **out, size_t *count);
-void sc_device_list_free(sc_device_info *list);
+SC_API sc_status sc_device_list(sc_device_info **out, size_t *count);
+SC_API void sc_device_list_free(sc_device_info *list);
 
 /* Picks a device from `list` by `selector` (see above). On no match returns
  * SC_ERR_DEVICE_NOT_FOUND with a detail listing the devices that exist. */
-sc_status sc_device_select(const sc_device_info *list, size_t count,
-                           const char *selector, size_t *index);
+SC_API sc_status sc_device_select(const sc_device_info *list, size_t count,
+                                  const char *selector, size_t *index);
 
 /* Resolves NULL/"" to $SPURCL_DEVICE or "auto". */
-const char *sc_device_selector_default(const char *selector);
+SC_API const char *sc_device_selector_default(const char *selector);
 
 /* "CPU", "GPU", "accelerator", "other". */
-const char *sc_device_type_name(sc_device_type type);
+SC_API const char *sc_device_type_name(sc_device_type type);
+/* Name of an OpenCL error code ("CL_OUT_OF_RESOURCES"), or "CL_UNKNOWN_ERROR". */
+SC_API const char *sc_cl_error_name(int cl_code);
 
 typedef struct sc_context sc_context;
 
 /* Opens the selected device: an OpenCL context, an in-order queue, the
  * program cache and the buffer pool. */
-sc_status sc_context_create(const char *selector, sc_context **out);
-void sc_context_free(sc_context *ctx);
+SC_API sc_status sc_context_create(const char *selector, sc_context **out);
+SC_API void sc_context_free(sc_context *ctx);
 
-const sc_device_info *sc_context_device(const sc_context *ctx);
+SC_API const sc_device_info *sc_context_device(const sc_context *ctx);
 
 /* Waits until every command queued on the context has finished. */
-sc_status sc_context_finish(sc_context *ctx);
+SC_API sc_status sc_context_finish(sc_context *ctx);
 
 #ifdef __cplusplus
 }

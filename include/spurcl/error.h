@@ -7,6 +7,8 @@
 #ifndef SPURCL_ERROR_H
 #define SPURCL_ERROR_H
 
+#include "spurcl/api.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,32 +30,29 @@ typedef enum sc_status {
 
 /* Detail of the last failure on this thread ("" if none). Valid until the
  * next failing call on the same thread. */
-const char *sc_last_error(void);
+SC_API const char *sc_last_error(void);
 
 /* Short constant name of a status ("SC_ERR_IO"). */
-const char *sc_status_name(sc_status status);
-
-/* Name of an OpenCL error code ("CL_OUT_OF_RESOURCES"), or "CL_UNKNOWN_ERROR". */
-const char *sc_cl_error_name(int cl_code);
+SC_API const char *sc_status_name(sc_status status);
 
 /* Records a failure for this thread and returns `status`, so call sites can
  * write `return sc_error_set(SC_ERR_IO, "%s: %s", path, strerror(errno));`.
  * Public so that code built on the library (datasets, cli) reports the same way. */
-sc_status sc_error_set(sc_status status, const char *fmt, ...)
+SC_API sc_status sc_error_set(sc_status status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
-    ;
+           ;
 
 /* Prepends context to the current detail: "reading X: <old detail>". */
-sc_status sc_error_wrap(sc_status status, const char *fmt, ...)
+SC_API sc_status sc_error_wrap(sc_status status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
-    ;
+           ;
 
 /* Clears the detail of this thread. */
-void sc_error_clear(void);
+SC_API void sc_error_clear(void);
 
 #ifdef __cplusplus
 }

@@ -34,18 +34,18 @@ typedef struct sc_io_atomic {
 } sc_io_atomic;
 
 /* Creates the temporary file (mode 0666 minus umask, like fopen). */
-sc_status sc_io_atomic_begin(sc_io_atomic *w, const char *path);
+SC_API sc_status sc_io_atomic_begin(sc_io_atomic *w, const char *path);
 /* Flushes, fsyncs, closes and renames the temporary file to the final name.
  * On any failure the temporary file is removed. `w` is cleared either way. */
-sc_status sc_io_atomic_commit(sc_io_atomic *w);
+SC_API sc_status sc_io_atomic_commit(sc_io_atomic *w);
 /* Closes and removes the temporary file (the target is untouched). Safe on a
  * cleared or never-begun (zeroed) `w`. */
-void sc_io_atomic_abort(sc_io_atomic *w);
+SC_API void sc_io_atomic_abort(sc_io_atomic *w);
 
 /* Callback form: `write` fills `fp`; the file is committed if it returns
  * SC_OK, else aborted and its status returned. */
 typedef sc_status (*sc_io_write_fn)(FILE *fp, void *ctx);
-sc_status sc_io_write_atomic(const char *path, sc_io_write_fn write, void *ctx);
+SC_API sc_status sc_io_write_atomic(const char *path, sc_io_write_fn write, void *ctx);
 
 /* ---------------------------------------------------------------------------
  * Reading
@@ -54,17 +54,17 @@ sc_status sc_io_write_atomic(const char *path, sc_io_write_fn write, void *ctx);
 /* Reads a whole file into a malloc'd buffer (one extra NUL byte is appended
  * and not counted). Files larger than `max_size` bytes give SC_ERR_FORMAT.
  * A missing file gives SC_ERR_IO with strerror in the detail. */
-sc_status sc_io_read_file(const char *path, size_t max_size, uint8_t **data,
-                          size_t *size);
+SC_API sc_status sc_io_read_file(const char *path, size_t max_size, uint8_t **data,
+                                 size_t *size);
 
 /* True when `data` starts with the gzip magic bytes 1f 8b. */
-int sc_io_is_gzip(const uint8_t *data, size_t size);
+SC_API int sc_io_is_gzip(const uint8_t *data, size_t size);
 
 /* Decompresses a gzip stream (concatenated members allowed) into a malloc'd
  * buffer. `name` names the source in error details. A corrupt or truncated
  * stream gives SC_ERR_FORMAT; output larger than `max_out` too. */
-sc_status sc_io_gunzip(const uint8_t *data, size_t size, size_t max_out,
-                       const char *name, uint8_t **out, size_t *out_size);
+SC_API sc_status sc_io_gunzip(const uint8_t *data, size_t size, size_t max_out,
+                              const char *name, uint8_t **out, size_t *out_size);
 
 /* ---------------------------------------------------------------------------
  * safetensors
@@ -90,11 +90,11 @@ typedef enum sc_st_dtype {
 #define SC_ST_MAX_DIMS 8
 
 /* Bytes per element (1, 2, 4 or 8). */
-size_t sc_st_dtype_size(sc_st_dtype dtype);
+SC_API size_t sc_st_dtype_size(sc_st_dtype dtype);
 /* The format's name: "F32", "I64", "U8", ... */
-const char *sc_st_dtype_name(sc_st_dtype dtype);
+SC_API const char *sc_st_dtype_name(sc_st_dtype dtype);
 /* Parses a format name; SC_ERR_FORMAT when unknown (detail names it). */
-sc_status sc_st_dtype_parse(const char *name, sc_st_dtype *out);
+SC_API sc_status sc_st_dtype_parse(const char *name, sc_st_dtype *out);
 
 /* One tensor: row-major, `data` holds numel * dtype size bytes
  * (numel = product of shape; 1 for ndim 0). */
@@ -113,8 +113,8 @@ typedef struct sc_st_meta {
 
 /* Element count and byte size of a tensor description (SC_ERR_INVALID_ARG on
  * a negative dimension or overflow). */
-sc_status sc_st_tensor_nbytes(const sc_st_tensor *t, uint64_t *numel,
-                              uint64_t *nbytes);
+SC_API sc_status sc_st_tensor_nbytes(const sc_st_tensor *t, uint64_t *numel,
+                                     uint64_t *nbytes);
 
 /* Writes a safetensors file atomically. Tensor names must be unique,
  * non-empty and not "__metadata__"; metadata keys unique. The header lists
@@ -123,9 +123,9 @@ sc_status sc_st_tensor_nbytes(const sc_st_tensor *t, uint64_t *numel,
  * tensor's offset is a multiple of its element size, and the header is padded
  * with spaces to a multiple of 8 bytes, as the reference implementation does.
  * The output depends only on the arguments (byte-identical on any machine). */
-sc_status sc_safetensors_write(const char *path, const sc_st_tensor *tensors,
-                               size_t ntensors, const sc_st_meta *meta,
-                               size_t nmeta);
+SC_API sc_status sc_safetensors_write(const char *path, const sc_st_tensor *tensors,
+                                      size_t ntensors, const sc_st_meta *meta,
+                                      size_t nmeta);
 
 typedef struct sc_safetensors sc_safetensors;
 
@@ -136,32 +136,32 @@ typedef struct sc_safetensors sc_safetensors;
  * tensors neither overlapping nor leaving gaps, and the data section ending
  * exactly at the end of the file; "__metadata__" (optional) a string->string
  * object. Any violation gives SC_ERR_FORMAT naming the file. */
-sc_status sc_safetensors_open(const char *path, sc_safetensors **out);
+SC_API sc_status sc_safetensors_open(const char *path, sc_safetensors **out);
 /* Same on a memory image of a file (copied); `name` is used in details. */
-sc_status sc_safetensors_open_memory(const void *data, size_t size,
-                                     const char *name, sc_safetensors **out);
+SC_API sc_status sc_safetensors_open_memory(const void *data, size_t size,
+                                            const char *name, sc_safetensors **out);
 /* NULL is allowed. */
-void sc_safetensors_close(sc_safetensors *st);
+SC_API void sc_safetensors_close(sc_safetensors *st);
 
 /* Tensors in header order. Every `data` pointer stays valid until close and
  * is aligned to the element size (an unaligned tensor in a foreign file is
  * copied to aligned memory when opened). */
-size_t sc_safetensors_count(const sc_safetensors *st);
-const sc_st_tensor *sc_safetensors_at(const sc_safetensors *st, size_t i);
+SC_API size_t sc_safetensors_count(const sc_safetensors *st);
+SC_API const sc_st_tensor *sc_safetensors_at(const sc_safetensors *st, size_t i);
 /* NULL when no tensor has that name. */
-const sc_st_tensor *sc_safetensors_find(const sc_safetensors *st,
-                                        const char *name);
+SC_API const sc_st_tensor *sc_safetensors_find(const sc_safetensors *st,
+                                               const char *name);
 /* Like find, but checks dtype and rank (ndim < 0: any rank) and returns
  * SC_ERR_FORMAT naming the file and the tensor when absent or different. */
-sc_status sc_safetensors_get(const sc_safetensors *st, const char *name,
-                             sc_st_dtype dtype, int ndim,
-                             const sc_st_tensor **out);
+SC_API sc_status sc_safetensors_get(const sc_safetensors *st, const char *name,
+                                    sc_st_dtype dtype, int ndim,
+                                    const sc_st_tensor **out);
 /* Metadata value for `key`, or NULL. */
-const char *sc_safetensors_meta(const sc_safetensors *st, const char *key);
-size_t sc_safetensors_meta_count(const sc_safetensors *st);
-sc_st_meta sc_safetensors_meta_at(const sc_safetensors *st, size_t i);
+SC_API const char *sc_safetensors_meta(const sc_safetensors *st, const char *key);
+SC_API size_t sc_safetensors_meta_count(const sc_safetensors *st);
+SC_API sc_st_meta sc_safetensors_meta_at(const sc_safetensors *st, size_t i);
 /* The path (or name) the file was opened with. */
-const char *sc_safetensors_name(const sc_safetensors *st);
+SC_API const char *sc_safetensors_name(const sc_safetensors *st);
 
 /* ---------------------------------------------------------------------------
  * PNG
@@ -173,8 +173,8 @@ const char *sc_safetensors_name(const sc_safetensors *st);
 /* Writes an 8-bit image with `channels` 1 (grey), 2 (grey+alpha), 3 (RGB) or
  * 4 (RGBA); `pixels` interleaved row-major (H x W x channels). No time stamp
  * or other varying chunk: the same pixels give the same bytes. Atomic. */
-sc_status sc_png_write(const char *path, const uint8_t *pixels, int width,
-                       int height, int channels);
+SC_API sc_status sc_png_write(const char *path, const uint8_t *pixels, int width,
+                              int height, int channels);
 
 /* Reads any PNG and converts it to 8-bit interleaved pixels with
  * `want_channels` 1 (luma, ITU-R BT.601 weights) or 3 (RGB), or 0 to keep
@@ -182,11 +182,11 @@ sc_status sc_png_write(const char *path, const uint8_t *pixels, int width,
  * black; palettes are expanded, 16-bit samples scaled to 8 bits, sub-byte
  * grey expanded. *pixels is malloc'd. Corrupt or truncated data gives
  * SC_ERR_FORMAT naming the file and libpng's reason. */
-sc_status sc_png_read(const char *path, int want_channels, uint8_t **pixels,
-                      int *width, int *height, int *channels);
-sc_status sc_png_read_memory(const void *data, size_t size, const char *name,
-                             int want_channels, uint8_t **pixels, int *width,
-                             int *height, int *channels);
+SC_API sc_status sc_png_read(const char *path, int want_channels, uint8_t **pixels,
+                             int *width, int *height, int *channels);
+SC_API sc_status sc_png_read_memory(const void *data, size_t size, const char *name,
+                                    int want_channels, uint8_t **pixels, int *width,
+                                    int *height, int *channels);
 
 #ifdef __cplusplus
 }

@@ -44,18 +44,18 @@ typedef struct sc_model_config {
 } sc_model_config;
 
 /* Fills the defaults for `kind` and the given input and class count. */
-void sc_model_config_default(sc_model_config *cfg, sc_model_kind kind, int in_channels,
-                             int height, int width, int num_classes);
+SC_API void sc_model_config_default(sc_model_config *cfg, sc_model_kind kind, int in_channels,
+                                    int height, int width, int num_classes);
 /* "cnn" / "vit" / "resnet" -> kind; SC_ERR_INVALID_ARG naming the valid values otherwise. */
-sc_status sc_model_kind_parse(const char *name, sc_model_kind *out);
-const char *sc_model_kind_name(sc_model_kind kind);
+SC_API sc_status sc_model_kind_parse(const char *name, sc_model_kind *out);
+SC_API const char *sc_model_kind_name(sc_model_kind kind);
 
 typedef struct sc_model sc_model;
 
 /* Creates the parameters (zeros); call sc_model_init or load weights. */
-sc_status sc_model_create(sc_context *ctx, const sc_model_config *cfg, sc_model **out);
-void sc_model_free(sc_model *m);
-const sc_model_config *sc_model_get_config(const sc_model *m);
+SC_API sc_status sc_model_create(sc_context *ctx, const sc_model_config *cfg, sc_model **out);
+SC_API void sc_model_free(sc_model *m);
+SC_API const sc_model_config *sc_model_get_config(const sc_model *m);
 
 /* PyTorch's default initialisation for each layer type, from `seed`:
  * conv/linear weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
@@ -63,13 +63,13 @@ const sc_model_config *sc_model_get_config(const sc_model *m);
  * torchvision: convolutions N(0, 2 / fan_out) (kaiming_normal_, fan_out,
  * relu), batch norms weight 1 and bias 0, fc the Linear default; buffers
  * running_mean 0, running_var 1, num_batches_tracked 0. */
-sc_status sc_model_init(sc_model *m, uint64_t seed);
+SC_API sc_status sc_model_init(sc_model *m, uint64_t seed);
 
-size_t sc_model_param_count(const sc_model *m);
-sc_var *sc_model_param(const sc_model *m, size_t i);
-sc_var *sc_model_find_param(const sc_model *m, const char *name);
+SC_API size_t sc_model_param_count(const sc_model *m);
+SC_API sc_var *sc_model_param(const sc_model *m, size_t i);
+SC_API sc_var *sc_model_find_param(const sc_model *m, const char *name);
 /* Total number of scalar parameters. */
-int64_t sc_model_numel(const sc_model *m);
+SC_API int64_t sc_model_numel(const sc_model *m);
 
 /* A buffer: exactly one of `tensor` (a float32 device tensor: running_mean,
  * running_var) and `count` (a host int64 counter: num_batches_tracked) is
@@ -81,41 +81,41 @@ typedef struct sc_model_buffer {
 } sc_model_buffer;
 
 /* Buffers in state_dict order (none for cnn and vit); NULL past the end. */
-size_t sc_model_buffer_count(const sc_model *m);
-const sc_model_buffer *sc_model_buffer_at(const sc_model *m, size_t i);
-const sc_model_buffer *sc_model_find_buffer(const sc_model *m, const char *name);
+SC_API size_t sc_model_buffer_count(const sc_model *m);
+SC_API const sc_model_buffer *sc_model_buffer_at(const sc_model *m, size_t i);
+SC_API const sc_model_buffer *sc_model_find_buffer(const sc_model *m, const char *name);
 
 /* Logits [N, classes] for images x [N, C, H, W]. training (PyTorch's
  * model.train()): batch norms use the batch's statistics and update their
  * running statistics and counters, once per forward; otherwise
  * (model.eval()) they use the running statistics and change nothing. cnn
  * and vit compute the same either way. */
-sc_var *sc_model_forward(sc_model *m, sc_graph *g, sc_var *x, bool training);
+SC_API sc_var *sc_model_forward(sc_model *m, sc_graph *g, sc_var *x, bool training);
 
 /* The representation before the last layer, [N, sc_model_feature_dim]:
  * cnn fc1 after its ReLU; vit the class token after the final norm; resnet
  * the global average pool of layer4 (8 * resnet_width). The
  * encoder output for self-supervised training and linear probes. */
-sc_var *sc_model_features(sc_model *m, sc_graph *g, sc_var *x, bool training);
-int sc_model_feature_dim(const sc_model *m);
+SC_API sc_var *sc_model_features(sc_model *m, sc_graph *g, sc_var *x, bool training);
+SC_API int sc_model_feature_dim(const sc_model *m);
 
 /* Names a hidden layer whose output the next forwards keep (NULL: none):
  * cnn conv1, pool1, conv2, pool2, fc1; vit patch_embed, blocks.I; resnet
  * conv1 (the stem after its ReLU), layer1 .. layer4, avgpool. Returns
  * SC_ERR_INVALID_ARG listing the valid names for an unknown one. */
-sc_status sc_model_set_capture(sc_model *m, const char *layer);
+SC_API sc_status sc_model_set_capture(sc_model *m, const char *layer);
 /* The captured output of the last forward (a variable of its graph). */
-sc_var *sc_model_captured(const sc_model *m);
+SC_API sc_var *sc_model_captured(const sc_model *m);
 
 /* Names of the last layer's parameters (the head trained with a frozen
  * backbone): cnn fc2.weight/bias, vit head.weight/bias, resnet fc.weight/bias. */
-bool sc_model_is_head_param(const sc_model *m, const char *name);
+SC_API bool sc_model_is_head_param(const sc_model *m, const char *name);
 
 /* Copies every parameter and buffer from tensors named prefix + name
  * (float32 of the same shape; num_batches_tracked int64 (or int32) of shape
  * [] or [1]); SC_ERR_FORMAT names the first missing or mismatched tensor.
  * Other tensors in the file are ignored. */
-sc_status sc_model_load(sc_model *m, const sc_safetensors *st, const char *prefix);
+SC_API sc_status sc_model_load(sc_model *m, const sc_safetensors *st, const char *prefix);
 
 #ifdef __cplusplus
 }

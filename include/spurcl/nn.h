@@ -13,40 +13,40 @@ extern "C" {
 #endif
 
 /* ---- elementwise and shape ------------------------------------------ */
-sc_var *sc_nn_add(sc_graph *g, sc_var *a, sc_var *b);
-sc_var *sc_nn_sub(sc_graph *g, sc_var *a, sc_var *b);
-sc_var *sc_nn_mul(sc_graph *g, sc_var *a, sc_var *b);
-sc_var *sc_nn_div(sc_graph *g, sc_var *a, sc_var *b);
-sc_var *sc_nn_scale(sc_graph *g, sc_var *x, float alpha);
-sc_var *sc_nn_add_scalar(sc_graph *g, sc_var *x, float c);
-sc_var *sc_nn_pow(sc_graph *g, sc_var *x, float p);    /* x^p, p constant */
-sc_var *sc_nn_relu(sc_graph *g, sc_var *x);
-sc_var *sc_nn_gelu(sc_graph *g, sc_var *x);            /* exact (erf) form */
-sc_var *sc_nn_abs(sc_graph *g, sc_var *x);
-sc_var *sc_nn_exp(sc_graph *g, sc_var *x);
-sc_var *sc_nn_log(sc_graph *g, sc_var *x);
-sc_var *sc_nn_rsqrt(sc_graph *g, sc_var *x);
+SC_API sc_var *sc_nn_add(sc_graph *g, sc_var *a, sc_var *b);
+SC_API sc_var *sc_nn_sub(sc_graph *g, sc_var *a, sc_var *b);
+SC_API sc_var *sc_nn_mul(sc_graph *g, sc_var *a, sc_var *b);
+SC_API sc_var *sc_nn_div(sc_graph *g, sc_var *a, sc_var *b);
+SC_API sc_var *sc_nn_scale(sc_graph *g, sc_var *x, float alpha);
+SC_API sc_var *sc_nn_add_scalar(sc_graph *g, sc_var *x, float c);
+SC_API sc_var *sc_nn_pow(sc_graph *g, sc_var *x, float p);    /* x^p, p constant */
+SC_API sc_var *sc_nn_relu(sc_graph *g, sc_var *x);
+SC_API sc_var *sc_nn_gelu(sc_graph *g, sc_var *x);            /* exact (erf) form */
+SC_API sc_var *sc_nn_abs(sc_graph *g, sc_var *x);
+SC_API sc_var *sc_nn_exp(sc_graph *g, sc_var *x);
+SC_API sc_var *sc_nn_log(sc_graph *g, sc_var *x);
+SC_API sc_var *sc_nn_rsqrt(sc_graph *g, sc_var *x);
 /* A constant of x's shape filled with `value`. */
-sc_var *sc_nn_full_like(sc_graph *g, sc_var *x, float value);
-sc_var *sc_nn_reshape(sc_graph *g, sc_var *x, int ndim, const int64_t *shape);
+SC_API sc_var *sc_nn_full_like(sc_graph *g, sc_var *x, float value);
+SC_API sc_var *sc_nn_reshape(sc_graph *g, sc_var *x, int ndim, const int64_t *shape);
 /* Broadcast x to `shape` / sum x down to `shape` (the inverse pair). */
-sc_var *sc_nn_expand(sc_graph *g, sc_var *x, int ndim, const int64_t *shape);
-sc_var *sc_nn_sum_to(sc_graph *g, sc_var *x, int ndim, const int64_t *shape);
+SC_API sc_var *sc_nn_expand(sc_graph *g, sc_var *x, int ndim, const int64_t *shape);
+SC_API sc_var *sc_nn_sum_to(sc_graph *g, sc_var *x, int ndim, const int64_t *shape);
 /* Sum / mean of every element (a one-element result of shape [1]). */
-sc_var *sc_nn_sum(sc_graph *g, sc_var *x);
-sc_var *sc_nn_mean(sc_graph *g, sc_var *x);
+SC_API sc_var *sc_nn_sum(sc_graph *g, sc_var *x);
+SC_API sc_var *sc_nn_mean(sc_graph *g, sc_var *x);
 /* Sum / mean over one axis, the axis kept with extent 1. */
-sc_var *sc_nn_sum_axis(sc_graph *g, sc_var *x, int axis);
-sc_var *sc_nn_mean_axis(sc_graph *g, sc_var *x, int axis);
+SC_API sc_var *sc_nn_sum_axis(sc_graph *g, sc_var *x, int axis);
+SC_API sc_var *sc_nn_mean_axis(sc_graph *g, sc_var *x, int axis);
 /* Axes permuted (rank <= 4): y.shape[i] = x.shape[perm[i]]. */
-sc_var *sc_nn_permute(sc_graph *g, sc_var *x, const int *perm);
+SC_API sc_var *sc_nn_permute(sc_graph *g, sc_var *x, const int *perm);
 
 /* ---- linear algebra --------------------------------------------------- */
 /* op(a) @ op(b) for rank-2 operands, or batched over the leading axis for
  * rank-3 operands; op transposes the last two axes when ta / tb is set. */
-sc_var *sc_nn_matmul(sc_graph *g, sc_var *a, sc_var *b, bool ta, bool tb);
+SC_API sc_var *sc_nn_matmul(sc_graph *g, sc_var *a, sc_var *b, bool ta, bool tb);
 /* x[..., K] @ w[N, K]^T + b[N] (b may be NULL), PyTorch's nn.Linear. */
-sc_var *sc_nn_linear(sc_graph *g, sc_var *x, sc_var *w, sc_var *b);
+SC_API sc_var *sc_nn_linear(sc_graph *g, sc_var *x, sc_var *w, sc_var *b);
 
 #ifdef __cplusplus
 }

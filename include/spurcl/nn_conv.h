@@ -11,14 +11,14 @@ extern "C" {
 
 /* x [N,C,H,W], w [O,C,KH,KW], b [O] or NULL; square stride and zero padding.
  * Output [N,O,(H+2p-KH)/s+1,(W+2p-KW)/s+1]. Also the ViT patch embedding. */
-sc_var *sc_nn_conv2d(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, int stride, int pad);
+SC_API sc_var *sc_nn_conv2d(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, int stride, int pad);
 /* Max / average over k x k windows with the given stride, no padding
  * (floor mode, as PyTorch's default). Max's gradient goes to the first
  * maximal element of each window. */
-sc_var *sc_nn_maxpool2d(sc_graph *g, sc_var *x, int k, int stride);
-sc_var *sc_nn_avgpool2d(sc_graph *g, sc_var *x, int k, int stride);
+SC_API sc_var *sc_nn_maxpool2d(sc_graph *g, sc_var *x, int k, int stride);
+SC_API sc_var *sc_nn_avgpool2d(sc_graph *g, sc_var *x, int k, int stride);
 /* [N,C,H,W] -> [N,C]: mean over H and W. */
-sc_var *sc_nn_global_avgpool(sc_graph *g, sc_var *x);
+SC_API sc_var *sc_nn_global_avgpool(sc_graph *g, sc_var *x);
 
 #ifdef __cplusplus
 }

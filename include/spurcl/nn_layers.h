@@ -16,37 +16,37 @@ typedef enum sc_loss_reduction {
 } sc_loss_reduction;
 
 /* Softmax / log-softmax over the last axis. */
-sc_var *sc_nn_softmax(sc_graph *g, sc_var *x);
-sc_var *sc_nn_log_softmax(sc_graph *g, sc_var *x);
+SC_API sc_var *sc_nn_softmax(sc_graph *g, sc_var *x);
+SC_API sc_var *sc_nn_log_softmax(sc_graph *g, sc_var *x);
 /* Cross-entropy of logits [N,K] against int32 labels [N]; optional float32
  * per-sample weights [N] (JTT's upweighting). */
-sc_var *sc_nn_cross_entropy(sc_graph *g, sc_var *logits, sc_var *labels, sc_var *weights,
-                            sc_loss_reduction reduction);
+SC_API sc_var *sc_nn_cross_entropy(sc_graph *g, sc_var *logits, sc_var *labels, sc_var *weights,
+                                   sc_loss_reduction reduction);
 /* mean((a - b)^2) over every element. */
-sc_var *sc_nn_mse(sc_graph *g, sc_var *a, sc_var *b);
+SC_API sc_var *sc_nn_mse(sc_graph *g, sc_var *a, sc_var *b);
 
 /* Layer norm over the last axis with affine w, b [D] (either may be NULL). */
-sc_var *sc_nn_layer_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, float eps);
+SC_API sc_var *sc_nn_layer_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, float eps);
 /* Batch norm per channel of x [N,C] or [N,C,H,W] (statistics over N,H,W).
  * training: batch statistics (biased variance), and running_mean /
  * running_var [C] (may be NULL) updated as PyTorch does (unbiased variance,
  * new = (1 - momentum) * old + momentum * batch). Otherwise the running
  * statistics are used. */
-sc_var *sc_nn_batch_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, sc_tensor *running_mean,
-                         sc_tensor *running_var, bool training, float momentum, float eps);
+SC_API sc_var *sc_nn_batch_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, sc_tensor *running_mean,
+                                sc_tensor *running_var, bool training, float momentum, float eps);
 
 /* Concatenation along `axis`, and the slice [start, start + len) of `axis`. */
-sc_var *sc_nn_concat(sc_graph *g, sc_var *a, sc_var *b, int axis);
-sc_var *sc_nn_slice(sc_graph *g, sc_var *x, int axis, int64_t start, int64_t len);
+SC_API sc_var *sc_nn_concat(sc_graph *g, sc_var *a, sc_var *b, int axis);
+SC_API sc_var *sc_nn_slice(sc_graph *g, sc_var *x, int axis, int64_t start, int64_t len);
 
 /* Scaled dot-product attention on q, k, v [B,T,E]: softmax(q k^T * scale) v. */
-sc_var *sc_nn_sdpa(sc_graph *g, sc_var *q, sc_var *k, sc_var *v, float scale);
+SC_API sc_var *sc_nn_sdpa(sc_graph *g, sc_var *q, sc_var *k, sc_var *v, float scale);
 /* Multi-head self-attention on x [B,T,D] with timm's layout: qkv = x W^T + b
  * (W [3D,D]) split into q, k, v of [B,heads,T,D/heads], attention with scale
  * (D/heads)^-1/2, heads concatenated, then the projection proj_w [D,D],
  * proj_b [D]. Biases may be NULL. */
-sc_var *sc_nn_attention(sc_graph *g, sc_var *x, sc_var *qkv_w, sc_var *qkv_b, sc_var *proj_w,
-                        sc_var *proj_b, int heads);
+SC_API sc_var *sc_nn_attention(sc_graph *g, sc_var *x, sc_var *qkv_w, sc_var *qkv_b, sc_var *proj_w,
+                               sc_var *proj_b, int heads);
 
 #ifdef __cplusplus
 }

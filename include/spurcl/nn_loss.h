@@ -9,19 +9,19 @@ extern "C" {
 #endif
 
 /* Rows of x [N,D] divided by max(||row||_2, eps) (PyTorch F.normalize). */
-sc_var *sc_nn_l2_normalize(sc_graph *g, sc_var *x, float eps);
+SC_API sc_var *sc_nn_l2_normalize(sc_graph *g, sc_var *x, float eps);
 /* cos(a_i, b_i) for rows of a, b [N,D] -> [N] (PyTorch cosine_similarity). */
-sc_var *sc_nn_cosine_rows(sc_graph *g, sc_var *a, sc_var *b, float eps);
+SC_API sc_var *sc_nn_cosine_rows(sc_graph *g, sc_var *a, sc_var *b, float eps);
 /* NT-Xent / InfoNCE over the 2N views z1, z2 [N,D] (normalised inside),
  * averaged over all 2N anchors; N is the true batch size (any N >= 1). */
-sc_var *sc_nn_nt_xent(sc_graph *g, sc_var *z1, sc_var *z2, float tau);
+SC_API sc_var *sc_nn_nt_xent(sc_graph *g, sc_var *z1, sc_var *z2, float tau);
 /* BarlowTwins: per-dimension standardisation over the batch, C = Z1^T Z2 / N,
  * sum_d (1 - C_dd)^2 + lambda_offdiag * sum_{d != e} C_de^2. */
-sc_var *sc_nn_barlow_twins(sc_graph *g, sc_var *z1, sc_var *z2, float lambda_offdiag);
+SC_API sc_var *sc_nn_barlow_twins(sc_graph *g, sc_var *z1, sc_var *z2, float lambda_offdiag);
 
 /* Max over one axis, kept with extent 1; the gradient goes to the first
  * maximal element. */
-sc_var *sc_nn_max_axis(sc_graph *g, sc_var *x, int axis);
+SC_API sc_var *sc_nn_max_axis(sc_graph *g, sc_var *x, int axis);
 
 typedef enum sc_saliency_target {
     SC_SAL_TRUE_LOGIT = 0,  /* the logit of the true class (default) */
@@ -39,10 +39,10 @@ typedef enum sc_saliency_norm {
  * were computed from x on graph g and s is the chosen target for each sample
  * (labels: int32 [N]). With create_graph the map is differentiable (its
  * gradient with respect to the parameters is what the ULE teacher needs). */
-sc_var *sc_nn_saliency(sc_graph *g, sc_var *x, sc_var *logits, sc_var *labels,
-                       sc_saliency_target target, bool create_graph);
+SC_API sc_var *sc_nn_saliency(sc_graph *g, sc_var *x, sc_var *logits, sc_var *labels,
+                              sc_saliency_target target, bool create_graph);
 /* Per-sample normalisation of a map [N,...]. */
-sc_var *sc_nn_saliency_normalize(sc_graph *g, sc_var *map, sc_saliency_norm norm, float eps);
+SC_API sc_var *sc_nn_saliency_normalize(sc_graph *g, sc_var *map, sc_saliency_norm norm, float eps);
 
 #ifdef __cplusplus
 }

@@ -34,32 +34,32 @@ typedef struct sc_optim_config {
     int64_t total_steps;   /* cosine schedule */
 } sc_optim_config;
 
-void sc_optim_config_default(sc_optim_config *cfg, sc_optim_kind kind);
-sc_status sc_optim_kind_parse(const char *s, sc_optim_kind *out);
-sc_status sc_schedule_parse(const char *s, sc_schedule *out);
+SC_API void sc_optim_config_default(sc_optim_config *cfg, sc_optim_kind kind);
+SC_API sc_status sc_optim_kind_parse(const char *s, sc_optim_kind *out);
+SC_API sc_status sc_schedule_parse(const char *s, sc_schedule *out);
 
 typedef struct sc_optim sc_optim;
 
 /* The optimiser keeps its state (momentum, moments) per parameter. */
-sc_status sc_optim_create(sc_context *ctx, const sc_optim_config *cfg, sc_var *const *params,
-                          size_t n, sc_optim **out);
-void sc_optim_free(sc_optim *o);
+SC_API sc_status sc_optim_create(sc_context *ctx, const sc_optim_config *cfg, sc_var *const *params,
+                                 size_t n, sc_optim **out);
+SC_API void sc_optim_free(sc_optim *o);
 
 /* One update with grads[i] for params[i] (NULL: that parameter is skipped).
  * Returns the global gradient norm before clipping in *grad_norm (may be NULL). */
-sc_status sc_optim_step(sc_optim *o, sc_var *const *grads, float *grad_norm);
+SC_API sc_status sc_optim_step(sc_optim *o, sc_var *const *grads, float *grad_norm);
 
 /* The learning rate the next step will use. */
-float sc_optim_lr(const sc_optim *o);
-int64_t sc_optim_steps(const sc_optim *o);
+SC_API float sc_optim_lr(const sc_optim *o);
+SC_API int64_t sc_optim_steps(const sc_optim *o);
 
 /* State for checkpoints: the step count and, per parameter, its state
  * tensors (SGD: momentum buffer; AdamW: exp_avg, exp_avg_sq). Tensors may be
  * NULL before the first step (SGD momentum). */
-size_t sc_optim_state_count(const sc_optim *o);   /* tensors per parameter */
-sc_tensor *sc_optim_state(const sc_optim *o, size_t param, size_t which);
-const char *sc_optim_state_name(const sc_optim *o, size_t which); /* "momentum_buffer", ... */
-void sc_optim_set_steps(sc_optim *o, int64_t steps);
+SC_API size_t sc_optim_state_count(const sc_optim *o);   /* tensors per parameter */
+SC_API sc_tensor *sc_optim_state(const sc_optim *o, size_t param, size_t which);
+SC_API const char *sc_optim_state_name(const sc_optim *o, size_t which); /* "momentum_buffer", ... */
+SC_API void sc_optim_set_steps(sc_optim *o, int64_t steps);
 
 #ifdef __cplusplus
 }

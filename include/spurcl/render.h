@@ -15,10 +15,10 @@ extern "C" {
  * black-red-yellow-white), each with "y=LABEL p=PRED" under it; panel
  * titles on top. images: uint8 [n,c,h,w]; maps[k]: float [n,c,h,w];
  * preds[k]: int32 [n]. Written atomically. */
-sc_status sc_render_saliency_png(const char *path, const uint8_t *images, int n, int c, int h,
-                                 int w, const int32_t *labels, int npanels,
-                                 const float *const *maps, const int32_t *const *preds,
-                                 const char *const *titles, int scale);
+SC_API sc_status sc_render_saliency_png(const char *path, const uint8_t *images, int n, int c, int h,
+                                        int w, const int32_t *labels, int npanels,
+                                        const float *const *maps, const int32_t *const *preds,
+                                        const char *const *titles, int scale);
 
 #ifdef __cplusplus
 }

@@ -55,9 +55,9 @@ typedef struct sc_augment_config {
     float noise_std;              /* default 0.05 */
 } sc_augment_config;
 
-void sc_augment_config_default(sc_augment_config *cfg);
+SC_API void sc_augment_config_default(sc_augment_config *cfg);
 /* SC_ERR_INVALID_ARG naming the field when a value is out of range. */
-sc_status sc_augment_config_check(const sc_augment_config *cfg);
+SC_API sc_status sc_augment_config_check(const sc_augment_config *cfg);
 
 /* The drawn parameters of one view. */
 typedef struct sc_augment_params {
@@ -70,29 +70,29 @@ typedef struct sc_augment_params {
 } sc_augment_params;
 
 /* The stream of view `view` of the sample with stream id `id` at `epoch`. */
-uint64_t sc_augment_stream(uint64_t epoch, uint64_t id, int view);
+SC_API uint64_t sc_augment_stream(uint64_t epoch, uint64_t id, int view);
 
 /* Draws the parameters of one view for an image of h x w pixels. */
-void sc_augment_draw(const sc_augment_config *cfg, int h, int w, uint64_t seed, uint64_t epoch,
-                     uint64_t id, int view, sc_augment_params *out);
+SC_API void sc_augment_draw(const sc_augment_config *cfg, int h, int w, uint64_t seed, uint64_t epoch,
+                            uint64_t id, int view, sc_augment_params *out);
 
 /* Sets p->mean from the host image (c x h x w, [0, 1]) and p's crop box and
  * brightness. */
-void sc_augment_set_mean(sc_augment_params *p, const float *image, int c, int h, int w);
+SC_API void sc_augment_set_mean(sc_augment_params *p, const float *image, int c, int h, int w);
 
 /* The kernel on explicit parameters: images [n, c, h, w] (host, [0, 1]) ->
  * *out, a new tensor [2n, c, h, w] whose row v * n + i is view v of image i,
  * made with params[v * n + i] (2n entries, means already set). */
-sc_status sc_augment_apply(sc_context *ctx, const float *images, int64_t n, int c, int h, int w,
-                           const sc_augment_params *params, float noise_std, sc_tensor **out);
+SC_API sc_status sc_augment_apply(sc_context *ctx, const float *images, int64_t n, int c, int h, int w,
+                                  const sc_augment_params *params, float noise_std, sc_tensor **out);
 
 /* Draws both views of every image (ids[i] is image i's stream id: ssl uses
  * its position in the epoch's order, so a sample drawn twice in one epoch
  * gets different views), sets the means and runs the kernel. params (may be
  * NULL) receives the 2n drawn parameter sets. */
-sc_status sc_augment_batch(sc_context *ctx, const sc_augment_config *cfg, const float *images,
-                           int64_t n, int c, int h, int w, uint64_t seed, uint64_t epoch,
-                           const uint64_t *ids, sc_augment_params *params, sc_tensor **out);
+SC_API sc_status sc_augment_batch(sc_context *ctx, const sc_augment_config *cfg, const float *images,
+                                  int64_t n, int c, int h, int w, uint64_t seed, uint64_t epoch,
+                                  const uint64_t *ids, sc_augment_params *params, sc_tensor **out);
 
 /* ---- the LA sampler (src/train/lassl.c) ------------------------------------
  *
@@ -123,63 +123,63 @@ typedef struct sc_la_config {
     double tau;        /* temperature of sim; default 0.5 (ssl passes --temperature) */
 } sc_la_config;
 
-void sc_la_config_default(sc_la_config *cfg);
-sc_status sc_la_config_check(const sc_la_config *cfg);
+SC_API void sc_la_config_default(sc_la_config *cfg);
+SC_API sc_status sc_la_config_check(const sc_la_config *cfg);
 
 /* The r-quantile of x[0..n) as defined above (n >= 1; x is not modified). */
-double sc_la_quantile(const double *x, int64_t n, double r);
+SC_API double sc_la_quantile(const double *x, int64_t n, double r);
 
 /* The weights from speeds: p[i] for n samples, seen[i] != 0 marking the
  * samples with a speed. *s_star (may be NULL) receives s*. With no seen
  * sample, p is uniform and s* NaN. */
-sc_status sc_la_weights(const double *v, const uint8_t *seen, int64_t n, double r, double gamma,
-                        double *p, double *s_star);
+SC_API sc_status sc_la_weights(const double *v, const uint8_t *seen, int64_t n, double r, double gamma,
+                               double *p, double *s_star);
 
 typedef struct sc_la_sampler sc_la_sampler;
 
 /* A sampler over the dataset indices idx[0..n) (e.g. the training split). */
-sc_status sc_la_sampler_create(const sc_la_config *cfg, const int64_t *idx, int64_t n,
-                               uint64_t seed, sc_la_sampler **out);
-void sc_la_sampler_free(sc_la_sampler *s);
+SC_API sc_status sc_la_sampler_create(const sc_la_config *cfg, const int64_t *idx, int64_t n,
+                                      uint64_t seed, sc_la_sampler **out);
+SC_API void sc_la_sampler_free(sc_la_sampler *s);
 
 /* Records the positive-pair cosines of the drawn samples (dataset indices
  * ids[0..m)); an index outside the sampler's set gives SC_ERR_INVALID_ARG. */
-sc_status sc_la_sampler_observe(sc_la_sampler *s, const int64_t *ids, const float *cos,
-                                int64_t m);
+SC_API sc_status sc_la_sampler_observe(sc_la_sampler *s, const int64_t *ids, const float *cos,
+                                       int64_t m);
 /* Recomputes p from the current speeds. */
-sc_status sc_la_sampler_recompute(sc_la_sampler *s);
+SC_API sc_status sc_la_sampler_recompute(sc_la_sampler *s);
 /* Draws n dataset indices with replacement from p (stream (seed, epoch)). */
-sc_status sc_la_sampler_draw(const sc_la_sampler *s, uint64_t epoch, int64_t *order);
+SC_API sc_status sc_la_sampler_draw(const sc_la_sampler *s, uint64_t epoch, int64_t *order);
 /* The schedule: for epoch < warmup, *use_order = false (sample uniformly);
  * else recomputes p when due (or when it was never computed), draws the
  * epoch's n indices into order and sets *use_order = true. */
-sc_status sc_la_sampler_begin_epoch(sc_la_sampler *s, int epoch, int64_t *order,
-                                    bool *use_order);
+SC_API sc_status sc_la_sampler_begin_epoch(sc_la_sampler *s, int epoch, int64_t *order,
+                                           bool *use_order);
 
-const sc_la_config *sc_la_sampler_config(const sc_la_sampler *s);
-int64_t sc_la_sampler_size(const sc_la_sampler *s);
-const int64_t *sc_la_sampler_indices(const sc_la_sampler *s);  /* slot -> dataset index */
+SC_API const sc_la_config *sc_la_sampler_config(const sc_la_sampler *s);
+SC_API int64_t sc_la_sampler_size(const sc_la_sampler *s);
+SC_API const int64_t *sc_la_sampler_indices(const sc_la_sampler *s);  /* slot -> dataset index */
 /* Per slot (the order of idx): speeds v, times seen, weights p. */
-const double *sc_la_sampler_speeds(const sc_la_sampler *s);
-const int64_t *sc_la_sampler_seen(const sc_la_sampler *s);
-const double *sc_la_sampler_weights(const sc_la_sampler *s);
+SC_API const double *sc_la_sampler_speeds(const sc_la_sampler *s);
+SC_API const int64_t *sc_la_sampler_seen(const sc_la_sampler *s);
+SC_API const double *sc_la_sampler_weights(const sc_la_sampler *s);
 /* Whether p has been computed (false: p is uniform), and s* of the last
  * recompute (NaN before). */
-bool sc_la_sampler_active(const sc_la_sampler *s);
-double sc_la_sampler_s_star(const sc_la_sampler *s);
+SC_API bool sc_la_sampler_active(const sc_la_sampler *s);
+SC_API double sc_la_sampler_s_star(const sc_la_sampler *s);
 /* Replaces the state (resume): n entries each; weights NULL = not active. */
-sc_status sc_la_sampler_restore(sc_la_sampler *s, const double *speeds, const int64_t *seen,
-                                const double *weights, double s_star);
+SC_API sc_status sc_la_sampler_restore(sc_la_sampler *s, const double *speeds, const int64_t *seen,
+                                       const double *weights, double s_star);
 
 /* ---- self-supervised training (src/train/ssl.c) ----------------------------- */
 
 typedef enum sc_ssl_method { SC_SSL_SIMCLR = 0, SC_SSL_BARLOW = 1 } sc_ssl_method;
 typedef enum sc_ssl_sampler { SC_SAMPLER_UNIFORM = 0, SC_SAMPLER_LA = 1 } sc_ssl_sampler;
 
-sc_status sc_ssl_method_parse(const char *s, sc_ssl_method *out);
-const char *sc_ssl_method_name(sc_ssl_method m);
-sc_status sc_ssl_sampler_parse(const char *s, sc_ssl_sampler *out);
-const char *sc_ssl_sampler_name(sc_ssl_sampler s);
+SC_API sc_status sc_ssl_method_parse(const char *s, sc_ssl_method *out);
+SC_API const char *sc_ssl_method_name(sc_ssl_method m);
+SC_API sc_status sc_ssl_sampler_parse(const char *s, sc_ssl_sampler *out);
+SC_API const char *sc_ssl_sampler_name(sc_ssl_sampler s);
 
 typedef struct sc_ssl_progress {
     int epoch, epochs;
@@ -214,7 +214,7 @@ typedef struct sc_ssl_config {
     void *progress_ud;
 } sc_ssl_config;
 
-void sc_ssl_config_default(sc_ssl_config *cfg);
+SC_API void sc_ssl_config_default(sc_ssl_config *cfg);
 
 typedef struct sc_ssl_result {
     sc_model *encoder;           /* the final encoder (caller frees) */
@@ -238,9 +238,9 @@ typedef struct sc_ssl_result {
  * "la.speed", "la.seen", "la.weight"). At the end run_dir/speeds.png plots
  * the speed and mass curves over epochs and the final weight distribution.
  * A non-finite loss stops with SC_ERR_NUMERIC naming the epoch and step. */
-sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config *cfg,
-                       sc_ssl_result *out);
-void sc_ssl_result_free(sc_ssl_result *r);
+SC_API sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config *cfg,
+                              sc_ssl_result *out);
+SC_API void sc_ssl_result_free(sc_ssl_result *r);
 
 /* Plots a run's metrics.jsonl and the sampler's final state into a PNG with
  * three panels: mean learning speed of aligned (blue) and conflicting (red)
@@ -249,8 +249,8 @@ void sc_ssl_result_free(sc_ssl_result *r);
  * current speeds (orange); the histogram of N p_i, p = the LA weights
  * computed from the final speeds, as the share of aligned (blue) and of
  * conflicting (red) samples per bin. */
-sc_status sc_ssl_plot(const char *metrics_jsonl, const sc_dataset *d, const sc_la_sampler *s,
-                      const char *png_path);
+SC_API sc_status sc_ssl_plot(const char *metrics_jsonl, const sc_dataset *d, const sc_la_sampler *s,
+                             const char *png_path);
 
 /* ---- linear probe (src/train/probe.c) ---------------------------------------- */
 
@@ -262,7 +262,7 @@ typedef struct sc_probe_config {
     bool standardize;            /* z-score features with train mean/std (default true) */
 } sc_probe_config;
 
-void sc_probe_config_default(sc_probe_config *cfg);
+SC_API void sc_probe_config_default(sc_probe_config *cfg);
 
 typedef struct sc_probe_result {
     int feature_dim;
@@ -273,15 +273,15 @@ typedef struct sc_probe_result {
 
 /* Encoder features [n, feature_dim] of the samples of `split` (graph not
  * recording), in split order; *feats and *idx (dataset indices) malloc'd. */
-sc_status sc_probe_features(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
-                            sc_split split, int64_t batch_size, float **feats, int64_t **idx,
-                            int64_t *n);
+SC_API sc_status sc_probe_features(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
+                                   sc_split split, int64_t batch_size, float **feats, int64_t **idx,
+                                   int64_t *n);
 
 /* A linear classifier on the frozen encoder's features, trained on the
  * labelled training split, evaluated per group on val and test. */
-sc_status sc_probe(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
-                   const sc_probe_config *cfg, sc_probe_result *out);
-void sc_probe_result_free(sc_probe_result *r);
+SC_API sc_status sc_probe(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
+                          const sc_probe_config *cfg, sc_probe_result *out);
+SC_API void sc_probe_result_free(sc_probe_result *r);
 
 #ifdef __cplusplus
 }

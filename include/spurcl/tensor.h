@@ -25,50 +25,50 @@ typedef enum sc_dtype { SC_F32 = 0, SC_I32 = 1, SC_U8 = 2 } sc_dtype;
 
 typedef struct sc_tensor sc_tensor;
 
-size_t sc_dtype_size(sc_dtype dtype);
-const char *sc_dtype_name(sc_dtype dtype);
+SC_API size_t sc_dtype_size(sc_dtype dtype);
+SC_API const char *sc_dtype_name(sc_dtype dtype);
 
 /* Creates an uninitialised tensor. `ndim` may be 0 (a scalar). */
-sc_status sc_tensor_create(sc_context *ctx, sc_dtype dtype, int ndim,
-                           const int64_t *shape, sc_tensor **out);
+SC_API sc_status sc_tensor_create(sc_context *ctx, sc_dtype dtype, int ndim,
+                                  const int64_t *shape, sc_tensor **out);
 /* Same, filled with zeros. */
-sc_status sc_tensor_zeros(sc_context *ctx, sc_dtype dtype, int ndim,
-                          const int64_t *shape, sc_tensor **out);
+SC_API sc_status sc_tensor_zeros(sc_context *ctx, sc_dtype dtype, int ndim,
+                                 const int64_t *shape, sc_tensor **out);
 /* Creates a tensor and uploads `data` (numel * dtype size bytes). */
-sc_status sc_tensor_from_host(sc_context *ctx, sc_dtype dtype, int ndim,
-                              const int64_t *shape, const void *data,
-                              sc_tensor **out);
+SC_API sc_status sc_tensor_from_host(sc_context *ctx, sc_dtype dtype, int ndim,
+                                     const int64_t *shape, const void *data,
+                                     sc_tensor **out);
 /* NULL is allowed. */
-void sc_tensor_free(sc_tensor *t);
+SC_API void sc_tensor_free(sc_tensor *t);
 
 /* A view of `t` with a new shape of the same element count (one entry may be
  * -1: inferred). The view shares the buffer and must be freed too. */
-sc_status sc_tensor_reshape(sc_tensor *t, int ndim, const int64_t *shape,
-                            sc_tensor **out);
+SC_API sc_status sc_tensor_reshape(sc_tensor *t, int ndim, const int64_t *shape,
+                                   sc_tensor **out);
 /* A view of rows [start, start + count) along axis 0. */
-sc_status sc_tensor_slice(sc_tensor *t, int64_t start, int64_t count,
-                          sc_tensor **out);
+SC_API sc_status sc_tensor_slice(sc_tensor *t, int64_t start, int64_t count,
+                                 sc_tensor **out);
 
 /* Blocking copies between host and device (bytes = numel * dtype size). */
-sc_status sc_tensor_upload(sc_tensor *t, const void *data);
-sc_status sc_tensor_download(const sc_tensor *t, void *data);
+SC_API sc_status sc_tensor_upload(sc_tensor *t, const void *data);
+SC_API sc_status sc_tensor_download(const sc_tensor *t, void *data);
 /* Non-blocking upload: `data` must stay valid until the queue reaches it
  * (sc_context_finish, or a later blocking call). */
-sc_status sc_tensor_upload_async(sc_tensor *t, const void *data);
+SC_API sc_status sc_tensor_upload_async(sc_tensor *t, const void *data);
 
 /* dst <- src (same dtype and element count; shapes may differ). */
-sc_status sc_tensor_copy(sc_tensor *dst, const sc_tensor *src);
+SC_API sc_status sc_tensor_copy(sc_tensor *dst, const sc_tensor *src);
 /* Every element <- value (converted to the tensor's dtype). */
-sc_status sc_tensor_fill(sc_tensor *t, double value);
+SC_API sc_status sc_tensor_fill(sc_tensor *t, double value);
 
-sc_context *sc_tensor_context(const sc_tensor *t);
-sc_dtype sc_tensor_dtype(const sc_tensor *t);
-int sc_tensor_ndim(const sc_tensor *t);
-int64_t sc_tensor_dim(const sc_tensor *t, int axis); /* negative axis counts from the end */
-const int64_t *sc_tensor_shape(const sc_tensor *t);
-int64_t sc_tensor_numel(const sc_tensor *t);
+SC_API sc_context *sc_tensor_context(const sc_tensor *t);
+SC_API sc_dtype sc_tensor_dtype(const sc_tensor *t);
+SC_API int sc_tensor_ndim(const sc_tensor *t);
+SC_API int64_t sc_tensor_dim(const sc_tensor *t, int axis); /* negative axis counts from the end */
+SC_API const int64_t *sc_tensor_shape(const sc_tensor *t);
+SC_API int64_t sc_tensor_numel(const sc_tensor *t);
 /* Writes "[2, 3, 4]" into buf. */
-const char *sc_tensor_shape_str(const sc_tensor *t, char *buf, size_t size);
+SC_API const char *sc_tensor_shape_str(const sc_tensor *t, char *buf, size_t size);
 
 /* Buffer pool statistics of a context. */
 typedef struct sc_pool_stats {
@@ -80,9 +80,9 @@ typedef struct sc_pool_stats {
     uint64_t reuses;             /* requests served from the free lists */
 } sc_pool_stats;
 
-void sc_pool_get_stats(const sc_context *ctx, sc_pool_stats *stats);
+SC_API void sc_pool_get_stats(const sc_context *ctx, sc_pool_stats *stats);
 /* Releases every free (unused) pooled buffer to the driver. */
-void sc_pool_trim(sc_context *ctx);
+SC_API void sc_pool_trim(sc_context *ctx);
 
 #ifdef __cplusplus
 }

@@ -34,27 +34,27 @@ typedef struct sc_group_metrics {
 /* Evaluates `model` on `split`. train_props[num_groups] are the training
  * split's group proportions (sc_group_props) for the weighted average; NULL
  * leaves `weighted` at NaN. */
-sc_status sc_evaluate(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_split split,
-                      const double *train_props, int64_t batch_size, sc_group_metrics *out);
-void sc_group_metrics_free(sc_group_metrics *m);
+SC_API sc_status sc_evaluate(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_split split,
+                             const double *train_props, int64_t batch_size, sc_group_metrics *out);
+SC_API void sc_group_metrics_free(sc_group_metrics *m);
 /* Predicted class of every sample of `split`, written at its dataset index
  * (pred has d->n entries; other splits' entries are left untouched). */
-sc_status sc_predict(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_split split,
-                     int64_t batch_size, int32_t *pred);
+SC_API sc_status sc_predict(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_split split,
+                            int64_t batch_size, int32_t *pred);
 /* Proportions of each group in a split (array of num_classes*num_attrs). */
-sc_status sc_group_props(const sc_dataset *d, sc_split split, double **props);
+SC_API sc_status sc_group_props(const sc_dataset *d, sc_split split, double **props);
 
 /* ---- checkpoints ---------------------------------------------------------- */
 
 /* Writes params (PyTorch names), optimiser state ("optim.<name>.<state>")
  * and metadata (format, model config, epoch, steps, seed, extra JSON)
  * to `path` atomically (temporary file, then rename). opt may be NULL. */
-sc_status sc_checkpoint_save(const char *path, const sc_model *m, const sc_optim *opt,
-                             int epoch, uint64_t seed, const char *config_json);
+SC_API sc_status sc_checkpoint_save(const char *path, const sc_model *m, const sc_optim *opt,
+                                    int epoch, uint64_t seed, const char *config_json);
 /* Loads parameters (and optimiser state when opt is non-NULL). epoch may be NULL. */
-sc_status sc_checkpoint_load(const char *path, sc_model *m, sc_optim *opt, int *epoch);
+SC_API sc_status sc_checkpoint_load(const char *path, sc_model *m, sc_optim *opt, int *epoch);
 /* Reads the model configuration stored in a checkpoint. */
-sc_status sc_checkpoint_model_config(const char *path, sc_model_config *cfg);
+SC_API sc_status sc_checkpoint_model_config(const char *path, sc_model_config *cfg);
 
 /* ---- ERM training ------------------------------------------------------------ */
 
@@ -63,8 +63,8 @@ typedef enum sc_select {
     SC_SELECT_VAL_AVG = 1,  /* best val accuracy (no group labels) */
     SC_SELECT_VAL_WGA = 2   /* best val worst-group accuracy (uses group labels) */
 } sc_select;
-sc_status sc_select_parse(const char *s, sc_select *out);
-const char *sc_select_name(sc_select s);
+SC_API sc_status sc_select_parse(const char *s, sc_select *out);
+SC_API const char *sc_select_name(sc_select s);
 
 typedef struct sc_train_progress {
     int epoch, epochs;
@@ -95,7 +95,7 @@ typedef struct sc_train_config {
     void *progress_ud;
 } sc_train_config;
 
-void sc_train_config_default(sc_train_config *cfg);
+SC_API void sc_train_config_default(sc_train_config *cfg);
 
 typedef struct sc_train_result {
     sc_model *model;             /* the selected model (caller frees) */
@@ -105,9 +105,9 @@ typedef struct sc_train_result {
     double seconds;
 } sc_train_result;
 
-sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_config *cfg,
-                       sc_train_result *out);
-void sc_train_result_free(sc_train_result *r);
+SC_API sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_config *cfg,
+                              sc_train_result *out);
+SC_API void sc_train_result_free(sc_train_result *r);
 
 /* ---- JTT (Just Train Twice, Liu et al. 2021) ------------------------------ */
 
@@ -123,8 +123,8 @@ typedef struct sc_jtt_result {
 } sc_jtt_result;
 
 /* Stage 1 in run_dir/identify, stage 2 in run_dir. No group labels used. */
-sc_status sc_train_jtt(sc_context *ctx, const sc_dataset *d, const sc_jtt_config *cfg,
-                       sc_jtt_result *out);
+SC_API sc_status sc_train_jtt(sc_context *ctx, const sc_dataset *d, const sc_jtt_config *cfg,
+                              sc_jtt_result *out);
 
 #ifdef __cplusplus
 }

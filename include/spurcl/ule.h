@@ -40,7 +40,7 @@ typedef struct sc_ule_loss_config {
     float eps;                    /* normalisation epsilon, default 1e-8 */
 } sc_ule_loss_config;
 
-void sc_ule_loss_config_default(sc_ule_loss_config *cfg);
+SC_API void sc_ule_loss_config_default(sc_ule_loss_config *cfg);
 
 /* The pieces of one teacher loss evaluation (graph variables). */
 typedef struct sc_ule_loss_parts {
@@ -56,14 +56,14 @@ typedef struct sc_ule_loss_parts {
  * student's normalised map student_map (shape of x, constant). The result
  * is differentiable with respect to the teacher's parameters (second order
  * through the saliency). */
-sc_status sc_ule_teacher_loss(sc_graph *g, sc_model *teacher, sc_var *x, sc_var *labels,
-                              sc_var *student_map, const sc_ule_loss_config *cfg,
-                              sc_ule_loss_parts *out);
+SC_API sc_status sc_ule_teacher_loss(sc_graph *g, sc_model *teacher, sc_var *x, sc_var *labels,
+                                     sc_var *student_map, const sc_ule_loss_config *cfg,
+                                     sc_ule_loss_parts *out);
 
 /* The normalised saliency map of a model (a constant: no graph kept), e.g.
  * the student's map for the teacher's loss. */
-sc_var *sc_ule_saliency_map(sc_graph *g, sc_model *model, sc_var *x, sc_var *labels,
-                            sc_saliency_target target, sc_saliency_norm norm, float eps);
+SC_API sc_var *sc_ule_saliency_map(sc_graph *g, sc_model *model, sc_var *x, sc_var *labels,
+                                   sc_saliency_target target, sc_saliency_norm norm, float eps);
 
 /* ---- training ------------------------------------------------------------ */
 
@@ -89,7 +89,7 @@ typedef struct sc_ule_config {
     void *progress_ud;
 } sc_ule_config;
 
-void sc_ule_config_default(sc_ule_config *cfg);
+SC_API void sc_ule_config_default(sc_ule_config *cfg);
 
 typedef struct sc_ule_result {
     sc_model *student, *teacher;        /* the selected epoch's models (caller frees) */
@@ -102,24 +102,24 @@ typedef struct sc_ule_result {
 } sc_ule_result;
 
 /* Trains student and teacher in parallel on the same batches. */
-sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config *cfg,
-                       sc_ule_result *out);
-void sc_ule_result_free(sc_ule_result *r);
+SC_API sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config *cfg,
+                              sc_ule_result *out);
+SC_API void sc_ule_result_free(sc_ule_result *r);
 
 /* ---- saliency evaluation ----------------------------------------------------- */
 
 /* Raw input-gradient maps of `model` for the dataset samples idx[0..n):
  * maps float [n, c, h, w], preds int32 [n] (either may be NULL). */
-sc_status sc_saliency_maps(sc_context *ctx, sc_model *model, const sc_dataset *d,
-                           const int64_t *idx, int64_t n, sc_saliency_target target, float *maps,
-                           int32_t *preds);
+SC_API sc_status sc_saliency_maps(sc_context *ctx, sc_model *model, const sc_dataset *d,
+                                  const int64_t *idx, int64_t n, sc_saliency_target target, float *maps,
+                                  int32_t *preds);
 /* For a patch-variant data set: the mean over the first n samples of
  * `split` (whose images carry a mark) of the share of the map's absolute
  * mass that lies inside the sample's mark square. A model that looks at the
  * mark scores near 1; a uniform map scores the mark's area share. */
-sc_status sc_saliency_mark_share(sc_context *ctx, sc_model *model, const sc_dataset *d,
-                                 sc_split split, int64_t n, sc_saliency_target target,
-                                 double *share);
+SC_API sc_status sc_saliency_mark_share(sc_context *ctx, sc_model *model, const sc_dataset *d,
+                                        sc_split split, int64_t n, sc_saliency_target target,
+                                        double *share);
 
 #ifdef __cplusplus
 }

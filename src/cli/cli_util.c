@@ -1,6 +1,6 @@
 /* Error reporting and option parsing shared by every command. */
 #define _GNU_SOURCE
-#include "cli/cli.h"
+#include "cli.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -4,7 +4,8 @@
  *   spurcl data info FILE [--csv]
  *   spurcl data preview FILE --out grid.png [--split S] [--per-group N] [--scale N] */
 #define _GNU_SOURCE
-#include "cli/cli.h"
+#include "cli.h"
+#include "spurcl/sys.h"
 #include "spurcl/data.h"
 
 #include <getopt.h>
@@ -127,13 +128,6 @@ static void preview_usage(FILE *out)
             "  --per-group N    samples per row, 1..256 (default 8)\n"
             "  --scale N        pixel scale factor, 1..32 (default 2)\n"
             "  -h, --help       show this help\n");
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 enum {
@@ -313,13 +307,13 @@ static int cmd_build(const sc_cli_global *g, int argc, char **argv)
         return sc_cli_usage_error(cmd, "%s", sc_last_error());
 
     bool progress = sc_cli_progress_enabled(g);
-    double t0 = now_s();
+    double t0 = sc_time_now();
     sc_dataset *src = NULL, *d = NULL;
     if (progress)
         fprintf(stderr, "loading %s ...\n", sc_source_name(o.source.kind));
     if (sc_source_load(&o.source, &src) != SC_OK)
         return sc_cli_fail("data build");
-    double t1 = now_s();
+    double t1 = sc_time_now();
     if (progress)
         fprintf(stderr, "loaded %lld images in %.2f s; building variant %s ...\n",
                 (long long)src->n, t1 - t0, sc_variant_name(o.variant));
@@ -327,12 +321,12 @@ static int cmd_build(const sc_cli_global *g, int argc, char **argv)
     sc_dataset_free(src);
     if (st != SC_OK)
         return sc_cli_fail("data build");
-    double t2 = now_s();
+    double t2 = sc_time_now();
     if (sc_dataset_save(d, out) != SC_OK) {
         sc_dataset_free(d);
         return sc_cli_fail("data build");
     }
-    double t3 = now_s();
+    double t3 = sc_time_now();
     int64_t n[SC_SPLIT_COUNT] = {0};
     for (int64_t i = 0; i < d->n; i++)
         n[d->split[i]]++;

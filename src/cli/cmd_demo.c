@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/cli.h"
-#include "cli/report.h"
+#include "cli.h"
+#include "report.h"
 #include "spurcl/io.h"
 #include "spurcl/render.h"
 #include "spurcl/ule.h"
-#include "train/train_internal.h"
+#include "spurcl/sys.h"
 
 static void demo_usage(FILE *out)
 {
@@ -174,8 +174,8 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
     if (optind < argc)
         return sc_cli_usage_error("demo", "unexpected argument '%s'", argv[optind]);
 
-    double t0 = sc__now_s();
-    if (sc__ensure_dir(out) != SC_OK)
+    double t0 = sc_time_now();
+    if (sc_mkdir_p(out) != SC_OK)
         return sc_cli_fail("demo");
     sc_build_opts bo;
     sc_build_opts_default(&bo);
@@ -279,7 +279,7 @@ int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv)
         snprintf(path, sizeof path, "%s/saliency.png", out);
         sc_model *models[3] = {erm_last, ule.teacher, ulo.teacher};
         const char *titles[3] = {"erm last", "ule mse", "ule overlap"};
-        double secs = sc__now_s() - t0;
+        double secs = sc_time_now() - t0;
         if (sc_cli_saliency_picture(ctx, d, models, titles, 3, path) != SC_OK ||
             write_results(out, rows, NROWS, secs) != SC_OK) {
             rc = sc_cli_fail("demo");

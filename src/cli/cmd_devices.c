@@ -1,6 +1,6 @@
 /* spurcl devices: the table of OpenCL devices and the selected one. */
 #define _GNU_SOURCE
-#include "cli/cli.h"
+#include "cli.h"
 #include "spurcl/device.h"
 
 #include <getopt.h>

@@ -2,7 +2,8 @@
  * against double-precision host arithmetic. Proves that the device, the
  * kernel build and the transfers work before a long job starts. */
 #define _GNU_SOURCE
-#include "cli/cli.h"
+#include "cli.h"
+#include "spurcl/sys.h"
 #include "spurcl/ops.h"
 #include "spurcl/rng.h"
 #include "spurcl/tensor.h"
@@ -22,13 +23,6 @@ static void usage(FILE *out)
             "z = 2.5*x + y, sum(z), max(z) and the row sums of z viewed as\n"
             "[N/1000, 1000] on N random numbers (default 1,000,003), then compares\n"
             "with double-precision host arithmetic. Exit 0 when they agree.\n");
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 typedef struct st_bufs {
@@ -134,7 +128,7 @@ int sc_cmd_selftest(const sc_cli_global *g, int argc, char **argv)
     if (optind < argc)
         return sc_cli_usage_error("selftest", "unexpected argument '%s'", argv[optind]);
 
-    double t0 = now_s();
+    double t0 = sc_time_now();
     sc_context *ctx;
     if (sc_context_create(g->device, &ctx) != SC_OK)
         return sc_cli_fail("opening the device");
@@ -146,7 +140,7 @@ int sc_cmd_selftest(const sc_cli_global *g, int argc, char **argv)
     float dsum = 0;
     sc_status st = run(ctx, (int64_t)n, &b, &worst, &dsum, &hsum);
     free_bufs(&b);
-    double t1 = now_s();
+    double t1 = sc_time_now();
     sc_context_free(ctx);
     if (st != SC_OK)
         return sc_cli_fail("selftest");

@@ -9,9 +9,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "cli/cli.h"
-#include "cli/report.h"
-#include "cli/train_opts.h"
+#include "cli.h"
+#include "report.h"
+#include "train_opts.h"
 #include "spurcl/ssl.h"
 
 static void ssl_usage(FILE *out)

@@ -7,9 +7,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli/cli.h"
-#include "cli/report.h"
-#include "cli/train_opts.h"
+#include "cli.h"
+#include "report.h"
+#include "train_opts.h"
 #include "spurcl/io.h"
 #include "spurcl/ule.h"
 

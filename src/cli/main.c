@@ -1,7 +1,7 @@
 /* spurcl: command-line entry point. Parses the global options and hands the
  * rest of argv to one command. */
 #define _GNU_SOURCE
-#include "cli/cli.h"
+#include "cli.h"
 
 #include <getopt.h>
 #include <stdio.h>

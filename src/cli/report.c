@@ -1,5 +1,5 @@
 /* Tables and progress output shared by the training commands. */
-#include "cli/report.h"
+#include "report.h"
 #include "spurcl/io.h"
 
 #include "spurcl/render.h"

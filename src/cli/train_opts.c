@@ -1,10 +1,10 @@
 #define _GNU_SOURCE
-#include "cli/train_opts.h"
+#include "train_opts.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "cli/cli.h"
+#include "cli.h"
 
 const char sc_cli_train_help[] =
     "Data and model:\n"

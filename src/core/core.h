@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/base.h"
 #include "spurcl/device.h"
 #include "spurcl/error.h"
 #include "spurcl/tensor.h"
@@ -19,14 +20,6 @@
         cl_int sc_cl_err_ = (expr);                                            \
         if (sc_cl_err_ != CL_SUCCESS)                                          \
             return sc_cl_error(sc_cl_err_, #expr, __FILE__, __LINE__);         \
-    } while (0)
-
-/* Propagates a failing sc_status. */
-#define SC_TRY(expr)                                                           \
-    do {                                                                       \
-        sc_status sc_st_ = (expr);                                             \
-        if (sc_st_ != SC_OK)                                                   \
-            return sc_st_;                                                     \
     } while (0)
 
 sc_status sc_cl_error(cl_int code, const char *expr, const char *file, int line);

@@ -11,15 +11,6 @@
     "(apt-get install pocl-opencl-icd), or your GPU vendor's ICD "             \
     "(nvidia-opencl-icd, mesa-opencl-icd, intel-opencl-icd)"
 
-sc_status sc_cl_error(cl_int code, const char *expr, const char *file, int line)
-{
-    sc_status st = (code == CL_OUT_OF_HOST_MEMORY || code == CL_MEM_OBJECT_ALLOCATION_FAILURE)
-                       ? SC_ERR_OUT_OF_MEMORY
-                       : SC_ERR_OPENCL;
-    return sc_error_set(st, "%s failed: %s (%d) at %s:%d", expr, sc_cl_error_name(code),
-                        (int)code, file, line);
-}
-
 const char *sc_device_type_name(sc_device_type type)
 {
     switch (type) {

@@ -271,15 +271,6 @@ void sc_safetensors_close(sc_safetensors *st)
     free(st);
 }
 
-static char *str_dup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p)
-        memcpy(p, s, n);
-    return p;
-}
-
 static int read_uint(const cJSON *j, uint64_t *out)
 {
     if (!cJSON_IsNumber(j))
@@ -357,7 +348,7 @@ static sc_status st_parse(uint8_t *file, size_t size, const char *name, sc_safet
     }
     st->file = file;
     st->file_size = size;
-    st->name = str_dup(name);
+    st->name = strdup(name);
     if (!st->name) {
         status = sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
         goto fail;
@@ -457,7 +448,7 @@ static sc_status st_parse(uint8_t *file, size_t size, const char *name, sc_safet
     }
     if (metaj) {
         for (const cJSON *e = metaj->child; e; e = e->next) {
-            char *k = str_dup(e->string), *v = str_dup(e->valuestring);
+            char *k = strdup(e->string), *v = strdup(e->valuestring);
             st->meta_strs[2 * st->nmeta] = k;
             st->meta_strs[2 * st->nmeta + 1] = v;
             st->meta[st->nmeta].key = k;
@@ -479,7 +470,7 @@ static sc_status st_parse(uint8_t *file, size_t size, const char *name, sc_safet
             goto fail;
         }
         size_t i = st->ntensors;
-        st->tensor_names[i] = str_dup(tn);
+        st->tensor_names[i] = strdup(tn);
         st->ntensors++;
         if (!st->tensor_names[i]) {
             status = sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", name);

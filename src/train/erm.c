@@ -139,7 +139,7 @@ static sc_status run_epoch(erm_run *r, sc_batcher *b, int epoch, double t_start,
     for (int64_t i = 0; i < d->n; i++)
         ntrain += d->split[i] == SC_SPLIT_TRAIN;
     int64_t steps = (ntrain + cfg->batch_size - 1) / cfg->batch_size, step = 0;
-    double loss_sum = 0, t0 = sc__now_s();
+    double loss_sum = 0, t0 = sc_time_now();
     int64_t correct = 0, seen = 0;
     sc_batcher_start_epoch(b, (uint64_t)epoch);
     const sc_batch *bt;
@@ -192,12 +192,12 @@ static sc_status run_epoch(erm_run *r, sc_batcher *b, int epoch, double t_start,
                 break;
         }
         if (cfg->progress) {
-            double el = sc__now_s() - t0;
+            double el = sc_time_now() - t0;
             sc_train_progress p = {.epoch = epoch + 1, .epochs = cfg->epochs, .step = step,
                                    .steps_per_epoch = steps, .loss = loss_sum / (double)seen,
                                    .accuracy = (double)correct / (double)seen,
                                    .images_per_s = el > 0 ? (double)seen / el : 0,
-                                   .elapsed_s = sc__now_s() - t_start};
+                                   .elapsed_s = sc_time_now() - t_start};
             double per_step = el / (double)step;
             p.eta_s = per_step * (double)((steps - step) + steps * (cfg->epochs - epoch - 1));
             cfg->progress(&p, cfg->progress_ud);
@@ -228,9 +228,9 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
     cfg.model.height = d->h;
     cfg.model.width = d->w;
     cfg.model.num_classes = d->num_classes;
-    SC_TRY(sc__ensure_dir(cfg.run_dir));
+    SC_TRY(sc_mkdir_p(cfg.run_dir));
 
-    double t_start = sc__now_s();
+    double t_start = sc_time_now();
     erm_run run = {.ctx = ctx, .d = d, .cfg = &cfg, .best_epoch = -1, .best_value = -INFINITY,
                    .fresh = !cfg.resume};
     snprintf(run.last_path, sizeof run.last_path, "%s/last.safetensors", cfg.run_dir);
@@ -291,7 +291,7 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
     run.props = props;
 
     for (int epoch = start_epoch; st == SC_OK && epoch < cfg.epochs; epoch++) {
-        double loss, acc, te = sc__now_s();
+        double loss, acc, te = sc_time_now();
         int64_t imgs;
         st = run_epoch(&run, b, epoch, t_start, &loss, &acc, &imgs);
         if (st != SC_OK) {
@@ -300,7 +300,7 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
                                    epoch > 0 ? run.last_path : "(none: first epoch)");
             break;
         }
-        double train_s = sc__now_s() - te;
+        double train_s = sc_time_now() - te;
         sc_group_metrics_free(&val);
         cJSON *line = cJSON_CreateObject();
         cJSON_AddNumberToObject(line, "steps", (double)sc_optim_steps(opt));
@@ -316,7 +316,7 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
         if (st == SC_OK && cfg.progress) {
             sc_train_progress p = {.epoch = epoch + 1, .epochs = cfg.epochs, .epoch_done = true,
                                    .loss = loss, .accuracy = acc, .val = &val,
-                                   .elapsed_s = sc__now_s() - t_start};
+                                   .elapsed_s = sc_time_now() - t_start};
             cfg.progress(&p, cfg.progress_ud);
         }
     }
@@ -338,7 +338,7 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
     sc_optim_free(opt);
     free(params);
     free(props);
-    out->seconds = sc__now_s() - t_start;
+    out->seconds = sc_time_now() - t_start;
     if (st != SC_OK) {
         sc_model_free(m);
         sc_group_metrics_free(&out->val);

@@ -18,7 +18,7 @@ sc_status sc_train_jtt(sc_context *ctx, const sc_dataset *d, const sc_jtt_config
         return sc_error_set(SC_ERR_INVALID_ARG, "jtt needs a run directory");
     char id_dir[4096];
     snprintf(id_dir, sizeof id_dir, "%s/identify", cfg->train.run_dir);
-    sc_status st = sc__ensure_dir(id_dir);
+    sc_status st = sc_mkdir_p(id_dir);
     if (st != SC_OK)
         return st;
 

@@ -161,7 +161,7 @@ sc_status sc_probe(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
     memset(out, 0, sizeof *out);
     if (cfg->epochs < 1 || cfg->batch_size < 1)
         return sc_error_set(SC_ERR_INVALID_ARG, "the probe needs epochs >= 1 and batch size >= 1");
-    double t0 = sc__now_s();
+    double t0 = sc_time_now();
     int F = sc_model_feature_dim(encoder), K = d->num_classes;
     split_feats sp[SC_SPLIT_COUNT] = {{0}};
     sc_status st = SC_OK;
@@ -299,7 +299,7 @@ sc_status sc_probe(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
         free(sp[s].idx);
     }
     out->feature_dim = F;
-    out->seconds = sc__now_s() - t0;
+    out->seconds = sc_time_now() - t0;
     if (st != SC_OK) {
         sc_probe_result_free(out);
         return sc_error_wrap(st, "linear probe");

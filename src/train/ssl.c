@@ -433,12 +433,12 @@ static sc_status run_epoch(run_ctx *r, int epoch, epoch_out *eo)
     const sc_ssl_config *cfg = r->cfg;
     const sc_dataset *d = r->d;
     memset(eo, 0, sizeof *eo);
-    double te = sc__now_s(), ts = sc__now_s();
+    double te = sc_time_now(), ts = sc_time_now();
     sc_status st = SC_OK;
     bool use_order = false;
     if (cfg->sampler == SC_SAMPLER_LA)
         st = sc_la_sampler_begin_epoch(r->s->la, epoch, r->order, &use_order);
-    eo->sampler_s += sc__now_s() - ts;
+    eo->sampler_s += sc_time_now() - ts;
     if (st != SC_OK)
         return st;
     eo->weighted = use_order;
@@ -492,9 +492,9 @@ static sc_status run_epoch(run_ctx *r, int epoch, epoch_out *eo)
         }
         if ((st = sc_optim_step(r->s->opt, r->grads, NULL)) != SC_OK)
             break;
-        ts = sc__now_s();
+        ts = sc_time_now();
         st = sc_la_sampler_observe(r->s->la, bt->indices, r->cosb, B);
-        eo->sampler_s += sc__now_s() - ts;
+        eo->sampler_s += sc_time_now() - ts;
         if (st != SC_OK)
             break;
         for (int64_t i = 0; i < B; i++)
@@ -503,12 +503,12 @@ static sc_status run_epoch(run_ctx *r, int epoch, epoch_out *eo)
         seen += B;
         sc_graph_reset(g);
         if (cfg->progress) {
-            double el = sc__now_s() - te;
+            double el = sc_time_now() - te;
             sc_ssl_progress p = {.epoch = epoch + 1, .epochs = cfg->epochs, .step = step,
                                  .steps_per_epoch = steps, .loss = loss_sum / (double)seen,
                                  .pos_cos = cos_sum / (double)seen,
                                  .images_per_s = el > 0 ? (double)seen / el : 0,
-                                 .elapsed_s = sc__now_s() - r->t_start,
+                                 .elapsed_s = sc_time_now() - r->t_start,
                                  .speed_aligned = NAN, .speed_conflicting = NAN,
                                  .mass_conflicting = NAN, .weighted = use_order};
             p.eta_s = el / (double)step * (double)((steps - step) + steps * (cfg->epochs - epoch - 1));
@@ -520,7 +520,7 @@ static sc_status run_epoch(run_ctx *r, int epoch, epoch_out *eo)
     eo->pos_cos = seen ? cos_sum / (double)seen : NAN;
     eo->images = seen;
     eo->drawn_conflicting = pos ? (double)drawn_conf / (double)pos : NAN;
-    eo->seconds = sc__now_s() - te;
+    eo->seconds = sc_time_now() - te;
     return st;
 }
 
@@ -556,9 +556,9 @@ sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config
     cfg.model.height = d->h;
     cfg.model.width = d->w;
     cfg.model.num_classes = d->num_classes;
-    SC_TRY(sc__ensure_dir(cfg.run_dir));
+    SC_TRY(sc_mkdir_p(cfg.run_dir));
 
-    double t_start = sc__now_s();
+    double t_start = sc_time_now();
     char last_path[4096], png_path[4096], jsonl_path[4096];
     snprintf(last_path, sizeof last_path, "%s/last.safetensors", cfg.run_dir);
     snprintf(png_path, sizeof png_path, "%s/speeds.png", cfg.run_dir);
@@ -696,7 +696,7 @@ sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config
         if (cfg.progress) {
             sc_ssl_progress p = {.epoch = epoch + 1, .epochs = cfg.epochs, .epoch_done = true,
                                  .loss = eo.loss, .pos_cos = eo.pos_cos,
-                                 .elapsed_s = sc__now_s() - t_start,
+                                 .elapsed_s = sc_time_now() - t_start,
                                  .speed_aligned = es.speed_aligned,
                                  .speed_conflicting = es.speed_conflicting,
                                  .mass_conflicting = es.mass_conflicting, .weighted = eo.weighted};
@@ -730,7 +730,7 @@ sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config
     sc_optim_free(s.opt);
     projector_free(&s.pj);
     sc_la_sampler_free(s.la);
-    out->seconds = sc__now_s() - t_start;
+    out->seconds = sc_time_now() - t_start;
     if (st != SC_OK) {
         sc_model_free(s.m);
         return st;

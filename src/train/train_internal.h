@@ -6,11 +6,11 @@
 
 #include <cjson/cJSON.h>
 
-#include "spurcl/error.h"
+#include "base/base.h"
 #include "spurcl/train.h"
 
 /* mkdir -p: creates dir and its missing parents. */
-sc_status sc__ensure_dir(const char *dir);
+sc_status sc_mkdir_p(const char *dir);
 /* Monotonic seconds. */
 double sc__now_s(void);
 

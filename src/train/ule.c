@@ -266,8 +266,8 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
         cfg->student.kind != cfg->teacher.kind)
         return sc_error_set(SC_ERR_INVALID_ARG, "saliency at a hidden layer needs the same "
                                                 "architecture for student and teacher");
-    SC_TRY(sc__ensure_dir(cfg->run_dir));
-    double t0 = sc__now_s();
+    SC_TRY(sc_mkdir_p(cfg->run_dir));
+    double t0 = sc_time_now();
     ule_side S = {0}, T = {0};
     sc_batcher *b = NULL;
     sc_graph *g = NULL;
@@ -300,14 +300,14 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
     double step_time = 0, eval_time = 0;
     for (int epoch = start_epoch; st == SC_OK && epoch < cfg->epochs; epoch++) {
         sc_batcher_start_epoch(b, (uint64_t)epoch);
-        double sums[3] = {0}, te = sc__now_s();
+        double sums[3] = {0}, te = sc_time_now();
         int64_t seen = 0, step = 0;
         const sc_batch *bt;
         while (st == SC_OK && (st = sc_batcher_next(b, &bt)) == SC_OK && bt) {
             float l[3];
-            double ts = sc__now_s();
+            double ts = sc_time_now();
             st = ule_step(g, cfg, &S, &T, bt, l);
-            step_time += sc__now_s() - ts;
+            step_time += sc_time_now() - ts;
             sc_graph_reset(g);
             if (st != SC_OK) {
                 st = sc_error_wrap(st, "ule epoch %d, step %lld", epoch + 1, (long long)step + 1);
@@ -319,18 +319,18 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
             step++;
             total_steps++;
             if (cfg->eval_every > 0 && step % cfg->eval_every == 0 && step < steps) {
-                double tv0 = sc__now_s();
+                double tv0 = sc_time_now();
                 st = ule_evaluate(&run, epoch + 1, step, total_steps, false, sums, seen, 0, NULL);
-                eval_time += sc__now_s() - tv0;
+                eval_time += sc_time_now() - tv0;
             }
             if (cfg->progress && st == SC_OK) {
-                double el = sc__now_s() - te;
+                double el = sc_time_now() - te;
                 sc_train_progress p = {.epoch = epoch + 1, .epochs = cfg->epochs, .step = step,
                                        .steps_per_epoch = steps, .loss = sums[1] / (double)seen,
                                        .accuracy = NAN, .penalty = sums[2] / (double)seen,
                                        .has_penalty = true,
                                        .images_per_s = el > 0 ? (double)seen / el : 0,
-                                       .elapsed_s = sc__now_s() - t0};
+                                       .elapsed_s = sc_time_now() - t0};
                 p.eta_s = el / (double)step *
                           (double)((steps - step) + steps * (cfg->epochs - epoch - 1));
                 cfg->progress(&p, cfg->progress_ud);
@@ -338,19 +338,19 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
         }
         if (st != SC_OK)
             break;
-        double epoch_s = sc__now_s() - te;
+        double epoch_s = sc_time_now() - te;
         sc_group_metrics tv;
-        double tv0 = sc__now_s();
+        double tv0 = sc_time_now();
         st = ule_evaluate(&run, epoch + 1, step, total_steps, true, sums, seen, epoch_s,
                           &tv);
-        eval_time += sc__now_s() - tv0;
+        eval_time += sc_time_now() - tv0;
         if (st != SC_OK)
             break;
         if (cfg->progress) {
             sc_train_progress p = {.epoch = epoch + 1, .epochs = cfg->epochs, .epoch_done = true,
                                    .loss = sums[1] / (double)seen, .accuracy = NAN,
                                    .penalty = sums[2] / (double)seen, .has_penalty = true,
-                                   .val = &tv, .elapsed_s = sc__now_s() - t0};
+                                   .val = &tv, .elapsed_s = sc_time_now() - t0};
             cfg->progress(&p, cfg->progress_ud);
         }
         sc_group_metrics_free(&tv);
@@ -370,7 +370,7 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
     sc_graph_free(g);
     sc_batcher_free(b);
     free(props);
-    out->seconds = sc__now_s() - t0;
+    out->seconds = sc_time_now() - t0;
     out->eval_seconds = eval_time;
     out->step_ms = total_steps ? 1e3 * step_time / (double)total_steps : 0;
     if (st != SC_OK) {

@@ -1,0 +1,23 @@
+/* spurcl: the host helpers the library uses itself and lends to its tools:
+ * a monotonic clock and directory creation. No device, no OpenCL. */
+#ifndef SPURCL_SYS_H
+#define SPURCL_SYS_H
+
+#include "spurcl/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Seconds on a monotonic clock (for durations; the origin is arbitrary). */
+SC_API double sc_time_now(void);
+
+/* mkdir -p: creates `dir` and its missing parents (mode 0777 minus umask).
+ * SC_ERR_IO names the component that could not be made, or the path that
+ * exists and is not a directory. */
+SC_API sc_status sc_mkdir_p(const char *dir);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

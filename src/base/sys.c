@@ -1,0 +1,68 @@
+/* Monotonic clock, mkdir -p and string helpers. */
+#include "base/base.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+double sc_time_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int is_dir(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static sc_status make_one(const char *path)
+{
+    if (!is_dir(path) && mkdir(path, 0777) != 0 && errno != EEXIST)
+        return sc_error_set(SC_ERR_IO, "cannot create directory %s: %s", path, strerror(errno));
+    return SC_OK;
+}
+
+sc_status sc_mkdir_p(const char *dir)
+{
+    char path[4096];
+    if (!dir || !*dir || strlen(dir) >= sizeof path)
+        return sc_error_set(SC_ERR_INVALID_ARG, "invalid directory name '%s'", dir ? dir : "");
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        SC_TRY(make_one(path));
+        *p = '/';
+    }
+    SC_TRY(make_one(path));
+    if (!is_dir(path))
+        return sc_error_set(SC_ERR_IO, "%s exists and is not a directory", path);
+    return SC_OK;
+}
+
+char *sc_strprintf(const char *fmt, ...)
+{
+    va_list ap, ap2;
+    va_start(ap, fmt);
+    va_copy(ap2, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *p = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (p)
+        vsnprintf(p, (size_t)n + 1, fmt, ap2);
+    va_end(ap2);
+    return p;
+}
+
+sc_status sc_oom(const char *what)
+{
+    return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (%s)", what);
+}
