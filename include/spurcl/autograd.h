@@ -40,6 +40,7 @@ SC_API sc_status sc_graph_status(const sc_graph *g);
 SC_API sc_context *sc_graph_context(const sc_graph *g);
 /* Whether ops record nodes (default true). Off: plain inference. */
 SC_API void sc_graph_set_recording(sc_graph *g, bool on);
+SC_API bool sc_graph_recording(const sc_graph *g);
 
 /* A constant (no gradient) or a differentiable input variable that wraps
  * `t`; the graph takes ownership of t. */
@@ -47,6 +48,12 @@ SC_API sc_var *sc_var_wrap(sc_graph *g, sc_tensor *t, bool requires_grad);
 /* A new variable with data uploaded from the host (float32). */
 SC_API sc_var *sc_var_from_host(sc_graph *g, int ndim, const int64_t *shape, const float *data,
                                 bool requires_grad);
+/* A new leaf of the graph holding a copy of x's values, cut from x's
+ * history (PyTorch's x.detach().clone().requires_grad_(requires_grad)):
+ * gradients taken with respect to it stop there. */
+SC_API sc_var *sc_var_detach(sc_graph *g, sc_var *x, bool requires_grad);
+/* True for leaves: parameters and variables no recorded op produced. */
+SC_API bool sc_var_is_leaf(const sc_var *v);
 /* Integer labels and the like (int32, never differentiable). */
 SC_API sc_var *sc_var_from_host_i32(sc_graph *g, int ndim, const int64_t *shape, const int32_t *data);
 

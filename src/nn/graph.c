@@ -44,6 +44,8 @@ sc_status sc_graph_status(const sc_graph *g) { return g->status; }
 sc_context *sc_graph_context(const sc_graph *g) { return g->ctx; }
 void sc_graph_set_recording(sc_graph *g, bool on) { g->recording = on; }
 
+bool sc_graph_recording(const sc_graph *g) { return g->recording; }
+
 sc_var *sc__fail(sc_graph *g, sc_status st)
 {
     if (g->status == SC_OK)
@@ -106,6 +108,25 @@ sc_var *sc_var_wrap(sc_graph *g, sc_tensor *t, bool requires_grad)
         return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "sc_var_wrap: NULL tensor"));
     return adopt(g, t, requires_grad && t->dtype == SC_F32);
 }
+
+sc_var *sc_var_detach(sc_graph *g, sc_var *x, bool requires_grad)
+{
+    if (g->status != SC_OK)
+        return NULL;
+    if (!x)
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "sc_var_detach: NULL variable"));
+    sc_tensor *t;
+    sc_status st = sc_tensor_create(g->ctx, x->t->dtype, x->t->ndim, x->t->shape, &t);
+    if (st == SC_OK && (st = sc_tensor_copy(t, x->t)) != SC_OK) {
+        sc_tensor_free(t);
+        return sc__fail(g, st);
+    }
+    if (st != SC_OK)
+        return sc__fail(g, st);
+    return adopt(g, t, requires_grad && t->dtype == SC_F32);
+}
+
+bool sc_var_is_leaf(const sc_var *v) { return v && !v->node; }
 
 sc_var *sc__out(sc_graph *g, sc_dtype dtype, int ndim, const int64_t *shape)
 {

@@ -104,10 +104,10 @@ static sc_status ule_step(sc_graph *g, const sc_ule_config *cfg, ule_side *S, ul
     sc_var *sce = sc_nn_cross_entropy(g, slog, y, NULL, SC_LOSS_MEAN);
     sc_var *wrt = sc_model_captured(S->m) ? sc_model_captured(S->m) : x;
     sc_var *smap = sc_nn_saliency(g, wrt, slog, y, cfg->loss.target, false);
-    bool rec = g->recording;
-    g->recording = false;
+    bool rec = sc_graph_recording(g);
+    sc_graph_set_recording(g, false);
     smap = sc_nn_saliency_normalize(g, smap, cfg->loss.norm, cfg->loss.eps);
-    g->recording = rec;
+    sc_graph_set_recording(g, rec);
     SC_TRY(sc_graph_status(g));
     SC_TRY(sc_grad(g, 1, &sce, NULL, (int)S->ntrain, S->train, false, S->grads));
 

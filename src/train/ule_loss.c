@@ -1,5 +1,5 @@
 /* The ULE teacher loss (methods spec, section 1). */
-#include "nn/graph.h"
+#include "spurcl/nn.h"
 #include "spurcl/ule.h"
 
 void sc_ule_loss_config_default(sc_ule_loss_config *cfg)
@@ -12,28 +12,16 @@ void sc_ule_loss_config_default(sc_ule_loss_config *cfg)
     cfg->eps = 1e-8f;
 }
 
-/* A differentiable leaf holding x's values: the saliency is taken w.r.t. it. */
-static sc_var *leaf_copy(sc_graph *g, sc_var *x)
-{
-    sc_tensor *t;
-    sc_status st = sc_tensor_create(g->ctx, SC_F32, x->t->ndim, x->t->shape, &t);
-    if (st == SC_OK && (st = sc_tensor_copy(t, x->t)) != SC_OK) {
-        sc_tensor_free(t);
-        t = NULL;
-    }
-    if (st != SC_OK)
-        return sc__fail(g, st);
-    return sc_var_wrap(g, t, true);
-}
-
 sc_status sc_ule_teacher_loss(sc_graph *g, sc_model *teacher, sc_var *x, sc_var *labels,
                               sc_var *student_map, const sc_ule_loss_config *cfg,
                               sc_ule_loss_parts *out)
 {
     *out = (sc_ule_loss_parts){0};
-    if (!sc__ok(g, 3, x, labels, student_map))
-        return g->status;
-    sc_var *xi = x->requires_grad && !x->node ? x : leaf_copy(g, x);
+    if (!x || !labels || !student_map)
+        return sc_graph_status(g) != SC_OK
+                   ? sc_graph_status(g)
+                   : sc_error_set(SC_ERR_INVALID_ARG, "ule teacher loss: a NULL input");
+    sc_var *xi = sc_var_requires_grad(x) && sc_var_is_leaf(x) ? x : sc_var_detach(g, x, true);
     out->logits = sc_model_forward(teacher, g, xi, true);
     out->ce = sc_nn_cross_entropy(g, out->logits, labels, NULL, SC_LOSS_MEAN);
     /* saliency at the input, or at the hidden layer the model captures */
@@ -56,20 +44,21 @@ sc_status sc_ule_teacher_loss(sc_graph *g, sc_model *teacher, sc_var *x, sc_var 
                               sc_nn_scale(g, out->penalty, 1.0f - cfg->lambda));
     else
         out->loss = sc_nn_add(g, out->ce, sc_nn_scale(g, out->penalty, cfg->lambda));
-    return g->status;
+    return sc_graph_status(g);
 }
 
 sc_var *sc_ule_saliency_map(sc_graph *g, sc_model *model, sc_var *x, sc_var *labels,
                             sc_saliency_target target, sc_saliency_norm norm, float eps)
 {
-    SC_NN_CHECK(g, 2, x, labels);
-    sc_var *xi = leaf_copy(g, x);
+    if (!x || !labels || sc_graph_status(g) != SC_OK)
+        return NULL;
+    sc_var *xi = sc_var_detach(g, x, true);
     sc_var *logits = sc_model_forward(model, g, xi, true);
     sc_var *wrt = sc_model_captured(model) ? sc_model_captured(model) : xi;
     sc_var *map = sc_nn_saliency(g, wrt, logits, labels, target, false);
-    bool rec = g->recording;
-    g->recording = false; /* a constant for whoever uses it */
+    bool rec = sc_graph_recording(g);
+    sc_graph_set_recording(g, false); /* a constant for whoever uses it */
     sc_var *n = sc_nn_saliency_normalize(g, map, norm, eps);
-    g->recording = rec;
+    sc_graph_set_recording(g, rec);
     return n;
 }
