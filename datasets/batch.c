@@ -59,12 +59,12 @@ sc_status sc_batcher_create(const sc_dataset *d, sc_split split, const sc_batch_
     size_t B = (size_t)o->batch_size, px = (size_t)d->c * d->h * d->w;
     b->cap_order = b->nsplit;
     b->order = malloc(sizeof(int64_t) * (size_t)(b->nsplit ? b->nsplit : 1));
-    b->batch.images = malloc(sizeof(float) * B * px);
+    b->batch.images = b->o.no_images ? NULL : malloc(sizeof(float) * B * px);
     b->batch.labels = malloc(sizeof(int32_t) * B);
     b->batch.attrs = malloc(sizeof(int32_t) * B);
     b->batch.groups = malloc(sizeof(int32_t) * B);
     b->batch.indices = malloc(sizeof(int64_t) * B);
-    if (!b->order || !b->batch.images || !b->batch.labels || !b->batch.attrs ||
+    if (!b->order || (!b->batch.images && !b->o.no_images) || !b->batch.labels || !b->batch.attrs ||
         !b->batch.groups || !b->batch.indices) {
         sc_batcher_free(b);
         return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory for batches of %zu", B);
@@ -128,8 +128,8 @@ static void fill(sc_batcher *b, const int64_t *idx, int64_t count)
     for (int64_t k = 0; k < count; k++) {
         int64_t i = idx[k];
         const uint8_t *src = d->images + (size_t)i * px;
-        float *dst = b->batch.images + (size_t)k * px;
-        for (int c = 0; c < d->c; c++) {
+        float *dst = b->batch.images ? b->batch.images + (size_t)k * px : NULL;
+        for (int c = 0; dst && c < d->c; c++) {
             const float *lut = b->lut[c < 4 ? c : 3];
             for (size_t p = 0; p < plane; p++)
                 dst[c * plane + p] = lut[src[c * plane + p]];

@@ -288,6 +288,8 @@ typedef struct sc_batch_opts {
     uint64_t seed;
     bool normalize;       /* (x - mean[c]) / std[c] after scaling to [0, 1] */
     float mean[4], std[4];
+    bool no_images;       /* batches carry labels, attributes, groups and indices only
+                           * (images NULL): for trainers that read other inputs */
 } sc_batch_opts;
 
 typedef struct sc_batch {

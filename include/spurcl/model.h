@@ -22,7 +22,6 @@
 #include <stdint.h>
 
 #include "spurcl/autograd.h"
-#include "spurcl/io.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -111,11 +110,27 @@ SC_API sc_var *sc_model_captured(const sc_model *m);
  * backbone): cnn fc2.weight/bias, vit head.weight/bias, resnet fc.weight/bias. */
 SC_API bool sc_model_is_head_param(const sc_model *m, const char *name);
 
-/* Copies every parameter and buffer from tensors named prefix + name
- * (float32 of the same shape; num_batches_tracked int64 (or int32) of shape
- * [] or [1]); SC_ERR_FORMAT names the first missing or mismatched tensor.
- * Other tensors in the file are ignored. */
-SC_API sc_status sc_model_load(sc_model *m, const sc_safetensors *st, const char *prefix);
+/* ---- multi-layer perceptrons (projectors, probes) ---------------------------
+ *
+ * Linear layers with a ReLU between consecutive ones, PyTorch's
+ * nn.Sequential(Linear, ReLU, Linear, ...): dims[0] inputs, dims[i + 1] the
+ * outputs of layer i. Parameters are named as that module's state_dict under
+ * `prefix`: "<prefix>.<2i>.weight" and ".bias" (a single layer: nn.Linear's
+ * "<prefix>.weight", ".bias"). */
+typedef struct sc_mlp sc_mlp;
+
+SC_API sc_status sc_mlp_create(sc_context *ctx, const char *prefix, const int *dims, int nlayers,
+                               sc_mlp **out);
+SC_API void sc_mlp_free(sc_mlp *m);
+/* PyTorch's nn.Linear initialisation, every weight and bias U(-1/sqrt(fan_in),
+ * 1/sqrt(fan_in)), drawn in parameter order from one stream (seed, 0). */
+SC_API sc_status sc_mlp_init(sc_mlp *m, uint64_t seed);
+SC_API sc_var *sc_mlp_forward(const sc_mlp *m, sc_graph *g, sc_var *x);
+/* Parameters in state_dict order (weight, bias of each layer). */
+SC_API size_t sc_mlp_param_count(const sc_mlp *m);
+SC_API sc_var *sc_mlp_param(const sc_mlp *m, size_t i);
+
+
 
 #ifdef __cplusplus
 }

@@ -35,6 +35,12 @@ typedef enum sc_saliency_norm {
     SC_NORM_NONE = 2
 } sc_saliency_norm;
 
+/* "true-logit", "pred-logit", "loss" and back; "maxabs", "l2", "none" and back. */
+SC_API sc_status sc_saliency_target_parse(const char *s, sc_saliency_target *out);
+SC_API const char *sc_saliency_target_name(sc_saliency_target t);
+SC_API sc_status sc_saliency_norm_parse(const char *s, sc_saliency_norm *out);
+SC_API const char *sc_saliency_norm_name(sc_saliency_norm n);
+
 /* The per-sample input gradient d s / d x (shape of x) where `logits` [N,K]
  * were computed from x on graph g and s is the chosen target for each sample
  * (labels: int32 [N]). With create_graph the map is differentiable (its

@@ -181,23 +181,10 @@ SC_API const char *sc_ssl_method_name(sc_ssl_method m);
 SC_API sc_status sc_ssl_sampler_parse(const char *s, sc_ssl_sampler *out);
 SC_API const char *sc_ssl_sampler_name(sc_ssl_sampler s);
 
-typedef struct sc_ssl_progress {
-    int epoch, epochs;
-    int64_t step, steps_per_epoch;
-    double loss;                 /* running mean over the epoch */
-    double pos_cos;              /* running mean cos(z1_i, z2_i) */
-    double images_per_s;         /* source images (each gives two views) */
-    double elapsed_s, eta_s;
-    bool epoch_done;
-    /* at the end of an epoch */
-    double speed_aligned, speed_conflicting;   /* mean v over seen samples (NaN if none) */
-    double mass_conflicting;     /* the sampling distribution's mass on conflicting samples */
-    bool weighted;               /* this epoch was drawn from LA weights */
-} sc_ssl_progress;
-
 typedef struct sc_ssl_config {
     sc_model_config model;       /* encoder; input size and classes come from the data */
-    sc_optim_config optim;       /* default AdamW, lr 1e-3 */
+    SC_RUN_CONFIG_GROUP;         /* defaults: 20 epochs, batch 256, AdamW 1e-3; run_dir
+                                    holds metrics.jsonl, last.safetensors, speeds.png */
     sc_ssl_method method;        /* default simclr */
     float temperature;           /* NT-Xent tau, default 0.5 (also the LA speed's tau) */
     float offdiag;               /* BarlowTwins lambda, default 0.0051 */
@@ -205,13 +192,6 @@ typedef struct sc_ssl_config {
     sc_augment_config augment;
     sc_ssl_sampler sampler;      /* default uniform */
     sc_la_config la;             /* la.tau <= 0: use `temperature` */
-    int epochs;                  /* default 20 */
-    int64_t batch_size;          /* default 256 */
-    uint64_t seed;               /* initialisation, shuffling, augmentation, draws */
-    const char *run_dir;         /* metrics.jsonl, last.safetensors, speeds.png */
-    bool resume;                 /* continue from run_dir/last.safetensors */
-    void (*progress)(const sc_ssl_progress *p, void *ud);
-    void *progress_ud;
 } sc_ssl_config;
 
 SC_API void sc_ssl_config_default(sc_ssl_config *cfg);
@@ -255,10 +235,8 @@ SC_API sc_status sc_ssl_plot(const char *metrics_jsonl, const sc_dataset *d, con
 /* ---- linear probe (src/train/probe.c) ---------------------------------------- */
 
 typedef struct sc_probe_config {
-    sc_optim_config optim;       /* default AdamW, lr 3e-3, weight decay 0; 100 epochs */
-    int epochs;                  /* default 20 */
-    int64_t batch_size;          /* default 256 */
-    uint64_t seed;               /* initialisation and shuffling */
+    SC_RUN_CONFIG_GROUP;         /* defaults: 100 epochs, batch 256, AdamW lr 3e-3 with no
+                                    weight decay, no run directory */
     bool standardize;            /* z-score features with train mean/std (default true) */
 } sc_probe_config;
 

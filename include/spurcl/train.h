@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "spurcl/data.h"
+#include "spurcl/io.h"
 #include "spurcl/model.h"
 #include "spurcl/optim.h"
 
@@ -37,6 +38,11 @@ typedef struct sc_group_metrics {
 SC_API sc_status sc_evaluate(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_split split,
                              const double *train_props, int64_t batch_size, sc_group_metrics *out);
 SC_API void sc_group_metrics_free(sc_group_metrics *m);
+/* The metrics as one JSON object (malloc'd text; free() it; NULL when out of
+ * memory): acc, wga, mean_group, weighted, loss (-1 where undefined), and
+ * per group (index y * num_attrs + a) group_acc (-1: no sample) and group_n.
+ * metrics.jsonl lines use the same keys with a prefix ("val_acc"). */
+SC_API char *sc_group_metrics_json(const sc_group_metrics *m);
 /* Predicted class of every sample of `split`, written at its dataset index
  * (pred has d->n entries; other splits' entries are left untouched). */
 SC_API sc_status sc_predict(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_split split,
@@ -46,17 +52,57 @@ SC_API sc_status sc_group_props(const sc_dataset *d, sc_split split, double **pr
 
 /* ---- checkpoints ---------------------------------------------------------- */
 
-/* Writes params (PyTorch names), optimiser state ("optim.<name>.<state>")
- * and metadata (format, model config, epoch, steps, seed, extra JSON)
- * to `path` atomically (temporary file, then rename). opt may be NULL. */
+/* A tensor a checkpoint carries beside the model and its optimiser state
+ * (a projector, a sampler's state). Exactly one of `tensor` (a float32
+ * device tensor) and `host` (host memory of `dtype` with `ndim` and
+ * `shape`) is set. Saving reads it; loading checks its dtype and shape
+ * against the file and fills it. */
+typedef struct sc_checkpoint_tensor {
+    const char *name;
+    sc_tensor *tensor;
+    sc_st_dtype dtype;
+    int ndim;
+    int64_t shape[SC_ST_MAX_DIMS];
+    void *host;
+} sc_checkpoint_tensor;
+
+/* Writes params (PyTorch names), buffers, optimiser state
+ * ("optim.<name>.<state>") and metadata (format, model config, epoch,
+ * steps, seed, config JSON) to `path` atomically (temporary file, then
+ * rename). opt may be NULL. */
 SC_API sc_status sc_checkpoint_save(const char *path, const sc_model *m, const sc_optim *opt,
                                     int epoch, uint64_t seed, const char *config_json);
-/* Loads parameters (and optimiser state when opt is non-NULL). epoch may be NULL. */
+/* The same with `extra` tensors written beside them. */
+SC_API sc_status sc_checkpoint_save_extra(const char *path, const sc_model *m,
+                                          const sc_optim *opt, int epoch, uint64_t seed,
+                                          const char *config_json,
+                                          const sc_checkpoint_tensor *extra, size_t nextra);
+/* Loads parameters and buffers, and the optimiser state when opt is
+ * non-NULL. epoch may be NULL. */
 SC_API sc_status sc_checkpoint_load(const char *path, sc_model *m, sc_optim *opt, int *epoch);
+/* The same, also filling the `extra` tensors (dtype and shape checked). */
+SC_API sc_status sc_checkpoint_load_extra(const char *path, sc_model *m, sc_optim *opt,
+                                          int *epoch, const sc_checkpoint_tensor *extra,
+                                          size_t nextra);
 /* Reads the model configuration stored in a checkpoint. */
 SC_API sc_status sc_checkpoint_model_config(const char *path, sc_model_config *cfg);
+/* A new model with the configuration and weights of a checkpoint. */
+SC_API sc_status sc_checkpoint_load_model(sc_context *ctx, const char *path, sc_model **out);
 
-/* ---- ERM training ------------------------------------------------------------ */
+/* Copies every parameter and buffer of `m` from the tensors named prefix +
+ * name in an open safetensors file (float32 of the same shape;
+ * num_batches_tracked int64 (or int32) of shape [] or [1]); SC_ERR_FORMAT
+ * names the first missing or mismatched tensor. Other tensors are ignored. */
+SC_API sc_status sc_model_load(sc_model *m, const sc_safetensors *st, const char *prefix);
+
+/* ---- the run every trainer shares --------------------------------------------
+ *
+ * ERM, JTT, ULE, self-supervised pre-training and the linear probe all run on
+ * one loop: seeded shuffling (or an order the trainer draws), an optimiser
+ * step per batch, evaluation at every epoch's end and every `eval_every`
+ * steps, model selection, progress with an ETA, one JSON line per
+ * evaluation in run_dir/metrics.jsonl, last/best checkpoints written
+ * atomically, and --resume that continues bit-identically. */
 
 typedef enum sc_select {
     SC_SELECT_LAST = 0,     /* the last epoch (default) */
@@ -66,41 +112,73 @@ typedef enum sc_select {
 SC_API sc_status sc_select_parse(const char *s, sc_select *out);
 SC_API const char *sc_select_name(sc_select s);
 
+#define SC_PROGRESS_MAX_VALUES 8
+
+/* What a trainer reports to its progress callback: during an epoch after
+ * each step, after each evaluation inside an epoch (evaluated), and once at
+ * the end of each epoch (epoch_done, with the epoch's values). */
 typedef struct sc_train_progress {
-    int epoch, epochs;
+    const char *label;           /* the run's label (sc_run_config.label, else the trainer) */
+    int epoch, epochs;           /* 1-based */
     int64_t step, steps_per_epoch;
-    double loss, accuracy;      /* running means over the epoch (accuracy NAN: none) */
-    double penalty;             /* ULE: the teacher's running mean penalty */
-    bool has_penalty;
+    int nvalues;                 /* running means over the epoch: "loss", "acc", ... */
+    const char *names[SC_PROGRESS_MAX_VALUES];
+    double values[SC_PROGRESS_MAX_VALUES];
     double images_per_s;
-    double elapsed_s, eta_s;
+    double elapsed_s, eta_s;     /* since the call started; to the end of the run */
     bool epoch_done;
-    const sc_group_metrics *val; /* at the end of an epoch */
+    bool evaluated;              /* an evaluation just ran (also at epoch ends) */
+    const sc_group_metrics *val; /* the validation metrics selection reads, when evaluated */
+    const char *note;            /* a trainer's remark for this epoch ("LA weights"), or NULL */
 } sc_train_progress;
+
+/* The settings every trainer shares, as one struct. A trainer's config
+ * embeds them with SC_RUN_CONFIG_GROUP, which makes both the group
+ * (cfg.run, to pass or copy as a whole) and its fields (cfg.epochs) names
+ * of the same storage, as Linux's struct_group() does. */
+#define SC_RUN_CONFIG_MEMBERS                                                                      \
+    int epochs;                  /* epochs in all (a resumed run continues to this) */            \
+    int64_t batch_size;                                                                            \
+    uint64_t seed;               /* initialisation, shuffling and every other draw */             \
+    sc_optim_config optim;       /* cosine schedules with total_steps 0 span the run */           \
+    const char *run_dir;         /* metrics.jsonl and checkpoints; NULL: no files */              \
+    bool resume;                 /* continue from run_dir's last checkpoints */                   \
+    sc_select select;            /* which evaluation's model is kept */                           \
+    int64_t eval_every;          /* also evaluate (and select) every N steps; 0: epoch ends */    \
+    bool eval_test;              /* also log test metrics at each evaluation (never selects) */   \
+    const char *label;           /* progress label, NULL: the trainer's name */                   \
+    void (*progress)(const sc_train_progress *p, void *ud);                                        \
+    void *progress_ud;
+
+typedef struct sc_run_config {
+    SC_RUN_CONFIG_MEMBERS
+} sc_run_config;
+
+#define SC_RUN_CONFIG_GROUP                                                                        \
+    union {                                                                                        \
+        sc_run_config run;                                                                         \
+        struct {                                                                                   \
+            SC_RUN_CONFIG_MEMBERS                                                                  \
+        };                                                                                         \
+    }
+
+/* ---- ERM training ------------------------------------------------------------ */
 
 typedef struct sc_train_config {
     sc_model_config model;
-    sc_optim_config optim;
-    int epochs;                  /* default 5 */
-    int64_t batch_size;          /* default 128 */
-    uint64_t seed;               /* shuffling and initialisation */
-    const char *run_dir;         /* metrics.jsonl, last.safetensors, best.safetensors */
-    bool resume;                 /* continue from run_dir/last.safetensors */
-    sc_select select;
+    SC_RUN_CONFIG_GROUP;         /* defaults: 5 epochs, batch 128, AdamW 1e-3, last */
     const float *sample_weights; /* per dataset index (JTT), or NULL */
-    bool eval_test_each_epoch;   /* also log test metrics at every evaluation */
-    int64_t eval_every;          /* also evaluate (and select) every N steps; 0: at epoch
-                                    ends only */
-    void (*progress)(const sc_train_progress *p, void *ud);
-    void *progress_ud;
 } sc_train_config;
 
 SC_API void sc_train_config_default(sc_train_config *cfg);
 
 typedef struct sc_train_result {
     sc_model *model;             /* the selected model (caller frees) */
+    sc_model *last_model;        /* the model after the last step when another one was
+                                    selected (caller frees), else NULL */
     int selected_epoch;          /* the epoch the selected evaluation fell in */
     int64_t selected_step;       /* optimiser steps taken at that evaluation */
+    int64_t last_step;           /* optimiser steps at the end */
     sc_group_metrics val, test;  /* of the selected model */
     double seconds;
 } sc_train_result;

@@ -60,51 +60,50 @@ SC_API sc_status sc_ule_teacher_loss(sc_graph *g, sc_model *teacher, sc_var *x, 
                                      sc_var *student_map, const sc_ule_loss_config *cfg,
                                      sc_ule_loss_parts *out);
 
-/* The normalised saliency map of a model (a constant: no graph kept), e.g.
- * the student's map for the teacher's loss. */
-SC_API sc_var *sc_ule_saliency_map(sc_graph *g, sc_model *model, sc_var *x, sc_var *labels,
-                                   sc_saliency_target target, sc_saliency_norm norm, float eps);
-
 /* ---- training ------------------------------------------------------------ */
 
 typedef struct sc_ule_config {
     sc_model_config student, teacher;   /* input size and classes come from the data */
-    sc_optim_config optim;              /* each model has its own optimiser instance */
+    SC_RUN_CONFIG_GROUP;                /* defaults: 2 epochs, batch 128, AdamW 1e-3 (one
+                                           optimiser per model), selection last or val-avg
+                                           (the teacher's; no group labels) */
     sc_ule_loss_config loss;
-    int epochs;
-    int64_t batch_size;
-    uint64_t seed;
-    const char *run_dir;                /* metrics.jsonl, student.safetensors, teacher.safetensors */
-    sc_select select;                   /* last (default) or val-avg: no group labels */
-    int64_t eval_every;                 /* also evaluate (and select) every N steps; 0: at
-                                           epoch ends only */
-    bool eval_test;                     /* log test metrics at each evaluation (never used
-                                           for selection) */
     const char *saliency_layer;         /* NULL or "input": the pixels */
     bool freeze_backbone;               /* train only the last layer of both models */
     const char *init;                   /* checkpoint loaded into both models, or NULL */
-    bool resume;                        /* continue from run_dir's student/teacher checkpoints
-                                           (bit-identical to an uninterrupted run) */
-    void (*progress)(const sc_train_progress *p, void *ud);
-    void *progress_ud;
 } sc_ule_config;
 
 SC_API void sc_ule_config_default(sc_ule_config *cfg);
 
 typedef struct sc_ule_result {
-    sc_model *student, *teacher;        /* the selected epoch's models (caller frees) */
+    sc_model *student, *teacher;        /* the selected evaluation's models (caller frees) */
     int selected_epoch;                 /* the epoch the selected evaluation fell in */
     int64_t selected_step;              /* optimiser steps taken at that evaluation */
     sc_group_metrics student_val, student_test, teacher_val, teacher_test;
     double seconds;
     double step_ms;                     /* mean time of one teacher + student step */
     double eval_seconds;                /* time spent in evaluations during training */
+    double student_mark_share, teacher_mark_share; /* sc_saliency_mark_share on val (1000
+                                           images) of the selected run of a sweep on
+                                           patch data; NaN otherwise */
 } sc_ule_result;
 
 /* Trains student and teacher in parallel on the same batches. */
 SC_API sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config *cfg,
                               sc_ule_result *out);
 SC_API void sc_ule_result_free(sc_ule_result *r);
+
+/* A lambda sweep: one ULE run per lambda (in run_dir/lambda-L when there is
+ * more than one, else in run_dir itself), the run with the best teacher val
+ * average accuracy selected (no group labels). With cfg->resume each lambda
+ * whose run exists is resumed and the others start. results[n] receive every
+ * run (free each with sc_ule_result_free); *best the selected index. Writes
+ * run_dir/results.json: the selection rule, the selected lambda and per
+ * lambda its selected step and epoch, step time, and the student's and
+ * teacher's val and test metrics (sc_group_metrics_json's keys). */
+SC_API sc_status sc_train_ule_sweep(sc_context *ctx, const sc_dataset *d, const sc_ule_config *cfg,
+                                    const double *lambdas, int n, sc_ule_result *results,
+                                    int *best);
 
 /* ---- saliency evaluation ----------------------------------------------------- */
 
@@ -117,6 +116,11 @@ SC_API sc_status sc_saliency_maps(sc_context *ctx, sc_model *model, const sc_dat
  * `split` (whose images carry a mark) of the share of the map's absolute
  * mass that lies inside the sample's mark square. A model that looks at the
  * mark scores near 1; a uniform map scores the mark's area share. */
+/* A PNG of the first n (at most 8) validation images with each model's
+ * input-gradient map (true-class logit) beside them, titled
+ * (sc_render_saliency_png). nm <= 4. */
+SC_API sc_status sc_saliency_picture(sc_context *ctx, const sc_dataset *d, sc_model *const *models,
+                                     const char *const *titles, int nm, const char *path);
 SC_API sc_status sc_saliency_mark_share(sc_context *ctx, sc_model *model, const sc_dataset *d,
                                         sc_split split, int64_t n, sc_saliency_target target,
                                         double *share);

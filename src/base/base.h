@@ -26,6 +26,13 @@ char *sc_strprintf(const char *fmt, ...)
 #endif
     ;
 
+/* The _parse/_name pairs of the public enums: names[v] is value v's name.
+ * Parsing an unknown name gives SC_ERR_INVALID_ARG "unknown <what> 's'
+ * (expected a, b or c)"; an out-of-range value's name is "?". */
+sc_status sc_enum_parse(const char *what, const char *const *names, int n, const char *s,
+                        int *out);
+const char *sc_enum_name(const char *const *names, int n, int v);
+
 /* "out of host memory (what)" as SC_ERR_OUT_OF_MEMORY. */
 sc_status sc_oom(const char *what);
 

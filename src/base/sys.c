@@ -66,3 +66,26 @@ sc_status sc_oom(const char *what)
 {
     return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (%s)", what);
 }
+
+sc_status sc_enum_parse(const char *what, const char *const *names, int n, const char *s,
+                        int *out)
+{
+    for (int i = 0; s && i < n; i++)
+        if (names[i] && !strcmp(s, names[i])) {
+            *out = i;
+            return SC_OK;
+        }
+    char list[512];
+    size_t len = 0;
+    list[0] = '\0';
+    for (int i = 0; i < n && len + 1 < sizeof list; i++)
+        len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", names[i],
+                                i + 2 < n ? ", " : i + 2 == n ? " or " : "");
+    return sc_error_set(SC_ERR_INVALID_ARG, "unknown %s '%s' (expected %s)", what, s ? s : "",
+                        list);
+}
+
+const char *sc_enum_name(const char *const *names, int n, int v)
+{
+    return v >= 0 && v < n && names[v] ? names[v] : "?";
+}

@@ -35,14 +35,8 @@ int sc_cli_usage_error(const char *cmd, const char *fmt, ...)
 bool sc_cli_parse_saliency_target(const char *cmd, const char *opt, const char *s,
                                   sc_saliency_target *out)
 {
-    if (!strcmp(s, "true-logit"))
-        *out = SC_SAL_TRUE_LOGIT;
-    else if (!strcmp(s, "pred-logit"))
-        *out = SC_SAL_PRED_LOGIT;
-    else if (!strcmp(s, "loss"))
-        *out = SC_SAL_LOSS;
-    else {
-        sc_cli_usage_error(cmd, "%s must be true-logit, pred-logit or loss, got '%s'", opt, s);
+    if (sc_saliency_target_parse(s, out) != SC_OK) {
+        sc_cli_usage_error(cmd, "%s: %s", opt, sc_last_error());
         return false;
     }
     return true;

@@ -146,52 +146,6 @@ static bool parse_f(const char *cmd, const char *opt, const char *s, double lo, 
     return true;
 }
 
-typedef struct ssl_progress_state {
-    bool quiet, tty;
-} ssl_progress_state;
-
-static void fmt_dur(char *b, size_t n, double s)
-{
-    int t = isfinite(s) && s > 0 ? (int)(s + 0.5) : 0;
-    if (t >= 3600)
-        snprintf(b, n, "%dh%02dm", t / 3600, (t / 60) % 60);
-    else if (t >= 60)
-        snprintf(b, n, "%dm%02ds", t / 60, t % 60);
-    else
-        snprintf(b, n, "%ds", t);
-}
-
-static void ssl_progress(const sc_ssl_progress *p, void *ud)
-{
-    const ssl_progress_state *st = ud;
-    if (st->quiet)
-        return;
-    char b[32];
-    if (p->epoch_done) {
-        if (st->tty)
-            fputs("\r\033[K", stderr);
-        fmt_dur(b, sizeof b, p->elapsed_s);
-        fprintf(stderr,
-                "ssl epoch %d/%d  loss %.4f  pos-cos %.4f  speed aligned %.4f conflicting %.4f  "
-                "mass on conflicting %.4f%s  (%s)\n",
-                p->epoch, p->epochs, p->loss, p->pos_cos, p->speed_aligned, p->speed_conflicting,
-                p->mass_conflicting, p->weighted ? " [LA weights]" : "", b);
-        return;
-    }
-    if (!st->tty)
-        return;
-    char bar[32];
-    int width = 24, filled = p->steps_per_epoch ? (int)(width * p->step / p->steps_per_epoch) : 0;
-    for (int i = 0; i < width; i++)
-        bar[i] = i < filled ? '#' : '.';
-    bar[width] = '\0';
-    fmt_dur(b, sizeof b, p->eta_s);
-    fprintf(stderr, "\r\033[Kssl epoch %d/%d [%s] %lld/%lld  loss %.4f  pos-cos %.4f  %.0f img/s  left %s",
-            p->epoch, p->epochs, bar, (long long)p->step, (long long)p->steps_per_epoch, p->loss,
-            p->pos_cos, p->images_per_s, b);
-    fflush(stderr);
-}
-
 static void print_probe(const sc_probe_result *r, const sc_dataset *d)
 {
     printf("linear probe: %d features, train accuracy %.4f (%.1f s)\n", r->feature_dim,
@@ -349,12 +303,7 @@ int sc_cmd_ssl(const sc_cli_global *g, int argc, char **argv)
     if (a.cfg.batch_size < 2)
         return sc_cli_usage_error(cmd, "--batch must be at least 2 for contrastive losses");
     sc.model = a.cfg.model;
-    sc.optim = a.cfg.optim;
-    sc.epochs = a.cfg.epochs;
-    sc.batch_size = a.cfg.batch_size;
-    sc.seed = a.cfg.seed;
-    sc.run_dir = a.cfg.run_dir;
-    sc.resume = a.cfg.resume;
+    sc.run = a.cfg.run;
 
     sc_dataset *d;
     if (sc_dataset_load(a.data, &d) != SC_OK)
@@ -364,8 +313,8 @@ int sc_cmd_ssl(const sc_cli_global *g, int argc, char **argv)
         sc_dataset_free(d);
         return sc_cli_fail(cmd);
     }
-    ssl_progress_state ps = {.quiet = g->quiet, .tty = sc_cli_progress_enabled(g)};
-    sc.progress = ssl_progress;
+    sc_cli_progress_state ps = {.quiet = g->quiet, .tty = sc_cli_progress_enabled(g)};
+    sc.progress = sc_cli_progress;
     sc.progress_ud = &ps;
     if (!g->quiet)
         fprintf(stderr, "ssl: %s, %s encoder, %s sampling, %d epochs, batch %lld, on %s; run "

@@ -68,8 +68,7 @@ int sc_cmd_train(const sc_cli_global *g, int argc, char **argv)
         sc_dataset_free(d);
         return sc_cli_fail("train");
     }
-    sc_cli_progress_state ps = {.quiet = g->quiet, .tty = sc_cli_progress_enabled(g),
-                                .label = "train"};
+    sc_cli_progress_state ps = {.quiet = g->quiet, .tty = sc_cli_progress_enabled(g)};
     a.cfg.progress = sc_cli_progress;
     a.cfg.progress_ud = &ps;
     if (!g->quiet)

@@ -13,7 +13,6 @@
 #include "spurcl/io.h"
 #include "spurcl/ule.h"
 
-#include <cjson/cJSON.h>
 
 enum { OPT_LAMBDA = OPT_SHARED_END + 1, OPT_SALIENCY, OPT_NORM, OPT_FORM, OPT_LAYER,
        OPT_FREEZE, OPT_INIT, OPT_STUDENT, OPT_TEACHER, OPT_ID_EPOCHS, OPT_UPWEIGHT,
@@ -79,59 +78,6 @@ static void print_side_by_side(const char *split, const sc_group_metrics *s,
     printf("%-5s %-28s %10.4f %10.4f\n", "", "average (all samples)", s->accuracy, t->accuracy);
     printf("%-5s %-28s %10.4f %10.4f\n", "", "mean of group accuracies", s->mean_group, t->mean_group);
     printf("%-5s %-28s %10.4f %10.4f\n", "", "weighted by train shares", s->weighted, t->weighted);
-}
-
-typedef struct ule_summary {
-    const double *lambdas;
-    const sc_ule_result *res;
-    int n, best;
-    sc_select select;
-    const double *share; /* student, teacher mark shares (NAN: no mark) */
-} ule_summary;
-
-static cJSON *metrics_json(const sc_group_metrics *m)
-{
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "worst_group", m->worst_group);
-    cJSON_AddNumberToObject(o, "accuracy", m->accuracy);
-    cJSON_AddNumberToObject(o, "mean_group", m->mean_group);
-    if (isfinite(m->weighted))
-        cJSON_AddNumberToObject(o, "weighted", m->weighted);
-    return o;
-}
-
-/* DIR/results.json: every lambda's row and the selected run's summary. */
-static sc_status write_summary(FILE *f, void *ud)
-{
-    const ule_summary *u = ud;
-    cJSON *root = cJSON_CreateObject(), *runs = cJSON_AddArrayToObject(root, "runs");
-    cJSON_AddStringToObject(root, "select", sc_select_name(u->select));
-    cJSON_AddNumberToObject(root, "selected_lambda", u->lambdas[u->best]);
-    for (int i = 0; i < u->n; i++) {
-        const sc_ule_result *r = &u->res[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "lambda", u->lambdas[i]);
-        cJSON_AddNumberToObject(o, "selected_step", (double)r->selected_step);
-        cJSON_AddNumberToObject(o, "selected_epoch", r->selected_epoch);
-        cJSON_AddNumberToObject(o, "step_ms", r->step_ms);
-        cJSON_AddNumberToObject(o, "seconds", r->seconds);
-        cJSON_AddItemToObject(o, "student_val", metrics_json(&r->student_val));
-        cJSON_AddItemToObject(o, "student_test", metrics_json(&r->student_test));
-        cJSON_AddItemToObject(o, "teacher_val", metrics_json(&r->teacher_val));
-        cJSON_AddItemToObject(o, "teacher_test", metrics_json(&r->teacher_test));
-        if (i == u->best && isfinite(u->share[0])) {
-            cJSON_AddNumberToObject(o, "student_mark_share", u->share[0]);
-            cJSON_AddNumberToObject(o, "teacher_mark_share", u->share[1]);
-        }
-        cJSON_AddItemToArray(runs, o);
-    }
-    char *txt = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (!txt)
-        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
-    int bad = fprintf(f, "%s\n", txt) < 0;
-    cJSON_free(txt);
-    return bad ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
 }
 
 int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
@@ -215,13 +161,7 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
     if ((student && sc_model_kind_parse(student, &uc.student.kind) != SC_OK) ||
         (teacher && sc_model_kind_parse(teacher, &uc.teacher.kind) != SC_OK))
         return sc_cli_usage_error("ule", "%s", sc_last_error());
-    uc.optim = a.cfg.optim;
-    uc.epochs = a.cfg.epochs;
-    uc.batch_size = a.cfg.batch_size;
-    uc.seed = a.cfg.seed;
-    uc.select = a.cfg.select;
-    uc.eval_every = a.cfg.eval_every;
-    uc.eval_test = a.cfg.eval_test_each_epoch;
+    uc.run = a.cfg.run;
     if (uc.select == SC_SELECT_VAL_WGA)
         return sc_cli_usage_error("ule", "--select val-wga uses group labels; ULE selects by "
                                          "last or val-avg");
@@ -238,33 +178,9 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
     uc.progress = sc_cli_progress;
     uc.progress_ud = &ps;
     int rc = SC_EXIT_OK, best = -1;
-    double best_val = -1;
     sc_ule_result *res = calloc((size_t)nl, sizeof *res);
-    /* declared outside the loop: uc.run_dir points at it after the loop too */
-    char dir[4096];
-    for (int i = 0; i < nl && rc == SC_EXIT_OK; i++) {
-        char label[64];
-        uc.loss.lambda = (float)lambdas[i];
-        if (nl > 1)
-            snprintf(dir, sizeof dir, "%s/lambda-%g", a.out, lambdas[i]);
-        else
-            snprintf(dir, sizeof dir, "%s", a.out);
-        uc.run_dir = dir;
-        /* a sweep resumes the lambdas it reached and starts the others */
-        char ck[4200];
-        snprintf(ck, sizeof ck, "%s/teacher.safetensors", dir);
-        uc.resume = a.cfg.resume && (nl == 1 || access(ck, F_OK) == 0);
-        snprintf(label, sizeof label, "ule lambda %g", lambdas[i]);
-        ps.label = label;
-        if (sc_train_ule(ctx, d, &uc, &res[i]) != SC_OK) {
-            rc = sc_cli_fail("ule");
-            break;
-        }
-        if (res[i].teacher_val.accuracy > best_val) {
-            best_val = res[i].teacher_val.accuracy;
-            best = i;
-        }
-    }
+    if (!res || sc_train_ule_sweep(ctx, d, &uc, lambdas, nl, res, &best) != SC_OK)
+        rc = sc_cli_fail("ule");
     if (rc == SC_EXIT_OK) {
         if (nl > 1) {
             printf("lambda sweep (selected by the teacher's val average accuracy; test shown, "
@@ -294,30 +210,19 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
         char path[4096];
         snprintf(path, sizeof path, "%s/saliency.png", a.out);
         sc_model *models[2] = {r->student, r->teacher};
-        double share[2] = {NAN, NAN};
         sc_patch_layout layout;
         int psz = 0;
         bool patch = sc_dataset_patch_params(d, &layout, &psz) == SC_OK;
-        sc_status st = sc_cli_saliency_picture(ctx, d, models, names, 2, path);
-        for (int k = 0; st == SC_OK && patch && k < 2; k++)
-            st = sc_saliency_mark_share(ctx, models[k], d, SC_SPLIT_VAL, 1000, uc.loss.target,
-                                        &share[k]);
+        sc_status st = sc_saliency_picture(ctx, d, models, names, 2, path);
         if (st == SC_OK) {
             printf("saliency picture: %s\n", path);
             if (patch)
                 printf("share of |saliency| inside the mark (val, up to 1000 images; the mark "
                        "covers %.1f%%): student %.4f, teacher %.4f\n",
-                       100.0 * psz * psz / (d->h * d->w), share[0], share[1]);
+                       100.0 * psz * psz / (d->h * d->w), r->student_mark_share,
+                       r->teacher_mark_share);
             snprintf(path, sizeof path, "%s/groups.csv", a.out);
             st = sc_cli_write_groups_csv(path, names, val, test, 2);
-        }
-        if (st == SC_OK) {
-            ule_summary sum = {.lambdas = lambdas, .res = res, .n = nl, .best = best,
-                               .select = uc.select, .share = share};
-            snprintf(path, sizeof path, "%s/results.json", a.out);
-            st = sc_io_write_atomic(path, write_summary, &sum);
-            if (st != SC_OK)
-                st = sc_error_wrap(st, "writing %s", path);
         }
         if (st == SC_OK && nl > 1)
             printf("files: %s/results.json, groups.csv, saliency.png (lambda %g); each lambda's "
@@ -328,7 +233,7 @@ int sc_cmd_ule(const sc_cli_global *g, int argc, char **argv)
         else
             rc = sc_cli_fail("ule");
     }
-    for (int i = 0; i < nl; i++)
+    for (int i = 0; res && i < nl; i++)
         sc_ule_result_free(&res[i]);
     free(res);
     sc_context_free(ctx);
@@ -397,7 +302,7 @@ int sc_cmd_jtt(const sc_cli_global *g, int argc, char **argv)
         sc_dataset_free(d);
         return sc_cli_fail("jtt");
     }
-    sc_cli_progress_state ps = {.quiet = g->quiet, .tty = sc_cli_progress_enabled(g), .label = "jtt"};
+    sc_cli_progress_state ps = {.quiet = g->quiet, .tty = sc_cli_progress_enabled(g)};
     a.cfg.progress = sc_cli_progress;
     a.cfg.progress_ud = &ps;
     jc.train = a.cfg;

@@ -24,13 +24,14 @@ static void fmt_duration(char *buf, size_t n, double s)
         snprintf(buf, n, "%ds", t);
 }
 
-/* " acc 0.1234" or " penalty 0.001234" (ULE's teacher), whichever the run has */
-static void fmt_second(char *buf, size_t n, const sc_train_progress *p)
+/* "loss 0.1234  acc 0.9000": the trainer's running values */
+static void fmt_values(char *buf, size_t n, const sc_train_progress *p)
 {
-    if (p->has_penalty)
-        snprintf(buf, n, "penalty %.4g", p->penalty);
-    else
-        snprintf(buf, n, "acc %.4f", p->accuracy);
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < p->nvalues && len + 1 < n; i++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s %.4g", i ? "  " : "", p->names[i],
+                                p->values[i]);
 }
 
 void sc_cli_progress(const sc_train_progress *p, void *ud)
@@ -38,16 +39,18 @@ void sc_cli_progress(const sc_train_progress *p, void *ud)
     const sc_cli_progress_state *st = ud;
     if (st->quiet)
         return;
-    const char *who = st->label ? st->label : "train";
+    const char *who = p->label ? p->label : "train";
+    char values[256];
+    fmt_values(values, sizeof values, p);
     if (p->epoch_done) {
         if (st->tty)
             fputs("\r\033[K", stderr);
-        char second[48];
-        fmt_second(second, sizeof second, p);
-        fprintf(stderr, "%s epoch %d/%d  loss %.4f  %s", who, p->epoch, p->epochs, p->loss, second);
+        fprintf(stderr, "%s epoch %d/%d  %s", who, p->epoch, p->epochs, values);
         if (p->val)
             fprintf(stderr, "  val acc %.4f  val worst-group %.4f", p->val->accuracy,
                     p->val->worst_group);
+        if (p->note)
+            fprintf(stderr, "  %s", p->note);
         char el[32];
         fmt_duration(el, sizeof el, p->elapsed_s);
         fprintf(stderr, "  (%s)\n", el);
@@ -63,11 +66,9 @@ void sc_cli_progress(const sc_train_progress *p, void *ud)
     bar[width] = '\0';
     char eta[32];
     fmt_duration(eta, sizeof eta, p->eta_s);
-    char second[48];
-    fmt_second(second, sizeof second, p);
-    fprintf(stderr, "\r\033[K%s epoch %d/%d [%s] %lld/%lld  loss %.4f  %s  %.0f img/s  left %s",
-            who, p->epoch, p->epochs, bar, (long long)p->step, (long long)p->steps_per_epoch,
-            p->loss, second, p->images_per_s, eta);
+    fprintf(stderr, "\r\033[K%s epoch %d/%d [%s] %lld/%lld  %s  %.0f img/s  left %s", who,
+            p->epoch, p->epochs, bar, (long long)p->step, (long long)p->steps_per_epoch, values,
+            p->images_per_s, eta);
     fflush(stderr);
 }
 
@@ -192,44 +193,3 @@ sc_status sc_cli_write_groups_csv(const char *path, const char *const *names,
     sc_status st = sc_io_write_atomic(path, write_groups_csv, &c);
     return st == SC_OK ? st : sc_error_wrap(st, "writing %s", path);
 }
-
-sc_status sc_cli_saliency_picture(sc_context *ctx, const sc_dataset *d, sc_model *const *models,
-                              const char *const *titles, int nm, const char *path)
-{
-    int64_t *idx, count;
-    sc_status st = sc_dataset_split_indices(d, SC_SPLIT_VAL, &idx, &count);
-    if (st != SC_OK)
-        return st;
-    int64_t n = count < 8 ? count : 8;
-    size_t per = (size_t)d->c * (size_t)d->h * (size_t)d->w;
-    float *maps[4] = {0};
-    int32_t *preds[4] = {0};
-    uint8_t *imgs = malloc((size_t)n * per);
-    int32_t *labels = malloc((size_t)n * sizeof *labels);
-    if (!imgs || !labels)
-        st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
-    for (int k = 0; st == SC_OK && k < nm; k++) {
-        maps[k] = malloc((size_t)n * per * sizeof(float));
-        preds[k] = malloc((size_t)n * sizeof(int32_t));
-        st = maps[k] && preds[k]
-                 ? sc_saliency_maps(ctx, models[k], d, idx, n, SC_SAL_TRUE_LOGIT, maps[k], preds[k])
-                 : sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
-    }
-    for (int64_t i = 0; st == SC_OK && i < n; i++) {
-        memcpy(imgs + (size_t)i * per, d->images + (size_t)idx[i] * per, per);
-        labels[i] = d->labels[idx[i]];
-    }
-    if (st == SC_OK)
-        st = sc_render_saliency_png(path, imgs, (int)n, d->c, d->h, d->w, labels, nm,
-                                    (const float *const *)maps, (const int32_t *const *)preds,
-                                    titles, 4);
-    for (int k = 0; k < nm; k++) {
-        free(maps[k]);
-        free(preds[k]);
-    }
-    free(imgs);
-    free(labels);
-    free(idx);
-    return st;
-}
-

@@ -10,7 +10,6 @@
 typedef struct sc_cli_progress_state {
     bool quiet;     /* no progress at all */
     bool tty;       /* live bar on stderr */
-    const char *label;
 } sc_cli_progress_state;
 
 /* A sc_train_config progress callback; ud is a sc_cli_progress_state. */
@@ -32,10 +31,5 @@ void sc_cli_print_groups_side(FILE *out, const char *title, const char *const *n
 sc_status sc_cli_write_groups_csv(const char *path, const char *const *names,
                                   const sc_group_metrics *const *val,
                                   const sc_group_metrics *const *test, int nm);
-
-/* A PNG of the first 8 validation images with each model's input-gradient
- * map (true-class logit), titled. */
-sc_status sc_cli_saliency_picture(sc_context *ctx, const sc_dataset *d, sc_model *const *models,
-                                  const char *const *titles, int nm, const char *path);
 
 #endif

@@ -126,7 +126,7 @@ int sc_cli_train_opt(const char *cmd, int code, const char *arg, sc_cli_train_ar
         }
         return 1;
     case OPT_RESUME: c->resume = true; return 1;
-    case OPT_EVAL_TEST: c->eval_test_each_epoch = true; return 1;
+    case OPT_EVAL_TEST: c->eval_test = true; return 1;
     case OPT_EVAL_EVERY:
         return parse_int(cmd, "--eval-every", arg, 0, 1LL << 40, &c->eval_every) ? 1 : -1;
     case OPT_CNN_WIDTHS: {

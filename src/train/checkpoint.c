@@ -1,7 +1,8 @@
 /* Checkpoints: safetensors with PyTorch parameter names, the model's
  * buffers (batch-norm running statistics, PyTorch names and dtypes), the
- * optimiser state and the configuration as metadata; written atomically. */
-#include "nn/graph.h"
+ * optimiser state, extra tensors a trainer adds (a projector, a sampler)
+ * and the configuration as metadata; written atomically. */
+#include "base/base.h"
 #include "spurcl/train.h"
 
 #include <cjson/cJSON.h>
@@ -40,73 +41,128 @@ static int jint(const cJSON *o, const char *k, int def)
     return cJSON_IsNumber(v) ? v->valueint : def;
 }
 
-sc_status sc_checkpoint_save(const char *path, const sc_model *m, const sc_optim *opt,
-                             int epoch, uint64_t seed, const char *config_json)
+/* ---- the tensors of a file being written --------------------------------- */
+
+typedef struct ckpt_out {
+    sc_st_tensor *t;
+    void **buf;   /* host copies we own (NULL for borrowed host data) */
+    char **name;  /* names we own */
+    size_t n, cap;
+} ckpt_out;
+
+static void out_free(ckpt_out *o)
 {
-    size_t np = sc_model_param_count(m);
-    size_t nb = sc_model_buffer_count(m);
-    size_t ns = opt ? sc_optim_state_count(opt) : 0;
-    size_t nt = np * (1 + ns) + nb;
-    sc_st_tensor *ts = calloc(nt ? nt : 1, sizeof *ts);
-    void **bufs = calloc(nt ? nt : 1, sizeof *bufs);
-    char **names = calloc(nt ? nt : 1, sizeof *names);
-    sc_status st = SC_OK;
-    if (!ts || !bufs || !names)
-        st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (checkpoint)");
-    size_t k = 0;
-    for (size_t i = 0; st == SC_OK && i < np; i++) {
+    for (size_t i = 0; i < o->n; i++) {
+        free(o->buf[i]);
+        free(o->name[i]);
+    }
+    free(o->t);
+    free(o->buf);
+    free(o->name);
+}
+
+/* Appends a tensor: a device tensor (downloaded) or borrowed host data. */
+static sc_status out_add(ckpt_out *o, char *name, const char *borrowed_name, const sc_tensor *dev,
+                         sc_st_dtype dtype, int ndim, const int64_t *shape, const void *host)
+{
+    if (o->n == o->cap) {
+        size_t cap = o->cap ? 2 * o->cap : 64;
+        sc_st_tensor *t = realloc(o->t, cap * sizeof *t);
+        if (t)
+            o->t = t;
+        void **b = realloc(o->buf, cap * sizeof *b);
+        if (b)
+            o->buf = b;
+        char **nm = realloc(o->name, cap * sizeof *nm);
+        if (nm)
+            o->name = nm;
+        if (!t || !b || !nm) {
+            free(name);
+            return sc_oom("checkpoint");
+        }
+        o->cap = cap;
+    }
+    size_t k = o->n++;
+    sc_st_tensor *t = &o->t[k];
+    memset(t, 0, sizeof *t);
+    o->name[k] = name;
+    o->buf[k] = NULL;
+    t->name = name ? name : borrowed_name;
+    if (!t->name)
+        return sc_oom("checkpoint");
+    if (dev) {
+        o->buf[k] = malloc((size_t)sc_tensor_numel(dev) * sizeof(float) + 1);
+        if (!o->buf[k])
+            return sc_oom("checkpoint");
+        SC_TRY(sc_tensor_download(dev, o->buf[k]));
+        t->dtype = SC_ST_F32;
+        t->ndim = sc_tensor_ndim(dev);
+        for (int d = 0; d < t->ndim; d++)
+            t->shape[d] = sc_tensor_dim(dev, d);
+        t->data = o->buf[k];
+    } else {
+        t->dtype = dtype;
+        t->ndim = ndim;
+        for (int d = 0; d < ndim; d++)
+            t->shape[d] = shape[d];
+        t->data = host;
+    }
+    return SC_OK;
+}
+
+static sc_status check_extra(const sc_checkpoint_tensor *e)
+{
+    if (!e->name || !*e->name || (!e->tensor == !e->host) || e->ndim < 0 ||
+        e->ndim > SC_ST_MAX_DIMS)
+        return sc_error_set(SC_ERR_INVALID_ARG,
+                            "checkpoint: extra tensor '%s' needs a name and exactly one of a "
+                            "device tensor and host data",
+                            e->name ? e->name : "");
+    return SC_OK;
+}
+
+static sc_status collect(ckpt_out *o, const sc_model *m, const sc_optim *opt,
+                         const sc_checkpoint_tensor *extra, size_t nextra)
+{
+    size_t np = sc_model_param_count(m), ns = opt ? sc_optim_state_count(opt) : 0;
+    for (size_t i = 0; i < np; i++) {
         const sc_var *p = sc_model_param(m, i);
-        for (size_t s = 0; st == SC_OK && s <= ns; s++) {
-            const sc_tensor *t = s == 0 ? sc_var_tensor(p) : sc_optim_state(opt, i, s - 1);
-            if (!t)
-                continue;
-            size_t len = strlen(sc_var_name(p)) + 64;
-            names[k] = malloc(len);
-            bufs[k] = malloc((size_t)sc_tensor_numel(t) * sizeof(float) + 1);
-            if (!names[k] || !bufs[k]) {
-                st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (checkpoint)");
-                break;
-            }
-            if (s == 0)
-                snprintf(names[k], len, "%s", sc_var_name(p));
-            else
-                snprintf(names[k], len, "optim.%s.%s", sc_var_name(p),
-                         sc_optim_state_name(opt, s - 1));
-            st = sc_tensor_download(t, bufs[k]);
-            ts[k].name = names[k];
-            ts[k].dtype = SC_ST_F32;
-            ts[k].ndim = sc_tensor_ndim(t);
-            for (int d = 0; d < ts[k].ndim; d++)
-                ts[k].shape[d] = sc_tensor_dim(t, d);
-            ts[k].data = bufs[k];
-            k++;
+        SC_TRY(out_add(o, NULL, sc_var_name(p), sc_var_tensor(p), 0, 0, NULL, NULL));
+        for (size_t s = 0; s < ns; s++) {
+            const sc_tensor *t = sc_optim_state(opt, i, s);
+            if (t)
+                SC_TRY(out_add(o, sc_strprintf("optim.%s.%s", sc_var_name(p),
+                                               sc_optim_state_name(opt, s)),
+                               NULL, t, 0, 0, NULL, NULL));
         }
     }
     /* buffers: running statistics F32 [C]; num_batches_tracked I64 [] as in
      * PyTorch's state_dict */
-    for (size_t i = 0; st == SC_OK && i < nb; i++) {
+    for (size_t i = 0; i < sc_model_buffer_count(m); i++) {
         const sc_model_buffer *b = sc_model_buffer_at(m, i);
-        size_t bytes = b->tensor ? (size_t)sc_tensor_numel(b->tensor) * sizeof(float)
-                                 : sizeof(int64_t);
-        bufs[k] = malloc(bytes);
-        if (!bufs[k]) {
-            st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (checkpoint)");
-            break;
-        }
-        ts[k].name = b->name;
         if (b->tensor) {
-            st = sc_tensor_download(b->tensor, bufs[k]);
-            ts[k].dtype = SC_ST_F32;
-            ts[k].ndim = 1;
-            ts[k].shape[0] = sc_tensor_numel(b->tensor);
+            int64_t n = sc_tensor_numel(b->tensor);
+            SC_TRY(out_add(o, NULL, b->name, b->tensor, 0, 0, NULL, NULL));
+            o->t[o->n - 1].ndim = 1;
+            o->t[o->n - 1].shape[0] = n;
         } else {
-            memcpy(bufs[k], b->count, sizeof(int64_t));
-            ts[k].dtype = SC_ST_I64;
-            ts[k].ndim = 0;
+            SC_TRY(out_add(o, NULL, b->name, NULL, SC_ST_I64, 0, NULL, b->count));
         }
-        ts[k].data = bufs[k];
-        k++;
     }
+    for (size_t i = 0; i < nextra; i++) {
+        const sc_checkpoint_tensor *e = &extra[i];
+        SC_TRY(check_extra(e));
+        SC_TRY(out_add(o, NULL, e->name, e->tensor, e->dtype, e->ndim, e->shape, e->host));
+    }
+    return SC_OK;
+}
+
+sc_status sc_checkpoint_save_extra(const char *path, const sc_model *m, const sc_optim *opt,
+                                   int epoch, uint64_t seed, const char *config_json,
+                                   const sc_checkpoint_tensor *extra, size_t nextra)
+{
+    ckpt_out o = {0};
+    sc_status st = collect(&o, m, opt, extra, nextra);
     if (st == SC_OK) {
         char *mj = model_config_json(sc_model_get_config(m));
         char ep[32], steps[32], sd[32];
@@ -116,18 +172,20 @@ sc_status sc_checkpoint_save(const char *path, const sc_model *m, const sc_optim
         sc_st_meta meta[6] = {{"format", CKPT_FORMAT}, {"model", mj ? mj : "{}"},
                               {"epoch", ep},           {"optim_steps", steps},
                               {"seed", sd},            {"config", config_json ? config_json : "{}"}};
-        st = sc_safetensors_write(path, ts, k, meta, 6);
+        st = sc_safetensors_write(path, o.t, o.n, meta, 6);
         cJSON_free(mj);
     }
-    for (size_t i = 0; i < nt; i++) {
-        free(bufs ? bufs[i] : NULL);
-        free(names ? names[i] : NULL);
-    }
-    free(ts);
-    free(bufs);
-    free(names);
+    out_free(&o);
     return st == SC_OK ? st : sc_error_wrap(st, "writing checkpoint %s", path);
 }
+
+sc_status sc_checkpoint_save(const char *path, const sc_model *m, const sc_optim *opt, int epoch,
+                             uint64_t seed, const char *config_json)
+{
+    return sc_checkpoint_save_extra(path, m, opt, epoch, seed, config_json, NULL, 0);
+}
+
+/* ---- reading ------------------------------------------------------------------ */
 
 sc_status sc_checkpoint_model_config(const char *path, sc_model_config *cfg)
 {
@@ -168,31 +226,132 @@ sc_status sc_checkpoint_model_config(const char *path, sc_model_config *cfg)
     return s;
 }
 
-sc_status sc_checkpoint_load(const char *path, sc_model *m, sc_optim *opt, int *epoch)
+/* A float32 tensor of `want`'s shape, uploaded into it. */
+static sc_status load_f32(const sc_safetensors *st, const char *name, sc_tensor *want)
+{
+    const sc_st_tensor *t;
+    SC_TRY(sc_safetensors_get(st, name, SC_ST_F32, sc_tensor_ndim(want), &t));
+    for (int d = 0; d < sc_tensor_ndim(want); d++)
+        if (t->shape[d] != sc_tensor_dim(want, d)) {
+            char shape[96];
+            return sc_error_set(SC_ERR_FORMAT, "%s: tensor %s has dimension %d = %lld, this run "
+                                               "needs shape %s",
+                                sc_safetensors_name(st), name, d, (long long)t->shape[d],
+                                sc_tensor_shape_str(want, shape, sizeof shape));
+        }
+    return sc_tensor_upload(want, t->data);
+}
+
+sc_status sc_model_load(sc_model *m, const sc_safetensors *st, const char *prefix)
+{
+    if (!prefix)
+        prefix = "";
+    char name[320];
+    for (size_t i = 0; i < sc_model_param_count(m); i++) {
+        sc_var *p = sc_model_param(m, i);
+        snprintf(name, sizeof name, "%s%s", prefix, sc_var_name(p));
+        SC_TRY(load_f32(st, name, sc_var_tensor(p)));
+    }
+    for (size_t i = 0; i < sc_model_buffer_count(m); i++) {
+        const sc_model_buffer *b = sc_model_buffer_at(m, i);
+        snprintf(name, sizeof name, "%s%s", prefix, b->name);
+        if (b->tensor) {
+            const sc_st_tensor *t;
+            SC_TRY(sc_safetensors_get(st, name, SC_ST_F32, 1, &t));
+            if (t->shape[0] != sc_tensor_numel(b->tensor))
+                return sc_error_set(SC_ERR_FORMAT, "%s: tensor %s has %lld elements, the model "
+                                                   "needs %lld",
+                                    sc_safetensors_name(st), name, (long long)t->shape[0],
+                                    (long long)sc_tensor_numel(b->tensor));
+            SC_TRY(sc_tensor_upload(b->tensor, t->data));
+            continue;
+        }
+        /* num_batches_tracked: PyTorch's int64 scalar; int32 and [1] accepted */
+        const sc_st_tensor *t = sc_safetensors_find(st, name);
+        if (!t)
+            return sc_error_set(SC_ERR_FORMAT, "%s: no tensor %s", sc_safetensors_name(st), name);
+        if ((t->dtype != SC_ST_I64 && t->dtype != SC_ST_I32) || t->ndim > 1 ||
+            (t->ndim == 1 && t->shape[0] != 1))
+            return sc_error_set(SC_ERR_FORMAT, "%s: tensor %s must be one I64 (or I32) value, "
+                                               "not %s of rank %d",
+                                sc_safetensors_name(st), name, sc_st_dtype_name(t->dtype),
+                                t->ndim);
+        if (t->dtype == SC_ST_I64) {
+            memcpy(b->count, t->data, sizeof *b->count);
+        } else {
+            int32_t v;
+            memcpy(&v, t->data, sizeof v);
+            *b->count = v;
+        }
+    }
+    return SC_OK;
+}
+
+static sc_status load_extra_one(const sc_safetensors *st, const sc_checkpoint_tensor *e)
+{
+    SC_TRY(check_extra(e));
+    if (e->tensor)
+        return load_f32(st, e->name, e->tensor);
+    const sc_st_tensor *t;
+    SC_TRY(sc_safetensors_get(st, e->name, e->dtype, e->ndim, &t));
+    uint64_t numel = 1;
+    for (int d = 0; d < e->ndim; d++) {
+        if (t->shape[d] != e->shape[d])
+            return sc_error_set(SC_ERR_FORMAT, "%s: tensor %s has dimension %d = %lld where this "
+                                               "run needs %lld",
+                                sc_safetensors_name(st), e->name, d, (long long)t->shape[d],
+                                (long long)e->shape[d]);
+        numel *= (uint64_t)e->shape[d];
+    }
+    memcpy(e->host, t->data, (size_t)numel * sc_st_dtype_size(e->dtype));
+    return SC_OK;
+}
+
+sc_status sc_checkpoint_load_extra(const char *path, sc_model *m, sc_optim *opt, int *epoch,
+                                   const sc_checkpoint_tensor *extra, size_t nextra)
 {
     sc_safetensors *st;
     SC_TRY(sc_safetensors_open(path, &st));
     sc_status s = sc_model_load(m, st, "");
     if (s == SC_OK && opt) {
+        char name[320];
         for (size_t i = 0; s == SC_OK && i < sc_model_param_count(m); i++)
             for (size_t k = 0; s == SC_OK && k < sc_optim_state_count(opt); k++) {
-                sc_tensor *t = sc_optim_state(opt, i, k);
-                char name[300];
                 snprintf(name, sizeof name, "optim.%s.%s", sc_var_name(sc_model_param(m, i)),
                          sc_optim_state_name(opt, k));
-                const sc_st_tensor *ref;
-                s = sc_safetensors_get(st, name, SC_ST_F32, sc_tensor_ndim(t), &ref);
-                if (s == SC_OK)
-                    s = sc_tensor_upload(t, ref->data);
+                s = load_f32(st, name, sc_optim_state(opt, i, k));
             }
         const char *steps = sc_safetensors_meta(st, "optim_steps");
         if (s == SC_OK)
             sc_optim_set_steps(opt, steps ? atoll(steps) : 0);
     }
+    for (size_t i = 0; s == SC_OK && i < nextra; i++)
+        s = load_extra_one(st, &extra[i]);
     if (s == SC_OK && epoch) {
         const char *ep = sc_safetensors_meta(st, "epoch");
         *epoch = ep ? atoi(ep) : 0;
     }
     sc_safetensors_close(st);
     return s;
+}
+
+sc_status sc_checkpoint_load(const char *path, sc_model *m, sc_optim *opt, int *epoch)
+{
+    return sc_checkpoint_load_extra(path, m, opt, epoch, NULL, 0);
+}
+
+sc_status sc_checkpoint_load_model(sc_context *ctx, const char *path, sc_model **out)
+{
+    *out = NULL;
+    sc_model_config mc;
+    SC_TRY(sc_checkpoint_model_config(path, &mc));
+    sc_model *m;
+    SC_TRY(sc_model_create(ctx, &mc, &m));
+    sc_status st = sc_checkpoint_load(path, m, NULL, NULL);
+    if (st != SC_OK) {
+        sc_model_free(m);
+        return st;
+    }
+    *out = m;
+    return SC_OK;
 }

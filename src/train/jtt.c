@@ -1,7 +1,7 @@
 /* JTT: train an identification model for T epochs, upweight the training
  * samples it misclassifies by a factor, retrain from scratch. Labels only. */
-#include "spurcl/train.h"
 #include "train/train_internal.h"
+#include "spurcl/train.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +22,13 @@ sc_status sc_train_jtt(sc_context *ctx, const sc_dataset *d, const sc_jtt_config
     if (st != SC_OK)
         return st;
 
+    /* progress tells the two stages apart */
+    const char *base = cfg->train.label ? cfg->train.label : "jtt";
+    char id_label[128], fin_label[128];
+    snprintf(id_label, sizeof id_label, "%s (identify)", base);
+    snprintf(fin_label, sizeof fin_label, "%s (final)", base);
     sc_train_config id = cfg->train;
+    id.label = id_label;
     id.epochs = cfg->id_epochs;
     id.select = SC_SELECT_LAST;
     id.resume = false;
@@ -49,6 +55,7 @@ sc_status sc_train_jtt(sc_context *ctx, const sc_dataset *d, const sc_jtt_config
     free(pred);
     if (st == SC_OK) {
         sc_train_config fin = cfg->train;
+        fin.label = fin_label;
         fin.sample_weights = w;
         st = sc_train_erm(ctx, d, &fin, &out->final);
     }

@@ -2,7 +2,7 @@
  * per-sample learning speeds as a moving average of exp(cos / tau), weights
  * from the r-quantile of the speeds, draws with replacement. Host C only:
  * the per-step cost is one exp and one multiply-add per drawn sample. */
-#include "core/core.h"
+#include "base/base.h"
 #include "spurcl/ssl.h"
 
 #include <math.h>

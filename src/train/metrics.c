@@ -1,8 +1,7 @@
 /* Per-group evaluation. */
-#include "nn/graph.h"
+#include "train/train_internal.h"
 #include "spurcl/nn.h"
 #include "spurcl/train.h"
-#include "train/train_internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -32,6 +31,22 @@ sc_status sc_group_props(const sc_dataset *d, sc_split split, double **props)
     for (int g = 0; g < G; g++)
         p[g] = n ? p[g] / (double)n : 0;
     *props = p;
+    return SC_OK;
+}
+
+sc_status sc__group_metrics_init(sc_group_metrics *out, const sc_dataset *d)
+{
+    memset(out, 0, sizeof *out);
+    int G = d->num_classes * d->num_attrs;
+    out->num_classes = d->num_classes;
+    out->num_attrs = d->num_attrs;
+    out->num_groups = G;
+    out->correct = calloc((size_t)G, sizeof *out->correct);
+    out->total = calloc((size_t)G, sizeof *out->total);
+    if (!out->correct || !out->total) {
+        sc_group_metrics_free(out);
+        return sc_oom("metrics");
+    }
     return SC_OK;
 }
 
@@ -72,7 +87,6 @@ sc_status sc_evaluate(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_
                       const double *train_props, int64_t batch_size, sc_group_metrics *out)
 {
     memset(out, 0, sizeof *out);
-    int G = d->num_classes * d->num_attrs;
     const sc_model_config *mc = sc_model_get_config(model);
     if (mc->num_classes != d->num_classes || mc->in_channels != d->c || mc->height != d->h ||
         mc->width != d->w)
@@ -81,15 +95,8 @@ sc_status sc_evaluate(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_
                             "(%d classes, %dx%dx%d)",
                             mc->num_classes, mc->in_channels, mc->height, mc->width,
                             d->num_classes, d->c, d->h, d->w);
-    out->num_classes = d->num_classes;
-    out->num_attrs = d->num_attrs;
-    out->num_groups = G;
-    out->correct = calloc((size_t)G, sizeof *out->correct);
-    out->total = calloc((size_t)G, sizeof *out->total);
-    if (!out->correct || !out->total) {
-        sc_group_metrics_free(out);
-        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (metrics)");
-    }
+    SC_TRY(sc__group_metrics_init(out, d));
+    int G = out->num_groups;
     sc_batch_opts bo = {.batch_size = batch_size > 0 ? batch_size : 256};
     sc_batcher *b;
     sc_status st = sc_batcher_create(d, split, &bo, &b);
@@ -120,11 +127,7 @@ sc_status sc_evaluate(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_
             (st = sc_tensor_download(sc_var_tensor(ce), &cev)) == SC_OK) {
             loss_sum += cev;
             for (int64_t i = 0; i < bt->size; i++) {
-                const float *row = logits + i * d->num_classes;
-                int best = 0;
-                for (int k = 1; k < d->num_classes; k++)
-                    if (row[k] > row[best])
-                        best = k;
+                int best = sc__argmax(logits + i * d->num_classes, d->num_classes);
                 int grp = bt->groups[i];
                 if (grp < 0 || grp >= G)
                     continue;
@@ -169,14 +172,8 @@ sc_status sc_predict(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_s
         sc_var *lg = sc_model_forward(model, g, sc_var_from_host(g, 4, xs, bt->images, false), false);
         if ((st = sc_graph_status(g)) == SC_OK &&
             (st = sc_tensor_download(sc_var_tensor(lg), logits)) == SC_OK)
-            for (int64_t i = 0; i < bt->size; i++) {
-                const float *row = logits + i * d->num_classes;
-                int best = 0;
-                for (int k = 1; k < d->num_classes; k++)
-                    if (row[k] > row[best])
-                        best = k;
-                pred[bt->indices[i]] = best;
-            }
+            for (int64_t i = 0; i < bt->size; i++)
+                pred[bt->indices[i]] = sc__argmax(logits + i * d->num_classes, d->num_classes);
         sc_graph_reset(g);
     }
     free(logits);

@@ -3,7 +3,7 @@
  * split's features with the shared optimisers, evaluated per group with the
  * same definitions as sc_evaluate (accuracy, worst group, mean of groups,
  * average weighted by the training split's group shares, mean CE). */
-#include "core/core.h"
+#include "train/loop.h"
 #include "train/train_internal.h"
 #include "spurcl/nn.h"
 #include "spurcl/ssl.h"
@@ -12,9 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PROBE_SALT 0x70726f6265212121ULL /* "probe!!!" */
+
 void sc_probe_config_default(sc_probe_config *c)
 {
     memset(c, 0, sizeof *c);
+    c->label = "probe";
     sc_optim_config_default(&c->optim, SC_OPT_ADAMW);
     c->optim.weight_decay = 0.0f;
     c->optim.lr = 3e-3f;
@@ -118,28 +121,13 @@ static sc_status logits_of(sc_context *ctx, sc_var *w, sc_var *bias, const split
 static sc_status metrics_of(const sc_dataset *d, const split_feats *s, const float *logits,
                             const double *props, sc_group_metrics *out)
 {
-    memset(out, 0, sizeof *out);
-    int K = d->num_classes, G = d->num_classes * d->num_attrs;
-    out->num_classes = K;
-    out->num_attrs = d->num_attrs;
-    out->num_groups = G;
-    out->correct = calloc((size_t)G, sizeof *out->correct);
-    out->total = calloc((size_t)G, sizeof *out->total);
-    if (!out->correct || !out->total) {
-        sc_group_metrics_free(out);
-        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (metrics)");
-    }
+    SC_TRY(sc__group_metrics_init(out, d));
+    int K = d->num_classes, G = out->num_groups;
     double loss = 0;
     for (int64_t i = 0; i < s->n; i++) {
         const float *row = logits + (size_t)i * (size_t)K;
-        int best = 0;
-        double mx = row[0];
-        for (int k = 1; k < K; k++) {
-            if (row[k] > row[best])
-                best = k;
-            if (row[k] > mx)
-                mx = row[k];
-        }
+        int best = sc__argmax(row, K);
+        double mx = row[best];
         double se = 0;
         for (int k = 0; k < K; k++)
             se += exp((double)row[k] - mx);
@@ -155,112 +143,138 @@ static sc_status metrics_of(const sc_dataset *d, const split_feats *s, const flo
     return SC_OK;
 }
 
+typedef struct probe {
+    const sc_dataset *d;
+    const sc_probe_config *cfg;
+    split_feats *tr;
+    int F;
+    int64_t *row_of;      /* dataset index -> row of the training features */
+    int64_t *order;       /* the epoch's order (dataset indices) */
+    uint32_t *perm;
+    float *xb;
+    sc_mlp *head;
+    sc_optim *opt;
+    sc_var *params[2], *grads[2];
+} probe;
+
+/* The probe's own shuffle of the training rows (a stream of its seed). */
+static sc_status probe_begin_epoch(void *self, int epoch, const int64_t **order, int64_t *n)
+{
+    probe *p = self;
+    int64_t ntr = p->tr->n;
+    sc_rng r;
+    sc_rng_seed_stream(&r, p->cfg->seed ^ PROBE_SALT, (uint64_t)epoch + 1);
+    for (int64_t i = 0; i < ntr; i++)
+        p->perm[i] = (uint32_t)i;
+    sc_rng_shuffle_u32(&r, p->perm, (uint64_t)ntr);
+    for (int64_t i = 0; i < ntr; i++)
+        p->order[i] = p->tr->idx[p->perm[i]];
+    *order = p->order;
+    *n = ntr;
+    return SC_OK;
+}
+
+static sc_status probe_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
+{
+    probe *p = self;
+    int64_t m = bt->size;
+    for (int64_t i = 0; i < m; i++)
+        memcpy(p->xb + (size_t)i * (size_t)p->F,
+               p->tr->f + (size_t)p->row_of[bt->indices[i]] * (size_t)p->F,
+               (size_t)p->F * sizeof *p->xb);
+    int64_t xs[2] = {m, p->F}, ls[1] = {m};
+    sc_var *x = sc_var_from_host(g, 2, xs, p->xb, false);
+    sc_var *y = sc_var_from_host_i32(g, 1, ls, bt->labels);
+    sc_var *loss = sc_nn_cross_entropy(g, sc_mlp_forward(p->head, g, x), y, NULL, SC_LOSS_MEAN);
+    float lv = NAN;
+    SC_TRY(sc_graph_status(g));
+    SC_TRY(sc_grad(g, 1, &loss, NULL, 2, p->params, false, p->grads));
+    SC_TRY(sc_tensor_download(sc_var_tensor(loss), &lv));
+    v[0] = lv;
+    static const char *const names[1] = {"loss"};
+    SC_TRY(sc__check_finite("probe", v, names, 1));
+    SC_TRY(sc_optim_step(p->opt, p->grads, NULL));
+    *w = m;
+    return SC_OK;
+}
+
+/* z-scores every feature with the training split's mean and std. */
+static void standardize(split_feats *sp, int F)
+{
+    const split_feats *tr = &sp[SC_SPLIT_TRAIN];
+    for (int j = 0; j < F; j++) {
+        double s1 = 0, s2 = 0;
+        for (int64_t i = 0; i < tr->n; i++) {
+            double v = tr->f[(size_t)i * (size_t)F + (size_t)j];
+            s1 += v;
+            s2 += v * v;
+        }
+        double mean = s1 / (double)tr->n, var = s2 / (double)tr->n - mean * mean;
+        double inv = 1.0 / sqrt((var > 0 ? var : 0) + 1e-6);
+        for (int s = 0; s < SC_SPLIT_COUNT; s++)
+            for (int64_t i = 0; i < sp[s].n; i++) {
+                float *v = &sp[s].f[(size_t)i * (size_t)F + (size_t)j];
+                *v = (float)(((double)*v - mean) * inv);
+            }
+    }
+}
+
 sc_status sc_probe(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
-                   const sc_probe_config *cfg, sc_probe_result *out)
+                   const sc_probe_config *cfg_in, sc_probe_result *out)
 {
     memset(out, 0, sizeof *out);
-    if (cfg->epochs < 1 || cfg->batch_size < 1)
+    sc_probe_config cfg = *cfg_in;
+    cfg.run_dir = NULL; /* the probe writes no files */
+    cfg.resume = false;
+    cfg.select = SC_SELECT_LAST;
+    if (cfg.epochs < 1 || cfg.batch_size < 1)
         return sc_error_set(SC_ERR_INVALID_ARG, "the probe needs epochs >= 1 and batch size >= 1");
     double t0 = sc_time_now();
     int F = sc_model_feature_dim(encoder), K = d->num_classes;
     split_feats sp[SC_SPLIT_COUNT] = {{0}};
+    probe p = {.d = d, .cfg = &cfg, .tr = &sp[SC_SPLIT_TRAIN], .F = F};
     sc_status st = SC_OK;
     for (int s = 0; st == SC_OK && s < SC_SPLIT_COUNT; s++)
         st = sc_probe_features(ctx, encoder, d, (sc_split)s, 512, &sp[s].f, &sp[s].idx, &sp[s].n);
     if (st == SC_OK && sp[SC_SPLIT_TRAIN].n < 1)
         st = sc_error_set(SC_ERR_INVALID_ARG, "the probe needs a non-empty training split");
-    if (st == SC_OK && cfg->standardize) {
-        /* z-score every feature with the training split's mean and std */
-        const split_feats *tr = &sp[SC_SPLIT_TRAIN];
-        for (int j = 0; j < F; j++) {
-            double s1 = 0, s2 = 0;
-            for (int64_t i = 0; i < tr->n; i++) {
-                double v = tr->f[(size_t)i * (size_t)F + (size_t)j];
-                s1 += v;
-                s2 += v * v;
-            }
-            double mean = s1 / (double)tr->n, var = s2 / (double)tr->n - mean * mean;
-            double inv = 1.0 / sqrt((var > 0 ? var : 0) + 1e-6);
-            for (int s = 0; s < SC_SPLIT_COUNT; s++)
-                for (int64_t i = 0; i < sp[s].n; i++) {
-                    float *v = &sp[s].f[(size_t)i * (size_t)F + (size_t)j];
-                    *v = (float)(((double)*v - mean) * inv);
-                }
-        }
-    }
-    sc_var *params[2] = {NULL, NULL}, *grads[2];
-    sc_optim *opt = NULL;
-    sc_graph *g = NULL;
-    double *props = NULL;
-    float *xb = malloc((size_t)cfg->batch_size * (size_t)F * sizeof *xb);
-    int32_t *yb = malloc((size_t)cfg->batch_size * sizeof *yb);
+    if (st == SC_OK && cfg.standardize)
+        standardize(sp, F);
     int64_t ntr = sp[SC_SPLIT_TRAIN].n;
-    uint32_t *perm = malloc(((size_t)ntr + 1) * sizeof *perm);
-    if (st == SC_OK && (!xb || !yb || !perm))
-        st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (probe)");
+    double *props = NULL;
     if (st == SC_OK) {
-        int64_t ws[2] = {K, F}, bs[1] = {K};
-        st = sc_param_create(ctx, "probe.weight", 2, ws, &params[0]);
-        if (st == SC_OK)
-            st = sc_param_create(ctx, "probe.bias", 1, bs, &params[1]);
+        p.xb = malloc((size_t)cfg.batch_size * (size_t)F * sizeof *p.xb);
+        p.perm = malloc(((size_t)ntr + 1) * sizeof *p.perm);
+        p.order = malloc(((size_t)ntr + 1) * sizeof *p.order);
+        p.row_of = malloc(((size_t)d->n + 1) * sizeof *p.row_of);
+        if (!p.xb || !p.perm || !p.order || !p.row_of)
+            st = sc_oom("probe");
     }
-    if (st == SC_OK) { /* nn.Linear's default initialisation */
-        float *h = malloc((size_t)K * (size_t)(F + 1) * sizeof *h);
-        if (!h) {
-            st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (probe)");
-        } else {
-            sc_rng r;
-            sc_rng_seed_stream(&r, cfg->seed ^ 0x70726f6265212121ULL /* "probe!!!" */, 0);
-            double bound = 1.0 / sqrt((double)F);
-            for (int64_t k = 0; k < (int64_t)K * (F + 1); k++)
-                h[k] = (float)((2.0 * sc_rng_uniform(&r) - 1.0) * bound);
-            st = sc_tensor_upload(sc_var_tensor(params[0]), h);
-            if (st == SC_OK)
-                st = sc_tensor_upload(sc_var_tensor(params[1]), h + (size_t)K * (size_t)F);
-            free(h);
-        }
-    }
+    for (int64_t i = 0; st == SC_OK && i < ntr; i++)
+        p.row_of[sp[SC_SPLIT_TRAIN].idx[i]] = i;
     if (st == SC_OK) {
-        sc_optim_config oc = cfg->optim;
-        if (oc.schedule == SC_SCHED_COSINE && oc.total_steps <= 0)
-            oc.total_steps = (ntr + cfg->batch_size - 1) / cfg->batch_size * cfg->epochs;
-        st = sc_optim_create(ctx, &oc, params, 2, &opt);
+        int dims[2] = {F, K};
+        st = sc_mlp_create(ctx, "probe", dims, 1, &p.head);
     }
     if (st == SC_OK)
-        st = sc_graph_create(ctx, &g);
-    const split_feats *tr = &sp[SC_SPLIT_TRAIN];
-    for (int ep = 0; st == SC_OK && ep < cfg->epochs; ep++) {
-        sc_rng r;
-        sc_rng_seed_stream(&r, cfg->seed ^ 0x70726f6265212121ULL, (uint64_t)ep + 1);
-        for (int64_t i = 0; i < ntr; i++)
-            perm[i] = (uint32_t)i;
-        sc_rng_shuffle_u32(&r, perm, (uint64_t)ntr);
-        for (int64_t s0 = 0; st == SC_OK && s0 < ntr; s0 += cfg->batch_size) {
-            int64_t m = ntr - s0 < cfg->batch_size ? ntr - s0 : cfg->batch_size;
-            for (int64_t i = 0; i < m; i++) {
-                int64_t row = perm[s0 + i];
-                memcpy(xb + (size_t)i * (size_t)F, tr->f + (size_t)row * (size_t)F,
-                       (size_t)F * sizeof *xb);
-                yb[i] = d->labels[tr->idx[row]];
-            }
-            int64_t xs[2] = {m, F}, ls[1] = {m};
-            sc_var *x = sc_var_from_host(g, 2, xs, xb, false);
-            sc_var *y = sc_var_from_host_i32(g, 1, ls, yb);
-            sc_var *loss = sc_nn_cross_entropy(g, sc_nn_linear(g, x, params[0], params[1]), y,
-                                               NULL, SC_LOSS_MEAN);
-            float lv = NAN;
-            if ((st = sc_graph_status(g)) == SC_OK &&
-                (st = sc_grad(g, 1, &loss, NULL, 2, params, false, grads)) == SC_OK &&
-                (st = sc_tensor_download(sc_var_tensor(loss), &lv)) == SC_OK) {
-                if (!isfinite(lv))
-                    st = sc_error_set(SC_ERR_NUMERIC, "the probe's loss became %g at epoch %d",
-                                      (double)lv, ep + 1);
-                else
-                    st = sc_optim_step(opt, grads, NULL);
-            }
-            sc_graph_reset(g);
-        }
+        st = sc_mlp_init(p.head, cfg.seed ^ PROBE_SALT);
+    if (st == SC_OK) {
+        p.params[0] = sc_mlp_param(p.head, 0);
+        p.params[1] = sc_mlp_param(p.head, 1);
+        st = sc_loop_optim_create(ctx, d, &cfg.run, p.params, 2, &p.opt);
     }
+    sc_trainer t = {
+        .name = "probe",
+        .self = &p,
+        .nvalues = 1,
+        .values = {{"train_loss", "loss"}},
+        .no_images = true,
+        .step = probe_step,
+        .begin_epoch = probe_begin_epoch,
+    };
+    sc_loop_result lr;
+    if (st == SC_OK)
+        st = sc_loop_run(ctx, d, &cfg.run, &t, &lr);
     if (st == SC_OK)
         st = sc_group_props(d, SC_SPLIT_TRAIN, &props);
     float *lg = NULL;
@@ -270,30 +284,29 @@ sc_status sc_probe(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
             mx = sp[s].n > mx ? sp[s].n : mx;
         lg = malloc((size_t)mx * (size_t)K * sizeof *lg);
         if (!lg)
-            st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (probe)");
+            st = sc_oom("probe");
     }
-    if (st == SC_OK && (st = logits_of(ctx, params[0], params[1], tr, F, K, lg)) == SC_OK) {
+    if (st == SC_OK && (st = logits_of(ctx, p.params[0], p.params[1], p.tr, F, K, lg)) == SC_OK) {
         sc_group_metrics tm;
-        if ((st = metrics_of(d, tr, lg, props, &tm)) == SC_OK) {
+        if ((st = metrics_of(d, p.tr, lg, props, &tm)) == SC_OK) {
             out->train_acc = tm.accuracy;
             sc_group_metrics_free(&tm);
         }
     }
     if (st == SC_OK &&
-        (st = logits_of(ctx, params[0], params[1], &sp[SC_SPLIT_VAL], F, K, lg)) == SC_OK)
+        (st = logits_of(ctx, p.params[0], p.params[1], &sp[SC_SPLIT_VAL], F, K, lg)) == SC_OK)
         st = metrics_of(d, &sp[SC_SPLIT_VAL], lg, props, &out->val);
     if (st == SC_OK &&
-        (st = logits_of(ctx, params[0], params[1], &sp[SC_SPLIT_TEST], F, K, lg)) == SC_OK)
+        (st = logits_of(ctx, p.params[0], p.params[1], &sp[SC_SPLIT_TEST], F, K, lg)) == SC_OK)
         st = metrics_of(d, &sp[SC_SPLIT_TEST], lg, props, &out->test);
     free(lg);
     free(props);
-    sc_graph_free(g);
-    sc_optim_free(opt);
-    sc_param_free(params[0]);
-    sc_param_free(params[1]);
-    free(xb);
-    free(yb);
-    free(perm);
+    sc_optim_free(p.opt);
+    sc_mlp_free(p.head);
+    free(p.xb);
+    free(p.perm);
+    free(p.order);
+    free(p.row_of);
     for (int s = 0; s < SC_SPLIT_COUNT; s++) {
         free(sp[s].f);
         free(sp[s].idx);

@@ -1,6 +1,7 @@
 /* Saliency maps for pictures, and how much of them sits on the mark. */
-#include "nn/graph.h"
+#include "train/train_internal.h"
 #include "spurcl/nn.h"
+#include "spurcl/render.h"
 #include "spurcl/ule.h"
 
 #include <math.h>
@@ -35,14 +36,8 @@ sc_status sc_saliency_maps(sc_context *ctx, sc_model *model, const sc_dataset *d
             st = sc_tensor_download(sc_var_tensor(map), maps + (size_t)start * per);
         if (st == SC_OK && preds &&
             (st = sc_tensor_download(sc_var_tensor(lg), logits)) == SC_OK)
-            for (int64_t i = 0; i < cnt; i++) {
-                const float *row = logits + i * d->num_classes;
-                int best = 0;
-                for (int k = 1; k < d->num_classes; k++)
-                    if (row[k] > row[best])
-                        best = k;
-                preds[start + i] = best;
-            }
+            for (int64_t i = 0; i < cnt; i++)
+                preds[start + i] = sc__argmax(logits + i * d->num_classes, d->num_classes);
         sc_graph_reset(g);
     }
     free(logits);
@@ -92,3 +87,47 @@ sc_status sc_saliency_mark_share(sc_context *ctx, sc_model *model, const sc_data
         *share = sum / (double)n;
     return st;
 }
+
+sc_status sc_saliency_picture(sc_context *ctx, const sc_dataset *d, sc_model *const *models,
+                             const char *const *titles, int nm, const char *path)
+{
+    if (nm < 1 || nm > 4)
+        return sc_error_set(SC_ERR_INVALID_ARG, "a saliency picture shows 1 to 4 models, not %d",
+                            nm);
+    int64_t *idx, count;
+    sc_status st = sc_dataset_split_indices(d, SC_SPLIT_VAL, &idx, &count);
+    if (st != SC_OK)
+        return st;
+    int64_t n = count < 8 ? count : 8;
+    size_t per = (size_t)d->c * (size_t)d->h * (size_t)d->w;
+    float *maps[4] = {0};
+    int32_t *preds[4] = {0};
+    uint8_t *imgs = malloc((size_t)n * per);
+    int32_t *labels = malloc((size_t)n * sizeof *labels);
+    if (!imgs || !labels)
+        st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
+    for (int k = 0; st == SC_OK && k < nm; k++) {
+        maps[k] = malloc((size_t)n * per * sizeof(float));
+        preds[k] = malloc((size_t)n * sizeof(int32_t));
+        st = maps[k] && preds[k]
+                 ? sc_saliency_maps(ctx, models[k], d, idx, n, SC_SAL_TRUE_LOGIT, maps[k], preds[k])
+                 : sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
+    }
+    for (int64_t i = 0; st == SC_OK && i < n; i++) {
+        memcpy(imgs + (size_t)i * per, d->images + (size_t)idx[i] * per, per);
+        labels[i] = d->labels[idx[i]];
+    }
+    if (st == SC_OK)
+        st = sc_render_saliency_png(path, imgs, (int)n, d->c, d->h, d->w, labels, nm,
+                                    (const float *const *)maps, (const int32_t *const *)preds,
+                                    titles, 4);
+    for (int k = 0; k < nm; k++) {
+        free(maps[k]);
+        free(preds[k]);
+    }
+    free(imgs);
+    free(labels);
+    free(idx);
+    return st;
+}
+

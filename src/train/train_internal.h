@@ -1,4 +1,4 @@
-/* Helpers shared by the trainers (erm, jtt, ule). */
+/* Helpers shared by the trainers and evaluation (not installed). */
 #ifndef SC_TRAIN_INTERNAL_H
 #define SC_TRAIN_INTERNAL_H
 
@@ -9,20 +9,31 @@
 #include "base/base.h"
 #include "spurcl/train.h"
 
-/* mkdir -p: creates dir and its missing parents. */
-sc_status sc_mkdir_p(const char *dir);
-/* Monotonic seconds. */
-double sc__now_s(void);
+/* The one JSON encoding of group metrics: <prefix>acc, wga, mean_group,
+ * weighted, loss (-1 for NaN), and with `groups` the per-group accuracy
+ * (-1: no sample) and counts as arrays group_acc, group_n. prefix "" gives
+ * the keys of a nested object, "val_" those of a metrics.jsonl line. */
+void sc__json_add_metrics(cJSON *o, const char *prefix, const sc_group_metrics *m, bool groups);
 
-/* Adds <prefix>_acc, _wga, _mean_group, _weighted, _loss (-1 for NaN). */
-void sc__json_add_metrics(cJSON *o, const char *prefix, const sc_group_metrics *m);
 /* Appends one JSON object as a line to DIR/metrics.jsonl (truncate: start
  * the file anew). */
 sc_status sc__append_jsonl(const char *dir, cJSON *o, bool truncate);
 
+/* Allocates out->correct and out->total for the data set's groups. */
+sc_status sc__group_metrics_init(sc_group_metrics *out, const sc_dataset *d);
 /* Fills n, accuracy, mean_group, worst_group(_index) and weighted (by the
  * training split's group proportions, renormalised over the groups present;
  * NAN without them) from out->total / out->correct. */
 void sc__group_metrics_summarize(sc_group_metrics *out, const double *train_props);
+
+/* Index of the largest of row[0..k) (the first on ties). */
+int sc__argmax(const float *row, int k);
+
+/* SC_ERR_NUMERIC naming the first non-finite value ("the <what> <name>
+ * became nan"), else SC_OK. */
+sc_status sc__check_finite(const char *what, const double *v, const char *const *names, int n);
+
+/* Training samples of a data set. */
+int64_t sc__train_count(const sc_dataset *d);
 
 #endif

@@ -7,9 +7,8 @@
  *            respect to its parameters through the saliency (second order);
  *            one optimiser step.
  * No group labels are read for training or selection (val-wga is refused). */
-#include "nn/graph.h"
+#include "train/loop.h"
 #include "train/train_internal.h"
-#include "spurcl/io.h"
 #include "spurcl/nn.h"
 #include "spurcl/ule.h"
 
@@ -43,6 +42,7 @@ void sc_ule_result_free(sc_ule_result *r)
     sc_group_metrics_free(&r->teacher_val);
     sc_group_metrics_free(&r->teacher_test);
     memset(r, 0, sizeof *r);
+    r->student_mark_share = r->teacher_mark_share = NAN;
 }
 
 typedef struct ule_side {
@@ -88,13 +88,24 @@ static sc_status side_create(sc_context *ctx, const sc_ule_config *cfg, sc_model
         if (!cfg->freeze_backbone || sc_model_is_head_param(s->m, sc_var_name(p)))
             s->train[s->ntrain++] = p;
     }
-    return sc_optim_create(ctx, &cfg->optim, s->train, s->ntrain, &s->opt);
+    return sc_loop_optim_create(ctx, d, &cfg->run, s->train, s->ntrain, &s->opt);
 }
 
-/* One ULE step on a batch. Losses out: student CE, teacher CE, penalty. */
-static sc_status ule_step(sc_graph *g, const sc_ule_config *cfg, ule_side *S, ule_side *T,
-                          const sc_batch *bt, float out[3])
+typedef struct ule {
+    sc_context *ctx;
+    const sc_dataset *d;
+    const sc_ule_config *cfg;
+    ule_side S, T;
+    double *props;
+    sc_group_metrics tv;   /* the teacher's last val metrics (progress, selection) */
+} ule;
+
+/* One ULE step on a batch: student CE, teacher CE, penalty. */
+static sc_status ule_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
 {
+    ule *u = self;
+    const sc_ule_config *cfg = u->cfg;
+    ule_side *S = &u->S, *T = &u->T;
     int64_t xs[4] = {bt->size, bt->c, bt->h, bt->w}, ls[1] = {bt->size};
     sc_var *x = sc_var_from_host(g, 4, xs, bt->images, true);
     sc_var *y = sc_var_from_host_i32(g, 1, ls, bt->labels);
@@ -116,139 +127,50 @@ static sc_status ule_step(sc_graph *g, const sc_ule_config *cfg, ule_side *S, ul
     SC_TRY(sc_ule_teacher_loss(g, T->m, x, y, smap, &cfg->loss, &parts));
     SC_TRY(sc_grad(g, 1, &parts.loss, NULL, (int)T->ntrain, T->train, false, T->grads));
 
-    SC_TRY(sc_tensor_download(sc_var_tensor(sce), &out[0]));
-    SC_TRY(sc_tensor_download(sc_var_tensor(parts.ce), &out[1]));
-    SC_TRY(sc_tensor_download(sc_var_tensor(parts.penalty), &out[2]));
+    float l[3];
+    SC_TRY(sc_tensor_download(sc_var_tensor(sce), &l[0]));
+    SC_TRY(sc_tensor_download(sc_var_tensor(parts.ce), &l[1]));
+    SC_TRY(sc_tensor_download(sc_var_tensor(parts.penalty), &l[2]));
     for (int i = 0; i < 3; i++)
-        if (!isfinite(out[i]))
-            return sc_error_set(SC_ERR_NUMERIC, "a ULE loss became %g (student CE %g, teacher CE "
-                                                "%g, penalty %g)",
-                                (double)out[i], (double)out[0], (double)out[1], (double)out[2]);
+        v[i] = l[i];
+    static const char *const names[3] = {"student CE", "teacher CE", "penalty"};
+    SC_TRY(sc__check_finite("ULE loss", v, names, 3));
     /* both step after both gradients exist: the teacher saw the student's
      * map from the same weights the student's gradient was taken at */
     SC_TRY(sc_optim_step(S->opt, S->grads, NULL));
     SC_TRY(sc_optim_step(T->opt, T->grads, NULL));
+    *w = bt->size;
     return SC_OK;
 }
 
-/* Where selection stands: the best teacher val accuracy so far and when. */
-typedef struct ule_best {
-    double value;
-    int epoch;       /* 1-based epoch the evaluation fell in */
-    int64_t step;    /* optimiser steps taken at that evaluation */
-} ule_best;
-
-typedef struct ule_run {
-    sc_context *ctx;
-    const sc_dataset *d;
-    const sc_ule_config *cfg;
-    ule_side *S, *T;
-    const double *props;
-    char spath[4096], tpath[4096], sbest[4096], tbest[4096];
-    ule_best best;
-    bool first_line;
-} ule_run;
-
-/* One evaluation point: both models on val (and test when asked), a JSON
- * line, the best checkpoints when the teacher's val accuracy improved
- * (val-avg), and at an epoch's end the last checkpoints. */
-static sc_status ule_evaluate(ule_run *r, int epoch, int64_t step, int64_t total_steps,
-                              bool epoch_end, const double sums[3], int64_t seen, double epoch_s,
-                              sc_group_metrics *tv_out)
+/* Both models on val (and test when asked); selection reads the teacher's
+ * val accuracy. */
+static sc_status ule_evaluate(void *self, bool epoch_end, cJSON *line, double *sel,
+                              const sc_group_metrics **shown)
 {
-    const sc_ule_config *cfg = r->cfg;
-    sc_group_metrics sv = {0}, tv = {0}, st_ = {0}, tt = {0};
-    sc_status st = sc_evaluate(r->ctx, r->S->m, r->d, SC_SPLIT_VAL, r->props, 512, &sv);
-    if (st == SC_OK)
-        st = sc_evaluate(r->ctx, r->T->m, r->d, SC_SPLIT_VAL, r->props, 512, &tv);
-    if (st == SC_OK && cfg->eval_test) {
-        st = sc_evaluate(r->ctx, r->S->m, r->d, SC_SPLIT_TEST, r->props, 512, &st_);
-        if (st == SC_OK)
-            st = sc_evaluate(r->ctx, r->T->m, r->d, SC_SPLIT_TEST, r->props, 512, &tt);
-    }
-    bool improved = st == SC_OK && cfg->select == SC_SELECT_VAL_AVG && tv.accuracy > r->best.value;
-    if (improved)
-        r->best = (ule_best){.value = tv.accuracy, .epoch = epoch, .step = total_steps};
-    if (st == SC_OK && epoch_end) {
-        /* the teacher's metadata carries the selection state for --resume */
-        char tm[192];
-        snprintf(tm, sizeof tm,
-                 "{\"role\": \"teacher\", \"best_epoch\": %d, \"best_step\": %lld, "
-                 "\"best_value\": %.17g}",
-                 r->best.epoch, (long long)r->best.step,
-                 isfinite(r->best.value) ? r->best.value : -1.0);
-        st = sc_checkpoint_save(r->spath, r->S->m, r->S->opt, epoch, cfg->seed, "{\"role\": \"student\"}");
-        if (st == SC_OK)
-            st = sc_checkpoint_save(r->tpath, r->T->m, r->T->opt, epoch, cfg->seed, tm);
-    }
-    if (improved) {
-        char sm[96], tm[96];
-        snprintf(sm, sizeof sm, "{\"role\": \"student\", \"step\": %lld}", (long long)total_steps);
-        snprintf(tm, sizeof tm, "{\"role\": \"teacher\", \"step\": %lld}", (long long)total_steps);
-        st = sc_checkpoint_save(r->sbest, r->S->m, NULL, epoch, cfg->seed, sm);
-        if (st == SC_OK)
-            st = sc_checkpoint_save(r->tbest, r->T->m, NULL, epoch, cfg->seed, tm);
-    }
-    if (st == SC_OK) {
-        cJSON *line = cJSON_CreateObject();
-        cJSON_AddNumberToObject(line, "epoch", epoch);
-        cJSON_AddNumberToObject(line, "step", (double)total_steps);
-        cJSON_AddNumberToObject(line, "epoch_step", (double)step);
-        cJSON_AddBoolToObject(line, "epoch_end", epoch_end);
-        cJSON_AddNumberToObject(line, "lambda", cfg->loss.lambda);
-        cJSON_AddNumberToObject(line, "student_train_ce", sums[0] / (double)seen);
-        cJSON_AddNumberToObject(line, "teacher_train_ce", sums[1] / (double)seen);
-        cJSON_AddNumberToObject(line, "teacher_penalty", sums[2] / (double)seen);
-        sc__json_add_metrics(line, "student_val", &sv);
-        sc__json_add_metrics(line, "teacher_val", &tv);
-        if (cfg->eval_test) {
-            sc__json_add_metrics(line, "student_test", &st_);
-            sc__json_add_metrics(line, "teacher_test", &tt);
+    (void)epoch_end;
+    ule *u = self;
+    ule_side *sides[2] = {&u->S, &u->T};
+    static const char *const who[2] = {"student", "teacher"};
+    sc_group_metrics_free(&u->tv);
+    cJSON_AddNumberToObject(line, "lambda", u->cfg->loss.lambda);
+    for (int split = SC_SPLIT_VAL; split <= SC_SPLIT_TEST; split++) {
+        if (split == SC_SPLIT_TEST && !u->cfg->eval_test)
+            break;
+        for (int k = 0; k < 2; k++) {
+            sc_group_metrics m;
+            SC_TRY(sc_evaluate(u->ctx, sides[k]->m, u->d, (sc_split)split, u->props, 512, &m));
+            char prefix[32];
+            snprintf(prefix, sizeof prefix, "%s_%s_", who[k], sc_split_name((sc_split)split));
+            sc__json_add_metrics(line, prefix, &m, false);
+            if (k == 1 && split == SC_SPLIT_VAL)
+                u->tv = m;
+            else
+                sc_group_metrics_free(&m);
         }
-        if (epoch_end)
-            cJSON_AddNumberToObject(line, "epoch_s", epoch_s);
-        st = sc__append_jsonl(cfg->run_dir, line, r->first_line);
-        r->first_line = false;
-        cJSON_Delete(line);
     }
-    sc_group_metrics_free(&sv);
-    sc_group_metrics_free(&st_);
-    sc_group_metrics_free(&tt);
-    if (st == SC_OK && tv_out)
-        *tv_out = tv;
-    else
-        sc_group_metrics_free(&tv);
-    return st;
-}
-
-/* --resume: both models and optimisers from the run directory's last
- * checkpoints (the same epoch), the selection state from the teacher's. */
-static sc_status ule_resume(ule_run *r, int *start_epoch)
-{
-    int es = 0, et = 0;
-    sc_status st = sc_checkpoint_load(r->spath, r->S->m, r->S->opt, &es);
-    if (st == SC_OK)
-        st = sc_checkpoint_load(r->tpath, r->T->m, r->T->opt, &et);
-    if (st != SC_OK)
-        return sc_error_wrap(st, "resuming ule from %s", r->cfg->run_dir);
-    if (es != et)
-        return sc_error_set(SC_ERR_FORMAT, "resuming ule from %s: the student checkpoint is at "
-                                           "epoch %d, the teacher's at %d", r->cfg->run_dir, es, et);
-    sc_safetensors *ck;
-    if ((st = sc_safetensors_open(r->tpath, &ck)) != SC_OK)
-        return st;
-    const char *meta = sc_safetensors_meta(ck, "config");
-    cJSON *o = cJSON_Parse(meta ? meta : "{}");
-    const cJSON *be = cJSON_GetObjectItemCaseSensitive(o, "best_epoch");
-    const cJSON *bs = cJSON_GetObjectItemCaseSensitive(o, "best_step");
-    const cJSON *bv = cJSON_GetObjectItemCaseSensitive(o, "best_value");
-    if (cJSON_IsNumber(be) && cJSON_IsNumber(bs) && cJSON_IsNumber(bv) && be->valueint > 0)
-        r->best = (ule_best){.value = bv->valuedouble, .epoch = be->valueint,
-                             .step = (int64_t)bs->valuedouble};
-    cJSON_Delete(o);
-    sc_safetensors_close(ck);
-    *start_epoch = et;
-    r->first_line = false; /* metrics.jsonl goes on */
+    *sel = u->tv.accuracy;
+    *shown = &u->tv;
     return SC_OK;
 }
 
@@ -256,9 +178,9 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
                        sc_ule_result *out)
 {
     memset(out, 0, sizeof *out);
-    if (cfg->epochs < 1 || cfg->batch_size < 1 || !cfg->run_dir || cfg->eval_every < 0)
-        return sc_error_set(SC_ERR_INVALID_ARG, "ule needs epochs >= 1, batch >= 1, "
-                                                "eval_every >= 0 and a run directory");
+    out->student_mark_share = out->teacher_mark_share = NAN;
+    if (!cfg->run_dir)
+        return sc_error_set(SC_ERR_INVALID_ARG, "ule needs a run directory");
     if (cfg->select == SC_SELECT_VAL_WGA)
         return sc_error_set(SC_ERR_INVALID_ARG,
                             "ule selects without group labels: use --select last or val-avg");
@@ -266,123 +188,54 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
         cfg->student.kind != cfg->teacher.kind)
         return sc_error_set(SC_ERR_INVALID_ARG, "saliency at a hidden layer needs the same "
                                                 "architecture for student and teacher");
-    SC_TRY(sc_mkdir_p(cfg->run_dir));
     double t0 = sc_time_now();
-    ule_side S = {0}, T = {0};
-    sc_batcher *b = NULL;
-    sc_graph *g = NULL;
-    double *props = NULL;
-    ule_run run = {.ctx = ctx, .d = d, .cfg = cfg, .S = &S, .T = &T,
-                   .best = {.value = -INFINITY}, .first_line = true};
-    snprintf(run.spath, sizeof run.spath, "%s/student.safetensors", cfg->run_dir);
-    snprintf(run.tpath, sizeof run.tpath, "%s/teacher.safetensors", cfg->run_dir);
-    snprintf(run.sbest, sizeof run.sbest, "%s/student-best.safetensors", cfg->run_dir);
-    snprintf(run.tbest, sizeof run.tbest, "%s/teacher-best.safetensors", cfg->run_dir);
-    sc_status st = side_create(ctx, cfg, cfg->student, d, cfg->seed, &S);
+    ule u = {.ctx = ctx, .d = d, .cfg = cfg};
+    sc_status st = side_create(ctx, cfg, cfg->student, d, cfg->seed, &u.S);
     if (st == SC_OK)
-        st = side_create(ctx, cfg, cfg->teacher, d, cfg->seed + 1, &T);
-    sc_batch_opts bo = {.batch_size = cfg->batch_size, .shuffle = true, .seed = cfg->seed};
+        st = side_create(ctx, cfg, cfg->teacher, d, cfg->seed + 1, &u.T);
     if (st == SC_OK)
-        st = sc_batcher_create(d, SC_SPLIT_TRAIN, &bo, &b);
+        st = sc_group_props(d, SC_SPLIT_TRAIN, &u.props);
+    sc_trainer t = {
+        .name = "ule",
+        .self = &u,
+        .nparts = 2,
+        .parts = {{.file = "student.safetensors", .best_file = "student-best.safetensors",
+                   .role = "student", .model = u.S.m, .optim = u.S.opt},
+                  {.file = "teacher.safetensors", .best_file = "teacher-best.safetensors",
+                   .role = "teacher", .model = u.T.m, .optim = u.T.opt}},
+        .nvalues = 3,
+        .values = {{"student_train_ce", "student ce"},
+                   {"teacher_train_ce", "teacher ce"},
+                   {"teacher_penalty", "penalty"}},
+        .step = ule_step,
+        .evaluate = ule_evaluate,
+    };
+    sc_loop_result lr = {0};
     if (st == SC_OK)
-        st = sc_graph_create(ctx, &g);
-    if (st == SC_OK)
-        st = sc_group_props(d, SC_SPLIT_TRAIN, &props);
-    run.props = props;
-    int start_epoch = 0;
-    if (st == SC_OK && cfg->resume)
-        st = ule_resume(&run, &start_epoch);
-    int64_t ntrain = 0;
-    for (int64_t i = 0; i < d->n; i++)
-        ntrain += d->split[i] == SC_SPLIT_TRAIN;
-    int64_t steps = (ntrain + cfg->batch_size - 1) / cfg->batch_size;
-    int64_t total_steps = steps * start_epoch;
-    double step_time = 0, eval_time = 0;
-    for (int epoch = start_epoch; st == SC_OK && epoch < cfg->epochs; epoch++) {
-        sc_batcher_start_epoch(b, (uint64_t)epoch);
-        double sums[3] = {0}, te = sc_time_now();
-        int64_t seen = 0, step = 0;
-        const sc_batch *bt;
-        while (st == SC_OK && (st = sc_batcher_next(b, &bt)) == SC_OK && bt) {
-            float l[3];
-            double ts = sc_time_now();
-            st = ule_step(g, cfg, &S, &T, bt, l);
-            step_time += sc_time_now() - ts;
-            sc_graph_reset(g);
-            if (st != SC_OK) {
-                st = sc_error_wrap(st, "ule epoch %d, step %lld", epoch + 1, (long long)step + 1);
-                break;
-            }
-            for (int k = 0; k < 3; k++)
-                sums[k] += (double)l[k] * (double)bt->size;
-            seen += bt->size;
-            step++;
-            total_steps++;
-            if (cfg->eval_every > 0 && step % cfg->eval_every == 0 && step < steps) {
-                double tv0 = sc_time_now();
-                st = ule_evaluate(&run, epoch + 1, step, total_steps, false, sums, seen, 0, NULL);
-                eval_time += sc_time_now() - tv0;
-            }
-            if (cfg->progress && st == SC_OK) {
-                double el = sc_time_now() - te;
-                sc_train_progress p = {.epoch = epoch + 1, .epochs = cfg->epochs, .step = step,
-                                       .steps_per_epoch = steps, .loss = sums[1] / (double)seen,
-                                       .accuracy = NAN, .penalty = sums[2] / (double)seen,
-                                       .has_penalty = true,
-                                       .images_per_s = el > 0 ? (double)seen / el : 0,
-                                       .elapsed_s = sc_time_now() - t0};
-                p.eta_s = el / (double)step *
-                          (double)((steps - step) + steps * (cfg->epochs - epoch - 1));
-                cfg->progress(&p, cfg->progress_ud);
-            }
-        }
-        if (st != SC_OK)
-            break;
-        double epoch_s = sc_time_now() - te;
-        sc_group_metrics tv;
-        double tv0 = sc_time_now();
-        st = ule_evaluate(&run, epoch + 1, step, total_steps, true, sums, seen, epoch_s,
-                          &tv);
-        eval_time += sc_time_now() - tv0;
-        if (st != SC_OK)
-            break;
-        if (cfg->progress) {
-            sc_train_progress p = {.epoch = epoch + 1, .epochs = cfg->epochs, .epoch_done = true,
-                                   .loss = sums[1] / (double)seen, .accuracy = NAN,
-                                   .penalty = sums[2] / (double)seen, .has_penalty = true,
-                                   .val = &tv, .elapsed_s = sc_time_now() - t0};
-            cfg->progress(&p, cfg->progress_ud);
-        }
-        sc_group_metrics_free(&tv);
-    }
-    out->selected_epoch = cfg->epochs;
-    out->selected_step = total_steps;
-    if (st == SC_OK && cfg->select == SC_SELECT_VAL_AVG && run.best.epoch > 0) {
-        out->selected_epoch = run.best.epoch;
-        out->selected_step = run.best.step;
-        if ((st = sc_checkpoint_load(run.sbest, S.m, NULL, NULL)) == SC_OK)
-            st = sc_checkpoint_load(run.tbest, T.m, NULL, NULL);
-    }
-    if (st == SC_OK) st = sc_evaluate(ctx, S.m, d, SC_SPLIT_VAL, props, 512, &out->student_val);
-    if (st == SC_OK) st = sc_evaluate(ctx, S.m, d, SC_SPLIT_TEST, props, 512, &out->student_test);
-    if (st == SC_OK) st = sc_evaluate(ctx, T.m, d, SC_SPLIT_VAL, props, 512, &out->teacher_val);
-    if (st == SC_OK) st = sc_evaluate(ctx, T.m, d, SC_SPLIT_TEST, props, 512, &out->teacher_test);
-    sc_graph_free(g);
-    sc_batcher_free(b);
-    free(props);
+        st = sc_loop_run(ctx, d, &cfg->run, &t, &lr);
+    out->selected_epoch = lr.selected_epoch;
+    out->selected_step = lr.selected_step;
+    for (int k = 0; st == SC_OK && lr.selected_best && k < 2; k++)
+        st = sc_loop_load_best(&cfg->run, &t.parts[k], t.parts[k].model);
+    if (st == SC_OK) st = sc_evaluate(ctx, u.S.m, d, SC_SPLIT_VAL, u.props, 512, &out->student_val);
+    if (st == SC_OK) st = sc_evaluate(ctx, u.S.m, d, SC_SPLIT_TEST, u.props, 512, &out->student_test);
+    if (st == SC_OK) st = sc_evaluate(ctx, u.T.m, d, SC_SPLIT_VAL, u.props, 512, &out->teacher_val);
+    if (st == SC_OK) st = sc_evaluate(ctx, u.T.m, d, SC_SPLIT_TEST, u.props, 512, &out->teacher_test);
+    free(u.props);
+    sc_group_metrics_free(&u.tv);
     out->seconds = sc_time_now() - t0;
-    out->eval_seconds = eval_time;
-    out->step_ms = total_steps ? 1e3 * step_time / (double)total_steps : 0;
+    out->eval_seconds = lr.eval_seconds;
+    out->step_ms = lr.steps_run ? 1e3 * lr.step_seconds / (double)lr.steps_run : 0;
     if (st != SC_OK) {
-        side_free(&S);
-        side_free(&T);
+        side_free(&u.S);
+        side_free(&u.T);
         sc_ule_result_free(out);
         return st;
     }
-    out->student = S.m;
-    out->teacher = T.m;
-    S.m = T.m = NULL;
-    side_free(&S);
-    side_free(&T);
+    out->student = u.S.m;
+    out->teacher = u.T.m;
+    u.S.m = u.T.m = NULL;
+    side_free(&u.S);
+    side_free(&u.T);
     return SC_OK;
 }

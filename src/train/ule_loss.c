@@ -46,19 +46,3 @@ sc_status sc_ule_teacher_loss(sc_graph *g, sc_model *teacher, sc_var *x, sc_var 
         out->loss = sc_nn_add(g, out->ce, sc_nn_scale(g, out->penalty, cfg->lambda));
     return sc_graph_status(g);
 }
-
-sc_var *sc_ule_saliency_map(sc_graph *g, sc_model *model, sc_var *x, sc_var *labels,
-                            sc_saliency_target target, sc_saliency_norm norm, float eps)
-{
-    if (!x || !labels || sc_graph_status(g) != SC_OK)
-        return NULL;
-    sc_var *xi = sc_var_detach(g, x, true);
-    sc_var *logits = sc_model_forward(model, g, xi, true);
-    sc_var *wrt = sc_model_captured(model) ? sc_model_captured(model) : xi;
-    sc_var *map = sc_nn_saliency(g, wrt, logits, labels, target, false);
-    bool rec = sc_graph_recording(g);
-    sc_graph_set_recording(g, false); /* a constant for whoever uses it */
-    sc_var *n = sc_nn_saliency_normalize(g, map, norm, eps);
-    sc_graph_set_recording(g, rec);
-    return n;
-}

@@ -1,26 +1,53 @@
+/* Helpers shared by the trainers: the JSON encoding of group metrics,
+ * metrics.jsonl lines, argmax, finiteness checks. */
 #include "train/train_internal.h"
 
-#include <cjson/cJSON.h>
-#include <math.h>
-
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
-void sc__json_add_metrics(cJSON *o, const char *prefix, const sc_group_metrics *m)
+static void add_num(cJSON *o, const char *prefix, const char *key, double v)
 {
-    char k[64];
-#define NUM(key, v)                                                            \
-    snprintf(k, sizeof k, "%s_%s", prefix, key);                               \
-    cJSON_AddNumberToObject(o, k, isfinite(v) ? (v) : -1)
-    NUM("acc", m->accuracy);
-    NUM("wga", m->worst_group);
-    NUM("mean_group", m->mean_group);
-    NUM("weighted", m->weighted);
-    NUM("loss", m->loss);
-#undef NUM
+    char k[96];
+    snprintf(k, sizeof k, "%s%s", prefix, key);
+    cJSON_AddNumberToObject(o, k, isfinite(v) ? v : -1);
+}
+
+void sc__json_add_metrics(cJSON *o, const char *prefix, const sc_group_metrics *m, bool groups)
+{
+    add_num(o, prefix, "acc", m->accuracy);
+    add_num(o, prefix, "wga", m->worst_group);
+    add_num(o, prefix, "mean_group", m->mean_group);
+    add_num(o, prefix, "weighted", m->weighted);
+    add_num(o, prefix, "loss", m->loss);
+    if (!groups)
+        return;
+    char k[96];
+    snprintf(k, sizeof k, "%sgroup_acc", prefix);
+    cJSON *acc = cJSON_AddArrayToObject(o, k);
+    snprintf(k, sizeof k, "%sgroup_n", prefix);
+    cJSON *cnt = cJSON_AddArrayToObject(o, k);
+    for (int g = 0; g < m->num_groups; g++) {
+        cJSON_AddItemToArray(acc, cJSON_CreateNumber(
+                                      m->total[g] ? (double)m->correct[g] / (double)m->total[g]
+                                                  : -1));
+        cJSON_AddItemToArray(cnt, cJSON_CreateNumber((double)m->total[g]));
+    }
+}
+
+char *sc_group_metrics_json(const sc_group_metrics *m)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    sc__json_add_metrics(o, "", m, true);
+    char *txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    char *s = txt ? strdup(txt) : NULL; /* the caller frees with free() */
+    cJSON_free(txt);
+    return s;
 }
 
 sc_status sc__append_jsonl(const char *dir, cJSON *o, bool truncate)
@@ -41,3 +68,27 @@ sc_status sc__append_jsonl(const char *dir, cJSON *o, bool truncate)
     return bad ? sc_error_set(SC_ERR_IO, "writing %s failed", path) : SC_OK;
 }
 
+int sc__argmax(const float *row, int k)
+{
+    int best = 0;
+    for (int i = 1; i < k; i++)
+        if (row[i] > row[best])
+            best = i;
+    return best;
+}
+
+sc_status sc__check_finite(const char *what, const double *v, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return sc_error_set(SC_ERR_NUMERIC, "the %s %s became %g", what, names[i], v[i]);
+    return SC_OK;
+}
+
+int64_t sc__train_count(const sc_dataset *d)
+{
+    int64_t n = 0;
+    for (int64_t i = 0; i < d->n; i++)
+        n += d->split[i] == SC_SPLIT_TRAIN;
+    return n;
+}

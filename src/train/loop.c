@@ -1,0 +1,355 @@
+/* The training loop shared by every trainer (src/train/loop.h). */
+#include "train/loop.h"
+#include "train/train_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Selection state: the best value so far and where it was seen. */
+typedef struct loop_best {
+    double value;
+    int epoch;        /* 1-based, -1: none yet */
+    int64_t step;
+} loop_best;
+
+typedef struct loop {
+    sc_context *ctx;
+    const sc_dataset *d;
+    const sc_run_config *run;
+    sc_trainer *t;
+    char last[SC_LOOP_MAX_PARTS][4096], best_path[SC_LOOP_MAX_PARTS][4096];
+    loop_best best;
+    bool fresh;           /* the next line starts metrics.jsonl anew */
+    int64_t step;         /* global steps */
+    double t0, eval_s;
+} loop;
+
+static bool files(const loop *L) { return L->run->run_dir != NULL; }
+
+/* ---- checkpoints ------------------------------------------------------------- */
+
+static cJSON *selection_meta(const loop *L, const sc_loop_part *p)
+{
+    cJSON *m = cJSON_CreateObject();
+    if (p->role)
+        cJSON_AddStringToObject(m, "role", p->role);
+    cJSON_AddNumberToObject(m, "best_epoch", L->best.epoch);
+    cJSON_AddNumberToObject(m, "best_step", (double)L->best.step);
+    cJSON_AddNumberToObject(m, "best_value", isfinite(L->best.value) ? L->best.value : -1.0);
+    cJSON_AddNumberToObject(m, "step", (double)L->step);
+    return m;
+}
+
+static sc_status save_part(loop *L, int k, int epoch, bool best)
+{
+    const sc_loop_part *p = &L->t->parts[k];
+    cJSON *meta = selection_meta(L, p);
+    const sc_checkpoint_tensor *ex = NULL;
+    size_t nex = 0;
+    sc_status st = SC_OK;
+    if (!best && k == 0 && L->t->extra)
+        st = L->t->extra(L->t->self, false, &ex, &nex, meta);
+    char *mj = cJSON_PrintUnformatted(meta);
+    cJSON_Delete(meta);
+    if (st == SC_OK && !mj)
+        st = sc_oom("checkpoint metadata");
+    if (st == SC_OK)
+        st = sc_checkpoint_save_extra(best ? L->best_path[k] : L->last[k], p->model,
+                                      best ? NULL : p->optim, epoch, L->run->seed, mj, ex, nex);
+    cJSON_free(mj);
+    return st;
+}
+
+/* --resume: every part from its last checkpoint (all at one epoch), part
+ * 0's extras, and the selection state. */
+static sc_status resume(loop *L, int *start_epoch)
+{
+    sc_trainer *t = L->t;
+    int epoch0 = -1;
+    for (int k = 0; k < t->nparts; k++) {
+        const sc_loop_part *p = &t->parts[k];
+        const sc_checkpoint_tensor *ex = NULL;
+        size_t nex = 0;
+        if (k == 0 && t->extra)
+            SC_TRY(t->extra(t->self, true, &ex, &nex, NULL));
+        int ep = 0;
+        sc_status st = sc_checkpoint_load_extra(L->last[k], p->model, p->optim, &ep, ex, nex);
+        if (st != SC_OK)
+            return sc_error_wrap(st, "resuming from %s", L->run->run_dir);
+        if (k > 0 && ep != epoch0)
+            return sc_error_set(SC_ERR_FORMAT,
+                                "resuming from %s: %s is at epoch %d, %s at epoch %d",
+                                L->run->run_dir, t->parts[0].file, epoch0, p->file, ep);
+        epoch0 = ep;
+    }
+    sc_safetensors *ck;
+    SC_TRY(sc_safetensors_open(L->last[0], &ck));
+    const char *mj = sc_safetensors_meta(ck, "config");
+    cJSON *o = cJSON_Parse(mj ? mj : "{}");
+    sc_safetensors_close(ck);
+    const cJSON *be = cJSON_GetObjectItemCaseSensitive(o, "best_epoch");
+    const cJSON *bs = cJSON_GetObjectItemCaseSensitive(o, "best_step");
+    const cJSON *bv = cJSON_GetObjectItemCaseSensitive(o, "best_value");
+    if (cJSON_IsNumber(be) && cJSON_IsNumber(bv) && be->valueint > 0)
+        L->best = (loop_best){.value = bv->valuedouble, .epoch = be->valueint,
+                              .step = cJSON_IsNumber(bs) ? (int64_t)bs->valuedouble : 0};
+    sc_status st = t->resumed ? t->resumed(t->self, o) : SC_OK;
+    cJSON_Delete(o);
+    *start_epoch = epoch0;
+    L->fresh = false; /* metrics.jsonl goes on */
+    return st;
+}
+
+/* ---- evaluation points ----------------------------------------------------- */
+
+/* Steps taken so far: the first part's optimiser counts them (it survives a
+ * resume); a trainer without one counts with the loop. */
+static int64_t global_step(const loop *L)
+{
+    const sc_optim *o = L->t->parts[0].optim;
+    return o ? sc_optim_steps(o) : L->step;
+}
+
+static void add_values(cJSON *line, const sc_trainer *t, const double *sums, int64_t seen)
+{
+    for (int i = 0; i < t->nvalues; i++) {
+        double v = seen ? sums[i] / (double)seen : NAN;
+        cJSON_AddNumberToObject(line, t->values[i].key, isfinite(v) ? v : -1);
+    }
+}
+
+/* One evaluation point (every eval_every steps and at each epoch's end):
+ * the trainer's evaluation, selection, checkpoints, the JSON line. */
+static sc_status eval_point(loop *L, int epoch, int64_t epoch_step, bool epoch_end, cJSON *line,
+                            const sc_group_metrics **shown)
+{
+    const sc_run_config *run = L->run;
+    sc_trainer *t = L->t;
+    double ts = sc_time_now();
+    double v = NAN;
+    *shown = NULL;
+    sc_status st = t->evaluate ? t->evaluate(t->self, epoch_end, line, &v, shown) : SC_OK;
+    L->eval_s += sc_time_now() - ts;
+    bool improved = st == SC_OK && t->evaluate && run->select != SC_SELECT_LAST &&
+                    v > L->best.value;
+    if (improved)
+        L->best = (loop_best){.value = v, .epoch = epoch, .step = L->step};
+    if (st == SC_OK && files(L)) {
+        for (int k = 0; st == SC_OK && epoch_end && k < t->nparts; k++)
+            st = save_part(L, k, epoch, false);
+        for (int k = 0; st == SC_OK && improved && k < t->nparts; k++)
+            st = save_part(L, k, epoch, true);
+    }
+    if (st == SC_OK) {
+        cJSON_AddNumberToObject(line, "epoch", epoch);
+        cJSON_AddNumberToObject(line, "step", (double)L->step);
+        cJSON_AddNumberToObject(line, "epoch_step", (double)epoch_step);
+        cJSON_AddBoolToObject(line, "epoch_end", epoch_end);
+        if (t->parts[0].optim)
+            cJSON_AddNumberToObject(line, "lr", sc_optim_lr(t->parts[0].optim));
+    }
+    if (st == SC_OK && files(L)) {
+        st = sc__append_jsonl(run->run_dir, line, L->fresh);
+        L->fresh = false;
+    }
+    return st;
+}
+
+/* ---- progress ---------------------------------------------------------------- */
+
+static void report(const loop *L, int epoch, int64_t step, int64_t steps, const double *sums,
+                   int64_t seen, double epoch_t0, bool done, const sc_group_metrics *val,
+                   const char *note)
+{
+    const sc_run_config *run = L->run;
+    if (!run->progress)
+        return;
+    const sc_trainer *t = L->t;
+    sc_train_progress p;
+    memset(&p, 0, sizeof p);
+    p.label = run->label ? run->label : t->name;
+    p.epoch = epoch + 1;
+    p.epochs = run->epochs;
+    p.step = step;
+    p.steps_per_epoch = steps;
+    p.nvalues = t->nvalues;
+    for (int i = 0; i < t->nvalues; i++) {
+        p.names[i] = t->values[i].label;
+        p.values[i] = seen ? sums[i] / (double)seen : NAN;
+    }
+    double now = sc_time_now(), el = now - epoch_t0;
+    p.images_per_s = el > 0 ? (double)seen / el : 0;
+    p.elapsed_s = now - L->t0;
+    if (step > 0 && !done)
+        p.eta_s = el / (double)step * (double)((steps - step) + steps * (run->epochs - epoch - 1));
+    p.epoch_done = done;
+    p.evaluated = val != NULL;
+    p.val = val;
+    p.note = note;
+    run->progress(&p, run->progress_ud);
+}
+
+/* ---- the loop ---------------------------------------------------------------- */
+
+int64_t sc_loop_steps_per_epoch(const sc_dataset *d, int64_t batch)
+{
+    return batch > 0 ? (sc__train_count(d) + batch - 1) / batch : 0;
+}
+
+sc_status sc_loop_optim_create(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
+                               sc_var *const *params, size_t n, sc_optim **out)
+{
+    sc_optim_config oc = run->optim;
+    if (oc.schedule == SC_SCHED_COSINE && oc.total_steps <= 0)
+        oc.total_steps = sc_loop_steps_per_epoch(d, run->batch_size) * run->epochs;
+    return sc_optim_create(ctx, &oc, params, n, out);
+}
+
+static sc_status part_paths(loop *L)
+{
+    for (int k = 0; k < L->t->nparts; k++) {
+        const sc_loop_part *p = &L->t->parts[k];
+        if (!p->file || !p->model)
+            return sc_error_set(SC_ERR_INVALID_ARG, "%s: part %d has no file or model",
+                                L->t->name, k);
+        snprintf(L->last[k], sizeof L->last[k], "%s/%s", L->run->run_dir, p->file);
+        snprintf(L->best_path[k], sizeof L->best_path[k], "%s/%s", L->run->run_dir,
+                 p->best_file ? p->best_file : p->file);
+    }
+    return SC_OK;
+}
+
+sc_status sc_loop_load_best(const sc_run_config *run, const sc_loop_part *part, sc_model *into)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", run->run_dir, part->best_file);
+    return sc_checkpoint_load(path, into, NULL, NULL);
+}
+
+/* One epoch: its steps, the evaluations inside it and at its end. */
+static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_loop_result *out)
+{
+    const sc_run_config *run = L->run;
+    sc_trainer *t = L->t;
+    const int64_t *order = NULL;
+    int64_t norder = 0;
+    if (t->begin_epoch)
+        SC_TRY(t->begin_epoch(t->self, epoch, &order, &norder));
+    if (order)
+        SC_TRY(sc_batcher_start_order(b, order, norder));
+    else
+        sc_batcher_start_epoch(b, (uint64_t)epoch);
+    int64_t steps = sc_batcher_num_batches(b), step = 0, seen = 0;
+    double sums[SC_LOOP_MAX_VALUES] = {0}, te = sc_time_now();
+    const sc_group_metrics *shown = NULL;
+    const sc_batch *bt;
+    sc_status st;
+    while ((st = sc_batcher_next(b, &bt)) == SC_OK && bt) {
+        double v[SC_LOOP_MAX_VALUES];
+        int64_t w = 0;
+        double ts = sc_time_now();
+        st = t->step(t->self, g, bt, v, &w);
+        out->step_seconds += sc_time_now() - ts;
+        sc_graph_reset(g);
+        step++;
+        if (st != SC_OK)
+            return sc_error_wrap(st, "%s epoch %d, step %lld", t->name, epoch + 1,
+                                 (long long)step);
+        if (w > 0) {
+            for (int i = 0; i < t->nvalues; i++)
+                sums[i] += v[i] * (double)w;
+            seen += w;
+            out->steps_run++;
+        }
+        L->step = t->parts[0].optim ? sc_optim_steps(t->parts[0].optim) : L->step + (w > 0);
+        if (run->eval_every > 0 && step % run->eval_every == 0 && step < steps) {
+            cJSON *line = cJSON_CreateObject();
+            add_values(line, t, sums, seen);
+            st = eval_point(L, epoch + 1, step, false, line, &shown);
+            cJSON_Delete(line);
+            if (st != SC_OK)
+                return st;
+            report(L, epoch, step, steps, sums, seen, te, false, shown, NULL);
+        } else {
+            report(L, epoch, step, steps, sums, seen, te, false, NULL, NULL);
+        }
+    }
+    if (st != SC_OK)
+        return st;
+    double epoch_s = sc_time_now() - te;
+    out->epoch_seconds += epoch_s;
+    cJSON *line = cJSON_CreateObject();
+    add_values(line, t, sums, seen);
+    cJSON_AddNumberToObject(line, "epoch_s", epoch_s);
+    cJSON_AddNumberToObject(line, "images_per_s", epoch_s > 0 ? (double)seen / epoch_s : 0);
+    const char *note = NULL;
+    if (t->end_epoch)
+        st = t->end_epoch(t->self, epoch, line, &note);
+    if (st == SC_OK)
+        st = eval_point(L, epoch + 1, step, true, line, &shown);
+    cJSON_Delete(line);
+    if (st != SC_OK)
+        return st;
+    for (int i = 0; i < t->nvalues; i++)
+        out->values[i] = seen ? sums[i] / (double)seen : NAN;
+    report(L, epoch, step, steps, sums, seen, te, true, shown, note);
+    return SC_OK;
+}
+
+sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
+                      sc_trainer *t, sc_loop_result *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < SC_LOOP_MAX_VALUES; i++)
+        out->values[i] = NAN;
+    if (run->epochs < 1 || run->batch_size < 1 || run->eval_every < 0)
+        return sc_error_set(SC_ERR_INVALID_ARG, "%s needs epochs >= 1, batch size >= 1 and "
+                                                "eval_every >= 0",
+                            t->name);
+    if (!t->step || t->nparts < 0 || t->nparts > SC_LOOP_MAX_PARTS ||
+        (t->nparts == 0 && run->run_dir) || t->nvalues > SC_LOOP_MAX_VALUES)
+        return sc_error_set(SC_ERR_INVALID_ARG, "%s: incomplete trainer", t->name);
+    if (run->resume && !run->run_dir)
+        return sc_error_set(SC_ERR_INVALID_ARG, "%s: resuming needs a run directory", t->name);
+    loop L = {.ctx = ctx, .d = d, .run = run, .t = t, .fresh = !run->resume,
+              .best = {.value = -INFINITY, .epoch = -1}, .t0 = sc_time_now()};
+    if (files(&L)) {
+        SC_TRY(sc_mkdir_p(run->run_dir));
+        SC_TRY(part_paths(&L));
+    }
+    int start_epoch = 0;
+    if (run->resume)
+        SC_TRY(resume(&L, &start_epoch));
+    L.step = global_step(&L);
+    sc_batcher *b = NULL;
+    sc_graph *g = NULL;
+    sc_batch_opts bo = {.batch_size = run->batch_size, .shuffle = true, .seed = run->seed,
+                        .no_images = t->no_images};
+    sc_status st = sc_batcher_create(d, SC_SPLIT_TRAIN, &bo, &b);
+    if (st == SC_OK)
+        st = sc_graph_create(ctx, &g);
+    const char *last_good = files(&L) ? L.last[0] : "(none: the run writes no checkpoints)";
+    for (int epoch = start_epoch; st == SC_OK && epoch < run->epochs; epoch++) {
+        st = run_epoch(&L, b, g, epoch, out);
+        if (st == SC_ERR_NUMERIC)
+            st = sc_error_wrap(st, "training stopped; the last good checkpoint is %s",
+                               epoch > 0 ? last_good : "(none: first epoch)");
+        if (st == SC_OK)
+            out->epochs_run++;
+    }
+    sc_graph_free(g);
+    sc_batcher_free(b);
+    out->steps = L.step;
+    out->selected_epoch = run->epochs;
+    out->selected_step = L.step;
+    if (st == SC_OK && run->select != SC_SELECT_LAST && L.best.epoch > 0 && t->evaluate) {
+        out->selected_best = files(&L);
+        out->selected_epoch = L.best.epoch;
+        out->selected_step = L.best.step;
+    }
+    out->eval_seconds = L.eval_s;
+    out->seconds = sc_time_now() - L.t0;
+    return st;
+}
