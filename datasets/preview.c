@@ -1,10 +1,20 @@
-/* A PNG grid of examples: one row per group, the first samples of each. */
+/* A PNG grid of examples: one row per group, the first samples of each,
+ * labelled "y=<label> a=<attribute>" on the left; drawn with the library's
+ * renderer (io/image.h). */
 #include "ds_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
-#include "spurcl/io.h"
+#include "io/image.h"
+
+static const sc_rgb BACKGROUND = {40, 40, 40}, INK = {230, 230, 230};
+
+static void group_label(const sc_dataset *d, int64_t g, char *buf, size_t size)
+{
+    snprintf(buf, size, "y=%lld a=%lld", (long long)(g / d->num_attrs),
+             (long long)(g % d->num_attrs));
+}
 
 sc_status sc_dataset_preview(const sc_dataset *d, sc_split split, int per_group, int scale,
                              const char *path)
@@ -19,18 +29,35 @@ sc_status sc_dataset_preview(const sc_dataset *d, sc_split split, int per_group,
         return sc_error_set(SC_ERR_INVALID_ARG, "too many groups (%lld) for a preview",
                             (long long)G);
     int cw = d->w * scale, ch = d->h * scale, gap = 1;
-    int64_t W = (int64_t)per_group * (cw + gap) + gap, H = G * (ch + gap) + gap;
+    /* the row labels: text scale as in the saliency grid (2 from image
+     * scale 4 on), none where a row is lower than the font */
+    int fs = scale >= 4 ? 2 : 1;
+    char label[48];
+    int label_w = 0;
+    if (ch >= sc_text_height(fs))
+        for (int64_t g = 0; g < G; g++) {
+            group_label(d, g, label, sizeof label);
+            int tw = sc_text_width(label, fs) + 6 * fs;
+            label_w = tw > label_w ? tw : label_w;
+        }
+    int64_t W = label_w + (int64_t)per_group * (cw + gap) + gap, H = G * (ch + gap) + gap;
     if (W > 30000 || H > 300000)
         return sc_error_set(SC_ERR_INVALID_ARG, "preview would be %lldx%lld pixels; lower "
                             "--per-group or --scale", (long long)W, (long long)H);
-    uint8_t *img = malloc((size_t)W * H * 3);
     int *filled = calloc((size_t)G, sizeof(int));
-    if (!img || !filled) {
-        free(img);
+    if (!filled)
+        return sc_oom("preview");
+    sc_canvas cv;
+    sc_status st = sc_canvas_init(&cv, (int)W, (int)H, BACKGROUND); /* gaps, empty cells */
+    if (st != SC_OK) {
         free(filled);
-        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
+        return st;
     }
-    memset(img, 40, (size_t)W * H * 3); /* dark grey: gaps and empty cells */
+    for (int64_t g = 0; label_w > 0 && g < G; g++) {
+        group_label(d, g, label, sizeof label);
+        int y = gap + (int)g * (ch + gap) + (ch - SC_FONT_CAP * fs) / 2;
+        sc_canvas_text(&cv, 3 * fs, y, label, fs, INK);
+    }
     size_t plane = (size_t)d->h * d->w;
     for (int64_t i = 0; i < d->n; i++) {
         if (d->split[i] != (int32_t)split)
@@ -39,18 +66,11 @@ sc_status sc_dataset_preview(const sc_dataset *d, sc_split split, int per_group,
         if (g < 0 || g >= G || filled[g] >= per_group)
             continue;
         int col = filled[g]++;
-        const uint8_t *src = d->images + (size_t)i * d->c * plane;
-        int64_t y0 = gap + (int64_t)g * (ch + gap), x0 = gap + (int64_t)col * (cw + gap);
-        for (int y = 0; y < ch; y++)
-            for (int x = 0; x < cw; x++) {
-                size_t p = (size_t)(y / scale) * d->w + (size_t)(x / scale);
-                uint8_t *dst = img + ((size_t)(y0 + y) * W + (size_t)(x0 + x)) * 3;
-                for (int k = 0; k < 3; k++)
-                    dst[k] = src[(d->c >= 3 ? k : 0) * plane + p];
-            }
+        sc_canvas_blit(&cv, label_w + gap + col * (cw + gap), gap + g * (ch + gap),
+                       d->images + (size_t)i * d->c * plane, d->c, d->h, d->w, scale);
     }
-    sc_status st = sc_png_write(path, img, (int)W, (int)H, 3);
-    free(img);
+    st = sc_canvas_write_png(&cv, path);
+    sc_canvas_free(&cv);
     free(filled);
     return st;
 }
