@@ -3,7 +3,7 @@
  * augmentation, and the linear probe that evaluates a frozen encoder.
  *
  * Details the LA-SSL paper does not give are marked (reconstruction); their
- * defaults come from the project's methods spec (section 2) and every one is
+ * defaults come from docs/methods.md, section 2, and every one is
  * an option. Attribute labels are read only for logging (per-group learning
  * speeds, weight mass on aligned vs conflicting samples) and by the probe's
  * per-group evaluation; sampling never reads them. */

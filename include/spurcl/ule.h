@@ -5,7 +5,7 @@
  * student's map (a constant for the teacher's update),
  *   additive (default)  L_T = CE(T(x), y) + lambda * mean_i (n(g_T)_i + n(g_S)_i)^2
  *   convex              L_T = lambda * CE + (1 - lambda) * MSE
- * Details marked (reconstruction) in the project's methods spec are options
+ * Details marked (reconstruction) in docs/methods.md, section 1, are options
  * with the defaults below. */
 #ifndef SPURCL_ULE_H
 #define SPURCL_ULE_H
@@ -21,7 +21,7 @@ extern "C" {
 typedef enum sc_ule_form { SC_ULE_ADDITIVE = 0, SC_ULE_CONVEX = 1 } sc_ule_form;
 
 /* The saliency penalty (the paper's MSE is the default; the other two are
- * alternatives from the project's methods spec, not in the paper):
+ * alternatives from docs/methods.md, section 1, not in the paper):
  *   MSE      mean_i (n(g_T)_i + n(g_S)_i)^2
  *   COS2     mean over samples of cos(g_T, g_S)^2
  *   OVERLAP  mean_i |n(g_T)_i| * |n(g_S)_i|  */

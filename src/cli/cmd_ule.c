@@ -29,7 +29,7 @@ static void ule_usage(FILE *out)
             "  L_T = CE(T(x), y) + lambda * mean_i (n(g_T)_i + n(g_S)_i)^2     (additive)\n"
             "The teacher is the model to deploy. No group labels are used for training or\n"
             "model selection. Options marked (reconstruction) are details the paper does\n"
-            "not give; their defaults follow the project's methods spec.\n"
+            "not give; their defaults follow docs/methods.md, section 1.\n"
             "\n"
             "ULE options:\n"
             "  --lambda L[,L...]    penalty weight (default 100); a list runs a sweep and\n"

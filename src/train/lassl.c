@@ -1,4 +1,4 @@
-/* The LA-SSL sampler (methods spec section 2; formulas in include/spurcl/ssl.h):
+/* The LA-SSL sampler (docs/methods.md, section 2; formulas in include/spurcl/ssl.h):
  * per-sample learning speeds as a moving average of exp(cos / tau), weights
  * from the r-quantile of the speeds, draws with replacement. Host C only:
  * the per-step cost is one exp and one multiply-add per drawn sample. */

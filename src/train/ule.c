@@ -1,5 +1,5 @@
-/* ULE training: student and teacher on the same mini-batches (methods
- * spec, section 1). Per batch:
+/* ULE training: student and teacher on the same mini-batches
+ * (docs/methods.md, section 1), on the shared loop. Per batch:
  *   student  forward once; its input gradient (the map, a constant for the
  *            teacher) and its cross-entropy gradient come from that one graph;
  *            one optimiser step;

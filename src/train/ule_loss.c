@@ -1,4 +1,4 @@
-/* The ULE teacher loss (methods spec, section 1). */
+/* The ULE teacher loss (docs/methods.md, section 1). */
 #include "spurcl/nn.h"
 #include "spurcl/ule.h"
 
