@@ -1,4 +1,4 @@
-/* The in-memory data set: creation, names, group bookkeeping, and the
+/* The in-memory data set: creation, group bookkeeping, and the
  * safetensors file format (save/load with validation). */
 #include "ds_internal.h"
 
@@ -10,78 +10,6 @@
 #include <strings.h>
 
 #include "spurcl/io.h"
-
-const char *sc_split_name(sc_split split)
-{
-    switch (split) {
-    case SC_SPLIT_TRAIN: return "train";
-    case SC_SPLIT_VAL: return "val";
-    case SC_SPLIT_TEST: return "test";
-    }
-    return "?";
-}
-
-sc_status sc_split_parse(const char *s, sc_split *out)
-{
-    if (!strcasecmp(s, "train") || !strcmp(s, "0"))
-        *out = SC_SPLIT_TRAIN;
-    else if (!strcasecmp(s, "val") || !strcasecmp(s, "valid") || !strcasecmp(s, "validation") ||
-             !strcmp(s, "1"))
-        *out = SC_SPLIT_VAL;
-    else if (!strcasecmp(s, "test") || !strcmp(s, "2"))
-        *out = SC_SPLIT_TEST;
-    else
-        return sc_error_set(SC_ERR_INVALID_ARG, "unknown split '%s' (train, val or test)", s);
-    return SC_OK;
-}
-
-static const char *source_names[4] = {"fashion-mnist", "mnist", "cifar10", "pngdir"};
-
-const char *sc_source_name(sc_source_kind kind)
-{
-    return (unsigned)kind < 4 ? source_names[kind] : "?";
-}
-
-sc_status sc_source_parse(const char *s, sc_source_kind *out)
-{
-    for (int i = 0; i < 4; i++)
-        if (!strcmp(s, source_names[i])) {
-            *out = (sc_source_kind)i;
-            return SC_OK;
-        }
-    if (!strcmp(s, "fashion_mnist") || !strcmp(s, "fashionmnist")) {
-        *out = SC_SOURCE_FASHION_MNIST;
-        return SC_OK;
-    }
-    if (!strcmp(s, "cifar-10")) {
-        *out = SC_SOURCE_CIFAR10;
-        return SC_OK;
-    }
-    return sc_error_set(SC_ERR_INVALID_ARG,
-                        "unknown source '%s' (fashion-mnist, mnist, cifar10 or pngdir)", s);
-}
-
-static const char *variant_names[5] = {"none", "patch", "color", "corrupt", "background"};
-
-const char *sc_variant_name(sc_variant v)
-{
-    return (unsigned)v < 5 ? variant_names[v] : "?";
-}
-
-sc_status sc_variant_parse(const char *s, sc_variant *out)
-{
-    for (int i = 0; i < 5; i++)
-        if (!strcmp(s, variant_names[i])) {
-            *out = (sc_variant)i;
-            return SC_OK;
-        }
-    if (!strcmp(s, "colour")) {
-        *out = SC_VARIANT_COLOR;
-        return SC_OK;
-    }
-    return sc_error_set(SC_ERR_INVALID_ARG,
-                        "unknown variant '%s' (none, patch, color, corrupt or background)", s);
-}
 
 sc_status sc_dataset_create(int64_t n, int c, int h, int w, int num_classes, int num_attrs,
                             sc_dataset **out)

@@ -43,7 +43,7 @@ typedef enum sc_split { SC_SPLIT_TRAIN = 0, SC_SPLIT_VAL = 1, SC_SPLIT_TEST = 2 
 
 /* "train", "val", "test". */
 SC_API const char *sc_split_name(sc_split split);
-/* Accepts train/val/test (also valid, validation) and 0/1/2. */
+/* Accepts train/val/test (case-insensitive; also valid, validation) and 0/1/2. */
 SC_API sc_status sc_split_parse(const char *s, sc_split *out);
 
 /* An in-memory data set. Fields are public and owned by the data set. */
@@ -240,6 +240,15 @@ typedef struct sc_build_opts {
                               * class 1 (others dropped); NULL: the source's default */
     int canvas;            /* output size (square), default 32; >= source size */
 } sc_build_opts;
+
+/* "border" (also "corner"), "pattern"; "foreground", "background";
+ * "type1", "type0". */
+SC_API const char *sc_patch_layout_name(sc_patch_layout l);
+SC_API sc_status sc_patch_layout_parse(const char *s, sc_patch_layout *out);
+SC_API const char *sc_color_mode_name(sc_color_mode m);
+SC_API sc_status sc_color_mode_parse(const char *s, sc_color_mode *out);
+SC_API const char *sc_corruption_list_name(sc_corruption_list l);
+SC_API sc_status sc_corruption_list_parse(const char *s, sc_corruption_list *out);
 
 /* Top-left corner of the s x s square where the patch variant draws
  * attribute `attr`'s mark on an H x W image (the pattern layout: 0, 0). */

@@ -31,6 +31,12 @@ typedef enum sc_ule_penalty {
     SC_ULE_PENALTY_OVERLAP = 2
 } sc_ule_penalty;
 
+/* "additive", "convex"; "mse", "cos2", "overlap". */
+SC_API sc_status sc_ule_form_parse(const char *s, sc_ule_form *out);
+SC_API const char *sc_ule_form_name(sc_ule_form f);
+SC_API sc_status sc_ule_penalty_parse(const char *s, sc_ule_penalty *out);
+SC_API const char *sc_ule_penalty_name(sc_ule_penalty p);
+
 typedef struct sc_ule_loss_config {
     float lambda;                 /* default 100 (additive) */
     sc_saliency_target target;    /* default true-class logit (reconstruction) */

@@ -26,8 +26,8 @@ char *sc_strprintf(const char *fmt, ...)
 #endif
     ;
 
-/* The _parse/_name pairs of the public enums: names[v] is value v's name.
- * Parsing an unknown name gives SC_ERR_INVALID_ARG "unknown <what> 's'
+/* The _parse/_name pairs of the public enums: names[v] is value v's name,
+ * matched without regard to case. Parsing an unknown name gives SC_ERR_INVALID_ARG "unknown <what> 's'
  * (expected a, b or c)"; an out-of-range value's name is "?". */
 sc_status sc_enum_parse(const char *what, const char *const *names, int n, const char *s,
                         int *out);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -71,7 +72,7 @@ sc_status sc_enum_parse(const char *what, const char *const *names, int n, const
                         int *out)
 {
     for (int i = 0; s && i < n; i++)
-        if (names[i] && !strcmp(s, names[i])) {
+        if (names[i] && !strcasecmp(s, names[i])) {
             *out = i;
             return SC_OK;
         }

@@ -22,24 +22,17 @@ void sc_train_config_default(sc_train_config *c)
     c->select = SC_SELECT_LAST;
 }
 
+static const char *const select_names[] = {"last", "val-avg", "val-wga"};
+
 sc_status sc_select_parse(const char *s, sc_select *out)
 {
-    if (!strcmp(s, "last"))
-        *out = SC_SELECT_LAST;
-    else if (!strcmp(s, "val-avg"))
-        *out = SC_SELECT_VAL_AVG;
-    else if (!strcmp(s, "val-wga"))
-        *out = SC_SELECT_VAL_WGA;
-    else
-        return sc_error_set(SC_ERR_INVALID_ARG,
-                            "unknown selection '%s' (expected last, val-avg or val-wga)", s);
+    int v;
+    SC_TRY(sc_enum_parse("selection", select_names, 3, s, &v));
+    *out = (sc_select)v;
     return SC_OK;
 }
 
-const char *sc_select_name(sc_select s)
-{
-    return s == SC_SELECT_VAL_AVG ? "val-avg" : s == SC_SELECT_VAL_WGA ? "val-wga" : "last";
-}
+const char *sc_select_name(sc_select s) { return sc_enum_name(select_names, 3, (int)s); }
 
 void sc_train_result_free(sc_train_result *r)
 {

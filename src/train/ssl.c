@@ -27,32 +27,28 @@
 
 /* ---- names and defaults -------------------------------------------------- */
 
+static const char *const method_names[] = {"simclr", "barlow"};
+static const char *const sampler_names[] = {"uniform", "la"};
+
 sc_status sc_ssl_method_parse(const char *s, sc_ssl_method *out)
 {
-    if (!strcmp(s, "simclr"))
-        *out = SC_SSL_SIMCLR;
-    else if (!strcmp(s, "barlow") || !strcmp(s, "barlowtwins"))
-        *out = SC_SSL_BARLOW;
-    else
-        return sc_error_set(SC_ERR_INVALID_ARG, "unknown method '%s' (expected simclr or barlow)",
-                            s);
+    int v;
+    SC_TRY(sc_enum_parse("method", method_names, 2, strcmp(s, "barlowtwins") ? s : "barlow", &v));
+    *out = (sc_ssl_method)v;
     return SC_OK;
 }
 
-const char *sc_ssl_method_name(sc_ssl_method m) { return m == SC_SSL_BARLOW ? "barlow" : "simclr"; }
+const char *sc_ssl_method_name(sc_ssl_method m) { return sc_enum_name(method_names, 2, (int)m); }
 
 sc_status sc_ssl_sampler_parse(const char *s, sc_ssl_sampler *out)
 {
-    if (!strcmp(s, "uniform"))
-        *out = SC_SAMPLER_UNIFORM;
-    else if (!strcmp(s, "la"))
-        *out = SC_SAMPLER_LA;
-    else
-        return sc_error_set(SC_ERR_INVALID_ARG, "unknown sampler '%s' (expected uniform or la)", s);
+    int v;
+    SC_TRY(sc_enum_parse("sampler", sampler_names, 2, s, &v));
+    *out = (sc_ssl_sampler)v;
     return SC_OK;
 }
 
-const char *sc_ssl_sampler_name(sc_ssl_sampler s) { return s == SC_SAMPLER_LA ? "la" : "uniform"; }
+const char *sc_ssl_sampler_name(sc_ssl_sampler s) { return sc_enum_name(sampler_names, 2, (int)s); }
 
 void sc_ssl_config_default(sc_ssl_config *c)
 {
