@@ -37,6 +37,9 @@ typedef struct sc_optim_config {
 SC_API void sc_optim_config_default(sc_optim_config *cfg, sc_optim_kind kind);
 SC_API sc_status sc_optim_kind_parse(const char *s, sc_optim_kind *out);
 SC_API sc_status sc_schedule_parse(const char *s, sc_schedule *out);
+/* "sgd", "adamw"; "constant", "step", "cosine". */
+SC_API const char *sc_optim_kind_name(sc_optim_kind k);
+SC_API const char *sc_schedule_name(sc_schedule s);
 
 typedef struct sc_optim sc_optim;
 
