@@ -39,8 +39,11 @@ sc_status sc_build_opts_check(const sc_build_opts *o)
     if (!(o->val_fraction >= 0.0 && o->val_fraction < 1.0))
         return sc_error_set(SC_ERR_INVALID_ARG, "--val-fraction must be in [0, 1), got %g",
                             o->val_fraction);
-    if ((unsigned)o->variant > SC_VARIANT_BACKGROUND)
+    if ((unsigned)o->variant > SC_VARIANT_SPUCO)
         return sc_error_set(SC_ERR_INVALID_ARG, "unknown variant %d", (int)o->variant);
+    if ((unsigned)o->spuco_difficulty > SC_SPUCO_VARIANCE_HIGH)
+        return sc_error_set(SC_ERR_INVALID_ARG, "unknown spuco difficulty %d",
+                            (int)o->spuco_difficulty);
     if (o->patch_size < 1 || o->patch_size > 64)
         return sc_error_set(SC_ERR_INVALID_ARG, "--patch-size must be in 1..64, got %d",
                             o->patch_size);
@@ -64,19 +67,23 @@ sc_status sc_build_opts_check(const sc_build_opts *o)
     return SC_OK;
 }
 
-/* Parses "0,2,4,6:5,7,9" into map[label] = 0 / 1 / -1. */
-static sc_status parse_class_split(const char *s, int num_classes, int *map)
+/* Parses "0,2,4,6:5,7,9" into map[label] = set index (-1: dropped) and
+ * returns the number of sets in *nsets; two sets exactly when `two`. */
+static sc_status parse_class_split(const char *s, int num_classes, bool two, int *map,
+                                   int *nsets)
 {
     for (int i = 0; i < num_classes; i++)
         map[i] = -1;
-    int side = 0, any[2] = {0, 0};
+    int side = 0, in_set = 0;
     const char *p = s;
+    const char *want = two ? "two non-empty sets separated by ':' (e.g. 0,2,4,6:5,7,9)"
+                           : "two or more non-empty sets separated by ':' (e.g. 0,1:2,3:4,5)";
     while (*p) {
         if (*p == ':') {
-            if (side == 1)
-                return sc_error_set(SC_ERR_INVALID_ARG,
-                                    "--classes '%s': only one ':' may separate the two sets", s);
-            side = 1;
+            if (!in_set || (two && side == 1))
+                return sc_error_set(SC_ERR_INVALID_ARG, "--classes '%s': expected %s", s, want);
+            side++;
+            in_set = 0;
             p++;
             continue;
         }
@@ -97,14 +104,27 @@ static sc_status parse_class_split(const char *s, int num_classes, int *map)
             return sc_error_set(SC_ERR_INVALID_ARG, "--classes '%s': class %ld listed twice", s,
                                 v);
         map[v] = side;
-        any[side] = 1;
+        in_set = 1;
         p = end;
     }
-    if (side != 1 || !any[0] || !any[1])
-        return sc_error_set(SC_ERR_INVALID_ARG,
-                            "--classes '%s': expected two non-empty sets separated by ':' "
-                            "(e.g. 0,2,4,6:5,7,9)", s);
+    if (side < 1 || !in_set)
+        return sc_error_set(SC_ERR_INVALID_ARG, "--classes '%s': expected %s", s, want);
+    *nsets = side + 1;
     return SC_OK;
+}
+
+/* The spuco variant's default super-classes: consecutive pairs. */
+static char *pairs_split(int num_classes)
+{
+    if (num_classes < 4)
+        return NULL;
+    size_t cap = (size_t)num_classes * 24 + 1;
+    char *s = calloc(cap, 1);
+    for (int i = 0; s && i + 1 < num_classes; i += 2) {
+        size_t l = strlen(s);
+        snprintf(s + l, cap - l, "%s%d,%d", i ? ":" : "", i, i + 1);
+    }
+    return s;
 }
 
 static const char *default_class_split(sc_source_kind kind, int num_classes)
@@ -207,6 +227,11 @@ static char *make_build_json(const sc_build_opts *o, const sc_dataset *src, int6
         cJSON_AddStringToObject(j, "class_split", class_split);
         cJSON_AddNumberToObject(j, "canvas", canvas);
         break;
+    case SC_VARIANT_SPUCO:
+        cJSON_AddStringToObject(j, "class_split", class_split);
+        cJSON_AddStringToObject(j, "spuco_difficulty",
+                                sc_spuco_difficulty_name(o->spuco_difficulty));
+        break;
     default:
         break;
     }
@@ -248,9 +273,8 @@ sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o, s
             goto done;
         }
         class_split = strdup(cs);
-        if ((st = parse_class_split(cs, K, map)) != SC_OK)
+        if ((st = parse_class_split(cs, K, true, map, &out_classes)) != SC_OK)
             goto done;
-        out_classes = 2;
         int side = src->h > src->w ? src->h : src->w;
         canvas = o->canvas ? o->canvas : (side + 4 > 32 ? (side + 4 + 3) / 4 * 4 : 32);
         if (canvas < side) {
@@ -259,6 +283,17 @@ sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o, s
                               src->h, src->w);
             goto done;
         }
+    }
+    if (o->variant == SC_VARIANT_SPUCO) {
+        class_split = o->class_split ? strdup(o->class_split) : pairs_split(K);
+        if (!class_split) {
+            st = sc_error_set(SC_ERR_INVALID_ARG,
+                              "spuco: the source has %d classes; pass --classes A:B[:C...] "
+                              "(e.g. 0,1:2,3) to group them into super-classes", K);
+            goto done;
+        }
+        if ((st = parse_class_split(class_split, K, false, map, &out_classes)) != SC_OK)
+            goto done;
     }
     if (o->variant == SC_VARIANT_PATCH && (o->patch_size > src->h || o->patch_size > src->w)) {
         st = sc_error_set(SC_ERR_INVALID_ARG, "--patch-size %d is larger than the images (%dx%d)",
@@ -297,7 +332,7 @@ sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o, s
             if (role[i] == s)
                 src_index[m++] = i;
     int oc = src->c, oh = src->h, ow = src->w;
-    if (o->variant == SC_VARIANT_COLOR)
+    if (o->variant == SC_VARIANT_COLOR || o->variant == SC_VARIANT_SPUCO)
         oc = 3;
     if (o->variant == SC_VARIANT_BACKGROUND) {
         oc = 3;
@@ -319,7 +354,7 @@ sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o, s
         goto done;
     /* Names. */
     for (int y = 0; y < out_classes; y++) {
-        if (o->variant != SC_VARIANT_BACKGROUND) {
+        if (o->variant != SC_VARIANT_BACKGROUND && o->variant != SC_VARIANT_SPUCO) {
             const char *nm = src->class_names ? src->class_names[y] : NULL;
             d->class_names[y] = nm ? strdup(nm) : sc_strprintf("%d", y);
             continue;
@@ -350,7 +385,8 @@ sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o, s
                                                        : sc_strprintf(A == 1 ? "none" : "attr %d", a);
             break;
         case SC_VARIANT_PATCH: nm = sc_strprintf("mark %d", a); break;
-        case SC_VARIANT_COLOR: {
+        case SC_VARIANT_COLOR:
+        case SC_VARIANT_SPUCO: {
             float rgb[3];
             sc_attr_color(a, A, rgb);
             nm = sc_strprintf("#%02x%02x%02x", (int)lrintf(rgb[0] * 255),

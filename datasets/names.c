@@ -38,7 +38,8 @@ static const char *const source_aliases[] = {"fashion_mnist", "fashion-mnist", "
                                              "fashion-mnist", "cifar-10", "cifar10", NULL};
 ENUM_NAMES(sc_source_kind, source, "source", source_names, source_aliases)
 
-static const char *const variant_names[] = {"none", "patch", "color", "corrupt", "background"};
+static const char *const variant_names[] = {"none",    "patch",      "color",
+                                            "corrupt", "background", "spuco"};
 static const char *const variant_aliases[] = {"colour", "color", NULL};
 ENUM_NAMES(sc_variant, variant, "variant", variant_names, variant_aliases)
 
@@ -51,3 +52,12 @@ ENUM_NAMES(sc_color_mode, color_mode, "colour mode", color_mode_names, NULL)
 
 static const char *const corruption_list_names[] = {"type1", "type0"};
 ENUM_NAMES(sc_corruption_list, corruption_list, "corruption list", corruption_list_names, NULL)
+
+static const char *const difficulty_names[] = {"magnitude-large", "magnitude-medium",
+                                               "magnitude-small", "variance-low",
+                                               "variance-medium", "variance-high"};
+static const char *const difficulty_aliases[] = {"large", "magnitude-large", "medium",
+                                                 "magnitude-medium", "small", "magnitude-small",
+                                                 NULL};
+ENUM_NAMES(sc_spuco_difficulty, spuco_difficulty, "spuco difficulty", difficulty_names,
+           difficulty_aliases)

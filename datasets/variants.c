@@ -244,6 +244,66 @@ static void render_background(const sc_render_ctx *rc, const uint8_t *in, uint8_
         }
 }
 
+/* Side of a square that is `n` pixels on a 28-pixel image, scaled to `h`. */
+static int scaled_side(int n, int h)
+{
+    int s = (int)lround((double)n * h / 28.0);
+    return s < 1 ? 1 : s > h ? h : s;
+}
+
+/* SpuCo's background colour: attribute a's colour where every channel of
+ * the source pixel is exactly 0, inside the difficulty's mask. */
+static void render_spuco(const sc_render_ctx *rc, const uint8_t *in, uint8_t *out, int attr,
+                         sc_rng *rng)
+{
+    int H = rc->out_h, W = rc->out_w;
+    size_t plane = (size_t)H * W;
+    for (size_t p = 0; p < plane; p++)
+        for (int k = 0; k < 3; k++)
+            out[k * plane + p] = in[(rc->in_c >= 3 ? k : 0) * plane + p];
+    float rgb[3];
+    sc_attr_color(attr, rc->num_attrs, rgb);
+    uint8_t col[3] = {to_u8(rgb[0]), to_u8(rgb[1]), to_u8(rgb[2])};
+    /* the mask: all of a top-left region, or pixels drawn from it */
+    int side = H < W ? H : W, rh = H, rw = W, draw = 0;
+    switch (rc->o->spuco_difficulty) {
+    case SC_SPUCO_MAGNITUDE_LARGE: break;
+    case SC_SPUCO_MAGNITUDE_MEDIUM: rh = rw = scaled_side(4, side); break;
+    case SC_SPUCO_MAGNITUDE_SMALL: rh = rw = scaled_side(2, side); break;
+    case SC_SPUCO_VARIANCE_LOW: rh = rw = scaled_side(7, side); break;
+    case SC_SPUCO_VARIANCE_MEDIUM: rh = rw = scaled_side(14, side); draw = 1; break;
+    case SC_SPUCO_VARIANCE_HIGH: draw = 1; break;
+    }
+    /* variance levels: as many pixels as a 7x7 square, drawn without
+     * repetition (a partial Fisher-Yates over the region) */
+    int region = rh * rw, take = region;
+    int32_t *pick = NULL;
+    if (draw) {
+        int n7 = scaled_side(7, side);
+        take = n7 * n7 < region ? n7 * n7 : region;
+        pick = malloc(sizeof *pick * (size_t)region);
+        if (!pick)
+            take = 0; /* out of memory: paint nothing rather than fail a build thread */
+        for (int i = 0; pick && i < region; i++)
+            pick[i] = i;
+        for (int i = 0; pick && i < take; i++) {
+            int k = i + (int)sc_rng_below(rng, (uint64_t)(region - i));
+            int32_t t = pick[i];
+            pick[i] = pick[k];
+            pick[k] = t;
+        }
+    }
+    for (int i = 0; i < take; i++) {
+        int q = pick ? pick[i] : i;
+        size_t p = (size_t)(q / rw) * W + (size_t)(q % rw);
+        if (out[p] || out[plane + p] || out[2 * plane + p])
+            continue;
+        for (int k = 0; k < 3; k++)
+            out[k * plane + p] = col[k];
+    }
+    free(pick);
+}
+
 sc_status sc_render_sample(const sc_render_ctx *rc, const uint8_t *in, uint8_t *out, int label,
                            int attr, int split, sc_rng *rng)
 {
@@ -271,6 +331,9 @@ sc_status sc_render_sample(const sc_render_ctx *rc, const uint8_t *in, uint8_t *
     }
     case SC_VARIANT_BACKGROUND:
         render_background(rc, in, out, attr, rng);
+        return SC_OK;
+    case SC_VARIANT_SPUCO:
+        render_spuco(rc, in, out, attr, rng);
         return SC_OK;
     }
     return sc_error_set(SC_ERR_INVALID_ARG, "unknown variant %d", (int)o->variant);

@@ -192,7 +192,8 @@ typedef enum sc_variant {
     SC_VARIANT_PATCH,
     SC_VARIANT_COLOR,
     SC_VARIANT_CORRUPT,
-    SC_VARIANT_BACKGROUND
+    SC_VARIANT_BACKGROUND,
+    SC_VARIANT_SPUCO
 } sc_variant;
 
 SC_API const char *sc_variant_name(sc_variant v);
@@ -210,6 +211,28 @@ typedef enum sc_color_mode {
     SC_COLOR_FOREGROUND = 0, /* LfF Colored MNIST: colour x grey intensity */
     SC_COLOR_BACKGROUND      /* SpuCo: paint the background (or a corner patch) */
 } sc_color_mode;
+
+/* How hard the spuco variant's colour is to learn (SpuCo's
+ * SpuriousFeatureDifficulty on 28x28 images): the colour is painted where
+ * the source pixel is exactly 0, inside
+ *   MAGNITUDE_LARGE   the whole image ("magnitude-large")
+ *   MAGNITUDE_MEDIUM  the 4x4 top-left corner ("magnitude-medium")
+ *   MAGNITUDE_SMALL   the 2x2 top-left corner ("magnitude-small")
+ *   VARIANCE_LOW      the 7x7 top-left corner: 49 pixels ("variance-low")
+ *   VARIANCE_MEDIUM   49 pixels drawn per image in the 14x14 corner ("variance-medium")
+ *   VARIANCE_HIGH     49 pixels drawn per image anywhere ("variance-high")
+ * (corner sizes are those of a 28-pixel image, scaled to other sizes). */
+typedef enum sc_spuco_difficulty {
+    SC_SPUCO_MAGNITUDE_LARGE = 0,
+    SC_SPUCO_MAGNITUDE_MEDIUM,
+    SC_SPUCO_MAGNITUDE_SMALL,
+    SC_SPUCO_VARIANCE_LOW,
+    SC_SPUCO_VARIANCE_MEDIUM,
+    SC_SPUCO_VARIANCE_HIGH
+} sc_spuco_difficulty;
+
+SC_API const char *sc_spuco_difficulty_name(sc_spuco_difficulty d);
+SC_API sc_status sc_spuco_difficulty_parse(const char *s, sc_spuco_difficulty *out);
 
 typedef struct sc_build_opts {
     sc_source_opts source;
@@ -235,9 +258,16 @@ typedef struct sc_build_opts {
                             * top-left corner patch */
     /* corrupt */
     sc_corruption_list corruptions;
-    /* background */
-    const char *class_split; /* "0,2,4,6:5,7,9": classes of class 0 ':' classes of
-                              * class 1 (others dropped); NULL: the source's default */
+    /* background and spuco */
+    const char *class_split; /* which source classes make each output class, sets
+                              * separated by ':' ("0,2,4,6:5,7,9": classes of class 0,
+                              * then class 1; others dropped). background: two sets
+                              * (NULL: the source's default); spuco: two or more (NULL:
+                              * consecutive pairs, 0,1:2,3:4,5:6,7:8,9 for 10 classes) */
+    /* spuco (SpuCo's SpuCoMNIST on any source: K super-classes, K background
+     * colours evenly spaced in hue, class k's colour on round(rho n_k) of its
+     * training images and the others round-robin; val and test balanced) */
+    sc_spuco_difficulty spuco_difficulty; /* default magnitude-large */
     int canvas;            /* output size (square), default 32; >= source size */
 } sc_build_opts;
 

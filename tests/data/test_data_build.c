@@ -367,6 +367,130 @@ START_TEST(variant_pixels)
 }
 END_TEST
 
+/* Full-saturation colour of hue h in [0, 1) (HSV with S = V = 1). */
+static void hue_rgb(double h, double rgb[3])
+{
+    for (int k = 0; k < 3; k++) {
+        /* distance of the hue from the channel's peak (R 0, G 1/3, B 2/3) */
+        double d = fabs(fmod(h - k / 3.0 + 1.5, 1.0) - 0.5) * 6;
+        rgb[k] = d <= 1 ? 1 : d >= 2 ? 0 : 2 - d;
+    }
+}
+
+/* spuco: super-classes from pairs, K x K groups, exact aligned counts with
+ * equal minorities, balanced val/test, the colour painted exactly on the
+ * zero pixels inside each difficulty's mask (S = 16: corners scale from 28). */
+START_TEST(spuco_groups_and_masks)
+{
+    sc_dataset *src = synthetic(1), *d;
+    sc_build_opts o;
+    opts(&o, SC_VARIANT_SPUCO, 0.9);
+    DT_OK(sc_dataset_build_from(src, &o, &d));
+    ck_assert_int_eq(d->num_classes, 5);
+    ck_assert_int_eq(d->num_attrs, 5);
+    ck_assert_int_eq(d->c, 3);
+    ck_assert_str_eq(d->class_names[1], "c2+c3");
+    int64_t counts[3 * 25];
+    sc_dataset_group_counts(d, counts);
+    for (int y = 0; y < 5; y++) {
+        int64_t m = 0, row = 0, mn = 1 << 30, mx = -1;
+        for (int c = 2 * y; c <= 2 * y + 1; c++) /* val is carved per super-class */
+            m += 100 + 7 * c;
+        int64_t ntr = m - (int64_t)floor(0.1 * m + 0.5);
+        for (int a = 0; a < 5; a++) {
+            int64_t v = counts[y * 5 + a];
+            row += v;
+            if (a != y) {
+                mn = v < mn ? v : mn;
+                mx = v > mx ? v : mx;
+            }
+            ck_assert_int_gt(counts[2 * 25 + y * 5 + a], 0); /* every test group non-empty */
+        }
+        ck_assert_int_eq(row, ntr);
+        ck_assert_int_eq(counts[y * 5 + y], (int64_t)floor(0.9 * ntr + 0.5));
+        ck_assert_int_le(mx - mn, 1);
+        for (int s = 1; s <= 2; s++) {
+            int64_t smn = 1 << 30, smx = -1;
+            for (int a = 0; a < 5; a++) {
+                int64_t v = counts[s * 25 + y * 5 + a];
+                smn = v < smn ? v : smn;
+                smx = v > smx ? v : smx;
+            }
+            ck_assert_int_le(smx - smn, 1);
+        }
+    }
+    /* magnitude-large: every zero pixel carries the attribute's colour, the
+     * object keeps its grey */
+    for (int64_t i = 0; i < d->n; i += 37) {
+        double rgb[3];
+        hue_rgb(d->attrs[i] / 5.0, rgb);
+        const uint8_t *im = d->images + (size_t)i * 3 * S * S;
+        int g = im[8 * S + 8];
+        ck_assert(g == 100 + 20 * d->labels[i] || g == 110 + 20 * d->labels[i]);
+        for (int k = 0; k < 3; k++) {
+            ck_assert_int_le(abs(im[k * S * S + 0] - (int)lround(rgb[k] * 255)), 1);
+            ck_assert_int_eq(im[k * S * S + 8 * S + 8], g);
+        }
+    }
+    sc_dataset_free(d);
+
+    /* the masks: painted pixels per image for each difficulty on 16 x 16
+     * (corners 4 -> 2, 2 -> 1, 7 -> 4, 14 -> 8; 49 pixels -> 16) */
+    static const struct { sc_spuco_difficulty d; int painted; int region; } want[6] = {
+        {SC_SPUCO_MAGNITUDE_LARGE, 16 * 16 - 64, 16}, {SC_SPUCO_MAGNITUDE_MEDIUM, 4, 2},
+        {SC_SPUCO_MAGNITUDE_SMALL, 1, 1},             {SC_SPUCO_VARIANCE_LOW, 16, 4},
+        {SC_SPUCO_VARIANCE_MEDIUM, -1, 8},            {SC_SPUCO_VARIANCE_HIGH, -1, 16}};
+    for (int w = 0; w < 6; w++) {
+        opts(&o, SC_VARIANT_SPUCO, 0.9);
+        o.spuco_difficulty = want[w].d;
+        DT_OK(sc_dataset_build_from(src, &o, &d));
+        int64_t total = 0;
+        for (int64_t i = 0; i < d->n; i++) {
+            const uint8_t *im = d->images + (size_t)i * 3 * S * S;
+            int painted = 0;
+            for (int y = 0; y < S; y++)
+                for (int x = 0; x < S; x++) {
+                    size_t p = (size_t)y * S + x;
+                    int on = im[p] || im[S * S + p] || im[2 * S * S + p];
+                    int object = y >= 4 && y < 12 && x >= 4 && x < 12;
+                    if (on && !object) {
+                        painted++;
+                        ck_assert_msg(y < want[w].region && x < want[w].region,
+                                      "%s: pixel (%d, %d) painted outside the mask",
+                                      sc_spuco_difficulty_name(want[w].d), y, x);
+                    }
+                }
+            if (want[w].painted >= 0)
+                ck_assert_int_eq(painted, want[w].painted);
+            total += painted;
+        }
+        /* variance levels: 16 pixels drawn, those off the object painted */
+        if (want[w].painted < 0)
+            ck_assert_msg(total > 0 && total <= 16 * d->n, "%s: %lld painted",
+                          sc_spuco_difficulty_name(want[w].d), (long long)total);
+        sc_dataset_free(d);
+    }
+
+    /* the two-class setting (Waterbirds' shape): 4 groups */
+    opts(&o, SC_VARIANT_SPUCO, 0.95);
+    o.class_split = "0,2,4,6:5,7,9";
+    DT_OK(sc_dataset_build_from(src, &o, &d));
+    ck_assert_int_eq(d->num_classes, 2);
+    ck_assert_int_eq(d->num_attrs, 2);
+    sc_dataset_free(d);
+    /* refusals: one set, a class twice, an unknown difficulty name */
+    o.class_split = "0,1,2";
+    DT_FAILS(sc_dataset_build_from(src, &o, &d), SC_ERR_INVALID_ARG, "two or more", NULL);
+    o.class_split = "0,1:1,2";
+    DT_FAILS(sc_dataset_build_from(src, &o, &d), SC_ERR_INVALID_ARG, "listed twice", NULL);
+    sc_spuco_difficulty dd;
+    DT_FAILS(sc_spuco_difficulty_parse("huge", &dd), SC_ERR_INVALID_ARG, "variance-high", NULL);
+    DT_OK(sc_spuco_difficulty_parse("large", &dd));
+    ck_assert_int_eq(dd, SC_SPUCO_MAGNITUDE_LARGE);
+    sc_dataset_free(src);
+}
+END_TEST
+
 START_TEST(batches)
 {
     sc_dataset *src = synthetic(3), *d;
@@ -518,6 +642,7 @@ int main(void)
     tcase_add_test(tc, save_load_round_trip);
     tcase_add_test(tc, bad_options);
     tcase_add_test(tc, variant_pixels);
+    tcase_add_test(tc, spuco_groups_and_masks);
     tcase_add_test(tc, batches);
     tcase_add_test(tc, fashion_mnist_patch);
     suite_add_tcase(s, tc);
