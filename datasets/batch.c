@@ -180,3 +180,56 @@ int64_t sc_batcher_num_batches(const sc_batcher *b)
 int64_t sc_batcher_split_size(const sc_batcher *b) { return b->nsplit; }
 
 const int64_t *sc_batcher_split_indices(const sc_batcher *b) { return b->split_idx; }
+
+sc_status sc_group_balanced_order(const sc_dataset *d, sc_split split, uint64_t seed,
+                                  uint64_t epoch, int64_t n, int64_t *order)
+{
+    int G = d->num_classes * d->num_attrs;
+    int64_t *count = calloc((size_t)G + 1, sizeof *count);
+    int64_t *start = calloc((size_t)G + 1, sizeof *start);
+    int64_t m = 0;
+    for (int64_t i = 0; count && i < d->n; i++)
+        if (d->split[i] == (int32_t)split) {
+            count[d->groups[i]]++;
+            m++;
+        }
+    int64_t *members = malloc(((size_t)m + 1) * sizeof *members);
+    int *nonempty = malloc(((size_t)G + 1) * sizeof *nonempty);
+    if (!count || !start || !members || !nonempty) {
+        free(count);
+        free(start);
+        free(members);
+        free(nonempty);
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory (balanced order)");
+    }
+    /* members grouped: group g's indices at members[start[g] ..] */
+    int ng = 0;
+    for (int g = 0; g < G; g++) {
+        start[g + 1] = start[g] + count[g];
+        if (count[g])
+            nonempty[ng++] = g;
+    }
+    int64_t *fill = calloc((size_t)G + 1, sizeof *fill);
+    for (int64_t i = 0; fill && i < d->n; i++)
+        if (d->split[i] == (int32_t)split) {
+            int g = d->groups[i];
+            members[start[g] + fill[g]++] = i;
+        }
+    sc_status st = SC_OK;
+    if (!fill)
+        st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory (balanced order)");
+    else if (ng == 0 && n > 0)
+        st = sc_error_set(SC_ERR_INVALID_ARG, "the %s split is empty", sc_split_name(split));
+    sc_rng rng;
+    sc_ds_stream(&rng, seed, SC_STREAM_BALANCED, epoch);
+    for (int64_t k = 0; st == SC_OK && k < n; k++) {
+        int g = nonempty[sc_rng_below(&rng, (uint64_t)ng)];
+        order[k] = members[start[g] + (int64_t)sc_rng_below(&rng, (uint64_t)count[g])];
+    }
+    free(fill);
+    free(count);
+    free(start);
+    free(members);
+    free(nonempty);
+    return st;
+}

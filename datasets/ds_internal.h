@@ -29,7 +29,8 @@ enum {
     SC_STREAM_VAL = 1,     /* carving val out of the training part */
     SC_STREAM_ASSIGN = 2,  /* attribute assignment */
     SC_STREAM_RENDER = 3,  /* per-sample image randomness */
-    SC_STREAM_BATCH = 4    /* batch shuffles */
+    SC_STREAM_BATCH = 4,   /* batch shuffles */
+    SC_STREAM_BALANCED = 5 /* group-balanced draws */
 };
 void sc_ds_stream(sc_rng *rng, uint64_t seed, uint64_t purpose, uint64_t index);
 

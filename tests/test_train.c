@@ -14,6 +14,7 @@
 
 #include "core/core.h"
 #include "spurcl/io.h"
+#include "spurcl/nn.h"
 #include "spurcl/train.h"
 #include "spurcl/ule.h"
 
@@ -22,7 +23,18 @@
  * bright 2x2 mark in the top-left (attribute 0) or top-right (attribute 1)
  * corner. Train: rho = 1 (mark always agrees); val: half conflicting;
  * test: half conflicting. */
+static sc_dataset *toy_conflicting(int64_t ntrain, int64_t nval, int64_t ntest, uint64_t seed,
+                                   int every);
+
 static sc_dataset *toy(int64_t ntrain, int64_t nval, int64_t ntest, uint64_t seed)
+{
+    return toy_conflicting(ntrain, nval, ntest, seed, 0);
+}
+
+/* The same with every `every`-th pair of training samples conflicting (0:
+ * none). */
+static sc_dataset *toy_conflicting(int64_t ntrain, int64_t nval, int64_t ntest, uint64_t seed,
+                                   int every)
 {
     int64_t n = ntrain + nval + ntest;
     sc_dataset *d;
@@ -32,7 +44,9 @@ static sc_dataset *toy(int64_t ntrain, int64_t nval, int64_t ntest, uint64_t see
     for (int64_t i = 0; i < n; i++) {
         int split = i < ntrain ? SC_SPLIT_TRAIN : i < ntrain + nval ? SC_SPLIT_VAL : SC_SPLIT_TEST;
         int y = (int)(i % 2);
-        int a = split == SC_SPLIT_TRAIN ? y : (int)((i / 2) % 2);
+        int a = split != SC_SPLIT_TRAIN ? (int)((i / 2) % 2)
+                : every > 0 && (i / 2) % every == 0 ? 1 - y
+                                                    : y;
         uint8_t *img = d->images + i * 64;
         for (int p = 0; p < 64; p++) {
             double v = 60 + 40 * sc_rng_normal(&rng);
@@ -397,6 +411,124 @@ START_TEST(ule_teacher_beats_student_on_conflicting)
 }
 END_TEST
 
+/* GroupDRO: dro.csv's weights follow q_t = normalise(q_{t-1} exp(eta (l_g +
+ * C / sqrt(n_g)))) from uniform, with l_g the logged group losses; the first
+ * step's group losses are the initial model's per-group mean cross-entropy
+ * on the first shuffled batch, computed here independently. */
+START_TEST(group_dro_weights)
+{
+    sc_dataset *d = toy_conflicting(300, 40, 40, 2, 4);
+    char *dir = tu_tmpdir("train");
+    sc_dro_config c;
+    sc_dro_config_default(&c);
+    small_cnn(&c.train);
+    c.train.epochs = 1;
+    c.train.run_dir = dir;
+    c.eta = 0.3;
+    c.adjustment = 2.0;
+    sc_train_result r;
+    TU_OK(sc_train_group_dro(tu_ctx(), d, &c, &r));
+    double n_train[4] = {0};
+    for (int64_t i = 0; i < d->n; i++)
+        if (d->split[i] == SC_SPLIT_TRAIN)
+            n_train[d->groups[i]]++;
+    ck_assert(n_train[1] > 0 && n_train[2] > 0); /* minority groups exist */
+
+    /* the first batch's group losses, from the initial model */
+    sc_train_config mc = c.train;
+    mc.model.in_channels = 1;
+    mc.model.height = mc.model.width = 8;
+    mc.model.num_classes = 2;
+    sc_model *m;
+    TU_OK(sc_model_create(tu_ctx(), &mc.model, &m));
+    TU_OK(sc_model_init(m, mc.seed));
+    sc_batch_opts bo = {.batch_size = mc.batch_size, .shuffle = true, .seed = mc.seed};
+    sc_batcher *b;
+    TU_OK(sc_batcher_create(d, SC_SPLIT_TRAIN, &bo, &b));
+    sc_batcher_start_epoch(b, 0);
+    const sc_batch *bt;
+    TU_OK(sc_batcher_next(b, &bt));
+    sc_graph *g;
+    TU_OK(sc_graph_create(tu_ctx(), &g));
+    int64_t xs[4] = {bt->size, 1, 8, 8}, ls[1] = {bt->size};
+    sc_var *l = sc_nn_cross_entropy(g, sc_model_forward(m, g, sc_var_from_host(g, 4, xs,
+                                                                                 bt->images, false),
+                                                        true),
+                                    sc_var_from_host_i32(g, 1, ls, bt->labels), NULL,
+                                    SC_LOSS_NONE);
+    TU_OK(sc_graph_status(g));
+    float lv[64];
+    TU_OK(sc_tensor_download(sc_var_tensor(l), lv));
+    double first[4] = {0}, cnt[4] = {0};
+    for (int64_t i = 0; i < bt->size; i++) {
+        first[bt->groups[i]] += lv[i];
+        cnt[bt->groups[i]]++;
+    }
+
+    char path[512];
+    snprintf(path, sizeof path, "%s/dro.csv", dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    char line[4096];
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, f)); /* header */
+    ck_assert_str_eq(line, "step,q0,q1,q2,q3,loss0,loss1,loss2,loss3\n");
+    double q[4] = {0.25, 0.25, 0.25, 0.25};
+    int rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        double want[4], sum = 0, got[4], loss[4];
+        char *p = line;
+        long step = strtol(p, &p, 10);
+        ck_assert_int_eq(step, rows + 1);
+        for (int k = 0; k < 4; k++)
+            got[k] = strtod(p + 1, &p);
+        for (int k = 0; k < 4; k++) {
+            p++; /* the comma */
+            loss[k] = (*p == ',' || *p == '\n') ? 0 : strtod(p, &p);
+        }
+        if (rows == 0)
+            for (int k = 0; k < 4; k++)
+                ck_assert_msg(fabs(loss[k] - (cnt[k] ? first[k] / cnt[k] : 0)) < 1e-5,
+                              "step 1, group %d: loss %.7g, computed %.7g", k, loss[k],
+                              cnt[k] ? first[k] / cnt[k] : 0);
+        for (int k = 0; k < 4; k++) {
+            want[k] = q[k] * exp(c.eta * (loss[k] + c.adjustment / sqrt(n_train[k])));
+            sum += want[k];
+        }
+        for (int k = 0; k < 4; k++) {
+            want[k] /= sum;
+            ck_assert_msg(fabs(got[k] - want[k]) <= 1e-7 + 1e-6 * want[k],
+                          "step %d group %d: q %.9g, want %.9g", rows + 1, k, got[k], want[k]);
+            q[k] = got[k];
+        }
+        rows++;
+    }
+    fclose(f);
+    ck_assert_int_eq(rows, 10); /* 300 samples, batch 32 */
+    /* the minority groups gained weight */
+    ck_assert(q[1] > 0.25 && q[2] > 0.25);
+    printf("  GroupDRO q after 10 steps: %.3f %.3f %.3f %.3f\n", q[0], q[1], q[2], q[3]);
+
+    /* group-balanced draws: every group near 1/4 of 40,000 */
+    int64_t *order = malloc(40000 * sizeof *order);
+    TU_OK(sc_group_balanced_order(d, SC_SPLIT_TRAIN, 3, 0, 40000, order));
+    int64_t per[4] = {0};
+    for (int i = 0; i < 40000; i++) {
+        ck_assert_int_eq(d->split[order[i]], SC_SPLIT_TRAIN);
+        per[d->groups[order[i]]]++;
+    }
+    for (int k = 0; k < 4; k++)
+        ck_assert_msg(llabs(per[k] - 10000) < 4 * 87, "group %d drawn %lld times", k,
+                      (long long)per[k]); /* 4 sigma of Binomial(40000, 1/4) */
+    free(order);
+    sc_graph_free(g);
+    sc_batcher_free(b);
+    sc_model_free(m);
+    sc_train_result_free(&r);
+    sc_dataset_free(d);
+    tu_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train");
@@ -407,6 +539,7 @@ int main(void)
     tcase_add_test(tc, eval_every_selects_among_all_evaluations);
     tcase_add_test(tc, ule_resume_is_bit_identical);
     tcase_add_test(tc, ule_teacher_beats_student_on_conflicting);
+    tcase_add_test(tc, group_dro_weights);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -359,6 +359,11 @@ SC_API sc_status sc_batcher_next(sc_batcher *b, const sc_batch **out);
 /* Gathers arbitrary dataset indices into a batch (count <= batch_size). */
 SC_API sc_status sc_batcher_gather(sc_batcher *b, const int64_t *indices, int64_t count,
                                    const sc_batch **out);
+/* n dataset indices of `split` drawn with replacement so that every
+ * non-empty group is equally likely (a group, then a member, uniformly),
+ * from the stream (seed, epoch): group-balanced sampling. */
+SC_API sc_status sc_group_balanced_order(const sc_dataset *d, sc_split split, uint64_t seed,
+                                         uint64_t epoch, int64_t n, int64_t *order);
 /* Batches in the current epoch, and samples of the split. */
 SC_API int64_t sc_batcher_num_batches(const sc_batcher *b);
 SC_API int64_t sc_batcher_split_size(const sc_batcher *b);

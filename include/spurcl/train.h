@@ -187,6 +187,32 @@ SC_API sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_tra
                               sc_train_result *out);
 SC_API void sc_train_result_free(sc_train_result *r);
 
+/* ---- GroupDRO (Sagawa et al. 2020) ---------------------------------------
+ *
+ * Reads group labels for training: the oracle upper bound of a table. Per
+ * step, with l_g the batch's mean cross-entropy of group g (0 for a group
+ * not in the batch) and n_g the group's training count:
+ *   q_g <- q_g exp(eta (l_g + C / sqrt(n_g))),  q <- q / sum q
+ *   loss = sum_g q_g l_g
+ * (the reference implementation's online algorithm; q starts uniform). */
+
+typedef struct sc_dro_config {
+    sc_train_config train;   /* the model and the run; sample_weights unused */
+    double eta;              /* step size of the group weights (default 0.01) */
+    double adjustment;       /* C, the group adjustment (default 0) */
+    bool balanced;           /* draw each epoch's samples with replacement so that every
+                                group is equally likely (default off: shuffled) */
+} sc_dro_config;
+
+SC_API void sc_dro_config_default(sc_dro_config *cfg);
+
+/* Trains like sc_train_erm with the robust loss. Per step, run_dir/dro.csv
+ * gets a row: step, then q_g and l_g of every group (l_g empty when absent);
+ * the evaluation lines of metrics.jsonl carry "group_weights" (q). q is
+ * saved in the checkpoints ("dro.q") and restored by --resume. */
+SC_API sc_status sc_train_group_dro(sc_context *ctx, const sc_dataset *d, const sc_dro_config *cfg,
+                                    sc_train_result *out);
+
 /* ---- JTT (Just Train Twice, Liu et al. 2021) ------------------------------ */
 
 typedef struct sc_jtt_config {

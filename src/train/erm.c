@@ -7,6 +7,7 @@
 #include "spurcl/nn.h"
 #include "spurcl/train.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,17 @@ typedef struct erm {
     float *logits, *wbuf;
     double *props;
     sc_group_metrics val;       /* the last evaluation's (shown by progress) */
+    /* GroupDRO (NULL dro: plain ERM) */
+    const sc_dro_config *dro;
+    int G;
+    double *q;                  /* group weights */
+    double *gl;                 /* the batch's group losses */
+    int64_t *gn;                /* the batch's group counts */
+    double *n_train;            /* training count of each group */
+    float *lbuf;                /* per-sample losses of the batch */
+    int64_t *order;             /* balanced sampling: the epoch's draws */
+    FILE *csv;                  /* run_dir/dro.csv */
+    sc_checkpoint_tensor extra;
 } erm;
 
 static sc_status erm_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
@@ -90,6 +102,97 @@ static sc_status erm_step(void *self, sc_graph *g, const sc_batch *bt, double *v
     return SC_OK;
 }
 
+/* GroupDRO's update on the host from the batch's per-sample losses, and
+ * the per-sample weights that make sum_i w_i l_i = sum_g q_g l_g. */
+static void dro_update(erm *e, const sc_batch *bt)
+{
+    const sc_dro_config *c = e->dro;
+    for (int g = 0; g < e->G; g++) {
+        e->gl[g] = 0;
+        e->gn[g] = 0;
+    }
+    for (int64_t i = 0; i < bt->size; i++) {
+        e->gl[bt->groups[i]] += e->lbuf[i];
+        e->gn[bt->groups[i]]++;
+    }
+    double sum = 0;
+    for (int g = 0; g < e->G; g++) {
+        if (e->gn[g])
+            e->gl[g] /= (double)e->gn[g];
+        double adj = e->n_train[g] > 0 ? c->adjustment / sqrt(e->n_train[g]) : 0;
+        e->q[g] *= exp(c->eta * (e->gl[g] + adj));
+        sum += e->q[g];
+    }
+    for (int g = 0; g < e->G; g++)
+        e->q[g] /= sum;
+    for (int64_t i = 0; i < bt->size; i++)
+        e->wbuf[i] = (float)(e->q[bt->groups[i]] / (double)e->gn[bt->groups[i]]);
+}
+
+static void dro_log(erm *e)
+{
+    if (!e->csv)
+        return;
+    fprintf(e->csv, "%lld", (long long)sc_optim_steps(e->opt));
+    for (int g = 0; g < e->G; g++)
+        fprintf(e->csv, ",%.9g", e->q[g]);
+    for (int g = 0; g < e->G; g++)
+        if (e->gn[g])
+            fprintf(e->csv, ",%.9g", e->gl[g]);
+        else
+            fputc(',', e->csv);
+    fputc('\n', e->csv);
+}
+
+static sc_status dro_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
+{
+    erm *e = self;
+    int K = e->d->num_classes;
+    int64_t xs[4] = {bt->size, bt->c, bt->h, bt->w}, ls[1] = {bt->size};
+    sc_var *x = sc_var_from_host(g, 4, xs, bt->images, false);
+    sc_var *y = sc_var_from_host_i32(g, 1, ls, bt->labels);
+    sc_var *lg = sc_model_forward(e->m, g, x, true);
+    sc_var *l = sc_nn_cross_entropy(g, lg, y, NULL, SC_LOSS_NONE);
+    SC_TRY(sc_graph_status(g));
+    SC_TRY(sc_tensor_download(sc_var_tensor(l), e->lbuf));
+    SC_TRY(sc_tensor_download(sc_var_tensor(lg), e->logits));
+    double ce = 0;
+    for (int64_t i = 0; i < bt->size; i++)
+        ce += e->lbuf[i];
+    v[2] = ce / (double)bt->size;
+    static const char *const names[1] = {"cross-entropy"};
+    SC_TRY(sc__check_finite("training", &v[2], names, 1));
+    dro_update(e, bt);
+    sc_var *loss = sc_nn_sum(g, sc_nn_mul(g, l, sc_var_from_host(g, 1, ls, e->wbuf, false)));
+    float lv = NAN;
+    SC_TRY(sc_graph_status(g));
+    SC_TRY(sc_grad(g, 1, &loss, NULL, (int)e->np, e->params, false, e->grads));
+    SC_TRY(sc_tensor_download(sc_var_tensor(loss), &lv));
+    v[0] = lv;
+    SC_TRY(sc_optim_step(e->opt, e->grads, NULL));
+    int64_t correct = 0;
+    for (int64_t i = 0; i < bt->size; i++)
+        correct += sc__argmax(e->logits + i * K, K) == bt->labels[i];
+    v[1] = (double)correct / (double)bt->size;
+    *w = bt->size;
+    dro_log(e);
+    return SC_OK;
+}
+
+/* Group-balanced sampling: as many draws as training samples. */
+static sc_status dro_begin_epoch(void *self, int epoch, const int64_t **order, int64_t *n)
+{
+    erm *e = self;
+    *order = NULL;
+    *n = 0;
+    if (!e->dro->balanced)
+        return SC_OK;
+    *n = sc__train_count(e->d);
+    *order = e->order;
+    return sc_group_balanced_order(e->d, SC_SPLIT_TRAIN, e->cfg->seed, (uint64_t)epoch, *n,
+                                   e->order);
+}
+
 static sc_status erm_evaluate(void *self, bool epoch_end, cJSON *line, double *sel,
                               const sc_group_metrics **shown)
 {
@@ -106,11 +209,75 @@ static sc_status erm_evaluate(void *self, bool epoch_end, cJSON *line, double *s
     }
     *sel = e->cfg->select == SC_SELECT_VAL_WGA ? e->val.worst_group : e->val.accuracy;
     *shown = &e->val;
+    if (e->dro) {
+        cJSON *q = cJSON_AddArrayToObject(line, "group_weights");
+        for (int g = 0; g < e->G; g++)
+            cJSON_AddItemToArray(q, cJSON_CreateNumber(e->q[g]));
+    }
+    return SC_OK;
+}
+
+static sc_status dro_extra(void *self, bool loading, const sc_checkpoint_tensor **tensors,
+                           size_t *n, cJSON *meta)
+{
+    (void)loading;
+    (void)meta;
+    erm *e = self;
+    e->extra = (sc_checkpoint_tensor){.name = "dro.q", .dtype = SC_ST_F64, .ndim = 1,
+                                      .shape = {e->G}, .host = e->q};
+    *tensors = &e->extra;
+    *n = 1;
+    return SC_OK;
+}
+
+/* The GroupDRO state: uniform q, training counts, the log file. */
+static sc_status dro_init(erm *e)
+{
+    const sc_dataset *d = e->d;
+    int G = e->G = d->num_classes * d->num_attrs;
+    int64_t B = e->cfg->batch_size;
+    e->q = malloc((size_t)G * sizeof *e->q);
+    e->gl = malloc((size_t)G * sizeof *e->gl);
+    e->gn = malloc((size_t)G * sizeof *e->gn);
+    e->n_train = calloc((size_t)G, sizeof *e->n_train);
+    e->lbuf = malloc((size_t)B * sizeof *e->lbuf);
+    e->order = malloc(((size_t)sc__train_count(d) + 1) * sizeof *e->order);
+    if (!e->q || !e->gl || !e->gn || !e->n_train || !e->lbuf || !e->order)
+        return sc_oom("GroupDRO");
+    for (int g = 0; g < G; g++)
+        e->q[g] = 1.0 / G;
+    for (int64_t i = 0; i < d->n; i++)
+        if (d->split[i] == SC_SPLIT_TRAIN)
+            e->n_train[d->groups[i]] += 1;
+    if (!(e->dro->eta >= 0) || !(e->dro->adjustment >= 0))
+        return sc_error_set(SC_ERR_INVALID_ARG, "GroupDRO needs eta >= 0 and C >= 0");
+    SC_TRY(sc_mkdir_p(e->cfg->run_dir));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/dro.csv", e->cfg->run_dir);
+    e->csv = fopen(path, e->cfg->resume ? "a" : "w");
+    if (!e->csv)
+        return sc_error_set(SC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (!e->cfg->resume) {
+        fprintf(e->csv, "step");
+        for (int g = 0; g < G; g++)
+            fprintf(e->csv, ",q%d", g);
+        for (int g = 0; g < G; g++)
+            fprintf(e->csv, ",loss%d", g);
+        fputc('\n', e->csv);
+    }
     return SC_OK;
 }
 
 static void erm_free(erm *e)
 {
+    if (e->csv)
+        fclose(e->csv);
+    free(e->q);
+    free(e->gl);
+    free(e->gn);
+    free(e->n_train);
+    free(e->lbuf);
+    free(e->order);
     sc_optim_free(e->opt);
     free(e->params);
     free(e->grads);
@@ -120,8 +287,8 @@ static void erm_free(erm *e)
     sc_group_metrics_free(&e->val);
 }
 
-sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_config *cfg_in,
-                       sc_train_result *out)
+static sc_status train_run(sc_context *ctx, const sc_dataset *d, const sc_train_config *cfg_in,
+                           const sc_dro_config *dro, sc_train_result *out)
 {
     memset(out, 0, sizeof *out);
     sc_train_config cfg = *cfg_in;
@@ -132,7 +299,7 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
     cfg.model.width = d->w;
     cfg.model.num_classes = d->num_classes;
     double t0 = sc_time_now();
-    erm e = {.ctx = ctx, .d = d, .cfg = &cfg};
+    erm e = {.ctx = ctx, .d = d, .cfg = &cfg, .dro = dro};
     sc_status st = sc_model_create(ctx, &cfg.model, &e.m);
     if (st == SC_OK)
         st = sc_model_init(e.m, cfg.seed);
@@ -151,8 +318,10 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
         st = sc_loop_optim_create(ctx, d, &cfg.run, e.params, e.np, &e.opt);
     if (st == SC_OK)
         st = sc_group_props(d, SC_SPLIT_TRAIN, &e.props);
+    if (st == SC_OK && dro)
+        st = dro_init(&e);
     sc_trainer t = {
-        .name = "train",
+        .name = dro ? "groupdro" : "train",
         .self = &e,
         .nparts = 1,
         .parts = {{.file = "last.safetensors", .best_file = "best.safetensors", .model = e.m,
@@ -162,6 +331,14 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
         .step = erm_step,
         .evaluate = erm_evaluate,
     };
+    if (dro) {
+        t.nvalues = 3;
+        t.values[0] = (sc_loop_value){"train_loss", "robust loss"};
+        t.values[2] = (sc_loop_value){"train_ce", "ce"};
+        t.step = dro_step;
+        t.begin_epoch = dro_begin_epoch;
+        t.extra = dro_extra;
+    }
     sc_loop_result lr;
     if (st == SC_OK)
         st = sc_loop_run(ctx, d, &cfg.run, &t, &lr);
@@ -190,4 +367,25 @@ sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_conf
     if (st != SC_OK)
         sc_train_result_free(out);
     return st;
+}
+
+sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_config *cfg,
+                       sc_train_result *out)
+{
+    return train_run(ctx, d, cfg, NULL, out);
+}
+
+void sc_dro_config_default(sc_dro_config *c)
+{
+    memset(c, 0, sizeof *c);
+    sc_train_config_default(&c->train);
+    c->eta = 0.01;
+}
+
+sc_status sc_train_group_dro(sc_context *ctx, const sc_dataset *d, const sc_dro_config *cfg,
+                             sc_train_result *out)
+{
+    sc_dro_config c = *cfg;
+    c.train.sample_weights = NULL;
+    return train_run(ctx, d, &c.train, &c, out);
 }
