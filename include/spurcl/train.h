@@ -213,6 +213,49 @@ SC_API void sc_dro_config_default(sc_dro_config *cfg);
 SC_API sc_status sc_train_group_dro(sc_context *ctx, const sc_dataset *d, const sc_dro_config *cfg,
                                     sc_train_result *out);
 
+/* ---- DFR (Kirichenko et al. 2022: last-layer retraining) ------------------
+ *
+ * The penultimate features of a trained model (sc_model_features),
+ * standardised with the training split's mean and standard deviation; an
+ * L1-regularised logistic regression (multinomial: mean cross-entropy +
+ * ||W||_1 / (C n), sklearn's C on n samples) fitted by proximal gradient
+ * descent (FISTA) on the device, on group-balanced subsets (every group of
+ * the subset cut to its smallest group's size) of the validation split:
+ *   tuning  each C of the grid fitted on one balanced subset of a random half
+ *           of val, scored by worst-group accuracy on the other half;
+ *   final   the average of `fits` heads, each fitted with the chosen C on a
+ *           balanced subset of the whole val.
+ * Uses group labels of the validation split, as the paper does. */
+
+#define SC_DFR_MAX_C 16
+
+typedef struct sc_dfr_config {
+    double c_grid[SC_DFR_MAX_C]; /* default DFR's: 1, 0.7, 0.3, 0.1, 0.07, 0.03, 0.01 */
+    int n_c;
+    int fits;                    /* heads averaged at the end (default 20) */
+    int iterations;              /* FISTA iterations per fit (default 500) */
+    uint64_t seed;               /* the val halves and the balanced subsets */
+    void (*progress)(const sc_train_progress *p, void *ud);
+    void *progress_ud;
+} sc_dfr_config;
+
+SC_API void sc_dfr_config_default(sc_dfr_config *cfg);
+
+typedef struct sc_dfr_result {
+    sc_model *model;             /* `model` with its last layer replaced by the DFR head
+                                    (standardisation folded in; caller frees) */
+    double c;                    /* the chosen C */
+    double tune_wga[SC_DFR_MAX_C]; /* worst-group accuracy of each C on the held-out half */
+    int64_t subset;              /* samples in one final balanced subset */
+    sc_group_metrics val, test;  /* of the new model (val: in-sample for the head) */
+    double seconds;
+} sc_dfr_result;
+
+/* The last-layer retraining of a trained model (left unchanged). */
+SC_API sc_status sc_dfr(sc_context *ctx, sc_model *model, const sc_dataset *d,
+                        const sc_dfr_config *cfg, sc_dfr_result *out);
+SC_API void sc_dfr_result_free(sc_dfr_result *r);
+
 /* ---- JTT (Just Train Twice, Liu et al. 2021) ------------------------------ */
 
 typedef struct sc_jtt_config {

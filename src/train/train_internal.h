@@ -33,6 +33,14 @@ int sc__argmax(const float *row, int k);
  * became nan"), else SC_OK. */
 sc_status sc__check_finite(const char *what, const double *v, const char *const *names, int n);
 
+/* DFR's head on given standardised features z [d->n, F] (row i: dataset
+ * index i): the averaged head avg [K * F + K] (W row-major, then b), the
+ * chosen C, each C's held-out worst-group accuracy (cfg->n_c entries) and
+ * the final balanced subsets' size (src/train/dfr.c). */
+sc_status sc__dfr_head(sc_context *ctx, const sc_dataset *d, const float *z, int F,
+                       const sc_dfr_config *cfg, double *avg, double *chosen, double *tune_wga,
+                       int64_t *subset);
+
 /* Training samples of a data set. */
 int64_t sc__train_count(const sc_dataset *d);
 
