@@ -198,7 +198,10 @@ static void check_saliency(bool vit)
     sc_safetensors_close(st);
 }
 
-static void check_ule(bool vit)
+/* head_only: the gradient with respect to the last layer alone, as ULE on a
+ * frozen backbone takes it (the graph pruned to the head, second order
+ * still through the backbone): the fixture's head entries. */
+static void check_ule(bool vit, bool head_only)
 {
     sc_safetensors *st = open_fixture(vit ? "vit.safetensors" : "cnn.safetensors");
     sc_model *m = load_model(st, vit);
@@ -212,10 +215,13 @@ static void check_ule(bool vit)
     } cfgs[3] = {{"a", SC_SAL_TRUE_LOGIT, SC_NORM_MAXABS, SC_ULE_ADDITIVE},
                  {"b", SC_SAL_LOSS, SC_NORM_L2, SC_ULE_ADDITIVE},
                  {"c", SC_SAL_TRUE_LOGIT, SC_NORM_NONE, SC_ULE_CONVEX}};
-    size_t np = sc_model_param_count(m);
-    sc_var **params = malloc(np * sizeof *params), **grads = malloc(np * sizeof *grads);
-    for (size_t i = 0; i < np; i++)
-        params[i] = sc_model_param(m, i);
+    size_t np = 0;
+    sc_var **params = malloc(sc_model_param_count(m) * sizeof *params);
+    sc_var **grads = malloc(sc_model_param_count(m) * sizeof *grads);
+    for (size_t i = 0; i < sc_model_param_count(m); i++)
+        if (!head_only || sc_model_is_head_param(m, sc_var_name(sc_model_param(m, i))))
+            params[np++] = sc_model_param(m, i);
+    ck_assert_uint_eq(np, head_only ? 2 : sc_model_param_count(m));
     for (int c = 0; c < 3; c++) {
         char name[256];
         sc_ule_loss_config lc;
@@ -435,13 +441,17 @@ START_TEST(cnn_forward_ce) { check_forward_and_ce(false); }
 END_TEST
 START_TEST(cnn_saliency) { check_saliency(false); }
 END_TEST
-START_TEST(cnn_ule_teacher_grad) { check_ule(false); }
+START_TEST(cnn_ule_teacher_grad) { check_ule(false, false); }
+END_TEST
+START_TEST(cnn_ule_frozen_backbone_grad) { check_ule(false, true); }
 END_TEST
 START_TEST(vit_forward_ce) { check_forward_and_ce(true); }
 END_TEST
 START_TEST(vit_saliency) { check_saliency(true); }
 END_TEST
-START_TEST(vit_ule_teacher_grad) { check_ule(true); }
+START_TEST(vit_ule_teacher_grad) { check_ule(true, false); }
+END_TEST
+START_TEST(vit_ule_frozen_backbone_grad) { check_ule(true, true); }
 END_TEST
 
 START_TEST(report_tolerance)
@@ -458,9 +468,11 @@ int main(void)
     tcase_add_test(tc, cnn_forward_ce);
     tcase_add_test(tc, cnn_saliency);
     tcase_add_test(tc, cnn_ule_teacher_grad);
+    tcase_add_test(tc, cnn_ule_frozen_backbone_grad);
     tcase_add_test(tc, vit_forward_ce);
     tcase_add_test(tc, vit_saliency);
     tcase_add_test(tc, vit_ule_teacher_grad);
+    tcase_add_test(tc, vit_ule_frozen_backbone_grad);
     tcase_add_test(tc, resnet_forward_ce);
     tcase_add_test(tc, resnet_ule_teacher_grad);
     tcase_add_test(tc, resnet_init);

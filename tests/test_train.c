@@ -529,6 +529,54 @@ START_TEST(group_dro_weights)
 }
 END_TEST
 
+/* ULE in the paper's setting: both models start from a trained backbone
+ * (an ERM checkpoint) that stays frozen; only the last layers move. */
+START_TEST(ule_frozen_backbone)
+{
+    sc_dataset *d = toy_conflicting(300, 40, 40, 4, 0);
+    char *dir = tu_tmpdir("train");
+    sc_train_config c;
+    small_cnn(&c);
+    c.epochs = 1;
+    c.run_dir = dir;
+    sc_train_result er;
+    TU_OK(sc_train_erm(tu_ctx(), d, &c, &er));
+    char ck[512];
+    snprintf(ck, sizeof ck, "%s/last.safetensors", dir);
+    sc_ule_config u;
+    tiny_ule(&u);
+    u.epochs = 2;
+    u.init = ck;
+    u.freeze_backbone = true;
+    char udir[600];
+    snprintf(udir, sizeof udir, "%s/ule", dir);
+    u.run_dir = udir;
+    sc_ule_result ur;
+    TU_OK(sc_train_ule(tu_ctx(), d, &u, &ur));
+    sc_model *models[2] = {ur.student, ur.teacher};
+    int moved = 0;
+    for (int k = 0; k < 2; k++)
+        for (size_t i = 0; i < sc_model_param_count(er.model); i++) {
+            sc_var *p0 = sc_model_param(er.model, i), *p1 = sc_model_param(models[k], i);
+            size_t n = (size_t)sc_var_numel(p0);
+            float *a = tu_download(sc_var_tensor(p0)), *b = tu_download(sc_var_tensor(p1));
+            bool same = memcmp(a, b, n * sizeof *a) == 0;
+            if (sc_model_is_head_param(er.model, sc_var_name(p0)))
+                moved += !same;
+            else
+                ck_assert_msg(same, "%s: backbone parameter %s moved", k ? "teacher" : "student",
+                              sc_var_name(p0));
+            free(a);
+            free(b);
+        }
+    ck_assert_int_eq(moved, 4); /* fc2.weight and fc2.bias of both models */
+    sc_ule_result_free(&ur);
+    sc_train_result_free(&er);
+    sc_dataset_free(d);
+    tu_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train");
@@ -540,6 +588,7 @@ int main(void)
     tcase_add_test(tc, ule_resume_is_bit_identical);
     tcase_add_test(tc, ule_teacher_beats_student_on_conflicting);
     tcase_add_test(tc, group_dro_weights);
+    tcase_add_test(tc, ule_frozen_backbone);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }
