@@ -14,6 +14,7 @@
 
 #include "core/core.h"
 #include "spurcl/io.h"
+#include "spurcl/compare.h"
 #include "spurcl/nn.h"
 #include "spurcl/train.h"
 #include "spurcl/ule.h"
@@ -577,6 +578,77 @@ START_TEST(ule_frozen_backbone)
 }
 END_TEST
 
+/* The comparison runner: a tiny comparison, then the same again (every run
+ * skipped, the same table), then with one run's done.json removed (that run
+ * alone trains again, the same table: runs are deterministic). */
+START_TEST(compare_resumes)
+{
+    sc_dataset *d = toy_conflicting(200, 40, 40, 5, 4);
+    char *dir = tu_tmpdir("compare");
+    sc_compare_config c;
+    sc_compare_config_default(&c);
+    c.out = dir;
+    c.seeds = 2;
+    c.methods[SC_METHOD_JTT] = false;
+    c.methods[SC_METHOD_GROUPDRO] = false;
+    small_cnn(&c.train);
+    c.train.epochs = 1;
+    c.train.eval_every = 3;
+    c.dfr.fits = 2;
+    c.dfr.iterations = 50;
+    c.grid = "ule.lambda=10,100";
+    sc_compare_result a, b;
+    TU_OK(sc_compare_run(tu_ctx(), d, &c, &a));
+    /* ERM and DFR: 2 runs each; ULE: 2 settings x 2 seeds */
+    ck_assert_int_eq(a.runs, 8);
+    ck_assert_int_eq(a.skipped, 0);
+    ck_assert_int_eq(a.nrows, 3);
+    for (int i = 0; i < a.nrows; i++) {
+        ck_assert_int_eq(a.rows[i].seeds, 2);
+        ck_assert(isfinite(a.rows[i].no_labels.wga_mean) && isfinite(a.rows[i].with_labels.wga_mean));
+        /* selecting on val worst-group cannot give a lower val worst-group */
+        ck_assert(a.rows[i].with_labels.wga_mean >= 0 && a.rows[i].no_labels.avg_mean > 0.3);
+    }
+    ck_assert_str_eq(sc_method_name(a.rows[2].method), "ule");
+    ck_assert(strstr(a.rows[2].no_labels.setting, "lambda=") == a.rows[2].no_labels.setting);
+    TU_OK(sc_compare_run(tu_ctx(), d, &c, &b));
+    ck_assert_int_eq(b.runs, 0);
+    ck_assert_int_eq(b.skipped, 8);
+    char path[600];
+    snprintf(path, sizeof path, "%s/ule/lambda=100/seed-1/done.json", dir);
+    ck_assert_int_eq(remove(path), 0);
+    TU_OK(sc_compare_run(tu_ctx(), d, &c, &b));
+    ck_assert_int_eq(b.runs, 1);
+    ck_assert_int_eq(b.skipped, 7);
+    for (int i = 0; i < a.nrows; i++) {
+        ck_assert_str_eq(a.rows[i].no_labels.setting, b.rows[i].no_labels.setting);
+        ck_assert(a.rows[i].no_labels.wga_mean == b.rows[i].no_labels.wga_mean);
+        ck_assert(a.rows[i].with_labels.avg_mean == b.rows[i].with_labels.avg_mean);
+    }
+    static const char *const files[3] = {"results.csv", "results.json", "chart.png"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[k]);
+        ck_assert_msg(access(path, R_OK) == 0, "%s missing", path);
+    }
+    /* results.csv: a header and two rules for each of the three methods */
+    snprintf(path, sizeof path, "%s/results.csv", dir);
+    uint8_t *txt;
+    size_t size;
+    TU_OK(sc_io_read_file(path, 1 << 20, &txt, &size));
+    int lines = 0;
+    for (size_t i = 0; i < size; i++)
+        lines += txt[i] == '\n';
+    ck_assert_int_eq(lines, 7);
+    free(txt);
+    sc_compare_config bad = c;
+    bad.grid = "ule.gamma=1";
+    ck_assert_int_eq(sc_compare_run(tu_ctx(), d, &bad, &b), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "ule.lambda"), "%s", sc_last_error());
+    sc_dataset_free(d);
+    tu_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("train");
@@ -589,6 +661,7 @@ int main(void)
     tcase_add_test(tc, ule_teacher_beats_student_on_conflicting);
     tcase_add_test(tc, group_dro_weights);
     tcase_add_test(tc, ule_frozen_backbone);
+    tcase_add_test(tc, compare_resumes);
     suite_add_tcase(s, tc);
     return tu_run(s);
 }

@@ -1,0 +1,649 @@
+/* The robustness comparison (include/spurcl/compare.h): methods x seeds x
+ * grid settings, post-hoc selection from each run's metrics.jsonl, the
+ * table, results.csv, results.json and chart.png. */
+#include "io/image.h"
+#include "train/train_internal.h"
+#include "spurcl/compare.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const method_names[SC_METHOD_COUNT] = {"erm", "jtt", "groupdro", "dfr",
+                                                          "ule"};
+/* group labels each method reads */
+static const char *const method_labels[SC_METHOD_COUNT] = {"none", "none", "train", "val",
+                                                           "none"};
+
+const char *sc_method_name(sc_method m) { return sc_enum_name(method_names, SC_METHOD_COUNT, m); }
+
+sc_status sc_method_parse(const char *s, sc_method *out)
+{
+    int v;
+    SC_TRY(sc_enum_parse("method", method_names, SC_METHOD_COUNT, s, &v));
+    *out = (sc_method)v;
+    return SC_OK;
+}
+
+void sc_compare_config_default(sc_compare_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->out = "runs/compare";
+    for (int m = 0; m < SC_METHOD_COUNT; m++)
+        c->methods[m] = true;
+    c->seeds = 5;
+    sc_train_config_default(&c->train);
+    c->jtt_id_epochs = 1;
+    c->jtt_upweight = 20;
+    c->dro_eta = 0.01;
+    sc_dfr_config_default(&c->dfr);
+    sc_ule_loss_config_default(&c->ule_loss);
+}
+
+/* ---- the grid ------------------------------------------------------------------ */
+
+enum { K_ULE_LAMBDA, K_JTT_UPWEIGHT, K_JTT_ID_EPOCHS, K_DRO_ETA, K_DRO_ADJ, K_LR, K_WD, K_COUNT };
+static const char *const key_names[K_COUNT] = {"ule.lambda", "jtt.upweight", "jtt.id-epochs",
+                                               "dro.eta",    "dro.adjustment", "lr",
+                                               "weight-decay"};
+#define MAX_VALUES 16
+#define MAX_SETTINGS 64
+
+typedef struct grid {
+    int nvalues[K_COUNT];
+    double values[K_COUNT][MAX_VALUES];
+} grid;
+
+static bool key_applies(int key, sc_method m)
+{
+    switch (key) {
+    case K_ULE_LAMBDA: return m == SC_METHOD_ULE;
+    case K_JTT_UPWEIGHT:
+    case K_JTT_ID_EPOCHS: return m == SC_METHOD_JTT;
+    case K_DRO_ETA:
+    case K_DRO_ADJ: return m == SC_METHOD_GROUPDRO;
+    default: return m != SC_METHOD_DFR;
+    }
+}
+
+static sc_status parse_grid(const char *s, grid *g)
+{
+    memset(g, 0, sizeof *g);
+    if (!s)
+        return SC_OK;
+    char *copy = strdup(s), *save = NULL;
+    if (!copy)
+        return sc_oom("grid");
+    sc_status st = SC_OK;
+    for (char *item = strtok_r(copy, "; ", &save); st == SC_OK && item;
+         item = strtok_r(NULL, "; ", &save)) {
+        char *eq = strchr(item, '=');
+        int v;
+        if (!eq) {
+            st = sc_error_set(SC_ERR_INVALID_ARG, "grid item '%s': expected KEY=V1,V2,...", item);
+            break;
+        }
+        *eq = '\0';
+        if ((st = sc_enum_parse("grid key", key_names, K_COUNT, item, &v)) != SC_OK)
+            break;
+        if (g->nvalues[v])
+            st = sc_error_set(SC_ERR_INVALID_ARG, "grid key '%s' given twice", item);
+        for (char *p = eq + 1; st == SC_OK && *p;) {
+            char *end;
+            double x = strtod(p, &end);
+            if (end == p || !isfinite(x) || x < 0 || g->nvalues[v] == MAX_VALUES) {
+                st = sc_error_set(SC_ERR_INVALID_ARG, "grid key '%s': bad or too many values "
+                                                      "(at most %d numbers >= 0)",
+                                  item, MAX_VALUES);
+                break;
+            }
+            g->values[v][g->nvalues[v]++] = x;
+            p = *end == ',' ? end + 1 : end;
+            if (*end && *end != ',')
+                st = sc_error_set(SC_ERR_INVALID_ARG, "grid key '%s': unexpected '%s'", item, end);
+        }
+    }
+    free(copy);
+    return st;
+}
+
+/* A method's settings: the product of the values of the keys that apply;
+ * setting k's value index for key j is digit j of k in the mixed radix. */
+static int settings_of(const grid *g, sc_method m)
+{
+    int n = 1;
+    for (int k = 0; k < K_COUNT; k++)
+        if (g->nvalues[k] && key_applies(k, m))
+            n *= g->nvalues[k];
+    return n;
+}
+
+static double setting_value(const grid *g, sc_method m, int s, int key, bool *set)
+{
+    *set = false;
+    for (int k = 0; k < K_COUNT; k++) {
+        if (!g->nvalues[k] || !key_applies(k, m))
+            continue;
+        int i = s % g->nvalues[k];
+        s /= g->nvalues[k];
+        if (k == key) {
+            *set = true;
+            return g->values[k][i];
+        }
+    }
+    return 0;
+}
+
+static void setting_label(const grid *g, sc_method m, int s, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < K_COUNT; k++) {
+        bool set;
+        double v = setting_value(g, m, s, k, &set);
+        if (set && len + 1 < n)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s=%g", len ? "," : "",
+                                    strchr(key_names[k], '.') ? strchr(key_names[k], '.') + 1
+                                                              : key_names[k],
+                                    v);
+    }
+}
+
+/* ---- one run ---------------------------------------------------------------------- */
+
+/* The evaluation a rule selects: its val metric and the test metrics there. */
+typedef struct pick {
+    double val, test_wga, test_avg;
+    int64_t step;
+    bool ok;
+} pick;
+
+typedef struct run_result {
+    pick by_avg, by_wga;
+} run_result;
+
+static double jnum(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+/* Both selections over the evaluations of DIR/metrics.jsonl (keys with
+ * `prefix`: "" or "teacher_"). The first of equal values wins. */
+static sc_status select_from_log(const char *dir, const char *prefix, run_result *r)
+{
+    char path[4200], k[64];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+    uint8_t *txt;
+    size_t size;
+    SC_TRY(sc_io_read_file(path, (size_t)1 << 30, &txt, &size));
+    memset(r, 0, sizeof *r);
+    char *save = NULL;
+    for (char *l = strtok_r((char *)txt, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        cJSON *o = cJSON_Parse(l);
+        if (!o)
+            continue;
+        pick p = {.ok = true, .step = (int64_t)jnum(o, "step")};
+        snprintf(k, sizeof k, "%stest_wga", prefix);
+        p.test_wga = jnum(o, k);
+        snprintf(k, sizeof k, "%stest_weighted", prefix);
+        p.test_avg = jnum(o, k);
+        snprintf(k, sizeof k, "%sval_acc", prefix);
+        double va = jnum(o, k);
+        snprintf(k, sizeof k, "%sval_wga", prefix);
+        double vw = jnum(o, k);
+        cJSON_Delete(o);
+        if (!isfinite(va) || !isfinite(vw) || !isfinite(p.test_wga))
+            continue;
+        if (!r->by_avg.ok || va > r->by_avg.val) {
+            r->by_avg = p;
+            r->by_avg.val = va;
+        }
+        if (!r->by_wga.ok || vw > r->by_wga.val) {
+            r->by_wga = p;
+            r->by_wga.val = vw;
+        }
+    }
+    free(txt);
+    if (!r->by_avg.ok)
+        return sc_error_set(SC_ERR_FORMAT, "%s has no evaluation with val and test metrics",
+                            path);
+    return SC_OK;
+}
+
+static cJSON *pick_json(const pick *p)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "step", (double)p->step);
+    cJSON_AddNumberToObject(o, "val", p->val);
+    cJSON_AddNumberToObject(o, "test_wga", p->test_wga);
+    cJSON_AddNumberToObject(o, "test_avg", p->test_avg);
+    return o;
+}
+
+static bool pick_from_json(const cJSON *o, pick *p)
+{
+    p->step = (int64_t)jnum(o, "step");
+    p->val = jnum(o, "val");
+    p->test_wga = jnum(o, "test_wga");
+    p->test_avg = jnum(o, "test_avg");
+    p->ok = isfinite(p->val) && isfinite(p->test_wga) && isfinite(p->test_avg);
+    return p->ok;
+}
+
+typedef struct done_file {
+    const run_result *r;
+    const char *method, *setting;
+    int seed;
+    double seconds;
+} done_file;
+
+static sc_status write_done(FILE *f, void *ud)
+{
+    const done_file *df = ud;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "method", df->method);
+    cJSON_AddStringToObject(o, "setting", df->setting);
+    cJSON_AddNumberToObject(o, "seed", df->seed);
+    cJSON_AddNumberToObject(o, "seconds", df->seconds);
+    cJSON_AddItemToObject(o, "by_val_avg", pick_json(&df->r->by_avg));
+    cJSON_AddItemToObject(o, "by_val_wga", pick_json(&df->r->by_wga));
+    char *txt = cJSON_Print(o);
+    cJSON_Delete(o);
+    int bad = !txt || fprintf(f, "%s\n", txt) < 0;
+    cJSON_free(txt);
+    return bad ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
+}
+
+static bool read_done(const char *dir, run_result *r)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/done.json", dir);
+    uint8_t *txt;
+    size_t size;
+    if (sc_io_read_file(path, 1 << 20, &txt, &size) != SC_OK)
+        return false;
+    cJSON *o = cJSON_Parse((char *)txt);
+    free(txt);
+    bool ok = o && pick_from_json(cJSON_GetObjectItemCaseSensitive(o, "by_val_avg"), &r->by_avg) &&
+              pick_from_json(cJSON_GetObjectItemCaseSensitive(o, "by_val_wga"), &r->by_wga);
+    cJSON_Delete(o);
+    return ok;
+}
+
+/* A model's val and test metrics as both selections (DFR: nothing to select). */
+static void result_of_metrics(const sc_group_metrics *val, const sc_group_metrics *test,
+                              run_result *r)
+{
+    pick p = {.ok = true, .val = val->accuracy, .test_wga = test->worst_group,
+              .test_avg = test->weighted};
+    r->by_avg = p;
+    r->by_wga = p;
+    r->by_wga.val = val->worst_group;
+}
+
+typedef struct runner {
+    sc_context *ctx;
+    const sc_dataset *d;
+    const sc_compare_config *cfg;
+    grid g;
+} runner;
+
+static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *dir,
+                           const char *label, run_result *r)
+{
+    const sc_compare_config *cfg = R->cfg;
+    sc_train_config tc = cfg->train;
+    tc.run_dir = dir;
+    tc.seed = (uint64_t)seed;
+    tc.resume = false;
+    tc.select = SC_SELECT_LAST;
+    tc.eval_test = true;
+    tc.label = label;
+    tc.progress = cfg->progress;
+    tc.progress_ud = cfg->progress_ud;
+    bool set;
+    double v = setting_value(&R->g, m, s, K_LR, &set);
+    if (set)
+        tc.optim.lr = (float)v;
+    v = setting_value(&R->g, m, s, K_WD, &set);
+    if (set)
+        tc.optim.weight_decay = (float)v;
+    char erm_ckpt[4200];
+    snprintf(erm_ckpt, sizeof erm_ckpt, "%s/erm/seed-%d/last.safetensors", cfg->out, seed);
+    switch (m) {
+    case SC_METHOD_ERM: {
+        sc_train_result tr;
+        SC_TRY(sc_train_erm(R->ctx, R->d, &tc, &tr));
+        sc_train_result_free(&tr);
+        return select_from_log(dir, "", r);
+    }
+    case SC_METHOD_JTT: {
+        sc_jtt_config jc = {.train = tc, .id_epochs = cfg->jtt_id_epochs,
+                            .upweight = (float)cfg->jtt_upweight};
+        v = setting_value(&R->g, m, s, K_JTT_UPWEIGHT, &set);
+        if (set)
+            jc.upweight = (float)v;
+        v = setting_value(&R->g, m, s, K_JTT_ID_EPOCHS, &set);
+        if (set)
+            jc.id_epochs = (int)v;
+        sc_jtt_result jr;
+        SC_TRY(sc_train_jtt(R->ctx, R->d, &jc, &jr));
+        sc_train_result_free(&jr.final);
+        return select_from_log(dir, "", r);
+    }
+    case SC_METHOD_GROUPDRO: {
+        sc_dro_config dc = {.train = tc, .eta = cfg->dro_eta, .adjustment = cfg->dro_adjustment,
+                            .balanced = cfg->dro_balanced};
+        v = setting_value(&R->g, m, s, K_DRO_ETA, &set);
+        if (set)
+            dc.eta = v;
+        v = setting_value(&R->g, m, s, K_DRO_ADJ, &set);
+        if (set)
+            dc.adjustment = v;
+        sc_train_result tr;
+        SC_TRY(sc_train_group_dro(R->ctx, R->d, &dc, &tr));
+        sc_train_result_free(&tr);
+        return select_from_log(dir, "", r);
+    }
+    case SC_METHOD_DFR: {
+        sc_model *base;
+        SC_TRY(sc_checkpoint_load_model(R->ctx, erm_ckpt, &base));
+        sc_dfr_config fc = cfg->dfr;
+        fc.seed = (uint64_t)seed;
+        fc.progress = cfg->progress;
+        fc.progress_ud = cfg->progress_ud;
+        sc_dfr_result dr;
+        sc_status st = sc_mkdir_p(dir);
+        if (st == SC_OK)
+            st = sc_dfr(R->ctx, base, R->d, &fc, &dr);
+        sc_model_free(base);
+        if (st != SC_OK)
+            return st;
+        result_of_metrics(&dr.val, &dr.test, r);
+        char path[4300];
+        snprintf(path, sizeof path, "%s/dfr.safetensors", dir);
+        char meta[64];
+        snprintf(meta, sizeof meta, "{\"dfr_c\": %g}", dr.c);
+        st = sc_checkpoint_save(path, dr.model, NULL, 0, (uint64_t)seed, meta);
+        sc_dfr_result_free(&dr);
+        return st;
+    }
+    case SC_METHOD_ULE: {
+        sc_ule_config uc;
+        sc_ule_config_default(&uc);
+        uc.student = uc.teacher = tc.model;
+        uc.run = tc.run;
+        uc.loss = cfg->ule_loss;
+        v = setting_value(&R->g, m, s, K_ULE_LAMBDA, &set);
+        if (set)
+            uc.loss.lambda = (float)v;
+        uc.freeze_backbone = !cfg->ule_whole_network;
+        uc.init = cfg->ule_backbone ? cfg->ule_backbone : uc.freeze_backbone ? erm_ckpt : NULL;
+        sc_ule_result ur;
+        SC_TRY(sc_train_ule(R->ctx, R->d, &uc, &ur));
+        sc_ule_result_free(&ur);
+        return select_from_log(dir, "teacher_", r);
+    }
+    default: return sc_error_set(SC_ERR_INVALID_ARG, "unknown method %d", (int)m);
+    }
+}
+
+/* ---- aggregation and outputs ------------------------------------------------------ */
+
+static void mean_std(const double *x, int n, double *mean, double *sd)
+{
+    double s = 0, q = 0;
+    for (int i = 0; i < n; i++)
+        s += x[i];
+    *mean = n ? s / n : NAN;
+    for (int i = 0; i < n; i++)
+        q += (x[i] - *mean) * (x[i] - *mean);
+    *sd = n > 1 ? sqrt(q / (n - 1)) : 0;
+}
+
+/* results[setting * seeds + seed] of one method: per rule the setting with
+ * the best mean val metric, and its test metrics over seeds. */
+static void aggregate(const runner *R, sc_method m, const run_result *res, const bool *have,
+                      int nset, sc_compare_row *row)
+{
+    int S = R->cfg->seeds;
+    row->method = m;
+    row->group_labels = method_labels[m];
+    double *w = malloc((size_t)S * sizeof *w), *a = malloc((size_t)S * sizeof *a);
+    for (int rule = 0; w && a && rule < 2; rule++) {
+        sc_compare_cell *cell = rule == 0 ? &row->no_labels : &row->with_labels;
+        double best = -INFINITY;
+        int best_s = -1, best_n = 0;
+        for (int s = 0; s < nset; s++) {
+            double v = 0;
+            int n = 0;
+            for (int k = 0; k < S; k++)
+                if (have[s * S + k]) {
+                    const pick *p = rule == 0 ? &res[s * S + k].by_avg : &res[s * S + k].by_wga;
+                    v += p->val;
+                    n++;
+                }
+            if (n && v / n > best) {
+                best = v / n;
+                best_s = s;
+                best_n = n;
+            }
+        }
+        cell->val = best;
+        if (best_s < 0)
+            continue;
+        setting_label(&R->g, m, best_s, cell->setting, sizeof cell->setting);
+        int n = 0;
+        for (int k = 0; k < S; k++)
+            if (have[best_s * S + k]) {
+                const pick *p = rule == 0 ? &res[best_s * S + k].by_avg : &res[best_s * S + k].by_wga;
+                w[n] = p->test_wga;
+                a[n] = p->test_avg;
+                n++;
+            }
+        mean_std(w, n, &cell->wga_mean, &cell->wga_std);
+        mean_std(a, n, &cell->avg_mean, &cell->avg_std);
+        row->seeds = best_n;
+    }
+    free(w);
+    free(a);
+}
+
+static sc_status write_csv(FILE *f, void *ud)
+{
+    const sc_compare_result *r = ud;
+    fprintf(f, "method,group_labels,selection,setting,seeds,val,test_wga_mean,test_wga_std,"
+               "test_avg_mean,test_avg_std\n");
+    for (int i = 0; i < r->nrows; i++)
+        for (int rule = 0; rule < 2; rule++) {
+            const sc_compare_row *w = &r->rows[i];
+            const sc_compare_cell *c = rule == 0 ? &w->no_labels : &w->with_labels;
+            fprintf(f, "%s,%s,%s,\"%s\",%d,%.4f,%.4f,%.4f,%.4f,%.4f\n", sc_method_name(w->method),
+                    w->group_labels, rule == 0 ? "val_avg" : "val_wga", c->setting, w->seeds,
+                    c->val, c->wga_mean, c->wga_std, c->avg_mean, c->avg_std);
+        }
+    return ferror(f) ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
+}
+
+typedef struct json_out {
+    const sc_compare_result *r;
+    cJSON *runs;
+} json_out;
+
+static cJSON *cell_json(const sc_compare_cell *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "setting", c->setting);
+    cJSON_AddNumberToObject(o, "val", isfinite(c->val) ? c->val : -1);
+    cJSON_AddNumberToObject(o, "test_wga_mean", c->wga_mean);
+    cJSON_AddNumberToObject(o, "test_wga_std", c->wga_std);
+    cJSON_AddNumberToObject(o, "test_avg_mean", c->avg_mean);
+    cJSON_AddNumberToObject(o, "test_avg_std", c->avg_std);
+    return o;
+}
+
+static sc_status write_json(FILE *f, void *ud)
+{
+    const json_out *j = ud;
+    cJSON *root = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(root, "table");
+    for (int i = 0; i < j->r->nrows; i++) {
+        const sc_compare_row *w = &j->r->rows[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "method", sc_method_name(w->method));
+        cJSON_AddStringToObject(o, "group_labels", w->group_labels);
+        cJSON_AddNumberToObject(o, "seeds", w->seeds);
+        cJSON_AddItemToObject(o, "selected_by_val_avg", cell_json(&w->no_labels));
+        cJSON_AddItemToObject(o, "selected_by_val_wga", cell_json(&w->with_labels));
+        cJSON_AddItemToArray(rows, o);
+    }
+    cJSON_AddItemReferenceToObject(root, "runs", j->runs);
+    cJSON_AddNumberToObject(root, "seconds", j->r->seconds);
+    char *txt = cJSON_Print(root);
+    cJSON_Delete(root);
+    int bad = !txt || fprintf(f, "%s\n", txt) < 0;
+    cJSON_free(txt);
+    return bad ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
+}
+
+/* Two panels (selected without / with group labels), per method a bar of
+ * test worst-group and of test average accuracy, error bars of one
+ * standard deviation. */
+static sc_status write_chart(const sc_compare_result *r, const char *path)
+{
+    const sc_rgb white = {255, 255, 255}, black = {0, 0, 0};
+    const sc_rgb cols[2] = {{200, 50, 50}, {60, 110, 190}};
+    int panel_w = 60 + 90 * (r->nrows > 0 ? r->nrows : 1);
+    sc_canvas cv;
+    SC_TRY(sc_canvas_init(&cv, 2 * panel_w + 120, 380, white));
+    static const char *const titles[2] = {"selected by val average (no group labels)",
+                                          "selected by val worst-group"};
+    static const char *const legend[2] = {"test worst-group", "test average"};
+    for (int rule = 0; rule < 2; rule++) {
+        sc_plot p = {.x0 = 70 + rule * (panel_w + 40), .y0 = 70, .w = panel_w - 20, .h = 240,
+                     .xmin = 0, .xmax = 1, .ymin = 0, .ymax = 1, .scale = 1};
+        sc_plot_frame(&cv, &p, titles[rule], NULL, NULL);
+        sc_plot_legend(&cv, &p, legend, cols, 2);
+        int bin = p.w / (r->nrows > 0 ? r->nrows : 1);
+        for (int i = 0; i < r->nrows; i++) {
+            const sc_compare_cell *c = rule == 0 ? &r->rows[i].no_labels : &r->rows[i].with_labels;
+            double mean[2] = {c->wga_mean, c->avg_mean}, sd[2] = {c->wga_std, c->avg_std};
+            for (int k = 0; k < 2; k++) {
+                if (!isfinite(mean[k]))
+                    continue;
+                int x0 = p.x0 + i * bin + 4 + k * (bin - 8) / 2, x1 = x0 + (bin - 8) / 2 - 3;
+                sc_canvas_rect(&cv, x0, sc_plot_py(&p, mean[k]), x1, p.y0 + p.h - 1, cols[k]);
+                int xm = (x0 + x1) / 2;
+                int ylo = sc_plot_py(&p, fmax(0, mean[k] - sd[k]));
+                int yhi = sc_plot_py(&p, fmin(1, mean[k] + sd[k]));
+                sc_canvas_line(&cv, xm, ylo, xm, yhi, 1, black);
+                sc_canvas_line(&cv, xm - 3, ylo, xm + 3, ylo, 1, black);
+                sc_canvas_line(&cv, xm - 3, yhi, xm + 3, yhi, 1, black);
+            }
+            const char *name = sc_method_name(r->rows[i].method);
+            sc_canvas_text(&cv, p.x0 + i * bin + (bin - sc_text_width(name, 1)) / 2,
+                           p.y0 + p.h + 8, name, 1, black);
+        }
+    }
+    sc_status st = sc_canvas_write_png(&cv, path);
+    sc_canvas_free(&cv);
+    return st;
+}
+
+sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_config *cfg,
+                         sc_compare_result *out)
+{
+    memset(out, 0, sizeof *out);
+    double t0 = sc_time_now();
+    if (cfg->seeds < 1 || cfg->seeds > 1000 || !cfg->out)
+        return sc_error_set(SC_ERR_INVALID_ARG, "compare needs 1..1000 seeds and a directory");
+    runner R = {.ctx = ctx, .d = d, .cfg = cfg};
+    SC_TRY(parse_grid(cfg->grid, &R.g));
+    SC_TRY(sc_mkdir_p(cfg->out));
+    bool need_erm = cfg->methods[SC_METHOD_ERM] || cfg->methods[SC_METHOD_DFR] ||
+                    (cfg->methods[SC_METHOD_ULE] && !cfg->ule_whole_network &&
+                     !cfg->ule_backbone);
+    run_result *res[SC_METHOD_COUNT] = {0};
+    bool *have[SC_METHOD_COUNT] = {0};
+    int nset[SC_METHOD_COUNT];
+    sc_status st = SC_OK;
+    for (int m = 0; m < SC_METHOD_COUNT; m++) {
+        nset[m] = settings_of(&R.g, (sc_method)m);
+        if (nset[m] > MAX_SETTINGS)
+            st = sc_error_set(SC_ERR_INVALID_ARG, "the grid gives %s %d settings (at most %d)",
+                              method_names[m], nset[m], MAX_SETTINGS);
+        res[m] = calloc((size_t)(nset[m] * cfg->seeds), sizeof *res[m]);
+        have[m] = calloc((size_t)(nset[m] * cfg->seeds), sizeof *have[m]);
+        if (st == SC_OK && (!res[m] || !have[m]))
+            st = sc_oom("compare");
+    }
+    cJSON *runs = cJSON_CreateArray();
+    for (int seed = 0; st == SC_OK && seed < cfg->seeds; seed++)
+        for (int m = 0; st == SC_OK && m < SC_METHOD_COUNT; m++) {
+            bool wanted = cfg->methods[m] || (m == SC_METHOD_ERM && need_erm);
+            for (int s = 0; st == SC_OK && wanted && s < nset[m]; s++) {
+                /* the backbone of dfr and ule is ERM's first setting */
+                if (m == SC_METHOD_ERM && !cfg->methods[m] && s > 0)
+                    break;
+                char setting[96], dir[4200], label[160];
+                setting_label(&R.g, (sc_method)m, s, setting, sizeof setting);
+                if (setting[0])
+                    snprintf(dir, sizeof dir, "%s/%s/%s/seed-%d", cfg->out, method_names[m],
+                             setting, seed);
+                else
+                    snprintf(dir, sizeof dir, "%s/%s/seed-%d", cfg->out, method_names[m], seed);
+                snprintf(label, sizeof label, "%s%s%s seed %d", method_names[m],
+                         setting[0] ? " " : "", setting, seed);
+                run_result *r = &res[m][s * cfg->seeds + seed];
+                if (read_done(dir, r)) {
+                    out->skipped++;
+                } else {
+                    double ts = sc_time_now();
+                    st = train_one(&R, (sc_method)m, s, seed, dir, label, r);
+                    done_file df = {r, method_names[m], setting, seed, sc_time_now() - ts};
+                    char path[4300];
+                    snprintf(path, sizeof path, "%s/done.json", dir);
+                    if (st == SC_OK)
+                        st = sc_io_write_atomic(path, write_done, &df);
+                    if (st != SC_OK)
+                        st = sc_error_wrap(st, "compare: %s", label);
+                    out->runs++;
+                }
+                have[m][s * cfg->seeds + seed] = st == SC_OK;
+                if (st == SC_OK) {
+                    cJSON *o = cJSON_CreateObject();
+                    cJSON_AddStringToObject(o, "method", method_names[m]);
+                    cJSON_AddStringToObject(o, "setting", setting);
+                    cJSON_AddNumberToObject(o, "seed", seed);
+                    cJSON_AddItemToObject(o, "by_val_avg", pick_json(&r->by_avg));
+                    cJSON_AddItemToObject(o, "by_val_wga", pick_json(&r->by_wga));
+                    cJSON_AddItemToArray(runs, o);
+                }
+            }
+        }
+    for (int m = 0; st == SC_OK && m < SC_METHOD_COUNT; m++)
+        if (cfg->methods[m])
+            aggregate(&R, (sc_method)m, res[m], have[m], nset[m], &out->rows[out->nrows++]);
+    out->seconds = sc_time_now() - t0;
+    char path[4200];
+    if (st == SC_OK) {
+        snprintf(path, sizeof path, "%s/results.csv", cfg->out);
+        st = sc_io_write_atomic(path, write_csv, out);
+    }
+    if (st == SC_OK) {
+        json_out j = {out, runs};
+        snprintf(path, sizeof path, "%s/results.json", cfg->out);
+        st = sc_io_write_atomic(path, write_json, &j);
+    }
+    if (st == SC_OK) {
+        snprintf(path, sizeof path, "%s/chart.png", cfg->out);
+        st = write_chart(out, path);
+    }
+    cJSON_Delete(runs);
+    for (int m = 0; m < SC_METHOD_COUNT; m++) {
+        free(res[m]);
+        free(have[m]);
+    }
+    return st;
+}
