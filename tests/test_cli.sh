@@ -101,6 +101,55 @@ check "probe without --model" 2 "$exe" probe --data x
 for c in $(cat "$tmp/cmds"); do
     check "listed command $c --help" 0 "$exe" $c --help
 done
+# Help and parser come from one option table (src/cli/opt_table.c): every
+# listed command's help states defaults, and they are the library's.
+help_flat() { # command... -> $tmp/help, one line, spaces squeezed
+    "$exe" "$@" --help | tr -s ' \n' '  ' >"$tmp/help"
+}
+for c in $(grep -vx data "$tmp/cmds") "data build" "data preview"; do
+    help_flat $c
+    grep_in "$c --help states a default" help "default"
+done
+help_flat train; grep_in "train: --epochs default 5" help "\-\-epochs N epochs (default 5)"
+grep_in "train: --out default runs/train" help "(default runs/train)"
+grep_in "train: --optim default by name" help "\-\-optim sgd|adamw .*(default adamw)"
+grep_in "train offers val-wga" help "last|val-avg|val-wga"
+help_flat ule; grep_in "ule: --epochs default 2" help "\-\-epochs N epochs (default 2)"
+grep_in "ule: --lambda default 100" help "(default 100)"
+if grep -q "val-wga" "$tmp/help"; then echo "FAIL ule --help offers val-wga"; fails=$((fails+1));
+else echo "ok   ule --help does not offer val-wga"; passes=$((passes+1)); fi
+help_flat ssl; grep_in "ssl: --epochs default 20" help "\-\-epochs N epochs (default 20)"
+grep_in "ssl: --encoder is --model" help "\-\-model, \-\-encoder cnn|vit|resnet"
+if grep -q "\-\-select" "$tmp/help"; then echo "FAIL ssl --help lists --select"; fails=$((fails+1));
+else echo "ok   ssl --help does not list --select"; passes=$((passes+1)); fi
+help_flat probe; grep_in "probe: --epochs default 100" help "\-\-epochs N epochs (default 100)"
+grep_in "probe: --lr default 0.003" help "\-\-lr X learning rate (default 0.003)"
+help_flat eval; grep_in "eval: --split val|test|both" help "\-\-split val|test|both .*(default both)"
+# an enum value is parsed by the library: its message, the hint, exit 2
+check "ule --penalty x" 2 "$exe" ule --data x --penalty x
+grep_in "ule --penalty x: the library's message" err "spurcl ule: --penalty: unknown ULE penalty 'x' (expected mse, cos2 or overlap)"
+grep_in "ule --penalty x: the hint" err "Try 'spurcl ule --help'."
+check "ule --select val-wga names why" 2 "$exe" ule --data x --select val-wga
+grep_in "ule --select val-wga: group labels" err "group labels"
+check "eval --split train refused" 2 "$exe" eval --data x --model y --split train
+check "train --optim x" 2 "$exe" train --data x --optim x
+grep_in "train --optim x: the library's message" err "unknown optimiser 'x'"
+check "probe --encoder is --model" 1 "$exe" probe --encoder /nonexistent/c.safetensors --data x
+# every option a command's help lists is one its parser takes ("--o=x" for
+# an option with a value, which may then be refused, but never as unknown)
+for c in $(grep -vx data "$tmp/cmds"); do
+    "$exe" $c --help | sed -nE 's/^  (-[a-zA-Z], )?(--[a-z0-9-]+)(, --[a-z0-9-]+)?( [^ ]+)?(  .*|$)/\2\4/p' |
+        grep -v '^--help$' >"$tmp/opts"
+    bad=""
+    while read -r o v; do
+        if [ -n "$v" ]; then a="$o=x"; else a="$o"; fi
+        "$exe" $c "$a" --help >/dev/null 2>"$tmp/err"
+        grep -q "unknown option" "$tmp/err" && bad="$bad $o"
+    done <"$tmp/opts"
+    n=$(wc -l <"$tmp/opts")
+    if [ -z "$bad" ] && [ "$n" -gt 0 ] || [ "$c" = devices ]; then echo "ok   $c parses the $n options its help lists"; passes=$((passes+1));
+    else echo "FAIL $c: help lists options its parser does not take:$bad"; fails=$((fails+1)); fi
+done
 # End to end on a tiny MNIST-SC (needs dataset-fashion-mnist): a ULE run's
 # files land in its --out directory (a dangling run-directory pointer once
 # wrote the picture to /saliency.png).
@@ -110,6 +159,12 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "ule, one lambda" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 --out "$tmp/u1"
     grep_in "ule names its picture in the run dir" out "saliency picture: $tmp/u1/saliency.png"
     check "ule picture is a PNG" 0 sh -c "head -c 8 '$tmp/u1/saliency.png' | od -An -tx1 | grep -q '89 50 4e 47 0d 0a 1a 0a'"
+    # probe --json: written atomically (no temporary left), metrics in
+    # sc_group_metrics_json's keys
+    check "probe --json" 0 "$exe" -q probe --model "$tmp/u1/teacher.safetensors" --data "$tmp/sc.st" \
+        --epochs 1 --json "$tmp/probe.json"
+    check "probe.json keys" 0 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert all(k in r['val'] for k in ('acc','wga','mean_group','weighted','loss','group_acc','group_n')), r" "$tmp/probe.json"
+    check "probe --json leaves no temporary file" 0 test "$(ls "$tmp" | grep -c 'probe.json.')" -eq 0
     # --resume of a finished run trains nothing and reports again; to more
     # epochs it goes on (metrics.jsonl: one line more)
     check "ule --resume, finished" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 --out "$tmp/u1" --resume

@@ -1,15 +1,15 @@
-/* Error reporting and option parsing shared by every command. */
+/* Error reporting, the opening of data, device and checkpoint, and the
+ * parse-check-open-run sequence shared by every command. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "opts.h"
 
-#include <errno.h>
-#include <getopt.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
 #include <unistd.h>
+
+#include "spurcl/device.h"
+#include "spurcl/train.h"
 
 int sc_cli_fail(const char *what)
 {
@@ -21,70 +21,66 @@ int sc_cli_fail(const char *what)
     return SC_EXIT_FAIL;
 }
 
-int sc_cli_usage_error(const char *cmd, const char *fmt, ...)
+int sc_cli_usage_verror(const char *cmd, const char *fmt, va_list ap)
 {
-    va_list ap;
     fprintf(stderr, "spurcl %s: ", cmd);
-    va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
-    va_end(ap);
     fprintf(stderr, "\nTry 'spurcl %s --help'.\n", cmd);
     return SC_EXIT_USAGE;
 }
 
-bool sc_cli_parse_saliency_target(const char *cmd, const char *opt, const char *s,
-                                  sc_saliency_target *out)
+int sc_cli_usage_error(const char *cmd, const char *fmt, ...)
 {
-    if (sc_saliency_target_parse(s, out) != SC_OK) {
-        sc_cli_usage_error(cmd, "%s: %s", opt, sc_last_error());
-        return false;
-    }
-    return true;
-}
-
-bool sc_cli_parse_double(const char *cmd, const char *opt, const char *s,
-                         double lo, double hi, double *out)
-{
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end != '\0' || !isfinite(v)) {
-        sc_cli_usage_error(cmd, "%s expects a number, got '%s'", opt, s);
-        return false;
-    }
-    if (v < lo || v > hi) {
-        sc_cli_usage_error(cmd, "%s must be in [%g, %g], got %s", opt, lo, hi, s);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-bool sc_cli_parse_int(const char *cmd, const char *opt, const char *s,
-                      long long lo, long long hi, long long *out)
-{
-    char *end = NULL;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end != '\0') {
-        sc_cli_usage_error(cmd, "%s expects an integer, got '%s'", opt, s);
-        return false;
-    }
-    if (v < lo || v > hi) {
-        sc_cli_usage_error(cmd, "%s must be in [%lld, %lld], got %s", opt, lo, hi, s);
-        return false;
-    }
-    *out = v;
-    return true;
-}
-
-void sc_cli_reset_getopt(void)
-{
-    optind = 0; /* glibc: 0 re-initialises getopt completely */
-    opterr = 0; /* commands print their own messages */
+    va_list ap;
+    va_start(ap, fmt);
+    sc_cli_usage_verror(cmd, fmt, ap);
+    va_end(ap);
+    return SC_EXIT_USAGE;
 }
 
 bool sc_cli_progress_enabled(const sc_cli_global *g)
 {
     return !g->quiet && isatty(STDERR_FILENO);
+}
+
+/* Reads the checkpoint's model config first (when ckpt is not NULL), loads
+ * the data set, opens the device and creates the checkpoint's model with its
+ * weights (load_weights) or zero parameters. False when a step failed
+ * (sc_last_error() says which). */
+static bool open_session(sc_cli_session *s, const sc_cli_global *g, const char *data,
+                         const char *ckpt, bool load_weights)
+{
+    sc_model_config mc;
+    return (!ckpt || sc_checkpoint_model_config(ckpt, &mc) == SC_OK) &&
+           sc_dataset_load(data, &s->d) == SC_OK &&
+           sc_context_create(g->device, &s->ctx) == SC_OK &&
+           (!ckpt || sc_model_create(s->ctx, &mc, &s->model) == SC_OK) &&
+           (!ckpt || !load_weights || sc_checkpoint_load(ckpt, s->model, NULL, NULL) == SC_OK);
+}
+
+static void close_session(sc_cli_session *s)
+{
+    sc_model_free(s->model);
+    sc_context_free(s->ctx);
+    sc_dataset_free(s->d);
+}
+
+int sc_cli_run(const sc_cli_spec *spec, const sc_cli_global *g, int argc, char **argv)
+{
+    sc_cli_args *a = malloc(sizeof *a);
+    if (!a)
+        return sc_cli_fail(spec->name);
+    int rc = sc_cli_parse(spec, argc, argv, a);
+    if (rc == SC_CLI_CONTINUE && spec->check)
+        rc = spec->check(a);
+    sc_cli_session s = {.progress = {.quiet = g->quiet, .tty = sc_cli_progress_enabled(g)}};
+    if (rc == SC_CLI_CONTINUE && spec->opens != SC_CLI_OPENS_NOTHING &&
+        !open_session(&s, g, a->data, spec->opens == SC_CLI_OPENS_CHECKPOINT ? a->ckpt : NULL,
+                     !a->random_encoder))
+        rc = sc_cli_fail(spec->name);
+    if (rc == SC_CLI_CONTINUE)
+        rc = spec->run(g, a, &s);
+    close_session(&s);
+    free(a);
+    return rc;
 }

@@ -1,36 +1,15 @@
 /* spurcl devices: the table of OpenCL devices and the selected one. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "opts.h"
 #include "spurcl/device.h"
 
-#include <getopt.h>
 #include <stdio.h>
 
-static void usage(FILE *out)
+static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
 {
-    fprintf(out,
-            "usage: spurcl [--device SEL] devices [--help]\n"
-            "\n"
-            "Lists every OpenCL device of every platform and marks with '*' the one\n"
-            "that the selector (--device, $SPURCL_DEVICE, else auto) picks.\n"
-            "Columns: index P:D, platform, device, type, compute units, max clock (MHz),\n"
-            "global memory, max work-group size, OpenCL C version, fp64 support.\n");
-}
-
-int sc_cmd_devices(const sc_cli_global *g, int argc, char **argv)
-{
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            return SC_EXIT_OK;
-        }
-        return sc_cli_usage_error("devices", "unknown option '%s'", argv[optind - 1]);
-    }
-    if (optind < argc)
-        return sc_cli_usage_error("devices", "unexpected argument '%s'", argv[optind]);
-
+    (void)a;
+    (void)s;
     sc_device_info *list;
     size_t n, sel;
     if (sc_device_list(&list, &n) != SC_OK)
@@ -57,3 +36,15 @@ int sc_cmd_devices(const sc_cli_global *g, int argc, char **argv)
     sc_device_list_free(list);
     return SC_EXIT_OK;
 }
+
+static const sc_cli_spec spec = {
+    "devices", SC_CLI_DEVICES, "spurcl [--device SEL] devices [--help]",
+    "Lists every OpenCL device of every platform and marks with '*' the one\n"
+    "that the selector picks (--device before the command; default\n"
+    "$SPURCL_DEVICE, else auto).\n"
+    "Columns: index P:D, platform, device, type, compute units, max clock (MHz),\n"
+    "global memory, max work-group size, OpenCL C version, fp64 support.\n",
+    NULL, NULL, SC_CLI_OPENS_NOTHING, run, .flat = true,
+};
+
+SC_CLI_COMMAND(sc_cmd_devices, spec)

@@ -3,26 +3,20 @@
  * kernel build and the transfers work before a long job starts. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "opts.h"
 #include "spurcl/sys.h"
 #include "spurcl/ops.h"
 #include "spurcl/rng.h"
 #include "spurcl/tensor.h"
 
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-static void usage(FILE *out)
+static void defaults(sc_cli_args *a)
 {
-    fprintf(out,
-            "usage: spurcl [--device SEL] selftest [--size N] [--help]\n"
-            "\n"
-            "Opens the selected device, builds the kernels, and computes\n"
-            "z = 2.5*x + y, sum(z), max(z) and the row sums of z viewed as\n"
-            "[N/1000, 1000] on N random numbers (default 1,000,003), then compares\n"
-            "with double-precision host arithmetic. Exit 0 when they agree.\n");
+    a->size = 1000003;
 }
 
 typedef struct st_bufs {
@@ -37,7 +31,7 @@ static void free_bufs(st_bufs *b)
     sc_tensor_free(b->tmax); sc_tensor_free(b->trows); sc_tensor_free(b->tview);
 }
 
-static sc_status run(sc_context *ctx, int64_t n, st_bufs *b, double *err_out, float *dsum,
+static sc_status compute(sc_context *ctx, int64_t n, st_bufs *b, double *err_out, float *dsum,
                      double *hsum)
 {
     int64_t rows = n / 1000;
@@ -107,27 +101,10 @@ static sc_status run(sc_context *ctx, int64_t n, st_bufs *b, double *err_out, fl
     return SC_OK;
 }
 
-int sc_cmd_selftest(const sc_cli_global *g, int argc, char **argv)
+static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
 {
-    static const struct option opts[] = {{"size", required_argument, NULL, 'n'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
-    long long n = 1000003;
-    int c;
-    while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'h': usage(stdout); return SC_EXIT_OK;
-        case 'n':
-            if (!sc_cli_parse_int("selftest", "--size", optarg, 1, 100000000, &n))
-                return SC_EXIT_USAGE;
-            break;
-        case ':': return sc_cli_usage_error("selftest", "option '%s' needs a value", argv[optind - 1]);
-        default: return sc_cli_usage_error("selftest", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return sc_cli_usage_error("selftest", "unexpected argument '%s'", argv[optind]);
-
+    (void)s;
+    long long n = a->size;
     double t0 = sc_time_now();
     sc_context *ctx;
     if (sc_context_create(g->device, &ctx) != SC_OK)
@@ -138,7 +115,7 @@ int sc_cmd_selftest(const sc_cli_global *g, int argc, char **argv)
     st_bufs b = {0};
     double worst = 0, hsum = 0;
     float dsum = 0;
-    sc_status st = run(ctx, (int64_t)n, &b, &worst, &dsum, &hsum);
+    sc_status st = compute(ctx, (int64_t)n, &b, &worst, &dsum, &hsum);
     free_bufs(&b);
     double t1 = sc_time_now();
     sc_context_free(ctx);
@@ -156,3 +133,14 @@ int sc_cmd_selftest(const sc_cli_global *g, int argc, char **argv)
     printf("selftest passed\n");
     return SC_EXIT_OK;
 }
+
+static const sc_cli_spec spec = {
+    "selftest", SC_CLI_SELFTEST, "spurcl [--device SEL] selftest [--size N] [--help]",
+    "Opens the selected device, builds the kernels, and computes\n"
+    "z = 2.5*x + y, sum(z), max(z) and the row sums of z viewed as\n"
+    "[N/1000, 1000] on N random numbers, then compares with double-precision\n"
+    "host arithmetic. Exit 0 when they agree.\n",
+    defaults, NULL, SC_CLI_OPENS_NOTHING, run, .flat = true,
+};
+
+SC_CLI_COMMAND(sc_cmd_selftest, spec)

@@ -100,7 +100,6 @@ int main(int argc, char **argv)
         if (strcmp(commands[i].name, name) == 0) {
             int sub_argc = argc - optind;
             char **sub_argv = argv + optind;
-            sc_cli_reset_getopt();
             return commands[i].run(&g, sub_argc, sub_argv);
         }
     fprintf(stderr, "spurcl: unknown command '%s'\nTry 'spurcl --help'.\n", name);

@@ -153,6 +153,14 @@ void sc_cli_print_groups_side(FILE *out, const char *title, const char *const *n
     }
 }
 
+void sc_cli_print_probe(const sc_probe_result *r, const sc_dataset *d)
+{
+    printf("linear probe: %d features, train accuracy %.4f (%.1f s)\n", r->feature_dim,
+           r->train_acc, r->seconds);
+    sc_cli_print_groups(stdout, "val", &r->val, d);
+    sc_cli_print_groups(stdout, "test", &r->test, d);
+}
+
 typedef struct groups_csv {
     const char *const *names;
     const sc_group_metrics *const *val, *const *test;

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "spurcl/ssl.h"
 #include "spurcl/train.h"
 
 typedef struct sc_cli_progress_state {
@@ -24,6 +25,9 @@ void sc_cli_print_groups(FILE *out, const char *title, const sc_group_metrics *m
  * after one summary line per model. */
 void sc_cli_print_groups_side(FILE *out, const char *title, const char *const *names,
                               const sc_group_metrics *const *m, int nm, const sc_dataset *d);
+
+/* The linear probe's summary line and its val and test tables. */
+void sc_cli_print_probe(const sc_probe_result *r, const sc_dataset *d);
 
 /* DIR-style CSV of per-group results, written atomically: one row per split
  * and group, split,y,a,n,<name>_acc... for the models in `names`; val[k] and

@@ -65,6 +65,37 @@ grep_in "info garbage: names file" err "garbage.st"
 check "info on a foreign safetensors" 1 "$exe" data info "$fixtures/st_python.safetensors"
 grep_in "info foreign: says what is missing" err "no tensor named 'images'"
 one_line "info foreign: one line" err
+# the subcommands' help and parsers come from one option table: defaults
+# are the library's (sc_build_opts_default), enum values go through its
+# _parse and its message
+"$exe" data build --help | tr -s ' \n' '  ' >"$tmp/help"
+grep_in "build --help: rho default 0.95" help "\-\-rho R .*(default 0.95)"
+grep_in "build --help: severity default 4" help "\-\-severity S .*(default 4)"
+grep_in "build --help: variants from the library" help "\-\-variant none|patch|color|corrupt|background"
+grep_in "build --help: patch layout default" help "(default border)"
+check "--patch-layout sideways" 2 "$exe" data build --patch-layout sideways --out "$tmp/x.st"
+grep_in "--patch-layout: the library's message" err "unknown patch layout 'sideways' (expected border or pattern)"
+grep_in "--patch-layout: the hint" err "Try 'spurcl data build --help'."
+check "--color-mode x" 2 "$exe" data build --color-mode x --out "$tmp/x.st"
+grep_in "--color-mode: the library's message" err "unknown colour mode 'x'"
+check "--corruptions x" 2 "$exe" data build --corruptions x --out "$tmp/x.st"
+check "preview --split x" 2 "$exe" data preview "$tmp/x.st" --split x --out "$tmp/x.png"
+grep_in "preview --split: the library's message" err "unknown split 'x' (expected train, val or test)"
+check "--channels 2" 2 "$exe" data build --channels 2 --out "$tmp/x.st"
+# every option a subcommand's help lists is one its parser takes
+for sub in build info preview; do
+    "$exe" data $sub --help | sed -nE 's/^  (-[a-zA-Z], )?(--[a-z0-9-]+)(, --[a-z0-9-]+)?( [^ ]+)?(  .*|$)/\2\4/p' |
+        grep -v '^--help$' >"$tmp/opts"
+    bad=""
+    while read -r o v; do
+        if [ -n "$v" ]; then a="$o=x"; else a="$o"; fi
+        "$exe" data $sub "$a" --help >/dev/null 2>"$tmp/err"
+        grep -q "unknown option" "$tmp/err" && bad="$bad $o"
+    done <"$tmp/opts"
+    n=$(wc -l <"$tmp/opts")
+    if [ -z "$bad" ] && [ "$n" -gt 0 ]; then echo "ok   data $sub parses the $n options its help lists"; passes=$((passes+1));
+    else echo "FAIL data $sub: help lists options its parser does not take:$bad"; fails=$((fails+1)); fi
+done
 [ -e "$tmp/x.st" ] && { echo "FAIL failed builds left $tmp/x.st"; fails=$((fails+1)); }
 
 if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then

@@ -1,0 +1,48 @@
+/* spurcl jtt: the JTT baseline (Just Train Twice, Liu et al. 2021). */
+#define _GNU_SOURCE
+#include <stdio.h>
+
+#include "cli.h"
+#include "opts.h"
+
+static void defaults(sc_cli_args *a)
+{
+    sc_train_config_default(&a->jtt.train);
+    sc_cli_bind(a, &a->jtt.train.run, &a->jtt.train.model, "runs/jtt");
+    a->jtt.id_epochs = 1; /* the library has no sc_jtt_config_default */
+    a->jtt.upweight = 20;
+}
+
+static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
+{
+    (void)g;
+    sc_jtt_config *jc = &a->jtt;
+    jc->train.progress = sc_cli_progress;
+    jc->train.progress_ud = &s->progress;
+    sc_jtt_result r;
+    if (sc_train_jtt(s->ctx, s->d, jc, &r) != SC_OK)
+        return sc_cli_fail("jtt");
+    printf("JTT: %lld training samples upweighted x%g; final model step %lld, epoch %d\n",
+           (long long)r.errors, (double)jc->upweight, (long long)r.final.selected_step,
+           r.final.selected_epoch);
+    sc_cli_print_groups(stdout, "val", &r.final.val, s->d);
+    sc_cli_print_groups(stdout, "test", &r.final.test, s->d);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/groups.csv", jc->train.run_dir);
+    const char *names[1] = {"jtt"};
+    const sc_group_metrics *val[1] = {&r.final.val}, *test[1] = {&r.final.test};
+    int rc = sc_cli_write_groups_csv(path, names, val, test, 1) == SC_OK ? SC_EXIT_OK
+                                                                         : sc_cli_fail("jtt");
+    sc_train_result_free(&r.final);
+    return rc;
+}
+
+static const sc_cli_spec spec = {
+    "jtt", SC_CLI_JTT, "spurcl [--device SEL] jtt --data FILE [options]",
+    "JTT (Just Train Twice, Liu et al. 2021): train an identification model for\n"
+    "T epochs, upweight the training samples it gets wrong, retrain from scratch.\n"
+    "No group labels are used for training. Stage 1 runs in DIR/identify.\n",
+    defaults, NULL, SC_CLI_OPENS_DATA, run, .flat = false,
+};
+
+SC_CLI_COMMAND(sc_cmd_jtt, spec)
