@@ -264,6 +264,9 @@ typedef struct sc_jtt_config {
     float upweight;          /* factor for its training errors (default 20) */
 } sc_jtt_config;
 
+/* Training defaults, identification epochs 1, upweight 20. */
+SC_API void sc_jtt_config_default(sc_jtt_config *cfg);
+
 typedef struct sc_jtt_result {
     sc_train_result final;
     int64_t errors;          /* training samples the first model got wrong */

@@ -56,5 +56,8 @@ int sc_cmd_saliency(const sc_cli_global *g, int argc, char **argv);
 int sc_cmd_demo(const sc_cli_global *g, int argc, char **argv);
 int sc_cmd_ssl(const sc_cli_global *g, int argc, char **argv);
 int sc_cmd_probe(const sc_cli_global *g, int argc, char **argv);
+int sc_cmd_groupdro(const sc_cli_global *g, int argc, char **argv);
+int sc_cmd_dfr(const sc_cli_global *g, int argc, char **argv);
+int sc_cmd_compare(const sc_cli_global *g, int argc, char **argv);
 
 #endif

@@ -7,10 +7,8 @@
 
 static void defaults(sc_cli_args *a)
 {
-    sc_train_config_default(&a->jtt.train);
+    sc_jtt_config_default(&a->jtt);
     sc_cli_bind(a, &a->jtt.train.run, &a->jtt.train.model, "runs/jtt");
-    a->jtt.id_epochs = 1; /* the library has no sc_jtt_config_default */
-    a->jtt.upweight = 20;
 }
 
 static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)

@@ -24,10 +24,13 @@ static const command commands[] = {
     {"train", sc_cmd_train, "train a classifier with plain ERM"},
     {"eval", sc_cmd_eval, "per-group accuracy of a checkpoint on a data set"},
     {"jtt", sc_cmd_jtt, "the JTT baseline: train, upweight the errors, retrain"},
+    {"groupdro", sc_cmd_groupdro, "the GroupDRO baseline (reads group labels: the oracle)"},
+    {"dfr", sc_cmd_dfr, "the DFR baseline: retrain a model's last layer on balanced val"},
     {"ule", sc_cmd_ule, "ULE: a teacher that unlearns the student's shortcut"},
     {"ssl", sc_cmd_ssl, "self-supervised pre-training (SimCLR, BarlowTwins) with LA-SSL sampling"},
     {"probe", sc_cmd_probe, "linear probe on a frozen encoder, per-group table"},
     {"saliency", sc_cmd_saliency, "input-gradient pictures of a checkpoint"},
+    {"compare", sc_cmd_compare, "methods x seeds on one data set: the robustness table"},
     {"demo", sc_cmd_demo, "the robustness demo: ERM, JTT and ULE on MNIST-SC"},
 };
 

@@ -7,6 +7,8 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 /* ---- the library's enums, as int-valued _parse/_name pairs ------------------- */
 
@@ -38,6 +40,7 @@ ENUM(e_variant, sc_variant, variant)
 ENUM(e_layout, sc_patch_layout, patch_layout)
 ENUM(e_color, sc_color_mode, color_mode)
 ENUM(e_corruptions, sc_corruption_list, corruption_list)
+ENUM(e_difficulty, sc_spuco_difficulty, spuco_difficulty)
 
 /* ---- values that need more than a type and a range ------------------------------ */
 
@@ -98,6 +101,36 @@ static bool set_lambdas(sc_cli_args *a, const sc_cli_opt *o, const char *arg)
     return true;
 }
 
+static bool set_c_grid(sc_cli_args *a, const sc_cli_opt *o, const char *arg)
+{
+    bool ok = sc_cli_parse_list(arg, a->dfr.c_grid, SC_DFR_MAX_C, &a->dfr.n_c);
+    for (int i = 0; ok && i < a->dfr.n_c; i++)
+        ok = a->dfr.c_grid[i] > 0;
+    if (!ok)
+        return sc_cli_opt_error(a, o, "--%s expects up to %d positive numbers separated by "
+                                      "commas, got '%s'", o->name, SC_DFR_MAX_C, arg);
+    return true;
+}
+
+/* A comma-separated list of methods, each through sc_method_parse. */
+static bool set_methods(sc_cli_args *a, const sc_cli_opt *o, const char *arg)
+{
+    bool *m = a->compare.methods;
+    for (int i = 0; i < SC_METHOD_COUNT; i++)
+        m[i] = false;
+    char name[64];
+    for (const char *p = arg; *p;) {
+        size_t n = strcspn(p, ",");
+        snprintf(name, sizeof name, "%.*s", (int)n, p);
+        sc_method v;
+        if (n >= sizeof name || sc_method_parse(name, &v) != SC_OK)
+            return sc_cli_opt_error(a, o, "--%s: %s", o->name, sc_last_error());
+        m[v] = true;
+        p += n + (p[n] == ',');
+    }
+    return true;
+}
+
 static bool set_channels(sc_cli_args *a, const sc_cli_opt *o, const char *arg)
 {
     if (!sc_cli_store(a, o, arg))
@@ -110,9 +143,9 @@ static bool set_channels(sc_cli_args *a, const sc_cli_opt *o, const char *arg)
 /* ---- the table ----------------------------------------------------------------------- */
 
 enum {
-    SUPERVISED = SC_CLI_TRAIN | SC_CLI_JTT | SC_CLI_ULE,
+    SUPERVISED = SC_CLI_TRAIN | SC_CLI_JTT | SC_CLI_ULE | SC_CLI_GROUPDRO | SC_CLI_COMPARE,
     TRAINERS = SUPERVISED | SC_CLI_SSL,
-    CHECKPOINT = SC_CLI_EVAL | SC_CLI_PROBE | SC_CLI_SALIENCY,
+    CHECKPOINT = SC_CLI_EVAL | SC_CLI_PROBE | SC_CLI_SALIENCY | SC_CLI_DFR,
 };
 
 #define ARG(f) .base = SC_BASE_ARGS, .off = offsetof(sc_cli_args, f)
@@ -131,16 +164,16 @@ enum {
 
 const sc_cli_opt sc_cli_opts[] = {
     SECTION("ULE"),
-    {"lambda", SC_CLI_ULE, "L[,L...]", "penalty weight; a list runs a sweep and selects by "
+    {"lambda", SC_CLI_ULE | SC_CLI_COMPARE, "L[,L...]", "penalty weight; a list runs a sweep and selects by "
      "the teacher's val average accuracy", .type = SC_OPT_FLOAT, ARG(ule.loss.lambda),
      .parse = set_lambdas},
-    {"saliency", SC_CLI_ULE, NULL, "scalar whose input gradient is the saliency "
+    {"saliency", SC_CLI_ULE | SC_CLI_COMPARE, NULL, "scalar whose input gradient is the saliency "
      "(reconstruction)", ENUMV(e_target), ARG(ule.loss.target)},
-    {"norm", SC_CLI_ULE, NULL, "per-sample normalisation of the maps (reconstruction)",
+    {"norm", SC_CLI_ULE | SC_CLI_COMPARE, NULL, "per-sample normalisation of the maps (reconstruction)",
      ENUMV(e_norm), ARG(ule.loss.norm)},
-    {"form", SC_CLI_ULE, NULL, "additive L = CE + lambda*MSE, or convex lambda*CE + "
+    {"form", SC_CLI_ULE | SC_CLI_COMPARE, NULL, "additive L = CE + lambda*MSE, or convex lambda*CE + "
      "(1-lambda)*MSE with lambda in [0, 1] (reconstruction)", ENUMV(e_form), ARG(ule.loss.form)},
-    {"penalty", SC_CLI_ULE, NULL, "mse: the paper's; not in the paper: cos2 = mean "
+    {"penalty", SC_CLI_ULE | SC_CLI_COMPARE, NULL, "mse: the paper's; not in the paper: cos2 = mean "
      "cos(g_T, g_S)^2, overlap = mean |n(g_T)|*|n(g_S)|", ENUMV(e_penalty), ARG(ule.loss.penalty)},
     {"saliency-layer", SC_CLI_ULE, "input|NAME", "take the saliency at a hidden layer (cnn: "
      "conv1, pool1, conv2, pool2, fc1; vit: patch_embed, blocks.I)", STR,
@@ -153,10 +186,40 @@ const sc_cli_opt sc_cli_opts[] = {
      ARG(ule.freeze_backbone)},
     {"init", SC_CLI_ULE, "CKPT", "start both models from these weights", STR, ARG(ule.init)},
     SECTION("JTT"),
-    {"id-epochs", SC_CLI_JTT, "T", "epochs of the identification model", INT(1, 10000),
+    {"id-epochs", SC_CLI_JTT | SC_CLI_COMPARE, "T", "epochs of the identification model", INT(1, 10000),
      ARG(jtt.id_epochs)},
-    {"upweight", SC_CLI_JTT, "F", "weight of its training errors when training again",
+    {"upweight", SC_CLI_JTT | SC_CLI_COMPARE, "F", "weight of its training errors when training again",
      FLT(1, 1e6), ARG(jtt.upweight)},
+    SECTION("GroupDRO (reads group labels: the oracle)"),
+    {"eta", SC_CLI_GROUPDRO | SC_CLI_COMPARE, "X", "step size of the group weights q_g <- q_g "
+     "exp(eta (loss_g + C / sqrt(n_g)))", DBL(0, 1e3), ARG(dro.eta)},
+    {"adjustment", SC_CLI_GROUPDRO | SC_CLI_COMPARE, "C", "the group adjustment C", DBL(0, 1e3),
+     ARG(dro.adjustment)},
+    {"balanced", SC_CLI_GROUPDRO | SC_CLI_COMPARE, NULL, "group-balanced sampling: every "
+     "group equally likely (default: shuffled)", FLAG, ARG(dro.balanced)},
+    SECTION("DFR (last-layer retraining on balanced val subsets; reads val group labels)"),
+    {"c-grid", SC_CLI_DFR | SC_CLI_COMPARE, "C[,C...]", "inverse L1 strengths tried; the one "
+     "with the best worst-group accuracy on a held-out half of val is kept",
+     .type = SC_OPT_DOUBLE, ARG(dfr.c_grid), .parse = set_c_grid,
+     .def = "1,0.7,0.3,0.1,0.07,0.03,0.01"},
+    {"fits", SC_CLI_DFR | SC_CLI_COMPARE, "N", "heads averaged, each fitted on a balanced "
+     "subset of val", INT(1, 1000), ARG(dfr.fits)},
+    {"iterations", SC_CLI_DFR | SC_CLI_COMPARE, "N", "proximal-gradient (FISTA) iterations "
+     "per fit", INT(1, 1000000), ARG(dfr.iterations)},
+    SECTION("Comparison"),
+    {"methods", SC_CLI_COMPARE, "M[,M...]", "which methods: erm, jtt, groupdro, dfr, ule",
+     STR, ARG(compare.grid), .parse = set_methods, .def = "all five"},
+    {"seeds", SC_CLI_COMPARE, "N", "seeds 0..N-1 of every method and setting", INT(1, 1000),
+     ARG(compare.seeds)},
+    {"grid", SC_CLI_COMPARE, "SPEC", "hyperparameter grid, e.g. "
+     "'ule.lambda=10,100;jtt.upweight=5,20'; keys: ule.lambda, jtt.upweight, jtt.id-epochs, "
+     "dro.eta, dro.adjustment, lr, weight-decay", STR, ARG(compare.grid), .def = "none"},
+    {"ule-whole-network", SC_CLI_COMPARE, NULL, "ULE trains all of both models (default: "
+     "their last layers on the seed's frozen ERM model, the paper's setting)", FLAG,
+     ARG(compare.ule_whole_network)},
+    {"ule-backbone", SC_CLI_COMPARE, "CKPT", "start both ULE models from this checkpoint "
+     "(an SSL encoder, a PyTorch import) instead of the seed's ERM model", STR,
+     ARG(compare.ule_backbone), .def = "the seed's ERM model"},
     /* self-supervised */
     SECTION("Method"),
     {"method", SC_CLI_SSL, NULL, "loss", ENUMV(e_method), ARG(ssl.method)},
@@ -230,10 +293,10 @@ const sc_cli_opt sc_cli_opts[] = {
      RUN(optim.warmup_steps)},
     {"clip", TRAINERS, "X", "clip the global gradient norm to X; 0: off", FLT(0, 1e9),
      RUN(optim.clip_norm)},
-    {"seed", TRAINERS | SC_CLI_PROBE | SC_CLI_DEMO, "N", "seed of every random draw "
+    {"seed", TRAINERS | SC_CLI_PROBE | SC_CLI_DEMO | SC_CLI_DFR, "N", "seed of every random draw "
      "(initialisation, shuffling, data, augmentation, sampling)", U64(0, 1LL << 53), RUN(seed)},
     SECTION("Run"),
-    {"out", TRAINERS | SC_CLI_DEMO, "DIR", "run directory (metrics.jsonl, checkpoints, "
+    {"out", TRAINERS | SC_CLI_DEMO | SC_CLI_DFR, "DIR", "run directory (metrics.jsonl, checkpoints, "
      "results)", STR, RUN(run_dir)},
     {"resume", TRAINERS, NULL, "continue the run in --out from its last checkpoint", FLAG,
      RUN(resume)},
@@ -334,10 +397,15 @@ const sc_cli_opt sc_cli_opts[] = {
      "impulse_noise, speckle_noise, gaussian_blur, defocus_blur, glass_blur, motion_blur, "
      "zoom_blur, none; type0: fog, brightness, contrast, elastic, pixelate, saturate",
      ENUMV(e_corruptions), ARG(build.corruptions)},
-    SECTION("background (Waterbirds-like binary task)"),
-    {"classes", SC_CLI_BUILD, "A:B", "source classes of class 0 and class 1, e.g. "
-     "0,2,4,6:5,7,9; the others are dropped", STR, ARG(build.class_split),
-     .def = "the source's; fashion-mnist: tops vs. footwear"},
+    SECTION("background (Waterbirds-like binary task) and spuco (SpuCoMNIST)"),
+    {"classes", SC_CLI_BUILD, "A:B[:C...]", "the source classes of each output class, e.g. "
+     "0,2,4,6:5,7,9 (background: two sets; spuco: two or more); the others are dropped",
+     STR, ARG(build.class_split),
+     .def = "background: the source's (fashion-mnist: tops vs. footwear); spuco: pairs "
+            "0,1:2,3:..."},
+    {"difficulty", SC_CLI_BUILD, NULL, "spuco: where the background colour is painted: the "
+     "whole image, 4x4 or 2x2 corner, 7x7 corner, 49 random pixels of the 14x14 corner or "
+     "of the image", ENUMV(e_difficulty), ARG(build.spuco_difficulty)},
     {"canvas", SC_CLI_BUILD, "N", "output size NxN", INT(8, 1024), ARG(build.canvas),
      .def = "32, or the source size + 4 rounded up to a multiple of 4 when larger"},
     SECTION("Output"),
@@ -354,6 +422,11 @@ static const char NOT_FOR_SSL[] = "does not apply to self-supervised training (e
 const sc_cli_exception sc_cli_exceptions[] = {
     {"select", SC_CLI_SSL, .refused = true, .why = NOT_FOR_SSL},
     {"eval-test", SC_CLI_SSL, .refused = true, .why = NOT_FOR_SSL},
+    {"resume", SC_CLI_COMPARE, .refused = true,
+     .why = "is automatic: a run whose done.json exists is skipped"},
+    {"select", SC_CLI_COMPARE, .refused = true,
+     .why = "is done twice, by val average and by val worst-group accuracy"},
+    {"eval-test", SC_CLI_COMPARE, .refused = true, .why = "is always on (logged, never selects)"},
     {"select", SC_CLI_ULE, .refuse_values = 1u << SC_SELECT_VAL_WGA,
      .why = "uses group labels; ULE selects by last or val-avg"},
     {"split", SC_CLI_EVAL, .refuse_values = 1u << SC_SPLIT_TRAIN, .all = "both"},

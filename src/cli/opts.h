@@ -25,6 +25,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "spurcl/compare.h"
 #include "spurcl/demo.h"
 #include "spurcl/ssl.h"
 #include "spurcl/train.h"
@@ -36,6 +37,7 @@ enum {
     SC_CLI_EVAL = 1u << 3, SC_CLI_JTT = 1u << 4, SC_CLI_ULE = 1u << 5, SC_CLI_SSL = 1u << 6,
     SC_CLI_PROBE = 1u << 7, SC_CLI_SALIENCY = 1u << 8, SC_CLI_DEMO = 1u << 9,
     SC_CLI_BUILD = 1u << 10, SC_CLI_INFO = 1u << 11, SC_CLI_PREVIEW = 1u << 12,
+    SC_CLI_GROUPDRO = 1u << 13, SC_CLI_DFR = 1u << 14, SC_CLI_COMPARE = 1u << 15,
 };
 
 #define SC_CLI_MAX_OPTS 192
@@ -57,6 +59,9 @@ typedef struct sc_cli_args {
     /* the commands' library configs; each command uses its own */
     sc_train_config train;
     sc_jtt_config jtt;
+    sc_dro_config dro;
+    sc_dfr_config dfr;
+    sc_compare_config compare;
     sc_ule_config ule;
     sc_ssl_config ssl;
     sc_probe_config probe;

@@ -201,3 +201,39 @@ sc_status sc_cli_write_groups_csv(const char *path, const char *const *names,
     sc_status st = sc_io_write_atomic(path, write_groups_csv, &c);
     return st == SC_OK ? st : sc_error_wrap(st, "writing %s", path);
 }
+
+void sc_cli_print_comparison(FILE *out, const sc_compare_result *r, int seeds)
+{
+    fprintf(out, "test accuracy, mean +- sd over %d seed%s (average: weighted by the training "
+                 "split's group shares)\n", seeds, seeds == 1 ? "" : "s");
+    fprintf(out, "%-9s %-6s | %-35s | %-35s\n", "", "group", "selected by val average",
+            "selected by val worst-group");
+    fprintf(out, "%-9s %-6s | %-35s | %-35s\n", "", "labels", "(no group labels)",
+            "(val group labels)");
+    fprintf(out, "%-9s %-6s | %-17s %-17s | %-17s %-17s\n", "method", "used", "worst-group",
+            "average", "worst-group", "average");
+    for (int i = 0; i < r->nrows; i++) {
+        const sc_compare_row *w = &r->rows[i];
+        char cells[4][32];
+        const sc_compare_cell *c[2] = {&w->no_labels, &w->with_labels};
+        for (int k = 0; k < 2; k++) {
+            snprintf(cells[2 * k], sizeof cells[0], "%.3f +- %.3f", c[k]->wga_mean,
+                     c[k]->wga_std);
+            snprintf(cells[2 * k + 1], sizeof cells[0], "%.3f +- %.3f", c[k]->avg_mean,
+                     c[k]->avg_std);
+        }
+        fprintf(out, "%-9s %-6s | %-17s %-17s | %-17s %-17s\n", sc_method_name(w->method),
+                w->group_labels, cells[0], cells[1], cells[2], cells[3]);
+    }
+    bool grid = false;
+    for (int i = 0; i < r->nrows; i++)
+        grid |= r->rows[i].no_labels.setting[0] || r->rows[i].with_labels.setting[0];
+    if (!grid)
+        return;
+    fprintf(out, "settings chosen:");
+    for (int i = 0; i < r->nrows; i++)
+        if (r->rows[i].no_labels.setting[0])
+            fprintf(out, "  %s %s / %s", sc_method_name(r->rows[i].method),
+                    r->rows[i].no_labels.setting, r->rows[i].with_labels.setting);
+    fputc('\n', out);
+}

@@ -6,6 +6,7 @@
 #include <stdio.h>
 
 #include "spurcl/ssl.h"
+#include "spurcl/compare.h"
 #include "spurcl/train.h"
 
 typedef struct sc_cli_progress_state {
@@ -35,5 +36,9 @@ void sc_cli_print_probe(const sc_probe_result *r, const sc_dataset *d);
 sc_status sc_cli_write_groups_csv(const char *path, const char *const *names,
                                   const sc_group_metrics *const *val,
                                   const sc_group_metrics *const *test, int nm);
+
+/* The comparison table: per method, for each selection rule, mean +- sd
+ * over seeds of test worst-group and train-weighted average accuracy. */
+void sc_cli_print_comparison(FILE *out, const sc_compare_result *r, int seeds);
 
 #endif

@@ -34,8 +34,10 @@ void sc_compare_config_default(sc_compare_config *c)
         c->methods[m] = true;
     c->seeds = 5;
     sc_train_config_default(&c->train);
-    c->jtt_id_epochs = 1;
-    c->jtt_upweight = 20;
+    sc_jtt_config jc;
+    sc_jtt_config_default(&jc);
+    c->jtt_id_epochs = jc.id_epochs;
+    c->jtt_upweight = jc.upweight;
     c->dro_eta = 0.01;
     sc_dfr_config_default(&c->dfr);
     sc_ule_loss_config_default(&c->ule_loss);

@@ -177,7 +177,9 @@ sc_status sc_demo_run(sc_context *ctx, const sc_dataset *d, const sc_demo_config
     if (st != SC_OK)
         st = sc_error_wrap(st, "demo: ERM");
 
-    sc_jtt_config jc = {.train = tc, .id_epochs = 1, .upweight = 20};
+    sc_jtt_config jc;
+    sc_jtt_config_default(&jc);
+    jc.train = tc;
     jc.train.run_dir = jtt_dir;
     jc.train.label = "jtt";
     if (st == SC_OK) {

@@ -7,6 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+void sc_jtt_config_default(sc_jtt_config *c)
+{
+    memset(c, 0, sizeof *c);
+    sc_train_config_default(&c->train);
+    c->id_epochs = 1;
+    c->upweight = 20;
+}
+
 sc_status sc_train_jtt(sc_context *ctx, const sc_dataset *d, const sc_jtt_config *cfg,
                        sc_jtt_result *out)
 {
