@@ -191,6 +191,38 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "groups.csv: header and 2 x 100 groups" 0 test "$(wc -l < "$tmp/u3/groups.csv")" -eq 201
     check "groups.csv header" 0 grep -qx "split,y,a,n,student_acc,teacher_acc" "$tmp/u3/groups.csv"
     check "results.json parses" 0 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert r['runs'][0]['selected_step'] in (3,6,9)" "$tmp/u3/results.json"
+    # SpuCo-style data, GroupDRO, DFR and the comparison runner, tiny
+    check "data build spuco" 0 "$exe" data build --variant spuco --difficulty magnitude-medium \
+        --rho 0.9 --max-train 600 --max-test 250 --seed 2 --out "$tmp/spuco.st"
+    check "spuco info" 0 "$exe" data info "$tmp/spuco.st"
+    grep_in "spuco: 5 classes x 5 colours" out "classes     5, attribute values 5, groups 25"
+    grep_in "spuco: difficulty recorded" out '"spuco_difficulty":"magnitude-medium"'
+    check "data build spuco, bad difficulty" 2 "$exe" data build --variant spuco --difficulty huge \
+        --out "$tmp/x.st"
+    grep_in "bad difficulty lists the levels" err "variance-high"
+    check "groupdro" 0 "$exe" -q groupdro --data "$tmp/spuco.st" --epochs 1 --batch 64 --eta 0.1 \
+        --balanced --out "$tmp/dro"
+    grep_in "groupdro prints its settings" out "GroupDRO (eta 0.1, C 0, group-balanced sampling)"
+    check "dro.csv: a header and one row per step (9)" 0 test "$(wc -l < "$tmp/dro/dro.csv")" -eq 10
+    check "groupdro metrics carry the group weights" 0 grep -q '"group_weights":\[' "$tmp/dro/metrics.jsonl"
+    check "dfr" 0 "$exe" -q dfr --model "$tmp/dro/last.safetensors" --data "$tmp/spuco.st" \
+        --fits 2 --iterations 50 --c-grid 1,0.1 --out "$tmp/dfr"
+    grep_in "dfr marks the chosen C" out "^\* C "
+    check "dfr wrote a model eval reads" 0 "$exe" eval --model "$tmp/dfr/dfr.safetensors" \
+        --data "$tmp/spuco.st" --split test
+    check "compare --resume refused (automatic)" 2 "$exe" compare --data "$tmp/spuco.st" --resume
+    check "compare bad method" 2 "$exe" compare --data "$tmp/spuco.st" --methods erm,moco
+    grep_in "compare names the methods" err "groupdro"
+    check "compare, tiny" 0 "$exe" -q compare --data "$tmp/spuco.st" --methods erm,dfr,ule \
+        --seeds 2 --epochs 1 --batch 64 --eval-every 4 --fits 2 --iterations 40 \
+        --grid "ule.lambda=10,100" --out "$tmp/cmp"
+    grep_in "compare prints the ule row" out "^ule  "
+    check "compare results.csv: 3 methods x 2 rules" 0 python3 -c "import csv,sys; r=list(csv.DictReader(open(sys.argv[1]))); assert len(r)==6 and {x['method'] for x in r}=={'erm','dfr','ule'}, r" "$tmp/cmp/results.csv"
+    check "compare chart is a PNG" 0 python3 -c "import sys; assert open(sys.argv[1],'rb').read(8)==b'\x89PNG\r\n\x1a\n'" "$tmp/cmp/chart.png"
+    check "compare again: every run skipped" 0 "$exe" compare --data "$tmp/spuco.st" \
+        --methods erm,dfr,ule --seeds 2 --epochs 1 --batch 64 --eval-every 4 --fits 2 \
+        --iterations 40 --grid "ule.lambda=10,100" --out "$tmp/cmp"
+    grep_in "compare again trains nothing" err "0 runs trained, 8 found finished"
     # the demo end to end on 600 source images: five rows, CSV that parses
     check "demo, tiny" 0 "$exe" -q demo --max-train 600 --eval-every 3 --out "$tmp/demo"
     grep_in "demo prints the ERM row" out "^ERM  "

@@ -298,14 +298,14 @@ const sc_cli_opt sc_cli_opts[] = {
     SECTION("Run"),
     {"out", TRAINERS | SC_CLI_DEMO | SC_CLI_DFR, "DIR", "run directory (metrics.jsonl, checkpoints, "
      "results)", STR, RUN(run_dir)},
-    {"resume", TRAINERS, NULL, "continue the run in --out from its last checkpoint", FLAG,
+    {"resume", TRAINERS & ~SC_CLI_COMPARE, NULL, "continue the run in --out from its last checkpoint", FLAG,
      RUN(resume)},
-    {"select", SUPERVISED, NULL, "which evaluation's model is kept; a worst-group "
+    {"select", SUPERVISED & ~SC_CLI_COMPARE, NULL, "which evaluation's model is kept; a worst-group "
      "selection reads the validation split's group labels", ENUMV(e_select), RUN(select)},
     {"eval-every", TRAINERS | SC_CLI_DEMO, "N", "also evaluate val and log a metrics line "
      "every N steps, not only at epoch ends (0: off); selection picks among all of them",
      I64(0, 1LL << 40), RUN(eval_every)},
-    {"eval-test", SUPERVISED, NULL, "also evaluate the test split at every evaluation "
+    {"eval-test", SUPERVISED & ~SC_CLI_COMPARE, NULL, "also evaluate the test split at every evaluation "
      "(logged, never used for selection)", FLAG, RUN(eval_test)},
     {"probe", SC_CLI_SSL, NULL, "after training, run the linear probe with 'spurcl "
      "probe''s defaults and print its tables", FLAG, ARG(probe_after)},
