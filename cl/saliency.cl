@@ -98,12 +98,15 @@ __kernel void sc_saliency_gather(__global float *y, uint yo, __global const floa
 }
 
 /* y [rows, k] = the one-hot rows of labels [rows]: 1 at (r, labels[r]),
- * else 0 (a label outside [0, k) gives a zero row). */
+ * else 0. A label outside [0, k) makes its whole row NaN (never a write
+ * outside the row), so a bad label shows in the loss and gradients it
+ * reaches. */
 __kernel void sc_saliency_one_hot(__global float *y, uint yo, __global const int *labels, uint lo,
                                   uint rows, uint k)
 {
     SC_FOR_EACH(e, rows * k) {
         uint r = e / k, c = e - r * k;
-        y[yo + e] = labels[lo + r] == (int)c ? 1.0f : 0.0f;
+        int l = labels[lo + r];
+        y[yo + e] = (l < 0 || (uint)l >= k) ? NAN : (l == (int)c ? 1.0f : 0.0f);
     }
 }

@@ -73,8 +73,8 @@ SC_ROW_KERNEL void sc_softmax_backward_y(__global float *z, uint zo, __global co
     SC_ROW_END
 }
 
-/* loss[r] = logsumexp(x[r, :]) - x[r, label[r]] (the host has checked the
- * labels; an out-of-range one gives NaN rather than a stray read). */
+/* loss[r] = logsumexp(x[r, :]) - x[r, label[r]]; a label outside [0, len)
+ * gives NaN for its row, never a read outside the row. */
 SC_ROW_KERNEL void sc_softmax_cross_entropy(__global float *loss, uint lo, __global const float *x,
                                             uint xo, __global const int *labels, uint labo,
                                             uint rows, uint len)

@@ -183,8 +183,8 @@ sc_status sc_k_saliency_scatter(sc_tensor *y, const sc_tensor *g, const sc_tenso
 /* y [outer, inner] = x [outer, len, inner] at idx. */
 sc_status sc_k_saliency_gather(sc_tensor *y, const sc_tensor *x, const sc_tensor *idx,
                                uint32_t len, uint32_t inner);
-/* y [N, K] = the one-hot rows of the int32 labels [N] (a label outside
- * [0, K) gives a zero row). */
+/* y [N, K] = the one-hot rows of the int32 labels [N]; a label outside
+ * [0, K) makes its row NaN. */
 sc_status sc_k_saliency_one_hot(sc_tensor *y, const sc_tensor *labels);
 
 /* ---- optim.cl ---------------------------------------------------------------- */

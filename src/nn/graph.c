@@ -160,6 +160,25 @@ sc_var *sc_var_from_host_i32(sc_graph *g, int ndim, const int64_t *shape, const 
     return v;
 }
 
+sc_var *sc_var_labels_from_host(sc_graph *g, int64_t n, const int32_t *labels, int num_classes)
+{
+    if (g->status != SC_OK)
+        return NULL;
+    if (n < 0 || num_classes < 1 || (n > 0 && !labels))
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "labels: %lld labels of %d classes (need n >= 0, at "
+                                        "least one class and the labels)",
+                                        (long long)n, num_classes));
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= num_classes)
+            return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                            "labels: label %d of sample %lld is outside [0, %d) "
+                                            "(%d classes)",
+                                            (int)labels[i], (long long)i, num_classes,
+                                            num_classes));
+    return sc_var_from_host_i32(g, 1, &n, labels);
+}
+
 sc_node *sc__record(sc_graph *g, sc_var *out, const char *name, sc_backward_fn bw, int n_in,
                     sc_var *const *in)
 {

@@ -16,8 +16,8 @@ int sc__nn_axis(sc_graph *g, const char *op, const sc_var *x, int axis);
  * gradient is 0 for a zero row (ops_contrastive.c). */
 sc_var *sc__nn_row_norm(sc_graph *g, sc_var *x);
 
-/* A constant [n, k] of the one-hot rows of the int32 indices [n] (a zero
- * row for an index outside [0, k)) (ops_saliency.c). */
+/* A constant [n, k] of the one-hot rows of the int32 indices [n]; a row
+ * whose index is outside [0, k) is NaN (ops_saliency.c). */
 sc_var *sc__nn_one_hot(sc_graph *g, const sc_tensor *idx, int64_t n, int64_t k);
 
 #endif

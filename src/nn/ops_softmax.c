@@ -1,4 +1,5 @@
-/* Softmax, log-softmax, cross-entropy and MSE (include/spurcl/nn_layers.h).
+/* Softmax, log-softmax (include/spurcl/nn_layers.h), cross-entropy and MSE
+ * (include/spurcl/nn_loss.h).
  *
  * Forward passes are fused row kernels (src/kernels/softmax.c: max-
  * subtracted, one work-item or one work-group per row, fixed reduction
@@ -16,11 +17,13 @@
  *   log_softmax  gx = gy - exp(y) * sum(gy), composed.
  *   cross-entropy per sample l_i = logsumexp(x_i) - x_i[y_i], fused; its
  *                backward gy_i * (softmax(x_i) - onehot(y_i)) uses the
- *                softmax op, so it is twice (any times) differentiable. */
+ *                softmax op, so it is twice (any times) differentiable.
+ *                The labels stay on the device: an out-of-range label
+ *                gives NaN in its row of the loss and of the gradient (the
+ *                kernels' rule), never a read outside the row. */
 #include "nn/ops_internal.h"
 #include "spurcl/nn.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 
@@ -156,7 +159,8 @@ static void ce_rows_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     gin[0] = sc_nn_mul(g, sc_nn_reshape(g, gy, 2, col), d);
 }
 
-/* Per-sample logsumexp(x_i) - x_i[y_i], [N]; labels already checked. */
+/* Per-sample logsumexp(x_i) - x_i[y_i], [N] (NaN for a label outside
+ * [0, K)). */
 static sc_var *ce_rows(sc_graph *g, sc_var *x, sc_var *labels)
 {
     int64_t s = x->t->shape[0];
@@ -167,31 +171,6 @@ static sc_var *ce_rows(sc_graph *g, sc_var *x, sc_var *labels)
     sc_var *in[2] = {x, labels};
     sc__record(g, l, "cross_entropy", ce_rows_bw, 2, in);
     return l;
-}
-
-/* Downloads the labels and names the first one outside [0, k). */
-static bool check_label_values(sc_graph *g, const sc_var *labels, int64_t n, int64_t k)
-{
-    int32_t small[256];
-    int32_t *h = n <= 256 ? small : malloc((size_t)n * sizeof *h);
-    if (!h) {
-        sc__fail(g, sc_error_set(SC_ERR_OUT_OF_MEMORY, "cross_entropy: out of host memory"));
-        return false;
-    }
-    sc_status st = sc_tensor_download(labels->t, h);
-    for (int64_t i = 0; st == SC_OK && i < n; i++)
-        if (h[i] < 0 || h[i] >= k)
-            st = sc_error_set(SC_ERR_INVALID_ARG,
-                              "cross_entropy: label %d of sample %lld is outside [0, %lld) "
-                              "(%lld classes)",
-                              (int)h[i], (long long)i, (long long)k, (long long)k);
-    if (h != small)
-        free(h);
-    if (st != SC_OK) {
-        sc__fail(g, st);
-        return false;
-    }
-    return true;
 }
 
 sc_var *sc_nn_cross_entropy(sc_graph *g, sc_var *logits, sc_var *labels, sc_var *weights,
@@ -206,7 +185,7 @@ sc_var *sc_nn_cross_entropy(sc_graph *g, sc_var *logits, sc_var *labels, sc_var 
                                         "cross_entropy: logits must be [N,K] with N, K >= 1, "
                                         "not %s",
                                         sc__shape(logits, b1, sizeof b1)));
-    int64_t n = logits->t->shape[0], k = logits->t->shape[1];
+    int64_t n = logits->t->shape[0];
     if (labels->t->dtype != SC_I32 || labels->t->ndim != 1 || labels->t->shape[0] != n)
         return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
                                         "cross_entropy: labels must be int32 [%lld] for logits "
@@ -225,8 +204,6 @@ sc_var *sc_nn_cross_entropy(sc_graph *g, sc_var *logits, sc_var *labels, sc_var 
     if (reduction != SC_LOSS_MEAN && reduction != SC_LOSS_SUM && reduction != SC_LOSS_NONE)
         return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "cross_entropy: unknown reduction %d",
                                         (int)reduction));
-    if (!check_label_values(g, labels, n, k))
-        return NULL;
     sc_var *l = ce_rows(g, logits, labels);
     if (weights)
         l = sc_nn_mul(g, l, weights);
