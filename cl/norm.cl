@@ -18,9 +18,9 @@
  * rule, unbiased variance): rm = (1 - momentum) * rm + momentum * mean,
  * rv = (1 - momentum) * rv + momentum * var * M / (M - 1). */
 SC_ROW_KERNEL void sc_norm_forward(__global float *xh, uint xho, __global float *rstd, uint ro,
-                                    __global const float *x, uint xo, uint outer, uint C, uint inner,
-                                    float eps, uint update, float momentum, __global float *rmean,
-                                    uint rmo, __global float *rvar, uint rvo)
+                                    __global const float *x, uint xo, uint outer, uint C,
+                                    uint inner, float eps, uint update, float momentum,
+                                    __global float *rmean, uint rmo, __global float *rvar, uint rvo)
 {
     const uint M = outer * inner;
     SC_ROW_BEGIN(c, C)

@@ -54,9 +54,9 @@ SC_ROW_KERNEL void sc_softmax_backward(__global float *z, uint zo, __global cons
 
 /* z = gg * (gy - sum(gy * y)) - gy * sum(gg * y): the derivative of
  * <gg, softmax_backward(y, gy)> with respect to y. */
-SC_ROW_KERNEL void sc_softmax_backward_y(__global float *z, uint zo, __global const float *y, uint yo,
-                                         __global const float *gy, uint go, __global const float *gg,
-                                         uint ggo, uint rows, uint len)
+SC_ROW_KERNEL void sc_softmax_backward_y(__global float *z, uint zo, __global const float *y,
+                                         uint yo, __global const float *gy, uint go,
+                                         __global const float *gg, uint ggo, uint rows, uint len)
 {
     SC_ROW_BEGIN(r, rows)
         size_t base = (size_t)r * len;
