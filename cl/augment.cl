@@ -8,7 +8,8 @@
  *
  * Built with -DSC_AC=, -DSC_AH=, -DSC_AW= (channels, height, width).
  * params: 8 floats per view: y0, x0, ch, cw, flip, brightness, contrast,
- * mean; keys: 2 uints per view (low, high word of the 64-bit noise key). */
+ * mean; keys: 2 uints per view (low, high word of the 64-bit noise key).
+ * Host side: src/kernels/augment.c (sc_augment_apply). */
 #pragma OPENCL FP_CONTRACT OFF
 
 #define SC_PLANE (SC_AH * SC_AW)

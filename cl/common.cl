@@ -23,3 +23,65 @@
 
 #define SC_OP_SUM(a, b) ((a) + (b))
 #define SC_OP_MAX(a, b) fmax((a), (b))
+
+/* ---- the row-reduction prologue (softmax.cl, norm.cl) -------------------
+ * A kernel over `rows` independent rows, each reduced in a fixed order (a
+ * softmax row of the last axis; a norm channel). Two layouts, picked by the
+ * host with -D:
+ *   (default)        one work-item per row, grid-stride over rows;
+ *   -DSC_ROW_GROUP   one work-group of SC_WG per row (long rows, few rows):
+ *                    lane l visits j = l, l + SC_WG, ... and the lanes'
+ *                    partial results are combined by a fixed tree in local
+ *                    memory.
+ * Either way the same input gives the same bits run to run. Use:
+ *   SC_ROW_KERNEL void k(..., uint rows, ...)
+ *   {
+ *       SC_ROW_BEGIN(r, rows)
+ *           float s = 0.0f;
+ *           SC_ROW_LOOP(j, len) s += ...;
+ *           s = SC_ROW_SUM(s);            (the row's total in every lane)
+ *           if (lane == 0) ...            (one write per row)
+ *       SC_ROW_END
+ *   } */
+#ifdef SC_ROW_GROUP
+#define SC_LANES SC_WG
+
+inline float sc_row_sum(__local float *buf, uint lane, float v)
+{
+    buf[lane] = v;
+    SC_LOCAL_REDUCE(buf, lane, SC_OP_SUM);
+    float r = buf[0];
+    barrier(CLK_LOCAL_MEM_FENCE); /* everyone has read buf[0] before it is reused */
+    return r;
+}
+
+inline float sc_row_max(__local float *buf, uint lane, float v)
+{
+    buf[lane] = v;
+    SC_LOCAL_REDUCE(buf, lane, SC_OP_MAX);
+    float r = buf[0];
+    barrier(CLK_LOCAL_MEM_FENCE);
+    return r;
+}
+
+#define SC_ROW_KERNEL __kernel __attribute__((reqd_work_group_size(SC_WG, 1, 1)))
+#define SC_ROW_BEGIN(r, rows)                                                  \
+    __local float sc_buf_[SC_WG];                                              \
+    const uint lane = (uint)get_local_id(0);                                   \
+    {                                                                          \
+        const uint r = (uint)get_group_id(0);
+#define SC_ROW_SUM(v) sc_row_sum(sc_buf_, lane, (v))
+#define SC_ROW_MAX(v) sc_row_max(sc_buf_, lane, (v))
+
+#else
+#define SC_LANES 1
+#define SC_ROW_KERNEL __kernel
+#define SC_ROW_BEGIN(r, rows)                                                  \
+    const uint lane = 0;                                                       \
+    SC_FOR_EACH(r, rows) {
+#define SC_ROW_SUM(v) (v)
+#define SC_ROW_MAX(v) (v)
+#endif
+
+#define SC_ROW_END }
+#define SC_ROW_LOOP(j, len) for (uint j = lane; j < (len); j += SC_LANES)

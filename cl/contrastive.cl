@@ -1,7 +1,5 @@
-/* Contrastive losses (NT-Xent, BarlowTwins), row norms, and the saliency
- * helpers (max over an axis with its first maximal index, the scatter /
- * gather pair of its gradient, one-hot seeds). Host side:
- * src/nn/ops_contrastive.c and src/nn/ops_saliency.c.
+/* Contrastive losses (NT-Xent, BarlowTwins) and row norms. Host side:
+ * src/kernels/contrastive.c.
  *
  * Every reduction has a fixed decomposition and order (one work-item or one
  * work-group per output, tree order in local memory): no atomics, so the
@@ -165,105 +163,5 @@ __kernel void sc_contrastive_barlow_grad(__global float *gc, uint go, __global c
         uint i = e / d, j = e - i * d;
         float v = c[co + e];
         gc[go + e] = i == j ? s * (v - 1.0f) : s * lambda * v;
-    }
-}
-
-/* ---- max over an axis, first maximal index --------------------------------
- * x viewed as [outer, len, inner]; outputs (o, i) in row-major order. NaN
- * counts as the largest value (PyTorch's max propagates NaN). */
-
-inline bool sc_max_beats(float vb, uint ib, float va, uint ia)
-{
-    bool nb = isnan(vb), na = isnan(va);
-    if (nb || na)
-        return nb && (!na || ib < ia);
-    return vb > va || (vb == va && ib < ia);
-}
-
-__kernel void sc_saliency_max_serial(__global float *y, uint yo, __global int *idx, uint io,
-                                     __global const float *x, uint xo, uint outer, uint len,
-                                     uint inner)
-{
-    uint n = outer * inner;
-    SC_FOR_EACH(k, n) {
-        uint o = k / inner, i = k - o * inner;
-        __global const float *p = x + xo + (size_t)o * len * inner + i;
-        float best = p[0];
-        uint bi = 0;
-        for (uint j = 1; j < len; j++) {
-            float v = p[(size_t)j * inner];
-            if (sc_max_beats(v, j, best, bi)) {
-                best = v;
-                bi = j;
-            }
-        }
-        y[yo + k] = best;
-        idx[io + k] = (int)bi;
-    }
-}
-
-__kernel __attribute__((reqd_work_group_size(SC_WG, 1, 1)))
-void sc_saliency_max_group(__global float *y, uint yo, __global int *idx, uint io,
-                           __global const float *x, uint xo, uint outer, uint len, uint inner)
-{
-    __local float bv[SC_WG];
-    __local uint bi[SC_WG];
-    uint lid = (uint)get_local_id(0), k = (uint)get_group_id(0);
-    uint o = k / inner, i = k - o * inner;
-    __global const float *p = x + xo + (size_t)o * len * inner + i;
-    float best = -INFINITY;
-    uint bj = UINT_MAX;
-    for (uint j = lid; j < len; j += SC_WG) {
-        float v = p[(size_t)j * inner];
-        if (sc_max_beats(v, j, best, bj)) {
-            best = v;
-            bj = j;
-        }
-    }
-    bv[lid] = best;
-    bi[lid] = bj;
-    barrier(CLK_LOCAL_MEM_FENCE);
-    for (uint s = SC_WG / 2; s > 0; s >>= 1) {
-        if (lid < s && sc_max_beats(bv[lid + s], bi[lid + s], bv[lid], bi[lid])) {
-            bv[lid] = bv[lid + s];
-            bi[lid] = bi[lid + s];
-        }
-        barrier(CLK_LOCAL_MEM_FENCE);
-    }
-    if (lid == 0 && k < outer * inner) {
-        y[yo + k] = bv[0];
-        idx[io + k] = (int)bi[0];
-    }
-}
-
-/* y [outer, len, inner] = g[o, i] where j == idx[o, i], else 0. */
-__kernel void sc_saliency_scatter(__global float *y, uint yo, __global const float *g, uint go,
-                                  __global const int *idx, uint io, uint len, uint inner, uint n)
-{
-    SC_FOR_EACH(e, n) {
-        uint i = e % inner, r = e / inner;
-        uint j = r % len, o = r / len;
-        uint k = o * inner + i;
-        y[yo + e] = idx[io + k] == (int)j ? g[go + k] : 0.0f;
-    }
-}
-
-/* y [outer, inner] = x[o, idx[o, i], i]. */
-__kernel void sc_saliency_gather(__global float *y, uint yo, __global const float *x, uint xo,
-                                 __global const int *idx, uint io, uint len, uint inner, uint n)
-{
-    SC_FOR_EACH(k, n) {
-        uint o = k / inner, i = k - o * inner;
-        y[yo + k] = x[xo + ((size_t)o * len + (uint)idx[io + k]) * inner + i];
-    }
-}
-
-/* y [rows, k] = one-hot of lab (an index outside [0, k) gives a zero row). */
-__kernel void sc_saliency_onehot(__global float *y, uint yo, __global const int *lab, uint lo,
-                                 uint k, uint n)
-{
-    SC_FOR_EACH(e, n) {
-        uint r = e / k, c = e - r * k;
-        y[yo + e] = lab[lo + r] == (int)c ? 1.0f : 0.0f;
     }
 }

@@ -1,4 +1,5 @@
 /* Convolution as im2col + GEMM (the GEMM runs through the host's sc_gemm).
+ * Host side: src/kernels/conv.c.
  *
  * Layouts (all row-major, 32-bit indices checked on the host):
  *   x    [N, C, H, W]              input

@@ -1,5 +1,6 @@
 /* The project's own GEMM: 16x16 tiles in local memory, one C element per
- * work-item, batch along dimension 2. Row-major; ta/tb transpose A/B. */
+ * work-item, batch along dimension 2. Row-major; ta/tb transpose A/B.
+ * Host side: src/core/gemm.c (the GEMM provider interface). */
 #define TS 16
 
 __kernel __attribute__((reqd_work_group_size(TS, TS, 1)))

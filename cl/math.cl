@@ -1,9 +1,26 @@
-/* Broadcasting elementwise math for the autodiff ops.
+/* Elementwise math, one family: the public float32 ops (fill, add, mul,
+ * scale, axpy: include/spurcl/ops.h and sc_tensor_fill) and the autodiff
+ * ops' broadcasting binary and unary maps, relu's fused backward, sum_to and
+ * permute. Host side: src/kernels/math.c (and src/core/tensor.c for fill).
  *
- * Shapes are collapsed on the host to at most 4 dims; a broadcast input has
- * stride 0 along the dims it is broadcast over. Selected with -D:
- *   BOP = 0 add, 1 sub, 2 mul, 3 div, 4 copy of a (expand)
- *   UOP = see sc_math_unary. */
+ * Every tensor argument is (buffer, element offset); outputs may alias
+ * inputs (each element is read and written by the same work-item). Shapes
+ * are collapsed on the host to at most 4 dims; a broadcast input has stride
+ * 0 along the dims it is broadcast over. Selected with -D: BOP and UOP, the
+ * op codes of sc_ops.h (shared with the host). */
+#include "sc_ops.h"
+
+__kernel void sc_math_fill(__global float *y, uint yo, uint n, float v)
+{
+    SC_FOR_EACH(i, n) y[yo + i] = v;
+}
+
+/* y <- alpha * x + y */
+__kernel void sc_math_axpy(__global float *y, uint yo, __global const float *x, uint xo, uint n,
+                           float alpha)
+{
+    SC_FOR_EACH(i, n) y[yo + i] = fma(alpha, x[xo + i], y[yo + i]);
+}
 
 inline uint sc_bcast_offset(uint i, uint4 shape, uint4 stride)
 {
@@ -14,6 +31,9 @@ inline uint sc_bcast_offset(uint i, uint4 shape, uint4 stride)
 }
 
 #ifdef BOP
+#if BOP < 0 || BOP >= SC_BOP_COUNT
+#error "BOP: not a binary op code of sc_ops.h"
+#endif
 __kernel void sc_math_binary(__global float *y, uint yo, __global const float *a, uint ao,
                              uint4 astride, __global const float *b, uint bo, uint4 bstride,
                              uint4 shape, uint n)
@@ -24,7 +44,7 @@ __kernel void sc_math_binary(__global float *y, uint yo, __global const float *a
 #else
         float va = a[ao + sc_bcast_offset(i, shape, astride)];
 #endif
-#if BOP == 4
+#if BOP == SC_BOP_COPY
         y[yo + i] = va;
 #else
 #ifdef FLAT
@@ -32,13 +52,13 @@ __kernel void sc_math_binary(__global float *y, uint yo, __global const float *a
 #else
         float vb = b[bo + sc_bcast_offset(i, shape, bstride)];
 #endif
-#if BOP == 0
+#if BOP == SC_BOP_ADD
         y[yo + i] = va + vb;
-#elif BOP == 1
+#elif BOP == SC_BOP_SUB
         y[yo + i] = va - vb;
-#elif BOP == 2
+#elif BOP == SC_BOP_MUL
         y[yo + i] = va * vb;
-#else
+#else /* SC_BOP_DIV */
         y[yo + i] = va / vb;
 #endif
 #endif
@@ -47,6 +67,9 @@ __kernel void sc_math_binary(__global float *y, uint yo, __global const float *a
 #endif
 
 #ifdef UOP
+#if UOP < 0 || UOP >= SC_UOP_COUNT
+#error "UOP: not a unary op code of sc_ops.h"
+#endif
 /* erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7): a polynomial and an
  * exp, which PoCL vectorises; its libm erf is a scalar call (27x slower). */
 inline float sc_erf(float x)
@@ -68,37 +91,38 @@ __kernel void sc_math_unary(__global float *y, uint yo, __global const float *x,
     SC_FOR_EACH(i, n) {
         float v = x[xo + i];
         float r;
-#if UOP == 0 /* relu */
+#if UOP == SC_UOP_RELU
         r = v > 0.0f ? v : 0.0f;
-#elif UOP == 2 /* abs */
+#elif UOP == SC_UOP_ABS
         r = fabs(v);
-#elif UOP == 3 /* sign (0 at 0) */
+#elif UOP == SC_UOP_SIGN
         r = v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : 0.0f);
-#elif UOP == 4 /* exp */
+#elif UOP == SC_UOP_EXP
         r = exp(v);
-#elif UOP == 5 /* log */
+#elif UOP == SC_UOP_LOG
         r = log(v);
-#elif UOP == 6 /* rsqrt */
+#elif UOP == SC_UOP_RSQRT
         r = rsqrt(v);
-#elif UOP == 7 /* gelu = x * Phi(x) */
+#elif UOP == SC_UOP_GELU /* x * Phi(x) */
         r = 0.5f * v * (1.0f + sc_erf(v * SC_INV_SQRT2));
-#elif UOP == 8 /* gelu' = Phi(x) + x * phi(x) */
+#elif UOP == SC_UOP_GELU1 /* Phi(x) + x * phi(x) */
         r = 0.5f * (1.0f + sc_erf(v * SC_INV_SQRT2)) + v * SC_INV_SQRT2PI * exp(-0.5f * v * v);
-#elif UOP == 9 /* gelu'' = phi(x) * (2 - x^2) */
+#elif UOP == SC_UOP_GELU2 /* phi(x) * (2 - x^2) */
         r = SC_INV_SQRT2PI * exp(-0.5f * v * v) * (2.0f - v * v);
-#elif UOP == 10 /* gelu''' = phi(x) * (x^3 - 4x) */
+#elif UOP == SC_UOP_GELU3 /* phi(x) * (x^3 - 4x) */
         r = SC_INV_SQRT2PI * exp(-0.5f * v * v) * (v * v * v - 4.0f * v);
-#elif UOP == 11 /* scale */
+#elif UOP == SC_UOP_SCALE
         r = p * v;
-#elif UOP == 12 /* add scalar */
+#elif UOP == SC_UOP_ADDS
         r = v + p;
-#elif UOP == 13 && defined(POW_INT) /* integer exponent: multiplications (PoCL's pow is
-                                        a scalar libm call, 50x slower than x * x) */
+#elif UOP == SC_UOP_POW && defined(POW_INT) /* integer exponent: multiplications (PoCL's
+                                                pow is a scalar libm call, 50x slower
+                                                than x * x) */
         float b = POW_INT < 0 ? 1.0f / v : v;
         r = 1.0f;
         for (int e = 0; e < (POW_INT < 0 ? -POW_INT : POW_INT); e++)
             r *= b;
-#elif UOP == 13 /* pow with another constant exponent */
+#elif UOP == SC_UOP_POW /* another constant exponent */
         r = pow(v, p);
 #endif
         y[yo + i] = r;

@@ -1,4 +1,6 @@
-/* Optimiser updates, elementwise (PyTorch's formulas; see optim.h). */
+/* Optimiser updates, elementwise (PyTorch's formulas; see optim.h), and the
+ * partial sums of squares of the global gradient norm. Host side:
+ * src/kernels/optim.c (state and schedules: src/nn/optim.c). */
 
 /* SGD with weight decay and momentum. first != 0 on the first step
  * (PyTorch: the buffer starts as the first gradient). scale multiplies the

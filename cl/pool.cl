@@ -2,7 +2,8 @@
  * floor mode. Tensors are [planes, H, W] in, [planes, OH, OW] out (planes =
  * N*C). Backward passes are gathers: each work-item owns one row of the
  * input gradient and adds, for each element, the windows that cover it in
- * increasing oh, then ow: no atomics, bit-identical run to run.
+ * increasing oh, then ow: no atomics, bit-identical run to run. Host side:
+ * src/kernels/pool.c.
  *
  * Each work-item handles one row (OW or W contiguous elements) and loops
  * along it, so the index divisions are paid once per row; the host
@@ -35,6 +36,17 @@ inline void sc_pool_cover(uint h, uint k, uint s, uint OH, uint *lo, uint *hi)
     uint top = h / s + 1u;
     *hi = top < OH ? top : OH;
 }
+
+/* The start of a backward kernel's row i = (plane pl, row h) of gx: dst =
+ * that row, zeroed, and [lo, hi) = the window rows that cover it. */
+#define GX_ROW_BEGIN(i)                                                        \
+    uint h = (i) % H_;                                                         \
+    uint pl = (i) / H_;                                                        \
+    __global float *dst = gx + gxo + (i) * W_;                                 \
+    for (uint w = 0; w < W_; w++)                                              \
+        dst[w] = 0.0f;                                                         \
+    uint lo, hi;                                                               \
+    sc_pool_cover(h, K_, S_, OH_, &lo, &hi)
 
 /* y = max over each window; idx = the position h*W + w inside the plane of
  * the first maximal element (row-major scan; the first NaN, if any, wins
@@ -94,13 +106,7 @@ __kernel void sc_pool_max_scatter(__global float *gx, uint gxo, __global const f
 {
     uint rows = planes * H_;
     SC_FOR_EACH(i, rows) {
-        uint h = i % H_;
-        uint pl = i / H_;
-        __global float *dst = gx + gxo + i * W_;
-        for (uint w = 0; w < W_; w++)
-            dst[w] = 0.0f;
-        uint lo, hi;
-        sc_pool_cover(h, K_, S_, OH_, &lo, &hi);
+        GX_ROW_BEGIN(i);
         uint row0 = h * W_;
         for (uint oh = lo; oh < hi; oh++) {
             uint o = pl * OH_ * OW_ + oh * OW_;
@@ -163,13 +169,7 @@ __kernel void sc_pool_avg_bwd(__global float *gx, uint gxo, __global const float
 {
     uint rows = planes * H_;
     SC_FOR_EACH(i, rows) {
-        uint h = i % H_;
-        uint pl = i / H_;
-        __global float *dst = gx + gxo + i * W_;
-        for (uint w = 0; w < W_; w++)
-            dst[w] = 0.0f;
-        uint lo, hi;
-        sc_pool_cover(h, K_, S_, OH_, &lo, &hi);
+        GX_ROW_BEGIN(i);
         for (uint oh = lo; oh < hi; oh++) {
             __global const float *g = gy + gyo + (pl * OH_ + oh) * OW_;
             for (uint ow = 0; ow < OW_; ow++)

@@ -1,6 +1,8 @@
 /* Deterministic reductions: fixed work decomposition and tree order, no
  * atomics, so the same input on the same device gives the same bits.
- * REDUCE_MAX selects max (default: sum). */
+ * REDUCE_MAX selects max (default: sum). Host side: src/kernels/reduce.c
+ * (sc_op_reduce, sc_op_reduce_axis); src/core/gemm.c sums its split-K
+ * partial products with sc_reduce_axis_serial. */
 #ifdef REDUCE_MAX
 #define RED_OP SC_OP_MAX
 #define RED_INIT (-INFINITY)

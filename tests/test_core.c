@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,68 +173,141 @@ START_TEST(build_error_has_log)
 }
 END_TEST
 
-START_TEST(kernel_dir_override)
+static void write_file(const char *dir, const char *name, const char *text)
 {
-    char dir[] = "/tmp/spurcl-kdir-XXXXXX";
-    ck_assert_ptr_nonnull(mkdtemp(dir));
     char path[256];
-    snprintf(path, sizeof path, "%s/common.cl", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "w");
     ck_assert_ptr_nonnull(f);
-    fputs("#define SC_FOR_EACH(i, n) for (uint i = get_global_id(0); i < (n); i += get_global_size(0))\n", f);
+    fputs(text, f);
     fclose(f);
-    snprintf(path, sizeof path, "%s/elementwise.cl", dir);
-    f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    /* A working fill that writes v + 1, so we can see the override was used. */
-    fputs("__kernel void sc_elementwise_fill(__global float *y, uint yo, uint n, float v)\n"
-          "{ SC_FOR_EACH(i, n) y[yo + i] = v + 1.0f; }\n", f);
-    fclose(f);
+}
 
-    setenv("SPURCL_KERNEL_DIR", dir, 1);
+static void remove_file(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    remove(path);
+}
+
+/* sc_tensor_fill(2.0) of 5 elements under the current SPURCL_KERNEL_DIR:
+ * its status, and the values in h. */
+static sc_status fill_through_override(float *h)
+{
     sc_context *ctx;
     TU_OK(sc_context_create(NULL, &ctx));
     int64_t n = 5;
     sc_tensor *t;
     TU_OK(sc_tensor_create(ctx, SC_F32, 1, &n, &t));
-    TU_OK(sc_tensor_fill(t, 2.0));
+    sc_status st = sc_tensor_fill(t, 2.0);
+    if (st == SC_OK)
+        TU_OK(sc_tensor_download(t, h));
+    sc_tensor_free(t);
+    sc_context_free(ctx);
+    return st;
+}
+
+START_TEST(kernel_dir_override)
+{
+    char dir[] = "/tmp/spurcl-kdir-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    write_file(dir, "common.cl",
+               "#define SC_FOR_EACH(i, n) for (uint i = get_global_id(0); i < (n); i += "
+               "get_global_size(0))\n");
+    /* A working fill that writes v + 1, the 1 from a header of the directory:
+     * the override was used, and its #include resolved there. */
+    write_file(dir, "sc_ops.h", "#define SC_TEST_BUMP 1.0f\n");
+    write_file(dir, "math.cl",
+               "#include \"sc_ops.h\"\n"
+               "__kernel void sc_math_fill(__global float *y, uint yo, uint n, float v)\n"
+               "{ SC_FOR_EACH(i, n) y[yo + i] = v + SC_TEST_BUMP; }\n");
+    setenv("SPURCL_KERNEL_DIR", dir, 1);
     float h[5];
-    TU_OK(sc_tensor_download(t, h));
+    TU_OK(fill_through_override(h));
     for (int i = 0; i < 5; i++)
         ck_assert_float_eq(h[i], 3.0f);
-    sc_tensor_free(t);
-    sc_context_free(ctx);
+
+    /* A header missing from the directory: the error names the file looked
+     * for and who included it. */
+    remove_file(dir, "sc_ops.h");
+    ck_assert_int_eq(fill_through_override(h), SC_ERR_IO);
+    char want[128];
+    snprintf(want, sizeof want, "%s/sc_ops.h", dir);
+    ck_assert_msg(strstr(sc_last_error(), want) && strstr(sc_last_error(), "included by math.cl"),
+                  "%s", sc_last_error());
 
     /* A broken override: the error carries the log and the file name. */
-    f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs("__kernel void sc_elementwise_fill(__global float *y, uint yo, uint n, float v)\n"
-          "{ y[yo] = v +; }\n", f);
-    fclose(f);
-    TU_OK(sc_context_create(NULL, &ctx));
-    TU_OK(sc_tensor_create(ctx, SC_F32, 1, &n, &t));
-    sc_status st = sc_tensor_fill(t, 2.0);
-    ck_assert_int_eq(st, SC_ERR_BUILD);
-    ck_assert_msg(strstr(sc_last_error(), "elementwise.cl"), "%s", sc_last_error());
-    sc_tensor_free(t);
-    sc_context_free(ctx);
+    write_file(dir, "math.cl",
+               "__kernel void sc_math_fill(__global float *y, uint yo, uint n, float v)\n"
+               "{ y[yo] = v +; }\n");
+    ck_assert_int_eq(fill_through_override(h), SC_ERR_BUILD);
+    ck_assert_msg(strstr(sc_last_error(), "math.cl"), "%s", sc_last_error());
     unsetenv("SPURCL_KERNEL_DIR");
 
     /* A missing override directory names the file looked for. */
     setenv("SPURCL_KERNEL_DIR", "/nonexistent-spurcl-kernels", 1);
-    TU_OK(sc_context_create(NULL, &ctx));
-    TU_OK(sc_tensor_create(ctx, SC_F32, 1, &n, &t));
-    st = sc_tensor_fill(t, 2.0);
-    ck_assert_int_eq(st, SC_ERR_IO);
+    ck_assert_int_eq(fill_through_override(h), SC_ERR_IO);
     ck_assert_msg(strstr(sc_last_error(), "/nonexistent-spurcl-kernels/common.cl"), "%s",
                   sc_last_error());
-    sc_tensor_free(t);
-    sc_context_free(ctx);
     unsetenv("SPURCL_KERNEL_DIR");
-    remove(path);
-    snprintf(path, sizeof path, "%s/common.cl", dir);
-    remove(path);
+    remove_file(dir, "math.cl");
+    remove_file(dir, "common.cl");
     rmdir(dir);
+}
+END_TEST
+
+/* The op codes of cl/sc_ops.h reach the kernels both ways: embedded (the
+ * header inlined from the library's copy) and from the source tree through
+ * SPURCL_KERNEL_DIR (the header read from there). Both give the same bits
+ * for binary and unary ops, and the values the op codes mean. */
+static void opcode_ops(float *out)
+{
+    sc_context *ctx;
+    TU_OK(sc_context_create(NULL, &ctx));
+    enum { N = 37 };
+    float a[N], b[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (float)(i - 18) * 0.37f;
+        b[i] = (float)(i % 7) - 2.5f;
+    }
+    int64_t n = N;
+    sc_tensor *ta, *tb, *ty;
+    TU_OK(sc_tensor_from_host(ctx, SC_F32, 1, &n, a, &ta));
+    TU_OK(sc_tensor_from_host(ctx, SC_F32, 1, &n, b, &tb));
+    TU_OK(sc_tensor_create(ctx, SC_F32, 1, &n, &ty));
+    TU_OK(sc_op_add(ty, ta, tb));
+    TU_OK(sc_tensor_download(ty, out));
+    TU_OK(sc_op_mul(ty, ta, tb));
+    TU_OK(sc_tensor_download(ty, out + N));
+    TU_OK(sc_op_scale(ty, ta, -1.5f));
+    TU_OK(sc_tensor_download(ty, out + 2 * N));
+    TU_OK(sc_op_axpy(ty, 2.0f, tb));
+    TU_OK(sc_tensor_download(ty, out + 3 * N));
+    for (int i = 0; i < N; i++) {
+        ck_assert_float_eq(out[i], a[i] + b[i]);
+        ck_assert_float_eq(out[N + i], a[i] * b[i]);
+        ck_assert_float_eq(out[2 * N + i], -1.5f * a[i]);
+        ck_assert_float_eq(out[3 * N + i], fmaf(2.0f, b[i], -1.5f * a[i]));
+    }
+    sc_tensor_free(ta);
+    sc_tensor_free(tb);
+    sc_tensor_free(ty);
+    sc_context_free(ctx);
+}
+
+START_TEST(kernel_dir_shared_header)
+{
+    const char *src = getenv("SPURCL_TEST_SRCDIR");
+    ck_assert_ptr_nonnull(src);
+    float embedded[4 * 37], from_dir[4 * 37];
+    unsetenv("SPURCL_KERNEL_DIR");
+    opcode_ops(embedded);
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/cl", src);
+    setenv("SPURCL_KERNEL_DIR", dir, 1);
+    opcode_ops(from_dir);
+    unsetenv("SPURCL_KERNEL_DIR");
+    ck_assert_mem_eq(embedded, from_dir, sizeof embedded);
 }
 END_TEST
 
@@ -421,6 +495,7 @@ int main(int argc, char **argv)
     TCase *prog = tcase_create("programs");
     tcase_add_test(prog, build_error_has_log);
     tcase_add_test(prog, kernel_dir_override);
+    tcase_add_test(prog, kernel_dir_shared_header);
     tcase_add_test(prog, error_names);
     suite_add_tcase(s, prog);
     TCase *ten = tcase_create("tensors");

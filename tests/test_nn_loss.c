@@ -938,6 +938,22 @@ START_TEST(saliency_seed_choice)
     ck_assert_ptr_null(sc_nn_saliency(g, x, logits, lab, SC_SAL_TRUE_LOGIT, false));
     ck_assert_int_eq(sc_graph_status(g), SC_ERR_INVALID_ARG);
     ck_assert_msg(strstr(sc_last_error(), "recorded"), "%s", sc_last_error());
+    /* a label outside [0, K) is not read back: its sample's true-logit map
+     * is NaN, the others are the one-hot seed as above */
+    sc_graph_reset(g);
+    x = sc_var_from_host(g, 2, s, &xv[0][0], true);
+    logits = sc_nn_scale(g, x, 1.0f);
+    int32_t ybad[3] = {3, 4, 2};
+    lab = sc_var_from_host_i32(g, 1, &ls, ybad);
+    my = sc_nn_saliency(g, x, logits, lab, SC_SAL_TRUE_LOGIT, false);
+    TU_OK(sc_graph_status(g));
+    TU_OK(sc_tensor_download(sc_var_tensor(my), got));
+    for (int i = 0; i < 12; i++) {
+        if (i / 4 == 1)
+            ck_assert_msg(isnan(got[i]), "map element %d: %g", i, (double)got[i]);
+        else
+            ck_assert_float_eq(got[i], (float)want_y[i]);
+    }
     sc_graph_free(g);
 }
 END_TEST

@@ -359,15 +359,60 @@ START_TEST(cross_entropy_errors)
     int64_t xs[2] = {3, 4}, n = 3;
     float x[12] = {0};
     const int32_t bad[2][3] = {{0, 4, 1}, {2, 0, -1}};
-    const char *want[2] = {"label 4 of sample 1", "label -1 of sample 2"};
+    const int bad_at[2] = {1, 2};
+    const char *want[2] = {"label 4 of sample 1 is outside [0, 4)",
+                           "label -1 of sample 2 is outside [0, 4)"};
     for (int i = 0; i < 2; i++) {
-        sc_var *lv = sc_var_from_host(g, 2, xs, x, true);
-        sc_var *lab = sc_var_from_host_i32(g, 1, &n, bad[i]);
-        ck_assert_ptr_null(sc_nn_cross_entropy(g, lv, lab, NULL, SC_LOSS_MEAN));
+        /* checked on the host before the upload: the error names the sample */
+        ck_assert_ptr_null(sc_var_labels_from_host(g, n, bad[i], 4));
         ck_assert_int_eq(sc_graph_status(g), SC_ERR_INVALID_ARG);
         ck_assert_msg(strstr(sc_last_error(), want[i]) != NULL, "%s", sc_last_error());
         sc_graph_reset(g);
+
+        /* uploaded unchecked: the loss never reads the labels back; the bad
+         * sample's loss and its row of the gradient are NaN, the others are
+         * untouched (log K for uniform logits, softmax - onehot) */
+        sc_var *lv = sc_var_from_host(g, 2, xs, x, true);
+        sc_var *lab = sc_var_from_host_i32(g, 1, &n, bad[i]);
+        sc_var *l = sc_nn_cross_entropy(g, lv, lab, NULL, SC_LOSS_NONE);
+        ck_assert_ptr_nonnull(l);
+        sc_var *gx;
+        TU_OK(sc_grad(g, 1, &l, (sc_var *[]){sc_nn_full_like(g, l, 1.0f)}, 1, &lv, false, &gx));
+        float lh[3], gh[12];
+        TU_OK(sc_tensor_download(sc_var_tensor(l), lh));
+        TU_OK(sc_tensor_download(sc_var_tensor(gx), gh));
+        for (int r = 0; r < 3; r++) {
+            if (r == bad_at[i]) {
+                ck_assert_msg(isnan(lh[r]), "loss of sample %d: %g", r, (double)lh[r]);
+            } else {
+                ck_assert_float_eq_tol(lh[r], logf(4.0f), 1e-6);
+            }
+            for (int j = 0; j < 4; j++) {
+                float gv = gh[r * 4 + j];
+                if (r == bad_at[i])
+                    ck_assert_msg(isnan(gv), "gradient (%d, %d): %g", r, j, (double)gv);
+                else
+                    ck_assert_float_eq_tol(gv, 0.25f - (j == bad[i][r] ? 1.0f : 0.0f), 1e-6);
+            }
+        }
+        /* the mean is NaN: what a training loop's finiteness check sees */
+        sc_var *m = sc_nn_cross_entropy(g, lv, lab, NULL, SC_LOSS_MEAN);
+        float mh;
+        TU_OK(sc_tensor_download(sc_var_tensor(m), &mh));
+        ck_assert(isnan(mh));
+        TU_OK(sc_graph_status(g));
+        sc_graph_reset(g);
     }
+    /* good labels pass the host check unchanged */
+    const int32_t good[3] = {3, 0, 2};
+    sc_var *gl = sc_var_labels_from_host(g, n, good, 4);
+    ck_assert_ptr_nonnull(gl);
+    int32_t back[3];
+    TU_OK(sc_tensor_download(sc_var_tensor(gl), back));
+    ck_assert_mem_eq(back, good, sizeof good);
+    ck_assert_int_eq(sc_var_ndim(gl), 1);
+    ck_assert_int_eq(sc_var_dim(gl, 0), 3);
+    sc_graph_reset(g);
     /* labels of the wrong count, weights of the wrong shape */
     int64_t two = 2;
     int32_t lab2[2] = {0, 1};

@@ -56,6 +56,14 @@ SC_API sc_var *sc_var_detach(sc_graph *g, sc_var *x, bool requires_grad);
 SC_API bool sc_var_is_leaf(const sc_var *v);
 /* Integer labels and the like (int32, never differentiable). */
 SC_API sc_var *sc_var_from_host_i32(sc_graph *g, int ndim, const int64_t *shape, const int32_t *data);
+/* Class labels [n] (int32) for sc_nn_cross_entropy and sc_nn_saliency,
+ * checked on the host before the upload: a label outside [0, num_classes)
+ * records SC_ERR_INVALID_ARG in g, naming the sample, the label and the
+ * range ("label 4 of sample 1 is outside [0, 4)"), and returns NULL. The
+ * losses themselves do not read labels back from the device (that would be
+ * a blocking sync per call); they turn a bad label into NaN instead. */
+SC_API sc_var *sc_var_labels_from_host(sc_graph *g, int64_t n, const int32_t *labels,
+                                       int num_classes);
 
 /* A named parameter (float32 leaf that requires grad), owned by the caller. */
 SC_API sc_status sc_param_create(sc_context *ctx, const char *name, int ndim, const int64_t *shape,

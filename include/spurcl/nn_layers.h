@@ -1,5 +1,6 @@
-/* spurcl: softmax, losses, normalisation and attention, differentiable to
- * second order where they can sit in a ULE model. */
+/* spurcl: softmax, normalisation, concat / slice and attention,
+ * differentiable to second order where they can sit in a ULE model (the
+ * losses: nn_loss.h). */
 #ifndef SPURCL_NN_LAYERS_H
 #define SPURCL_NN_LAYERS_H
 
@@ -9,21 +10,9 @@
 extern "C" {
 #endif
 
-typedef enum sc_loss_reduction {
-    SC_LOSS_MEAN = 0,  /* sum_i w_i l_i / N (w_i = 1 without weights) */
-    SC_LOSS_SUM = 1,   /* sum_i w_i l_i */
-    SC_LOSS_NONE = 2   /* the per-sample vector [N] */
-} sc_loss_reduction;
-
 /* Softmax / log-softmax over the last axis. */
 SC_API sc_var *sc_nn_softmax(sc_graph *g, sc_var *x);
 SC_API sc_var *sc_nn_log_softmax(sc_graph *g, sc_var *x);
-/* Cross-entropy of logits [N,K] against int32 labels [N]; optional float32
- * per-sample weights [N] (JTT's upweighting). */
-SC_API sc_var *sc_nn_cross_entropy(sc_graph *g, sc_var *logits, sc_var *labels, sc_var *weights,
-                                   sc_loss_reduction reduction);
-/* mean((a - b)^2) over every element. */
-SC_API sc_var *sc_nn_mse(sc_graph *g, sc_var *a, sc_var *b);
 
 /* Layer norm over the last axis with affine w, b [D] (either may be NULL). */
 SC_API sc_var *sc_nn_layer_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, float eps);

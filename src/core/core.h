@@ -1,5 +1,5 @@
 /* Internal core: context, buffers, tensors, programs and kernel launches.
- * Not installed; used by every layer of the library. */
+ * Not installed; used by the layers above it (src/kernels/, src/nn/). */
 #ifndef SC_CORE_CORE_H
 #define SC_CORE_CORE_H
 
@@ -95,6 +95,10 @@ struct sc_tensor {
 
 static inline cl_mem sc_tensor_mem(const sc_tensor *t) { return t->buf->mem; }
 
+/* SC_OK when t is float32 and addressable with 32-bit indices; else an
+ * error naming op and the tensor (`name`). */
+sc_status sc_check_f32(const sc_tensor *t, const char *op, const char *name);
+
 /* ---- kernel launch helpers ------------------------------------------- */
 
 /* Argument list for sc_launch: each entry is a (size, pointer) pair. */
@@ -111,6 +115,20 @@ typedef struct sc_karg {
 sc_status sc_launch(sc_context *ctx, cl_kernel kernel, const char *name,
                     int dims, const size_t *global, const size_t *local,
                     size_t nargs, const sc_karg *args);
+
+/* A 1-D grid of one work-item per element of n (at least one work-group of
+ * the context's size), for the grid-stride kernels (SC_FOR_EACH). */
+size_t sc_grid_1d(const sc_context *ctx, size_t n);
+
+/* The cached kernel `name` of `family` (built with `defines`) over
+ * sc_grid_1d(n) work-items in work-groups of the context's size. */
+sc_status sc_launch_1d(sc_context *ctx, const char *family, const char *defines,
+                       const char *name, size_t n, size_t nargs, const sc_karg *args);
+
+/* The same kernel over `groups` work-groups of the context's size (the
+ * kernels that reduce one output per work-group; none when groups is 0). */
+sc_status sc_launch_groups(sc_context *ctx, const char *family, const char *defines,
+                           const char *name, size_t groups, size_t nargs, const sc_karg *args);
 
 /* Profiling (SPURCL_PROFILE=path.csv): kernel times are added per name;
  * host-side work (host GEMM) is added with sc_profile_add. The table is

@@ -211,19 +211,14 @@ static sc_status gemm_split_k(sc_context *ctx, const sc_gemm_args *g, size_t par
         last.c_off = (parts - 1) * mn;
         st = gemm_clblast(ctx, &last);
     }
-    if (st == SC_OK) {
-        cl_kernel k;
-        st = sc_kernel_get(ctx, "reduce", NULL, "sc_reduce_axis_serial", &k);
-        if (st == SC_OK) {
-            cl_mem xm = scratch->mem, om = g->c;
-            cl_uint xo = 0, outer = 1, len = (cl_uint)parts, inner = (cl_uint)mn,
-                    oo = (cl_uint)g->c_off;
-            float one = 1.0f;
-            sc_karg args[] = {SC_ARG(xm), SC_ARG(xo), SC_ARG(outer), SC_ARG(len),
-                              SC_ARG(inner), SC_ARG(om), SC_ARG(oo), SC_ARG(one)};
-            size_t local = ctx->wg_size, global = sc_round_up(mn, local);
-            st = sc_launch(ctx, k, "sc_reduce_axis_serial", 1, &global, &local, 8, args);
-        }
+    if (st == SC_OK) { /* cl/reduce.cl's fixed-order sum along the parts */
+        cl_mem xm = scratch->mem, om = g->c;
+        cl_uint xo = 0, outer = 1, len = (cl_uint)parts, inner = (cl_uint)mn,
+                oo = (cl_uint)g->c_off;
+        float one = 1.0f;
+        sc_karg args[] = {SC_ARG(xm), SC_ARG(xo), SC_ARG(outer), SC_ARG(len),
+                          SC_ARG(inner), SC_ARG(om), SC_ARG(oo), SC_ARG(one)};
+        st = sc_launch_1d(ctx, "reduce", NULL, "sc_reduce_axis_serial", mn, 8, args);
     }
     /* in-order queue: the next user of this buffer is enqueued after the sum */
     sc_pool_release(ctx->pool, scratch);

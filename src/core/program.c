@@ -1,9 +1,15 @@
 /* OpenCL programs: embedded sources (or $SPURCL_KERNEL_DIR), build options
  * from the device, full compiler logs on failure, and a per-context cache of
  * programs and kernels. No on-disk binary cache: PoCL keeps its own kernel
- * cache (~/.cache/pocl/kcache), and GPU drivers keep theirs. */
+ * cache (~/.cache/pocl/kcache), and GPU drivers keep theirs.
+ *
+ * A program's source is common.cl, then <family>.cl, each with its
+ * `#include "NAME"` lines replaced by the file NAME of cl/ (sc_ops.h,
+ * shared with the host) taken from the same place as the family: the
+ * embedded sources, or $SPURCL_KERNEL_DIR. So the compiler never searches a
+ * path, and an override directory is complete on its own. */
 #include "core/core.h"
-#include "core/kernels.h"
+#include "core/embedded.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -98,11 +104,11 @@ static sc_status cache_put(sc_program_cache *c, uint64_t h, char *key, cl_progra
     return SC_OK;
 }
 
-/* Reads $SPURCL_KERNEL_DIR/<family>.cl into a new string. */
-static sc_status read_override(const char *dir, const char *family, char **out)
+/* Reads $SPURCL_KERNEL_DIR/<file> into a new string. */
+static sc_status read_override(const char *dir, const char *file, char **out)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s.cl", dir, family);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
     FILE *f = fopen(path, "rb");
     if (!f)
         return sc_error_set(SC_ERR_IO, "SPURCL_KERNEL_DIR: cannot open %s: %s", path,
@@ -136,12 +142,97 @@ static sc_status read_override(const char *dir, const char *family, char **out)
     return SC_OK;
 }
 
-static const char *embedded_source(const char *family)
+static const char *embedded_source(const char *file)
 {
     for (const sc_embedded_kernel *k = sc_embedded_kernels; k->name; k++)
-        if (strcmp(k->name, family) == 0)
+        if (strcmp(k->name, file) == 0)
             return k->source;
     return NULL;
+}
+
+/* A growing source text. */
+typedef struct text_buf {
+    char *p;
+    size_t len, cap;
+} text_buf;
+
+static sc_status text_put(text_buf *b, const char *s, size_t n)
+{
+    if (b->cap - b->len < n + 1) {
+        size_t cap = b->cap ? b->cap : 16384;
+        while (cap - b->len < n + 1)
+            cap *= 2;
+        char *g = realloc(b->p, cap);
+        if (!g)
+            return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (program source)");
+        b->p = g;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return SC_OK;
+}
+
+/* The file name of a line `#include "NAME"` (spaces allowed around '#'),
+ * copied into name; false for any other line. */
+static bool include_line(const char *line, size_t n, char *name, size_t size)
+{
+    const char *p = line, *end = line + n;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p == end || *p++ != '#')
+        return false;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if ((size_t)(end - p) < 8 || strncmp(p, "include", 7) != 0)
+        return false;
+    p += 7;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p == end || *p++ != '"')
+        return false;
+    const char *q = memchr(p, '"', (size_t)(end - p));
+    if (!q || q == p || (size_t)(q - p) >= size)
+        return false;
+    memcpy(name, p, (size_t)(q - p));
+    name[q - p] = '\0';
+    return true;
+}
+
+/* Appends cl/<file> (embedded, or from dir when set) to out with its
+ * #include "NAME" lines replaced by those files, recursively. */
+static sc_status append_source(const char *dir, const char *file, int depth, text_buf *out)
+{
+    if (depth > 8)
+        return sc_error_set(SC_ERR_INVALID_ARG, "OpenCL source %s: #include nested too deep",
+                            file);
+    char *owned = NULL;
+    const char *text;
+    if (dir) {
+        SC_TRY(read_override(dir, file, &owned));
+        text = owned;
+    } else if (!(text = embedded_source(file))) {
+        return sc_error_set(SC_ERR_INVALID_ARG, "no OpenCL source '%s' is embedded", file);
+    }
+    sc_status st = SC_OK;
+    for (const char *p = text; *p && st == SC_OK;) {
+        const char *eol = strchr(p, '\n');
+        size_t n = eol ? (size_t)(eol - p) + 1 : strlen(p);
+        char name[128];
+        if (include_line(p, n, name, sizeof name)) {
+            st = append_source(dir, name, depth + 1, out);
+            if (st != SC_OK)
+                st = sc_error_wrap(st, "included by %s", file);
+            else
+                st = text_put(out, "\n", 1);
+        } else {
+            st = text_put(out, p, n);
+        }
+        p += n;
+    }
+    free(owned);
+    return st;
 }
 
 sc_status sc_program_build_source(sc_context *ctx, const char *label, const char *source,
@@ -196,41 +287,29 @@ sc_status sc_program_get(sc_context *ctx, const char *family, const char *define
 
     /* common.cl is prepended to every family: shared helpers and macros. */
     const char *dir = getenv("SPURCL_KERNEL_DIR");
-    char *common_owned = NULL, *src_owned = NULL;
-    const char *common = embedded_source("common");
-    const char *src = embedded_source(family);
-    sc_status st = SC_OK;
-    if (dir && *dir) {
-        if ((st = read_override(dir, "common", &common_owned)) != SC_OK ||
-            (st = read_override(dir, family, &src_owned)) != SC_OK) {
-            free(common_owned);
-            free(key);
-            return st;
-        }
-        common = common_owned;
-        src = src_owned;
-    }
-    if (!src) {
+    if (dir && !*dir)
+        dir = NULL;
+    char file[128];
+    snprintf(file, sizeof file, "%s.cl", family);
+    if (!dir && !embedded_source(file)) {
         free(key);
         return sc_error_set(SC_ERR_INVALID_ARG, "no OpenCL kernel family '%s' is embedded", family);
     }
-    size_t n = strlen(common ? common : "") + strlen(src) + 2;
-    char *full = malloc(n);
-    if (!full) {
-        free(common_owned);
-        free(src_owned);
+    text_buf full = {0};
+    sc_status st = append_source(dir, "common.cl", 0, &full);
+    if (st == SC_OK)
+        st = text_put(&full, "\n", 1);
+    if (st == SC_OK)
+        st = append_source(dir, file, 0, &full);
+    if (st != SC_OK) {
+        free(full.p);
         free(key);
-        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (program source)");
+        return st;
     }
-    snprintf(full, n, "%s\n%s", common ? common : "", src);
-    free(common_owned);
-    free(src_owned);
 
-    char label[128];
-    snprintf(label, sizeof label, "%s.cl", family);
     cl_program prog;
-    st = sc_program_build_source(ctx, label, full, defines, &prog);
-    free(full);
+    st = sc_program_build_source(ctx, file, full.p, defines, &prog);
+    free(full.p);
     if (st != SC_OK) {
         free(key);
         return st;
@@ -279,39 +358,5 @@ sc_status sc_kernel_get(sc_context *ctx, const char *family, const char *defines
         return st;
     }
     *out = k;
-    return SC_OK;
-}
-
-sc_status sc_launch(sc_context *ctx, cl_kernel kernel, const char *name, int dims,
-                    const size_t *global, const size_t *local, size_t nargs, const sc_karg *args)
-{
-    for (size_t i = 0; i < nargs; i++) {
-        cl_int err = clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].ptr);
-        if (err != CL_SUCCESS)
-            return sc_error_set(SC_ERR_OPENCL, "setting argument %zu of kernel %s: %s", i, name,
-                                sc_cl_error_name(err));
-    }
-    size_t g[3];
-    for (int d = 0; d < dims; d++) {
-        if (global[d] == 0)
-            return SC_OK; /* empty range: nothing to do */
-        g[d] = local ? sc_round_up(global[d], local[d]) : global[d];
-    }
-    cl_event ev = NULL;
-    cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, (cl_uint)dims, NULL, g, local, 0,
-                                        NULL, ctx->profile ? &ev : NULL);
-    if (err != CL_SUCCESS)
-        return sc_error_set(SC_ERR_OPENCL, "enqueueing kernel %s: %s", name,
-                            sc_cl_error_name(err));
-    if (ev) {
-        cl_ulong t0 = 0, t1 = 0;
-        if (clWaitForEvents(1, &ev) == CL_SUCCESS &&
-            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) ==
-                CL_SUCCESS &&
-            clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) ==
-                CL_SUCCESS)
-            sc_profile_add(ctx, name, (double)(t1 - t0));
-        clReleaseEvent(ev);
-    }
     return SC_OK;
 }

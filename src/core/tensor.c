@@ -1,8 +1,8 @@
 /* Device tensors over pooled buffers. */
 #include "core/core.h"
-#include "core/ops_internal.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +25,17 @@ const char *sc_dtype_name(sc_dtype dtype)
     case SC_U8: return "uint8";
     }
     return "unknown";
+}
+
+sc_status sc_check_f32(const sc_tensor *t, const char *op, const char *name)
+{
+    if (t->dtype != SC_F32)
+        return sc_error_set(SC_ERR_INVALID_ARG, "%s: %s must be float32, not %s", op, name,
+                            sc_dtype_name(t->dtype));
+    if ((uint64_t)t->numel + t->offset > UINT_MAX)
+        return sc_error_set(SC_ERR_UNSUPPORTED, "%s: %s has %" PRId64 " elements (limit %u)", op,
+                            name, t->numel, UINT_MAX);
+    return SC_OK;
 }
 
 static sc_status check_shape(int ndim, const int64_t *shape, int64_t *numel)
@@ -223,12 +234,23 @@ sc_status sc_tensor_copy(sc_tensor *dst, const sc_tensor *src)
     return SC_OK;
 }
 
+/* float32: sc_math_fill of cl/math.cl, the one elementwise family (its
+ * other kernels have their host in src/kernels/math.c). */
+static sc_status fill_f32(sc_tensor *t, float v)
+{
+    SC_TRY(sc_check_f32(t, "fill", "the tensor"));
+    cl_mem m = sc_tensor_mem(t);
+    cl_uint o = (cl_uint)t->offset, n = (cl_uint)t->numel;
+    sc_karg args[] = {SC_ARG(m), SC_ARG(o), SC_ARG(n), SC_ARG(v)};
+    return sc_launch_1d(t->ctx, "math", NULL, "sc_math_fill", n, 4, args);
+}
+
 sc_status sc_tensor_fill(sc_tensor *t, double value)
 {
     if (!t->numel)
         return SC_OK;
     if (t->dtype == SC_F32)
-        return sc_op_fill_f32(t, (float)value);
+        return fill_f32(t, (float)value);
     if (t->dtype == SC_I32) {
         cl_int v = (cl_int)value;
         SC_CL_CHECK(clEnqueueFillBuffer(t->ctx->queue, t->buf->mem, &v, sizeof v, byte_offset(t),

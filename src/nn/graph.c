@@ -1,7 +1,8 @@
-/* The autodiff graph and the reverse-mode engine. */
+/* The autodiff graph and the reverse-mode engine. The engine computes with
+ * the kernels layer directly (a gradient sum, the seed of a scalar output),
+ * not with the ops of src/nn/, so nothing here depends on an op file. */
 #include "nn/graph.h"
-#include "core/ops_internal.h"
-#include "spurcl/nn.h"
+#include "kernels/kernels.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -159,6 +160,25 @@ sc_var *sc_var_from_host_i32(sc_graph *g, int ndim, const int64_t *shape, const 
     return v;
 }
 
+sc_var *sc_var_labels_from_host(sc_graph *g, int64_t n, const int32_t *labels, int num_classes)
+{
+    if (g->status != SC_OK)
+        return NULL;
+    if (n < 0 || num_classes < 1 || (n > 0 && !labels))
+        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                        "labels: %lld labels of %d classes (need n >= 0, at "
+                                        "least one class and the labels)",
+                                        (long long)n, num_classes));
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= num_classes)
+            return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                            "labels: label %d of sample %lld is outside [0, %d) "
+                                            "(%d classes)",
+                                            (int)labels[i], (long long)i, num_classes,
+                                            num_classes));
+    return sc_var_from_host_i32(g, 1, &n, labels);
+}
+
 sc_node *sc__record(sc_graph *g, sc_var *out, const char *name, sc_backward_fn bw, int n_in,
                     sc_var *const *in)
 {
@@ -242,6 +262,52 @@ int64_t sc_var_numel(const sc_var *v) { return v->t->numel; }
 
 /* ---- the engine --------------------------------------------------------- */
 
+/* d(a + b) = (gy, gy): the gradient sum is linear, so its backward passes
+ * the cotangent on unchanged. */
+static void grad_sum_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    (void)g;
+    if (n->need[0])
+        gin[0] = gy;
+    if (n->need[1])
+        gin[1] = gy;
+}
+
+/* a + b for two gradients of one variable (its shape, or its element
+ * count), recorded when the engine runs with create_graph. */
+static sc_var *grad_sum(sc_graph *g, sc_var *a, sc_var *b)
+{
+    if (!a || !b || g->status != SC_OK)
+        return NULL;
+    if (a->t->numel != b->t->numel) {
+        char x[96], y[96];
+        return sc__fail(g, sc_error_set(SC_ERR_STATE,
+                                        "sc_grad: two gradients of one variable have shapes %s "
+                                        "and %s",
+                                        sc__shape(a, x, sizeof x), sc__shape(b, y, sizeof y)));
+    }
+    if (!sc__check_f32(g, "sc_grad", a, "a gradient") ||
+        !sc__check_f32(g, "sc_grad", b, "a gradient"))
+        return NULL;
+    sc_var *y = sc__out(g, SC_F32, a->t->ndim, a->t->shape);
+    if (!y)
+        return NULL;
+    SC_NN_TRY(g, sc_k_math_binary(SC_BOP_ADD, y->t, a->t, b->t));
+    sc_var *in[2] = {a, b};
+    sc__record(g, y, "grad_sum", grad_sum_bw, 2, in);
+    return y;
+}
+
+/* The seed of a scalar output: a constant 1 of its shape. */
+static sc_var *ones_like(sc_graph *g, const sc_var *x)
+{
+    sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
+    if (!y)
+        return NULL;
+    SC_NN_TRY(g, sc_tensor_fill(y->t, 1.0));
+    return y;
+}
+
 static void accumulate(sc_graph *g, sc_var *v, sc_var *delta, uint32_t pass)
 {
     if (!delta)
@@ -250,7 +316,7 @@ static void accumulate(sc_graph *g, sc_var *v, sc_var *delta, uint32_t pass)
         v->grad = delta;
         v->grad_pass = pass;
     } else {
-        v->grad = sc_nn_add(g, v->grad, delta);
+        v->grad = grad_sum(g, v->grad, delta);
     }
 }
 
@@ -298,7 +364,7 @@ sc_status sc_grad(sc_graph *g, int n_out, sc_var *const *outputs, sc_var *const 
                                                 i, sc__shape(outputs[i], b, sizeof b))),
                        g->status;
             }
-            seed = sc_nn_full_like(g, outputs[i], 1.0f);
+            seed = ones_like(g, outputs[i]);
         } else if (seed->t->numel != outputs[i]->t->numel) {
             g->recording = saved_rec;
             return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,

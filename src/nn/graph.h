@@ -2,7 +2,8 @@
  *
  * Writing an op:
  *   1. sc_var *sc_nn_foo(sc_graph *g, sc_var *x, ...) checks inputs with
- *      SC_NN_CHECK, makes its output with sc__out(), launches kernels, and
+ *      SC_NN_CHECK, makes its output with sc__out(), computes it with the
+ *      kernels layer (kernels/kernels.h, through nn/ops_internal.h), and
  *      calls sc__record(g, out, "foo", foo_backward, n, inputs) (which only
  *      records when the graph is recording and an input requires grad).
  *   2. foo_backward(g, node, gy, gin) sets gin[i] for each i with
@@ -76,17 +77,13 @@ bool sc__ok(sc_graph *g, int n, ...);
             return NULL;                                                       \
     } while (0)
 
-/* Launch helper: status -> sticky graph error. */
+/* A failing status (of a kernels-layer call) -> sticky graph error. */
 #define SC_NN_TRY(g, expr)                                                     \
     do {                                                                       \
         sc_status sc_nn_st_ = (expr);                                          \
         if (sc_nn_st_ != SC_OK)                                                \
             return sc__fail((g), sc_nn_st_);                                   \
     } while (0)
-
-/* Euclidean norm of each row over the last axis, kept as [..., 1]; its
- * gradient is 0 for a zero row (src/nn/ops_contrastive.c). */
-sc_var *sc__nn_row_norm(sc_graph *g, sc_var *x);
 
 static inline const char *sc__shape(const sc_var *v, char *buf, size_t n)
 {

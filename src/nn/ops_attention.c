@@ -1,24 +1,22 @@
 /* Concat, slice, scaled dot-product attention and timm-layout multi-head
  * self-attention (include/spurcl/nn_layers.h).
  *
- * concat / slice are strided copies (cl/norm.cl: sc_norm_concat,
- * sc_norm_slice, sc_norm_pad) on x seen as [outer, extent * inner]:
+ * concat / slice are strided copies (src/kernels/shape.c) on x seen as
+ * [outer, extent * inner]:
  *   concat backward = the two slices of the gradient;
  *   slice  backward = pad (the gradient placed in zeros), whose backward is
  *                     the slice again; so both differentiate to any order.
  * Attention is composed of recorded ops (linear, reshape, permute, batched
  * matmul through the GEMM interface, the softmax op), so it is as
  * differentiable as those are. */
-#include "core/ops_internal.h"
-#include "nn/graph.h"
+#include "nn/ops_internal.h"
 #include "spurcl/nn.h"
 
 #include <math.h>
 #include <string.h>
 
 
-/* The axis normalised to [0, r), or -1 after recording an error. */
-static int norm_axis(sc_graph *g, const char *op, const sc_var *x, int axis)
+int sc__nn_axis(sc_graph *g, const char *op, const sc_var *x, int axis)
 {
     int r = x->t->ndim, ax = axis < 0 ? axis + r : axis;
     if (ax < 0 || ax >= r) {
@@ -29,60 +27,29 @@ static int norm_axis(sc_graph *g, const char *op, const sc_var *x, int axis)
     return ax;
 }
 
-static void split_at(const sc_tensor *t, int ax, cl_uint *outer, cl_uint *inner)
-{
-    uint64_t o = 1, i = 1;
-    for (int d = 0; d < ax; d++)
-        o *= (uint64_t)t->shape[d];
-    for (int d = ax + 1; d < t->ndim; d++)
-        i *= (uint64_t)t->shape[d];
-    *outer = (cl_uint)o;
-    *inner = (cl_uint)i;
-}
+/* ---- slice and pad, its adjoint ---------------------------------------------- */
 
-/* Launches one of the [outer, width] copy kernels. */
-static sc_status launch_copy(sc_context *ctx, const char *name, sc_tensor *y, const sc_tensor *x,
-                             cl_uint outer, cl_uint width, cl_uint start, cl_uint w, size_t n)
-{
-    if (n == 0)
-        return SC_OK;
-    cl_kernel k;
-    SC_TRY(sc_kernel_get(ctx, "norm", NULL, name, &k));
-    cl_mem ym = y->buf->mem, xm = x->buf->mem;
-    cl_uint yo = (cl_uint)y->offset, xo = (cl_uint)x->offset;
-    sc_karg args[] = {SC_ARG(ym),    SC_ARG(yo),    SC_ARG(xm), SC_ARG(xo),
-                      SC_ARG(outer), SC_ARG(width), SC_ARG(start), SC_ARG(w)};
-    size_t global = sc_grid_1d(ctx, n), local = ctx->wg_size;
-    return sc_launch(ctx, k, name, 1, &global, &local, 8, args);
-}
+static void pad_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin);
+static void slice_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin);
 
-/* ---- pad: the adjoint of slice ------------------------------------------------ */
-
-static sc_var *pad(sc_graph *g, sc_var *x, int ax, int64_t start, int64_t full);
-
-static void pad_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
-{
-    gin[0] = sc_nn_slice(g, gy, (int)n->ip[0], n->ip[1], n->in[0]->t->shape[n->ip[0]]);
-}
-
-/* x placed at [start, start + len) of axis `ax` of extent `full`, zeros
- * elsewhere. */
-static sc_var *pad(sc_graph *g, sc_var *x, int ax, int64_t start, int64_t full)
+/* The slice x[start, start + extent) along axis ax, or (is_pad) its adjoint:
+ * x placed at [start, start + len) of an axis of extent `extent`, zeros
+ * elsewhere. Each is the other's backward, so both differentiate to any
+ * order. */
+static sc_var *range_op(sc_graph *g, sc_var *x, int ax, int64_t start, int64_t extent,
+                        bool is_pad)
 {
     SC_NN_CHECK(g, 1, x);
     int64_t ys[SC_MAX_DIMS];
     memcpy(ys, x->t->shape, sizeof ys);
-    int64_t len = ys[ax];
-    ys[ax] = full;
+    ys[ax] = extent;
     sc_var *y = sc__out(g, SC_F32, x->t->ndim, ys);
     if (!y)
         return NULL;
-    cl_uint outer, inner;
-    split_at(x->t, ax, &outer, &inner);
-    SC_NN_TRY(g, launch_copy(g->ctx, "sc_norm_pad", y->t, x->t, outer, (cl_uint)(full * inner),
-                             (cl_uint)(start * inner), (cl_uint)(len * inner),
-                             (size_t)y->t->numel));
-    sc_node *nd = sc__record(g, y, "slice_backward", pad_bw, 1, &x);
+    SC_NN_TRY(g, is_pad ? sc_k_shape_pad(y->t, x->t, ax, start)
+                        : sc_k_shape_slice(y->t, x->t, ax, start));
+    sc_node *nd = sc__record(g, y, is_pad ? "slice_backward" : "slice",
+                             is_pad ? pad_bw : slice_bw, 1, &x);
     if (nd) {
         nd->ip[0] = ax;
         nd->ip[1] = start;
@@ -90,12 +57,15 @@ static sc_var *pad(sc_graph *g, sc_var *x, int ax, int64_t start, int64_t full)
     return y;
 }
 
-/* ---- slice ------------------------------------------------------------------------- */
+static void pad_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = sc_nn_slice(g, gy, (int)n->ip[0], n->ip[1], n->in[0]->t->shape[n->ip[0]]);
+}
 
 static void slice_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
     int ax = (int)n->ip[0];
-    gin[0] = pad(g, gy, ax, n->ip[1], n->in[0]->t->shape[ax]);
+    gin[0] = range_op(g, gy, ax, n->ip[1], n->in[0]->t->shape[ax], true);
 }
 
 sc_var *sc_nn_slice(sc_graph *g, sc_var *x, int axis, int64_t start, int64_t len)
@@ -103,7 +73,7 @@ sc_var *sc_nn_slice(sc_graph *g, sc_var *x, int axis, int64_t start, int64_t len
     SC_NN_CHECK(g, 1, x);
     if (!sc__check_f32(g, "slice", x, "x"))
         return NULL;
-    int ax = norm_axis(g, "slice", x, axis);
+    int ax = sc__nn_axis(g, "slice", x, axis);
     if (ax < 0)
         return NULL;
     int64_t ext = x->t->shape[ax];
@@ -117,23 +87,7 @@ sc_var *sc_nn_slice(sc_graph *g, sc_var *x, int axis, int64_t start, int64_t len
     }
     if (start == 0 && len == ext)
         return x;
-    int64_t ys[SC_MAX_DIMS];
-    memcpy(ys, x->t->shape, sizeof ys);
-    ys[ax] = len;
-    sc_var *y = sc__out(g, SC_F32, x->t->ndim, ys);
-    if (!y)
-        return NULL;
-    cl_uint outer, inner;
-    split_at(x->t, ax, &outer, &inner);
-    SC_NN_TRY(g, launch_copy(g->ctx, "sc_norm_slice", y->t, x->t, outer, (cl_uint)(ext * inner),
-                             (cl_uint)(start * inner), (cl_uint)(len * inner),
-                             (size_t)y->t->numel));
-    sc_node *nd = sc__record(g, y, "slice", slice_bw, 1, &x);
-    if (nd) {
-        nd->ip[0] = ax;
-        nd->ip[1] = start;
-    }
-    return y;
+    return range_op(g, x, ax, start, len, false);
 }
 
 /* ---- concat ------------------------------------------------------------------------- */
@@ -154,7 +108,7 @@ sc_var *sc_nn_concat(sc_graph *g, sc_var *a, sc_var *b, int axis)
     SC_NN_CHECK(g, 2, a, b);
     if (!sc__check_f32(g, "concat", a, "a") || !sc__check_f32(g, "concat", b, "b"))
         return NULL;
-    int ax = norm_axis(g, "concat", a, axis);
+    int ax = sc__nn_axis(g, "concat", a, axis);
     if (ax < 0)
         return NULL;
     bool ok = a->t->ndim == b->t->ndim;
@@ -174,20 +128,7 @@ sc_var *sc_nn_concat(sc_graph *g, sc_var *a, sc_var *b, int axis)
     if (!y)
         return NULL;
     SC_NN_TRY(g, sc_check_f32(y->t, "concat", "the result"));
-    cl_uint outer, inner;
-    split_at(a->t, ax, &outer, &inner);
-    cl_uint wa = (cl_uint)(a->t->shape[ax] * inner), wb = (cl_uint)(b->t->shape[ax] * inner);
-    if (y->t->numel > 0) {
-        cl_kernel k;
-        SC_NN_TRY(g, sc_kernel_get(g->ctx, "norm", NULL, "sc_norm_concat", &k));
-        cl_mem ym = y->t->buf->mem, am = a->t->buf->mem, bm = b->t->buf->mem;
-        cl_uint yo = (cl_uint)y->t->offset, ao = (cl_uint)a->t->offset,
-                bo = (cl_uint)b->t->offset;
-        sc_karg args[] = {SC_ARG(ym), SC_ARG(yo),    SC_ARG(am), SC_ARG(ao), SC_ARG(bm),
-                          SC_ARG(bo), SC_ARG(outer), SC_ARG(wa), SC_ARG(wb)};
-        size_t global = sc_grid_1d(g->ctx, (size_t)y->t->numel), local = g->ctx->wg_size;
-        SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_norm_concat", 1, &global, &local, 9, args));
-    }
+    SC_NN_TRY(g, sc_k_shape_concat(y->t, a->t, b->t, ax));
     sc_var *in[2] = {a, b};
     sc_node *nd = sc__record(g, y, "concat", concat_bw, 2, in);
     if (nd)

@@ -5,23 +5,19 @@
  * backward rules are recorded ops too), so they differentiate to any order.
  *
  * NT-Xent and BarlowTwins fuse their quadratic part (the 2N x 2N similarity
- * softmax, the D x D cross-correlation penalty) into kernels of
- * cl/contrastive.cl; their similarity / correlation matrices go through the
- * GEMM interface. Their backward is correct to first order, which is all
+ * softmax, the D x D cross-correlation penalty) into kernels
+ * (src/kernels/contrastive.c); their similarity / correlation matrices go
+ * through the GEMM interface (sc_k_gemm). Their backward is correct to first order, which is all
  * self-supervised training needs: the gradient they return is a recorded
  * variable whose own backward fails with SC_ERR_UNSUPPORTED, so asking for
  * a second derivative through them is a clean error, never a silently
  * missing term. */
-#include "core/gemm.h"
-#include "core/ops_internal.h"
-#include "nn/graph.h"
+#include "nn/ops_internal.h"
 #include "spurcl/nn.h"
 #include "spurcl/ops.h"
 
 #include <math.h>
 #include <string.h>
-
-
 
 static void second_order_unsupported(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
@@ -51,13 +47,7 @@ static sc_var *safe_recip(sc_graph *g, sc_var *x)
     sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
     if (!y)
         return NULL;
-    cl_kernel k;
-    SC_NN_TRY(g, sc_kernel_get(g->ctx, "contrastive", NULL, "sc_contrastive_safe_recip", &k));
-    cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem;
-    cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset, n = (cl_uint)x->t->numel;
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo), SC_ARG(n)};
-    size_t global = sc_grid_1d(g->ctx, n), local = g->ctx->wg_size;
-    SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_contrastive_safe_recip", 1, &global, &local, 5, args));
+    SC_NN_TRY(g, sc_k_contrastive_safe_recip(y->t, x->t));
     sc__record(g, y, "safe_recip", safe_recip_bw, 1, &x);
     return y;
 }
@@ -81,15 +71,7 @@ static sc_var *clamp_min(sc_graph *g, sc_var *x, float lo)
     sc_var *m = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
     if (!y || !m)
         return NULL;
-    cl_kernel k;
-    SC_NN_TRY(g, sc_kernel_get(g->ctx, "contrastive", NULL, "sc_contrastive_clamp_min", &k));
-    cl_mem ym = y->t->buf->mem, mm = m->t->buf->mem, xm = x->t->buf->mem;
-    cl_uint yo = (cl_uint)y->t->offset, mo = (cl_uint)m->t->offset, xo = (cl_uint)x->t->offset;
-    cl_uint n = (cl_uint)x->t->numel;
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(mm), SC_ARG(mo),
-                      SC_ARG(xm), SC_ARG(xo), SC_ARG(n),  SC_ARG(lo)};
-    size_t global = sc_grid_1d(g->ctx, n), local = g->ctx->wg_size;
-    SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_contrastive_clamp_min", 1, &global, &local, 8, args));
+    SC_NN_TRY(g, sc_k_contrastive_clamp_min(y->t, m->t, x->t, lo));
     sc_node *nd = sc__record(g, y, "clamp_min", clamp_min_bw, 1, &x);
     if (nd)
         nd->saved[0] = m;
@@ -119,21 +101,9 @@ sc_var *sc__nn_row_norm(sc_graph *g, sc_var *x)
     sc_var *y = sc__out(g, SC_F32, r, s);
     if (!y)
         return NULL;
-    cl_uint len = (cl_uint)x->t->shape[r - 1], rows = (cl_uint)(x->t->numel / len);
-    if (rows == 0)
+    if (y->t->numel == 0)
         return y;
-    /* a work-group per row when rows are long and too few to fill the device */
-    size_t wg = g->ctx->wg_size;
-    bool group = len >= 64 && rows < (size_t)(g->ctx->dev.compute_units ? g->ctx->dev.compute_units
-                                                                        : 1) * wg;
-    const char *name = group ? "sc_contrastive_row_norm_group" : "sc_contrastive_row_norm_serial";
-    cl_kernel k;
-    SC_NN_TRY(g, sc_kernel_get(g->ctx, "contrastive", NULL, name, &k));
-    cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem;
-    cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset;
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo), SC_ARG(rows), SC_ARG(len)};
-    size_t global = group ? (size_t)rows * wg : sc_grid_1d(g->ctx, rows);
-    SC_NN_TRY(g, sc_launch(g->ctx, k, name, 1, &global, &wg, 6, args));
+    SC_NN_TRY(g, sc_k_contrastive_row_norm(y->t, x->t));
     sc__record(g, y, "row_norm", row_norm_bw, 1, &x);
     return y;
 }
@@ -199,31 +169,13 @@ static void ntxent_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
         sc__fail(g, st);
         return;
     }
-    cl_kernel k;
-    st = sc_kernel_get(g->ctx, "contrastive", NULL, "sc_contrastive_ntxent_w", &k);
-    if (st == SC_OK) {
-        cl_mem wm = w->buf->mem, pm = p->t->buf->mem, gm = gy->t->buf->mem;
-        cl_uint wo = (cl_uint)w->offset, po = (cl_uint)p->t->offset, go = (cl_uint)gy->t->offset;
-        cl_uint rows = (cl_uint)R, half = (cl_uint)N;
-        float scale = (float)(1.0 / (2.0 * (double)N * (double)tau));
-        sc_karg args[] = {SC_ARG(wm), SC_ARG(wo), SC_ARG(pm), SC_ARG(po), SC_ARG(rows),
-                          SC_ARG(half), SC_ARG(gm), SC_ARG(go), SC_ARG(scale)};
-        size_t global = sc_grid_1d(g->ctx, (size_t)(R * R)), local = g->ctx->wg_size;
-        st = sc_launch(g->ctx, k, "sc_contrastive_ntxent_w", 1, &global, &local, 9, args);
-    }
+    st = sc_k_contrastive_ntxent_w(w, p->t, gy->t, (float)(1.0 / (2.0 * (double)N * (double)tau)));
     for (int h = 0; h < 2 && st == SC_OK; h++) {
-        sc_var *out = h ? g2 : g1;
-        sc_gemm_args ga = {
-            .ta = false, .tb = false, .m = (size_t)N, .n = (size_t)D, .k = (size_t)R,
-            .alpha = 1.0f, .beta = 0.0f,
-            .a = w->buf->mem, .a_off = w->offset + (size_t)(h * N * R), .lda = (size_t)R,
-            .a_stride = (size_t)(N * R),
-            .b = u->t->buf->mem, .b_off = u->t->offset, .ldb = (size_t)D,
-            .b_stride = (size_t)(R * D),
-            .c = out->t->buf->mem, .c_off = out->t->offset, .ldc = (size_t)D,
-            .c_stride = (size_t)(N * D), .batch = 1,
-        };
-        st = sc_gemm(g->ctx, &ga);
+        /* rows h*N .. h*N + N - 1 of W times u */
+        sc_k_mat wh = {w, (size_t)(h * N * R), (size_t)R, (size_t)(N * R)};
+        sc_k_mat um = {u->t, 0, (size_t)D, (size_t)(R * D)};
+        sc_k_mat om = {(h ? g2 : g1)->t, 0, (size_t)D, (size_t)(N * D)};
+        st = sc_k_gemm(false, false, (size_t)N, (size_t)D, (size_t)R, 1.0f, wh, um, om, 1);
     }
     sc_tensor_free(w);
     if (st != SC_OK) {
@@ -256,30 +208,13 @@ static sc_var *ntxent_core(sc_graph *g, sc_var *u1, sc_var *u2, float tau)
         sc_tensor_free(view);
         SC_NN_TRY(g, st);
     }
-    sc_gemm_args ga = {
-        .ta = false, .tb = true, .m = (size_t)R, .n = (size_t)R, .k = (size_t)D,
-        .alpha = 1.0f, .beta = 0.0f,
-        .a = u->t->buf->mem, .a_off = u->t->offset, .lda = (size_t)D, .a_stride = (size_t)(R * D),
-        .b = u->t->buf->mem, .b_off = u->t->offset, .ldb = (size_t)D, .b_stride = (size_t)(R * D),
-        .c = s->t->buf->mem, .c_off = s->t->offset, .ldc = (size_t)R, .c_stride = (size_t)(R * R),
-        .batch = 1,
-    };
-    SC_NN_TRY(g, sc_gemm(g->ctx, &ga));
+    sc_k_mat um = {u->t, 0, (size_t)D, (size_t)(R * D)};
+    sc_k_mat sm = {s->t, 0, (size_t)R, (size_t)(R * R)};
+    SC_NN_TRY(g, sc_k_gemm(false, true, (size_t)R, (size_t)R, (size_t)D, 1.0f, um, um, sm, 1));
 
     sc_tensor *rows_loss;
     SC_NN_TRY(g, sc_tensor_create(g->ctx, SC_F32, 1, &R, &rows_loss));
-    cl_kernel k;
-    sc_status st = sc_kernel_get(g->ctx, "contrastive", NULL, "sc_contrastive_ntxent_rows", &k);
-    if (st == SC_OK) {
-        cl_mem sm = s->t->buf->mem, lm = rows_loss->buf->mem;
-        cl_uint so = (cl_uint)s->t->offset, lo = (cl_uint)rows_loss->offset;
-        cl_uint rows = (cl_uint)R, half = (cl_uint)N;
-        float inv_tau = 1.0f / tau;
-        sc_karg args[] = {SC_ARG(sm), SC_ARG(so), SC_ARG(rows), SC_ARG(half),
-                          SC_ARG(inv_tau), SC_ARG(lm), SC_ARG(lo)};
-        size_t wg = g->ctx->wg_size, global = (size_t)R * wg;
-        st = sc_launch(g->ctx, k, "sc_contrastive_ntxent_rows", 1, &global, &wg, 7, args);
-    }
+    sc_status st = sc_k_contrastive_ntxent_rows(rows_loss, s->t, 1.0f / tau);
     if (st == SC_OK)
         st = sc_op_reduce(y->t, rows_loss, SC_REDUCE_MEAN);
     sc_tensor_free(rows_loss);
@@ -316,20 +251,11 @@ sc_var *sc_nn_nt_xent(sc_graph *g, sc_var *z1, sc_var *z2, float tau)
 static sc_var *barlow_dc(sc_graph *g, sc_node *n, sc_var *gy)
 {
     sc_var *c = n->saved[0];
-    int64_t D = c->t->shape[0];
     sc_var *gc = sc__out(g, SC_F32, 2, c->t->shape);
     if (!gc)
         return NULL;
-    cl_kernel k;
-    SC_NN_TRY(g, sc_kernel_get(g->ctx, "contrastive", NULL, "sc_contrastive_barlow_grad", &k));
-    cl_mem gm = gc->t->buf->mem, cm = c->t->buf->mem, ym = gy->t->buf->mem;
-    cl_uint go = (cl_uint)gc->t->offset, co = (cl_uint)c->t->offset, yo = (cl_uint)gy->t->offset;
-    cl_uint d = (cl_uint)D;
-    float lambda = n->fp[0], scale = (float)(1.0 / (double)n->ip[0]);
-    sc_karg args[] = {SC_ARG(gm), SC_ARG(go), SC_ARG(cm), SC_ARG(co), SC_ARG(d),
-                      SC_ARG(lambda), SC_ARG(ym), SC_ARG(yo), SC_ARG(scale)};
-    size_t global = sc_grid_1d(g->ctx, (size_t)(D * D)), local = g->ctx->wg_size;
-    SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_contrastive_barlow_grad", 1, &global, &local, 9, args));
+    SC_NN_TRY(g, sc_k_contrastive_barlow_grad(gc->t, c->t, gy->t, n->fp[0],
+                                              (float)(1.0 / (double)n->ip[0])));
     sc_var *in[3] = {gy, n->in[0], n->in[1]};
     sc__record(g, gc, "barlow_twins backward", second_order_unsupported, 3, in);
     return gc;
@@ -354,27 +280,14 @@ static sc_var *barlow_core(sc_graph *g, sc_var *a, sc_var *b, float lambda)
     sc_var *y = sc__out(g, SC_F32, 1, &one);
     if (!c || !y)
         return NULL;
-    sc_gemm_args ga = {
-        .ta = true, .tb = false, .m = (size_t)D, .n = (size_t)D, .k = (size_t)N,
-        .alpha = (float)(1.0 / (double)N), .beta = 0.0f,
-        .a = a->t->buf->mem, .a_off = a->t->offset, .lda = (size_t)D, .a_stride = (size_t)(N * D),
-        .b = b->t->buf->mem, .b_off = b->t->offset, .ldb = (size_t)D, .b_stride = (size_t)(N * D),
-        .c = c->t->buf->mem, .c_off = c->t->offset, .ldc = (size_t)D, .c_stride = (size_t)(D * D),
-        .batch = 1,
-    };
-    SC_NN_TRY(g, sc_gemm(g->ctx, &ga));
+    sc_k_mat am = {a->t, 0, (size_t)D, (size_t)(N * D)};
+    sc_k_mat bm = {b->t, 0, (size_t)D, (size_t)(N * D)};
+    sc_k_mat cm = {c->t, 0, (size_t)D, (size_t)(D * D)};
+    SC_NN_TRY(g, sc_k_gemm(true, false, (size_t)D, (size_t)D, (size_t)N, (float)(1.0 / (double)N),
+                           am, bm, cm, 1));
     sc_tensor *part;
     SC_NN_TRY(g, sc_tensor_create(g->ctx, SC_F32, 1, &D, &part));
-    cl_kernel k;
-    sc_status st = sc_kernel_get(g->ctx, "contrastive", NULL, "sc_contrastive_barlow_rows", &k);
-    if (st == SC_OK) {
-        cl_mem cm = c->t->buf->mem, pm = part->buf->mem;
-        cl_uint co = (cl_uint)c->t->offset, po = (cl_uint)part->offset, d = (cl_uint)D;
-        sc_karg args[] = {SC_ARG(cm), SC_ARG(co), SC_ARG(d), SC_ARG(lambda), SC_ARG(pm),
-                          SC_ARG(po)};
-        size_t wg = g->ctx->wg_size, global = (size_t)D * wg;
-        st = sc_launch(g->ctx, k, "sc_contrastive_barlow_rows", 1, &global, &wg, 6, args);
-    }
+    sc_status st = sc_k_contrastive_barlow_rows(part, c->t, lambda);
     if (st == SC_OK)
         st = sc_op_reduce(y->t, part, SC_REDUCE_SUM);
     sc_tensor_free(part);

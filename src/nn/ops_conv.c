@@ -1,7 +1,7 @@
 /* 2-D convolution (include/spurcl/nn_conv.h) as im2col + GEMM.
  *
  * The batch is folded into the GEMM: with col = im2col(x) [C*KH*KW, N*OH*OW]
- * (cl/conv.cl) and gT the channel-major view [O, N*OH*OW] of an [N, O, OH, OW]
+ * (src/kernels/conv.c) and gT the channel-major view [O, N*OH*OW] of an [N, O, OH, OW]
  * tensor,
  *   conv            yT = W @ col                      (+ bias, back to NCHW)
  *   backward data   gx = col2im(W^T @ gyT)            (col2im is a gather)
@@ -22,22 +22,13 @@
  * the backward filter and by that op's own backward; other intermediates are
  * pooled temporaries freed as soon as they are enqueued (the queue is in
  * order, so a buffer reused by a later launch is never overwritten early). */
-#include "core/gemm.h"
-#include "core/ops_internal.h"
-#include "nn/graph.h"
+#include "nn/ops_internal.h"
 #include "spurcl/nn.h"
 
 #include <limits.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
-typedef struct conv_geom {
-    int64_t n, c, h, w;     /* input */
-    int64_t o, kh, kw;      /* weight [o, c, kh, kw] */
-    int64_t s, p;           /* stride, padding */
-    int64_t oh, ow;         /* output */
-} conv_geom;
+typedef sc_k_conv_geom conv_geom;
 
 static int64_t ckk(const conv_geom *cg) { return cg->c * cg->kh * cg->kw; }
 static int64_t np_(const conv_geom *cg) { return cg->n * cg->oh * cg->ow; }
@@ -99,145 +90,16 @@ static bool geom_finish(sc_graph *g, const char *op, conv_geom *cg, const char *
     return true;
 }
 
-/* ---- kernel launches on tensors --------------------------------------------- */
+/* ---- temporaries and GEMMs on tensors ------------------------------------------ */
 
-/* One work-item per output row (the kernels loop along the row). Not
- * sc_grid_1d: on PoCL a grid capped at a few thousand work-items that each
- * stride over the whole tensor runs ~20x slower than a full grid. */
-static sc_status launch(sc_context *ctx, const char *name, const char *defines, size_t rows,
-                        size_t nargs, const sc_karg *args)
+/* c [m, n] = op(a) @ op(b), one batch member. */
+static sc_status gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const sc_tensor *a,
+                      int64_t lda, const sc_tensor *b, int64_t ldb, sc_tensor *c, int64_t ldc)
 {
-    cl_kernel k;
-    SC_TRY(sc_kernel_get(ctx, "conv", defines, name, &k));
-    size_t local = ctx->wg_size, global = sc_round_up(rows ? rows : 1, local);
-    return sc_launch(ctx, k, name, 1, &global, &local, nargs, args);
-}
-
-/* The layout moves (cl/conv.cl): on a CPU a work-item per (n, o) row; else
- * a work-item per element over (P, O, N), the work-group spanning the
- * smallest power of two >= P along p (up to the context's size) and filling
- * the rest with channels. SPURCL_CONV_LAYOUT=rows|elements overrides the
- * choice (tests run both forms on any device). */
-static bool layout_rows(const sc_context *ctx)
-{
-    const char *env = getenv("SPURCL_CONV_LAYOUT");
-    if (env && strcmp(env, "rows") == 0)
-        return true;
-    if (env && strcmp(env, "elements") == 0)
-        return false;
-    return ctx->dev.type == SC_DEVICE_CPU;
-}
-
-static sc_status launch_layout(sc_context *ctx, const char *name, const conv_geom *cg,
-                               size_t nargs, const sc_karg *args)
-{
-    char rows_name[64];
-    cl_kernel k;
-    if (layout_rows(ctx)) {
-        snprintf(rows_name, sizeof rows_name, "%s_rows", name);
-        SC_TRY(sc_kernel_get(ctx, "conv", NULL, rows_name, &k));
-        size_t local = ctx->wg_size, global = sc_round_up((size_t)(cg->n * cg->o), local);
-        return sc_launch(ctx, k, rows_name, 1, &global, &local, nargs, args);
-    }
-    SC_TRY(sc_kernel_get(ctx, "conv", NULL, name, &k));
-    size_t p = (size_t)(cg->oh * cg->ow), l0 = 1;
-    while (l0 < p && l0 < ctx->wg_size)
-        l0 <<= 1;
-    size_t local[3] = {l0, ctx->wg_size / l0, 1};
-    size_t global[3] = {p, (size_t)cg->o, (size_t)cg->n};
-    return sc_launch(ctx, k, name, 3, global, local, nargs, args);
-}
-
-typedef struct geom_args {
-    cl_uint n, c, h, w, kh, kw, s, p, oh, ow;
-} geom_args;
-
-/* The build options that specialise im2col / col2im to cg (cl/conv.cl). */
-static const char *geom_defines(const conv_geom *cg, char *buf, size_t n)
-{
-    snprintf(buf, n,
-             "-DSC_GEOM -DSC_C=%lldu -DSC_H=%lldu -DSC_W=%lldu -DSC_KH=%lldu -DSC_KW=%lldu "
-             "-DSC_S=%lldu -DSC_P=%lldu -DSC_OH=%lldu -DSC_OW=%lldu",
-             (long long)cg->c, (long long)cg->h, (long long)cg->w, (long long)cg->kh,
-             (long long)cg->kw, (long long)cg->s, (long long)cg->p, (long long)cg->oh,
-             (long long)cg->ow);
-    return buf;
-}
-
-static geom_args gargs(const conv_geom *cg)
-{
-    return (geom_args){(cl_uint)cg->n, (cl_uint)cg->c, (cl_uint)cg->h, (cl_uint)cg->w,
-                       (cl_uint)cg->kh, (cl_uint)cg->kw, (cl_uint)cg->s, (cl_uint)cg->p,
-                       (cl_uint)cg->oh, (cl_uint)cg->ow};
-}
-
-/* col [C*KH*KW, N*OH*OW] <- x [N, C, H, W] */
-static sc_status im2col(sc_context *ctx, const sc_tensor *x, const conv_geom *cg,
-                        sc_tensor *col)
-{
-    geom_args a = gargs(cg);
-    cl_mem cm = col->buf->mem, xm = x->buf->mem;
-    cl_uint xo = (cl_uint)x->offset;
-    sc_karg args[] = {SC_ARG(cm), SC_ARG(xm), SC_ARG(xo), SC_ARG(a.n), SC_ARG(a.c),
-                      SC_ARG(a.h), SC_ARG(a.w), SC_ARG(a.kh), SC_ARG(a.kw), SC_ARG(a.s),
-                      SC_ARG(a.p), SC_ARG(a.oh), SC_ARG(a.ow)};
-    /* col's offset is 0: it is always a fresh tensor of this file */
-    char defs[256];
-    return launch(ctx, "sc_conv_im2col", geom_defines(cg, defs, sizeof defs),
-                  (size_t)(ckk(cg) * cg->n * cg->oh), 13, args);
-}
-
-/* gx [N, C, H, W] <- the adjoint of im2col applied to col */
-static sc_status col2im(sc_context *ctx, const sc_tensor *col, const conv_geom *cg,
-                        sc_tensor *gx)
-{
-    geom_args a = gargs(cg);
-    cl_mem gm = gx->buf->mem, cm = col->buf->mem;
-    cl_uint go = (cl_uint)gx->offset;
-    sc_karg args[] = {SC_ARG(gm), SC_ARG(go), SC_ARG(cm), SC_ARG(a.n), SC_ARG(a.c),
-                      SC_ARG(a.h), SC_ARG(a.w), SC_ARG(a.kh), SC_ARG(a.kw), SC_ARG(a.s),
-                      SC_ARG(a.p), SC_ARG(a.oh), SC_ARG(a.ow)};
-    char defs[256];
-    return launch(ctx, "sc_conv_col2im", geom_defines(cg, defs, sizeof defs),
-                  (size_t)(cg->n * cg->c * cg->h), 13, args);
-}
-
-/* gT [O, N*P] <- gy [N, O, OH, OW] */
-static sc_status to_cnp(sc_context *ctx, const sc_tensor *gy, const conv_geom *cg,
-                        sc_tensor *gT)
-{
-    cl_mem tm = gT->buf->mem, gm = gy->buf->mem;
-    cl_uint go = (cl_uint)gy->offset, n = (cl_uint)cg->n, o = (cl_uint)cg->o,
-            p = (cl_uint)(cg->oh * cg->ow);
-    sc_karg args[] = {SC_ARG(tm), SC_ARG(gm), SC_ARG(go), SC_ARG(n), SC_ARG(o), SC_ARG(p)};
-    return launch_layout(ctx, "sc_conv_to_cnp", cg, 6, args);
-}
-
-/* y [N, O, OH, OW] <- yT [O, N*P] (+ b) */
-static sc_status from_cnp(sc_context *ctx, const sc_tensor *yT, const sc_tensor *b,
-                          const conv_geom *cg, sc_tensor *y)
-{
-    cl_mem ym = y->buf->mem, tm = yT->buf->mem, bm = b ? b->buf->mem : yT->buf->mem;
-    cl_uint yo = (cl_uint)y->offset, bo = b ? (cl_uint)b->offset : 0, hb = b != NULL,
-            n = (cl_uint)cg->n, o = (cl_uint)cg->o, p = (cl_uint)(cg->oh * cg->ow);
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(tm), SC_ARG(bm), SC_ARG(bo),
-                      SC_ARG(hb), SC_ARG(n),  SC_ARG(o),  SC_ARG(p)};
-    return launch_layout(ctx, "sc_conv_from_cnp", cg, 9, args);
-}
-
-static sc_status gemm(sc_context *ctx, bool ta, bool tb, int64_t m, int64_t n, int64_t k,
-                      const sc_tensor *a, int64_t lda, const sc_tensor *b, int64_t ldb,
-                      sc_tensor *c, int64_t ldc)
-{
-    sc_gemm_args ga = {
-        .ta = ta, .tb = tb, .m = (size_t)m, .n = (size_t)n, .k = (size_t)k,
-        .alpha = 1.0f, .beta = 0.0f,
-        .a = a->buf->mem, .a_off = a->offset, .lda = (size_t)lda, .a_stride = (size_t)(m * k),
-        .b = b->buf->mem, .b_off = b->offset, .ldb = (size_t)ldb, .b_stride = (size_t)(k * n),
-        .c = c->buf->mem, .c_off = c->offset, .ldc = (size_t)ldc, .c_stride = (size_t)(m * n),
-        .batch = 1,
-    };
-    return sc_gemm(ctx, &ga);
+    sc_k_mat ma = {a, 0, (size_t)lda, (size_t)(m * k)};
+    sc_k_mat mb = {b, 0, (size_t)ldb, (size_t)(k * n)};
+    sc_k_mat mc = {c, 0, (size_t)ldc, (size_t)(m * n)};
+    return sc_k_gemm(ta, tb, (size_t)m, (size_t)n, (size_t)k, 1.0f, ma, mb, mc, 1);
 }
 
 static sc_status temp2(sc_context *ctx, int64_t rows, int64_t cols, sc_tensor **out)
@@ -251,7 +113,7 @@ static sc_status make_gT(sc_context *ctx, const sc_tensor *gy, const conv_geom *
                          sc_tensor **out)
 {
     SC_TRY(temp2(ctx, cg->o, np_(cg), out));
-    sc_status st = to_cnp(ctx, gy, cg, *out);
+    sc_status st = sc_k_conv_to_cnp(*out, gy, cg);
     if (st != SC_OK) {
         sc_tensor_free(*out);
         *out = NULL;
@@ -266,7 +128,7 @@ static sc_var *unfold_var(sc_graph *g, sc_var *x, const conv_geom *cg)
     sc_var *col = sc__out(g, SC_F32, 2, s);
     if (!col)
         return NULL;
-    SC_NN_TRY(g, im2col(g->ctx, x->t, cg, col->t));
+    SC_NN_TRY(g, sc_k_conv_im2col(col->t, x->t, cg));
     return col;
 }
 
@@ -377,21 +239,21 @@ static sc_var *conv_op(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, int64_t s, 
     if (!col) {
         st = temp2(ctx, ckk(&cg), np_(&cg), &tcol);
         if (st == SC_OK)
-            st = im2col(ctx, x->t, &cg, tcol);
+            st = sc_k_conv_im2col(tcol, x->t, &cg);
     }
     const sc_tensor *ct = col ? col->t : tcol;
     sc_var *y = NULL;
     if (st == SC_OK)
         st = temp2(ctx, cg.o, np_(&cg), &yT);
     if (st == SC_OK)
-        st = gemm(ctx, false, false, cg.o, np_(&cg), ckk(&cg), w->t, ckk(&cg), ct, np_(&cg), yT,
+        st = gemm(false, false, cg.o, np_(&cg), ckk(&cg), w->t, ckk(&cg), ct, np_(&cg), yT,
                   np_(&cg));
     sc_tensor_free(tcol);
     if (st == SC_OK) {
         int64_t ys[4] = {cg.n, cg.o, cg.oh, cg.ow};
         y = sc__out(g, SC_F32, 4, ys);
         if (y)
-            st = from_cnp(ctx, yT, b ? b->t : NULL, &cg, y->t);
+            st = sc_k_conv_from_cnp(y->t, yT, b ? b->t : NULL, &cg);
     }
     sc_tensor_free(yT);
     if (st != SC_OK)
@@ -443,7 +305,7 @@ static sc_var *data_op(sc_graph *g, sc_var *gy, sc_var *w, int64_t h, int64_t wd
     if (st == SC_OK)
         st = temp2(ctx, ckk(&cg), np_(&cg), &dcol);
     if (st == SC_OK) /* dcol [CKK, NP] = W^T [CKK, O] @ gT [O, NP] */
-        st = gemm(ctx, true, false, ckk(&cg), np_(&cg), cg.o, w->t, ckk(&cg), gT, np_(&cg),
+        st = gemm(true, false, ckk(&cg), np_(&cg), cg.o, w->t, ckk(&cg), gT, np_(&cg),
                   dcol, np_(&cg));
     sc_tensor_free(own);
     sc_var *gx = NULL;
@@ -451,7 +313,7 @@ static sc_var *data_op(sc_graph *g, sc_var *gy, sc_var *w, int64_t h, int64_t wd
         int64_t xs[4] = {cg.n, cg.c, cg.h, cg.w};
         gx = sc__out(g, SC_F32, 4, xs);
         if (gx)
-            st = col2im(ctx, dcol, &cg, gx->t);
+            st = sc_k_conv_col2im(gx->t, dcol, &cg);
     }
     sc_tensor_free(dcol);
     if (st != SC_OK)
@@ -502,14 +364,14 @@ static sc_var *filter_op(sc_graph *g, sc_var *x, sc_var *gy, int64_t kh, int64_t
     if (st == SC_OK && !col) {
         st = temp2(ctx, ckk(&cg), np_(&cg), &tcol);
         if (st == SC_OK)
-            st = im2col(ctx, x->t, &cg, tcol);
+            st = sc_k_conv_im2col(tcol, x->t, &cg);
     }
     sc_var *gw = NULL;
     if (st == SC_OK) {
         int64_t ws[4] = {cg.o, cg.c, cg.kh, cg.kw};
         gw = sc__out(g, SC_F32, 4, ws);
         if (gw) /* gw [O, CKK] = gT [O, NP] @ col^T [NP, CKK] */
-            st = gemm(ctx, false, true, cg.o, ckk(&cg), np_(&cg), gT, np_(&cg),
+            st = gemm(false, true, cg.o, ckk(&cg), np_(&cg), gT, np_(&cg),
                       col ? col->t : tcol, np_(&cg), gw->t, ckk(&cg));
     }
     sc_tensor_free(own_gT);

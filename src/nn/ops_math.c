@@ -1,7 +1,5 @@
 /* Differentiable elementwise, broadcasting, reduction and shape ops. */
-#include "core/gemm.h"
-#include "core/ops_internal.h"
-#include "nn/graph.h"
+#include "nn/ops_internal.h"
 #include "spurcl/nn.h"
 #include "spurcl/ops.h"
 
@@ -11,13 +9,6 @@
 
 /* ---- shape helpers ------------------------------------------------------ */
 
-static void align(const sc_tensor *t, int r, int64_t *out)
-{
-    int pad = r - t->ndim;
-    for (int i = 0; i < r; i++)
-        out[i] = i < pad ? 1 : t->shape[i - pad];
-}
-
 static bool same_shape(const sc_tensor *a, int ndim, const int64_t *shape)
 {
     if (a->ndim != ndim)
@@ -25,47 +16,6 @@ static bool same_shape(const sc_tensor *a, int ndim, const int64_t *shape)
     for (int i = 0; i < ndim; i++)
         if (a->shape[i] != shape[i])
             return false;
-    return true;
-}
-
-/* Collapses dims of y (rank r) where a and b have the same broadcast
- * pattern; fills 4-dim shape and strides (stride 0 = broadcast). */
-static bool collapse2(int r, const int64_t *ys, const int64_t *as, const int64_t *bs,
-                      cl_uint4 *shape, cl_uint4 *astr, cl_uint4 *bstr)
-{
-    int64_t cs[SC_MAX_DIMS];
-    int ca[SC_MAX_DIMS], cb[SC_MAX_DIMS];
-    int m = 0;
-    for (int d = 0; d < r; d++) {
-        if (ys[d] == 1)
-            continue;
-        int fa = as[d] == 1, fb = bs[d] == 1;
-        if (m > 0 && ca[m - 1] == fa && cb[m - 1] == fb) {
-            cs[m - 1] *= ys[d];
-        } else {
-            cs[m] = ys[d];
-            ca[m] = fa;
-            cb[m] = fb;
-            m++;
-        }
-    }
-    if (m > 4)
-        return false;
-    uint64_t sa = 1, sb = 1;
-    for (int k = 0; k < 4; k++) {
-        shape->s[k] = 1;
-        astr->s[k] = 0;
-        bstr->s[k] = 0;
-    }
-    for (int d = m - 1, k = 3; d >= 0; d--, k--) {
-        shape->s[k] = (cl_uint)cs[d];
-        astr->s[k] = ca[d] ? 0 : (cl_uint)sa;
-        bstr->s[k] = cb[d] ? 0 : (cl_uint)sb;
-        if (!ca[d])
-            sa *= (uint64_t)cs[d];
-        if (!cb[d])
-            sb *= (uint64_t)cs[d];
-    }
     return true;
 }
 
@@ -79,51 +29,21 @@ static sc_var *shape_error(sc_graph *g, const char *op, const sc_var *a, const s
 
 /* ---- binary ops ------------------------------------------------------------ */
 
-static const char *bop_defines[2][5] = {
-    {"-DBOP=0", "-DBOP=1", "-DBOP=2", "-DBOP=3", "-DBOP=4"},
-    {"-DBOP=0 -DFLAT", "-DBOP=1 -DFLAT", "-DBOP=2 -DFLAT", "-DBOP=3 -DFLAT", "-DBOP=4 -DFLAT"}};
-
-/* y = a (op) b with broadcasting into an output of rank r / shape ys. */
-static sc_status launch_binary(sc_context *ctx, int bop, sc_tensor *y, const sc_tensor *a,
-                               const sc_tensor *b)
-{
-    int r = y->ndim;
-    int64_t as[SC_MAX_DIMS], bs[SC_MAX_DIMS];
-    align(a, r, as);
-    align(b ? b : a, r, bs);
-    cl_uint4 shape, astr, bstr;
-    if (!collapse2(r, y->shape, as, bs, &shape, &astr, &bstr))
-        return sc_error_set(SC_ERR_UNSUPPORTED,
-                            "broadcast pattern needs more than 4 collapsed dimensions");
-    /* no broadcasting at all: one collapsed dim with unit strides */
-    bool flat = shape.s[0] == 1 && shape.s[1] == 1 && shape.s[2] == 1 && astr.s[3] == 1 &&
-                (bop == 4 || bstr.s[3] == 1);
-    cl_kernel k;
-    SC_TRY(sc_kernel_get(ctx, "math", bop_defines[flat][bop], "sc_math_binary", &k));
-    cl_mem ym = y->buf->mem, am = a->buf->mem, bm = (b ? b : a)->buf->mem;
-    cl_uint yo = (cl_uint)y->offset, ao = (cl_uint)a->offset, bo = (cl_uint)(b ? b : a)->offset;
-    cl_uint n = (cl_uint)y->numel;
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(am), SC_ARG(ao), SC_ARG(astr),
-                      SC_ARG(bm), SC_ARG(bo), SC_ARG(bstr), SC_ARG(shape), SC_ARG(n)};
-    size_t global = sc_grid_1d(ctx, n), local = ctx->wg_size;
-    return sc_launch(ctx, k, "sc_math_binary", 1, &global, &local, 10, args);
-}
-
 static void add_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin);
 static void sub_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin);
 static void mul_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin);
 static void div_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin);
 
-static sc_var *binary(sc_graph *g, sc_var *a, sc_var *b, int bop, const char *name,
-                      sc_backward_fn bw)
+static sc_var *binary(sc_graph *g, sc_var *a, sc_var *b, int bop, sc_backward_fn bw)
 {
+    const char *name = sc_k_math_bop_name(bop);
     SC_NN_CHECK(g, 2, a, b);
     if (!sc__check_f32(g, name, a, "input") || !sc__check_f32(g, name, b, "input"))
         return NULL;
     int r = a->t->ndim > b->t->ndim ? a->t->ndim : b->t->ndim;
     int64_t as[SC_MAX_DIMS], bs[SC_MAX_DIMS], ys[SC_MAX_DIMS];
-    align(a->t, r, as);
-    align(b->t, r, bs);
+    sc_k_align(a->t, r, as);
+    sc_k_align(b->t, r, bs);
     for (int d = 0; d < r; d++) {
         if (as[d] != bs[d] && as[d] != 1 && bs[d] != 1)
             return shape_error(g, name, a, b);
@@ -132,16 +52,16 @@ static sc_var *binary(sc_graph *g, sc_var *a, sc_var *b, int bop, const char *na
     sc_var *y = sc__out(g, SC_F32, r, ys);
     if (!y)
         return NULL;
-    SC_NN_TRY(g, launch_binary(g->ctx, bop, y->t, a->t, b->t));
+    SC_NN_TRY(g, sc_k_math_binary(bop, y->t, a->t, b->t));
     sc_var *in[2] = {a, b};
     sc__record(g, y, name, bw, 2, in);
     return y;
 }
 
-sc_var *sc_nn_add(sc_graph *g, sc_var *a, sc_var *b) { return binary(g, a, b, 0, "add", add_bw); }
-sc_var *sc_nn_sub(sc_graph *g, sc_var *a, sc_var *b) { return binary(g, a, b, 1, "sub", sub_bw); }
-sc_var *sc_nn_mul(sc_graph *g, sc_var *a, sc_var *b) { return binary(g, a, b, 2, "mul", mul_bw); }
-sc_var *sc_nn_div(sc_graph *g, sc_var *a, sc_var *b) { return binary(g, a, b, 3, "div", div_bw); }
+sc_var *sc_nn_add(sc_graph *g, sc_var *a, sc_var *b) { return binary(g, a, b, SC_BOP_ADD, add_bw); }
+sc_var *sc_nn_sub(sc_graph *g, sc_var *a, sc_var *b) { return binary(g, a, b, SC_BOP_SUB, sub_bw); }
+sc_var *sc_nn_mul(sc_graph *g, sc_var *a, sc_var *b) { return binary(g, a, b, SC_BOP_MUL, mul_bw); }
+sc_var *sc_nn_div(sc_graph *g, sc_var *a, sc_var *b) { return binary(g, a, b, SC_BOP_DIV, div_bw); }
 
 static sc_var *to_shape_of(sc_graph *g, sc_var *grad, const sc_var *like)
 {
@@ -178,11 +98,6 @@ static void div_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 
 /* ---- unary ops -------------------------------------------------------------- */
 
-enum {
-    U_RELU = 0, U_STEP_UNUSED /* kernel code 1, kept so codes stay stable */, U_ABS, U_SIGN, U_EXP, U_LOG, U_RSQRT, U_GELU, U_GELU1, U_GELU2, U_GELU3,
-    U_SCALE, U_ADDS, U_POW, U_COUNT
-};
-
 static sc_var *unary_raw(sc_graph *g, sc_var *x, int uop, float p)
 {
     SC_NN_CHECK(g, 1, x);
@@ -191,27 +106,15 @@ static sc_var *unary_raw(sc_graph *g, sc_var *x, int uop, float p)
     sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
     if (!y)
         return NULL;
-    char def[48];
-    if (uop == U_POW && p == rintf(p) && fabsf(p) <= 8)
-        snprintf(def, sizeof def, "-DUOP=%d -DPOW_INT=%d", uop, (int)p);
-    else
-        snprintf(def, sizeof def, "-DUOP=%d", uop);
-    cl_kernel k;
-    SC_NN_TRY(g, sc_kernel_get(g->ctx, "math", def, "sc_math_unary", &k));
-    cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem;
-    cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset, n = (cl_uint)x->t->numel;
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo), SC_ARG(n), SC_ARG(p)};
-    size_t global = sc_grid_1d(g->ctx, n), local = g->ctx->wg_size;
-    SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_math_unary", 1, &global, &local, 6, args));
+    SC_NN_TRY(g, sc_k_math_unary(uop, y->t, x->t, p));
     return y;
 }
 
-static sc_var *unary(sc_graph *g, sc_var *x, int uop, float p, const char *name,
-                     sc_backward_fn bw)
+static sc_var *unary(sc_graph *g, sc_var *x, int uop, float p, sc_backward_fn bw)
 {
     sc_var *y = unary_raw(g, x, uop, p);
     if (y && bw) {
-        sc_node *n = sc__record(g, y, name, bw, 1, &x);
+        sc_node *n = sc__record(g, y, sc_k_math_uop_name(uop), bw, 1, &x);
         if (n)
             n->fp[0] = p;
     }
@@ -236,15 +139,7 @@ static sc_var *relu_mask(sc_graph *g, sc_var *gy, sc_var *x)
     sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
     if (!y)
         return NULL;
-    cl_kernel k;
-    SC_NN_TRY(g, sc_kernel_get(g->ctx, "math", NULL, "sc_math_relu_mask", &k));
-    cl_mem ym = y->t->buf->mem, gm = gy->t->buf->mem, xm = x->t->buf->mem;
-    cl_uint yo = (cl_uint)y->t->offset, go = (cl_uint)gy->t->offset, xo = (cl_uint)x->t->offset;
-    cl_uint n = (cl_uint)x->t->numel;
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(gm), SC_ARG(go),
-                      SC_ARG(xm), SC_ARG(xo), SC_ARG(n)};
-    size_t global = sc_grid_1d(g->ctx, n), local = g->ctx->wg_size;
-    SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_math_relu_mask", 1, &global, &local, 7, args));
+    SC_NN_TRY(g, sc_k_math_relu_mask(y->t, gy->t, x->t));
     sc_var *in[2] = {gy, x};
     sc__record(g, y, "relu_mask", relu_mask_bw, 2, in);
     return y;
@@ -256,7 +151,7 @@ static void relu_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 }
 static void abs_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
-    gin[0] = sc_nn_mul(g, gy, unary_raw(g, n->in[0], U_SIGN, 0));
+    gin[0] = sc_nn_mul(g, gy, unary_raw(g, n->in[0], SC_UOP_SIGN, 0));
 }
 static void exp_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
@@ -280,15 +175,15 @@ static void gelu3_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 }
 static void gelu2_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
-    gin[0] = sc_nn_mul(g, gy, unary(g, n->in[0], U_GELU3, 0, "gelu'''", gelu3_bw));
+    gin[0] = sc_nn_mul(g, gy, unary(g, n->in[0], SC_UOP_GELU3, 0, gelu3_bw));
 }
 static void gelu1_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
-    gin[0] = sc_nn_mul(g, gy, unary(g, n->in[0], U_GELU2, 0, "gelu''", gelu2_bw));
+    gin[0] = sc_nn_mul(g, gy, unary(g, n->in[0], SC_UOP_GELU2, 0, gelu2_bw));
 }
 static void gelu_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
-    gin[0] = sc_nn_mul(g, gy, unary(g, n->in[0], U_GELU1, 0, "gelu'", gelu1_bw));
+    gin[0] = sc_nn_mul(g, gy, unary(g, n->in[0], SC_UOP_GELU1, 0, gelu1_bw));
 }
 static void scale_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
@@ -305,15 +200,15 @@ static void pow_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     gin[0] = sc_nn_scale(g, sc_nn_mul(g, gy, sc_nn_pow(g, n->in[0], p - 1.0f)), p);
 }
 
-sc_var *sc_nn_relu(sc_graph *g, sc_var *x) { return unary(g, x, U_RELU, 0, "relu", relu_bw); }
-sc_var *sc_nn_gelu(sc_graph *g, sc_var *x) { return unary(g, x, U_GELU, 0, "gelu", gelu_bw); }
-sc_var *sc_nn_abs(sc_graph *g, sc_var *x) { return unary(g, x, U_ABS, 0, "abs", abs_bw); }
-sc_var *sc_nn_exp(sc_graph *g, sc_var *x) { return unary(g, x, U_EXP, 0, "exp", exp_bw); }
-sc_var *sc_nn_log(sc_graph *g, sc_var *x) { return unary(g, x, U_LOG, 0, "log", log_bw); }
-sc_var *sc_nn_rsqrt(sc_graph *g, sc_var *x) { return unary(g, x, U_RSQRT, 0, "rsqrt", rsqrt_bw); }
-sc_var *sc_nn_scale(sc_graph *g, sc_var *x, float a) { return unary(g, x, U_SCALE, a, "scale", scale_bw); }
-sc_var *sc_nn_add_scalar(sc_graph *g, sc_var *x, float c) { return unary(g, x, U_ADDS, c, "add_scalar", adds_bw); }
-sc_var *sc_nn_pow(sc_graph *g, sc_var *x, float p) { return unary(g, x, U_POW, p, "pow", pow_bw); }
+sc_var *sc_nn_relu(sc_graph *g, sc_var *x) { return unary(g, x, SC_UOP_RELU, 0, relu_bw); }
+sc_var *sc_nn_gelu(sc_graph *g, sc_var *x) { return unary(g, x, SC_UOP_GELU, 0, gelu_bw); }
+sc_var *sc_nn_abs(sc_graph *g, sc_var *x) { return unary(g, x, SC_UOP_ABS, 0, abs_bw); }
+sc_var *sc_nn_exp(sc_graph *g, sc_var *x) { return unary(g, x, SC_UOP_EXP, 0, exp_bw); }
+sc_var *sc_nn_log(sc_graph *g, sc_var *x) { return unary(g, x, SC_UOP_LOG, 0, log_bw); }
+sc_var *sc_nn_rsqrt(sc_graph *g, sc_var *x) { return unary(g, x, SC_UOP_RSQRT, 0, rsqrt_bw); }
+sc_var *sc_nn_scale(sc_graph *g, sc_var *x, float a) { return unary(g, x, SC_UOP_SCALE, a, scale_bw); }
+sc_var *sc_nn_add_scalar(sc_graph *g, sc_var *x, float c) { return unary(g, x, SC_UOP_ADDS, c, adds_bw); }
+sc_var *sc_nn_pow(sc_graph *g, sc_var *x, float p) { return unary(g, x, SC_UOP_POW, p, pow_bw); }
 
 sc_var *sc_nn_full_like(sc_graph *g, sc_var *x, float value)
 {
@@ -364,14 +259,14 @@ sc_var *sc_nn_expand(sc_graph *g, sc_var *x, int ndim, const int64_t *shape)
     int64_t xs[SC_MAX_DIMS];
     if (ndim < x->t->ndim || ndim > SC_MAX_DIMS)
         goto bad;
-    align(x->t, ndim, xs);
+    sc_k_align(x->t, ndim, xs);
     for (int d = 0; d < ndim; d++)
         if (xs[d] != shape[d] && xs[d] != 1)
             goto bad;
     sc_var *y = sc__out(g, SC_F32, ndim, shape);
     if (!y)
         return NULL;
-    SC_NN_TRY(g, launch_binary(g->ctx, 4, y->t, x->t, NULL));
+    SC_NN_TRY(g, sc_k_math_binary(SC_BOP_COPY, y->t, x->t, NULL));
     sc__record(g, y, "expand", expand_bw, 1, &x);
     return y;
 bad: {
@@ -398,47 +293,10 @@ sc_var *sc_nn_sum_to(sc_graph *g, sc_var *x, int ndim, const int64_t *shape)
     for (int d = 0; d < r; d++)
         if (ts[d] != x->t->shape[d] && ts[d] != 1)
             goto bad;
-    /* collapse: runs of equal reduce-flag; dims of extent 1 dropped */
-    int64_t cs[SC_MAX_DIMS];
-    int cr[SC_MAX_DIMS], m = 0;
-    for (int d = 0; d < r; d++) {
-        int64_t e = x->t->shape[d];
-        if (e == 1)
-            continue;
-        int red = ts[d] == 1;
-        if (m > 0 && cr[m - 1] == red)
-            cs[m - 1] *= e;
-        else {
-            cs[m] = e;
-            cr[m] = red;
-            m++;
-        }
-    }
-    if (m > 4)
-        return sc__fail(g, sc_error_set(SC_ERR_UNSUPPORTED,
-                                        "sum_to: pattern needs more than 4 collapsed dimensions"));
-    cl_uint4 cshape = {{1, 1, 1, 1}}, cred = {{0, 0, 0, 0}};
-    for (int d = m - 1, k = 3; d >= 0; d--, k--) {
-        cshape.s[k] = (cl_uint)cs[d];
-        cred.s[k] = (cl_uint)cr[d];
-    }
     sc_var *y = sc__out(g, SC_F32, ndim, shape);
     if (!y)
         return NULL;
-    cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem;
-    cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset, n = (cl_uint)y->t->numel;
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo),
-                      SC_ARG(cshape), SC_ARG(cred), SC_ARG(n)};
-    /* A work-group per output when the outputs are too few to fill the device
-     * and each sums many elements (the same rule as sc_op_reduce_axis); else
-     * one work-item per output. Both orders are fixed, so results repeat. */
-    size_t per_out = (size_t)(x->t->numel / (n ? n : 1)), local = g->ctx->wg_size;
-    bool group = per_out >= 64 && n < (size_t)g->ctx->dev.compute_units * local;
-    const char *name = group ? "sc_math_sum_to_group" : "sc_math_sum_to";
-    size_t global = group ? (size_t)n * local : sc_grid_1d(g->ctx, n);
-    cl_kernel k;
-    SC_NN_TRY(g, sc_kernel_get(g->ctx, "math", NULL, name, &k));
-    SC_NN_TRY(g, sc_launch(g->ctx, k, name, 1, &global, &local, 7, args));
+    SC_NN_TRY(g, sc_k_math_sum_to(y->t, x->t));
     sc__record(g, y, "sum_to", sum_to_bw, 1, &x);
     return y;
 bad: {
@@ -514,30 +372,13 @@ sc_var *sc_nn_permute(sc_graph *g, sc_var *x, const int *perm)
         if (perm[i] < 0 || perm[i] >= r || seen[perm[i]]++)
             return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "permute: invalid permutation"));
     }
-    int64_t ys[SC_MAX_DIMS], xstr[SC_MAX_DIMS];
-    int64_t s = 1;
-    for (int i = r - 1; i >= 0; i--) {
-        xstr[i] = s;
-        s *= x->t->shape[i];
-    }
+    int64_t ys[SC_MAX_DIMS];
     for (int i = 0; i < r; i++)
         ys[i] = x->t->shape[perm[i]];
     sc_var *y = sc__out(g, SC_F32, r, ys);
     if (!y)
         return NULL;
-    cl_uint4 shape = {{1, 1, 1, 1}}, str = {{0, 0, 0, 0}};
-    for (int i = 0; i < r; i++) {
-        shape.s[4 - r + i] = (cl_uint)ys[i];
-        str.s[4 - r + i] = (cl_uint)xstr[perm[i]];
-    }
-    cl_kernel k;
-    SC_NN_TRY(g, sc_kernel_get(g->ctx, "math", NULL, "sc_math_permute", &k));
-    cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem;
-    cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset, n = (cl_uint)y->t->numel;
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo),
-                      SC_ARG(shape), SC_ARG(str), SC_ARG(n)};
-    size_t global = sc_grid_1d(g->ctx, n), local = g->ctx->wg_size;
-    SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_math_permute", 1, &global, &local, 7, args));
+    SC_NN_TRY(g, sc_k_math_permute(y->t, x->t, perm));
     sc_node *nd = sc__record(g, y, "permute", permute_bw, 1, &x);
     if (nd) {
         for (int i = 0; i < r; i++)
@@ -586,14 +427,10 @@ sc_var *sc_nn_matmul(sc_graph *g, sc_var *a, sc_var *b, bool ta, bool tb)
     sc_var *y = sc__out(g, SC_F32, r, r == 3 ? ys : ys + 1);
     if (!y)
         return NULL;
-    sc_gemm_args ga = {
-        .ta = ta, .tb = tb, .m = m, .n = nn, .k = k, .alpha = 1.0f, .beta = 0.0f,
-        .a = a->t->buf->mem, .a_off = a->t->offset, .lda = (size_t)as[1], .a_stride = (size_t)(as[0] * as[1]),
-        .b = b->t->buf->mem, .b_off = b->t->offset, .ldb = (size_t)bs[1], .b_stride = (size_t)(bs[0] * bs[1]),
-        .c = y->t->buf->mem, .c_off = y->t->offset, .ldc = nn, .c_stride = m * nn,
-        .batch = batch,
-    };
-    SC_NN_TRY(g, sc_gemm(g->ctx, &ga));
+    sc_k_mat ma = {a->t, 0, (size_t)as[1], (size_t)(as[0] * as[1])};
+    sc_k_mat mb = {b->t, 0, (size_t)bs[1], (size_t)(bs[0] * bs[1])};
+    sc_k_mat mc = {y->t, 0, nn, m * nn};
+    SC_NN_TRY(g, sc_k_gemm(ta, tb, m, nn, k, 1.0f, ma, mb, mc, batch));
     sc_var *in[2] = {a, b};
     sc_node *nd = sc__record(g, y, "matmul", matmul_bw, 2, in);
     if (nd) {

@@ -2,7 +2,7 @@
  *
  * Both are one internal op on x seen as [outer, C, inner], normalising each
  * channel c over its M = outer * inner elements (layer norm: [1, rows, D];
- * batch norm: [N, C, H*W]). One fused kernel (cl/norm.cl) writes
+ * batch norm: [N, C, H*W]). One fused kernel (src/kernels/norm.c) writes
  *   xhat = (x - mean) * rstd   and   rstd = 1 / sqrt(var + eps)  [1, C, 1]
  * and these become two recorded variables of x, each with a backward
  * written with sc_nn_* ops:
@@ -12,8 +12,7 @@
  * xhat and rstd variables, so differentiating it again goes back through
  * both ops: the norms are differentiable to any order. The affine part
  * (* w + b) is ordinary broadcasting mul / add. */
-#include "core/ops_internal.h"
-#include "nn/graph.h"
+#include "nn/ops_internal.h"
 #include "spurcl/nn.h"
 
 #include <string.h>
@@ -48,33 +47,13 @@ static sc_var *normalize(sc_graph *g, sc_var *x3, float eps, sc_tensor *rm, sc_t
                          float momentum)
 {
     SC_NN_CHECK(g, 1, x3);
-    cl_uint outer = (cl_uint)x3->t->shape[0], C = (cl_uint)x3->t->shape[1],
-            inner = (cl_uint)x3->t->shape[2];
-    int64_t m = (int64_t)outer * inner;
-    int64_t rs[3] = {1, C, 1};
+    int64_t m = x3->t->shape[0] * x3->t->shape[2];
+    int64_t rs[3] = {1, x3->t->shape[1], 1};
     sc_var *xh = sc__out(g, SC_F32, 3, x3->t->shape);
     sc_var *rstd = sc__out(g, SC_F32, 3, rs);
     if (!xh || !rstd)
         return NULL;
-    if (C > 0 && m > 0) {
-        size_t cu = g->ctx->dev.compute_units ? g->ctx->dev.compute_units : 1, wg = g->ctx->wg_size;
-        bool group = m >= 64 && C < cu * wg;
-        cl_kernel k;
-        SC_NN_TRY(g, sc_kernel_get(g->ctx, "norm", group ? "-DSC_ROW_GROUP" : NULL,
-                                   "sc_norm_forward", &k));
-        cl_mem xhm = xh->t->buf->mem, rsm = rstd->t->buf->mem, xm = x3->t->buf->mem;
-        cl_uint xho = (cl_uint)xh->t->offset, rso = (cl_uint)rstd->t->offset,
-                xo = (cl_uint)x3->t->offset;
-        cl_uint update = rm != NULL;
-        cl_mem rmm = rm ? rm->buf->mem : rsm, rvm = rv ? rv->buf->mem : rsm;
-        cl_uint rmo = rm ? (cl_uint)rm->offset : 0, rvo = rv ? (cl_uint)rv->offset : 0;
-        sc_karg args[] = {SC_ARG(xhm),   SC_ARG(xho),   SC_ARG(rsm),      SC_ARG(rso),
-                          SC_ARG(xm),    SC_ARG(xo),    SC_ARG(outer),    SC_ARG(C),
-                          SC_ARG(inner), SC_ARG(eps),   SC_ARG(update),   SC_ARG(momentum),
-                          SC_ARG(rmm),   SC_ARG(rmo),   SC_ARG(rvm),      SC_ARG(rvo)};
-        size_t global = group ? (size_t)C * wg : sc_grid_1d(g->ctx, C);
-        SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_norm_forward", 1, &global, &wg, 16, args));
-    }
+    SC_NN_TRY(g, sc_k_norm_forward(xh->t, rstd->t, x3->t, eps, rm, rv, momentum));
     sc_node *nx = sc__record(g, xh, "norm_xhat", xhat_bw, 1, &x3);
     sc_node *nr = sc__record(g, rstd, "norm_rstd", rstd_bw, 1, &x3);
     if (nx) {

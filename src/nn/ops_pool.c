@@ -1,6 +1,6 @@
 /* Max, average and global average pooling (include/spurcl/nn_conv.h).
  *
- * Kernels in cl/pool.cl; every backward is a gather (no atomics), so results
+ * Kernels: src/kernels/pool.c; every backward is a gather (no atomics), so results
  * are bit-identical run to run. Differentiable to any order:
  *   maxpool       y = gather(x, idx), idx (int32, saved[0]) = the first
  *                 maximal element of each window;
@@ -11,16 +11,10 @@
  *                 constant: maxpool is piecewise linear in x).
  *   avgpool       y = A x, gx = A^T gy; A and A^T are each other's backward.
  *   global avg    reshape to [N, C, H*W] + sc_nn_mean_axis. */
-#include "core/ops_internal.h"
-#include "nn/graph.h"
+#include "nn/ops_internal.h"
 #include "spurcl/nn.h"
 
-#include <stdio.h>
-
-typedef struct pool_geom {
-    cl_uint planes, h, w, oh, ow, k, s;
-} pool_geom;
-
+typedef sc_k_pool_geom pool_geom;
 
 /* Validates x [N, C, H, W] and the window; fills geom. */
 static bool pool_geom_of(sc_graph *g, const char *op, const sc_var *x, int k, int s,
@@ -43,13 +37,7 @@ static bool pool_geom_of(sc_graph *g, const char *op, const sc_var *x, int k, in
                                  op, k, s, sc__shape(x, b, sizeof b)));
         return false;
     }
-    pg->planes = (cl_uint)(t->shape[0] * t->shape[1]);
-    pg->h = (cl_uint)t->shape[2];
-    pg->w = (cl_uint)t->shape[3];
-    pg->oh = (pg->h - (cl_uint)k) / (cl_uint)s + 1;
-    pg->ow = (pg->w - (cl_uint)k) / (cl_uint)s + 1;
-    pg->k = (cl_uint)k;
-    pg->s = (cl_uint)s;
+    *pg = sc_k_pool_geom_of(t, k, s);
     return true;
 }
 
@@ -60,27 +48,43 @@ static bool nc_shape(const sc_var *v, const sc_var *like, int64_t a, int64_t b)
            v->t->shape[1] == like->t->shape[1] && v->t->shape[2] == a && v->t->shape[3] == b;
 }
 
+/* Validates a backward pass: the window over like_x [N, C, H, W], and the
+ * gradient gy (and max pooling's int32 indices idx, else NULL) of shape
+ * [N, C, OH, OW]; fills pg. */
+static bool grad_geom_of(sc_graph *g, const char *op, const sc_var *gy, const sc_var *idx,
+                         const sc_var *like_x, int k, int s, pool_geom *pg)
+{
+    if (!pool_geom_of(g, op, like_x, k, s, pg) || !sc__check_f32(g, op, gy, "gy"))
+        return false;
+    if (!nc_shape(gy, like_x, pg->oh, pg->ow) ||
+        (idx && (!nc_shape(idx, like_x, pg->oh, pg->ow) || idx->t->dtype != SC_I32))) {
+        char b1[96], b2[96];
+        sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                 "%s: gradient %s does not match input %s with k %d stride %d",
+                                 op, sc__shape(gy, b1, sizeof b1),
+                                 sc__shape(like_x, b2, sizeof b2), k, s));
+        return false;
+    }
+    return true;
+}
+
 static sc_var *out_like(sc_graph *g, const sc_var *x, int64_t h, int64_t w)
 {
     int64_t s[4] = {x->t->shape[0], x->t->shape[1], h, w};
     return sc__out(g, SC_F32, 4, s);
 }
 
-/* One work-item per row of the output (the kernels loop along it). Not
- * sc_grid_1d: on PoCL a grid capped at a few thousand work-items that each
- * stride over the whole tensor runs ~20x slower than a full grid. */
-static sc_status launch(sc_context *ctx, const char *name, const pool_geom *pg, size_t rows,
-                        size_t nargs, const sc_karg *args)
+/* Records y's node with the window (k, s) and, for max pooling, the argmax
+ * indices (a constant of the forward pass). */
+static void record_window(sc_graph *g, sc_var *y, const char *name, sc_backward_fn bw, sc_var *in,
+                          sc_var *idx, int k, int s)
 {
-    /* specialised to the geometry (cl/pool.cl); planes stay an argument */
-    char defs[160];
-    snprintf(defs, sizeof defs,
-             "-DSC_GEOM -DSC_H=%uu -DSC_W=%uu -DSC_OH=%uu -DSC_OW=%uu -DSC_K=%uu -DSC_S=%uu",
-             pg->h, pg->w, pg->oh, pg->ow, pg->k, pg->s);
-    cl_kernel k;
-    SC_TRY(sc_kernel_get(ctx, "pool", defs, name, &k));
-    size_t local = ctx->wg_size, global = sc_round_up(rows ? rows : 1, local);
-    return sc_launch(ctx, k, name, 1, &global, &local, nargs, args);
+    sc_node *nd = sc__record(g, y, name, bw, 1, &in);
+    if (nd) {
+        nd->saved[0] = idx;
+        nd->ip[0] = k;
+        nd->ip[1] = s;
+    }
 }
 
 /* ---- max pooling ------------------------------------------------------------ */
@@ -116,19 +120,8 @@ static sc_var *max_gather(sc_graph *g, sc_var *x, sc_var *idx, int k, int s)
     sc_var *y = out_like(g, x, pg.oh, pg.ow);
     if (!y)
         return NULL;
-    cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem, im = idx->t->buf->mem;
-    cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset, io = (cl_uint)idx->t->offset;
-    cl_uint hw = pg.h * pg.w;
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo), SC_ARG(im),
-                      SC_ARG(io), SC_ARG(pg.planes), SC_ARG(hw), SC_ARG(pg.oh), SC_ARG(pg.ow)};
-    SC_NN_TRY(g, launch(g->ctx, "sc_pool_max_gather", &pg, (size_t)pg.planes * pg.oh, 10,
-                        args));
-    sc_node *nd = sc__record(g, y, "maxpool2d_gather", max_gather_bw, 1, &x);
-    if (nd) {
-        nd->saved[0] = idx;
-        nd->ip[0] = k;
-        nd->ip[1] = s;
-    }
+    SC_NN_TRY(g, sc_k_pool_max_gather(y->t, x->t, idx->t, &pg));
+    record_window(g, y, "maxpool2d_gather", max_gather_bw, x, idx, k, s);
     return y;
 }
 
@@ -138,35 +131,13 @@ static sc_var *max_scatter(sc_graph *g, sc_var *gy, sc_var *idx, const sc_var *l
 {
     SC_NN_CHECK(g, 3, gy, idx, like_x);
     pool_geom pg;
-    if (!pool_geom_of(g, "maxpool2d backward", like_x, k, s, &pg) ||
-        !sc__check_f32(g, "maxpool2d backward", gy, "gy"))
+    if (!grad_geom_of(g, "maxpool2d backward", gy, idx, like_x, k, s, &pg))
         return NULL;
-    if (!nc_shape(gy, like_x, pg.oh, pg.ow) || !nc_shape(idx, like_x, pg.oh, pg.ow) ||
-        idx->t->dtype != SC_I32) {
-        char b1[96], b2[96];
-        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
-                                        "maxpool2d backward: gradient %s does not match input "
-                                        "%s with k %d stride %d",
-                                        sc__shape(gy, b1, sizeof b1),
-                                        sc__shape(like_x, b2, sizeof b2), k, s));
-    }
     sc_var *gx = out_like(g, like_x, pg.h, pg.w);
     if (!gx)
         return NULL;
-    cl_mem xm = gx->t->buf->mem, gm = gy->t->buf->mem, im = idx->t->buf->mem;
-    cl_uint xo = (cl_uint)gx->t->offset, go = (cl_uint)gy->t->offset,
-            io = (cl_uint)idx->t->offset;
-    sc_karg args[] = {SC_ARG(xm), SC_ARG(xo), SC_ARG(gm), SC_ARG(go), SC_ARG(im),
-                      SC_ARG(io), SC_ARG(pg.planes), SC_ARG(pg.h), SC_ARG(pg.w),
-                      SC_ARG(pg.oh), SC_ARG(pg.ow), SC_ARG(pg.k), SC_ARG(pg.s)};
-    SC_NN_TRY(g, launch(g->ctx, "sc_pool_max_scatter", &pg, (size_t)pg.planes * pg.h, 13,
-                        args));
-    sc_node *nd = sc__record(g, gx, "maxpool2d_backward", max_scatter_bw, 1, &gy);
-    if (nd) {
-        nd->saved[0] = idx;
-        nd->ip[0] = k;
-        nd->ip[1] = s;
-    }
+    SC_NN_TRY(g, sc_k_pool_max_scatter(gx->t, gy->t, idx->t, &pg));
+    record_window(g, gx, "maxpool2d_backward", max_scatter_bw, gy, idx, k, s);
     return gx;
 }
 
@@ -187,19 +158,8 @@ sc_var *sc_nn_maxpool2d(sc_graph *g, sc_var *x, int k, int stride)
     sc_var *idx = sc__out(g, SC_I32, 4, y->t->shape);
     if (!idx)
         return NULL;
-    cl_mem ym = y->t->buf->mem, im = idx->t->buf->mem, xm = x->t->buf->mem;
-    cl_uint yo = (cl_uint)y->t->offset, io = (cl_uint)idx->t->offset, xo = (cl_uint)x->t->offset;
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(im), SC_ARG(io), SC_ARG(xm),
-                      SC_ARG(xo), SC_ARG(pg.planes), SC_ARG(pg.h), SC_ARG(pg.w),
-                      SC_ARG(pg.oh), SC_ARG(pg.ow), SC_ARG(pg.k), SC_ARG(pg.s)};
-    SC_NN_TRY(g, launch(g->ctx, "sc_pool_max_fwd", &pg, (size_t)pg.planes * pg.oh, 13,
-                        args));
-    sc_node *nd = sc__record(g, y, "maxpool2d", maxpool_bw, 1, &x);
-    if (nd) {
-        nd->saved[0] = idx;
-        nd->ip[0] = k;
-        nd->ip[1] = stride;
-    }
+    SC_NN_TRY(g, sc_k_pool_max_fwd(y->t, idx->t, x->t, &pg));
+    record_window(g, y, "maxpool2d", maxpool_bw, x, idx, k, stride);
     return y;
 }
 
@@ -227,19 +187,8 @@ static sc_var *avg_fwd(sc_graph *g, sc_var *x, int k, int s)
     sc_var *y = out_like(g, x, pg.oh, pg.ow);
     if (!y)
         return NULL;
-    cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem;
-    cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset;
-    float inv = 1.0f / (float)(k * k);
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo), SC_ARG(pg.planes),
-                      SC_ARG(pg.h), SC_ARG(pg.w), SC_ARG(pg.oh), SC_ARG(pg.ow), SC_ARG(pg.k),
-                      SC_ARG(pg.s), SC_ARG(inv)};
-    SC_NN_TRY(g, launch(g->ctx, "sc_pool_avg_fwd", &pg, (size_t)pg.planes * pg.oh, 12,
-                        args));
-    sc_node *nd = sc__record(g, y, "avgpool2d", avg_fwd_bw, 1, &x);
-    if (nd) {
-        nd->ip[0] = k;
-        nd->ip[1] = s;
-    }
+    SC_NN_TRY(g, sc_k_pool_avg_fwd(y->t, x->t, &pg));
+    record_window(g, y, "avgpool2d", avg_fwd_bw, x, NULL, k, s);
     return y;
 }
 
@@ -247,33 +196,13 @@ static sc_var *avg_bwd(sc_graph *g, sc_var *gy, const sc_var *like_x, int k, int
 {
     SC_NN_CHECK(g, 2, gy, like_x);
     pool_geom pg;
-    if (!pool_geom_of(g, "avgpool2d backward", like_x, k, s, &pg) ||
-        !sc__check_f32(g, "avgpool2d backward", gy, "gy"))
+    if (!grad_geom_of(g, "avgpool2d backward", gy, NULL, like_x, k, s, &pg))
         return NULL;
-    if (!nc_shape(gy, like_x, pg.oh, pg.ow)) {
-        char b1[96], b2[96];
-        return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
-                                        "avgpool2d backward: gradient %s does not match input "
-                                        "%s with k %d stride %d",
-                                        sc__shape(gy, b1, sizeof b1),
-                                        sc__shape(like_x, b2, sizeof b2), k, s));
-    }
     sc_var *gx = out_like(g, like_x, pg.h, pg.w);
     if (!gx)
         return NULL;
-    cl_mem xm = gx->t->buf->mem, gm = gy->t->buf->mem;
-    cl_uint xo = (cl_uint)gx->t->offset, go = (cl_uint)gy->t->offset;
-    float inv = 1.0f / (float)(k * k);
-    sc_karg args[] = {SC_ARG(xm), SC_ARG(xo), SC_ARG(gm), SC_ARG(go), SC_ARG(pg.planes),
-                      SC_ARG(pg.h), SC_ARG(pg.w), SC_ARG(pg.oh), SC_ARG(pg.ow), SC_ARG(pg.k),
-                      SC_ARG(pg.s), SC_ARG(inv)};
-    SC_NN_TRY(g, launch(g->ctx, "sc_pool_avg_bwd", &pg, (size_t)pg.planes * pg.h, 12,
-                        args));
-    sc_node *nd = sc__record(g, gx, "avgpool2d_backward", avg_bwd_bw, 1, &gy);
-    if (nd) {
-        nd->ip[0] = k;
-        nd->ip[1] = s;
-    }
+    SC_NN_TRY(g, sc_k_pool_avg_bwd(gx->t, gy->t, &pg));
+    record_window(g, gx, "avgpool2d_backward", avg_bwd_bw, gy, NULL, k, s);
     return gx;
 }
 

@@ -1,7 +1,9 @@
-/* Softmax, log-softmax, cross-entropy and MSE (include/spurcl/nn_layers.h).
+/* Softmax, log-softmax (include/spurcl/nn_layers.h), cross-entropy and MSE
+ * (include/spurcl/nn_loss.h).
  *
- * Forward passes are fused row kernels (cl/softmax.cl: max-subtracted,
- * one work-item or one work-group per row, fixed reduction order).
+ * Forward passes are fused row kernels (src/kernels/softmax.c: max-
+ * subtracted, one work-item or one work-group per row, fixed reduction
+ * order).
  *
  * Backward rules, all written with recorded ops so they differentiate again:
  *   softmax      gx = softmax_backward(y, gy) = y * (gy - sum(gy * y)), a
@@ -15,12 +17,13 @@
  *   log_softmax  gx = gy - exp(y) * sum(gy), composed.
  *   cross-entropy per sample l_i = logsumexp(x_i) - x_i[y_i], fused; its
  *                backward gy_i * (softmax(x_i) - onehot(y_i)) uses the
- *                softmax op, so it is twice (any times) differentiable. */
-#include "core/ops_internal.h"
-#include "nn/graph.h"
+ *                softmax op, so it is twice (any times) differentiable.
+ *                The labels stay on the device: an out-of-range label
+ *                gives NaN in its row of the loss and of the gradient (the
+ *                kernels' rule), never a read outside the row. */
+#include "nn/ops_internal.h"
 #include "spurcl/nn.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 
@@ -34,39 +37,13 @@ static bool same_shape(const sc_var *a, const sc_var *b)
     return true;
 }
 
-/* One work-group per row when rows are long and too few to fill the
- * device with one work-item each. */
-static bool use_group(const sc_context *ctx, size_t rows, size_t len)
+/* True when x has a last axis to work along; else records an error. */
+static bool has_rows(sc_graph *g, const char *op, const sc_var *x)
 {
-    size_t cu = ctx->dev.compute_units ? ctx->dev.compute_units : 1;
-    return len >= 64 && rows < cu * ctx->wg_size;
-}
-
-static sc_status launch_rows(sc_context *ctx, const char *name, size_t rows, size_t len,
-                             size_t nargs, const sc_karg *args)
-{
-    if (rows == 0 || len == 0)
-        return SC_OK;
-    bool group = use_group(ctx, rows, len);
-    cl_kernel k;
-    SC_TRY(sc_kernel_get(ctx, "softmax", group ? "-DSC_ROW_GROUP" : NULL, name, &k));
-    size_t wg = ctx->wg_size;
-    size_t global = group ? rows * wg : sc_grid_1d(ctx, rows);
-    return sc_launch(ctx, k, name, 1, &global, &wg, nargs, args);
-}
-
-/* rows and len of x seen as [rows, len] over its last axis; false after
- * recording an error. */
-static bool rows_of(sc_graph *g, const char *op, const sc_var *x, cl_uint *rows, cl_uint *len)
-{
-    int r = x->t->ndim;
-    if (r < 1) {
+    if (x->t->ndim < 1) {
         sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "%s: needs a tensor of rank >= 1", op));
         return false;
     }
-    int64_t l = x->t->shape[r - 1];
-    *len = (cl_uint)l;
-    *rows = l > 0 ? (cl_uint)(x->t->numel / l) : 0;
     return true;
 }
 
@@ -99,18 +76,12 @@ static void softmax_backward_y_bw(sc_graph *g, sc_node *n, sc_var *c, sc_var **g
 static sc_var *softmax_backward_y(sc_graph *g, sc_var *y, sc_var *gy, sc_var *gg)
 {
     SC_NN_CHECK(g, 3, y, gy, gg);
-    cl_uint rows, len;
-    if (!rows_of(g, "softmax backward", y, &rows, &len))
+    if (!has_rows(g, "softmax backward", y))
         return NULL;
     sc_var *z = sc__out(g, SC_F32, y->t->ndim, y->t->shape);
     if (!z)
         return NULL;
-    cl_mem zm = z->t->buf->mem, ym = y->t->buf->mem, gm = gy->t->buf->mem, ggm = gg->t->buf->mem;
-    cl_uint zo = (cl_uint)z->t->offset, yo = (cl_uint)y->t->offset, go = (cl_uint)gy->t->offset,
-            ggo = (cl_uint)gg->t->offset;
-    sc_karg args[] = {SC_ARG(zm), SC_ARG(zo), SC_ARG(ym),  SC_ARG(yo),   SC_ARG(gm),
-                      SC_ARG(go), SC_ARG(ggm), SC_ARG(ggo), SC_ARG(rows), SC_ARG(len)};
-    SC_NN_TRY(g, launch_rows(g->ctx, "sc_softmax_backward_y", rows, len, 10, args));
+    SC_NN_TRY(g, sc_k_softmax_backward_y(z->t, y->t, gy->t, gg->t));
     sc_var *in[3] = {y, gy, gg};
     sc__record(g, z, "softmax_backward_y", softmax_backward_y_bw, 3, in);
     return z;
@@ -134,17 +105,12 @@ static sc_var *softmax_backward(sc_graph *g, sc_var *y, sc_var *gy)
                                         "softmax backward: gradient %s for an output %s",
                                         sc__shape(gy, b1, sizeof b1), sc__shape(y, b2, sizeof b2)));
     }
-    cl_uint rows, len;
-    if (!rows_of(g, "softmax backward", y, &rows, &len))
+    if (!has_rows(g, "softmax backward", y))
         return NULL;
     sc_var *z = sc__out(g, SC_F32, y->t->ndim, y->t->shape);
     if (!z)
         return NULL;
-    cl_mem zm = z->t->buf->mem, ym = y->t->buf->mem, gm = gy->t->buf->mem;
-    cl_uint zo = (cl_uint)z->t->offset, yo = (cl_uint)y->t->offset, go = (cl_uint)gy->t->offset;
-    sc_karg args[] = {SC_ARG(zm), SC_ARG(zo), SC_ARG(ym),   SC_ARG(yo),
-                      SC_ARG(gm), SC_ARG(go), SC_ARG(rows), SC_ARG(len)};
-    SC_NN_TRY(g, launch_rows(g->ctx, "sc_softmax_backward", rows, len, 8, args));
+    SC_NN_TRY(g, sc_k_softmax_backward(z->t, y->t, gy->t));
     sc_var *in[2] = {y, gy};
     sc__record(g, z, "softmax_backward", softmax_backward_bw, 2, in);
     return z;
@@ -169,17 +135,12 @@ static sc_var *softmax_impl(sc_graph *g, sc_var *x, bool logmode)
     SC_NN_CHECK(g, 1, x);
     if (!sc__check_f32(g, op, x, "x"))
         return NULL;
-    cl_uint rows, len;
-    if (!rows_of(g, op, x, &rows, &len))
+    if (!has_rows(g, op, x))
         return NULL;
     sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
     if (!y)
         return NULL;
-    cl_mem ym = y->t->buf->mem, xm = x->t->buf->mem;
-    cl_uint yo = (cl_uint)y->t->offset, xo = (cl_uint)x->t->offset, lm = logmode;
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo),
-                      SC_ARG(rows), SC_ARG(len), SC_ARG(lm)};
-    SC_NN_TRY(g, launch_rows(g->ctx, "sc_softmax_forward", rows, len, 7, args));
+    SC_NN_TRY(g, sc_k_softmax_forward(y->t, x->t, logmode));
     sc__record(g, y, op, logmode ? log_softmax_bw : softmax_bw, 1, &x);
     return y;
 }
@@ -189,75 +150,27 @@ sc_var *sc_nn_log_softmax(sc_graph *g, sc_var *x) { return softmax_impl(g, x, tr
 
 /* ---- cross-entropy ------------------------------------------------------------------- */
 
-/* A constant [rows, len] with ones at (r, labels[r]). */
-static sc_var *one_hot(sc_graph *g, const sc_var *labels, cl_uint rows, cl_uint len)
-{
-    int64_t s[2] = {rows, len};
-    sc_var *y = sc__out(g, SC_F32, 2, s);
-    if (!y)
-        return NULL;
-    cl_kernel k;
-    SC_NN_TRY(g, sc_kernel_get(g->ctx, "softmax", NULL, "sc_softmax_one_hot", &k));
-    cl_mem ym = y->t->buf->mem, lm = labels->t->buf->mem;
-    cl_uint yo = (cl_uint)y->t->offset, lo = (cl_uint)labels->t->offset;
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(lm), SC_ARG(lo), SC_ARG(rows), SC_ARG(len)};
-    size_t global = sc_grid_1d(g->ctx, (size_t)rows * len), local = g->ctx->wg_size;
-    SC_NN_TRY(g, sc_launch(g->ctx, k, "sc_softmax_one_hot", 1, &global, &local, 6, args));
-    return y;
-}
-
 static void ce_rows_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
     /* dl_i/dx_i = softmax(x_i) - onehot(y_i) */
     sc_var *x = n->in[0];
-    cl_uint rows = (cl_uint)x->t->shape[0], len = (cl_uint)x->t->shape[1];
-    int64_t col[2] = {rows, 1};
-    sc_var *d = sc_nn_sub(g, sc_nn_softmax(g, x), one_hot(g, n->in[1], rows, len));
+    int64_t rows = x->t->shape[0], len = x->t->shape[1], col[2] = {rows, 1};
+    sc_var *d = sc_nn_sub(g, sc_nn_softmax(g, x), sc__nn_one_hot(g, n->in[1]->t, rows, len));
     gin[0] = sc_nn_mul(g, sc_nn_reshape(g, gy, 2, col), d);
 }
 
-/* Per-sample logsumexp(x_i) - x_i[y_i], [N]; labels already checked. */
+/* Per-sample logsumexp(x_i) - x_i[y_i], [N] (NaN for a label outside
+ * [0, K)). */
 static sc_var *ce_rows(sc_graph *g, sc_var *x, sc_var *labels)
 {
-    cl_uint rows = (cl_uint)x->t->shape[0], len = (cl_uint)x->t->shape[1];
-    int64_t s = rows;
+    int64_t s = x->t->shape[0];
     sc_var *l = sc__out(g, SC_F32, 1, &s);
     if (!l)
         return NULL;
-    cl_mem lm = l->t->buf->mem, xm = x->t->buf->mem, labm = labels->t->buf->mem;
-    cl_uint lo = (cl_uint)l->t->offset, xo = (cl_uint)x->t->offset,
-            labo = (cl_uint)labels->t->offset;
-    sc_karg args[] = {SC_ARG(lm),   SC_ARG(lo),   SC_ARG(xm),   SC_ARG(xo),
-                      SC_ARG(labm), SC_ARG(labo), SC_ARG(rows), SC_ARG(len)};
-    SC_NN_TRY(g, launch_rows(g->ctx, "sc_softmax_cross_entropy", rows, len, 8, args));
+    SC_NN_TRY(g, sc_k_softmax_cross_entropy(l->t, x->t, labels->t));
     sc_var *in[2] = {x, labels};
     sc__record(g, l, "cross_entropy", ce_rows_bw, 2, in);
     return l;
-}
-
-/* Downloads the labels and names the first one outside [0, k). */
-static bool check_label_values(sc_graph *g, const sc_var *labels, int64_t n, int64_t k)
-{
-    int32_t small[256];
-    int32_t *h = n <= 256 ? small : malloc((size_t)n * sizeof *h);
-    if (!h) {
-        sc__fail(g, sc_error_set(SC_ERR_OUT_OF_MEMORY, "cross_entropy: out of host memory"));
-        return false;
-    }
-    sc_status st = sc_tensor_download(labels->t, h);
-    for (int64_t i = 0; st == SC_OK && i < n; i++)
-        if (h[i] < 0 || h[i] >= k)
-            st = sc_error_set(SC_ERR_INVALID_ARG,
-                              "cross_entropy: label %d of sample %lld is outside [0, %lld) "
-                              "(%lld classes)",
-                              (int)h[i], (long long)i, (long long)k, (long long)k);
-    if (h != small)
-        free(h);
-    if (st != SC_OK) {
-        sc__fail(g, st);
-        return false;
-    }
-    return true;
 }
 
 sc_var *sc_nn_cross_entropy(sc_graph *g, sc_var *logits, sc_var *labels, sc_var *weights,
@@ -272,7 +185,7 @@ sc_var *sc_nn_cross_entropy(sc_graph *g, sc_var *logits, sc_var *labels, sc_var 
                                         "cross_entropy: logits must be [N,K] with N, K >= 1, "
                                         "not %s",
                                         sc__shape(logits, b1, sizeof b1)));
-    int64_t n = logits->t->shape[0], k = logits->t->shape[1];
+    int64_t n = logits->t->shape[0];
     if (labels->t->dtype != SC_I32 || labels->t->ndim != 1 || labels->t->shape[0] != n)
         return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
                                         "cross_entropy: labels must be int32 [%lld] for logits "
@@ -291,8 +204,6 @@ sc_var *sc_nn_cross_entropy(sc_graph *g, sc_var *logits, sc_var *labels, sc_var 
     if (reduction != SC_LOSS_MEAN && reduction != SC_LOSS_SUM && reduction != SC_LOSS_NONE)
         return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "cross_entropy: unknown reduction %d",
                                         (int)reduction));
-    if (!check_label_values(g, labels, n, k))
-        return NULL;
     sc_var *l = ce_rows(g, logits, labels);
     if (weights)
         l = sc_nn_mul(g, l, weights);

@@ -1,5 +1,7 @@
-/* Optimisers over named parameters (kernels in cl/optim.cl). */
-#include "core/ops_internal.h"
+/* Optimisers over named parameters: state, schedules and the public API of
+ * include/spurcl/optim.h. The elementwise updates and the partial sums of
+ * the gradient norm are kernels (src/kernels/optim.c). */
+#include "kernels/kernels.h"
 #include "nn/graph.h"
 #include "spurcl/optim.h"
 
@@ -7,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NORM_GROUPS 8
+#define NORM_GROUPS SC_K_OPTIM_NORM_GROUPS
 
 struct sc_optim {
     sc_context *ctx;
@@ -168,19 +170,10 @@ static sc_status check_grad(const sc_optim *o, size_t i, const sc_var *g)
 /* Global gradient norm, summed on the host in double (deterministic). */
 static sc_status grad_norm(sc_optim *o, sc_var *const *grads, double *norm)
 {
-    cl_kernel k;
-    SC_TRY(sc_kernel_get(o->ctx, "optim", NULL, "sc_optim_sumsq", &k));
     SC_TRY(sc_tensor_fill(o->partials, 0.0));
-    for (size_t i = 0; i < o->n; i++) {
-        if (!grads[i])
-            continue;
-        cl_mem gm = grads[i]->t->buf->mem, om = o->partials->buf->mem;
-        cl_uint go = (cl_uint)grads[i]->t->offset, n = (cl_uint)grads[i]->t->numel;
-        cl_uint oo = (cl_uint)(i * NORM_GROUPS);
-        sc_karg args[] = {SC_ARG(gm), SC_ARG(go), SC_ARG(n), SC_ARG(om), SC_ARG(oo)};
-        size_t local = o->ctx->wg_size, global = local * NORM_GROUPS;
-        SC_TRY(sc_launch(o->ctx, k, "sc_optim_sumsq", 1, &global, &local, 5, args));
-    }
+    for (size_t i = 0; i < o->n; i++)
+        if (grads[i])
+            SC_TRY(sc_k_optim_sumsq(o->partials, i, grads[i]->t));
     SC_TRY(sc_tensor_download(o->partials, o->host_partials));
     double s = 0;
     for (size_t i = 0; i < o->n * NORM_GROUPS; i++)
@@ -209,31 +202,18 @@ sc_status sc_optim_step(sc_optim *o, sc_var *const *grads, float *norm_out)
     }
     float lr = sc_optim_lr(o);
     int64_t t = o->steps + 1;
-    const char *name = c->kind == SC_OPT_ADAMW ? "sc_optim_adamw" : "sc_optim_sgd";
-    cl_kernel k;
-    SC_TRY(sc_kernel_get(o->ctx, "optim", NULL, name, &k));
     for (size_t i = 0; i < o->n; i++) {
         if (!grads[i])
             continue;
         sc_tensor *p = o->params[i]->t;
-        cl_mem pm = p->buf->mem, gm = grads[i]->t->buf->mem, s0 = o->s0[i]->buf->mem;
-        cl_uint go = (cl_uint)grads[i]->t->offset, n = (cl_uint)p->numel;
-        size_t global = sc_grid_1d(o->ctx, n), local = o->ctx->wg_size;
         if (c->kind == SC_OPT_ADAMW) {
-            cl_mem s1 = o->s1[i]->buf->mem;
             float c1 = 1.0f - powf(c->beta1, (float)t);
             float c2s = sqrtf(1.0f - powf(c->beta2, (float)t));
-            sc_karg args[] = {SC_ARG(pm), SC_ARG(gm), SC_ARG(go), SC_ARG(s0), SC_ARG(s1),
-                              SC_ARG(n), SC_ARG(lr), SC_ARG(c->weight_decay), SC_ARG(c->beta1),
-                              SC_ARG(c->beta2), SC_ARG(c->eps), SC_ARG(c1), SC_ARG(c2s),
-                              SC_ARG(scale)};
-            SC_TRY(sc_launch(o->ctx, k, name, 1, &global, &local, 14, args));
+            SC_TRY(sc_k_optim_adamw(p, grads[i]->t, o->s0[i], o->s1[i], lr, c->weight_decay,
+                                    c->beta1, c->beta2, c->eps, c1, c2s, scale));
         } else {
-            cl_uint first = o->steps == 0;
-            sc_karg args[] = {SC_ARG(pm), SC_ARG(gm), SC_ARG(go), SC_ARG(s0), SC_ARG(n),
-                              SC_ARG(lr), SC_ARG(c->momentum), SC_ARG(c->weight_decay),
-                              SC_ARG(first), SC_ARG(scale)};
-            SC_TRY(sc_launch(o->ctx, k, name, 1, &global, &local, 10, args));
+            SC_TRY(sc_k_optim_sgd(p, grads[i]->t, o->s0[i], lr, c->momentum, c->weight_decay,
+                                  o->steps == 0, scale));
         }
     }
     o->steps++;

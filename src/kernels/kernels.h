@@ -1,0 +1,205 @@
+/* The kernels layer: one host file per kernel family, same stem
+ * (src/kernels/conv.c <-> cl/conv.cl), as CLBlast pairs each routine with
+ * its kernel file.
+ *
+ * Each function takes tensors and returns a status: it checks what the
+ * kernel itself needs (dtype, 32-bit indices), derives the grid, sets the
+ * arguments and enqueues. It knows nothing of the autodiff graph: the
+ * differentiable ops of src/nn/ check shapes, call these and record nodes.
+ * The context is the output tensor's. Outputs are caller-made tensors
+ * (pooled temporaries or graph variables); the queue is in order, so an
+ * input freed right after a call is never overwritten before the kernel
+ * has read it.
+ *
+ * Kernel names follow their file: sc_<family>_<op>; the host function of
+ * kernel sc_F_op is sc_k_F_op. The public float32 ops of
+ * include/spurcl/ops.h (sc_op_add, sc_op_reduce, ...) live here too, as
+ * does sc_augment_apply (include/spurcl/ssl.h). */
+#ifndef SC_KERNELS_KERNELS_H
+#define SC_KERNELS_KERNELS_H
+
+#include "core/core.h"
+
+/* The op codes of cl/math.cl, shared with it (SC_BOP_*, SC_UOP_*). */
+#include "../../cl/sc_ops.h"
+
+/* ---- helpers ------------------------------------------------------------ */
+
+/* t's shape right-aligned to rank r (NumPy broadcasting), leading 1s. */
+static inline void sc_k_align(const sc_tensor *t, int r, int64_t *out)
+{
+    int pad = r - t->ndim;
+    for (int i = 0; i < r; i++)
+        out[i] = i < pad ? 1 : t->shape[i - pad];
+}
+
+/* t seen as [outer, len, inner] around axis ax (0 <= ax < rank). */
+typedef struct sc_k_axis {
+    uint32_t outer, len, inner;
+} sc_k_axis;
+
+sc_k_axis sc_k_axis_split(const sc_tensor *t, int ax);
+
+/* True when `outputs` reductions of `len` elements each should run one
+ * work-group per output (long reductions too few to fill the device with
+ * one work-item each) rather than one work-item per output. Both orders
+ * are fixed, so either way results repeat run to run. */
+bool sc_k_use_group(const sc_context *ctx, size_t outputs, size_t len);
+
+/* ---- math.cl: elementwise math (and the public sc_op_add, mul, scale,
+ * axpy of spurcl/ops.h) ----------------------------------------------------- */
+
+/* The names of the op codes ("add", "gelu'"), for messages. */
+const char *sc_k_math_bop_name(int bop);
+const char *sc_k_math_uop_name(int uop);
+
+/* y = a (bop) b, a and b broadcast to y's shape (SC_BOP_COPY: y = a, b
+ * NULL). Fails (SC_ERR_UNSUPPORTED) when the pattern needs more than four
+ * collapsed dimensions. */
+sc_status sc_k_math_binary(int bop, sc_tensor *y, const sc_tensor *a, const sc_tensor *b);
+/* y = uop(x) with the scalar parameter p (scale, add, exponent). */
+sc_status sc_k_math_unary(int uop, sc_tensor *y, const sc_tensor *x, float p);
+/* y = gy where x > 0, else 0 (relu's backward); same element counts. */
+sc_status sc_k_math_relu_mask(sc_tensor *y, const sc_tensor *gy, const sc_tensor *x);
+/* y = x summed over the axes where y (right-aligned) has extent 1. */
+sc_status sc_k_math_sum_to(sc_tensor *y, const sc_tensor *x);
+/* y = x with its axes permuted (rank <= 4): y.shape[i] = x.shape[perm[i]]. */
+sc_status sc_k_math_permute(sc_tensor *y, const sc_tensor *x, const int *perm);
+
+/* One GEMM operand: the tensor's buffer from its own offset plus `off`,
+ * row-major with leading dimension ld, batch members `stride` apart. */
+typedef struct sc_k_mat {
+    const sc_tensor *t;
+    size_t off, ld, stride;
+} sc_k_mat;
+
+/* c = alpha * op(a) @ op(b) for each of `batch` members (m x k times k x n;
+ * op transposes when ta / tb), through the GEMM providers of core/gemm.h. */
+sc_status sc_k_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, float alpha, sc_k_mat a,
+                    sc_k_mat b, sc_k_mat c, size_t batch);
+
+/* ---- conv.cl: im2col convolution's data movement ---------------------- */
+
+typedef struct sc_k_conv_geom {
+    int64_t n, c, h, w;     /* input */
+    int64_t o, kh, kw;      /* weight [o, c, kh, kw] */
+    int64_t s, p;           /* stride, padding */
+    int64_t oh, ow;         /* output */
+} sc_k_conv_geom;
+
+/* col [C*KH*KW, N*OH*OW] (offset 0) <- x [N, C, H, W] */
+sc_status sc_k_conv_im2col(sc_tensor *col, const sc_tensor *x, const sc_k_conv_geom *cg);
+/* gx [N, C, H, W] <- the adjoint of im2col applied to col */
+sc_status sc_k_conv_col2im(sc_tensor *gx, const sc_tensor *col, const sc_k_conv_geom *cg);
+/* gT [O, N*OH*OW] <- gy [N, O, OH, OW] */
+sc_status sc_k_conv_to_cnp(sc_tensor *gT, const sc_tensor *gy, const sc_k_conv_geom *cg);
+/* y [N, O, OH, OW] <- yT [O, N*OH*OW] (+ b [O], may be NULL) */
+sc_status sc_k_conv_from_cnp(sc_tensor *y, const sc_tensor *yT, const sc_tensor *b,
+                             const sc_k_conv_geom *cg);
+
+/* ---- pool.c: k x k windows, stride s, no padding ---------------------- */
+
+typedef struct sc_k_pool_geom {
+    uint32_t planes, h, w, oh, ow, k, s; /* planes = N * C */
+} sc_k_pool_geom;
+
+/* The geometry of x [N, C, H, W] (H, W >= k >= 1, s >= 1: checked by the
+ * caller). */
+sc_k_pool_geom sc_k_pool_geom_of(const sc_tensor *x, int k, int s);
+
+/* y [N, C, OH, OW] = window maxima of x, idx (int32) = the position h*W + w
+ * in the plane of each window's first maximal element. */
+sc_status sc_k_pool_max_fwd(sc_tensor *y, sc_tensor *idx, const sc_tensor *x,
+                            const sc_k_pool_geom *pg);
+/* gx [N, C, H, W] = the sum of gy over the windows whose argmax each
+ * element is (the adjoint of the gather). */
+sc_status sc_k_pool_max_scatter(sc_tensor *gx, const sc_tensor *gy, const sc_tensor *idx,
+                                const sc_k_pool_geom *pg);
+/* y [N, C, OH, OW] = x at idx. */
+sc_status sc_k_pool_max_gather(sc_tensor *y, const sc_tensor *x, const sc_tensor *idx,
+                               const sc_k_pool_geom *pg);
+/* y = the window means of x; gx = its adjoint applied to gy. */
+sc_status sc_k_pool_avg_fwd(sc_tensor *y, const sc_tensor *x, const sc_k_pool_geom *pg);
+sc_status sc_k_pool_avg_bwd(sc_tensor *gx, const sc_tensor *gy, const sc_k_pool_geom *pg);
+
+/* ---- softmax.cl: rows of the last axis ------------------------------------ */
+
+/* y = softmax(x), or log_softmax(x) when logmode. */
+sc_status sc_k_softmax_forward(sc_tensor *y, const sc_tensor *x, bool logmode);
+/* z = y * (gy - sum(gy * y)) (y a softmax output). */
+sc_status sc_k_softmax_backward(sc_tensor *z, const sc_tensor *y, const sc_tensor *gy);
+/* z = gg * (gy - sum(gy * y)) - gy * sum(gg * y). */
+sc_status sc_k_softmax_backward_y(sc_tensor *z, const sc_tensor *y, const sc_tensor *gy,
+                                  const sc_tensor *gg);
+/* loss [N] = logsumexp(x_i) - x_i[labels_i] for logits x [N, K] and int32
+ * labels [N]; NaN for a sample whose label is outside [0, K). */
+sc_status sc_k_softmax_cross_entropy(sc_tensor *loss, const sc_tensor *x,
+                                     const sc_tensor *labels);
+
+/* ---- norm.cl: layer and batch norm statistics ------------------------------ */
+
+/* For x3 [outer, C, inner]: xh = (x - mean_c) * rstd_c, rstd [1, C, 1] =
+ * 1 / sqrt(var_c + eps); with rm and rv (else NULL) also the running
+ * statistics, PyTorch's rule with `momentum`. */
+sc_status sc_k_norm_forward(sc_tensor *xh, sc_tensor *rstd, const sc_tensor *x3, float eps,
+                            sc_tensor *rm, sc_tensor *rv, float momentum);
+
+/* ---- shape.cl: concat, slice, pad along an axis ------------------------------ */
+
+/* y = [a, b] along axis ax. */
+sc_status sc_k_shape_concat(sc_tensor *y, const sc_tensor *a, const sc_tensor *b, int ax);
+/* y = x[start : start + y.shape[ax]] along axis ax. */
+sc_status sc_k_shape_slice(sc_tensor *y, const sc_tensor *x, int ax, int64_t start);
+/* y = zeros with x placed at [start, start + x.shape[ax]) of axis ax. */
+sc_status sc_k_shape_pad(sc_tensor *y, const sc_tensor *x, int ax, int64_t start);
+
+/* ---- contrastive.cl --------------------------------------------------------- */
+
+/* y = 1 / x where x > 0, else 0. */
+sc_status sc_k_contrastive_safe_recip(sc_tensor *y, const sc_tensor *x);
+/* y = max(x, lo) and mask = (x >= lo) (NaN kept). */
+sc_status sc_k_contrastive_clamp_min(sc_tensor *y, sc_tensor *mask, const sc_tensor *x, float lo);
+/* y [..., 1] = the L2 norm of each row of x over its last axis. */
+sc_status sc_k_contrastive_row_norm(sc_tensor *y, const sc_tensor *x);
+/* For the similarities s [2N, 2N] of the views (the positive of k is
+ * k +- N): loss [2N] per anchor, and s overwritten by the softmax P. */
+sc_status sc_k_contrastive_ntxent_rows(sc_tensor *loss, sc_tensor *s, float inv_tau);
+/* w [2N, 2N] = gy * scale * (P + P^T - 2 [positive pairs]). */
+sc_status sc_k_contrastive_ntxent_w(sc_tensor *w, const sc_tensor *p, const sc_tensor *gy,
+                                    float scale);
+/* part [D] = (1 - c_ii)^2 + lambda * sum_{j != i} c_ij^2 for c [D, D]. */
+sc_status sc_k_contrastive_barlow_rows(sc_tensor *part, const sc_tensor *c, float lambda);
+/* gc [D, D] = dL/dc times gy * scale. */
+sc_status sc_k_contrastive_barlow_grad(sc_tensor *gc, const sc_tensor *c, const sc_tensor *gy,
+                                       float lambda, float scale);
+
+/* ---- saliency.cl: argmax over an axis, its scatter / gather, one-hot ----- */
+
+/* y, idx (int32): the maximum of x over axis ax and its first index. */
+sc_status sc_k_saliency_max(sc_tensor *y, sc_tensor *idx, const sc_tensor *x, int ax);
+/* y [outer, len, inner] = g [outer, inner] at idx along len, else 0. */
+sc_status sc_k_saliency_scatter(sc_tensor *y, const sc_tensor *g, const sc_tensor *idx,
+                                uint32_t len, uint32_t inner);
+/* y [outer, inner] = x [outer, len, inner] at idx. */
+sc_status sc_k_saliency_gather(sc_tensor *y, const sc_tensor *x, const sc_tensor *idx,
+                               uint32_t len, uint32_t inner);
+/* y [N, K] = the one-hot rows of the int32 labels [N]; a label outside
+ * [0, K) makes its row NaN. */
+sc_status sc_k_saliency_one_hot(sc_tensor *y, const sc_tensor *labels);
+
+/* ---- optim.cl ---------------------------------------------------------------- */
+
+/* Work-groups (partial sums) per gradient of the global norm. */
+#define SC_K_OPTIM_NORM_GROUPS 8
+
+/* partials[slot * SC_K_OPTIM_NORM_GROUPS + j] = partial sums of g^2. */
+sc_status sc_k_optim_sumsq(sc_tensor *partials, size_t slot, const sc_tensor *g);
+/* SGD with momentum buffer buf (PyTorch's rule); the gradient times scale. */
+sc_status sc_k_optim_sgd(sc_tensor *p, const sc_tensor *g, sc_tensor *buf, float lr,
+                         float momentum, float wd, bool first, float scale);
+/* AdamW with moments m, v; c1 = 1 - b1^t, c2sqrt = sqrt(1 - b2^t). */
+sc_status sc_k_optim_adamw(sc_tensor *p, const sc_tensor *g, sc_tensor *m, sc_tensor *v,
+                           float lr, float wd, float b1, float b2, float eps, float c1,
+                           float c2sqrt, float scale);
+
+#endif

@@ -1,0 +1,92 @@
+/* Host of cl/pool.cl: max and average pooling and their gather-form
+ * adjoints. The pooling ops are in src/nn/ops_pool.c. */
+#include "kernels/kernels.h"
+
+#include <stdio.h>
+
+sc_k_pool_geom sc_k_pool_geom_of(const sc_tensor *x, int k, int s)
+{
+    sc_k_pool_geom pg;
+    pg.planes = (uint32_t)(x->shape[0] * x->shape[1]);
+    pg.h = (uint32_t)x->shape[2];
+    pg.w = (uint32_t)x->shape[3];
+    pg.oh = (pg.h - (uint32_t)k) / (uint32_t)s + 1;
+    pg.ow = (pg.w - (uint32_t)k) / (uint32_t)s + 1;
+    pg.k = (uint32_t)k;
+    pg.s = (uint32_t)s;
+    return pg;
+}
+
+/* One work-item per row of the output (the kernels loop along it), the
+ * program specialised to the geometry (cl/pool.cl; planes stay an
+ * argument). A full grid, sc_grid_1d: on PoCL a grid capped at a few
+ * thousand work-items that each stride over the whole tensor runs ~20x
+ * slower. */
+static sc_status launch(sc_context *ctx, const char *name, const sc_k_pool_geom *pg, size_t rows,
+                        size_t nargs, const sc_karg *args)
+{
+    char defs[160];
+    snprintf(defs, sizeof defs,
+             "-DSC_GEOM -DSC_H=%uu -DSC_W=%uu -DSC_OH=%uu -DSC_OW=%uu -DSC_K=%uu -DSC_S=%uu",
+             pg->h, pg->w, pg->oh, pg->ow, pg->k, pg->s);
+    return sc_launch_1d(ctx, "pool", defs, name, rows, nargs, args);
+}
+
+/* The max pair's kernels over three tensors (a, b, c) and the whole
+ * geometry: max_fwd (y, idx, x), max_scatter (gx, gy, idx). */
+static sc_status max3(const char *name, sc_tensor *a, const sc_tensor *b, const sc_tensor *c,
+                      const sc_k_pool_geom *pg, size_t rows)
+{
+    cl_mem am = a->buf->mem, bm = b->buf->mem, cm = c->buf->mem;
+    cl_uint ao = (cl_uint)a->offset, bo = (cl_uint)b->offset, co = (cl_uint)c->offset;
+    sc_karg args[] = {SC_ARG(am), SC_ARG(ao), SC_ARG(bm), SC_ARG(bo), SC_ARG(cm),
+                      SC_ARG(co), SC_ARG(pg->planes), SC_ARG(pg->h), SC_ARG(pg->w),
+                      SC_ARG(pg->oh), SC_ARG(pg->ow), SC_ARG(pg->k), SC_ARG(pg->s)};
+    return launch(a->ctx, name, pg, rows, 13, args);
+}
+
+sc_status sc_k_pool_max_fwd(sc_tensor *y, sc_tensor *idx, const sc_tensor *x,
+                            const sc_k_pool_geom *pg)
+{
+    return max3("sc_pool_max_fwd", y, idx, x, pg, (size_t)pg->planes * pg->oh);
+}
+
+sc_status sc_k_pool_max_scatter(sc_tensor *gx, const sc_tensor *gy, const sc_tensor *idx,
+                                const sc_k_pool_geom *pg)
+{
+    return max3("sc_pool_max_scatter", gx, gy, idx, pg, (size_t)pg->planes * pg->h);
+}
+
+sc_status sc_k_pool_max_gather(sc_tensor *y, const sc_tensor *x, const sc_tensor *idx,
+                               const sc_k_pool_geom *pg)
+{
+    cl_mem ym = y->buf->mem, xm = x->buf->mem, im = idx->buf->mem;
+    cl_uint yo = (cl_uint)y->offset, xo = (cl_uint)x->offset, io = (cl_uint)idx->offset;
+    cl_uint hw = pg->h * pg->w;
+    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo), SC_ARG(im),
+                      SC_ARG(io), SC_ARG(pg->planes), SC_ARG(hw), SC_ARG(pg->oh), SC_ARG(pg->ow)};
+    return launch(y->ctx, "sc_pool_max_gather", pg, (size_t)pg->planes * pg->oh, 10, args);
+}
+
+/* The average pair: out (rows of `rows` each) from in, scaled by 1/k^2. */
+static sc_status avg(const char *name, sc_tensor *out, const sc_tensor *in,
+                     const sc_k_pool_geom *pg, size_t rows)
+{
+    cl_mem om = out->buf->mem, im = in->buf->mem;
+    cl_uint oo = (cl_uint)out->offset, io = (cl_uint)in->offset;
+    float inv = 1.0f / (float)(pg->k * pg->k);
+    sc_karg args[] = {SC_ARG(om), SC_ARG(oo), SC_ARG(im), SC_ARG(io), SC_ARG(pg->planes),
+                      SC_ARG(pg->h), SC_ARG(pg->w), SC_ARG(pg->oh), SC_ARG(pg->ow),
+                      SC_ARG(pg->k), SC_ARG(pg->s), SC_ARG(inv)};
+    return launch(out->ctx, name, pg, rows, 12, args);
+}
+
+sc_status sc_k_pool_avg_fwd(sc_tensor *y, const sc_tensor *x, const sc_k_pool_geom *pg)
+{
+    return avg("sc_pool_avg_fwd", y, x, pg, (size_t)pg->planes * pg->oh);
+}
+
+sc_status sc_k_pool_avg_bwd(sc_tensor *gx, const sc_tensor *gy, const sc_k_pool_geom *pg)
+{
+    return avg("sc_pool_avg_bwd", gx, gy, pg, (size_t)pg->planes * pg->h);
+}

@@ -1,0 +1,23 @@
+/* Internal helpers shared by the op files of src/nn/ (ops_*.c), beside the
+ * engine's own header nn/graph.h. An op file checks its inputs, calls the
+ * kernels layer (kernels/kernels.h) on the variables' tensors and records
+ * its node; it never launches a kernel itself. */
+#ifndef SC_NN_OPS_INTERNAL_H
+#define SC_NN_OPS_INTERNAL_H
+
+#include "kernels/kernels.h"
+#include "nn/graph.h"
+
+/* `axis` of x normalised to [0, rank) (negative counts from the end), or
+ * -1 after recording an error naming op (ops_attention.c). */
+int sc__nn_axis(sc_graph *g, const char *op, const sc_var *x, int axis);
+
+/* Euclidean norm of each row over the last axis, kept as [..., 1]; its
+ * gradient is 0 for a zero row (ops_contrastive.c). */
+sc_var *sc__nn_row_norm(sc_graph *g, sc_var *x);
+
+/* A constant [n, k] of the one-hot rows of the int32 indices [n]; a row
+ * whose index is outside [0, k) is NaN (ops_saliency.c). */
+sc_var *sc__nn_one_hot(sc_graph *g, const sc_tensor *idx, int64_t n, int64_t k);
+
+#endif
