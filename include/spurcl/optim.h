@@ -60,6 +60,10 @@ SC_API int64_t sc_optim_steps(const sc_optim *o);
  * tensors (SGD: momentum buffer; AdamW: exp_avg, exp_avg_sq). Tensors may be
  * NULL before the first step (SGD momentum). */
 SC_API size_t sc_optim_state_count(const sc_optim *o);   /* tensors per parameter */
+/* The parameters it updates, in the order it was given them; their state
+ * is sc_optim_state(o, i, ...). */
+SC_API size_t sc_optim_param_count(const sc_optim *o);
+SC_API sc_var *sc_optim_param(const sc_optim *o, size_t i);
 SC_API sc_tensor *sc_optim_state(const sc_optim *o, size_t param, size_t which);
 SC_API const char *sc_optim_state_name(const sc_optim *o, size_t which); /* "momentum_buffer", ... */
 SC_API void sc_optim_set_steps(sc_optim *o, int64_t steps);

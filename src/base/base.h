@@ -32,6 +32,26 @@ char *sc_strprintf(const char *fmt, ...)
 sc_status sc_enum_parse(const char *what, const char *const *names, int n, const char *s,
                         int *out);
 const char *sc_enum_name(const char *const *names, int n, int v);
+/* The same, first replacing `s` by its canonical name when it is one of the
+ * aliases: NULL-terminated pairs "alias", "canonical" (aliases may be NULL). */
+sc_status sc_enum_parse_alias(const char *what, const char *const *names, int n,
+                              const char *const *aliases, const char *s, int *out);
+
+/* Defines sc_<fn>_name(type) and sc_<fn>_parse(const char *, type *) over a
+ * name table `table` (an array) and an alias list (or NULL). */
+#define SC_ENUM_FUNCS(type, fn, what, table, aliases)                                             \
+    const char *sc_##fn##_name(type v)                                                            \
+    {                                                                                             \
+        return sc_enum_name(table, (int)(sizeof(table) / sizeof(table)[0]), (int)v);             \
+    }                                                                                             \
+    sc_status sc_##fn##_parse(const char *s, type *out)                                           \
+    {                                                                                             \
+        int v;                                                                                    \
+        SC_TRY(sc_enum_parse_alias(what, table, (int)(sizeof(table) / sizeof(table)[0]),        \
+                                   aliases, s, &v));                                              \
+        *out = (type)v;                                                                           \
+        return SC_OK;                                                                             \
+    }
 
 /* "out of host memory (what)" as SC_ERR_OUT_OF_MEMORY. */
 sc_status sc_oom(const char *what);

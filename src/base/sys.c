@@ -86,6 +86,15 @@ sc_status sc_enum_parse(const char *what, const char *const *names, int n, const
                         list);
 }
 
+sc_status sc_enum_parse_alias(const char *what, const char *const *names, int n,
+                              const char *const *aliases, const char *s, int *out)
+{
+    for (int i = 0; s && aliases && aliases[i]; i += 2)
+        if (!strcasecmp(s, aliases[i]))
+            s = aliases[i + 1];
+    return sc_enum_parse(what, names, n, s, out);
+}
+
 const char *sc_enum_name(const char *const *names, int n, int v)
 {
     return v >= 0 && v < n && names[v] ? names[v] : "?";

@@ -80,29 +80,6 @@ void sc_model_config_default(sc_model_config *c, sc_model_kind kind, int in_chan
     c->resnet_width = 64;
 }
 
-sc_status sc_model_kind_parse(const char *name, sc_model_kind *out)
-{
-    if (strcmp(name, "cnn") == 0)
-        *out = SC_MODEL_CNN;
-    else if (strcmp(name, "vit") == 0)
-        *out = SC_MODEL_VIT;
-    else if (strcmp(name, "resnet") == 0)
-        *out = SC_MODEL_RESNET;
-    else
-        return sc_error_set(SC_ERR_INVALID_ARG,
-                            "unknown model '%s' (expected cnn, vit or resnet)", name);
-    return SC_OK;
-}
-
-const char *sc_model_kind_name(sc_model_kind kind)
-{
-    switch (kind) {
-    case SC_MODEL_VIT: return "vit";
-    case SC_MODEL_RESNET: return "resnet";
-    default: return "cnn";
-    }
-}
-
 static sc_status add_param(sc_model *m, sc_var **slot, const char *name, int ndim, ...)
 {
     if (m->nparams == MAX_PARAMS)

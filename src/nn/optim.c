@@ -36,31 +36,6 @@ void sc_optim_config_default(sc_optim_config *c, sc_optim_kind kind)
     c->schedule = SC_SCHED_CONSTANT;
 }
 
-sc_status sc_optim_kind_parse(const char *s, sc_optim_kind *out)
-{
-    if (!strcmp(s, "sgd"))
-        *out = SC_OPT_SGD;
-    else if (!strcmp(s, "adamw"))
-        *out = SC_OPT_ADAMW;
-    else
-        return sc_error_set(SC_ERR_INVALID_ARG, "unknown optimiser '%s' (expected sgd or adamw)", s);
-    return SC_OK;
-}
-
-sc_status sc_schedule_parse(const char *s, sc_schedule *out)
-{
-    if (!strcmp(s, "constant"))
-        *out = SC_SCHED_CONSTANT;
-    else if (!strcmp(s, "step"))
-        *out = SC_SCHED_STEP;
-    else if (!strcmp(s, "cosine"))
-        *out = SC_SCHED_COSINE;
-    else
-        return sc_error_set(SC_ERR_INVALID_ARG,
-                            "unknown schedule '%s' (expected constant, step or cosine)", s);
-    return SC_OK;
-}
-
 void sc_optim_free(sc_optim *o)
 {
     if (!o)
@@ -143,6 +118,8 @@ float sc_optim_lr(const sc_optim *o)
 int64_t sc_optim_steps(const sc_optim *o) { return o->steps; }
 void sc_optim_set_steps(sc_optim *o, int64_t steps) { o->steps = steps; }
 size_t sc_optim_state_count(const sc_optim *o) { return o->cfg.kind == SC_OPT_ADAMW ? 2 : 1; }
+size_t sc_optim_param_count(const sc_optim *o) { return o->n; }
+sc_var *sc_optim_param(const sc_optim *o, size_t i) { return i < o->n ? o->params[i] : NULL; }
 
 sc_tensor *sc_optim_state(const sc_optim *o, size_t param, size_t which)
 {

@@ -124,10 +124,15 @@ static sc_status check_extra(const sc_checkpoint_tensor *e)
 static sc_status collect(ckpt_out *o, const sc_model *m, const sc_optim *opt,
                          const sc_checkpoint_tensor *extra, size_t nextra)
 {
-    size_t np = sc_model_param_count(m), ns = opt ? sc_optim_state_count(opt) : 0;
-    for (size_t i = 0; i < np; i++) {
+    for (size_t i = 0; i < sc_model_param_count(m); i++) {
         const sc_var *p = sc_model_param(m, i);
         SC_TRY(out_add(o, NULL, sc_var_name(p), sc_var_tensor(p), 0, 0, NULL, NULL));
+    }
+    /* the optimiser's state under the names of the parameters it updates
+     * (a frozen backbone's are absent; a projector's are there) */
+    size_t ns = opt ? sc_optim_state_count(opt) : 0;
+    for (size_t i = 0; opt && i < sc_optim_param_count(opt); i++) {
+        const sc_var *p = sc_optim_param(opt, i);
         for (size_t s = 0; s < ns; s++) {
             const sc_tensor *t = sc_optim_state(opt, i, s);
             if (t)
@@ -315,9 +320,9 @@ sc_status sc_checkpoint_load_extra(const char *path, sc_model *m, sc_optim *opt,
     sc_status s = sc_model_load(m, st, "");
     if (s == SC_OK && opt) {
         char name[320];
-        for (size_t i = 0; s == SC_OK && i < sc_model_param_count(m); i++)
+        for (size_t i = 0; s == SC_OK && i < sc_optim_param_count(opt); i++)
             for (size_t k = 0; s == SC_OK && k < sc_optim_state_count(opt); k++) {
-                snprintf(name, sizeof name, "optim.%s.%s", sc_var_name(sc_model_param(m, i)),
+                snprintf(name, sizeof name, "optim.%s.%s", sc_var_name(sc_optim_param(opt, i)),
                          sc_optim_state_name(opt, k));
                 s = load_f32(st, name, sc_optim_state(opt, i, k));
             }

@@ -16,15 +16,7 @@ static const char *const method_names[SC_METHOD_COUNT] = {"erm", "jtt", "groupdr
 static const char *const method_labels[SC_METHOD_COUNT] = {"none", "none", "train", "val",
                                                            "none"};
 
-const char *sc_method_name(sc_method m) { return sc_enum_name(method_names, SC_METHOD_COUNT, m); }
-
-sc_status sc_method_parse(const char *s, sc_method *out)
-{
-    int v;
-    SC_TRY(sc_enum_parse("method", method_names, SC_METHOD_COUNT, s, &v));
-    *out = (sc_method)v;
-    return SC_OK;
-}
+SC_ENUM_FUNCS(sc_method, method, "method", method_names, NULL)
 
 void sc_compare_config_default(sc_compare_config *c)
 {

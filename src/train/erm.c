@@ -24,16 +24,7 @@ void sc_train_config_default(sc_train_config *c)
 }
 
 static const char *const select_names[] = {"last", "val-avg", "val-wga"};
-
-sc_status sc_select_parse(const char *s, sc_select *out)
-{
-    int v;
-    SC_TRY(sc_enum_parse("selection", select_names, 3, s, &v));
-    *out = (sc_select)v;
-    return SC_OK;
-}
-
-const char *sc_select_name(sc_select s) { return sc_enum_name(select_names, 3, (int)s); }
+SC_ENUM_FUNCS(sc_select, select, "selection", select_names, NULL)
 
 void sc_train_result_free(sc_train_result *r)
 {

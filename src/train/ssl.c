@@ -12,7 +12,7 @@
  *
  * Checkpoints (last.safetensors, written by the loop): the encoder under its
  * model names (a plain sc_checkpoint_load reads it) with its optimiser
- * state, and as extra tensors the projector, its optimiser state and the
+ * state (the projector's too), and as extra tensors the projector and the
  * sampler state. */
 #include "train/loop.h"
 #include "train/train_internal.h"
@@ -28,27 +28,11 @@
 /* ---- names and defaults -------------------------------------------------- */
 
 static const char *const method_names[] = {"simclr", "barlow"};
+static const char *const method_aliases[] = {"barlowtwins", "barlow", NULL};
+SC_ENUM_FUNCS(sc_ssl_method, ssl_method, "method", method_names, method_aliases)
+
 static const char *const sampler_names[] = {"uniform", "la"};
-
-sc_status sc_ssl_method_parse(const char *s, sc_ssl_method *out)
-{
-    int v;
-    SC_TRY(sc_enum_parse("method", method_names, 2, strcmp(s, "barlowtwins") ? s : "barlow", &v));
-    *out = (sc_ssl_method)v;
-    return SC_OK;
-}
-
-const char *sc_ssl_method_name(sc_ssl_method m) { return sc_enum_name(method_names, 2, (int)m); }
-
-sc_status sc_ssl_sampler_parse(const char *s, sc_ssl_sampler *out)
-{
-    int v;
-    SC_TRY(sc_enum_parse("sampler", sampler_names, 2, s, &v));
-    *out = (sc_ssl_sampler)v;
-    return SC_OK;
-}
-
-const char *sc_ssl_sampler_name(sc_ssl_sampler s) { return sc_enum_name(sampler_names, 2, (int)s); }
+SC_ENUM_FUNCS(sc_ssl_sampler, ssl_sampler, "sampler", sampler_names, NULL)
 
 void sc_ssl_config_default(sc_ssl_config *c)
 {
@@ -151,7 +135,7 @@ static sc_status compute_stats(const sc_dataset *d, const sc_la_sampler *la, boo
 /* ---- the trainer ---------------------------------------------------------------- */
 
 #define PROJ_SALT 0x70726f6a6563746fULL /* "projecto" */
-#define MAX_EXTRA 32
+#define MAX_EXTRA 8
 
 typedef struct ssl {
     sc_context *ctx;
@@ -317,25 +301,17 @@ static void add_extra(ssl *s, const char *name, sc_tensor *t, sc_st_dtype dt, in
     s->nextra++;
 }
 
-/* The projector, its optimiser state and the sampler state; saving reads
+/* The projector and the sampler state (the projector's optimiser state is
+ * the optimiser's, saved with it); saving reads
  * the sampler's arrays, loading fills buffers that `resumed` hands to it. */
 static sc_status ssl_extra(void *self, bool loading, const sc_checkpoint_tensor **tensors,
                            size_t *n, cJSON *meta)
 {
     ssl *s = self;
     s->nextra = 0;
-    size_t ns = sc_optim_state_count(s->opt);
     for (size_t i = 0; i < sc_mlp_param_count(s->pj); i++) {
         sc_var *p = sc_mlp_param(s->pj, i);
         add_extra(s, sc_var_name(p), sc_var_tensor(p), SC_ST_F32, 0, NULL);
-        for (size_t k = 0; k < ns; k++) {
-            sc_tensor *t = sc_optim_state(s->opt, s->np_model + i, k);
-            char name[128];
-            snprintf(name, sizeof name, "optim.%s.%s", sc_var_name(p),
-                     sc_optim_state_name(s->opt, k));
-            if (t)
-                add_extra(s, name, t, SC_ST_F32, 0, NULL);
-        }
     }
     int64_t ln = sc_la_sampler_size(s->la);
     const sc_la_sampler *la = s->la;

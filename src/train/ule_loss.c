@@ -4,27 +4,10 @@
 #include "spurcl/ule.h"
 
 static const char *const form_names[] = {"additive", "convex"};
+SC_ENUM_FUNCS(sc_ule_form, ule_form, "ULE form", form_names, NULL)
+
 static const char *const penalty_names[] = {"mse", "cos2", "overlap"};
-
-sc_status sc_ule_form_parse(const char *s, sc_ule_form *out)
-{
-    int v;
-    SC_TRY(sc_enum_parse("ULE form", form_names, 2, s, &v));
-    *out = (sc_ule_form)v;
-    return SC_OK;
-}
-
-const char *sc_ule_form_name(sc_ule_form f) { return sc_enum_name(form_names, 2, (int)f); }
-
-sc_status sc_ule_penalty_parse(const char *s, sc_ule_penalty *out)
-{
-    int v;
-    SC_TRY(sc_enum_parse("ULE penalty", penalty_names, 3, s, &v));
-    *out = (sc_ule_penalty)v;
-    return SC_OK;
-}
-
-const char *sc_ule_penalty_name(sc_ule_penalty p) { return sc_enum_name(penalty_names, 3, (int)p); }
+SC_ENUM_FUNCS(sc_ule_penalty, ule_penalty, "ULE penalty", penalty_names, NULL)
 
 void sc_ule_loss_config_default(sc_ule_loss_config *cfg)
 {
