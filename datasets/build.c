@@ -413,12 +413,7 @@ done:
     free(attrs);
     free(src_index);
     free(class_split);
-    if (st != SC_OK) {
-        sc_dataset_free(d);
-        return st;
-    }
-    *out = d;
-    return SC_OK;
+    return sc_ds_hand_over(st, d, out);
 }
 
 sc_status sc_dataset_build(const sc_build_opts *o, sc_dataset **out)

@@ -140,10 +140,5 @@ sc_status sc_ds_load_cifar_source(const sc_source_opts *o, sc_dataset **out)
         free(lbs[f]);
     }
     free(dir);
-    if (st != SC_OK) {
-        sc_dataset_free(d);
-        return st;
-    }
-    *out = d;
-    return SC_OK;
+    return sc_ds_hand_over(st, d, out);
 }

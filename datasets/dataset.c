@@ -355,12 +355,7 @@ sc_status sc_dataset_load(const char *path, sc_dataset **out)
 done:
     cJSON_Delete(build);
     sc_safetensors_close(st);
-    if (s != SC_OK) {
-        sc_dataset_free(d);
-        return s;
-    }
-    *out = d;
-    return SC_OK;
+    return sc_ds_hand_over(s, d, out);
 }
 
 sc_status sc_dataset_patch_params(const sc_dataset *d, sc_patch_layout *layout, int *size)

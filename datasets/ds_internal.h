@@ -34,6 +34,18 @@ enum {
 };
 void sc_ds_stream(sc_rng *rng, uint64_t seed, uint64_t purpose, uint64_t index);
 
+/* The end of a function that built *d: on success hands it to *out, else
+ * frees it; returns st. */
+static inline sc_status sc_ds_hand_over(sc_status st, sc_dataset *d, sc_dataset **out)
+{
+    if (st != SC_OK) {
+        sc_dataset_free(d);
+        return st;
+    }
+    *out = d;
+    return SC_OK;
+}
+
 /* Reads a file that may be gzip-compressed (by content). */
 sc_status sc_ds_read_maybe_gz(const char *path, uint8_t **data, size_t *size);
 

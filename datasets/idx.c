@@ -250,10 +250,5 @@ sc_status sc_ds_load_idx_source(const sc_source_opts *o, sc_dataset **out)
     free(ltr);
     free(ite);
     free(lte);
-    if (st != SC_OK) {
-        sc_dataset_free(d);
-        return st;
-    }
-    *out = d;
-    return SC_OK;
+    return sc_ds_hand_over(st, d, out);
 }

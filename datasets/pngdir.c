@@ -209,10 +209,5 @@ done:
     free(text);
     free(base);
     free(csv);
-    if (st != SC_OK) {
-        sc_dataset_free(d);
-        return st;
-    }
-    *out = d;
-    return SC_OK;
+    return sc_ds_hand_over(st, d, out);
 }

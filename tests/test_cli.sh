@@ -7,25 +7,7 @@ passes=0
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-check() { # name expected-exit command...
-    name=$1; want=$2; shift 2
-    "$@" >"$tmp/out" 2>"$tmp/err"
-    got=$?
-    if [ "$got" -ne "$want" ]; then
-        echo "FAIL $name: exit $got, want $want"; cat "$tmp/out" "$tmp/err"; fails=$((fails+1))
-    else
-        echo "ok   $name"; passes=$((passes+1))
-    fi
-}
-grep_in() { # name file pattern
-    if grep -q -- "$3" "$tmp/$2"; then echo "ok   $1"; passes=$((passes+1));
-    else echo "FAIL $1: '$3' not in $2:"; cat "$tmp/$2"; fails=$((fails+1)); fi
-}
-one_line() { # name file
-    n=$(wc -l < "$tmp/$2")
-    if [ "$n" -eq 1 ]; then echo "ok   $1"; passes=$((passes+1));
-    else echo "FAIL $1: $n lines on $2"; cat "$tmp/$2"; fails=$((fails+1)); fi
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 unset SPURCL_DEVICE
 check "--help exits 0" 0 "$exe" --help
@@ -90,6 +72,7 @@ check "--eval-every negative" 2 "$exe" train --data x --eval-every -1
 check "--eval-every not a number" 2 "$exe" ule --data x --eval-every often
 check "eval without --model" 2 "$exe" eval --data x
 check "demo --epochs 0" 2 "$exe" demo --epochs 0
+check "demo bad difficulty" 2 "$exe" demo --difficulty huge
 check "ssl bad method" 2 "$exe" ssl --data x --method moco
 check "ssl batch 1 refused" 2 "$exe" ssl --data x --batch 1
 check "ssl --select refused (use probe)" 2 "$exe" ssl --data x --select val-avg
@@ -223,11 +206,16 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         --methods erm,dfr,ule --seeds 2 --epochs 1 --batch 64 --eval-every 4 --fits 2 \
         --iterations 40 --grid "ule.lambda=10,100" --out "$tmp/cmp"
     grep_in "compare again trains nothing" err "0 runs trained, 8 found finished"
-    # the demo end to end on 600 source images: five rows, CSV that parses
-    check "demo, tiny" 0 "$exe" -q demo --max-train 600 --eval-every 3 --out "$tmp/demo"
-    grep_in "demo prints the ERM row" out "^ERM  "
-    check "demo results.csv: 5 rows of 7 fields" 0 python3 -c "import csv,sys; r=list(csv.reader(open(sys.argv[1]))); assert len(r)==6 and all(len(x)==7 for x in r), r" "$tmp/demo/results.csv"
-    check "demo results.json parses" 0 python3 -c "import json,sys; assert len(json.load(open(sys.argv[1]))['rows'])==5" "$tmp/demo/results.json"
+    # the demo end to end on 600 source images and 2 seeds: the table, the files
+    check "demo, tiny" 0 "$exe" -q demo --max-train 600 --max-test 500 --seeds 2 --eval-every 3 \
+        --out "$tmp/demo"
+    grep_in "demo prints the ULE row" out "^ule  "
+    grep_in "demo prints the GroupDRO row" out "^groupdro  "
+    check "demo results.csv: 5 methods x 2 rules" 0 python3 -c "import csv,sys; r=list(csv.DictReader(open(sys.argv[1]))); assert len(r)==10 and len({x['method'] for x in r})==5, r" "$tmp/demo/results.csv"
+    check "demo results.json: 5 rows, 10 runs" 0 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert len(j['table'])==5 and len(j['runs'])==10, j" "$tmp/demo/results.json"
+    check "demo again resumes" 0 "$exe" demo --max-train 600 --max-test 500 --seeds 2 \
+        --eval-every 3 --out "$tmp/demo"
+    grep_in "demo again trains nothing" out "0 runs trained, 10 found finished"
 else
     echo "skip ule end to end: /usr/share/datasets/fashion-mnist not installed"
 fi

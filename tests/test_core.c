@@ -1,5 +1,6 @@
 /* Core: device selection, program builds and errors, tensors, the pool. */
 #define _GNU_SOURCE
+#include "suite.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -485,23 +486,11 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--probe-no-platform") == 0)
         return probe_no_platform();
-    Suite *s = suite_create("core");
-    TCase *sel = tcase_create("select");
-    tcase_add_test(sel, select_forms);
-    tcase_add_test(sel, select_env_and_bad);
-    tcase_add_test(sel, real_device_list);
-    tcase_add_test(sel, no_platform_message);
-    suite_add_tcase(s, sel);
-    TCase *prog = tcase_create("programs");
-    tcase_add_test(prog, build_error_has_log);
-    tcase_add_test(prog, kernel_dir_override);
-    tcase_add_test(prog, kernel_dir_shared_header);
-    tcase_add_test(prog, error_names);
-    suite_add_tcase(s, prog);
-    TCase *ten = tcase_create("tensors");
-    tcase_add_test(ten, tensor_round_trips);
-    tcase_add_test(ten, tensor_views);
-    tcase_add_test(ten, pool_does_not_grow);
-    suite_add_tcase(s, ten);
-    return tu_run(s);
+    const tu_case cases[] = {
+        {"select", 0, {select_forms, select_env_and_bad, real_device_list, no_platform_message}},
+        {"programs", 0, {build_error_has_log, kernel_dir_override, kernel_dir_shared_header,
+                error_names}},
+        {"tensors", 0, {tensor_round_trips, tensor_views, pool_does_not_grow}},
+    };
+    return tu_run(TU_SUITE("core", cases));
 }

@@ -2,6 +2,7 @@
  * conditions checked in double precision on the host, and the fitted head
  * ignoring a spurious feature that balancing decorrelates. Features are
  * made here; the data set only carries labels, groups and splits. */
+#include "suite.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -143,11 +144,8 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("dfr");
-    TCase *tc = tcase_create("dfr");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, dfr_subsets_and_choice_of_c);
-    tcase_add_test(tc, dfr_head_is_the_l1_optimum);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    const tu_case cases[] = {
+        {"dfr", 600, {dfr_subsets_and_choice_of_c, dfr_head_is_the_l1_optimum}},
+    };
+    return tu_run(TU_SUITE("dfr", cases));
 }

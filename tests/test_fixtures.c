@@ -10,6 +10,7 @@
  * after one train-mode forward, CE gradients and ULE config a gradients in
  * train mode; layer4's four largest ULE gradients by their per-output-channel
  * sums (the fixture stores only those, see make_fixtures.py). */
+#include "suite.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -463,20 +464,11 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("fixtures");
-    TCase *tc = tcase_create("pytorch");
-    tcase_add_test(tc, cnn_forward_ce);
-    tcase_add_test(tc, cnn_saliency);
-    tcase_add_test(tc, cnn_ule_teacher_grad);
-    tcase_add_test(tc, cnn_ule_frozen_backbone_grad);
-    tcase_add_test(tc, vit_forward_ce);
-    tcase_add_test(tc, vit_saliency);
-    tcase_add_test(tc, vit_ule_teacher_grad);
-    tcase_add_test(tc, vit_ule_frozen_backbone_grad);
-    tcase_add_test(tc, resnet_forward_ce);
-    tcase_add_test(tc, resnet_ule_teacher_grad);
-    tcase_add_test(tc, resnet_init);
-    tcase_add_test(tc, report_tolerance);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    const tu_case cases[] = {
+        {"pytorch", 0, {cnn_forward_ce, cnn_saliency, cnn_ule_teacher_grad,
+                cnn_ule_frozen_backbone_grad, vit_forward_ce, vit_saliency, vit_ule_teacher_grad,
+                vit_ule_frozen_backbone_grad, resnet_forward_ce, resnet_ule_teacher_grad,
+                resnet_init, report_tolerance}},
+    };
+    return tu_run(TU_SUITE("fixtures", cases));
 }

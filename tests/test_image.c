@@ -1,6 +1,7 @@
 /* The renderer (src/io/image.h): exact pixels of rectangles, lines, blits,
  * glyphs and text; the heat-map colour map; plot mapping and bars; a PNG
  * round trip. Host only: no device is opened. */
+#include "suite.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -339,25 +340,13 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("image");
-    TCase *draw = tcase_create("draw");
-    tcase_add_test(draw, rect_covers_exactly);
-    tcase_add_test(draw, line_pixels);
-    tcase_add_test(draw, blit_scales_grey_and_rgb);
-    tcase_add_test(draw, canvas_rejects_bad_sizes);
-    suite_add_tcase(s, draw);
-    TCase *text = tcase_create("text");
-    tcase_add_test(text, font_glyphs);
-    tcase_add_test(text, text_stays_in_measured_box);
-    suite_add_tcase(s, text);
-    TCase *colour = tcase_create("colour");
-    tcase_add_test(colour, heat_map_colours);
-    suite_add_tcase(s, colour);
-    TCase *plot = tcase_create("plot");
-    tcase_add_test(plot, plot_mapping_and_bars);
-    suite_add_tcase(s, plot);
-    TCase *file = tcase_create("file");
-    tcase_add_test(file, png_round_trip);
-    suite_add_tcase(s, file);
-    return tu_run(s);
+    const tu_case cases[] = {
+        {"draw", 0, {rect_covers_exactly, line_pixels, blit_scales_grey_and_rgb,
+                canvas_rejects_bad_sizes}},
+        {"text", 0, {font_glyphs, text_stays_in_measured_box}},
+        {"colour", 0, {heat_map_colours}},
+        {"plot", 0, {plot_mapping_and_bars}},
+        {"file", 0, {png_round_trip}},
+    };
+    return tu_run(TU_SUITE("image", cases));
 }

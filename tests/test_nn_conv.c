@@ -4,6 +4,7 @@
  * first-order gradient (tests/gradcheck.c); determinism, realistic sizes,
  * pooled memory over steps, and the error messages. */
 #include "gradcheck.h"
+#include "suite.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -562,18 +563,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("nn_conv");
-    TCase *tc = tcase_create("ops");
-    tcase_add_test(tc, conv2d_cases);
-    tcase_add_test(tc, maxpool_cases);
-    tcase_add_test(tc, avgpool_cases);
-    tcase_add_test(tc, maxpool_ties);
-    suite_add_tcase(s, tc);
-    TCase *tl = tcase_create("layers");
-    tcase_add_test(tl, realistic_sizes);
-    tcase_add_test(tl, determinism);
-    tcase_add_test(tl, no_growth_over_steps);
-    tcase_add_test(tl, shape_errors);
-    suite_add_tcase(s, tl);
-    return tu_run(s);
+    const tu_case cases[] = {
+        {"ops", 0, {conv2d_cases, maxpool_cases, avgpool_cases, maxpool_ties}},
+        {"layers", 0, {realistic_sizes, determinism, no_growth_over_steps, shape_errors}},
+    };
+    return tu_run(TU_SUITE("nn_conv", cases));
 }

@@ -6,6 +6,7 @@
  * map vs differences of the reference's score, and the parameter gradient
  * of the ULE teacher penalty vs differences of its host reference. */
 #include "gradcheck.h"
+#include "suite.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -960,22 +961,12 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("nn_loss");
-    TCase *tc = tcase_create("ops");
-    tcase_add_test(tc, l2_normalize_and_cosine);
-    tcase_add_test(tc, l2_normalize_small_rows);
-    tcase_add_test(tc, max_axis_grad);
-    tcase_add_test(tc, max_axis_ties_and_third_order);
-    tcase_add_test(tc, nt_xent_grad);
-    tcase_add_test(tc, barlow_twins_grad);
-    tcase_add_test(tc, large_losses);
-    tcase_add_test(tc, losses_deterministic_first_order_only);
-    suite_add_tcase(s, tc);
-    TCase *ts = tcase_create("saliency");
-    tcase_add_test(ts, saliency_normalize_grad);
-    tcase_add_test(ts, saliency_seed_choice);
-    tcase_add_test(ts, saliency_logit_targets);
-    tcase_add_test(ts, saliency_loss_target); /* needs sc_nn_cross_entropy */
-    suite_add_tcase(s, ts);
-    return tu_run(s);
+    const tu_case cases[] = {
+        {"ops", 0, {l2_normalize_and_cosine, l2_normalize_small_rows, max_axis_grad,
+                max_axis_ties_and_third_order, nt_xent_grad, barlow_twins_grad, large_losses,
+                losses_deterministic_first_order_only}},
+        {"saliency", 0, {saliency_normalize_grad, saliency_seed_choice, saliency_logit_targets,
+                saliency_loss_target}},
+    };
+    return tu_run(TU_SUITE("nn_loss", cases));
 }

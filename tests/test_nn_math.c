@@ -1,6 +1,7 @@
 /* Autodiff engine and the math ops: forward vs double references, first and
  * second order vs central differences (tests/gradcheck.c). */
 #include "gradcheck.h"
+#include "suite.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -518,18 +519,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("nn_math");
-    TCase *tc = tcase_create("ops");
-    tcase_add_test(tc, binary_broadcast);
-    tcase_add_test(tc, unary_ops);
-    tcase_add_test(tc, reductions_and_shapes);
-    tcase_add_test(tc, sum_to_large);
-    tcase_add_test(tc, matmul_variants);
-    tcase_add_test(tc, gemm_providers);
-    suite_add_tcase(s, tc);
-    TCase *te = tcase_create("engine");
-    tcase_add_test(te, engine_semantics);
-    tcase_add_test(te, engine_no_leak_over_steps);
-    suite_add_tcase(s, te);
-    return tu_run(s);
+    const tu_case cases[] = {
+        {"ops", 0, {binary_broadcast, unary_ops, reductions_and_shapes, sum_to_large,
+                matmul_variants, gemm_providers}},
+        {"engine", 0, {engine_semantics, engine_no_leak_over_steps}},
+    };
+    return tu_run(TU_SUITE("nn_math", cases));
 }

@@ -5,6 +5,7 @@
  * (tests/gradcheck.c), on odd shapes; plus error paths, running statistics
  * and determinism. */
 #include "gradcheck.h"
+#include "suite.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -1288,27 +1289,13 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("nn_norm");
-    TCase *tc = tcase_create("softmax");
-    tcase_add_test(tc, softmax_ops);
-    tcase_add_test(tc, softmax_higher_order);
-    tcase_add_test(tc, cross_entropy_cases);
-    tcase_add_test(tc, cross_entropy_errors);
-    tcase_add_test(tc, mse_cases);
-    suite_add_tcase(s, tc);
-    TCase *tn = tcase_create("norm");
-    tcase_add_test(tn, layer_norm_cases);
-    tcase_add_test(tn, batch_norm_training);
-    tcase_add_test(tn, batch_norm_eval);
-    tcase_add_test(tn, batch_norm_running_stats);
-    tcase_add_test(tn, norm_errors);
-    suite_add_tcase(s, tn);
-    TCase *ta = tcase_create("attention");
-    tcase_add_test(ta, concat_and_slice);
-    tcase_add_test(ta, sdpa_cases);
-    tcase_add_test(ta, attention_cases);
-    tcase_add_test(ta, attention_vit_shape_forward);
-    tcase_add_test(ta, deterministic);
-    suite_add_tcase(s, ta);
-    return tu_run(s);
+    const tu_case cases[] = {
+        {"softmax", 0, {softmax_ops, softmax_higher_order, cross_entropy_cases,
+                cross_entropy_errors, mse_cases}},
+        {"norm", 0, {layer_norm_cases, batch_norm_training, batch_norm_eval,
+                batch_norm_running_stats, norm_errors}},
+        {"attention", 0, {concat_and_slice, sdpa_cases, attention_cases,
+                attention_vit_shape_forward, deterministic}},
+    };
+    return tu_run(TU_SUITE("nn_norm", cases));
 }

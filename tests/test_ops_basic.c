@@ -1,5 +1,6 @@
 /* Elementwise ops and reductions against double-precision host references,
  * on odd sizes and on views with offsets; reductions are bit-deterministic. */
+#include "suite.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -221,15 +222,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("ops_basic");
-    TCase *tc = tcase_create("elementwise");
-    tcase_add_test(tc, elementwise);
-    tcase_add_test(tc, elementwise_on_views);
-    suite_add_tcase(s, tc);
-    TCase *tr = tcase_create("reduce");
-    tcase_add_test(tr, reduce_all);
-    tcase_add_test(tr, reduce_axis);
-    tcase_add_test(tr, reduce_axis_errors);
-    suite_add_tcase(s, tr);
-    return tu_run(s);
+    const tu_case cases[] = {
+        {"elementwise", 0, {elementwise, elementwise_on_views}},
+        {"reduce", 0, {reduce_all, reduce_axis, reduce_axis_errors}},
+    };
+    return tu_run(TU_SUITE("ops_basic", cases));
 }

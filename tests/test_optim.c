@@ -1,5 +1,6 @@
 /* Optimisers against double-precision host implementations of PyTorch's
  * update rules (torch.optim.SGD, torch.optim.AdamW), schedules, clipping. */
+#include "suite.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -156,15 +157,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("optim");
-    TCase *tc = tcase_create("optim");
-    tcase_add_test(tc, sgd_plain);
-    tcase_add_test(tc, sgd_momentum_wd);
-    tcase_add_test(tc, sgd_clipped);
-    tcase_add_test(tc, adamw);
-    tcase_add_test(tc, adamw_clipped);
-    tcase_add_test(tc, schedules);
-    tcase_add_test(tc, nan_gradient_refused);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    const tu_case cases[] = {
+        {"optim", 0, {sgd_plain, sgd_momentum_wd, sgd_clipped, adamw, adamw_clipped, schedules,
+                nan_gradient_refused}},
+    };
+    return tu_run(TU_SUITE("optim", cases));
 }

@@ -3,6 +3,7 @@
  * properties, and short runs on a tiny synthetic spurious set (conflicting
  * samples measured slower; exact resume; BarlowTwins with LA; the probe). */
 #define _GNU_SOURCE
+#include "suite.h"
 #include "testutil.h"
 
 #include <ftw.h>
@@ -563,19 +564,6 @@ static void small_ssl(sc_ssl_config *c)
     c->optim.lr = 3e-3f;
 }
 
-static float *params_host(sc_model *m, size_t *total)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < sc_model_param_count(m); i++)
-        n += (size_t)sc_var_numel(sc_model_param(m, i));
-    float *h = malloc(n * sizeof *h), *p = h;
-    for (size_t i = 0; i < sc_model_param_count(m); i++) {
-        TU_OK(sc_tensor_download(sc_var_tensor(sc_model_param(m, i)), p));
-        p += sc_var_numel(sc_model_param(m, i));
-    }
-    *total = n;
-    return h;
-}
 
 /* Welch's t of mean speed (aligned - conflicting) over the training
  * samples, from the run's checkpoint (la.speed, la.index). */
@@ -679,7 +667,7 @@ START_TEST(conflicting_samples_learn_slower)
             TU_OK(sc_model_create(tu_ctx(), &mc2, &m));
             TU_OK(sc_checkpoint_load(path, m, NULL, NULL));
             size_t na, nb;
-            float *pa = params_host(m, &na), *pb = params_host(r.encoder, &nb);
+            float *pa = tu_params_host(m, &na), *pb = tu_params_host(r.encoder, &nb);
             ck_assert_uint_eq(na, nb);
             ck_assert(memcmp(pa, pb, na * sizeof *pa) == 0);
             free(pa);
@@ -741,7 +729,7 @@ START_TEST(resume_is_bit_identical_with_la)
     c.resume = true;
     TU_OK(sc_train_ssl(tu_ctx(), d, &c, &rb));
     size_t na, nb;
-    float *pa = params_host(ra.encoder, &na), *pb = params_host(rb.encoder, &nb);
+    float *pa = tu_params_host(ra.encoder, &na), *pb = tu_params_host(rb.encoder, &nb);
     ck_assert_uint_eq(na, nb);
     ck_assert_msg(memcmp(pa, pb, na * sizeof *pa) == 0, "resumed encoder differs");
     const char *names[5] = {"la.speed", "la.weight", "la.seen", "projector.2.weight",
@@ -823,22 +811,14 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("ssl");
-    TCase *tc = tcase_create("ssl");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, quantile_is_numpy_linear);
-    tcase_add_test(tc, weights_match_hand_computation);
-    tcase_add_test(tc, speeds_are_an_ema_of_the_infonce_numerator);
-    tcase_add_test(tc, draws_are_reproducible_and_follow_p);
-    tcase_add_test(tc, schedule_warmup_then_every);
-    tcase_add_test(tc, identity_and_flip_are_exact);
-    tcase_add_test(tc, crop_reads_only_inside_its_box);
-    tcase_add_test(tc, kernel_matches_host_reference);
-    tcase_add_test(tc, jitter_factors_stay_in_range);
-    tcase_add_test(tc, noise_is_gaussian_and_reproducible);
-    tcase_add_test(tc, conflicting_samples_learn_slower);
-    tcase_add_test(tc, resume_is_bit_identical_with_la);
-    tcase_add_test(tc, barlow_twins_with_la);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    const tu_case cases[] = {
+        {"ssl", 600, {quantile_is_numpy_linear, weights_match_hand_computation,
+                speeds_are_an_ema_of_the_infonce_numerator, draws_are_reproducible_and_follow_p,
+                schedule_warmup_then_every, identity_and_flip_are_exact,
+                crop_reads_only_inside_its_box, kernel_matches_host_reference,
+                jitter_factors_stay_in_range, noise_is_gaussian_and_reproducible,
+                conflicting_samples_learn_slower, resume_is_bit_identical_with_la,
+                barlow_twins_with_la}},
+    };
+    return tu_run(TU_SUITE("ssl", cases));
 }

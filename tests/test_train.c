@@ -1,6 +1,7 @@
 /* Training: exact resume, flat memory, and ULE beating ERM on a tiny
  * synthetic spurious task. Data sets are made here (no files needed). */
 #define _GNU_SOURCE
+#include "suite.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -71,19 +72,6 @@ static sc_dataset *toy_conflicting(int64_t ntrain, int64_t nval, int64_t ntest, 
 }
 
 
-static float *params_host(sc_model *m, size_t *total)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < sc_model_param_count(m); i++)
-        n += (size_t)sc_var_numel(sc_model_param(m, i));
-    float *h = malloc(n * sizeof *h), *p = h;
-    for (size_t i = 0; i < sc_model_param_count(m); i++) {
-        TU_OK(sc_tensor_download(sc_var_tensor(sc_model_param(m, i)), p));
-        p += sc_var_numel(sc_model_param(m, i));
-    }
-    *total = n;
-    return h;
-}
 
 static void small_cnn(sc_train_config *c)
 {
@@ -125,7 +113,7 @@ START_TEST(resume_is_bit_identical)
     c.resume = true;
     TU_OK(sc_train_erm(tu_ctx(), d, &c, &rb));
     size_t na, nb;
-    float *pa = params_host(ra.model, &na), *pb = params_host(rb.model, &nb);
+    float *pa = tu_params_host(ra.model, &na), *pb = tu_params_host(rb.model, &nb);
     ck_assert_uint_eq(na, nb);
     ck_assert_msg(memcmp(pa, pb, na * sizeof(float)) == 0,
                   "resumed weights differ from the uninterrupted run");
@@ -278,7 +266,7 @@ START_TEST(ule_resume_is_bit_identical)
     sc_model *ma[2] = {ra.student, ra.teacher}, *mb[2] = {rb.student, rb.teacher};
     for (int k = 0; k < 2; k++) {
         size_t na, nb;
-        float *pa = params_host(ma[k], &na), *pb = params_host(mb[k], &nb);
+        float *pa = tu_params_host(ma[k], &na), *pb = tu_params_host(mb[k], &nb);
         ck_assert_uint_eq(na, nb);
         ck_assert_msg(memcmp(pa, pb, na * sizeof(float)) == 0,
                       "resumed %s weights differ from the uninterrupted run",
@@ -679,17 +667,11 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("train");
-    TCase *tc = tcase_create("train");
-    tcase_set_timeout(tc, 600);
-    tcase_add_test(tc, resume_is_bit_identical);
-    tcase_add_test(tc, memory_stays_flat);
-    tcase_add_test(tc, eval_every_selects_among_all_evaluations);
-    tcase_add_test(tc, ule_resume_is_bit_identical);
-    tcase_add_test(tc, ule_teacher_beats_student_on_conflicting);
-    tcase_add_test(tc, group_dro_weights);
-    tcase_add_test(tc, ule_frozen_backbone);
-    tcase_add_test(tc, compare_resumes);
-    suite_add_tcase(s, tc);
-    return tu_run(s);
+    const tu_case cases[] = {
+        {"train", 600, {resume_is_bit_identical, memory_stays_flat,
+                eval_every_selects_among_all_evaluations, ule_resume_is_bit_identical,
+                ule_teacher_beats_student_on_conflicting, group_dro_weights, ule_frozen_backbone,
+                compare_resumes}},
+    };
+    return tu_run(TU_SUITE("train", cases));
 }

@@ -1,5 +1,6 @@
 #define _XOPEN_SOURCE 700
 #include "testutil.h"
+#include "spurcl/model.h"
 
 #include <ftw.h>
 #include <string.h>
@@ -103,4 +104,18 @@ void tu_rmtree(char *dir)
 {
     nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(dir);
+}
+
+float *tu_params_host(sc_model *m, size_t *total)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < sc_model_param_count(m); i++)
+        n += (size_t)sc_var_numel(sc_model_param(m, i));
+    float *h = malloc(n * sizeof *h), *p = h;
+    for (size_t i = 0; i < sc_model_param_count(m); i++) {
+        TU_OK(sc_tensor_download(sc_var_tensor(sc_model_param(m, i)), p));
+        p += sc_var_numel(sc_model_param(m, i));
+    }
+    *total = n;
+    return h;
 }

@@ -3,6 +3,8 @@
 #define SC_TESTUTIL_H
 
 #include <check.h>
+
+#include "suite.h"
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,13 +16,6 @@
  * or auto). Fails the test with the library's message if none can be made. */
 sc_context *tu_ctx(void);
 
-/* ck_assert on an sc_status, printing sc_last_error() on failure. */
-#define TU_OK(expr)                                                                   \
-    do {                                                                              \
-        sc_status tu_st_ = (expr);                                                    \
-        ck_assert_msg(tu_st_ == SC_OK, "%s -> %s: %s", #expr, sc_status_name(tu_st_), \
-                      sc_last_error());                                               \
-    } while (0)
 
 /* Fills with N(0,1) (or uniform [lo,hi) for tu_uniform). */
 void tu_normal(sc_rng *rng, float *x, size_t n);
@@ -43,5 +38,10 @@ void tu_rmtree(char *dir);
 
 /* Runs a suite with CK_NORMAL output; returns the process exit code. */
 int tu_run(Suite *s);
+
+/* Every parameter of a model, concatenated on the host (caller frees);
+ * *total receives the count. */
+struct sc_model;
+float *tu_params_host(struct sc_model *m, size_t *total);
 
 #endif

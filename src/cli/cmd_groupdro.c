@@ -23,14 +23,7 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     printf("GroupDRO (eta %g, C %g%s): step %lld, epoch %d (selection: %s)\n", c->eta,
            c->adjustment, c->balanced ? ", group-balanced sampling" : "",
            (long long)r.selected_step, r.selected_epoch, sc_select_name(c->train.select));
-    sc_cli_print_groups(stdout, "val", &r.val, s->d);
-    sc_cli_print_groups(stdout, "test", &r.test, s->d);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/groups.csv", c->train.run_dir);
-    const char *names[1] = {"groupdro"};
-    const sc_group_metrics *val[1] = {&r.val}, *test[1] = {&r.test};
-    int rc = sc_cli_write_groups_csv(path, names, val, test, 1) == SC_OK ? SC_EXIT_OK
-                                                                         : sc_cli_fail("groupdro");
+    int rc = sc_cli_report_run("groupdro", "groupdro", &r, s->d, c->train.run_dir);
     sc_train_result_free(&r);
     return rc;
 }

@@ -23,14 +23,7 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     printf("JTT: %lld training samples upweighted x%g; final model step %lld, epoch %d\n",
            (long long)r.errors, (double)jc->upweight, (long long)r.final.selected_step,
            r.final.selected_epoch);
-    sc_cli_print_groups(stdout, "val", &r.final.val, s->d);
-    sc_cli_print_groups(stdout, "test", &r.final.test, s->d);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/groups.csv", jc->train.run_dir);
-    const char *names[1] = {"jtt"};
-    const sc_group_metrics *val[1] = {&r.final.val}, *test[1] = {&r.final.test};
-    int rc = sc_cli_write_groups_csv(path, names, val, test, 1) == SC_OK ? SC_EXIT_OK
-                                                                         : sc_cli_fail("jtt");
+    int rc = sc_cli_report_run("jtt", "jtt", &r.final, s->d, jc->train.run_dir);
     sc_train_result_free(&r.final);
     return rc;
 }

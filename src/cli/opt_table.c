@@ -328,17 +328,16 @@ const sc_cli_opt sc_cli_opts[] = {
     {"json", SC_CLI_PROBE, "FILE", "also write the results as JSON", STR, ARG(json)},
     {"size", SC_CLI_SELFTEST, "N", "numbers to compute on", I64(1, 100000000), ARG(size),
      .short_name = 'n'},
-    /* the demo's methods */
-    {"lambda", SC_CLI_DEMO, "L", "ULE lambda with the paper's penalty", DBL(0, 1e9),
-     ARG(demo.lambda)},
-    {"saliency", SC_CLI_DEMO, NULL, "its saliency target", ENUMV(e_target),
-     ARG(demo.target)},
-    {"overlap-lambda", SC_CLI_DEMO, "L", "ULE lambda with the overlap penalty", DBL(0, 1e9),
-     ARG(demo.overlap_lambda)},
-    {"overlap-saliency", SC_CLI_DEMO, NULL, "its saliency target", ENUMV(e_target),
-     ARG(demo.overlap_target)},
+    /* the demo */
+    {"seeds", SC_CLI_DEMO, "N", "seeds of every method", INT(1, 1000), ARG(demo.seeds)},
     {"max-train", SC_CLI_DEMO, "N", "use the first N training images of the source; 0: "
      "all", I64(0, 1LL << 40), ARG(demo.max_train)},
+    {"max-test", SC_CLI_DEMO, "N", "use the first N test images of the source; 0: all",
+     I64(0, 1LL << 40), ARG(demo.max_test)},
+    {"rho", SC_CLI_DEMO, "R", "strength of the spurious correlation", DBL(0, 1),
+     ARG(demo.rho)},
+    {"difficulty", SC_CLI_DEMO, NULL, "where the background colour is painted",
+     ENUMV(e_difficulty), ARG(demo.difficulty)},
     {"source-dir", SC_CLI_DEMO, "DIR", "Fashion-MNIST files", STR, ARG(demo.source_dir),
      .def = SC_FASHION_MNIST_DIR},
     /* data build */

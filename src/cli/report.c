@@ -237,3 +237,19 @@ void sc_cli_print_comparison(FILE *out, const sc_compare_result *r, int seeds)
                     r->rows[i].no_labels.setting, r->rows[i].with_labels.setting);
     fputc('\n', out);
 }
+
+int sc_cli_report_run(const char *cmd, const char *name, const sc_train_result *r,
+                      const sc_dataset *d, const char *dir)
+{
+    sc_cli_print_groups(stdout, "val", &r->val, d);
+    sc_cli_print_groups(stdout, "test", &r->test, d);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/groups.csv", dir);
+    const char *names[1] = {name};
+    const sc_group_metrics *val[1] = {&r->val}, *test[1] = {&r->test};
+    if (sc_cli_write_groups_csv(path, names, val, test, 1) != SC_OK) {
+        fprintf(stderr, "spurcl: %s: %s\n", cmd, sc_last_error());
+        return 1;
+    }
+    return 0;
+}

@@ -37,6 +37,11 @@ sc_status sc_cli_write_groups_csv(const char *path, const char *const *names,
                                   const sc_group_metrics *const *val,
                                   const sc_group_metrics *const *test, int nm);
 
+/* A supervised run's result: the per-group tables of val and test, and
+ * DIR/groups.csv with the column `name`. Returns an exit code. */
+int sc_cli_report_run(const char *cmd, const char *name, const sc_train_result *r,
+                      const sc_dataset *d, const char *dir);
+
 /* The comparison table: per method, for each selection rule, mean +- sd
  * over seeds of test worst-group and train-weighted average accuracy. */
 void sc_cli_print_comparison(FILE *out, const sc_compare_result *r, int seeds);

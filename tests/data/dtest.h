@@ -12,17 +12,13 @@
 #include <unistd.h>
 
 #include "spurcl/error.h"
+#include "../suite.h"
 
 #ifndef DT_FIXTURE_DIR
 #define DT_FIXTURE_DIR "tests/data/fixtures"
 #endif
 
-#define DT_OK(expr)                                                                   \
-    do {                                                                              \
-        sc_status dt_st_ = (expr);                                                    \
-        ck_assert_msg(dt_st_ == SC_OK, "%s -> %s: %s", #expr, sc_status_name(dt_st_), \
-                      sc_last_error());                                               \
-    } while (0)
+#define DT_OK(expr) TU_OK(expr)
 
 /* Asserts a failure with `status` whose message contains `needle1` (and
  * `needle2` when not NULL). */

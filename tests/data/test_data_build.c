@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../suite.h"
 #include "dtest.h"
 #include "spurcl/data.h"
 #include "spurcl/io.h"
@@ -633,18 +634,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("data_build");
-    TCase *tc = tcase_create("build");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, assign_counts_rule);
-    tcase_add_test(tc, group_counts_match_rho);
-    tcase_add_test(tc, determinism);
-    tcase_add_test(tc, save_load_round_trip);
-    tcase_add_test(tc, bad_options);
-    tcase_add_test(tc, variant_pixels);
-    tcase_add_test(tc, spuco_groups_and_masks);
-    tcase_add_test(tc, batches);
-    tcase_add_test(tc, fashion_mnist_patch);
-    suite_add_tcase(s, tc);
-    return dt_run(s);
+    const tu_case cases[] = {
+        {"build", 120, {assign_counts_rule, group_counts_match_rho, determinism,
+                save_load_round_trip, bad_options, variant_pixels, spuco_groups_and_masks, batches,
+                fashion_mnist_patch}},
+    };
+    return dt_run(TU_SUITE("data_build", cases));
 }

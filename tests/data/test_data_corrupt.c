@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../suite.h"
 #include "dtest.h"
 #include "spurcl/data.h"
 
@@ -353,17 +354,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("data_corrupt");
-    TCase *tc = tcase_create("corrupt");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, noise_variance);
-    tcase_add_test(tc, blurs_lower_high_frequencies);
-    tcase_add_test(tc, blurs_keep_flat_images_flat);
-    tcase_add_test(tc, contrast_scales_deviations);
-    tcase_add_test(tc, pixelate_constant_blocks);
-    tcase_add_test(tc, none_is_identity);
-    tcase_add_test(tc, colour_and_fog);
-    tcase_add_test(tc, deterministic_streams);
-    suite_add_tcase(s, tc);
-    return dt_run(s);
+    const tu_case cases[] = {
+        {"corrupt", 120, {noise_variance, blurs_lower_high_frequencies,
+                blurs_keep_flat_images_flat, contrast_scales_deviations, pixelate_constant_blocks,
+                none_is_identity, colour_and_fog, deterministic_streams}},
+    };
+    return dt_run(TU_SUITE("data_corrupt", cases));
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "../suite.h"
 #include "dtest.h"
 #include "spurcl/io.h"
 
@@ -394,16 +395,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("data_io");
-    TCase *tc = tcase_create("io");
-    tcase_add_test(tc, st_round_trip);
-    tcase_add_test(tc, st_python_fixture);
-    tcase_add_test(tc, st_bad_headers);
-    tcase_add_test(tc, png_round_trip);
-    tcase_add_test(tc, png_conversions);
-    tcase_add_test(tc, png_bad);
-    tcase_add_test(tc, atomic_write);
-    tcase_add_test(tc, gunzip_errors);
-    suite_add_tcase(s, tc);
-    return dt_run(s);
+    const tu_case cases[] = {
+        {"io", 0, {st_round_trip, st_python_fixture, st_bad_headers, png_round_trip,
+                png_conversions, png_bad, atomic_write, gunzip_errors}},
+    };
+    return dt_run(TU_SUITE("data_io", cases));
 }

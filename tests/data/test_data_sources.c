@@ -5,6 +5,7 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "../suite.h"
 #include "dtest.h"
 #include "spurcl/data.h"
 #include "spurcl/io.h"
@@ -352,16 +353,10 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("data_sources");
-    TCase *tc = tcase_create("sources");
-    tcase_add_test(tc, idx_parse_and_errors);
-    tcase_add_test(tc, idx_files_gzip);
-    tcase_add_test(tc, fashion_mnist_missing_hint);
-    tcase_add_test(tc, cifar_records);
-    tcase_add_test(tc, cifar_source_dir);
-    tcase_add_test(tc, csv_parse);
-    tcase_add_test(tc, pngdir_source);
-    tcase_add_test(tc, fashion_mnist_installed);
-    suite_add_tcase(s, tc);
-    return dt_run(s);
+    const tu_case cases[] = {
+        {"sources", 0, {idx_parse_and_errors, idx_files_gzip, fashion_mnist_missing_hint,
+                cifar_records, cifar_source_dir, csv_parse, pngdir_source,
+                fashion_mnist_installed}},
+    };
+    return dt_run(TU_SUITE("data_sources", cases));
 }
