@@ -239,3 +239,24 @@ void gc_check(const gc_case *c)
     }
     sc_graph_free(g);
 }
+
+void gc_assert_no_growth(sc_graph *g, sc_var *w, int ndim, const int64_t *xs, const float *xv,
+                         sc_var *(*f)(sc_graph *g, sc_var *x, sc_var *w), int steps)
+{
+    sc_context *ctx = sc_graph_context(g);
+    sc_pool_stats st1, st;
+    for (int step = 0; step < steps; step++) {
+        sc_var *x = sc_var_from_host(g, ndim, xs, xv, true);
+        sc_var *y = f(g, x, w);
+        sc_var *gx, *gw;
+        TU_OK(sc_grad(g, 1, &y, NULL, 1, &x, true, &gx));
+        sc_var *pen = sc_nn_mean(g, sc_nn_mul(g, gx, gx));
+        TU_OK(sc_grad(g, 1, &pen, NULL, 1, &w, false, &gw));
+        ck_assert_ptr_nonnull(gw);
+        sc_graph_reset(g);
+        if (step == 1)
+            sc_pool_get_stats(ctx, &st1);
+    }
+    sc_pool_get_stats(ctx, &st);
+    ck_assert_uint_eq(st.buffers_allocated, st1.buffers_allocated);
+}

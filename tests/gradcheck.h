@@ -44,4 +44,11 @@ typedef struct gc_case {
 /* Runs the checks with ck_assert; prints the errors reached. */
 void gc_check(const gc_case *c);
 
+/* `steps` second-order steps on graph g (with x a leaf of shape xs holding
+ * xv: y = f(x, w), gx = dy/dx with create_graph, the gradient of
+ * mean(gx^2) with respect to w), resetting the graph after each; asserts
+ * that the context's pool allocates no buffer after the second step. */
+void gc_assert_no_growth(sc_graph *g, sc_var *w, int ndim, const int64_t *xs, const float *xv,
+                         sc_var *(*f)(sc_graph *g, sc_var *x, sc_var *w), int steps);
+
 #endif

@@ -140,19 +140,32 @@ static sc_var *labels_var(sc_graph *g, const sc_safetensors *st)
     return sc_var_from_host_i32(g, 1, t->shape, t->data);
 }
 
-static void check_forward_and_ce(bool vit)
-{
-    sc_safetensors *st = open_fixture(vit ? "vit.safetensors" : "cnn.safetensors");
-    sc_model *m = load_model(st, vit);
+/* A cnn or vit fixture file, its model and a graph. */
+typedef struct fixture {
+    sc_safetensors *st;
+    sc_model *m;
     sc_graph *g;
-    TU_OK(sc_graph_create(tu_ctx(), &g));
-    sc_var *x = fixture_var(g, st, "input", false);
-    sc_var *y = labels_var(g, st);
-    sc_var *logits = sc_model_forward(m, g, x, true);
-    sc_var *ce = sc_nn_cross_entropy(g, logits, y, NULL, SC_LOSS_MEAN);
-    TU_OK(sc_graph_status(g));
-    compare(st, "logits", sc_var_tensor(logits));
-    compare(st, "ce_loss", sc_var_tensor(ce));
+} fixture;
+
+static fixture fixture_open(bool vit)
+{
+    fixture f;
+    f.st = open_fixture(vit ? "vit.safetensors" : "cnn.safetensors");
+    f.m = load_model(f.st, vit);
+    TU_OK(sc_graph_create(tu_ctx(), &f.g));
+    return f;
+}
+
+static void fixture_close(fixture *f)
+{
+    sc_graph_free(f->g);
+    sc_model_free(f->m);
+    sc_safetensors_close(f->st);
+}
+
+/* Every parameter's gradient of `ce` against the fixture's grad_ce.<name>. */
+static void compare_ce_grads(const sc_safetensors *st, sc_graph *g, sc_model *m, sc_var *ce)
+{
     size_t np = sc_model_param_count(m);
     sc_var **params = malloc(np * sizeof *params), **grads = malloc(np * sizeof *grads);
     for (size_t i = 0; i < np; i++)
@@ -166,17 +179,31 @@ static void check_forward_and_ce(bool vit)
     }
     free(params);
     free(grads);
-    sc_graph_free(g);
-    sc_model_free(m);
-    sc_safetensors_close(st);
+}
+
+static void check_forward_and_ce(bool vit)
+{
+    fixture f = fixture_open(vit);
+    sc_safetensors *st = f.st;
+    sc_model *m = f.m;
+    sc_graph *g = f.g;
+    sc_var *x = fixture_var(g, st, "input", false);
+    sc_var *y = labels_var(g, st);
+    sc_var *logits = sc_model_forward(m, g, x, true);
+    sc_var *ce = sc_nn_cross_entropy(g, logits, y, NULL, SC_LOSS_MEAN);
+    TU_OK(sc_graph_status(g));
+    compare(st, "logits", sc_var_tensor(logits));
+    compare(st, "ce_loss", sc_var_tensor(ce));
+    compare_ce_grads(st, g, m, ce);
+    fixture_close(&f);
 }
 
 static void check_saliency(bool vit)
 {
-    sc_safetensors *st = open_fixture(vit ? "vit.safetensors" : "cnn.safetensors");
-    sc_model *m = load_model(st, vit);
-    sc_graph *g;
-    TU_OK(sc_graph_create(tu_ctx(), &g));
+    fixture f = fixture_open(vit);
+    sc_safetensors *st = f.st;
+    sc_model *m = f.m;
+    sc_graph *g = f.g;
     const char *names[3] = {"saliency.true_logit", "saliency.pred_logit", "saliency.loss"};
     for (int target = 0; target < 3; target++) {
         sc_var *x = fixture_var(g, st, "input", true);
@@ -194,9 +221,7 @@ static void check_saliency(bool vit)
         }
         sc_graph_reset(g);
     }
-    sc_graph_free(g);
-    sc_model_free(m);
-    sc_safetensors_close(st);
+    fixture_close(&f);
 }
 
 /* head_only: the gradient with respect to the last layer alone, as ULE on a
@@ -204,10 +229,10 @@ static void check_saliency(bool vit)
  * still through the backbone): the fixture's head entries. */
 static void check_ule(bool vit, bool head_only)
 {
-    sc_safetensors *st = open_fixture(vit ? "vit.safetensors" : "cnn.safetensors");
-    sc_model *m = load_model(st, vit);
-    sc_graph *g;
-    TU_OK(sc_graph_create(tu_ctx(), &g));
+    fixture f = fixture_open(vit);
+    sc_safetensors *st = f.st;
+    sc_model *m = f.m;
+    sc_graph *g = f.g;
     struct {
         const char *name;
         sc_saliency_target target;
@@ -254,9 +279,7 @@ static void check_ule(bool vit, bool head_only)
     }
     free(params);
     free(grads);
-    sc_graph_free(g);
-    sc_model_free(m);
-    sc_safetensors_close(st);
+    fixture_close(&f);
 }
 
 /* Every buffer against the fixture tensor prefix + name; counters exactly. */
@@ -306,19 +329,8 @@ static void check_resnet_forward_ce(void)
     compare(st, "logits", sc_var_tensor(logits));
     compare(st, "ce_loss", sc_var_tensor(ce));
     compare_buffers(st, m, "after.");
-    sc_var **params = malloc(np * sizeof *params), **grads = malloc(np * sizeof *grads);
-    for (size_t i = 0; i < np; i++)
-        params[i] = sc_model_param(m, i);
-    TU_OK(sc_grad(g, 1, &ce, NULL, (int)np, params, false, grads));
-    for (size_t i = 0; i < np; i++) {
-        char name[256];
-        snprintf(name, sizeof name, "grad_ce.%s", sc_var_name(params[i]));
-        ck_assert_msg(grads[i] != NULL, "no gradient for %s", sc_var_name(params[i]));
-        compare(st, name, sc_var_tensor(grads[i]));
-    }
+    compare_ce_grads(st, g, m, ce);
     compare_buffers(st, m, "after."); /* the backward pass does not count */
-    free(params);
-    free(grads);
     sc_graph_free(g);
     sc_model_free(m);
     sc_safetensors_close(st);
@@ -438,21 +450,14 @@ END_TEST
 START_TEST(resnet_init) { check_resnet_init(); }
 END_TEST
 
-START_TEST(cnn_forward_ce) { check_forward_and_ce(false); }
+/* cnn, then vit */
+START_TEST(forward_ce) { for (int v = 0; v < 2; v++) check_forward_and_ce(v); }
 END_TEST
-START_TEST(cnn_saliency) { check_saliency(false); }
+START_TEST(saliency) { for (int v = 0; v < 2; v++) check_saliency(v); }
 END_TEST
-START_TEST(cnn_ule_teacher_grad) { check_ule(false, false); }
+START_TEST(ule_teacher_grad) { for (int v = 0; v < 2; v++) check_ule(v, false); }
 END_TEST
-START_TEST(cnn_ule_frozen_backbone_grad) { check_ule(false, true); }
-END_TEST
-START_TEST(vit_forward_ce) { check_forward_and_ce(true); }
-END_TEST
-START_TEST(vit_saliency) { check_saliency(true); }
-END_TEST
-START_TEST(vit_ule_teacher_grad) { check_ule(true, false); }
-END_TEST
-START_TEST(vit_ule_frozen_backbone_grad) { check_ule(true, true); }
+START_TEST(ule_frozen_backbone_grad) { for (int v = 0; v < 2; v++) check_ule(v, true); }
 END_TEST
 
 START_TEST(report_tolerance)
@@ -465,10 +470,9 @@ END_TEST
 int main(void)
 {
     const tu_case cases[] = {
-        {"pytorch", 0, {cnn_forward_ce, cnn_saliency, cnn_ule_teacher_grad,
-                cnn_ule_frozen_backbone_grad, vit_forward_ce, vit_saliency, vit_ule_teacher_grad,
-                vit_ule_frozen_backbone_grad, resnet_forward_ce, resnet_ule_teacher_grad,
-                resnet_init, report_tolerance}},
+        {"pytorch", 0, {forward_ce, saliency, ule_teacher_grad, ule_frozen_backbone_grad,
+                         resnet_forward_ce, resnet_ule_teacher_grad, resnet_init,
+                         report_tolerance}},
     };
     return tu_run(TU_SUITE("fixtures", cases));
 }

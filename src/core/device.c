@@ -21,6 +21,21 @@ const char *sc_device_type_name(sc_device_type type)
     }
 }
 
+/* An integer device property of `bytes` bytes (cl_uint, cl_ulong, size_t,
+ * bitfields), 0 when the query fails. */
+static uint64_t info_u64(cl_device_id d, cl_device_info param, size_t bytes)
+{
+    union {
+        cl_uint u32;
+        cl_ulong u64;
+        size_t sz;
+    } v;
+    memset(&v, 0, sizeof v);
+    if (bytes > sizeof v || clGetDeviceInfo(d, param, bytes, &v, NULL) != CL_SUCCESS)
+        return 0;
+    return bytes == sizeof(cl_uint) ? v.u32 : bytes == sizeof(size_t) ? (uint64_t)v.sz : v.u64;
+}
+
 static void get_str(cl_device_id d, cl_device_info what, char *buf, size_t size)
 {
     buf[0] = '\0';
@@ -55,27 +70,13 @@ static void fill_info(sc_device_info *info, cl_platform_id p, cl_device_id d, in
                  : (t & CL_DEVICE_TYPE_ACCELERATOR) ? SC_DEVICE_ACCELERATOR
                  : (t & CL_DEVICE_TYPE_CPU)         ? SC_DEVICE_CPU
                                                     : SC_DEVICE_OTHER;
-    cl_uint u = 0;
-    if (clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof u, &u, NULL) == CL_SUCCESS)
-        info->compute_units = u;
-    u = 0;
-    if (clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof u, &u, NULL) == CL_SUCCESS)
-        info->max_clock_mhz = u;
-    cl_ulong ul = 0;
-    if (clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof ul, &ul, NULL) == CL_SUCCESS)
-        info->global_mem_bytes = ul;
-    ul = 0;
-    if (clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof ul, &ul, NULL) == CL_SUCCESS)
-        info->local_mem_bytes = ul;
-    ul = 0;
-    if (clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof ul, &ul, NULL) == CL_SUCCESS)
-        info->max_alloc_bytes = ul;
-    size_t wg = 0;
-    if (clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL) == CL_SUCCESS)
-        info->max_work_group_size = wg;
-    cl_device_fp_config fp = 0;
-    if (clGetDeviceInfo(d, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof fp, &fp, NULL) == CL_SUCCESS)
-        info->fp64 = fp != 0;
+    info->compute_units = (unsigned)info_u64(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof(cl_uint));
+    info->max_clock_mhz = (unsigned)info_u64(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof(cl_uint));
+    info->global_mem_bytes = info_u64(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof(cl_ulong));
+    info->local_mem_bytes = info_u64(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof(cl_ulong));
+    info->max_alloc_bytes = info_u64(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof(cl_ulong));
+    info->max_work_group_size = (size_t)info_u64(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof(size_t));
+    info->fp64 = info_u64(d, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof(cl_device_fp_config)) != 0;
     cl_bool hum = CL_FALSE;
     if (clGetDeviceInfo(d, CL_DEVICE_HOST_UNIFIED_MEMORY, sizeof hum, &hum, NULL) == CL_SUCCESS)
         info->host_unified_memory = hum == CL_TRUE;

@@ -54,6 +54,11 @@ sc_var *sc__fail(sc_graph *g, sc_status st)
     return NULL;
 }
 
+bool sc__input_f32(sc_graph *g, const char *op, const sc_var *x, const char *name)
+{
+    return sc__ok(g, 1, x) && sc__check_f32(g, op, x, name);
+}
+
 bool sc__check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name)
 {
     sc_status st = sc_check_f32(v->t, op, name);
@@ -289,7 +294,7 @@ static sc_var *grad_sum(sc_graph *g, sc_var *a, sc_var *b)
     if (!sc__check_f32(g, "sc_grad", a, "a gradient") ||
         !sc__check_f32(g, "sc_grad", b, "a gradient"))
         return NULL;
-    sc_var *y = sc__out(g, SC_F32, a->t->ndim, a->t->shape);
+    sc_var *y = sc__out_like(g, a);
     if (!y)
         return NULL;
     SC_NN_TRY(g, sc_k_math_binary(SC_BOP_ADD, y->t, a->t, b->t));
@@ -301,7 +306,7 @@ static sc_var *grad_sum(sc_graph *g, sc_var *a, sc_var *b)
 /* The seed of a scalar output: a constant 1 of its shape. */
 static sc_var *ones_like(sc_graph *g, const sc_var *x)
 {
-    sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
+    sc_var *y = sc__out_like(g, x);
     if (!y)
         return NULL;
     SC_NN_TRY(g, sc_tensor_fill(y->t, 1.0));

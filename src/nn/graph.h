@@ -68,6 +68,16 @@ sc_node *sc__record(sc_graph *g, sc_var *out, const char *name, sc_backward_fn b
  * (naming op and the input) in the graph and returns false. */
 bool sc__check_f32(sc_graph *g, const char *op, const sc_var *v, const char *name);
 
+/* True when the graph is healthy, x non-NULL, float32 and 32-bit
+ * addressable; else records the error (naming op and the input) and
+ * returns false: the op's first line. */
+bool sc__input_f32(sc_graph *g, const char *op, const sc_var *x, const char *name);
+/* A new float32 output with x's shape (NULL after recording an error). */
+static inline sc_var *sc__out_like(sc_graph *g, const sc_var *x)
+{
+    return sc__out(g, SC_F32, x->t->ndim, x->t->shape);
+}
+
 /* True when the graph is healthy and every given variable is non-NULL. */
 bool sc__ok(sc_graph *g, int n, ...);
 

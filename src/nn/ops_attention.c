@@ -70,8 +70,7 @@ static void slice_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 
 sc_var *sc_nn_slice(sc_graph *g, sc_var *x, int axis, int64_t start, int64_t len)
 {
-    SC_NN_CHECK(g, 1, x);
-    if (!sc__check_f32(g, "slice", x, "x"))
+        if (!sc__input_f32(g, "slice", x, "x"))
         return NULL;
     int ax = sc__nn_axis(g, "slice", x, axis);
     if (ax < 0)

@@ -41,10 +41,9 @@ static void safe_recip_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 
 static sc_var *safe_recip(sc_graph *g, sc_var *x)
 {
-    SC_NN_CHECK(g, 1, x);
-    if (!sc__check_f32(g, "safe_recip", x, "x"))
+        if (!sc__input_f32(g, "safe_recip", x, "x"))
         return NULL;
-    sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
+    sc_var *y = sc__out_like(g, x);
     if (!y)
         return NULL;
     SC_NN_TRY(g, sc_k_contrastive_safe_recip(y->t, x->t));
@@ -64,11 +63,10 @@ static void clamp_min_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
  * backward. */
 static sc_var *clamp_min(sc_graph *g, sc_var *x, float lo)
 {
-    SC_NN_CHECK(g, 1, x);
-    if (!sc__check_f32(g, "clamp_min", x, "x"))
+        if (!sc__input_f32(g, "clamp_min", x, "x"))
         return NULL;
-    sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
-    sc_var *m = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
+    sc_var *y = sc__out_like(g, x);
+    sc_var *m = sc__out_like(g, x);
     if (!y || !m)
         return NULL;
     SC_NN_TRY(g, sc_k_contrastive_clamp_min(y->t, m->t, x->t, lo));
@@ -88,8 +86,7 @@ static void row_norm_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 
 sc_var *sc__nn_row_norm(sc_graph *g, sc_var *x)
 {
-    SC_NN_CHECK(g, 1, x);
-    if (!sc__check_f32(g, "row_norm", x, "x"))
+        if (!sc__input_f32(g, "row_norm", x, "x"))
         return NULL;
     int r = x->t->ndim;
     if (r < 1 || x->t->shape[r - 1] < 1)

@@ -100,10 +100,9 @@ static void div_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 
 static sc_var *unary_raw(sc_graph *g, sc_var *x, int uop, float p)
 {
-    SC_NN_CHECK(g, 1, x);
-    if (!sc__check_f32(g, "unary op", x, "input"))
+        if (!sc__input_f32(g, "unary op", x, "input"))
         return NULL;
-    sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
+    sc_var *y = sc__out_like(g, x);
     if (!y)
         return NULL;
     SC_NN_TRY(g, sc_k_math_unary(uop, y->t, x->t, p));
@@ -136,7 +135,7 @@ static sc_var *relu_mask(sc_graph *g, sc_var *gy, sc_var *x)
     SC_NN_CHECK(g, 2, gy, x);
     if (gy->t->numel != x->t->numel)
         return shape_error(g, "relu backward", gy, x);
-    sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
+    sc_var *y = sc__out_like(g, x);
     if (!y)
         return NULL;
     SC_NN_TRY(g, sc_k_math_relu_mask(y->t, gy->t, x->t));
@@ -213,7 +212,7 @@ sc_var *sc_nn_pow(sc_graph *g, sc_var *x, float p) { return unary(g, x, SC_UOP_P
 sc_var *sc_nn_full_like(sc_graph *g, sc_var *x, float value)
 {
     SC_NN_CHECK(g, 1, x);
-    sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
+    sc_var *y = sc__out_like(g, x);
     if (!y)
         return NULL;
     SC_NN_TRY(g, sc_tensor_fill(y->t, value));
@@ -251,8 +250,7 @@ static void sum_to_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 
 sc_var *sc_nn_expand(sc_graph *g, sc_var *x, int ndim, const int64_t *shape)
 {
-    SC_NN_CHECK(g, 1, x);
-    if (!sc__check_f32(g, "expand", x, "input"))
+        if (!sc__input_f32(g, "expand", x, "input"))
         return NULL;
     if (same_shape(x->t, ndim, shape))
         return x;
@@ -278,8 +276,7 @@ bad: {
 
 sc_var *sc_nn_sum_to(sc_graph *g, sc_var *x, int ndim, const int64_t *shape)
 {
-    SC_NN_CHECK(g, 1, x);
-    if (!sc__check_f32(g, "sum_to", x, "input"))
+        if (!sc__input_f32(g, "sum_to", x, "input"))
         return NULL;
     if (same_shape(x->t, ndim, shape))
         return x;
@@ -313,8 +310,7 @@ static void sum_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 
 sc_var *sc_nn_sum(sc_graph *g, sc_var *x)
 {
-    SC_NN_CHECK(g, 1, x);
-    if (!sc__check_f32(g, "sum", x, "input"))
+        if (!sc__input_f32(g, "sum", x, "input"))
         return NULL;
     int64_t one = 1;
     sc_var *y = sc__out(g, SC_F32, 1, &one);
@@ -361,8 +357,7 @@ static void permute_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 
 sc_var *sc_nn_permute(sc_graph *g, sc_var *x, const int *perm)
 {
-    SC_NN_CHECK(g, 1, x);
-    if (!sc__check_f32(g, "permute", x, "input"))
+        if (!sc__input_f32(g, "permute", x, "input"))
         return NULL;
     int r = x->t->ndim;
     if (r > 4)

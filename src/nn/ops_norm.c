@@ -69,8 +69,7 @@ static sc_var *normalize(sc_graph *g, sc_var *x3, float eps, sc_tensor *rm, sc_t
 
 sc_var *sc_nn_layer_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, float eps)
 {
-    SC_NN_CHECK(g, 1, x);
-    if (!sc__check_f32(g, "layer_norm", x, "x"))
+        if (!sc__input_f32(g, "layer_norm", x, "x"))
         return NULL;
     char b1[96], b2[96];
     int r = x->t->ndim;
@@ -130,8 +129,7 @@ static sc_var *running_var(sc_graph *g, sc_tensor *t, int64_t c)
 sc_var *sc_nn_batch_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, sc_tensor *running_mean,
                          sc_tensor *running_var_t, bool training, float momentum, float eps)
 {
-    SC_NN_CHECK(g, 1, x);
-    if (!sc__check_f32(g, "batch_norm", x, "x"))
+        if (!sc__input_f32(g, "batch_norm", x, "x"))
         return NULL;
     char b1[96], b2[96];
     int r = x->t->ndim;

@@ -215,8 +215,7 @@ sc_var *sc_nn_avgpool2d(sc_graph *g, sc_var *x, int k, int stride)
 
 sc_var *sc_nn_global_avgpool(sc_graph *g, sc_var *x)
 {
-    SC_NN_CHECK(g, 1, x);
-    if (!sc__check_f32(g, "global_avgpool", x, "x"))
+        if (!sc__input_f32(g, "global_avgpool", x, "x"))
         return NULL;
     if (x->t->ndim != 4 || x->t->numel == 0) {
         char b[96];

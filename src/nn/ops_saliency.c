@@ -74,7 +74,7 @@ static sc_var *argmax_gather(sc_graph *g, sc_var *x, sc_var *idx, uint32_t len, 
         return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
                                         "max_axis gather: %lld elements for %lld indices",
                                         (long long)x->t->numel, (long long)idx->t->numel));
-    sc_var *y = sc__out(g, SC_F32, idx->t->ndim, idx->t->shape);
+    sc_var *y = sc__out_like(g, idx);
     if (!y)
         return NULL;
     SC_NN_TRY(g, sc_k_saliency_gather(y->t, x->t, idx->t, len, inner));
@@ -93,8 +93,7 @@ static void max_axis_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 
 sc_var *sc_nn_max_axis(sc_graph *g, sc_var *x, int axis)
 {
-    SC_NN_CHECK(g, 1, x);
-    if (!sc__check_f32(g, "max_axis", x, "x"))
+        if (!sc__input_f32(g, "max_axis", x, "x"))
         return NULL;
     int ax = sc__nn_axis(g, "max_axis", x, axis);
     if (ax < 0)
@@ -217,8 +216,7 @@ sc_var *sc_nn_saliency(sc_graph *g, sc_var *x, sc_var *logits, sc_var *labels,
 
 sc_var *sc_nn_saliency_normalize(sc_graph *g, sc_var *map, sc_saliency_norm norm, float eps)
 {
-    SC_NN_CHECK(g, 1, map);
-    if (!sc__check_f32(g, "saliency_normalize", map, "map"))
+        if (!sc__input_f32(g, "saliency_normalize", map, "map"))
         return NULL;
     if (norm == SC_NORM_NONE)
         return map;

@@ -78,7 +78,7 @@ static sc_var *softmax_backward_y(sc_graph *g, sc_var *y, sc_var *gy, sc_var *gg
     SC_NN_CHECK(g, 3, y, gy, gg);
     if (!has_rows(g, "softmax backward", y))
         return NULL;
-    sc_var *z = sc__out(g, SC_F32, y->t->ndim, y->t->shape);
+    sc_var *z = sc__out_like(g, y);
     if (!z)
         return NULL;
     SC_NN_TRY(g, sc_k_softmax_backward_y(z->t, y->t, gy->t, gg->t));
@@ -107,7 +107,7 @@ static sc_var *softmax_backward(sc_graph *g, sc_var *y, sc_var *gy)
     }
     if (!has_rows(g, "softmax backward", y))
         return NULL;
-    sc_var *z = sc__out(g, SC_F32, y->t->ndim, y->t->shape);
+    sc_var *z = sc__out_like(g, y);
     if (!z)
         return NULL;
     SC_NN_TRY(g, sc_k_softmax_backward(z->t, y->t, gy->t));
@@ -137,7 +137,7 @@ static sc_var *softmax_impl(sc_graph *g, sc_var *x, bool logmode)
         return NULL;
     if (!has_rows(g, op, x))
         return NULL;
-    sc_var *y = sc__out(g, SC_F32, x->t->ndim, x->t->shape);
+    sc_var *y = sc__out_like(g, x);
     if (!y)
         return NULL;
     SC_NN_TRY(g, sc_k_softmax_forward(y->t, x->t, logmode));

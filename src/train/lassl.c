@@ -21,6 +21,7 @@ struct sc_la_sampler {
     uint8_t *seen_flag;    /* seen > 0, for sc_la_weights */
     double *p;             /* weights */
     double *cdf;           /* scratch for draws */
+    void *block;           /* one allocation holding the arrays above */
     bool active;
     double s_star;
 };
@@ -139,13 +140,7 @@ void sc_la_sampler_free(sc_la_sampler *s)
 {
     if (!s)
         return;
-    free(s->idx);
-    free(s->slot_of);
-    free(s->v);
-    free(s->seen);
-    free(s->seen_flag);
-    free(s->p);
-    free(s->cdf);
+    free(s->block);
     free(s);
 }
 
@@ -171,17 +166,21 @@ sc_status sc_la_sampler_create(const sc_la_config *cfg, const int64_t *idx, int6
     s->seed = seed;
     s->n = n;
     s->max_index = mx + 1;
-    s->idx = malloc((size_t)n * sizeof *s->idx);
-    s->slot_of = malloc((size_t)s->max_index * sizeof *s->slot_of);
-    s->v = calloc((size_t)n, sizeof *s->v);
-    s->seen = calloc((size_t)n, sizeof *s->seen);
-    s->seen_flag = calloc((size_t)n, 1);
-    s->p = malloc((size_t)n * sizeof *s->p);
-    s->cdf = malloc((size_t)n * sizeof *s->cdf);
-    if (!s->idx || !s->slot_of || !s->v || !s->seen || !s->seen_flag || !s->p || !s->cdf) {
-        sc_la_sampler_free(s);
+    /* five arrays of n 8-byte values, slot_of, then the n flags; zeroed */
+    size_t words = 5 * (size_t)n + (size_t)s->max_index;
+    s->block = calloc(words * 8 + (size_t)n, 1);
+    if (!s->block) {
+        free(s);
         return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (LA sampler)");
     }
+    int64_t *w = s->block;
+    s->idx = w;
+    s->seen = w + n;
+    s->v = (double *)(w + 2 * n);
+    s->p = (double *)(w + 3 * n);
+    s->cdf = (double *)(w + 4 * n);
+    s->slot_of = w + 5 * n;
+    s->seen_flag = (uint8_t *)(w + words);
     for (int64_t i = 0; i < s->max_index; i++)
         s->slot_of[i] = -1;
     for (int64_t i = 0; i < n; i++) {
