@@ -41,6 +41,11 @@ sc_status sc__dfr_head(sc_context *ctx, const sc_dataset *d, const float *z, int
                        const sc_dfr_config *cfg, double *avg, double *chosen, double *tune_wga,
                        int64_t *subset);
 
+/* The comparison's results.csv, results.json (with `runs`, an array of the
+ * runs' selected evaluations) and chart.png in dir (src/train/compare_out.c). */
+struct sc_compare_result;
+sc_status sc__compare_write(const char *dir, const struct sc_compare_result *r, cJSON *runs);
+
 /* Training samples of a data set. */
 int64_t sc__train_count(const sc_dataset *d);
 
