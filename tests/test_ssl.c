@@ -803,9 +803,112 @@ START_TEST(barlow_twins_with_la)
     ck_assert_ptr_nonnull(strstr((char *)txt, "\"weighted\":true"));
     ck_assert_ptr_nonnull(strstr((char *)txt, "\"method\":\"barlow\""));
     free(txt);
+    /* the k-NN monitor ran after every epoch (default every 1) */
+    double knn = last_json_number(dir, "knn_acc", &lines);
+    ck_assert(knn >= 0 && knn <= 1);
     sc_ssl_result_free(&r);
     sc_dataset_free(d);
     tu_rmtree(dir);
+}
+END_TEST
+
+/* ---- the k-NN monitor --------------------------------------------------------------- */
+
+/* Weighted k-NN in double precision on the features sc_probe_features
+ * gives: cosine similarity, the k most similar bank samples (ties to the
+ * lower index) vote exp(sim / T) for their class; per group correct and
+ * total into ok[] and tot[]. */
+static void knn_reference(const sc_dataset *d, const float *fb, const int64_t *ib, int64_t nb,
+                          const float *fq, const int64_t *iq, int64_t nq, int F, int k, double T,
+                          int64_t *ok, int64_t *tot)
+{
+    double *sim = malloc((size_t)nb * sizeof *sim);
+    char *used = malloc((size_t)nb);
+    for (int64_t q = 0; q < nq; q++) {
+        const float *a = fq + q * F;
+        double na = 0;
+        for (int j = 0; j < F; j++)
+            na += (double)a[j] * a[j];
+        for (int64_t b = 0; b < nb; b++) {
+            const float *x = fb + b * F;
+            double dot = 0, nx = 0;
+            for (int j = 0; j < F; j++) {
+                dot += (double)a[j] * x[j];
+                nx += (double)x[j] * x[j];
+            }
+            sim[b] = na > 0 && nx > 0 ? dot / sqrt(na * nx) : 0;
+            used[b] = 0;
+        }
+        double score[2] = {0, 0};
+        for (int t = 0; t < k; t++) {
+            int64_t best = -1;
+            for (int64_t b = 0; b < nb; b++)
+                if (!used[b] && (best < 0 || sim[b] > sim[best]))
+                    best = b;
+            used[best] = 1;
+            score[d->labels[ib[best]]] += exp(sim[best] / T);
+        }
+        int pred = score[1] > score[0];
+        int g = d->groups[iq[q]];
+        tot[g]++;
+        ok[g] += pred == d->labels[iq[q]];
+    }
+    free(sim);
+    free(used);
+}
+
+START_TEST(knn_matches_double_reference)
+{
+    sc_dataset *d = toy(300, 120, 0, 0.9, 5);
+    sc_ssl_config c;
+    small_ssl(&c);
+    c.model.in_channels = 1;
+    c.model.height = c.model.width = 12;
+    c.model.num_classes = 2;
+    sc_model *m;
+    TU_OK(sc_model_create(tu_ctx(), &c.model, &m));
+    TU_OK(sc_model_init(m, 11));
+    int F = sc_model_feature_dim(m);
+    float *fb, *fq;
+    int64_t *ib, *iq, nb, nq;
+    TU_OK(sc_probe_features(tu_ctx(), m, d, SC_SPLIT_TRAIN, 64, &fb, &ib, &nb));
+    TU_OK(sc_probe_features(tu_ctx(), m, d, SC_SPLIT_VAL, 64, &fq, &iq, &nq));
+    ck_assert_int_eq(nb, 300);
+    ck_assert_int_eq(nq, 120);
+    sc_knn_config kc;
+    sc_knn_config_default(&kc);
+    kc.k = 7;
+    kc.temperature = 0.1f;
+    kc.bank = 250;     /* the first 250 of 300 (limits cut the split in order) */
+    kc.queries = 100;  /* the first 100 of 120 */
+    sc_group_metrics got;
+    TU_OK(sc_knn_evaluate(tu_ctx(), m, d, SC_SPLIT_VAL, &kc, &got));
+    int64_t ok[4] = {0}, tot[4] = {0}, want_ok = 0, got_ok = 0;
+    knn_reference(d, fb, ib, 250, fq, iq, 100, F, 7, 0.1, ok, tot);
+    for (int g = 0; g < 4; g++) {
+        ck_assert_int_eq(got.total[g], tot[g]);
+        want_ok += ok[g];
+        got_ok += got.correct[g];
+    }
+    printf("  k-NN (k 7, T 0.1, bank 250, 100 queries, random encoder): %lld / 100 correct, "
+           "reference %lld; worst group %.3f\n",
+           (long long)got_ok, (long long)want_ok, got.worst_group);
+    /* float32 similarities on the device may reorder a near tie at the
+     * k-th neighbour: at most one prediction may differ */
+    ck_assert_int_le(llabs(got_ok - want_ok), 1);
+    ck_assert_double_eq_tol(got.accuracy, (double)got_ok / 100.0, 1e-12);
+    /* the bars are visible in raw pixels: even random features separate them */
+    ck_assert(got.accuracy > 0.75);
+    sc_group_metrics_free(&got);
+    /* bad settings are refused with a message */
+    kc.k = 0;
+    ck_assert_int_eq(sc_knn_evaluate(tu_ctx(), m, d, SC_SPLIT_VAL, &kc, &got), SC_ERR_INVALID_ARG);
+    free(fb);
+    free(fq);
+    free(ib);
+    free(iq);
+    sc_model_free(m);
+    sc_dataset_free(d);
 }
 END_TEST
 
@@ -818,7 +921,7 @@ int main(void)
                 crop_reads_only_inside_its_box, kernel_matches_host_reference,
                 jitter_factors_stay_in_range, noise_is_gaussian_and_reproducible,
                 conflicting_samples_learn_slower, resume_is_bit_identical_with_la,
-                barlow_twins_with_la}},
+                barlow_twins_with_la, knn_matches_double_reference}},
     };
     return tu_run(TU_SUITE("ssl", cases));
 }

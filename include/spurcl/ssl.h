@@ -171,6 +171,27 @@ SC_API double sc_la_sampler_s_star(const sc_la_sampler *s);
 SC_API sc_status sc_la_sampler_restore(sc_la_sampler *s, const double *speeds, const int64_t *seen,
                                        const double *weights, double s_star);
 
+/* ---- k-NN monitor (src/train/knn.c) ------------------------------------------- */
+
+/* Weighted k nearest neighbours on encoder features (Wu et al. 2018, as
+ * solo-learn monitors SSL): features L2-normalised, each query's k most
+ * cosine-similar samples of the labelled bank vote for their class with
+ * weight exp(similarity / temperature). The bank is the training split, the
+ * queries a held-out split; labels are read for this measurement only. */
+typedef struct sc_knn_config {
+    int k;                  /* default 20 */
+    float temperature;      /* default 0.07 */
+    int64_t bank;           /* the first N training samples (0: all; default 10000) */
+    int64_t queries;        /* the first N samples of the query split (0: all; default 2000) */
+} sc_knn_config;
+
+SC_API void sc_knn_config_default(sc_knn_config *cfg);
+
+/* k-NN accuracy of `split`'s samples against the training split, per group
+ * (the definitions of sc_evaluate; loss NaN). */
+SC_API sc_status sc_knn_evaluate(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
+                                 sc_split split, const sc_knn_config *cfg, sc_group_metrics *out);
+
 /* ---- self-supervised training (src/train/ssl.c) ----------------------------- */
 
 typedef enum sc_ssl_method { SC_SSL_SIMCLR = 0, SC_SSL_BARLOW = 1 } sc_ssl_method;
@@ -192,6 +213,9 @@ typedef struct sc_ssl_config {
     sc_augment_config augment;
     sc_ssl_sampler sampler;      /* default uniform */
     sc_la_config la;             /* la.tau <= 0: use `temperature` */
+    int knn_every;               /* k-NN accuracy on the validation split every N epochs
+                                    and at the last (0: never); default 1 */
+    sc_knn_config knn;
 } sc_ssl_config;
 
 SC_API void sc_ssl_config_default(sc_ssl_config *cfg);
@@ -215,15 +239,21 @@ typedef struct sc_ssl_result {
  * conflicting samples, timings) and run_dir/last.safetensors (encoder
  * under its model names, loadable by sc_checkpoint_load into a plain model;
  * projector "projector.{0,2}.{weight,bias}"; optimiser state; sampler state
- * "la.speed", "la.seen", "la.weight"). At the end run_dir/speeds.png plots
- * the speed and mass curves over epochs and the final weight distribution.
+ * "la.speed", "la.seen", "la.weight"). Every knn_every epochs (and after
+ * the last) the encoder's k-NN accuracy on the validation split goes into
+ * the epoch's line ("knn_acc", "knn_wga": average and worst-group; labels
+ * are read for this measurement only, never for training). At the end
+ * run_dir/speeds.png plots the loss, the k-NN accuracy, the speed and mass
+ * curves over epochs and the final weight distribution.
  * A non-finite loss stops with SC_ERR_NUMERIC naming the epoch and step. */
 SC_API sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config *cfg,
                               sc_ssl_result *out);
 SC_API void sc_ssl_result_free(sc_ssl_result *r);
 
 /* Plots a run's metrics.jsonl and the sampler's final state into a PNG with
- * three panels: mean learning speed of aligned (blue) and conflicting (red)
+ * five panels: the training loss over epochs; the k-NN accuracy on the
+ * validation split (average blue, worst group red) at the epochs that have
+ * one; mean learning speed of aligned (blue) and conflicting (red)
  * samples over epochs; the mass on conflicting samples over epochs of the
  * sampling distribution (red) and of the LA weights computed from the
  * current speeds (orange); the histogram of N p_i, p = the LA weights

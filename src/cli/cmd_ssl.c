@@ -74,8 +74,12 @@ static const sc_cli_spec spec = {
     "mean learning speed per group and for aligned / conflicting samples, the\n"
     "sampling distribution's mass on them; attributes used for this logging\n"
     "only) and DIR/last.safetensors the encoder (loadable by 'spurcl probe' and\n"
-    "'spurcl eval'), projector, optimiser and sampler state. At the end\n"
-    "DIR/speeds.png plots the curves and the final weight distribution.\n",
+    "'spurcl eval'), projector, optimiser and sampler state. Every --knn-every\n"
+    "epochs the encoder's weighted k-NN accuracy on the validation split (a\n"
+    "labelled training bank votes; labels read for this only) goes into the\n"
+    "epoch's line (knn_acc, knn_wga) and the progress line. At the end\n"
+    "DIR/speeds.png plots the loss, the k-NN accuracy, the speed and mass curves\n"
+    "and the final weight distribution.\n",
     defaults, check, SC_CLI_OPENS_DATA, run, .flat = false,
 };
 

@@ -243,6 +243,14 @@ const sc_cli_opt sc_cli_opts[] = {
      ARG(ssl.la.warmup)},
     {"la-every", SC_CLI_SSL, "N", "* recompute the weights every N epochs",
      INT(1, 100000), ARG(ssl.la.every)},
+    SECTION("k-NN monitor (labels of the bank and the queries are read for it only)"),
+    {"knn-every", SC_CLI_SSL, "N", "weighted k-NN accuracy of the encoder on the validation "
+     "split every N epochs and after the last (0: off)", INT(0, 100000), ARG(ssl.knn_every)},
+    {"knn-k", SC_CLI_SSL, "K", "neighbours that vote", INT(1, 10000), ARG(ssl.knn.k)},
+    {"knn-bank", SC_CLI_SSL, "N", "the first N training samples are the labelled bank "
+     "(0: all)", I64(0, 1e12), ARG(ssl.knn.bank)},
+    {"knn-queries", SC_CLI_SSL, "N", "the first N validation samples are queried (0: all)",
+     I64(0, 1e12), ARG(ssl.knn.queries)},
     SECTION("Augmentation (per view, seeded per sample)"),
     {"crop-scale", SC_CLI_SSL, "MIN,MAX", "random resized crop area fraction",
      PAIR(ssl.augment.scale_min, ssl.augment.scale_max), .lo = 1e-3, .hi = 1},

@@ -38,9 +38,9 @@ void sc_probe_result_free(sc_probe_result *r)
     memset(r, 0, sizeof *r);
 }
 
-sc_status sc_probe_features(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
-                            sc_split split, int64_t batch_size, float **feats, int64_t **idx,
-                            int64_t *n)
+sc_status sc__features_first(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
+                             sc_split split, int64_t batch_size, int64_t limit, float **feats,
+                             int64_t **idx, int64_t *n)
 {
     *feats = NULL;
     *idx = NULL;
@@ -55,6 +55,8 @@ sc_status sc_probe_features(sc_context *ctx, sc_model *encoder, const sc_dataset
     sc_batcher *b;
     SC_TRY(sc_batcher_create(d, split, &bo, &b));
     int64_t total = sc_batcher_split_size(b);
+    if (limit > 0 && total > limit)
+        total = limit;
     float *f = malloc(((size_t)total * (size_t)F + 1) * sizeof *f);
     int64_t *ix = malloc(((size_t)total + 1) * sizeof *ix);
     sc_graph *g = NULL;
@@ -66,14 +68,15 @@ sc_status sc_probe_features(sc_context *ctx, sc_model *encoder, const sc_dataset
     }
     int64_t k = 0;
     const sc_batch *bt;
-    while (st == SC_OK && (st = sc_batcher_next(b, &bt)) == SC_OK && bt) {
-        int64_t xs[4] = {bt->size, bt->c, bt->h, bt->w};
+    while (st == SC_OK && k < total && (st = sc_batcher_next(b, &bt)) == SC_OK && bt) {
+        int64_t m = bt->size < total - k ? bt->size : total - k;
+        int64_t xs[4] = {m, bt->c, bt->h, bt->w};
         sc_var *x = sc_var_from_host(g, 4, xs, bt->images, false);
         sc_var *z = sc_model_features(encoder, g, x, false);
         if ((st = sc_graph_status(g)) == SC_OK)
             st = sc_tensor_download(sc_var_tensor(z), f + (size_t)k * (size_t)F);
-        memcpy(ix + k, bt->indices, (size_t)bt->size * sizeof *ix);
-        k += bt->size;
+        memcpy(ix + k, bt->indices, (size_t)m * sizeof *ix);
+        k += m;
         sc_graph_reset(g);
     }
     sc_graph_free(g);
@@ -87,6 +90,13 @@ sc_status sc_probe_features(sc_context *ctx, sc_model *encoder, const sc_dataset
     *idx = ix;
     *n = k;
     return SC_OK;
+}
+
+sc_status sc_probe_features(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
+                            sc_split split, int64_t batch_size, float **feats, int64_t **idx,
+                            int64_t *n)
+{
+    return sc__features_first(ctx, encoder, d, split, batch_size, 0, feats, idx, n);
 }
 
 typedef struct split_feats {

@@ -50,6 +50,8 @@ void sc_ssl_config_default(sc_ssl_config *c)
     c->la.tau = 0; /* the NT-Xent temperature */
     c->epochs = 20;
     c->batch_size = 256;
+    c->knn_every = 1;
+    sc_knn_config_default(&c->knn);
 }
 
 void sc_ssl_result_free(sc_ssl_result *r)
@@ -156,6 +158,8 @@ typedef struct ssl {
     bool weighted;            /* this epoch was drawn from LA weights */
     double sampler_s;         /* sampler bookkeeping, all epochs of this call */
     epoch_stats es;
+    sc_group_metrics knn;     /* the last k-NN evaluation */
+    bool has_val;             /* the data set has a validation split */
     char note[160];
     /* checkpoint extras: the projector, its optimiser state, the sampler */
     sc_checkpoint_tensor extra[MAX_EXTRA];
@@ -291,6 +295,25 @@ static sc_status ssl_end_epoch(void *self, int epoch, cJSON *line, const char **
     return SC_OK;
 }
 
+/* The k-NN monitor: at the end of every knn_every-th epoch and the last. */
+static sc_status ssl_evaluate(void *self, bool epoch_end, cJSON *line, double *select_value,
+                              const sc_group_metrics **shown)
+{
+    ssl *s = self;
+    const sc_ssl_config *c = s->cfg;
+    int done = s->epoch + 1;
+    if (!epoch_end || !s->has_val || c->knn_every < 1 ||
+        (done % c->knn_every != 0 && done != c->epochs))
+        return SC_OK;
+    sc_group_metrics_free(&s->knn);
+    SC_TRY(sc_knn_evaluate(s->ctx, s->m, s->d, SC_SPLIT_VAL, &c->knn, &s->knn));
+    cJSON_AddNumberToObject(line, "knn_acc", s->knn.accuracy);
+    cJSON_AddNumberToObject(line, "knn_wga", s->knn.worst_group);
+    *select_value = s->knn.accuracy;
+    *shown = &s->knn;
+    return SC_OK;
+}
+
 static void add_extra(ssl *s, const char *name, sc_tensor *t, sc_st_dtype dt, int64_t n,
                       void *host)
 {
@@ -375,6 +398,7 @@ static void ssl_free(ssl *s)
     free(s->cosb);
     free(s->scratch);
     free(s->es.speed_group);
+    sc_group_metrics_free(&s->knn);
     free(s->load_v);
     free(s->load_p);
     free(s->load_c);
@@ -394,6 +418,12 @@ static sc_status ssl_check(const sc_ssl_config *c)
     if (!(c->temperature > 0) || !isfinite(c->temperature))
         return sc_error_set(SC_ERR_INVALID_ARG, "temperature %g must be > 0",
                             (double)c->temperature);
+    if (c->knn_every < 0 || c->knn.k < 1 || !(c->knn.temperature > 0) || c->knn.bank < 0 ||
+        c->knn.queries < 0)
+        return sc_error_set(SC_ERR_INVALID_ARG, "k-NN monitor: every %d epochs, k %d, "
+                                                "temperature %g: need every >= 0, k >= 1 and "
+                                                "a temperature > 0",
+                            c->knn_every, c->knn.k, (double)c->knn.temperature);
     if (!(c->offdiag >= 0) || !isfinite(c->offdiag))
         return sc_error_set(SC_ERR_INVALID_ARG, "off-diagonal weight %g must be >= 0",
                             (double)c->offdiag);
@@ -415,8 +445,12 @@ sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config
     cfg.model.num_classes = d->num_classes;
     double t0 = sc_time_now();
     ssl s = {.ctx = ctx, .d = d, .cfg = &cfg};
-    int64_t *split_idx = NULL, ntrain = 0;
-    sc_status st = sc_dataset_split_indices(d, SC_SPLIT_TRAIN, &split_idx, &ntrain);
+    int64_t *split_idx = NULL, ntrain = 0, *val_idx = NULL, nval = 0;
+    sc_status st = sc_dataset_split_indices(d, SC_SPLIT_VAL, &val_idx, &nval);
+    free(val_idx);
+    s.has_val = nval > 0;
+    if (st == SC_OK)
+        st = sc_dataset_split_indices(d, SC_SPLIT_TRAIN, &split_idx, &ntrain);
     if (st == SC_OK && ntrain < 2)
         st = sc_error_set(SC_ERR_INVALID_ARG, "the training split has %lld samples (need >= 2)",
                           (long long)ntrain);
@@ -466,6 +500,7 @@ sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config
         .step = ssl_step,
         .begin_epoch = ssl_begin_epoch,
         .end_epoch = ssl_end_epoch,
+        .evaluate = ssl_evaluate,
         .extra = ssl_extra,
         .resumed = ssl_resumed,
     };

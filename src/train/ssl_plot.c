@@ -1,4 +1,4 @@
-/* The LA-SSL speeds plot of a run (sc_ssl_plot, include/spurcl/ssl.h): three
+/* The plot of a self-supervised run (sc_ssl_plot, include/spurcl/ssl.h): five
  * panels drawn with the library's renderer (io/image.h). */
 #include "base/base.h"
 #include "io/image.h"
@@ -12,18 +12,21 @@
 #include <string.h>
 
 static const sc_rgb C_WHITE = {255, 255, 255}, C_BLUE = {31, 100, 200},
-                    C_RED = {210, 40, 40}, C_ORANGE = {240, 150, 20};
+                    C_RED = {210, 40, 40}, C_ORANGE = {240, 150, 20}, C_BLACK = {0, 0, 0};
 
-/* The picture: 1260 x 340, three 330 x 230 panels side by side, the k-th
- * plot area starting at column PANEL_X + k * PANEL_STEP. */
-enum { PLOT_W = 1260, PLOT_H = 340, PANEL_X = 70, PANEL_STEP = 420, PANEL_Y = 64,
-       PANEL_W = 330, PANEL_H = 230, TEXT_SCALE = 2 };
+/* The picture: 1260 x 680, two rows of 330 x 230 panels, three to a row;
+ * the k-th plot area starts at column PANEL_X + (k % 3) * PANEL_STEP, row
+ * PANEL_Y + (k / 3) * ROW_STEP. */
+enum { PLOT_W = 1260, PLOT_H = 680, PANEL_X = 70, PANEL_STEP = 420, PANEL_Y = 64,
+       ROW_STEP = 340, PANEL_W = 330, PANEL_H = 230, TEXT_SCALE = 2 };
 
 /* The per-epoch curves of metrics.jsonl (one line an epoch), a column per
  * key. */
-enum { EPOCH, SPEED_ALIGNED, SPEED_CONFLICTING, MASS_CONFLICTING, LA_MASS_CONFLICTING, NCOL };
+enum { EPOCH, SPEED_ALIGNED, SPEED_CONFLICTING, MASS_CONFLICTING, LA_MASS_CONFLICTING, LOSS,
+       KNN_ACC, KNN_WGA, NCOL };
 static const char *const KEYS[NCOL] = {"epoch", "speed_aligned", "speed_conflicting",
-                                       "mass_conflicting", "la_mass_conflicting"};
+                                       "mass_conflicting", "la_mass_conflicting", "loss",
+                                       "knn_acc", "knn_wga"};
 
 typedef struct curves {
     int n;
@@ -88,11 +91,12 @@ static void range_of(const double *a, int n, double *lo, double *hi)
         }
 }
 
-/* Panel k (0, 1, 2 from the left) with no data ranges set. */
+/* Panel k (0, 1, 2 on the top row from the left, 3, 4 below) with no data
+ * ranges set. */
 static sc_plot panel(int k)
 {
-    return (sc_plot){.x0 = PANEL_X + k * PANEL_STEP, .y0 = PANEL_Y, .w = PANEL_W, .h = PANEL_H,
-                     .scale = TEXT_SCALE};
+    return (sc_plot){.x0 = PANEL_X + (k % 3) * PANEL_STEP, .y0 = PANEL_Y + (k / 3) * ROW_STEP,
+                     .w = PANEL_W, .h = PANEL_H, .scale = TEXT_SCALE};
 }
 
 /* Panel k over the epochs of `c`. */
@@ -104,13 +108,15 @@ static sc_plot epoch_panel(const curves *c, int k)
     return p;
 }
 
-static void draw_speeds(sc_canvas *cv, const curves *c, const char *const xlabels[2])
+/* Panel k over the epochs of `c` with the y range of columns cols[0..n)
+ * padded by 5 % ([0, 1] when there is no value). */
+static sc_plot range_panel(const curves *c, int k, const int *cols, int n)
 {
-    sc_plot p = epoch_panel(c, 0);
+    sc_plot p = epoch_panel(c, k);
     p.ymin = INFINITY;
     p.ymax = -INFINITY;
-    range_of(c->v[SPEED_ALIGNED], c->n, &p.ymin, &p.ymax);
-    range_of(c->v[SPEED_CONFLICTING], c->n, &p.ymin, &p.ymax);
+    for (int i = 0; i < n; i++)
+        range_of(c->v[cols[i]], c->n, &p.ymin, &p.ymax);
     if (!isfinite(p.ymin)) {
         p.ymin = 0;
         p.ymax = 1;
@@ -118,6 +124,31 @@ static void draw_speeds(sc_canvas *cv, const curves *c, const char *const xlabel
     double pad = (p.ymax - p.ymin) * 0.05 + 1e-9;
     p.ymin -= pad;
     p.ymax += pad;
+    return p;
+}
+
+static void draw_loss(sc_canvas *cv, const curves *c, const char *const xlabels[2])
+{
+    sc_plot p = range_panel(c, 0, (const int[]){LOSS}, 1);
+    sc_plot_frame(cv, &p, "Training loss", xlabels[0], xlabels[1]);
+    sc_plot_series(cv, &p, c->v[EPOCH], c->v[LOSS], c->n, C_BLACK);
+}
+
+/* The k-NN accuracy on the validation split: epochs without one are NaN
+ * and skipped. */
+static void draw_knn(sc_canvas *cv, const curves *c, const char *const xlabels[2])
+{
+    sc_plot p = range_panel(c, 1, (const int[]){KNN_ACC, KNN_WGA}, 2);
+    sc_plot_frame(cv, &p, "k-NN accuracy (val)", xlabels[0], xlabels[1]);
+    sc_plot_series(cv, &p, c->v[EPOCH], c->v[KNN_ACC], c->n, C_BLUE);
+    sc_plot_series(cv, &p, c->v[EPOCH], c->v[KNN_WGA], c->n, C_RED);
+    sc_plot_legend(cv, &p, (const char *[]){"average", "worst group"},
+                   (const sc_rgb[]){C_BLUE, C_RED}, 2);
+}
+
+static void draw_speeds(sc_canvas *cv, const curves *c, const char *const xlabels[2])
+{
+    sc_plot p = range_panel(c, 2, (const int[]){SPEED_ALIGNED, SPEED_CONFLICTING}, 2);
     sc_plot_frame(cv, &p, "Learning speed by epoch", xlabels[0], xlabels[1]);
     sc_plot_series(cv, &p, c->v[EPOCH], c->v[SPEED_ALIGNED], c->n, C_BLUE);
     sc_plot_series(cv, &p, c->v[EPOCH], c->v[SPEED_CONFLICTING], c->n, C_RED);
@@ -127,7 +158,7 @@ static void draw_speeds(sc_canvas *cv, const curves *c, const char *const xlabel
 
 static void draw_mass(sc_canvas *cv, const curves *c, const char *const xlabels[2])
 {
-    sc_plot p = epoch_panel(c, 1);
+    sc_plot p = epoch_panel(c, 3);
     double lo = INFINITY;
     p.ymin = 0;
     p.ymax = -INFINITY;
@@ -174,7 +205,7 @@ static void draw_weights(sc_canvas *cv, const sc_dataset *d, const sc_la_sampler
         hc[b] = nc ? hc[b] / (double)nc : 0;
         hmax = fmax(hmax, fmax(ha[b], hc[b]));
     }
-    sc_plot p = panel(2);
+    sc_plot p = panel(4);
     p.xmin = 0;
     p.xmax = wmax;
     p.ymin = 0;
@@ -215,6 +246,8 @@ sc_status sc_ssl_plot(const char *metrics_jsonl, const sc_dataset *d, const sc_l
         snprintf(first, sizeof first, "epoch %d", c.n ? (int)c.v[EPOCH][0] : 1);
         snprintf(last, sizeof last, "%d", c.n ? (int)c.v[EPOCH][c.n - 1] : 1);
         const char *const xlabels[2] = {first, last};
+        draw_loss(&cv, &c, xlabels);
+        draw_knn(&cv, &c, xlabels);
         draw_speeds(&cv, &c, xlabels);
         draw_mass(&cv, &c, xlabels);
         draw_weights(&cv, d, s, w, n);

@@ -47,6 +47,12 @@ struct sc_compare_result;
 sc_status sc__compare_write(const char *dir, const struct sc_compare_result *r, cJSON *runs);
 
 /* Training samples of a data set. */
+/* The encoder features of the first `limit` samples of `split` in split
+ * order (limit <= 0: all); sc_probe_features is the whole split. */
+sc_status sc__features_first(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
+                             sc_split split, int64_t batch_size, int64_t limit, float **feats,
+                             int64_t **idx, int64_t *n);
+
 int64_t sc__train_count(const sc_dataset *d);
 
 #endif
