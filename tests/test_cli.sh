@@ -184,8 +184,11 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         --out "$tmp/x.st"
     grep_in "bad difficulty lists the levels" err "variance-high"
     check "groupdro" 0 "$exe" -q groupdro --data "$tmp/spuco.st" --epochs 1 --batch 64 --eta 0.1 \
-        --balanced --out "$tmp/dro"
+        --out "$tmp/dro"
     grep_in "groupdro prints its settings" out "GroupDRO (eta 0.1, C 0, group-balanced sampling)"
+    check "groupdro --shuffled" 0 "$exe" -q groupdro --data "$tmp/spuco.st" --epochs 1 --batch 64 \
+        --shuffled --out "$tmp/dro-shuffled"
+    grep_in "groupdro --shuffled says so" out "GroupDRO (eta 0.01, C 0, shuffled sampling)"
     check "dro.csv: a header and one row per step (9)" 0 test "$(wc -l < "$tmp/dro/dro.csv")" -eq 10
     check "groupdro metrics carry the group weights" 0 grep -q '"group_weights":\[' "$tmp/dro/metrics.jsonl"
     check "dfr" 0 "$exe" -q dfr --model "$tmp/dro/last.safetensors" --data "$tmp/spuco.st" \

@@ -415,6 +415,7 @@ START_TEST(group_dro_weights)
     c.train.run_dir = dir;
     c.eta = 0.3;
     c.adjustment = 2.0;
+    c.balanced = false; /* the first batch is the batcher's, recomputed below */
     sc_train_result r;
     TU_OK(sc_train_group_dro(tu_ctx(), d, &c, &r));
     double n_train[4] = {0};

@@ -55,7 +55,7 @@ typedef struct sc_compare_config {
     int jtt_id_epochs;                 /* default 1 */
     double jtt_upweight;               /* default 20 */
     double dro_eta, dro_adjustment;    /* default 0.01, 0 */
-    bool dro_balanced;                 /* group-balanced sampling (default off) */
+    bool dro_balanced;                 /* group-balanced sampling (default on) */
     sc_dfr_config dfr;
     sc_ule_loss_config ule_loss;
     bool ule_whole_network;            /* train all of both models (default: the last layers

@@ -201,7 +201,8 @@ typedef struct sc_dro_config {
     double eta;              /* step size of the group weights (default 0.01) */
     double adjustment;       /* C, the group adjustment (default 0) */
     bool balanced;           /* draw each epoch's samples with replacement so that every
-                                group is equally likely (default off: shuffled) */
+                                group is equally likely (default on, as SpuCo's GroupDRO
+                                samples; off: the shuffled training split) */
 } sc_dro_config;
 
 SC_API void sc_dro_config_default(sc_dro_config *cfg);

@@ -21,7 +21,7 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     if (sc_train_group_dro(s->ctx, s->d, c, &r) != SC_OK)
         return sc_cli_fail("groupdro");
     printf("GroupDRO (eta %g, C %g%s): step %lld, epoch %d (selection: %s)\n", c->eta,
-           c->adjustment, c->balanced ? ", group-balanced sampling" : "",
+           c->adjustment, c->balanced ? ", group-balanced sampling" : ", shuffled sampling",
            (long long)r.selected_step, r.selected_epoch, sc_select_name(c->train.select));
     int rc = sc_cli_report_run("groupdro", "groupdro", &r, s->d, c->train.run_dir);
     sc_train_result_free(&r);

@@ -195,8 +195,9 @@ const sc_cli_opt sc_cli_opts[] = {
      "exp(eta (loss_g + C / sqrt(n_g)))", DBL(0, 1e3), ARG(dro.eta)},
     {"adjustment", SC_CLI_GROUPDRO | SC_CLI_COMPARE, "C", "the group adjustment C", DBL(0, 1e3),
      ARG(dro.adjustment)},
-    {"balanced", SC_CLI_GROUPDRO | SC_CLI_COMPARE, NULL, "group-balanced sampling: every "
-     "group equally likely (default: shuffled)", FLAG, ARG(dro.balanced)},
+    {"shuffled", SC_CLI_GROUPDRO | SC_CLI_COMPARE, NULL, "draw the shuffled training split "
+     "(default: group-balanced sampling, every group equally likely, as SpuCo's GroupDRO)",
+     .type = SC_OPT_UNFLAG, ARG(dro.balanced)},
     SECTION("DFR (last-layer retraining on balanced val subsets; reads val group labels)"),
     {"c-grid", SC_CLI_DFR | SC_CLI_COMPARE, "C[,C...]", "inverse L1 strengths tried; the one "
      "with the best worst-group accuracy on a held-out half of val is kept",

@@ -29,7 +29,10 @@ void sc_compare_config_default(sc_compare_config *c)
     sc_jtt_config_default(&jc);
     c->jtt_id_epochs = jc.id_epochs;
     c->jtt_upweight = jc.upweight;
-    c->dro_eta = 0.01;
+    sc_dro_config dc;
+    sc_dro_config_default(&dc);
+    c->dro_eta = dc.eta;
+    c->dro_balanced = dc.balanced;
     sc_dfr_config_default(&c->dfr);
     sc_ule_loss_config_default(&c->ule_loss);
 }

@@ -371,6 +371,7 @@ void sc_dro_config_default(sc_dro_config *c)
     memset(c, 0, sizeof *c);
     sc_train_config_default(&c->train);
     c->eta = 0.01;
+    c->balanced = true;
 }
 
 sc_status sc_train_group_dro(sc_context *ctx, const sc_dataset *d, const sc_dro_config *cfg,
