@@ -2,7 +2,8 @@
 # spurcl: set everything up on a fresh Debian machine, build, and run.
 #
 #   sh tools/run.sh demo   install what is missing, build, run the main job
-#                          (spurcl demo: ERM, JTT and ULE on Fashion-MNIST MNIST-SC)
+#                          (spurcl demo: ERM, JTT, GroupDRO, DFR and ULE on SpuCo-style
+#                          Fashion-MNIST, 5 seeds)
 #   sh tools/run.sh test   install what is missing, build, run the whole test suite
 #
 # Installs only the Debian packages that are missing (apt-get, as root or
