@@ -661,6 +661,23 @@ START_TEST(compare_resumes)
     bad.grid = "ule.gamma=1";
     ck_assert_int_eq(sc_compare_run(tu_ctx(), d, &bad, &b), SC_ERR_INVALID_ARG);
     ck_assert_msg(strstr(sc_last_error(), "ule.lambda"), "%s", sc_last_error());
+    /* the same directory with another budget, method option or data set is
+     * refused, naming the run, instead of reusing the other experiment's runs */
+    sc_compare_config other = c;
+    other.train.epochs = 2;
+    ck_assert_int_eq(sc_compare_run(tu_ctx(), d, &other, &b), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "erm/seed-0/done.json was made with other settings"),
+                  "%s", sc_last_error());
+    other = c;
+    other.ule_loss.penalty = SC_ULE_PENALTY_OVERLAP;
+    ck_assert_int_eq(sc_compare_run(tu_ctx(), d, &other, &b), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "ule/lambda=10/seed-0/done.json"), "%s",
+                  sc_last_error());
+    d->labels[0] = 1 - d->labels[0];
+    ck_assert_int_eq(sc_compare_run(tu_ctx(), d, &c, &b), SC_ERR_INVALID_ARG);
+    d->labels[0] = 1 - d->labels[0];
+    TU_OK(sc_compare_run(tu_ctx(), d, &c, &b)); /* unchanged: all found */
+    ck_assert_int_eq(b.skipped, 8);
     sc_dataset_free(d);
     tu_rmtree(dir);
 }

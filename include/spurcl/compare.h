@@ -21,6 +21,9 @@
  *
  * Runs live in out/<method>[/<setting>]/seed-<s>; a run whose done.json
  * exists is skipped, so an interrupted comparison resumes where it stopped.
+ * done.json records the run's settings (a hash of the data set, the model,
+ * the budget, the method's options); one made with other settings is an
+ * error that names it, never reused.
  * The ERM run of a seed is the backbone of that seed's dfr and ule runs, and
  * runs first. */
 #ifndef SPURCL_COMPARE_H

@@ -64,8 +64,9 @@ static const sc_cli_spec spec = {
     "from the seed's ERM model and train their last layers on the frozen\n"
     "backbone; DFR refits the same model's last layer. Runs are kept in\n"
     "DIR/<method>/[<setting>/]seed-<s>; a finished run is skipped, so running\n"
-    "the same command again resumes. Writes DIR/results.csv, results.json and\n"
-    "chart.png.\n",
+    "the same command again resumes (a run finished with other settings, data\n"
+    "or model is an error, never reused). Writes DIR/results.csv, results.json\n"
+    "and chart.png.\n",
     defaults, check, SC_CLI_OPENS_DATA, sc_cli_compare_run, .flat = false,
 };
 

@@ -12,7 +12,7 @@
 
 #define CKPT_FORMAT "spurcl-checkpoint-1"
 
-static char *model_config_json(const sc_model_config *c)
+char *sc__model_config_json(const sc_model_config *c)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "kind", sc_model_kind_name(c->kind));
@@ -169,7 +169,7 @@ sc_status sc_checkpoint_save_extra(const char *path, const sc_model *m, const sc
     ckpt_out o = {0};
     sc_status st = collect(&o, m, opt, extra, nextra);
     if (st == SC_OK) {
-        char *mj = model_config_json(sc_model_get_config(m));
+        char *mj = sc__model_config_json(sc_model_get_config(m));
         char ep[32], steps[32], sd[32];
         snprintf(ep, sizeof ep, "%d", epoch);
         snprintf(steps, sizeof steps, "%lld", (long long)(opt ? sc_optim_steps(opt) : 0));

@@ -233,6 +233,7 @@ typedef struct done_file {
     const char *method, *setting;
     int seed;
     double seconds;
+    const char *settings;      /* the run's settings (run_settings) */
 } done_file;
 
 static sc_status write_done(FILE *f, void *ud)
@@ -245,6 +246,7 @@ static sc_status write_done(FILE *f, void *ud)
     cJSON_AddNumberToObject(o, "seconds", df->seconds);
     cJSON_AddItemToObject(o, "by_val_avg", pick_json(&df->r->by_avg));
     cJSON_AddItemToObject(o, "by_val_wga", pick_json(&df->r->by_wga));
+    cJSON_AddStringToObject(o, "settings", df->settings);
     char *txt = cJSON_Print(o);
     cJSON_Delete(o);
     int bad = !txt || fprintf(f, "%s\n", txt) < 0;
@@ -252,20 +254,34 @@ static sc_status write_done(FILE *f, void *ud)
     return bad ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
 }
 
-static bool read_done(const char *dir, run_result *r)
+/* A finished run of dir: *found, and its results when its settings are
+ * `settings`; a done.json made with other settings is an error (reusing it
+ * would put another experiment's numbers in this table). */
+static sc_status read_done(const char *dir, const char *settings, run_result *r, bool *found)
 {
+    *found = false;
     char path[4300];
     snprintf(path, sizeof path, "%s/done.json", dir);
     uint8_t *txt;
     size_t size;
-    if (sc_io_read_file(path, 1 << 20, &txt, &size) != SC_OK)
-        return false;
+    if (sc_io_read_file(path, 1 << 20, &txt, &size) != SC_OK) {
+        sc_error_clear();
+        return SC_OK; /* not finished: (re)train it */
+    }
     cJSON *o = cJSON_Parse((char *)txt);
     free(txt);
-    bool ok = o && pick_from_json(cJSON_GetObjectItemCaseSensitive(o, "by_val_avg"), &r->by_avg) &&
-              pick_from_json(cJSON_GetObjectItemCaseSensitive(o, "by_val_wga"), &r->by_wga);
+    const cJSON *was = cJSON_GetObjectItemCaseSensitive(o, "settings");
+    sc_status st = SC_OK;
+    if (!cJSON_IsString(was) || strcmp(was->valuestring, settings) != 0)
+        st = sc_error_set(SC_ERR_INVALID_ARG,
+                          "%s was made with other settings than this comparison's (data, model, "
+                          "budget or method options differ); give another --out or remove the "
+                          "directory", path);
+    else if (pick_from_json(cJSON_GetObjectItemCaseSensitive(o, "by_val_avg"), &r->by_avg) &&
+             pick_from_json(cJSON_GetObjectItemCaseSensitive(o, "by_val_wga"), &r->by_wga))
+        *found = true;
     cJSON_Delete(o);
-    return ok;
+    return st;
 }
 
 /* A model's val and test metrics as both selections (DFR: nothing to select). */
@@ -284,7 +300,75 @@ typedef struct runner {
     const sc_dataset *d;
     const sc_compare_config *cfg;
     grid g;
+    uint64_t data;             /* data_hash(d) */
 } runner;
+
+/* FNV-1a over bytes, continuing from h. */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+/* The data set's identity: a hash of its images, labels, attributes and
+ * splits. */
+static uint64_t data_hash(const sc_dataset *d)
+{
+    size_t n = (size_t)d->n;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    int64_t shape[6] = {d->n, d->c, d->h, d->w, d->num_classes, d->num_attrs};
+    h = fnv1a(h, shape, sizeof shape);
+    h = fnv1a(h, d->images, n * (size_t)d->c * (size_t)d->h * (size_t)d->w);
+    h = fnv1a(h, d->labels, n * sizeof *d->labels);
+    h = fnv1a(h, d->attrs, n * sizeof *d->attrs);
+    return fnv1a(h, d->split, n * sizeof *d->split);
+}
+
+/* What makes one of method m's runs what it is, beyond its directory's
+ * setting and seed: the data, the shared model and budget, the method's
+ * own options (compact JSON, malloc'd; NULL when out of memory). */
+static char *run_settings(const runner *R, sc_method m)
+{
+    const sc_compare_config *c = R->cfg;
+    const sc_train_config *t = &c->train;
+    cJSON *o = cJSON_CreateObject();
+    char hex[24];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)R->data);
+    cJSON_AddStringToObject(o, "data", hex);
+    char *mj = sc__model_config_json(&t->model);
+    cJSON_AddItemToObject(o, "model", mj ? cJSON_Parse(mj) : cJSON_CreateNull());
+    cJSON_free(mj);
+    cJSON_AddNumberToObject(o, "epochs", t->epochs);
+    cJSON_AddNumberToObject(o, "batch", (double)t->batch_size);
+    cJSON_AddNumberToObject(o, "eval_every", (double)t->eval_every);
+    const sc_optim_config *op = &t->optim;
+    double opt[10] = {op->kind, op->lr, op->momentum, op->weight_decay, op->beta1, op->beta2,
+                      op->eps, op->clip_norm, op->schedule, (double)op->warmup_steps};
+    cJSON_AddItemToObject(o, "optim", cJSON_CreateDoubleArray(opt, 10));
+    if (m == SC_METHOD_JTT) {
+        cJSON_AddNumberToObject(o, "id_epochs", c->jtt_id_epochs);
+        cJSON_AddNumberToObject(o, "upweight", c->jtt_upweight);
+    } else if (m == SC_METHOD_GROUPDRO) {
+        cJSON_AddNumberToObject(o, "eta", c->dro_eta);
+        cJSON_AddNumberToObject(o, "adjustment", c->dro_adjustment);
+        cJSON_AddBoolToObject(o, "balanced", c->dro_balanced);
+    } else if (m == SC_METHOD_DFR) {
+        cJSON_AddItemToObject(o, "c_grid", cJSON_CreateDoubleArray(c->dfr.c_grid, c->dfr.n_c));
+        cJSON_AddNumberToObject(o, "fits", c->dfr.fits);
+        cJSON_AddNumberToObject(o, "iterations", c->dfr.iterations);
+    } else if (m == SC_METHOD_ULE) {
+        const sc_ule_loss_config *u = &c->ule_loss;
+        double loss[6] = {u->lambda, u->target, u->norm, u->form, u->penalty, u->eps};
+        cJSON_AddItemToObject(o, "loss", cJSON_CreateDoubleArray(loss, 6));
+        cJSON_AddBoolToObject(o, "whole_network", c->ule_whole_network);
+        cJSON_AddStringToObject(o, "backbone", c->ule_backbone ? c->ule_backbone : "");
+    }
+    char *txt = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return txt;
+}
 
 static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *dir,
                            const char *label, run_result *r)
@@ -454,7 +538,7 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
     double t0 = sc_time_now();
     if (cfg->seeds < 1 || cfg->seeds > 1000 || !cfg->out)
         return sc_error_set(SC_ERR_INVALID_ARG, "compare needs 1..1000 seeds and a directory");
-    runner R = {.ctx = ctx, .d = d, .cfg = cfg};
+    runner R = {.ctx = ctx, .d = d, .cfg = cfg, .data = data_hash(d)};
     SC_TRY(parse_grid(cfg->grid, &R.g));
     SC_TRY(sc_mkdir_p(cfg->out));
     bool need_erm = cfg->methods[SC_METHOD_ERM] || cfg->methods[SC_METHOD_DFR] ||
@@ -492,12 +576,19 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
                 snprintf(label, sizeof label, "%s%s%s seed %d", method_names[m],
                          setting[0] ? " " : "", setting, seed);
                 run_result *r = &res[m][s * cfg->seeds + seed];
-                if (read_done(dir, r)) {
+                char *settings = run_settings(&R, (sc_method)m);
+                bool found = false;
+                if (!settings)
+                    st = sc_oom("compare settings");
+                else
+                    st = read_done(dir, settings, r, &found);
+                if (st == SC_OK && found) {
                     out->skipped++;
-                } else {
+                } else if (st == SC_OK) {
                     double ts = sc_time_now();
                     st = train_one(&R, (sc_method)m, s, seed, dir, label, r);
-                    done_file df = {r, method_names[m], setting, seed, sc_time_now() - ts};
+                    done_file df = {r, method_names[m], setting, seed, sc_time_now() - ts,
+                                    settings};
                     char path[4300];
                     snprintf(path, sizeof path, "%s/done.json", dir);
                     if (st == SC_OK)
@@ -506,6 +597,7 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
                         st = sc_error_wrap(st, "compare: %s", label);
                     out->runs++;
                 }
+                cJSON_free(settings);
                 have[m][s * cfg->seeds + seed] = st == SC_OK;
                 if (st == SC_OK) {
                     cJSON *o = cJSON_CreateObject();

@@ -53,6 +53,10 @@ sc_status sc__features_first(sc_context *ctx, sc_model *encoder, const sc_datase
                              sc_split split, int64_t batch_size, int64_t limit, float **feats,
                              int64_t **idx, int64_t *n);
 
+/* A model configuration as compact JSON (malloc'd; NULL when out of
+ * memory): checkpoint metadata "model", and compare's run settings. */
+char *sc__model_config_json(const sc_model_config *c);
+
 int64_t sc__train_count(const sc_dataset *d);
 
 #endif
