@@ -6,14 +6,18 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The budget: 15,000 source images (13,500 train, 1,500 val; the full
+ * 10,000-image test, 400 per group), one epoch of 106 steps per method,
+ * evaluated at step 53 and at the end, 5 seeds: about 9 minutes on the
+ * 2-core CPU machine (README). */
 void sc_demo_config_default(sc_demo_config *c)
 {
     memset(c, 0, sizeof *c);
     c->out = "runs/demo";
     c->seeds = 5;
     c->epochs = 1;
-    c->eval_every = 50;
-    c->max_train = 20000;
+    c->eval_every = 53;
+    c->max_train = 15000;
     c->max_test = 0;
     c->rho = 0.995;
     c->difficulty = SC_SPUCO_MAGNITUDE_LARGE;
