@@ -678,6 +678,34 @@ START_TEST(compare_resumes)
     d->labels[0] = 1 - d->labels[0];
     TU_OK(sc_compare_run(tu_ctx(), d, &c, &b)); /* unchanged: all found */
     ck_assert_int_eq(b.skipped, 8);
+    /* another backbone: DFR refits it and no ERM model is trained */
+    char *dir2 = tu_tmpdir("compare");
+    char backbone[600];
+    snprintf(backbone, sizeof backbone, "%s/erm/seed-0/last.safetensors", dir);
+    sc_compare_config bb = c;
+    bb.out = dir2;
+    bb.seeds = 1;
+    bb.grid = NULL;
+    for (int m = 0; m < SC_METHOD_COUNT; m++)
+        bb.methods[m] = m == SC_METHOD_DFR;
+    bb.backbone = backbone;
+    TU_OK(sc_compare_run(tu_ctx(), d, &bb, &b));
+    ck_assert_int_eq(b.runs, 1);
+    ck_assert_int_eq(b.nrows, 1);
+    snprintf(path, sizeof path, "%s/erm", dir2);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    snprintf(path, sizeof path, "%s/dfr/seed-0/dfr.safetensors", dir2);
+    ck_assert_int_eq(access(path, R_OK), 0);
+    /* the same backbone and seed give DFR the same result as in the first
+     * comparison, whose seed-0 ERM model it is */
+    snprintf(path, sizeof path, "%s/dfr/seed-0/done.json", dir);
+    TU_OK(sc_io_read_file(path, 1 << 20, &txt, &size));
+    const char *w = strstr((char *)txt, "\"test_avg\":");
+    ck_assert_ptr_nonnull(w);
+    double first_avg = strtod(w + strlen("\"test_avg\":"), NULL);
+    free(txt);
+    ck_assert_double_eq_tol(b.rows[0].no_labels.avg_mean, first_avg, 1e-12);
+    tu_rmtree(dir2);
     sc_dataset_free(d);
     tu_rmtree(dir);
 }

@@ -63,8 +63,9 @@ typedef struct sc_compare_config {
     sc_ule_loss_config ule_loss;
     bool ule_whole_network;            /* train all of both models (default: the last layers
                                           on the seed's frozen ERM backbone) */
-    const char *ule_backbone;          /* a checkpoint for both ULE models instead of the
-                                          seed's ERM model (an SSL encoder, a PyTorch import) */
+    const char *backbone;              /* a checkpoint that DFR refits and both ULE models
+                                          start from, instead of the seed's ERM model (an SSL
+                                          encoder, a PyTorch import) */
     /* Optional grid, e.g. "ule.lambda=10,100,1000;jtt.upweight=5,20". Keys:
      * ule.lambda, jtt.upweight, jtt.id-epochs, dro.eta, dro.adjustment,
      * lr, weight-decay (the last two for every trained method). */

@@ -218,9 +218,9 @@ const sc_cli_opt sc_cli_opts[] = {
     {"ule-whole-network", SC_CLI_COMPARE, NULL, "ULE trains all of both models (default: "
      "their last layers on the seed's frozen ERM model, the paper's setting)", FLAG,
      ARG(compare.ule_whole_network)},
-    {"ule-backbone", SC_CLI_COMPARE, "CKPT", "start both ULE models from this checkpoint "
-     "(an SSL encoder, a PyTorch import) instead of the seed's ERM model", STR,
-     ARG(compare.ule_backbone), .def = "the seed's ERM model"},
+    {"backbone", SC_CLI_COMPARE, "CKPT", "DFR refits this checkpoint and both ULE models start "
+     "from it (an SSL encoder, a PyTorch import) instead of the seed's ERM model", STR,
+     ARG(compare.backbone), .def = "the seed's ERM model"},
     /* self-supervised */
     SECTION("Method"),
     {"method", SC_CLI_SSL, NULL, "loss", ENUMV(e_method), ARG(ssl.method)},

@@ -358,12 +358,13 @@ static char *run_settings(const runner *R, sc_method m)
         cJSON_AddItemToObject(o, "c_grid", cJSON_CreateDoubleArray(c->dfr.c_grid, c->dfr.n_c));
         cJSON_AddNumberToObject(o, "fits", c->dfr.fits);
         cJSON_AddNumberToObject(o, "iterations", c->dfr.iterations);
+        cJSON_AddStringToObject(o, "backbone", c->backbone ? c->backbone : "");
     } else if (m == SC_METHOD_ULE) {
         const sc_ule_loss_config *u = &c->ule_loss;
         double loss[6] = {u->lambda, u->target, u->norm, u->form, u->penalty, u->eps};
         cJSON_AddItemToObject(o, "loss", cJSON_CreateDoubleArray(loss, 6));
         cJSON_AddBoolToObject(o, "whole_network", c->ule_whole_network);
-        cJSON_AddStringToObject(o, "backbone", c->ule_backbone ? c->ule_backbone : "");
+        cJSON_AddStringToObject(o, "backbone", c->backbone ? c->backbone : "");
     }
     char *txt = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
@@ -429,7 +430,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
     }
     case SC_METHOD_DFR: {
         sc_model *base;
-        SC_TRY(sc_checkpoint_load_model(R->ctx, erm_ckpt, &base));
+        SC_TRY(sc_checkpoint_load_model(R->ctx, cfg->backbone ? cfg->backbone : erm_ckpt, &base));
         sc_dfr_config fc = cfg->dfr;
         fc.seed = (uint64_t)seed;
         fc.progress = cfg->progress;
@@ -460,7 +461,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
         if (set)
             uc.loss.lambda = (float)v;
         uc.freeze_backbone = !cfg->ule_whole_network;
-        uc.init = cfg->ule_backbone ? cfg->ule_backbone : uc.freeze_backbone ? erm_ckpt : NULL;
+        uc.init = cfg->backbone ? cfg->backbone : uc.freeze_backbone ? erm_ckpt : NULL;
         sc_ule_result ur;
         SC_TRY(sc_train_ule(R->ctx, R->d, &uc, &ur));
         sc_ule_result_free(&ur);
@@ -541,9 +542,9 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
     runner R = {.ctx = ctx, .d = d, .cfg = cfg, .data = data_hash(d)};
     SC_TRY(parse_grid(cfg->grid, &R.g));
     SC_TRY(sc_mkdir_p(cfg->out));
-    bool need_erm = cfg->methods[SC_METHOD_ERM] || cfg->methods[SC_METHOD_DFR] ||
-                    (cfg->methods[SC_METHOD_ULE] && !cfg->ule_whole_network &&
-                     !cfg->ule_backbone);
+    bool need_erm = cfg->methods[SC_METHOD_ERM] ||
+                    (!cfg->backbone && (cfg->methods[SC_METHOD_DFR] ||
+                                        (cfg->methods[SC_METHOD_ULE] && !cfg->ule_whole_network)));
     run_result *res[SC_METHOD_COUNT] = {0};
     bool *have[SC_METHOD_COUNT] = {0};
     int nset[SC_METHOD_COUNT];
