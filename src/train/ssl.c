@@ -306,9 +306,11 @@ static sc_status ssl_evaluate(void *self, bool epoch_end, cJSON *line, double *s
         (done % c->knn_every != 0 && done != c->epochs))
         return SC_OK;
     sc_group_metrics_free(&s->knn);
+    double t0 = sc_time_now();
     SC_TRY(sc_knn_evaluate(s->ctx, s->m, s->d, SC_SPLIT_VAL, &c->knn, &s->knn));
     cJSON_AddNumberToObject(line, "knn_acc", s->knn.accuracy);
     cJSON_AddNumberToObject(line, "knn_wga", s->knn.worst_group);
+    cJSON_AddNumberToObject(line, "knn_s", sc_time_now() - t0);
     *select_value = s->knn.accuracy;
     *shown = &s->knn;
     return SC_OK;
