@@ -16,6 +16,12 @@ static int check(sc_cli_args *a)
 {
     if (a->ssl.batch_size < 2)
         return sc_cli_usage_error("ssl", "--batch must be at least 2 for contrastive losses");
+    /* LA samples uniformly for its warm-up epochs: a run no longer than
+     * that is uniform sampling under another name */
+    if (a->ssl.sampler == SC_SAMPLER_LA && a->ssl.epochs <= a->ssl.la.warmup)
+        fprintf(stderr, "ssl: warning: --sampler la with --epochs %d <= --la-warmup %d: the LA "
+                        "weights never switch on and every epoch samples uniformly\n",
+                a->ssl.epochs, a->ssl.la.warmup);
     return SC_CLI_CONTINUE;
 }
 
