@@ -711,13 +711,108 @@ START_TEST(compare_resumes)
 }
 END_TEST
 
+/* ---- checkpoint metadata ------------------------------------------------------ */
+
+/* Copies the checkpoint `in` to `out` with metadata `key` set to `value`
+ * (the model JSON's `field` replaced by `value` when field is not NULL). */
+static void rewrite_meta(const char *in, const char *out, const char *key, const char *field,
+                         const char *value)
+{
+    sc_safetensors *st;
+    TU_OK(sc_safetensors_open(in, &st));
+    size_t nt = sc_safetensors_count(st), nm = sc_safetensors_meta_count(st);
+    sc_st_tensor *t = calloc(nt, sizeof *t);
+    sc_st_meta *m = calloc(nm, sizeof *m);
+    char model[2048];
+    for (size_t i = 0; i < nt; i++)
+        t[i] = *sc_safetensors_at(st, i);
+    for (size_t i = 0; i < nm; i++) {
+        m[i] = sc_safetensors_meta_at(st, i);
+        if (strcmp(m[i].key, key) != 0)
+            continue;
+        if (!field) {
+            m[i].value = value;
+            continue;
+        }
+        /* "field":<number> -> "field":value */
+        char pat[64];
+        snprintf(pat, sizeof pat, "\"%s\":", field);
+        const char *p = strstr(m[i].value, pat);
+        ck_assert_ptr_nonnull(p);
+        const char *rest = p + strlen(pat);
+        while (*rest && *rest != ',' && *rest != '}')
+            rest++;
+        snprintf(model, sizeof model, "%.*s%s%s", (int)(p - m[i].value + strlen(pat)),
+                 m[i].value, value, rest);
+        m[i].value = model;
+    }
+    TU_OK(sc_safetensors_write(out, t, nt, m, nm));
+    free(t);
+    free(m);
+    sc_safetensors_close(st);
+}
+
+START_TEST(checkpoint_metadata_is_range_checked)
+{
+    char *dir = tu_tmpdir("ckpt");
+    sc_train_config c;
+    small_cnn(&c);
+    c.model.in_channels = 1;
+    c.model.height = c.model.width = 8;
+    c.model.num_classes = 2;
+    sc_model *m;
+    TU_OK(sc_model_create(tu_ctx(), &c.model, &m));
+    TU_OK(sc_model_init(m, 1));
+    size_t np = sc_model_param_count(m);
+    sc_var **params = calloc(np, sizeof *params);
+    for (size_t i = 0; i < np; i++)
+        params[i] = sc_model_param(m, i);
+    sc_optim *opt;
+    TU_OK(sc_optim_create(tu_ctx(), &c.optim, params, np, &opt));
+    char good[600], bad[600];
+    snprintf(good, sizeof good, "%s/good.safetensors", dir);
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
+    TU_OK(sc_checkpoint_save(good, m, opt, 7, 1, NULL));
+    int epoch = -1;
+    TU_OK(sc_checkpoint_load(good, m, opt, &epoch));
+    ck_assert_int_eq(epoch, 7);
+    /* epoch and optimiser steps: integers in range, or an error naming them */
+    static const struct { const char *key, *value; } ints[] = {
+        {"epoch", "abc"}, {"epoch", "-100"}, {"epoch", "7x"}, {"epoch", "99999999999"},
+        {"optim_steps", "abc"}, {"optim_steps", "-1"}, {"optim_steps", "9223372036854775807"}};
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+        rewrite_meta(good, bad, ints[k].key, NULL, ints[k].value);
+        ck_assert_int_eq(sc_checkpoint_load(bad, m, opt, &epoch), SC_ERR_FORMAT);
+        ck_assert_msg(strstr(sc_last_error(), ints[k].key) && strstr(sc_last_error(), bad),
+                      "%s", sc_last_error());
+    }
+    /* the model's sizes: whole numbers, not rounded */
+    sc_model_config mc;
+    TU_OK(sc_checkpoint_model_config(good, &mc));
+    ck_assert_int_eq(mc.num_classes, 2);
+    ck_assert_int_eq(mc.cnn_fc, 16);
+    static const struct { const char *field, *value; } sizes[] = {
+        {"num_classes", "10.5"}, {"cnn_fc", "-16"}, {"height", "1e12"}, {"cnn_c1", "\"4\""},
+        {"ln_eps", "0"}};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        rewrite_meta(good, bad, "model", sizes[k].field, sizes[k].value);
+        ck_assert_int_eq(sc_checkpoint_model_config(bad, &mc), SC_ERR_FORMAT);
+        ck_assert_msg(strstr(sc_last_error(), bad), "%s", sc_last_error());
+    }
+    sc_optim_free(opt);
+    free(params);
+    sc_model_free(m);
+    tu_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     const tu_case cases[] = {
         {"train", 600, {resume_is_bit_identical, memory_stays_flat,
                 eval_every_selects_among_all_evaluations, ule_resume_is_bit_identical,
                 ule_teacher_beats_student_on_conflicting, group_dro_weights, ule_frozen_backbone,
-                compare_resumes}},
+                compare_resumes, checkpoint_metadata_is_range_checked}},
     };
     return tu_run(TU_SUITE("train", cases));
 }

@@ -6,6 +6,9 @@
 #include "spurcl/train.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +38,39 @@ char *sc__model_config_json(const sc_model_config *c)
     return s;
 }
 
-static int jint(const cJSON *o, const char *k, int def)
+/* An integer field of the "model" metadata: absent, *v keeps its value;
+ * present, it must be a whole number in [0, 2^24] (false otherwise: 10.5
+ * classes or a size of 1e12 are not rounded or wrapped into something else). */
+static bool jint(const cJSON *o, const char *k, int *v)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? v->valueint : def;
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, k);
+    if (!j)
+        return true;
+    double x = cJSON_IsNumber(j) ? j->valuedouble : NAN;
+    if (!(x >= 0 && x <= 16777216.0) || x != floor(x))
+        return false;
+    *v = (int)x;
+    return true;
+}
+
+/* An integer in the metadata: absent is 0; present it must be all digits of
+ * one integer in [lo, hi]. */
+static sc_status meta_i64(const sc_safetensors *st, const char *key, int64_t lo, int64_t hi,
+                          int64_t *out)
+{
+    *out = 0;
+    const char *s = sc_safetensors_meta(st, key);
+    if (!s)
+        return SC_OK;
+    errno = 0;
+    char *end = NULL;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v < lo || v > hi)
+        return sc_error_set(SC_ERR_FORMAT, "%s: metadata '%s' is \"%.40s\", not an integer in "
+                                           "[%lld, %lld]",
+                            sc_safetensors_name(st), key, s, (long long)lo, (long long)hi);
+    *out = v;
+    return SC_OK;
 }
 
 /* ---- the tensors of a file being written --------------------------------- */
@@ -207,22 +239,34 @@ sc_status sc_checkpoint_model_config(const char *path, sc_model_config *cfg)
         sc_model_kind kind;
         const cJSON *kv = cJSON_GetObjectItemCaseSensitive(o, "kind");
         s = sc_model_kind_parse(cJSON_IsString(kv) ? kv->valuestring : "?", &kind);
+        bool kind_bad = s != SC_OK;
+        int in_ch = 1, h = 28, w = 28, classes = 10;
+        if (s == SC_OK && (!jint(o, "in_channels", &in_ch) || !jint(o, "height", &h) ||
+                           !jint(o, "width", &w) || !jint(o, "num_classes", &classes)))
+            s = sc_error_set(SC_ERR_FORMAT, "%s: metadata 'model' has an input shape or class "
+                                            "count that is not a whole number in [0, 2^24]",
+                             path);
         if (s == SC_OK) {
-            sc_model_config_default(cfg, kind, jint(o, "in_channels", 1), jint(o, "height", 28),
-                                    jint(o, "width", 28), jint(o, "num_classes", 10));
-            cfg->cnn_c1 = jint(o, "cnn_c1", cfg->cnn_c1);
-            cfg->cnn_c2 = jint(o, "cnn_c2", cfg->cnn_c2);
-            cfg->cnn_fc = jint(o, "cnn_fc", cfg->cnn_fc);
-            cfg->patch = jint(o, "patch", cfg->patch);
-            cfg->dim = jint(o, "dim", cfg->dim);
-            cfg->depth = jint(o, "depth", cfg->depth);
-            cfg->heads = jint(o, "heads", cfg->heads);
-            cfg->mlp = jint(o, "mlp", cfg->mlp);
-            cfg->resnet_width = jint(o, "resnet_width", cfg->resnet_width);
+            sc_model_config_default(cfg, kind, in_ch, h, w, classes);
+            const struct { const char *key; int *v; } f[] = {
+                {"cnn_c1", &cfg->cnn_c1}, {"cnn_c2", &cfg->cnn_c2}, {"cnn_fc", &cfg->cnn_fc},
+                {"patch", &cfg->patch}, {"dim", &cfg->dim}, {"depth", &cfg->depth},
+                {"heads", &cfg->heads}, {"mlp", &cfg->mlp},
+                {"resnet_width", &cfg->resnet_width}};
+            for (size_t i = 0; s == SC_OK && i < sizeof f / sizeof f[0]; i++)
+                if (!jint(o, f[i].key, f[i].v))
+                    s = sc_error_set(SC_ERR_FORMAT, "%s: metadata 'model': %s is not a whole "
+                                                    "number in [0, 2^24]",
+                                     path, f[i].key);
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "ln_eps");
-            if (cJSON_IsNumber(e))
-                cfg->ln_eps = (float)e->valuedouble;
-        } else {
+            if (s == SC_OK && e) {
+                if (cJSON_IsNumber(e) && e->valuedouble > 0 && e->valuedouble < 1)
+                    cfg->ln_eps = (float)e->valuedouble;
+                else
+                    s = sc_error_set(SC_ERR_FORMAT, "%s: metadata 'model': ln_eps must be a "
+                                                    "number in (0, 1)", path);
+            }
+        } else if (kind_bad) {
             s = sc_error_wrap(s, "%s", path);
         }
     }
@@ -326,15 +370,18 @@ sc_status sc_checkpoint_load_extra(const char *path, sc_model *m, sc_optim *opt,
                          sc_optim_state_name(opt, k));
                 s = load_f32(st, name, sc_optim_state(opt, i, k));
             }
-        const char *steps = sc_safetensors_meta(st, "optim_steps");
+        int64_t steps = 0;
         if (s == SC_OK)
-            sc_optim_set_steps(opt, steps ? atoll(steps) : 0);
+            s = meta_i64(st, "optim_steps", 0, INT64_MAX / 2, &steps);
+        if (s == SC_OK)
+            sc_optim_set_steps(opt, steps);
     }
     for (size_t i = 0; s == SC_OK && i < nextra; i++)
         s = load_extra_one(st, &extra[i]);
     if (s == SC_OK && epoch) {
-        const char *ep = sc_safetensors_meta(st, "epoch");
-        *epoch = ep ? atoi(ep) : 0;
+        int64_t ep = 0;
+        s = meta_i64(st, "epoch", 0, 1000000, &ep);
+        *epoch = (int)ep;
     }
     sc_safetensors_close(st);
     return s;
