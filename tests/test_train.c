@@ -806,13 +806,38 @@ START_TEST(checkpoint_metadata_is_range_checked)
 }
 END_TEST
 
+/* A data set without training samples is an error, not a model trained on nothing. */
+START_TEST(empty_training_split_is_refused)
+{
+    sc_dataset *d;
+    TU_OK(sc_dataset_create(20, 1, 8, 8, 2, 2, &d));
+    for (int64_t i = 0; i < d->n; i++) {
+        d->labels[i] = (int32_t)(i % 2);
+        d->attrs[i] = (int32_t)((i / 2) % 2);
+        d->split[i] = i < 10 ? SC_SPLIT_VAL : SC_SPLIT_TEST;
+    }
+    TU_OK(sc_dataset_update_groups(d));
+    sc_train_config c;
+    small_cnn(&c);
+    c.epochs = 1;
+    char *dir = tu_tmpdir("train");
+    c.run_dir = dir;
+    sc_train_result r;
+    ck_assert_int_eq(sc_train_erm(tu_ctx(), d, &c, &r), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "training split is empty"), "%s", sc_last_error());
+    sc_dataset_free(d);
+    tu_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     const tu_case cases[] = {
         {"train", 600, {resume_is_bit_identical, memory_stays_flat,
                 eval_every_selects_among_all_evaluations, ule_resume_is_bit_identical,
                 ule_teacher_beats_student_on_conflicting, group_dro_weights, ule_frozen_backbone,
-                compare_resumes, checkpoint_metadata_is_range_checked}},
+                compare_resumes, checkpoint_metadata_is_range_checked,
+                empty_training_split_is_refused}},
     };
     return tu_run(TU_SUITE("train", cases));
 }

@@ -242,6 +242,11 @@ static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_lo
     else
         sc_batcher_start_epoch(b, (uint64_t)epoch);
     int64_t steps = sc_batcher_num_batches(b), step = 0, seen = 0;
+    if (steps < 1)
+        return sc_error_set(SC_ERR_INVALID_ARG, "%s: epoch %d has no sample to train on (%s)",
+                            t->name, epoch + 1,
+                            order ? "the trainer's draw is empty"
+                                  : "the data set's training split is empty");
     double sums[SC_LOOP_MAX_VALUES] = {0}, te = sc_time_now();
     const sc_group_metrics *shown = NULL;
     const sc_batch *bt;
