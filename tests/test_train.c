@@ -799,6 +799,43 @@ START_TEST(checkpoint_metadata_is_range_checked)
         ck_assert_int_eq(sc_checkpoint_model_config(bad, &mc), SC_ERR_FORMAT);
         ck_assert_msg(strstr(sc_last_error(), bad), "%s", sc_last_error());
     }
+    /* a NaN weight is refused with the tensor's name, for resume and for a
+     * plain model load (eval, probe, saliency, --init) */
+    sc_safetensors *st;
+    TU_OK(sc_safetensors_open(good, &st));
+    size_t nt = sc_safetensors_count(st);
+    sc_st_tensor *t = calloc(nt, sizeof *t);
+    sc_st_meta meta[16];
+    size_t nm = sc_safetensors_meta_count(st);
+    ck_assert(nm <= 16);
+    for (size_t i = 0; i < nm; i++)
+        meta[i] = sc_safetensors_meta_at(st, i);
+    float *copy = NULL;
+    const char *poisoned = NULL;
+    for (size_t i = 0; i < nt; i++) {
+        t[i] = *sc_safetensors_at(st, i);
+        if (!poisoned && t[i].dtype == SC_ST_F32 && strstr(t[i].name, "weight") &&
+            strncmp(t[i].name, "optim.", 6) != 0) {
+            uint64_t numel, nbytes;
+            TU_OK(sc_st_tensor_nbytes(&t[i], &numel, &nbytes));
+            copy = malloc(nbytes);
+            memcpy(copy, t[i].data, nbytes);
+            copy[numel / 2] = NAN;
+            t[i].data = copy;
+            poisoned = t[i].name;
+        }
+    }
+    ck_assert_ptr_nonnull(poisoned);
+    TU_OK(sc_safetensors_write(bad, t, nt, meta, nm));
+    ck_assert_int_eq(sc_checkpoint_load(bad, m, opt, &epoch), SC_ERR_FORMAT);
+    ck_assert_msg(strstr(sc_last_error(), poisoned) && strstr(sc_last_error(), "non-finite"), "%s",
+                  sc_last_error());
+    sc_model *plain = NULL;
+    ck_assert_int_eq(sc_checkpoint_load_model(tu_ctx(), bad, &plain), SC_ERR_FORMAT);
+    ck_assert_ptr_null(plain);
+    free(copy);
+    free(t);
+    sc_safetensors_close(st);
     sc_optim_free(opt);
     free(params);
     sc_model_free(m);

@@ -288,6 +288,15 @@ static sc_status load_f32(const sc_safetensors *st, const char *name, sc_tensor 
                                 sc_safetensors_name(st), name, d, (long long)t->shape[d],
                                 sc_tensor_shape_str(want, shape, sizeof shape));
         }
+    /* a NaN or infinite weight would be evaluated, pictured and trained on
+     * without a word */
+    const float *v = t->data;
+    int64_t n = sc_tensor_numel(want);
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return sc_error_set(SC_ERR_FORMAT, "%s: tensor %s holds a non-finite value (%g at "
+                                               "flat index %lld)",
+                                sc_safetensors_name(st), name, (double)v[i], (long long)i);
     return sc_tensor_upload(want, t->data);
 }
 
