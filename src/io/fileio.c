@@ -131,21 +131,36 @@ sc_status sc_io_read_file(const char *path, size_t max_size, uint8_t **data, siz
 {
     *data = NULL;
     *size = 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
+    /* Non-blocking open: a FIFO without a writer would block here forever.
+     * Only regular files are read (a FIFO, /dev/zero or a socket is refused
+     * before a byte is read). */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
         return sc_error_set(SC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0) {
+    if (fstat(fd, &sb) != 0) {
         int e = errno;
-        fclose(fp);
+        close(fd);
         return sc_error_set(SC_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
     }
-    if (S_ISDIR(sb.st_mode)) {
-        fclose(fp);
-        return sc_error_set(SC_ERR_IO, "%s: is a directory, not a file", path);
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return sc_error_set(SC_ERR_IO, "%s: %s, not a regular file", path,
+                            S_ISDIR(sb.st_mode)    ? "is a directory"
+                            : S_ISFIFO(sb.st_mode) ? "is a FIFO"
+                            : S_ISCHR(sb.st_mode)  ? "is a character device"
+                            : S_ISSOCK(sb.st_mode) ? "is a socket"
+                                                   : "is a special file");
     }
-    /* Read in chunks: works for pipes and files whose size changes. */
-    size_t cap = S_ISREG(sb.st_mode) && sb.st_size > 0 ? (size_t)sb.st_size + 1 : 65536;
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        int e = errno;
+        close(fd);
+        return sc_error_set(SC_ERR_IO, "%s: cannot open: %s", path, strerror(e));
+    }
+    /* Read in chunks: a file whose size changes while it is read still ends
+     * at its end or at the limit. */
+    size_t cap = sb.st_size > 0 ? (size_t)sb.st_size + 1 : 65536;
     if (cap > max_size + 1)
         cap = max_size + 1;
     uint8_t *buf = malloc(cap + 1);

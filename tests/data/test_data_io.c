@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "../suite.h"
@@ -393,11 +395,33 @@ START_TEST(gunzip_errors)
 }
 END_TEST
 
+/* Only regular files are read: a FIFO without a writer would block the
+ * reader forever and /dev/zero would grow it without bound. */
+START_TEST(special_files_refused)
+{
+    char dir[] = "/tmp/spurcl-fifo-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char fifo[64];
+    snprintf(fifo, sizeof fifo, "%s/pipe", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    uint8_t *data;
+    size_t n;
+    DT_FAILS(sc_io_read_file(fifo, 1 << 20, &data, &n), SC_ERR_IO, fifo, "is a FIFO");
+    sc_safetensors *st;
+    DT_FAILS(sc_safetensors_open(fifo, &st), SC_ERR_IO, fifo, "not a regular file");
+    DT_FAILS(sc_io_read_file("/dev/zero", 1 << 20, &data, &n), SC_ERR_IO, "/dev/zero",
+             "character device");
+    DT_FAILS(sc_io_read_file(dir, 1 << 20, &data, &n), SC_ERR_IO, dir, "is a directory");
+    ck_assert_int_eq(unlink(fifo), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 int main(void)
 {
     const tu_case cases[] = {
         {"io", 0, {st_round_trip, st_python_fixture, st_bad_headers, png_round_trip,
-                png_conversions, png_bad, atomic_write, gunzip_errors}},
+                png_conversions, png_bad, atomic_write, gunzip_errors, special_files_refused}},
     };
     return dt_run(TU_SUITE("data_io", cases));
 }
