@@ -47,6 +47,12 @@ SC_API void sc_io_atomic_abort(sc_io_atomic *w);
 typedef sc_status (*sc_io_write_fn)(FILE *fp, void *ctx);
 SC_API sc_status sc_io_write_atomic(const char *path, sc_io_write_fn write, void *ctx);
 
+/* Removes the temporary files "<name>.<pid>.<n>.tmp" in `dir` whose writer
+ * process no longer exists (a writer killed mid-write leaves one); those of
+ * live processes and every other file stay. *removed (may be NULL) gets the
+ * count. A missing directory is not an error. */
+SC_API sc_status sc_io_remove_stale_tmp(const char *dir, int *removed);
+
 /* ---------------------------------------------------------------------------
  * Reading
  * ------------------------------------------------------------------------ */

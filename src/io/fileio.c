@@ -1,8 +1,10 @@
 /* Atomic writes, whole-file reads and gzip decompression. */
 #include "spurcl/io.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +127,60 @@ sc_status sc_io_write_atomic(const char *path, sc_io_write_fn write, void *ctx)
         return st;
     }
     return sc_io_atomic_commit(&w);
+}
+
+/* The writer's pid of a name "<name>.<pid>.<n>.tmp", or 0 when the name is
+ * not one. */
+static long tmp_writer_pid(const char *name)
+{
+    size_t len = strlen(name);
+    if (len < 9 || strcmp(name + len - 4, ".tmp") != 0)
+        return 0;
+    const char *end = name + len - 4, *p = end;
+    while (p > name && p[-1] >= '0' && p[-1] <= '9')
+        p--;
+    if (p == end || p == name || p[-1] != '.') /* <n> */
+        return 0;
+    const char *q = --p;
+    while (p > name && p[-1] >= '0' && p[-1] <= '9')
+        p--;
+    if (p == q || p == name || p[-1] != '.') /* <pid> */
+        return 0;
+    return strtol(p, NULL, 10);
+}
+
+sc_status sc_io_remove_stale_tmp(const char *dir, int *removed)
+{
+    if (removed)
+        *removed = 0;
+    DIR *dp = opendir(dir);
+    if (!dp)
+        return errno == ENOENT ? SC_OK
+                               : sc_error_set(SC_ERR_IO, "%s: cannot list: %s", dir,
+                                              strerror(errno));
+    sc_status st = SC_OK;
+    struct dirent *e;
+    while (st == SC_OK && (e = readdir(dp)) != NULL) {
+        long pid = tmp_writer_pid(e->d_name);
+        if (pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        size_t n = strlen(dir) + strlen(e->d_name) + 2;
+        char *path = malloc(n);
+        if (!path) {
+            st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", dir);
+            break;
+        }
+        snprintf(path, n, "%s/%s", dir, e->d_name);
+        if (unlink(path) == 0) {
+            if (removed)
+                ++*removed;
+        } else if (errno != ENOENT) {
+            st = sc_error_set(SC_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
+        }
+        free(path);
+    }
+    closedir(dp);
+    return st;
 }
 
 sc_status sc_io_read_file(const char *path, size_t max_size, uint8_t **data, size_t *size)

@@ -542,6 +542,7 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
     runner R = {.ctx = ctx, .d = d, .cfg = cfg, .data = data_hash(d)};
     SC_TRY(parse_grid(cfg->grid, &R.g));
     SC_TRY(sc_mkdir_p(cfg->out));
+    SC_TRY(sc_io_remove_stale_tmp(cfg->out, NULL));
     bool need_erm = cfg->methods[SC_METHOD_ERM] ||
                     (!cfg->backbone && (cfg->methods[SC_METHOD_DFR] ||
                                         (cfg->methods[SC_METHOD_ULE] && !cfg->ule_whole_network)));

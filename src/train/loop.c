@@ -322,6 +322,8 @@ sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config 
               .best = {.value = -INFINITY, .epoch = -1}, .t0 = sc_time_now()};
     if (files(&L)) {
         SC_TRY(sc_mkdir_p(run->run_dir));
+        /* a writer killed mid-checkpoint left its temporary file behind */
+        SC_TRY(sc_io_remove_stale_tmp(run->run_dir, NULL));
         SC_TRY(part_paths(&L));
     }
     int start_epoch = 0;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -417,11 +418,55 @@ START_TEST(special_files_refused)
 }
 END_TEST
 
+/* A writer killed mid-write leaves "<name>.<pid>.<n>.tmp": removed once
+ * its process is gone; a live writer's file and other files stay. */
+START_TEST(stale_tmp_removed)
+{
+    char *dir = dt_mkdtemp();
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(child, NULL, 0), child);
+    char dead[64], live[64];
+    snprintf(dead, sizeof dead, "last.safetensors.%ld.3.tmp", (long)child);
+    snprintf(live, sizeof live, "last.safetensors.%ld.4.tmp", (long)getppid());
+    const char *keep[] = {live, "notes.tmp", "x.12.tmp", "metrics.jsonl"};
+    char *p = dt_path(dir, dead);
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    for (int k = 0; k < 4; k++) {
+        char *q = dt_path(dir, keep[k]);
+        f = fopen(q, "w");
+        ck_assert_ptr_nonnull(f);
+        fclose(f);
+        free(q);
+    }
+    int removed = -1;
+    DT_OK(sc_io_remove_stale_tmp(dir, &removed));
+    ck_assert_int_eq(removed, 1);
+    ck_assert_int_ne(access(p, F_OK), 0);
+    for (int k = 0; k < 4; k++) {
+        char *q = dt_path(dir, keep[k]);
+        ck_assert_msg(access(q, F_OK) == 0, "%s was removed", keep[k]);
+        unlink(q);
+        free(q);
+    }
+    free(p);
+    DT_OK(sc_io_remove_stale_tmp("/nonexistent/spurcl-dir", &removed));
+    ck_assert_int_eq(removed, 0);
+    rmdir(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void)
 {
     const tu_case cases[] = {
         {"io", 0, {st_round_trip, st_python_fixture, st_bad_headers, png_round_trip,
-                png_conversions, png_bad, atomic_write, gunzip_errors, special_files_refused}},
+                png_conversions, png_bad, atomic_write, gunzip_errors, special_files_refused,
+                stale_tmp_removed}},
     };
     return dt_run(TU_SUITE("data_io", cases));
 }
