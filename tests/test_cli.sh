@@ -78,6 +78,8 @@ check "ssl batch 1 refused" 2 "$exe" ssl --data x --batch 1
 check "ssl --select refused (use probe)" 2 "$exe" ssl --data x --select val-avg
 grep_in "ssl --select points to probe" err "spurcl probe"
 check "ssl la-quantile out of range" 2 "$exe" ssl --data x --sampler la --la-quantile 1.5
+check "train --device after the command" 2 "$exe" train --device cpu --data x
+grep_in "global options go before the command" err "put it before the command, as in 'spurcl --device SEL train"
 check "ssl la within its warm-up" 1 "$exe" ssl --data x --sampler la --epochs 3 --la-warmup 5
 grep_in "ssl warns that LA never switches on" err "LA weights never switch on"
 check "probe without --model" 2 "$exe" probe --data x

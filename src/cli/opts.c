@@ -352,6 +352,12 @@ static int unknown_option(const sc_cli_spec *spec, const char *arg)
         const sc_cli_exception *ex = exception(name, spec->scope);
         if (ex && ex->refused)
             return sc_cli_usage_error(spec->name, "--%s %s", name, ex->why);
+        /* the global options go before the command */
+        if (!strcmp(name, "device") || !strcmp(name, "quiet"))
+            return sc_cli_usage_error(spec->name, "--%s is a global option: put it before the "
+                                                  "command, as in 'spurcl --%s%s %s ...'",
+                                      name, name, !strcmp(name, "device") ? " SEL" : "",
+                                      spec->name);
     }
     return sc_cli_usage_error(spec->name, "unknown option '%s'", arg);
 }
