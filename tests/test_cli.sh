@@ -199,7 +199,10 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         --fits 2 --iterations 50 --c-grid 1,0.1 --out "$tmp/dfr"
     grep_in "dfr marks the chosen C" out "^\* C "
     check "dfr wrote a model eval reads" 0 "$exe" eval --model "$tmp/dfr/dfr.safetensors" \
-        --data "$tmp/spuco.st" --split test
+        --data "$tmp/spuco.st" --split test --json "$tmp/eval.json"
+    cp "$tmp/out" "$tmp/eval.out"
+    # the JSON holds what the table printed: test only, the same worst-group accuracy
+    check "eval --json: test only, wga as printed" 0 python3 -c "import json,re,sys; j=json.load(open(sys.argv[1])); t=open(sys.argv[2]).read(); w=float(re.search(r'worst-group accuracy\s+([0-9.]+)', t).group(1)); assert set(j) == {'model','data','test'} and abs(j['test']['wga'] - w) < 6e-5 and len(j['test']['group_acc']) == 25, j" "$tmp/eval.json" "$tmp/eval.out"
     check "compare --resume refused (automatic)" 2 "$exe" compare --data "$tmp/spuco.st" --resume
     check "compare bad method" 2 "$exe" compare --data "$tmp/spuco.st" --methods erm,moco
     grep_in "compare names the methods" err "groupdro"

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 #include "opts.h"
 
@@ -13,12 +15,37 @@ static void defaults(sc_cli_args *a)
     a->split = -1;            /* val and test */
 }
 
+/* --json: {"model": CKPT, "data": FILE, "val": {...}, "test": {...}}, each
+ * split in sc_group_metrics_json's keys (only the splits evaluated). */
+typedef struct eval_json {
+    const char *ckpt, *data;
+    cJSON *splits;
+} eval_json;
+
+static sc_status write_json(FILE *f, void *ud)
+{
+    const eval_json *e = ud;
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", e->ckpt);
+    cJSON_AddStringToObject(o, "data", e->data);
+    for (cJSON *it = e->splits->child; it; it = it->next)
+        cJSON_AddItemReferenceToObject(o, it->string, it);
+    char *s = cJSON_Print(o);
+    sc_status st = s && fprintf(f, "%s\n", s) >= 0 ? SC_OK
+                   : s ? sc_error_set(SC_ERR_IO, "writing failed")
+                       : sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory");
+    cJSON_free(s);
+    cJSON_Delete(o);
+    return st;
+}
+
 static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
 {
     (void)g;
     double *props = NULL;
     int rc = SC_EXIT_OK;
-    if (sc_group_props(s->d, SC_SPLIT_TRAIN, &props) != SC_OK)
+    cJSON *splits = cJSON_CreateObject();
+    if (!splits || sc_group_props(s->d, SC_SPLIT_TRAIN, &props) != SC_OK)
         rc = sc_cli_fail("eval");
     for (int k = SC_SPLIT_VAL; k <= SC_SPLIT_TEST && rc == SC_EXIT_OK; k++) {
         sc_group_metrics gm;
@@ -30,15 +57,33 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
             break;
         }
         sc_cli_print_groups(stdout, sc_split_name((sc_split)k), &gm, s->d);
+        char *js = sc_group_metrics_json(&gm);
+        cJSON *item = js ? cJSON_Parse(js) : NULL;
+        free(js);
+        if (!item) {
+            sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory");
+            rc = sc_cli_fail("eval");
+        } else {
+            cJSON_AddItemToObject(splits, sc_split_name((sc_split)k), item);
+        }
         sc_group_metrics_free(&gm);
     }
+    if (rc == SC_EXIT_OK && a->json) {
+        eval_json ej = {a->ckpt, a->data, splits};
+        sc_status st = sc_io_write_atomic(a->json, write_json, &ej);
+        if (st != SC_OK) {
+            sc_error_wrap(st, "writing %s", a->json);
+            rc = sc_cli_fail("eval");
+        }
+    }
+    cJSON_Delete(splits);
     free(props);
     return rc;
 }
 
 static const sc_cli_spec spec = {
     "eval", SC_CLI_EVAL,
-    "spurcl [--device SEL] eval --model CKPT --data FILE [--split val|test|both]",
+    "spurcl [--device SEL] eval --model CKPT --data FILE [--split val|test|both] [--json FILE]",
     "Per-group accuracy of a checkpoint (written by train, jtt or ule) on a\n"
     "data set: worst-group accuracy, the average over all samples, the mean of\n"
     "group accuracies and the average weighted by the training split's group\n"

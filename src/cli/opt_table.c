@@ -334,7 +334,8 @@ const sc_cli_opt sc_cli_opts[] = {
      "train split's mean and std)", .type = SC_OPT_UNFLAG, ARG(probe.standardize)},
     {"random-encoder", SC_CLI_PROBE, NULL, "ignore the checkpoint's weights: a randomly "
      "initialised encoder of the same shape (a baseline)", FLAG, ARG(random_encoder)},
-    {"json", SC_CLI_PROBE, "FILE", "also write the results as JSON", STR, ARG(json)},
+    {"json", SC_CLI_PROBE | SC_CLI_EVAL, "FILE", "also write the results as JSON", STR,
+     ARG(json)},
     {"size", SC_CLI_SELFTEST, "N", "numbers to compute on", I64(1, 100000000), ARG(size),
      .short_name = 'n'},
     /* the demo */
