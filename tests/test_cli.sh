@@ -152,6 +152,18 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
         --epochs 1 --json "$tmp/probe.json"
     check "probe.json keys" 0 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert all(k in r['val'] for k in ('acc','wga','mean_group','weighted','loss','group_acc','group_n')), r" "$tmp/probe.json"
     check "probe --json leaves no temporary file" 0 test "$(ls "$tmp" | grep -c 'probe.json.')" -eq 0
+    # an SSL encoder's head was never trained: eval and saliency refuse it,
+    # probe takes it
+    check "ssl, one epoch" 0 "$exe" -q ssl --data "$tmp/sc.st" --epochs 1 --batch 64 \
+        --knn-bank 200 --knn-queries 50 --out "$tmp/ssl1"
+    grep_in "ssl logs the k-NN monitor" ssl1/metrics.jsonl '"knn_acc":'
+    check "eval refuses an SSL encoder" 1 "$exe" eval --model "$tmp/ssl1/last.safetensors" \
+        --data "$tmp/sc.st"
+    grep_in "eval points to probe" err "self-supervised encoder.*spurcl probe --model"
+    check "saliency refuses an SSL encoder" 1 "$exe" saliency --model "$tmp/ssl1/last.safetensors" \
+        --data "$tmp/sc.st" --out "$tmp/x.png"
+    check "probe takes an SSL encoder" 0 "$exe" -q probe --model "$tmp/ssl1/last.safetensors" \
+        --data "$tmp/sc.st" --epochs 1
     # --resume of a finished run trains nothing and reports again; to more
     # epochs it goes on (metrics.jsonl: one line more)
     check "ule --resume, finished" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 --out "$tmp/u1" --resume

@@ -88,6 +88,10 @@ SC_API sc_status sc_checkpoint_load_extra(const char *path, sc_model *m, sc_opti
 SC_API sc_status sc_checkpoint_model_config(const char *path, sc_model_config *cfg);
 /* A new model with the configuration and weights of a checkpoint. */
 SC_API sc_status sc_checkpoint_load_model(sc_context *ctx, const char *path, sc_model **out);
+/* Whether a checkpoint holds a self-supervised encoder (`spurcl ssl`): its
+ * classification head was never trained, so accuracies and saliency of its
+ * logits mean nothing (probe it instead). */
+SC_API sc_status sc_checkpoint_is_ssl_encoder(const char *path, bool *out);
 
 /* Copies every parameter and buffer of `m` from the tensors named prefix +
  * name in an open safetensors file (float32 of the same shape;

@@ -25,6 +25,10 @@ typedef struct sc_cli_global {
 
 /* Prints "spurcl: <what>: <sc_last_error()>" on stderr and returns 1. */
 int sc_cli_fail(const char *what);
+/* For commands that read a checkpoint's classification head (eval,
+ * saliency): SC_EXIT_FAIL with a message when `ckpt` is a self-supervised
+ * encoder, whose head was never trained; else SC_EXIT_OK. */
+int sc_cli_refuse_ssl_encoder(const char *cmd, const char *ckpt);
 
 /* Prints "spurcl <cmd>: <message>" and a hint to --help on stderr; returns 2. */
 int sc_cli_usage_error(const char *cmd, const char *fmt, ...)

@@ -21,6 +21,20 @@ int sc_cli_fail(const char *what)
     return SC_EXIT_FAIL;
 }
 
+int sc_cli_refuse_ssl_encoder(const char *cmd, const char *ckpt)
+{
+    bool ssl = false;
+    if (sc_checkpoint_is_ssl_encoder(ckpt, &ssl) != SC_OK)
+        return sc_cli_fail(cmd);
+    if (!ssl)
+        return SC_EXIT_OK;
+    fprintf(stderr, "spurcl: %s: %s is a self-supervised encoder: its classification head was "
+                    "never trained, so its accuracies and saliency would be a random head's; "
+                    "evaluate it with 'spurcl probe --model %s'\n",
+            cmd, ckpt, ckpt);
+    return SC_EXIT_FAIL;
+}
+
 int sc_cli_usage_verror(const char *cmd, const char *fmt, va_list ap)
 {
     fprintf(stderr, "spurcl %s: ", cmd);

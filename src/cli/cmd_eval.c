@@ -43,7 +43,9 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
 {
     (void)g;
     double *props = NULL;
-    int rc = SC_EXIT_OK;
+    int rc = sc_cli_refuse_ssl_encoder("eval", a->ckpt);
+    if (rc != SC_EXIT_OK)
+        return rc;
     cJSON *splits = cJSON_CreateObject();
     if (!splits || sc_group_props(s->d, SC_SPLIT_TRAIN, &props) != SC_OK)
         rc = sc_cli_fail("eval");

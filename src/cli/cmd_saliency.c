@@ -48,7 +48,9 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     (void)g;
     const char *split = sc_split_name((sc_split)a->split);
     int64_t *idx = NULL, count = 0;
-    int rc = SC_EXIT_OK;
+    int rc = sc_cli_refuse_ssl_encoder("saliency", a->ckpt);
+    if (rc != SC_EXIT_OK)
+        return rc;
     if (sc_dataset_split_indices(s->d, (sc_split)a->split, &idx, &count) != SC_OK) {
         rc = sc_cli_fail("saliency");
     } else if (count == 0) {

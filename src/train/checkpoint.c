@@ -275,6 +275,20 @@ sc_status sc_checkpoint_model_config(const char *path, sc_model_config *cfg)
     return s;
 }
 
+sc_status sc_checkpoint_is_ssl_encoder(const char *path, bool *out)
+{
+    *out = false;
+    sc_safetensors *st;
+    SC_TRY(sc_safetensors_open(path, &st));
+    const char *cj = sc_safetensors_meta(st, "config");
+    cJSON *o = cj ? cJSON_Parse(cj) : NULL;
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "kind");
+    *out = cJSON_IsString(k) && strcmp(k->valuestring, "ssl") == 0;
+    cJSON_Delete(o);
+    sc_safetensors_close(st);
+    return SC_OK;
+}
+
 /* A float32 tensor of `want`'s shape, uploaded into it. */
 static sc_status load_f32(const sc_safetensors *st, const char *name, sc_tensor *want)
 {
