@@ -300,31 +300,8 @@ typedef struct runner {
     const sc_dataset *d;
     const sc_compare_config *cfg;
     grid g;
-    uint64_t data;             /* data_hash(d) */
+    uint64_t data;             /* sc__data_hash(d) */
 } runner;
-
-/* FNV-1a over bytes, continuing from h. */
-static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ b[i]) * 0x100000001b3ULL;
-    return h;
-}
-
-/* The data set's identity: a hash of its images, labels, attributes and
- * splits. */
-static uint64_t data_hash(const sc_dataset *d)
-{
-    size_t n = (size_t)d->n;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    int64_t shape[6] = {d->n, d->c, d->h, d->w, d->num_classes, d->num_attrs};
-    h = fnv1a(h, shape, sizeof shape);
-    h = fnv1a(h, d->images, n * (size_t)d->c * (size_t)d->h * (size_t)d->w);
-    h = fnv1a(h, d->labels, n * sizeof *d->labels);
-    h = fnv1a(h, d->attrs, n * sizeof *d->attrs);
-    return fnv1a(h, d->split, n * sizeof *d->split);
-}
 
 /* What makes one of method m's runs what it is, beyond its directory's
  * setting and seed: the data, the shared model and budget, the method's
@@ -539,7 +516,7 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
     double t0 = sc_time_now();
     if (cfg->seeds < 1 || cfg->seeds > 1000 || !cfg->out)
         return sc_error_set(SC_ERR_INVALID_ARG, "compare needs 1..1000 seeds and a directory");
-    runner R = {.ctx = ctx, .d = d, .cfg = cfg, .data = data_hash(d)};
+    runner R = {.ctx = ctx, .d = d, .cfg = cfg, .data = sc__data_hash(d)};
     SC_TRY(parse_grid(cfg->grid, &R.g));
     SC_TRY(sc_mkdir_p(cfg->out));
     SC_TRY(sc_io_remove_stale_tmp(cfg->out, NULL));

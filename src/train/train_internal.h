@@ -59,4 +59,8 @@ char *sc__model_config_json(const sc_model_config *c);
 
 int64_t sc__train_count(const sc_dataset *d);
 
+/* A data set's identity: FNV-1a over its shape, images, labels, attributes
+ * and splits (compare's done.json and every run's config.json). */
+uint64_t sc__data_hash(const sc_dataset *d);
+
 #endif

@@ -92,3 +92,24 @@ int64_t sc__train_count(const sc_dataset *d)
         n += d->split[i] == SC_SPLIT_TRAIN;
     return n;
 }
+
+/* FNV-1a over bytes, continuing from h. */
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+uint64_t sc__data_hash(const sc_dataset *d)
+{
+    size_t n = (size_t)d->n;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    int64_t shape[6] = {d->n, d->c, d->h, d->w, d->num_classes, d->num_attrs};
+    h = fnv1a(h, shape, sizeof shape);
+    h = fnv1a(h, d->images, n * (size_t)d->c * (size_t)d->h * (size_t)d->w);
+    h = fnv1a(h, d->labels, n * sizeof *d->labels);
+    h = fnv1a(h, d->attrs, n * sizeof *d->attrs);
+    return fnv1a(h, d->split, n * sizeof *d->split);
+}
