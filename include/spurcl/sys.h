@@ -1,5 +1,5 @@
 /* spurcl: the host helpers the library uses itself and lends to its tools:
- * a monotonic clock and directory creation. No device, no OpenCL. */
+ * a monotonic clock, directory creation, the version. No device, no OpenCL. */
 #ifndef SPURCL_SYS_H
 #define SPURCL_SYS_H
 
@@ -16,6 +16,12 @@ SC_API double sc_time_now(void);
  * SC_ERR_IO names the component that could not be made, or the path that
  * exists and is not a directory. */
 SC_API sc_status sc_mkdir_p(const char *dir);
+
+/* The library's version ("0.1.0"), and `git describe --always --dirty
+ * --tags` of the source tree it was built from ("unknown" when that was not
+ * a git checkout). */
+SC_API const char *sc_version(void);
+SC_API const char *sc_version_git(void);
 
 #ifdef __cplusplus
 }

@@ -7,9 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#ifndef SPURCL_VERSION
-#define SPURCL_VERSION "0.1.0"
-#endif
+#include "spurcl/sys.h"
 
 typedef struct command {
     const char *name;
@@ -53,7 +51,7 @@ static void usage(FILE *out)
             "                    Default: $SPURCL_DEVICE, else auto.\n"
             "  -q, --quiet       no progress output\n"
             "  -h, --help        show this help\n"
-            "  -V, --version     show the version\n"
+            "  -V, --version     show the version and the git describe of the build\n"
             "\n"
             "Environment:\n"
             "  SPURCL_DEVICE      default device selector\n"
@@ -83,7 +81,7 @@ int main(int argc, char **argv)
         case 'd': g.device = optarg; break;
         case 'q': g.quiet = true; break;
         case 'h': usage(stdout); return SC_EXIT_OK;
-        case 'V': printf("spurcl %s\n", SPURCL_VERSION); return SC_EXIT_OK;
+        case 'V': printf("spurcl %s (git %s)\n", sc_version(), sc_version_git()); return SC_EXIT_OK;
         case ':':
             fprintf(stderr, "spurcl: option '%s' needs a value\nTry 'spurcl --help'.\n",
                     argv[optind - 1]);
