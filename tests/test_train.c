@@ -16,6 +16,8 @@
 #include "core/core.h"
 #include "spurcl/io.h"
 #include "spurcl/compare.h"
+#include "spurcl/sys.h"
+#include "train/train_internal.h"
 #include "spurcl/nn.h"
 #include "spurcl/train.h"
 #include "spurcl/ule.h"
@@ -208,6 +210,7 @@ START_TEST(eval_every_selects_among_all_evaluations)
     eval_line e[32];
     sc_train_result r;
     for (int run = 0; run < 2; run++) { /* the second run starts metrics.jsonl anew */
+        c.force = run > 0;                /* over the first one's files */
         TU_OK(sc_train_erm(tu_ctx(), d, &c, &r));
         int n = read_evals(dir, "val_acc", e, 32);
         int best = check_schedule(e, n, 2, 10, 3);
@@ -226,6 +229,7 @@ START_TEST(eval_every_selects_among_all_evaluations)
     u.eval_every = 3;
     u.select = SC_SELECT_VAL_AVG;
     u.run_dir = dir;
+    u.force = true;
     sc_ule_result ur;
     TU_OK(sc_train_ule(tu_ctx(), d, &u, &ur));
     int n = read_evals(dir, "teacher_val_acc", e, 32);
@@ -867,6 +871,155 @@ START_TEST(empty_training_split_is_refused)
 }
 END_TEST
 
+/* Every run records itself (sc_run_record, which the loop calls): a run
+ * directory that is not empty is refused without resume or force;
+ * config.json holds the caller's record, the run's settings and the data's
+ * checksum; a resume compares the settings and refuses a change with one
+ * line, unless overridden; epochs may grow. */
+static cJSON *read_config(const char *dir)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    uint8_t *txt;
+    size_t n;
+    TU_OK(sc_io_read_file(path, 1 << 20, &txt, &n));
+    cJSON *c = cJSON_Parse((char *)txt);
+    free(txt);
+    ck_assert_ptr_nonnull(c);
+    return c;
+}
+
+START_TEST(run_record_refuses_and_compares)
+{
+    sc_dataset *d = toy(60, 20, 20, 9), *other = toy(60, 20, 20, 10);
+    char *dir = tu_tmpdir("train");
+    sc_train_config c;
+    small_cnn(&c);
+    c.run_dir = dir;
+    c.record = "{\"command\": \"test\", \"argv\": [\"a\", \"b\"], \"data_path\": \"toy.st\"}";
+    TU_OK(sc_run_record(tu_ctx(), d, &c.run, "train")); /* an empty directory is fine */
+    cJSON *cf = read_config(dir);
+    ck_assert_str_eq(cJSON_GetObjectItem(cf, "command")->valuestring, "test");
+    ck_assert_str_eq(cJSON_GetObjectItem(cf, "trainer")->valuestring, "train");
+    ck_assert_str_eq(cJSON_GetObjectItem(cf, "spurcl")->valuestring, sc_version());
+    ck_assert_str_eq(cJSON_GetObjectItem(cf, "git")->valuestring, sc_version_git());
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cf, "argv")), 2);
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(cf, "device"));
+    const cJSON *data = cJSON_GetObjectItem(cf, "data"), *run = cJSON_GetObjectItem(cf, "run");
+    char hex[24];
+    snprintf(hex, sizeof hex, "%016llx", (unsigned long long)sc__data_hash(d));
+    ck_assert_str_eq(cJSON_GetObjectItem(data, "fnv1a")->valuestring, hex);
+    ck_assert_str_eq(cJSON_GetObjectItem(data, "path")->valuestring, "toy.st");
+    ck_assert_double_eq(cJSON_GetObjectItem(run, "lr")->valuedouble, 0.001); /* not 0.0010000000474 */
+    ck_assert_int_eq(cJSON_GetObjectItem(run, "batch")->valueint, 32);
+    ck_assert_ptr_null(cJSON_GetObjectItem(cf, "free"));
+    cJSON_Delete(cf);
+
+    /* not empty: refused, naming the directory and both ways on */
+    ck_assert_int_eq(sc_run_record(tu_ctx(), d, &c.run, "train"), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), dir) && strstr(sc_last_error(), "is not empty") &&
+                      strstr(sc_last_error(), "--resume") && strstr(sc_last_error(), "--force"),
+                  "%s", sc_last_error());
+    c.force = true;
+    TU_OK(sc_run_record(tu_ctx(), d, &c.run, "train"));
+    c.force = false;
+
+    /* resume: the same settings and more epochs go on; another lr does not */
+    c.resume = true;
+    c.epochs += 3;
+    TU_OK(sc_run_record(tu_ctx(), d, &c.run, "train"));
+    c.optim.lr = 0.1f;
+    c.batch_size = 16;
+    ck_assert_int_eq(sc_run_record(tu_ctx(), d, &c.run, "train"), SC_ERR_INVALID_ARG);
+    char want[700];
+    snprintf(want, sizeof want, "--resume: settings changed: batch 32 -> 16, lr 0.001 -> 0.1 "
+                                "(%s/config.json); pass --override batch,lr to accept", dir);
+    ck_assert_str_eq(sc_last_error(), want);
+    c.overrides = "lr";
+    ck_assert_int_eq(sc_run_record(tu_ctx(), d, &c.run, "train"), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "setting changed: batch 32 -> 16") &&
+                      !strstr(sc_last_error(), "lr 0.001"), "%s", sc_last_error());
+    c.overrides = "batch,lr";
+    TU_OK(sc_run_record(tu_ctx(), d, &c.run, "train"));
+    cf = read_config(dir);
+    ck_assert_double_eq_tol(cJSON_GetObjectItem(cJSON_GetObjectItem(cf, "run"), "lr")->valuedouble,
+                            0.1, 1e-9);
+    const cJSON *h = cJSON_GetArrayItem(cJSON_GetObjectItem(cf, "history"), 1);
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(cJSON_GetObjectItem(h, "changed"), "lr"));
+    cJSON_Delete(cf);
+    /* an override of no setting is a typo, not a no-op */
+    c.overrides = "learning-rate";
+    ck_assert_int_eq(sc_run_record(tu_ctx(), d, &c.run, "train"), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "--override learning-rate: no such setting"), "%s",
+                  sc_last_error());
+    /* other data: its checksum differs */
+    c.overrides = NULL;
+    ck_assert_int_eq(sc_run_record(tu_ctx(), other, &c.run, "train"), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "setting changed: data toy.st (fnv1a ") &&
+                      strstr(sc_last_error(), "pass --override data"), "%s", sc_last_error());
+    c.overrides = "data";
+    TU_OK(sc_run_record(tu_ctx(), other, &c.run, "train"));
+
+    /* the caller's settings are what is compared when both files have them */
+    c.overrides = NULL;
+    c.force = true;
+    c.resume = false;
+    c.record = "{\"settings\": {\"lambda\": \"10,100\", \"json\": \"a.json\"}, "
+               "\"free\": [\"json\"]}";
+    TU_OK(sc_run_record(tu_ctx(), d, &c.run, "ule"));
+    c.force = false;
+    c.resume = true;
+    c.optim.lr = 0.5f; /* in "run" only: not compared */
+    c.record = "{\"settings\": {\"lambda\": \"10,100\", \"json\": \"b.json\"}, "
+               "\"free\": [\"json\"]}";
+    TU_OK(sc_run_record(tu_ctx(), d, &c.run, "ule"));
+    c.record = "{\"settings\": {\"lambda\": \"10\", \"json\": \"b.json\"}}";
+    ck_assert_int_eq(sc_run_record(tu_ctx(), d, &c.run, "ule"), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "setting changed: lambda 10,100 -> 10 "), "%s",
+                  sc_last_error());
+    sc_dataset_free(d);
+    sc_dataset_free(other);
+    tu_rmtree(dir);
+}
+END_TEST
+
+/* The loop records the run and refuses a changed setting before it loads or
+ * trains anything; GroupDRO's dro.csv does not make a new directory look
+ * used. */
+START_TEST(loop_records_the_run)
+{
+    sc_dataset *d = toy(60, 20, 20, 11);
+    char *dir = tu_tmpdir("train");
+    sc_dro_config c;
+    sc_dro_config_default(&c);
+    small_cnn(&c.train);
+    c.train.epochs = 1;
+    c.train.run_dir = dir;
+    sc_train_result r;
+    TU_OK(sc_train_group_dro(tu_ctx(), d, &c, &r));
+    sc_train_result_free(&r);
+    cJSON *cf = read_config(dir);
+    ck_assert_str_eq(cJSON_GetObjectItem(cf, "trainer")->valuestring, "groupdro");
+    cJSON_Delete(cf);
+    ck_assert_int_eq(sc_train_group_dro(tu_ctx(), d, &c, &r), SC_ERR_INVALID_ARG);
+    c.train.resume = true;
+    c.train.epochs = 2;
+    uint64_t seed = c.train.seed;
+    c.train.seed = seed + 1;
+    ck_assert_int_eq(sc_train_group_dro(tu_ctx(), d, &c, &r), SC_ERR_INVALID_ARG);
+    char want[64];
+    snprintf(want, sizeof want, "setting changed: seed %llu -> %llu", (unsigned long long)seed,
+             (unsigned long long)seed + 1);
+    ck_assert_msg(strstr(sc_last_error(), want), "%s", sc_last_error());
+    c.train.seed = seed;
+    TU_OK(sc_train_group_dro(tu_ctx(), d, &c, &r));
+    ck_assert_int_eq(r.selected_epoch, 2);
+    sc_train_result_free(&r);
+    sc_dataset_free(d);
+    tu_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     const tu_case cases[] = {
@@ -874,7 +1027,8 @@ int main(void)
                 eval_every_selects_among_all_evaluations, ule_resume_is_bit_identical,
                 ule_teacher_beats_student_on_conflicting, group_dro_weights, ule_frozen_backbone,
                 compare_resumes, checkpoint_metadata_is_range_checked,
-                empty_training_split_is_refused}},
+                empty_training_split_is_refused, run_record_refuses_and_compares,
+                loop_records_the_run}},
     };
     return tu_run(TU_SUITE("train", cases));
 }

@@ -23,7 +23,9 @@
  * exists is skipped, so an interrupted comparison resumes where it stopped.
  * done.json records the run's settings (a hash of the data set, the model,
  * the budget, the method's options); one made with other settings is an
- * error that names it, never reused.
+ * error that names it, never reused. Every run's directory gets its
+ * config.json (sc_run_record; a run without done.json starts again over what
+ * it left), and out/config.json records the latest invocation.
  * The ERM run of a seed is the backbone of that seed's dfr and ule runs, and
  * runs first. */
 #ifndef SPURCL_COMPARE_H
@@ -54,7 +56,8 @@ typedef struct sc_compare_config {
     int seeds;                         /* seeds 0 .. seeds-1 (default 5) */
     sc_train_config train;             /* the model and run settings every method shares
                                           (epochs, batch, optimiser, eval_every...);
-                                          run_dir, seed, select, resume are set per run */
+                                          run_dir, seed, select, resume, force are set per
+                                          run; its `record` goes to every run's config.json */
     int jtt_id_epochs;                 /* default 1 */
     double jtt_upweight;               /* default 20 */
     double dro_eta, dro_adjustment;    /* default 0.01, 0 */

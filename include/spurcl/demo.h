@@ -24,6 +24,8 @@ typedef struct sc_demo_config {
     sc_spuco_difficulty difficulty;
     uint64_t seed;                     /* the data set's seed (runs use seeds 0..seeds-1) */
     const char *source_dir;            /* Fashion-MNIST files (NULL: the Debian package's) */
+    const char *record;                /* the caller's JSON object for every run's config.json
+                                          (sc_run_record), or NULL */
     void (*progress)(const sc_train_progress *p, void *ud);
     void *progress_ud;
 } sc_demo_config;

@@ -145,12 +145,15 @@ typedef struct sc_train_progress {
     int64_t batch_size;                                                                            \
     uint64_t seed;               /* initialisation, shuffling and every other draw */             \
     sc_optim_config optim;       /* cosine schedules with total_steps 0 span the run */           \
-    const char *run_dir;         /* metrics.jsonl and checkpoints; NULL: no files */              \
+    const char *run_dir;         /* config.json, metrics.jsonl, checkpoints; NULL: no files */    \
     bool resume;                 /* continue from run_dir's last checkpoints */                   \
+    bool force;                  /* start a new run in a run_dir that is not empty */            \
+    const char *overrides;       /* settings a resume may change, "lr,batch" (or NULL) */       \
     sc_select select;            /* which evaluation's model is kept */                           \
     int64_t eval_every;          /* also evaluate (and select) every N steps; 0: epoch ends */    \
     bool eval_test;              /* also log test metrics at each evaluation (never selects) */   \
     const char *label;           /* progress label, NULL: the trainer's name */                   \
+    const char *record;          /* the caller's JSON object for config.json (sc_run_record) */   \
     void (*progress)(const sc_train_progress *p, void *ud);                                        \
     void *progress_ud;
 
@@ -165,6 +168,31 @@ typedef struct sc_run_config {
             SC_RUN_CONFIG_MEMBERS                                                                  \
         };                                                                                         \
     }
+
+/* The start of a run in run->run_dir: sc_loop_run calls it for every
+ * trainer, and runners of several runs (JTT's stages, a ULE sweep, the
+ * comparison, DFR in the tool) call it for their own directory.
+ *
+ * - A run_dir that exists and is not empty is refused unless run->resume
+ *   (continue the run in it) or run->force (start a new run over it).
+ * - run_dir/config.json is written atomically: "spurcl" (version), "git"
+ *   (git describe of the build), "trainer", every key of run->record (a
+ *   JSON object; the tool gives "command", "argv" and "settings", every
+ *   option of the command with its final value, generated from its option
+ *   table, and "data_path"), "run" (this run's sc_run_config), "data" (its
+ *   path, FNV-1a checksum and size), "device", "created".
+ * - With run->resume the stored config.json is compared first: the
+ *   "settings" (the record's, else "run") key by key over the keys both
+ *   files have, and the data checksum (key "data"). "epochs" (raised to
+ *   train on), "out", "resume", "force", "override" and the keys of the
+ *   record's "free" array may change. Any other change is refused with one
+ *   line naming each key with its old and new value, unless run->overrides
+ *   (a comma-separated list) names it; then the new values are recorded and
+ *   "history" gets an entry with what changed. A run_dir without
+ *   config.json (made by an older spurcl) resumes unchecked.
+ * ctx and d may be NULL (no device, no data recorded). */
+SC_API sc_status sc_run_record(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
+                               const char *trainer);
 
 /* ---- ERM training ------------------------------------------------------------ */
 

@@ -356,6 +356,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
     tc.run_dir = dir;
     tc.seed = (uint64_t)seed;
     tc.resume = false;
+    tc.force = true; /* a run without done.json starts again over what it left */
     tc.select = SC_SELECT_LAST;
     tc.eval_test = true;
     tc.label = label;
@@ -413,7 +414,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
         fc.progress = cfg->progress;
         fc.progress_ud = cfg->progress_ud;
         sc_dfr_result dr;
-        sc_status st = sc_mkdir_p(dir);
+        sc_status st = sc_run_record(R->ctx, R->d, &tc.run, "dfr");
         if (st == SC_OK)
             st = sc_dfr(R->ctx, base, R->d, &fc, &dr);
         sc_model_free(base);
@@ -518,8 +519,13 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
         return sc_error_set(SC_ERR_INVALID_ARG, "compare needs 1..1000 seeds and a directory");
     runner R = {.ctx = ctx, .d = d, .cfg = cfg, .data = sc__data_hash(d)};
     SC_TRY(parse_grid(cfg->grid, &R.g));
-    SC_TRY(sc_mkdir_p(cfg->out));
-    SC_TRY(sc_io_remove_stale_tmp(cfg->out, NULL));
+    /* the comparison's own directory always resumes: config.json records
+     * the latest invocation, each run's directory its own */
+    sc_run_config top = cfg->train.run;
+    top.run_dir = cfg->out;
+    top.resume = false;
+    top.force = true;
+    SC_TRY(sc_run_record(ctx, d, &top, "compare"));
     bool need_erm = cfg->methods[SC_METHOD_ERM] ||
                     (!cfg->backbone && (cfg->methods[SC_METHOD_DFR] ||
                                         (cfg->methods[SC_METHOD_ULE] && !cfg->ule_whole_network)));

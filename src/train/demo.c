@@ -58,6 +58,7 @@ void sc_demo_compare_config(const sc_demo_config *cfg, sc_compare_config *c)
     c->seeds = cfg->seeds;
     c->train.epochs = cfg->epochs;
     c->train.eval_every = cfg->eval_every;
+    c->train.record = cfg->record;
     c->progress = cfg->progress;
     c->progress_ud = cfg->progress_ud;
 }

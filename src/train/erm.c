@@ -171,11 +171,15 @@ static sc_status dro_step(void *self, sc_graph *g, const sc_batch *bt, double *v
 }
 
 /* Group-balanced sampling: as many draws as training samples. */
+static sc_status dro_open_csv(erm *e);
+
 static sc_status dro_begin_epoch(void *self, int epoch, const int64_t **order, int64_t *n)
 {
     erm *e = self;
     *order = NULL;
     *n = 0;
+    if (!e->csv)
+        SC_TRY(dro_open_csv(e));
     if (!e->dro->balanced)
         return SC_OK;
     *n = sc__train_count(e->d);
@@ -221,7 +225,7 @@ static sc_status dro_extra(void *self, bool loading, const sc_checkpoint_tensor 
     return SC_OK;
 }
 
-/* The GroupDRO state: uniform q, training counts, the log file. */
+/* The GroupDRO state: uniform q, training counts. */
 static sc_status dro_init(erm *e)
 {
     const sc_dataset *d = e->d;
@@ -242,7 +246,14 @@ static sc_status dro_init(erm *e)
             e->n_train[d->groups[i]] += 1;
     if (!(e->dro->eta >= 0) || !(e->dro->adjustment >= 0))
         return sc_error_set(SC_ERR_INVALID_ARG, "GroupDRO needs eta >= 0 and C >= 0");
-    SC_TRY(sc_mkdir_p(e->cfg->run_dir));
+    return SC_OK;
+}
+
+/* DIR/dro.csv, opened at the first epoch's start: after the loop has
+ * checked and recorded the run directory (a new run must find it empty). */
+static sc_status dro_open_csv(erm *e)
+{
+    int G = e->G;
     char path[4096];
     snprintf(path, sizeof path, "%s/dro.csv", e->cfg->run_dir);
     e->csv = fopen(path, e->cfg->resume ? "a" : "w");

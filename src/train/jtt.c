@@ -24,11 +24,13 @@ sc_status sc_train_jtt(sc_context *ctx, const sc_dataset *d, const sc_jtt_config
                             "jtt needs identification epochs >= 1 and an upweight factor >= 1");
     if (!cfg->train.run_dir)
         return sc_error_set(SC_ERR_INVALID_ARG, "jtt needs a run directory");
-    char id_dir[4096];
-    snprintf(id_dir, sizeof id_dir, "%s/identify", cfg->train.run_dir);
-    sc_status st = sc_mkdir_p(id_dir);
+    /* the whole run's directory is checked and recorded once, here; its two
+     * stages then run in it (stage 1 in DIR/identify, always anew) */
+    sc_status st = sc_run_record(ctx, d, &cfg->train.run, "jtt");
     if (st != SC_OK)
         return st;
+    char id_dir[4096];
+    snprintf(id_dir, sizeof id_dir, "%s/identify", cfg->train.run_dir);
 
     /* progress tells the two stages apart */
     const char *base = cfg->train.label ? cfg->train.label : "jtt";
@@ -40,6 +42,7 @@ sc_status sc_train_jtt(sc_context *ctx, const sc_dataset *d, const sc_jtt_config
     id.epochs = cfg->id_epochs;
     id.select = SC_SELECT_LAST;
     id.resume = false;
+    id.force = true;
     id.sample_weights = NULL;
     id.run_dir = id_dir;
     sc_train_result r1;
@@ -64,6 +67,7 @@ sc_status sc_train_jtt(sc_context *ctx, const sc_dataset *d, const sc_jtt_config
     if (st == SC_OK) {
         sc_train_config fin = cfg->train;
         fin.label = fin_label;
+        fin.force = true; /* DIR holds identify/ and config.json */
         fin.sample_weights = w;
         st = sc_train_erm(ctx, d, &fin, &out->final);
     }

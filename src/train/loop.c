@@ -320,21 +320,26 @@ sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config 
         return sc_error_set(SC_ERR_INVALID_ARG, "%s: resuming needs a run directory", t->name);
     loop L = {.ctx = ctx, .d = d, .run = run, .t = t, .fresh = !run->resume,
               .best = {.value = -INFINITY, .epoch = -1}, .t0 = sc_time_now()};
-    if (files(&L)) {
-        SC_TRY(sc_mkdir_p(run->run_dir));
-        /* a writer killed mid-checkpoint left its temporary file behind */
-        SC_TRY(sc_io_remove_stale_tmp(run->run_dir, NULL));
-        SC_TRY(part_paths(&L));
-    }
+    /* the directory is checked and the settings compared before anything
+     * is loaded; config.json is written once a resume has succeeded */
+    cJSON *record = NULL;
+    sc_status st = sc__record_begin(ctx, d, run, t->name, &record);
+    if (st == SC_OK && files(&L))
+        st = part_paths(&L);
     int start_epoch = 0;
-    if (run->resume)
-        SC_TRY(resume(&L, &start_epoch));
+    if (st == SC_OK && run->resume)
+        st = resume(&L, &start_epoch);
+    if (st != SC_OK) {
+        cJSON_Delete(record);
+        return st;
+    }
+    SC_TRY(sc__record_write(run, record));
     L.step = global_step(&L);
     sc_batcher *b = NULL;
     sc_graph *g = NULL;
     sc_batch_opts bo = {.batch_size = run->batch_size, .shuffle = true, .seed = run->seed,
                         .no_images = t->no_images};
-    sc_status st = sc_batcher_create(d, SC_SPLIT_TRAIN, &bo, &b);
+    st = sc_batcher_create(d, SC_SPLIT_TRAIN, &bo, &b);
     if (st == SC_OK)
         st = sc_graph_create(ctx, &g);
     const char *last_good = files(&L) ? L.last[0] : "(none: the run writes no checkpoints)";

@@ -1,9 +1,10 @@
 /* The one training loop every trainer runs on (ERM and JTT's two stages,
  * ULE, self-supervised pre-training, the linear probe).
  *
- * The loop owns the run directory, epochs and steps, the evaluation cadence
- * and model selection, progress with an ETA, metrics.jsonl, last/best
- * checkpoints and resume. A trainer supplies what is its own through
+ * The loop owns the run directory (refused when it is not empty, unless
+ * resume or force), its config.json (the run's record, compared on resume),
+ * epochs and steps, the evaluation cadence and model selection, progress
+ * with an ETA, metrics.jsonl, last/best checkpoints and resume. A trainer supplies what is its own through
  * sc_trainer: its step, its evaluation, the models it checkpoints and any
  * extra state (ULE's second model, SSL's projector and sampler).
  *
@@ -96,6 +97,16 @@ typedef struct sc_loop_result {
  * weights. */
 sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
                       sc_trainer *t, sc_loop_result *out);
+
+/* The record of a run in two halves (src/train/loop_record.c; sc_run_record
+ * is both): _begin refuses a run directory that is not empty (without
+ * resume or force), creates it, builds config.json and, on resume, compares
+ * it with the stored one; _write writes it (after a resume has loaded its
+ * checkpoints) and frees it. Without a run directory *config is NULL and
+ * _write does nothing. */
+sc_status sc__record_begin(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
+                           const char *trainer, cJSON **config);
+sc_status sc__record_write(const sc_run_config *run, cJSON *config);
 
 /* Loads a part's best checkpoint (model weights only) into `into`. */
 sc_status sc_loop_load_best(const sc_run_config *run, const sc_loop_part *part, sc_model *into);

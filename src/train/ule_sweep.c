@@ -65,7 +65,9 @@ sc_status sc_train_ule_sweep(sc_context *ctx, const sc_dataset *d, const sc_ule_
     if (n < 1 || !cfg->run_dir)
         return sc_error_set(SC_ERR_INVALID_ARG, "a ule sweep needs lambdas and a run directory");
     memset(results, 0, (size_t)n * sizeof *results);
-    sc_status st = SC_OK;
+    /* a sweep's directory is checked and recorded here, each lambda's run
+     * in its lambda-L/ by the loop (one lambda: the loop, in DIR itself) */
+    sc_status st = n > 1 ? sc_run_record(ctx, d, &cfg->run, "ule sweep") : SC_OK;
     double best_val = -INFINITY;
     char dir[4096];
     for (int i = 0; st == SC_OK && i < n; i++) {
@@ -80,6 +82,7 @@ sc_status sc_train_ule_sweep(sc_context *ctx, const sc_dataset *d, const sc_ule_
         char ck[4200];
         snprintf(ck, sizeof ck, "%s/teacher.safetensors", dir);
         c.resume = cfg->resume && (n == 1 || access(ck, F_OK) == 0);
+        c.force = cfg->force || n > 1; /* a lambda's run that did not reach a checkpoint restarts */
         char label[96];
         snprintf(label, sizeof label, "%s lambda %g", cfg->label ? cfg->label : "ule", lambdas[i]);
         c.label = label;
