@@ -98,7 +98,25 @@ for c in $(grep -vx data "$tmp/cmds") "data build" "data preview"; do
     grep_in "$c --help states a default" help "default"
 done
 help_flat train; grep_in "train: --epochs default 5" help "\-\-epochs N epochs (default 5)"
-grep_in "train: --out default runs/train" help "(default runs/train)"
+grep_in "train: --out default, a new directory per run" help "(default runs/train-YYYYMMDD-HHMMSS, a new directory for every run, named on stdout)"
+grep_in "train: --out refuses a non-empty directory" help "not empty is refused unless --resume or --force"
+grep_in "train: --resume says --epochs may be raised" help "except --epochs, which may be raised"
+grep_in "train: --override" help "\-\-override KEY with --resume: accept a new value"
+for c in jtt groupdro ule ssl dfr; do
+    help_flat $c; grep_in "$c: --out default runs/$c-<time>" help "(default runs/$c-YYYYMMDD-HHMMSS"
+    grep_in "$c: --force" help "\-\-force start a new run"
+done
+for c in compare demo; do
+    help_flat $c; grep_in "$c: --out always resumes" help "It always resumes"
+    if "$exe" $c --help | grep -q "^  --force"; then echo "FAIL $c --help lists --force"; fails=$((fails+1));
+    else echo "ok   $c --help does not list --force"; passes=$((passes+1)); fi
+done
+help_flat demo; grep_in "demo: --out default runs/demo" help "(default runs/demo)"
+help_flat train
+check "--resume without --out" 2 "$exe" train --data x --resume
+grep_in "--resume without --out says why" err "needs --out DIR"
+check "--resume with --force" 2 "$exe" train --data x --out y --resume --force
+check "--override without --resume" 2 "$exe" ule --data x --out y --override lr
 grep_in "train: --optim default by name" help "\-\-optim sgd|adamw .*(default adamw)"
 grep_in "train offers val-wga" help "last|val-avg|val-wga"
 help_flat ule; grep_in "ule: --epochs default 2" help "\-\-epochs N epochs (default 2)"
@@ -171,6 +189,95 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "ule --resume appended one epoch" 0 test "$(wc -l < "$tmp/u1/metrics.jsonl")" -eq 2
     check "ule --resume without a run fails" 1 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --out "$tmp/none" --resume
     grep_in "ule --resume names the checkpoint" err "student.safetensors"
+    # every run records itself: DIR/config.json with the command line, every
+    # option's final value (defaults included), version, data checksum, device
+    check "train, a new run" 0 "$exe" -q train --data "$tmp/sc.st" --epochs 1 --batch 64 \
+        --lr 0.002 --out "$tmp/t1"
+    grep_in "train names its run directory on stdout" out "^run directory: $tmp/t1\$"
+    check "config.json: settings, argv, version, device, data checksum" 0 python3 -c "
+import json, struct, sys
+c = json.load(open(sys.argv[1]))
+for k in ('spurcl', 'git', 'command', 'argv', 'settings', 'run', 'data', 'device', 'created'):
+    assert k in c, k
+assert c['command'] == 'train' and c['argv'][1:] == ['-q', 'train', '--data', sys.argv[2], '--epochs', '1', '--batch', '64', '--lr', '0.002', '--out', sys.argv[3]], c['argv']
+s = c['settings']
+assert s['lr'] == 0.002 and s['batch'] == 64 and s['epochs'] == 1 and s['data'] == sys.argv[2], s
+assert s['optim'] == 'adamw' and s['weight-decay'] == 0.01 and s['select'] == 'last' and s['model'] == 'cnn', s
+assert s['resume'] is False and s['cnn-widths'] == '32,64,128', s
+# the data checksum is FNV-1a over the shape, images, labels, attrs, splits
+b = open(sys.argv[2], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+h = json.loads(b[8:8 + n])
+build = json.loads(h['__metadata__']['build'])
+t = lambda k: b[8 + n + h[k]['data_offsets'][0]:8 + n + h[k]['data_offsets'][1]]
+N, C, H, W = h['images']['shape']
+x = 0xcbf29ce484222325
+for part in (struct.pack('<6q', N, C, H, W, build['num_classes'], build['num_attrs']), t('images'), t('labels'), t('attrs'), t('split')):
+    for byte in part:
+        x = ((x ^ byte) * 0x100000001b3) & 0xffffffffffffffff
+assert c['data']['fnv1a'] == '%016x' % x, (c['data'], '%016x' % x)
+assert c['data']['path'].endswith('/sc.st') and c['data']['path'].startswith('/'), c['data']
+" "$tmp/t1/config.json" "$tmp/sc.st" "$tmp/t1"
+    check "config.json written atomically (no temporary left)" 0 test "$(ls "$tmp/t1" | grep -c '\.tmp$')" -eq 0
+    # a non-empty --out is refused unless --resume or --force
+    check "non-empty --out refused" 1 "$exe" -q train --data "$tmp/sc.st" --epochs 1 --batch 64 \
+        --out "$tmp/t1"
+    grep_in "the refusal names the directory and both options" err "$tmp/t1 is not empty: pass --resume to continue the run in it, or --force to start a new run over it"
+    one_line "the refusal is one line" err
+    check "the refused run left config.json alone" 0 python3 -c "import json,sys; assert json.load(open(sys.argv[1]))['settings']['lr'] == 0.002" "$tmp/t1/config.json"
+    # --resume refuses a changed setting with a one-line diff; --override accepts it
+    check "--resume with another --lr refused" 1 "$exe" -q train --data "$tmp/sc.st" --epochs 2 \
+        --batch 64 --lr 0.1 --out "$tmp/t1" --resume
+    grep_in "the diff names key, old and new value" err "\-\-resume: setting changed: lr 0.002 -> 0.1 ($tmp/t1/config.json); pass --override lr to accept"
+    one_line "the diff is one line" err
+    check "the refused resume trained nothing" 0 test "$(wc -l < "$tmp/t1/metrics.jsonl")" -eq 1
+    check "--resume with two changes refused" 1 "$exe" -q train --data "$tmp/sc.st" --epochs 2 \
+        --batch 32 --lr 0.1 --out "$tmp/t1" --resume
+    grep_in "both changes named" err "settings changed: batch 64 -> 32, lr 0.002 -> 0.1 .*pass --override batch,lr to accept"
+    check "--override of an unknown key" 1 "$exe" -q train --data "$tmp/sc.st" --epochs 2 \
+        --batch 64 --lr 0.1 --out "$tmp/t1" --resume --override lrate
+    grep_in "unknown key named" err "\-\-override lrate: no such setting"
+    check "--resume --override lr (and --epochs raised without one)" 0 "$exe" -q train \
+        --data "$tmp/sc.st" --epochs 2 --batch 64 --lr 0.1 --out "$tmp/t1" --resume --override lr
+    check "the resumed run trained its second epoch" 0 test "$(wc -l < "$tmp/t1/metrics.jsonl")" -eq 2
+    check "config.json: the new lr and the history" 0 python3 -c "
+import json, sys
+c = json.load(open(sys.argv[1]))
+assert c['settings']['lr'] == 0.1 and c['settings']['epochs'] == 2, c['settings']
+h = c['history'][-1]
+assert h['changed'] == {'epochs': [1, 2], 'lr': [0.002, 0.1]}, h
+assert '--override' in h['argv'], h
+" "$tmp/t1/config.json"
+    check "another tiny MNIST-SC" 0 "$exe" -q data build --max-train 600 --max-test 200 \
+        --variant patch --rho 0.9 --out "$tmp/sc2.st"
+    check "another data file refused on --resume" 1 "$exe" -q train --data "$tmp/sc2.st" \
+        --epochs 2 --batch 64 --lr 0.1 --out "$tmp/t1" --resume
+    grep_in "the data change names both checksums" err "setting changed: data .*sc.st (fnv1a [0-9a-f]*) -> .*sc2.st (fnv1a [0-9a-f]*)"
+    check "--force starts anew in a non-empty --out" 0 "$exe" -q train --data "$tmp/sc.st" \
+        --epochs 1 --batch 64 --out "$tmp/t1" --force
+    check "--force: metrics.jsonl starts anew" 0 test "$(wc -l < "$tmp/t1/metrics.jsonl")" -eq 1
+    check "--force: config.json anew" 0 python3 -c "import json,sys; c=json.load(open(sys.argv[1])); assert c['settings']['lr'] == 0.001 and 'history' not in c, c" "$tmp/t1/config.json"
+    # a run an older spurcl made (no config.json) resumes with a warning
+    rm "$tmp/t1/config.json"
+    check "--resume without config.json" 0 "$exe" -q train --data "$tmp/sc.st" --epochs 2 \
+        --batch 64 --out "$tmp/t1" --resume
+    grep_in "it warns" err "warning: $tmp/t1 has no config.json (an older spurcl made it)"
+    check "and records it now" 0 test -s "$tmp/t1/config.json"
+    # without --out, a new directory per run: runs/train-YYYYMMDD-HHMMSS,
+    # -2 when that exists (the next seconds' names are taken here)
+    mkdir -p "$tmp/cwd/runs"
+    now=$(date +%s)
+    for i in 0 1 2 3 4 5 6 7 8 9; do
+        d="$tmp/cwd/runs/train-$(date -d "@$((now + i))" +%Y%m%d-%H%M%S)"
+        mkdir -p "$d" && touch "$d/taken"
+    done
+    check "train without --out" 0 sh -c "cd '$tmp/cwd' && '$exe' -q train --data '$tmp/sc.st' --epochs 1 --batch 64"
+    grep_in "a fresh directory, named on stdout" out "^run directory: runs/train-[0-9]\{8\}-[0-9]\{6\}-2\$"
+    fresh=$(sed -n 's/^run directory: //p' "$tmp/out")
+    check "it holds the run" 0 test -s "$tmp/cwd/$fresh/config.json" -a -s "$tmp/cwd/$fresh/last.safetensors"
+    check "the taken directory is untouched" 0 test "$(ls "$tmp/cwd/${fresh%-2}")" = taken
+    check "a run that fails leaves no empty directory" 1 sh -c "cd '$tmp/cwd' && '$exe' -q train --data '$tmp/nonexistent.st'"
+    check "no directory left" 0 test "$(ls "$tmp/cwd/runs" | wc -l)" -eq 11
     check "ule, lambda sweep" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 \
         --lambda 10,100 --out "$tmp/u2"
     grep_in "sweep picture in the sweep dir" out "saliency picture: $tmp/u2/saliency.png"
@@ -238,6 +345,23 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "demo again resumes" 0 "$exe" demo --max-train 600 --max-test 500 --seeds 2 \
         --eval-every 3 --out "$tmp/demo"
     grep_in "demo again trains nothing" out "0 runs trained, 10 found finished"
+    # every run a command or a runner starts records itself
+    check "every run has its config.json" 0 python3 -c "
+import json, sys
+tmp = sys.argv[1]
+want = {'u1': 'ule', 'u2': 'ule', 'u2/lambda-10': 'ule', 'ssl1': 'ssl', 'dro': 'groupdro',
+        'dfr': 'dfr', 'cmp': 'compare', 'cmp/erm/seed-1': 'compare', 'cmp/dfr/seed-0': 'compare',
+        'cmp/ule/lambda=100/seed-1': 'compare', 'demo': 'demo', 'demo/jtt/seed-0': 'demo',
+        'demo/jtt/seed-0/identify': 'demo', 'demo/groupdro/seed-1': 'demo'}
+for d, cmd in want.items():
+    c = json.load(open(f'{tmp}/{d}/config.json'))
+    assert c['command'] == cmd and len(c['data']['fnv1a']) == 16 and c['settings'], (d, c)
+trainers = {'cmp/erm/seed-1': ('train', 1), 'cmp/dfr/seed-0': ('dfr', 0),
+            'demo/jtt/seed-0/identify': ('train', 0), 'u2/lambda-10': ('ule', 0)}
+for d, (t, seed) in trainers.items():
+    c = json.load(open(f'{tmp}/{d}/config.json'))
+    assert c['trainer'] == t and c['run']['seed'] == seed and c['run']['out'].endswith(d), (d, c)
+" "$tmp"
 else
     echo "skip ule end to end: /usr/share/datasets/fashion-mnist not installed"
 fi

@@ -21,6 +21,8 @@ enum { SC_EXIT_OK = 0, SC_EXIT_FAIL = 1, SC_EXIT_USAGE = 2 };
 typedef struct sc_cli_global {
     const char *device;   /* --device SEL, or NULL (then $SPURCL_DEVICE / auto) */
     bool quiet;           /* --quiet: no progress output */
+    int argc;             /* the whole command line, for config.json */
+    char **argv;
 } sc_cli_global;
 
 /* Prints "spurcl: <what>: <sc_last_error()>" on stderr and returns 1. */

@@ -4,11 +4,16 @@
 #include "cli.h"
 #include "opts.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "spurcl/device.h"
+#include "spurcl/sys.h"
 #include "spurcl/train.h"
 
 int sc_cli_fail(const char *what)
@@ -79,6 +84,97 @@ static void close_session(sc_cli_session *s)
     sc_dataset_free(s->d);
 }
 
+/* Without --out: BASE-YYYYMMDD-HHMMSS in local time, or with -2, -3, ...
+ * when that exists; created here (mkdir fails on a name another run took
+ * in the same second). */
+static int fresh_run_dir(sc_cli_args *a)
+{
+    char stamp[32], parent[4096];
+    time_t t = time(NULL);
+    struct tm tm;
+    if (!localtime_r(&t, &tm) || !strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm))
+        snprintf(stamp, sizeof stamp, "%lld", (long long)t);
+    snprintf(parent, sizeof parent, "%s", a->fresh_base);
+    char *slash = strrchr(parent, '/');
+    if (slash) {
+        *slash = '\0';
+        if (sc_mkdir_p(parent) != SC_OK)
+            return sc_cli_fail(a->spec->name);
+    }
+    for (int k = 1; k < 1000; k++) {
+        int n = k == 1 ? snprintf(a->run_dir_buf, sizeof a->run_dir_buf, "%s-%s", a->fresh_base,
+                                  stamp)
+                       : snprintf(a->run_dir_buf, sizeof a->run_dir_buf, "%s-%s-%d",
+                                  a->fresh_base, stamp, k);
+        if (n < 0 || (size_t)n >= sizeof a->run_dir_buf)
+            break;
+        if (mkdir(a->run_dir_buf, 0777) == 0) {
+            a->run->run_dir = a->run_dir_buf;
+            return SC_CLI_CONTINUE;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    fprintf(stderr, "spurcl: %s: cannot create a new run directory %s-%s: %s\n", a->spec->name,
+            a->fresh_base, stamp, strerror(errno));
+    return SC_EXIT_FAIL;
+}
+
+/* Before a command that writes a run directory opens anything: the options
+ * that go together, the directory's name (a new one without --out), the
+ * warning for a run an older spurcl made, and the record config.json gets. */
+static int prepare_run_dir(sc_cli_args *a, const sc_cli_global *g)
+{
+    sc_run_config *run = a->run;
+    const char *cmd = a->spec->name;
+    if (!run || (!run->run_dir && !a->fresh_base))
+        return SC_CLI_CONTINUE;
+    if (run->resume && run->force)
+        return sc_cli_usage_error(cmd, "--resume continues the run in --out and --force starts "
+                                       "a new one over it: give one of them");
+    if (a->overrides && !run->resume)
+        return sc_cli_usage_error(cmd, "--override accepts a changed setting when resuming: it "
+                                       "needs --resume");
+    run->overrides = a->overrides;
+    if (!run->run_dir) {
+        if (run->resume)
+            return sc_cli_usage_error(cmd, "--resume needs --out DIR, the run to continue "
+                                           "(without --out every run gets a new directory)");
+        int rc = fresh_run_dir(a);
+        if (rc != SC_CLI_CONTINUE)
+            return rc;
+    }
+    printf("run directory: %s\n", run->run_dir);
+    fflush(stdout);
+    char path[4200];
+    struct stat sb;
+    snprintf(path, sizeof path, "%s/config.json", run->run_dir);
+    if (run->resume && stat(run->run_dir, &sb) == 0 && stat(path, &sb) != 0)
+        fprintf(stderr, "spurcl %s: warning: %s has no config.json (an older spurcl made it): "
+                        "its settings cannot be compared with these; resuming with these\n",
+                cmd, run->run_dir);
+    /* the data file by its absolute path where it resolves (the setting
+     * "data" keeps it as given) */
+    const char *data = a->data ? a->data : a->data_buf[0] ? a->data_buf : NULL;
+    char *abs = data ? realpath(data, NULL) : NULL;
+    a->record = sc_cli_record(a, g, abs ? abs : data);
+    free(abs);
+    if (!a->record) {
+        fprintf(stderr, "spurcl: %s: out of host memory\n", cmd);
+        return SC_EXIT_FAIL;
+    }
+    run->record = a->record;
+    return SC_CLI_CONTINUE;
+}
+
+/* A directory this invocation created and left empty (it failed before
+ * writing anything) goes again. */
+static void drop_empty_fresh_dir(const sc_cli_args *a)
+{
+    if (a->run && a->run->run_dir == a->run_dir_buf)
+        rmdir(a->run_dir_buf); /* fails, as it should, when anything is in it */
+}
+
 int sc_cli_run(const sc_cli_spec *spec, const sc_cli_global *g, int argc, char **argv)
 {
     sc_cli_args *a = malloc(sizeof *a);
@@ -87,6 +183,8 @@ int sc_cli_run(const sc_cli_spec *spec, const sc_cli_global *g, int argc, char *
     int rc = sc_cli_parse(spec, argc, argv, a);
     if (rc == SC_CLI_CONTINUE && spec->check)
         rc = spec->check(a);
+    if (rc == SC_CLI_CONTINUE)
+        rc = prepare_run_dir(a, g);
     sc_cli_session s = {.progress = {.quiet = g->quiet, .tty = sc_cli_progress_enabled(g)}};
     if (rc == SC_CLI_CONTINUE && spec->opens != SC_CLI_OPENS_NOTHING &&
         !open_session(&s, g, a->data, spec->opens == SC_CLI_OPENS_CHECKPOINT ? a->ckpt : NULL,
@@ -95,6 +193,8 @@ int sc_cli_run(const sc_cli_spec *spec, const sc_cli_global *g, int argc, char *
     if (rc == SC_CLI_CONTINUE)
         rc = spec->run(g, a, &s);
     close_session(&s);
+    drop_empty_fresh_dir(a);
+    free(a->record);
     free(a);
     return rc;
 }

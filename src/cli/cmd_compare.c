@@ -8,7 +8,9 @@
 static void defaults(sc_cli_args *a)
 {
     sc_compare_config_default(&a->compare);
-    sc_cli_bind(a, &a->compare.train.run, &a->compare.train.model, a->compare.out);
+    /* a fixed default directory: running again resumes the comparison */
+    sc_cli_bind(a, &a->compare.train.run, &a->compare.train.model, NULL);
+    a->compare.train.run_dir = a->compare.out;
     sc_jtt_config_default(&a->jtt);
     sc_dro_config_default(&a->dro);
     sc_dfr_config_default(&a->dfr);
@@ -65,7 +67,10 @@ static const sc_cli_spec spec = {
     "backbone; DFR refits the same model's last layer. Runs are kept in\n"
     "DIR/<method>/[<setting>/]seed-<s>; a finished run is skipped, so running\n"
     "the same command again resumes (a run finished with other settings, data\n"
-    "or model is an error, never reused). Writes DIR/results.csv, results.json\n"
+    "or model is an error, never reused): DIR may hold files, and --resume and\n"
+    "--force are not needed. Every run's directory gets its config.json (the\n"
+    "command's settings, the run's own, the data checksum, the version); DIR's\n"
+    "records the latest invocation. Writes DIR/results.csv, results.json\n"
     "and chart.png.\n",
     defaults, check, SC_CLI_OPENS_DATA, sc_cli_compare_run, .flat = false,
 };

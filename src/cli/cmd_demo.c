@@ -17,6 +17,13 @@ static void defaults(sc_cli_args *a)
     a->run->run_dir = a->demo.out;
 }
 
+/* The data set the demo builds, for config.json. */
+static int check(sc_cli_args *a)
+{
+    snprintf(a->data_buf, sizeof a->data_buf, "%s/spuco.safetensors", a->run->run_dir);
+    return SC_CLI_CONTINUE;
+}
+
 static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
 {
     sc_demo_config *dc = &a->demo;
@@ -24,6 +31,7 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     dc->eval_every = a->run->eval_every;
     dc->seed = a->run->seed;
     dc->out = a->run->run_dir;
+    dc->record = a->run->record;
     if (sc_demo_build_data(dc, &s->d) != SC_OK)
         return sc_cli_fail("demo");
     if (!g->quiet)
@@ -66,9 +74,12 @@ static const sc_cli_spec spec = {
     "is selected by val average accuracy (no group labels) and, in a separate\n"
     "column, by val worst-group accuracy; the table gives test worst-group and\n"
     "average accuracy, mean +- sd over seeds. The budget is sized to finish in\n"
-    "about ten minutes on a 2-core CPU; rerunning resumes (finished runs are\n"
-    "skipped). Writes DIR/results.csv, results.json and chart.png.\n",
-    defaults, NULL, SC_CLI_OPENS_NOTHING, run, .flat = true,
+    "about ten minutes on a 2-core CPU. It always resumes: running it again\n"
+    "with the same --out skips the finished runs and trains the rest (no\n"
+    "--resume needed; the default DIR stays runs/demo for that). Every run's\n"
+    "directory gets its config.json. Writes DIR/results.csv, results.json and\n"
+    "chart.png.\n",
+    defaults, check, SC_CLI_OPENS_NOTHING, run, .flat = true,
 };
 
 SC_CLI_COMMAND(sc_cmd_demo, spec)

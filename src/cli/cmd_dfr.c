@@ -9,8 +9,7 @@
 static void defaults(sc_cli_args *a)
 {
     sc_dfr_config_default(&a->dfr);
-    a->run = &a->run_store;
-    a->run->run_dir = "runs/dfr";
+    sc_cli_bind(a, &a->run_store, NULL, "runs/dfr");
 }
 
 static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
@@ -18,6 +17,9 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     (void)g;
     sc_dfr_config *c = &a->dfr;
     c->seed = a->run->seed;
+    /* the directory is checked and config.json written before the fits */
+    if (sc_run_record(s->ctx, s->d, a->run, "dfr") != SC_OK)
+        return sc_cli_fail("dfr");
     sc_dfr_result r;
     if (sc_dfr(s->ctx, s->model, s->d, c, &r) != SC_OK)
         return sc_cli_fail("dfr");
@@ -31,17 +33,13 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     sc_cli_print_groups(stdout, "test", &r.test, s->d);
     char path[4096];
     int rc = SC_EXIT_OK;
-    if (sc_mkdir_p(a->run->run_dir) != SC_OK) {
+    snprintf(path, sizeof path, "%s/dfr.safetensors", a->run->run_dir);
+    char meta[64];
+    snprintf(meta, sizeof meta, "{\"dfr_c\": %g}", r.c);
+    if (sc_checkpoint_save(path, r.model, NULL, 0, c->seed, meta) != SC_OK)
         rc = sc_cli_fail("dfr");
-    } else {
-        snprintf(path, sizeof path, "%s/dfr.safetensors", a->run->run_dir);
-        char meta[64];
-        snprintf(meta, sizeof meta, "{\"dfr_c\": %g}", r.c);
-        if (sc_checkpoint_save(path, r.model, NULL, 0, c->seed, meta) != SC_OK)
-            rc = sc_cli_fail("dfr");
-        else
-            printf("model with the new head: %s\n", path);
-    }
+    else
+        printf("model with the new head: %s\n", path);
     sc_dfr_result_free(&r);
     return rc;
 }
@@ -54,6 +52,7 @@ static const sc_cli_spec spec = {
     "subsets of the validation split; C is chosen by worst-group accuracy on a\n"
     "held-out half of val, and the final head averages --fits fits on all of\n"
     "val. Reads the validation split's group labels, as the paper does. Writes\n"
+    "DIR/config.json (the settings, data checksum, version) and\n"
     "DIR/dfr.safetensors: the model with the new head (eval, saliency take it).\n",
     defaults, NULL, SC_CLI_OPENS_CHECKPOINT, run, .flat = false,
 };

@@ -65,7 +65,7 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    sc_cli_global g = {0};
+    sc_cli_global g = {.argc = argc, .argv = argv};
     static const struct option opts[] = {
         {"device", required_argument, NULL, 'd'},
         {"quiet", no_argument, NULL, 'q'},

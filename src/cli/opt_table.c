@@ -131,6 +131,19 @@ static bool set_methods(sc_cli_args *a, const sc_cli_opt *o, const char *arg)
     return true;
 }
 
+/* --override KEY, repeatable: the keys joined by commas. */
+static bool add_override(sc_cli_args *a, const sc_cli_opt *o, const char *arg)
+{
+    size_t len = strlen(a->override_buf);
+    if (!*arg || strspn(arg, ",") == strlen(arg))
+        return sc_cli_opt_error(a, o, "--%s expects a setting's name", o->name);
+    if (len + strlen(arg) + 2 > sizeof a->override_buf)
+        return sc_cli_opt_error(a, o, "--%s: too many settings", o->name);
+    snprintf(a->override_buf + len, sizeof a->override_buf - len, "%s%s", len ? "," : "", arg);
+    a->overrides = a->override_buf;
+    return true;
+}
+
 static bool set_channels(sc_cli_args *a, const sc_cli_opt *o, const char *arg)
 {
     if (!sc_cli_store(a, o, arg))
@@ -146,6 +159,8 @@ enum {
     SUPERVISED = SC_CLI_TRAIN | SC_CLI_JTT | SC_CLI_ULE | SC_CLI_GROUPDRO | SC_CLI_COMPARE,
     TRAINERS = SUPERVISED | SC_CLI_SSL,
     CHECKPOINT = SC_CLI_EVAL | SC_CLI_PROBE | SC_CLI_SALIENCY | SC_CLI_DFR,
+    RESUMABLE = TRAINERS & ~SC_CLI_COMPARE,  /* one run in one directory, --resume */
+    RUN_DIR = RESUMABLE | SC_CLI_DFR,        /* a new directory per run by default */
 };
 
 #define ARG(f) .base = SC_BASE_ARGS, .off = offsetof(sc_cli_args, f)
@@ -305,10 +320,22 @@ const sc_cli_opt sc_cli_opts[] = {
     {"seed", TRAINERS | SC_CLI_PROBE | SC_CLI_DEMO | SC_CLI_DFR, "N", "seed of every random draw "
      "(initialisation, shuffling, data, augmentation, sampling)", U64(0, 1LL << 53), RUN(seed)},
     SECTION("Run"),
-    {"out", TRAINERS | SC_CLI_DEMO | SC_CLI_DFR, "DIR", "run directory (metrics.jsonl, checkpoints, "
-     "results)", STR, RUN(run_dir)},
-    {"resume", TRAINERS & ~SC_CLI_COMPARE, NULL, "continue the run in --out from its last checkpoint", FLAG,
+    {"out", RUN_DIR, "DIR", "run directory: config.json (the run's settings, command line, "
+     "data checksum, version), metrics.jsonl, checkpoints, results; one that exists and is not "
+     "empty is refused unless --resume or --force", STR, RUN(run_dir)},
+    {"out", SC_CLI_COMPARE | SC_CLI_DEMO, "DIR", "the comparison's directory: config.json, every "
+     "run's directory (each with its config.json) and the results. It always resumes: running "
+     "again with the same DIR skips the finished runs and trains the others, so it takes no "
+     "--resume or --force", STR, RUN(run_dir)},
+    {"resume", RESUMABLE, NULL, "continue the run in --out from its last checkpoint; a setting "
+     "that differs from DIR/config.json is refused unless --override names it, except --epochs, "
+     "which may be raised to train on (a cosine schedule then stretches to the new end)", FLAG,
      RUN(resume)},
+    {"override", RESUMABLE, "KEY", "with --resume: accept a new value of this setting (a key of "
+     "config.json's \"settings\": the option's name, or data); repeatable, or KEY,KEY", STR,
+     ARG(overrides), .parse = add_override},
+    {"force", RUN_DIR, NULL, "start a new run in an --out that is not empty (its files are "
+     "replaced as the new run writes them)", FLAG, RUN(force)},
     {"select", SUPERVISED & ~SC_CLI_COMPARE, NULL, "which evaluation's model is kept; a worst-group "
      "selection reads the validation split's group labels", ENUMV(e_select), RUN(select)},
     {"eval-every", TRAINERS | SC_CLI_DEMO, "N", "also evaluate val and log a metrics line "

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #define HELP_COLUMN 23
 #define HELP_WIDTH 79
 
@@ -188,14 +190,17 @@ bool sc_cli_store(sc_cli_args *a, const sc_cli_opt *o, const char *arg)
 
 /* ---- help ------------------------------------------------------------------------- */
 
-/* The default of an option as --help states it, from the defaulted args d;
- * false when there is none to state. */
-static bool default_text(const sc_cli_args *d, const sc_cli_opt *o, char *buf, size_t n)
+/* The entry whose value is the run directory (--out DIR). */
+static bool is_run_dir(const sc_cli_opt *o)
 {
-    if (o->def) {
-        snprintf(buf, n, "%s", o->def);
-        return *buf != '\0';
-    }
+    return o->base == SC_BASE_RUN && o->off == offsetof(sc_run_config, run_dir) &&
+           o->type == SC_OPT_STR;
+}
+
+/* The value an option's target holds in d, as text; false when there is
+ * none to state (a flag, a NULL string, an enum at -1 without a word). */
+static bool value_text(const sc_cli_args *d, const sc_cli_opt *o, char *buf, size_t n)
+{
     const void *t = sc_cli_target(d, o, o->off);
     switch (o->type) {
     case SC_OPT_FLAG:
@@ -231,6 +236,22 @@ static bool default_text(const sc_cli_args *d, const sc_cli_opt *o, char *buf, s
     }
     }
     return false;
+}
+
+/* The default of an option as --help states it, from the defaulted args d;
+ * false when there is none to state. */
+static bool default_text(const sc_cli_args *d, const sc_cli_opt *o, char *buf, size_t n)
+{
+    if (o->def) {
+        snprintf(buf, n, "%s", o->def);
+        return *buf != '\0';
+    }
+    if (is_run_dir(o) && d->fresh_base) {
+        snprintf(buf, n, "%s-YYYYMMDD-HHMMSS, a new directory for every run, named on stdout",
+                 d->fresh_base);
+        return true;
+    }
+    return value_text(d, o, buf, n);
 }
 
 /* "  --name METAVAR", then the text wrapped from column HELP_COLUMN. */
@@ -327,11 +348,12 @@ static void add_long(struct option *opts, int *n, const char *name, int has_arg,
     opts[(*n)++] = (struct option){name, has_arg, NULL, val};
 }
 
-void sc_cli_bind(sc_cli_args *a, sc_run_config *run, sc_model_config *model, const char *run_dir)
+void sc_cli_bind(sc_cli_args *a, sc_run_config *run, sc_model_config *model, const char *base)
 {
     a->run = run;
     a->model = model;
-    run->run_dir = run_dir;
+    a->fresh_base = base;
+    run->run_dir = NULL; /* sc_cli_run names it, unless --out does */
 }
 
 bool sc_cli_given(const sc_cli_args *a, const char *name)
@@ -439,8 +461,92 @@ int sc_cli_parse(const sc_cli_spec *spec, int argc, char **argv, sc_cli_args *a)
             return unknown_option(spec, argv[optind - 1]);
         const sc_cli_opt *o = &sc_cli_opts[i];
         a->given[i] = 1;
+        a->arg[i] = optarg;
         if (!(o->parse ? o->parse(a, o, optarg) : sc_cli_store(a, o, optarg)))
             return SC_EXIT_USAGE;
     }
     return finish(spec, argc, argv, a);
+}
+
+/* ---- the record of a command line (config.json) ------------------------------------- */
+
+/* Settings a resume may change besides those the library lets change
+ * (epochs, out, resume, force, override): outputs and actions after the
+ * run that do not shape it. */
+static const char *const free_settings[] = {"json", "probe"};
+
+/* A float as the shortest decimal that reads back as the same float. */
+static cJSON *float_json(double v, bool single)
+{
+    if (!isfinite(v))
+        return cJSON_CreateNull();
+    char buf[64];
+    for (int p = single ? 6 : 15; p <= (single ? 9 : 17); p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, v);
+        double back = strtod(buf, NULL);
+        if (single ? (float)back == (float)v : back == v)
+            break;
+    }
+    return cJSON_CreateRaw(buf);
+}
+
+/* An option's final value: typed as the table stores it; a list option
+ * (METAVAR with "[,") as given, else its default as --help states it; a
+ * value left unset (a NULL string, an enum at -1) as its default in words
+ * or null. */
+static cJSON *option_value(const sc_cli_args *a, const sc_cli_opt *o, size_t i)
+{
+    char buf[512];
+    if (o->metavar && strstr(o->metavar, "[,")) {
+        if (a->given[i] && a->arg[i])
+            return cJSON_CreateString(a->arg[i]);
+        return default_text(a, o, buf, sizeof buf) ? cJSON_CreateString(buf) : cJSON_CreateNull();
+    }
+    const void *t = sc_cli_target(a, o, o->off);
+    switch (o->type) {
+    case SC_OPT_FLAG: return cJSON_CreateBool(*(const bool *)t);
+    case SC_OPT_UNFLAG: return cJSON_CreateBool(!*(const bool *)t);
+    case SC_OPT_STR:
+        if (*(const char *const *)t)
+            return cJSON_CreateString(*(const char *const *)t);
+        return o->def ? cJSON_CreateString(o->def) : cJSON_CreateNull();
+    case SC_OPT_INT: return cJSON_CreateNumber(*(const int *)t);
+    case SC_OPT_I64: return cJSON_CreateNumber((double)*(const int64_t *)t);
+    case SC_OPT_U64: return cJSON_CreateNumber((double)*(const uint64_t *)t);
+    case SC_OPT_FLOAT: return float_json(*(const float *)t, true);
+    case SC_OPT_DOUBLE: return float_json(*(const double *)t, false);
+    case SC_OPT_ENUM:
+    case SC_OPT_PAIR:
+    case SC_OPT_INT3:
+        /* an enum's name, MIN,MAX, C1,C2,FC: as --help states a default;
+         * an enum at -1 ("both", "--model") as its word */
+        if (value_text(a, o, buf, sizeof buf) ||
+            (o->type == SC_OPT_ENUM && default_text(a, o, buf, sizeof buf)))
+            return cJSON_CreateString(buf);
+        return cJSON_CreateNull();
+    }
+    return cJSON_CreateNull();
+}
+
+char *sc_cli_record(const sc_cli_args *a, const sc_cli_global *g, const char *data_path)
+{
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "command", a->spec->name);
+    cJSON *argv = cJSON_AddArrayToObject(r, "argv");
+    for (int i = 0; i < g->argc; i++)
+        cJSON_AddItemToArray(argv, cJSON_CreateString(g->argv[i]));
+    cJSON *s = cJSON_AddObjectToObject(r, "settings");
+    for (size_t i = 0; i < sc_cli_nopts; i++) {
+        const sc_cli_opt *o = &sc_cli_opts[i];
+        if (o->name && (o->scope & a->spec->scope))
+            cJSON_AddItemToObject(s, o->name, option_value(a, o, i));
+    }
+    cJSON *fr = cJSON_AddArrayToObject(r, "free");
+    for (size_t i = 0; i < sizeof free_settings / sizeof free_settings[0]; i++)
+        cJSON_AddItemToArray(fr, cJSON_CreateString(free_settings[i]));
+    if (data_path)
+        cJSON_AddStringToObject(r, "data_path", data_path);
+    char *txt = cJSON_PrintUnformatted(r);
+    cJSON_Delete(r);
+    return txt;
 }

@@ -12,7 +12,8 @@
  * library's *_config_default(): they are stated once, by the library.
  *
  * A name appears in more than one entry only where it means different
- * things in different commands (--out DIR, a run directory, vs --out FILE;
+ * things in different commands (--out DIR, a run directory, vs --out DIR, a
+ * comparison's directory that always resumes, vs --out FILE;
  * --model cnn|vit|resnet vs --model CKPT) or lands in another command's own
  * config (demo's --lambda); such entries have disjoint scopes, which the
  * parser checks when it builds a command's getopt array. */
@@ -79,6 +80,14 @@ typedef struct sc_cli_args {
     int64_t size;
     bool csv, probe_after, random_encoder;
     unsigned char given[SC_CLI_MAX_OPTS]; /* table entries seen on the command line */
+    const char *arg[SC_CLI_MAX_OPTS];     /* the (last) argument each was given */
+    /* the run directory and its record (sc_cli_run) */
+    const char *fresh_base;      /* without --out, each run gets BASE-YYYYMMDD-HHMMSS */
+    char run_dir_buf[4096];      /* that name */
+    const char *overrides;       /* --override's keys, joined by commas */
+    char override_buf[1024];
+    char data_buf[4096];         /* a data path a command makes itself (demo) */
+    char *record;                /* config.json's command, argv and settings (malloc'd) */
 } sc_cli_args;
 
 /* What sc_cli_run opens before a command's `run`: nothing, the --data set
@@ -130,8 +139,19 @@ int sc_cli_parse(const sc_cli_spec *spec, int argc, char **argv, sc_cli_args *a)
 bool sc_cli_given(const sc_cli_args *a, const char *name);
 
 /* For a `defaults` hook: the run settings and model config the shared
- * options land in, and the default run directory. */
-void sc_cli_bind(sc_cli_args *a, sc_run_config *run, sc_model_config *model, const char *run_dir);
+ * options land in, and the base of the default run directory: without
+ * --out every run gets a new one, BASE-YYYYMMDD-HHMMSS (-2, -3, ... when
+ * that exists), which sc_cli_run creates and prints. */
+void sc_cli_bind(sc_cli_args *a, sc_run_config *run, sc_model_config *model, const char *base);
+
+/* The record of a command line for config.json (sc_run_record): "command",
+ * "argv", "settings" (every option the command takes, by its long name,
+ * with its final value: defaults included, read from the option table's
+ * targets; a list option as given, or its default in words), "free" (the
+ * settings a resume may change besides the library's: outputs and actions
+ * that do not shape the run) and "data_path". malloc'd JSON, or NULL when
+ * out of memory. */
+char *sc_cli_record(const sc_cli_args *a, const sc_cli_global *g, const char *data_path);
 
 /* ---- the table (opt_table.c) ---------------------------------------------------- */
 
