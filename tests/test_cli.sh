@@ -317,6 +317,9 @@ assert '--override' in h['argv'], h
     check "dfr" 0 "$exe" -q dfr --model "$tmp/dro/last.safetensors" --data "$tmp/spuco.st" \
         --fits 2 --iterations 50 --c-grid 1,0.1 --out "$tmp/dfr"
     grep_in "dfr marks the chosen C" out "^\* C "
+    check "dfr into a non-empty --out refused" 1 "$exe" -q dfr --model "$tmp/dro/last.safetensors" \
+        --data "$tmp/spuco.st" --fits 2 --iterations 50 --c-grid 1,0.1 --out "$tmp/dfr"
+    grep_in "dfr's refusal offers --force" err "$tmp/dfr is not empty: pass --force"
     check "dfr wrote a model eval reads" 0 "$exe" eval --model "$tmp/dfr/dfr.safetensors" \
         --data "$tmp/spuco.st" --split test --json "$tmp/eval.json"
     cp "$tmp/out" "$tmp/eval.out"

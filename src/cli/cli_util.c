@@ -98,6 +98,8 @@ static int fresh_run_dir(sc_cli_args *a)
     char *slash = strrchr(parent, '/');
     if (slash) {
         *slash = '\0';
+        struct stat sb;
+        a->fresh_parent_made = stat(parent, &sb) != 0;
         if (sc_mkdir_p(parent) != SC_OK)
             return sc_cli_fail(a->spec->name);
     }
@@ -168,11 +170,20 @@ static int prepare_run_dir(sc_cli_args *a, const sc_cli_global *g)
 }
 
 /* A directory this invocation created and left empty (it failed before
- * writing anything) goes again. */
+ * writing anything) goes again, and so does its parent ("runs") when this
+ * invocation made it. rmdir fails, as it should, on one that holds files. */
 static void drop_empty_fresh_dir(const sc_cli_args *a)
 {
-    if (a->run && a->run->run_dir == a->run_dir_buf)
-        rmdir(a->run_dir_buf); /* fails, as it should, when anything is in it */
+    if (!a->run || a->run->run_dir != a->run_dir_buf || rmdir(a->run_dir_buf) != 0 ||
+        !a->fresh_parent_made)
+        return;
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s", a->fresh_base);
+    char *slash = strrchr(parent, '/');
+    if (slash) {
+        *slash = '\0';
+        rmdir(parent);
+    }
 }
 
 int sc_cli_run(const sc_cli_spec *spec, const sc_cli_global *g, int argc, char **argv)

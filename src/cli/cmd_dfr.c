@@ -1,6 +1,8 @@
 /* spurcl dfr: last-layer retraining of a trained model (Kirichenko et al. 2022). */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 #include "opts.h"
@@ -17,7 +19,19 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     (void)g;
     sc_dfr_config *c = &a->dfr;
     c->seed = a->run->seed;
-    /* the directory is checked and config.json written before the fits */
+    /* the directory is checked and config.json written before the fits;
+     * dfr has no --resume, so its refusal offers --force alone */
+    DIR *dp = a->run->force ? NULL : opendir(a->run->run_dir);
+    bool used = false;
+    for (const struct dirent *e; dp && !used && (e = readdir(dp)) != NULL;)
+        used = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    if (dp)
+        closedir(dp);
+    if (used) {
+        fprintf(stderr, "spurcl: dfr: %s is not empty: pass --force to write the new model over "
+                        "its files, or give another --out\n", a->run->run_dir);
+        return SC_EXIT_FAIL;
+    }
     if (sc_run_record(s->ctx, s->d, a->run, "dfr") != SC_OK)
         return sc_cli_fail("dfr");
     sc_dfr_result r;

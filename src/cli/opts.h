@@ -84,6 +84,7 @@ typedef struct sc_cli_args {
     /* the run directory and its record (sc_cli_run) */
     const char *fresh_base;      /* without --out, each run gets BASE-YYYYMMDD-HHMMSS */
     char run_dir_buf[4096];      /* that name */
+    bool fresh_parent_made;      /* sc_cli_run made its parent ("runs") */
     const char *overrides;       /* --override's keys, joined by commas */
     char override_buf[1024];
     char data_buf[4096];         /* a data path a command makes itself (demo) */
