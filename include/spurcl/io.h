@@ -53,6 +53,15 @@ SC_API sc_status sc_io_write_atomic(const char *path, sc_io_write_fn write, void
  * count. A missing directory is not an error. */
 SC_API sc_status sc_io_remove_stale_tmp(const char *dir, int *removed);
 
+/* Makes the renames and creations in `dir` durable (fsync of the directory;
+ * a file system that cannot sync a directory is not an error). A protocol
+ * that orders several atomic writes calls it between them. */
+SC_API sc_status sc_io_sync_dir(const char *dir);
+
+/* The size and CRC-32 (zlib's) of a regular file, read in chunks. A missing
+ * file gives SC_ERR_IO with strerror in the detail. */
+SC_API sc_status sc_io_file_crc32(const char *path, uint64_t *bytes, uint32_t *crc);
+
 /* ---------------------------------------------------------------------------
  * Reading
  * ------------------------------------------------------------------------ */

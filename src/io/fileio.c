@@ -183,6 +183,62 @@ sc_status sc_io_remove_stale_tmp(const char *dir, int *removed)
     return st;
 }
 
+sc_status sc_io_sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return sc_error_set(SC_ERR_IO, "%s: cannot open the directory: %s", dir, strerror(errno));
+    int e = fsync(fd) != 0 ? errno : 0;
+    close(fd);
+    if (e && e != EINVAL && e != EROFS && e != EBADF)
+        return sc_error_set(SC_ERR_IO, "%s: cannot sync the directory: %s", dir, strerror(e));
+    return SC_OK;
+}
+
+sc_status sc_io_file_crc32(const char *path, uint64_t *bytes, uint32_t *crc)
+{
+    *bytes = 0;
+    *crc = 0;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return sc_error_set(SC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        int e = errno;
+        close(fd);
+        return sc_error_set(SC_ERR_IO, "%s: %s", path,
+                            e ? strerror(e) : "not a regular file");
+    }
+    enum { CHUNK = 1 << 20 };
+    unsigned char *buf = malloc(CHUNK);
+    if (!buf) {
+        close(fd);
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    uLong c = crc32(0L, Z_NULL, 0);
+    uint64_t n = 0;
+    for (;;) {
+        ssize_t got = read(fd, buf, CHUNK);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            return sc_error_set(SC_ERR_IO, "%s: read error: %s", path, strerror(e));
+        }
+        if (got == 0)
+            break;
+        c = crc32(c, buf, (uInt)got);
+        n += (uint64_t)got;
+    }
+    free(buf);
+    close(fd);
+    *bytes = n;
+    *crc = (uint32_t)c;
+    return SC_OK;
+}
+
 sc_status sc_io_read_file(const char *path, size_t max_size, uint8_t **data, size_t *size)
 {
     *data = NULL;
