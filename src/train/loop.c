@@ -24,11 +24,20 @@ typedef struct loop {
     bool fresh;           /* the next line starts metrics.jsonl anew */
     int64_t step;         /* global steps */
     double t0, eval_s;
+    sc__run_state state;  /* run.json and the files it names */
 } loop;
 
 static bool files(const loop *L) { return L->run->run_dir != NULL; }
 
 /* ---- checkpoints ------------------------------------------------------------- */
+
+/* Steps taken so far: the first part's optimiser counts them (it survives a
+ * resume); a trainer without one counts with the loop. */
+static int64_t global_step(const loop *L)
+{
+    const sc_optim *o = L->t->parts[0].optim;
+    return o ? sc_optim_steps(o) : L->step;
+}
 
 static cJSON *selection_meta(const loop *L, const sc_loop_part *p)
 {
@@ -42,9 +51,14 @@ static cJSON *selection_meta(const loop *L, const sc_loop_part *p)
     return m;
 }
 
+/* Writes part k's last (or best) checkpoint to its NAME.next (step 2 of the
+ * commit, loop.h). */
 static sc_status save_part(loop *L, int k, int epoch, bool best)
 {
     const sc_loop_part *p = &L->t->parts[k];
+    int i = best ? L->t->nparts + k : k;
+    char path[4300];
+    sc__state_staged_path(&L->state, i, path, sizeof path);
     cJSON *meta = selection_meta(L, p);
     const sc_checkpoint_tensor *ex = NULL;
     size_t nex = 0;
@@ -56,17 +70,61 @@ static sc_status save_part(loop *L, int k, int epoch, bool best)
     if (st == SC_OK && !mj)
         st = sc_oom("checkpoint metadata");
     if (st == SC_OK)
-        st = sc_checkpoint_save_extra(best ? L->best_path[k] : L->last[k], p->model,
-                                      best ? NULL : p->optim, epoch, L->run->seed, mj, ex, nex);
+        st = sc_checkpoint_save_extra(path, p->model, best ? NULL : p->optim, epoch,
+                                      L->run->seed, mj, ex, nex);
     cJSON_free(mj);
-    return st;
+    if (st != SC_OK)
+        return sc_error_wrap(st, "%s", best ? L->best_path[k] : L->last[k]);
+    return sc__state_staged(&L->state, i, epoch, L->step);
 }
 
-/* --resume: every part from its last checkpoint (all at one epoch), part
- * 0's extras, and the selection state. */
+/* Whether every part has a best file (else selection keeps no weights). */
+static bool has_best_files(const sc_trainer *t)
+{
+    for (int k = 0; k < t->nparts; k++)
+        if (!t->parts[k].best_file)
+            return false;
+    return t->nparts > 0;
+}
+
+/* One commit (loop.h): the staged checkpoints, then run.json naming them
+ * with the resume point and the selection state, then the renames. */
+static sc_status commit(loop *L, int epoch, bool last, bool best)
+{
+    sc_trainer *t = L->t;
+    for (int k = 0; last && k < t->nparts; k++)
+        SC_TRY(save_part(L, k, epoch, false));
+    for (int k = 0; best && k < t->nparts; k++)
+        SC_TRY(save_part(L, k, epoch, true));
+    sc__run_state *s = &L->state;
+    if (last) {
+        s->epoch = epoch;
+        s->step = L->step;
+    }
+    s->best_epoch = L->best.epoch;
+    s->best_step = L->best.step;
+    s->best_value = L->best.value;
+    return sc__state_commit(s);
+}
+
+/* --resume: every part from its last checkpoint (all at run.json's resume
+ * point), part 0's extras, and the selection state; metrics.jsonl is cut at
+ * the resume point. Called after sc__state_start has recovered the files. */
 static sc_status resume(loop *L, int *start_epoch)
 {
     sc_trainer *t = L->t;
+    sc__run_state *s = &L->state;
+    L->fresh = false; /* metrics.jsonl goes on */
+    *start_epoch = 0;
+    if (s->found) {
+        /* the selection state is run.json's: what the best files hold */
+        if (s->best_epoch > 0)
+            L->best = (loop_best){.value = s->best_value, .epoch = s->best_epoch,
+                                  .step = s->best_step};
+        L->step = s->step;
+        if (s->epoch == 0) /* killed before its first epoch's end: start again */
+            return sc__metrics_truncate(L->run->run_dir, 0, 0);
+    }
     int epoch0 = -1;
     for (int k = 0; k < t->nparts; k++) {
         const sc_loop_part *p = &t->parts[k];
@@ -92,25 +150,32 @@ static sc_status resume(loop *L, int *start_epoch)
     const cJSON *be = cJSON_GetObjectItemCaseSensitive(o, "best_epoch");
     const cJSON *bs = cJSON_GetObjectItemCaseSensitive(o, "best_step");
     const cJSON *bv = cJSON_GetObjectItemCaseSensitive(o, "best_value");
-    if (cJSON_IsNumber(be) && cJSON_IsNumber(bv) && be->valueint > 0)
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(o, "step");
+    if (!s->found && cJSON_IsNumber(be) && cJSON_IsNumber(bv) && be->valueint > 0)
         L->best = (loop_best){.value = bv->valuedouble, .epoch = be->valueint,
                               .step = cJSON_IsNumber(bs) ? (int64_t)bs->valuedouble : 0};
+    if (!s->found && cJSON_IsNumber(sp) && sp->valuedouble >= 0)
+        L->step = (int64_t)sp->valuedouble;
     sc_status st = t->resumed ? t->resumed(t->self, o) : SC_OK;
     cJSON_Delete(o);
     *start_epoch = epoch0;
-    L->fresh = false; /* metrics.jsonl goes on */
+    if (st == SC_OK && s->found && epoch0 != s->epoch)
+        st = sc_error_set(SC_ERR_FORMAT, "resuming from %s: %s is at epoch %d, %s names %d",
+                          L->run->run_dir, t->parts[0].file, epoch0, SC_RUN_STATE_FILE,
+                          s->epoch);
+    /* an older spurcl's run: run.json for its files as they are */
+    if (st == SC_OK && !s->found) {
+        s->best_epoch = L->best.epoch;
+        s->best_step = L->best.step;
+        s->best_value = L->best.value;
+        st = sc__state_adopt(s, epoch0, global_step(L));
+    }
+    if (st == SC_OK)
+        st = sc__metrics_truncate(L->run->run_dir, epoch0, global_step(L));
     return st;
 }
 
 /* ---- evaluation points ----------------------------------------------------- */
-
-/* Steps taken so far: the first part's optimiser counts them (it survives a
- * resume); a trainer without one counts with the loop. */
-static int64_t global_step(const loop *L)
-{
-    const sc_optim *o = L->t->parts[0].optim;
-    return o ? sc_optim_steps(o) : L->step;
-}
 
 static void add_values(cJSON *line, const sc_trainer *t, const double *sums, int64_t seen)
 {
@@ -136,12 +201,6 @@ static sc_status eval_point(loop *L, int epoch, int64_t epoch_step, bool epoch_e
                     v > L->best.value;
     if (improved)
         L->best = (loop_best){.value = v, .epoch = epoch, .step = L->step};
-    if (st == SC_OK && files(L)) {
-        for (int k = 0; st == SC_OK && epoch_end && k < t->nparts; k++)
-            st = save_part(L, k, epoch, false);
-        for (int k = 0; st == SC_OK && improved && k < t->nparts; k++)
-            st = save_part(L, k, epoch, true);
-    }
     if (st == SC_OK) {
         cJSON_AddNumberToObject(line, "epoch", epoch);
         cJSON_AddNumberToObject(line, "step", (double)L->step);
@@ -150,9 +209,17 @@ static sc_status eval_point(loop *L, int epoch, int64_t epoch_step, bool epoch_e
         if (t->parts[0].optim)
             cJSON_AddNumberToObject(line, "lr", sc_optim_lr(t->parts[0].optim));
     }
+    /* the line first, then the checkpoints it is the evaluation of: a kill
+     * between them loses nothing (the resume cuts the line and writes it
+     * again) */
     if (st == SC_OK && files(L)) {
         st = sc__append_jsonl(run->run_dir, line, L->fresh);
         L->fresh = false;
+        if (st == SC_OK)
+            st = sc__state_wrote(&L->state, "metrics.jsonl");
+        bool best = improved && has_best_files(t);
+        if (st == SC_OK && (epoch_end || best))
+            st = commit(L, epoch, epoch_end, best);
     }
     return st;
 }
@@ -326,6 +393,10 @@ sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config 
     sc_status st = sc__record_begin(ctx, d, run, t->name, &record);
     if (st == SC_OK && files(&L))
         st = part_paths(&L);
+    /* run.json: recovered on resume, written anew (before config.json)
+     * otherwise */
+    if (st == SC_OK && files(&L))
+        st = sc__state_start(&L.state, run->run_dir, t, run->resume);
     int start_epoch = 0;
     if (st == SC_OK && run->resume)
         st = resume(&L, &start_epoch);
@@ -357,7 +428,7 @@ sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config 
     out->selected_epoch = run->epochs;
     out->selected_step = L.step;
     if (st == SC_OK && run->select != SC_SELECT_LAST && L.best.epoch > 0 && t->evaluate) {
-        out->selected_best = files(&L);
+        out->selected_best = files(&L) && has_best_files(t);
         out->selected_epoch = L.best.epoch;
         out->selected_step = L.best.step;
     }

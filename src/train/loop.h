@@ -16,7 +16,42 @@
  * writes each part's last checkpoint; when selection improves, each part's
  * best checkpoint. A step that fails stops the run with the epoch and step
  * in the message; a non-finite value (SC_ERR_NUMERIC) also names the last
- * good checkpoint. */
+ * good checkpoint.
+ *
+ * The run's files change as one unit (src/train/loop_state.c), so that a
+ * kill -9 or a full disk between two writes never leaves parts an epoch
+ * apart (ULE's student and teacher) or a best checkpoint other than the one
+ * reported. DIR/run.json is the manifest: for each checkpoint file it names
+ * the epoch and step it holds, its size and CRC-32, and it holds the resume
+ * point (the last checkpoints' epoch end; 0: none yet) and the selection
+ * state (the best evaluation's epoch, step and value). An evaluation point
+ * commits in this order:
+ *
+ *   1. its line is appended to metrics.jsonl (fsynced);
+ *   2. if it writes checkpoints (every part's last at an epoch's end, every
+ *      part's best when selection improves), each goes to NAME.next by an
+ *      atomic write (temporary file, fsync, rename), and the directory is
+ *      synced;
+ *   3. run.json is replaced atomically, naming the new files: the commit
+ *      point; the directory is synced;
+ *   4. each NAME.next is renamed over NAME; the directory is synced.
+ *
+ * A fresh run writes a run.json with no file and resume point 0 before
+ * anything else (before config.json). At a resume the loop reads run.json
+ * and recovers before it loads anything: a NAME.next whose size and CRC are
+ * what run.json names is renamed over NAME (step 4 rolled forward), any
+ * other NAME.next is removed (a commit that did not reach step 3), and each
+ * file run.json names must then match it (else the resume is refused: the
+ * file was changed outside the run). The parts are loaded from the resume
+ * point's last checkpoints, or, with resume point 0, the run starts again
+ * from its first epoch; the selection state is run.json's, which is always
+ * what the best files hold. metrics.jsonl is cut after its last complete
+ * line at or before the resume point (epoch <= E and step <= S): the lines
+ * after it are written again as the epochs are trained again, and a line
+ * is never lost because it is written before the commit that follows it.
+ * A run directory without run.json (an older spurcl's) resumes from its
+ * last files as before and gets a run.json. A trainer without a best file
+ * has no best checkpoint (only the selection state is kept). */
 #ifndef SC_TRAIN_LOOP_H
 #define SC_TRAIN_LOOP_H
 
@@ -107,6 +142,70 @@ sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config 
 sc_status sc__record_begin(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
                            const char *trainer, cJSON **config);
 sc_status sc__record_write(const sc_run_config *run, cJSON *config);
+
+/* ---- the run's files as one unit (src/train/loop_state.c) ------------------------------- */
+
+#define SC_RUN_STATE_FILE "run.json"
+#define SC_LOOP_MAX_FILES (2 * SC_LOOP_MAX_PARTS)
+
+/* What a checkpoint file holds. */
+typedef struct sc__run_entry {
+    bool set;
+    int epoch;          /* 1-based epoch of the evaluation that wrote it */
+    int64_t step;
+    uint64_t bytes;
+    uint32_t crc;
+} sc__run_entry;
+
+/* A run directory's manifest and the files it governs: the parts' last
+ * files (0..nparts), then their best files (nparts + k, NULL name: none). */
+typedef struct sc__run_state {
+    const char *dir;
+    int nparts;
+    const char *name[SC_LOOP_MAX_FILES];
+    sc__run_entry held[SC_LOOP_MAX_FILES];   /* as run.json names them */
+    sc__run_entry staged[SC_LOOP_MAX_FILES]; /* NAME.next of the commit under way */
+    int epoch;                 /* resume point: the last checkpoints' epoch end, 0: none */
+    int64_t step;
+    int best_epoch;            /* selection state, best_epoch < 1: none */
+    int64_t best_step;
+    double best_value;
+    bool found;                /* run.json was read (sc__state_start with resume) */
+    int writes;                /* durable writes so far (the test hook counts them) */
+    long kill_after;           /* SC_TEST_KILL_AFTER_WRITES (builds without NDEBUG) */
+} sc__run_state;
+
+/* Fills the file names from the trainer. With resume, reads run.json when
+ * there is one (s->found) and recovers the files it names (see above);
+ * without, removes what earlier runs staged and writes a run.json with no
+ * file. */
+sc_status sc__state_start(sc__run_state *s, const char *dir, const sc_trainer *t, bool resume);
+/* "DIR/NAME.next" of file i. */
+void sc__state_staged_path(const sc__run_state *s, int i, char *buf, size_t n);
+/* File i has been written to its NAME.next holding epoch/step: records its
+ * size and CRC and counts the write. */
+sc_status sc__state_staged(sc__run_state *s, int i, int epoch, int64_t step);
+/* Steps 3 and 4: run.json with the staged files, the resume point and the
+ * selection state in `s`, then the renames. */
+sc_status sc__state_commit(sc__run_state *s);
+/* A resume without run.json (an older spurcl's run): run.json for the files
+ * as they are, at resume point epoch/step. */
+sc_status sc__state_adopt(sc__run_state *s, int epoch, int64_t step);
+/* Counts a durable write (a metrics line, a staged file, run.json, a
+ * rename) and runs the test hooks on it. */
+sc_status sc__state_wrote(sc__run_state *s, const char *what);
+/* Cuts DIR/metrics.jsonl after its last complete line with epoch <= epoch
+ * and step <= step (everything after a line that is not is cut too). */
+sc_status sc__metrics_truncate(const char *dir, int epoch, int64_t step);
+
+/* Test hook (white-box tests only): called after each durable write of a
+ * run with the count so far (1: the fresh run's run.json) and what was
+ * written; a status other than SC_OK stops the run right there, as a kill
+ * would (nothing more is written or cleaned up). NULL: none. Builds
+ * without NDEBUG also read SC_TEST_KILL_AFTER_WRITES=N from the environment
+ * and raise SIGKILL after the Nth write (the tool's kill tests). */
+typedef sc_status (*sc__write_hook)(int n, const char *what, void *ud);
+void sc__loop_set_write_hook(sc__write_hook hook, void *ud);
 
 /* Loads a part's best checkpoint (model weights only) into `into`. */
 sc_status sc_loop_load_best(const sc_run_config *run, const sc_loop_part *part, sc_model *into);

@@ -79,9 +79,11 @@ sc_status sc_train_ule_sweep(sc_context *ctx, const sc_dataset *d, const sc_ule_
             snprintf(dir, sizeof dir, "%s", cfg->run_dir);
         c.run_dir = dir;
         /* a sweep resumes the lambdas it reached and starts the others */
-        char ck[4200];
+        char ck[4200], state[4200];
         snprintf(ck, sizeof ck, "%s/teacher.safetensors", dir);
-        c.resume = cfg->resume && (n == 1 || access(ck, F_OK) == 0);
+        snprintf(state, sizeof state, "%s/run.json", dir);
+        c.resume = cfg->resume &&
+                   (n == 1 || access(ck, F_OK) == 0 || access(state, F_OK) == 0);
         c.force = cfg->force || n > 1; /* a lambda's run that did not reach a checkpoint restarts */
         char label[96];
         snprintf(label, sizeof label, "%s lambda %g", cfg->label ? cfg->label : "ule", lambdas[i]);

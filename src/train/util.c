@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void add_num(cJSON *o, const char *prefix, const char *key, double v)
 {
@@ -62,10 +63,20 @@ sc_status sc__append_jsonl(const char *dir, cJSON *o, bool truncate)
             fclose(f);
         return sc_error_set(SC_ERR_IO, "cannot append to %s: %s", path, strerror(errno));
     }
-    int bad = fprintf(f, "%s\n", s) < 0;
+    /* flushed and synced: the run's commit protocol (train/loop.h) writes
+     * the line before the checkpoints that follow it */
+    int bad = fprintf(f, "%s\n", s) < 0 || fflush(f) != 0;
+    int e = bad ? errno : 0;
+    if (!bad && fsync(fileno(f)) != 0 && errno != EINVAL && errno != EROFS) {
+        bad = 1;
+        e = errno;
+    }
     bad |= fclose(f) != 0;
+    if (bad && !e)
+        e = errno;
     cJSON_free(s);
-    return bad ? sc_error_set(SC_ERR_IO, "writing %s failed", path) : SC_OK;
+    return bad ? sc_error_set(SC_ERR_IO, "writing %s failed: %s", path, strerror(e ? e : EIO))
+               : SC_OK;
 }
 
 int sc__argmax(const float *row, int k)
