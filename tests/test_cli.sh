@@ -278,6 +278,71 @@ assert '--override' in h['argv'], h
     check "the taken directory is untouched" 0 test "$(ls "$tmp/cwd/${fresh%-2}")" = taken
     check "a run that fails leaves no empty directory" 1 sh -c "cd '$tmp/cwd' && '$exe' -q train --data '$tmp/nonexistent.st'"
     check "no directory left" 0 test "$(ls "$tmp/cwd/runs" | wc -l)" -eq 11
+    # kill -9 (#19): a run killed at any moment resumes to the uninterrupted
+    # run's checkpoints and run.json, bit for bit, and to its metrics.jsonl
+    # lines (timing aside), leaving no staged or temporary file. Builds
+    # without NDEBUG raise SIGKILL after the run's Nth durable write when
+    # SC_TEST_KILL_AFTER_WRITES=N: ule N=3 has the student's checkpoint
+    # staged and not the teacher's, N=13 the second epoch's line and
+    # student (the audit's "an epoch apart"); train N=8 lies in the first
+    # epoch's commit. test_crash stops runs after every write in turn; here
+    # a real kill -9 from outside follows, at whatever moment it lands.
+    check "kill tests: small data" 0 "$exe" -q data build --max-train 256 --max-test 100 \
+        --variant patch --rho 1.0 --out "$tmp/k.st"
+    same_run() { # name reference-dir dir files...
+        sr_name=$1
+        shift
+        check "$sr_name" 0 python3 -c "
+import json, os, sys
+a, b = sys.argv[1], sys.argv[2]
+for f in sys.argv[3:]:
+    assert open(f'{a}/{f}', 'rb').read() == open(f'{b}/{f}', 'rb').read(), f + ' differs'
+def lines(d):
+    return [{k: v for k, v in json.loads(l).items() if not k.endswith('_s')}
+            for l in open(f'{d}/metrics.jsonl')]
+assert lines(a) == lines(b), (lines(a), lines(b))
+left = [f for f in os.listdir(b) if f.endswith(('.next', '.tmp'))]
+assert not left, left
+" "$@"
+    }
+    kargs="--data $tmp/k.st --batch 64 --select val-avg --cnn-widths 4,8,16"
+    SC_TEST_KILL_AFTER_WRITES=1 "$exe" -q train $kargs --epochs 1 --out "$tmp/kprobe" \
+        >/dev/null 2>&1
+    if [ $? -eq 137 ]; then
+        check "ule, uninterrupted" 0 "$exe" -q ule $kargs --epochs 2 --out "$tmp/ku"
+        for n in 3 13; do
+            check "ule killed after write $n" 137 env SC_TEST_KILL_AFTER_WRITES=$n "$exe" -q ule \
+                $kargs --epochs 2 --out "$tmp/ku$n"
+            check "ule killed after write $n resumes" 0 "$exe" -q ule $kargs --epochs 2 \
+                --out "$tmp/ku$n" --resume
+            same_run "ule killed after write $n: as if never killed" "$tmp/ku" "$tmp/ku$n" \
+                student.safetensors teacher.safetensors student-best.safetensors \
+                teacher-best.safetensors run.json
+        done
+        check "train --eval-every, uninterrupted" 0 "$exe" -q train $kargs --epochs 3 \
+            --eval-every 2 --out "$tmp/kt"
+        check "train killed after write 8" 137 env SC_TEST_KILL_AFTER_WRITES=8 "$exe" -q train \
+            $kargs --epochs 3 --eval-every 2 --out "$tmp/kt8"
+        check "train killed after write 8 resumes" 0 "$exe" -q train $kargs --epochs 3 \
+            --eval-every 2 --out "$tmp/kt8" --resume
+        same_run "train killed after write 8: as if never killed" "$tmp/kt" "$tmp/kt8" \
+            last.safetensors best.safetensors run.json
+    else
+        echo "skip the SIGKILL-after-write-N tests: SC_TEST_KILL_AFTER_WRITES is compiled out (NDEBUG)"
+        check "train --eval-every, uninterrupted" 0 "$exe" -q train $kargs --epochs 3 \
+            --eval-every 2 --out "$tmp/kt"
+    fi
+    # a kill -9 from outside, once the first line is there
+    "$exe" -q train $kargs --epochs 3 --eval-every 2 --out "$tmp/ktx" >/dev/null 2>&1 &
+    kpid=$!
+    i=0
+    while [ ! -s "$tmp/ktx/metrics.jsonl" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done
+    kill -9 $kpid 2>/dev/null
+    { wait $kpid; } 2>/dev/null
+    check "train killed from outside resumes" 0 "$exe" -q train $kargs --epochs 3 --eval-every 2 \
+        --out "$tmp/ktx" --resume
+    same_run "train killed from outside: as if never killed" "$tmp/kt" "$tmp/ktx" \
+        last.safetensors best.safetensors run.json
     check "ule, lambda sweep" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 \
         --lambda 10,100 --out "$tmp/u2"
     grep_in "sweep picture in the sweep dir" out "saliency picture: $tmp/u2/saliency.png"
