@@ -47,12 +47,12 @@ extern "C" {
 #define SC_AUGMENT_SALT 0x6175676d656e7421ULL /* "augment!" */
 
 typedef struct sc_augment_config {
-    float scale_min, scale_max;   /* crop area fraction, default 0.2, 1.0 */
+    float scale_min, scale_max;   /* crop area fraction, default 0.2, 1.0 (ssl: 0.5, 1.0) */
     float ratio_min, ratio_max;   /* crop aspect ratio w/h, default 3/4, 4/3 */
     float flip_prob;              /* default 0 (off for digits and garments) */
     float jitter_prob;            /* default 0.8 (SimCLR's) */
     float brightness, contrast;   /* jitter strengths, default 0.4, 0.4 */
-    float noise_std;              /* default 0.05 */
+    float noise_std;              /* default 0.05 (ssl: 0) */
 } sc_augment_config;
 
 SC_API void sc_augment_config_default(sc_augment_config *cfg);
@@ -120,7 +120,7 @@ typedef struct sc_la_config {
     double eta;        /* EMA coefficient in (0, 1], default 0.1 */
     int warmup;        /* epochs of uniform sampling, default 10 */
     int every;         /* recompute period in epochs, default 2 */
-    double tau;        /* temperature of sim; default 0.5 (ssl passes --temperature) */
+    double tau;        /* temperature of sim; default 0.5 (ssl passes --temperature, 0.2) */
 } sc_la_config;
 
 SC_API void sc_la_config_default(sc_la_config *cfg);
@@ -207,7 +207,7 @@ typedef struct sc_ssl_config {
     SC_RUN_CONFIG_GROUP;         /* defaults: 20 epochs, batch 256, AdamW 1e-3; run_dir
                                     holds metrics.jsonl, last.safetensors, speeds.png */
     sc_ssl_method method;        /* default simclr */
-    float temperature;           /* NT-Xent tau, default 0.5 (also the LA speed's tau) */
+    float temperature;           /* NT-Xent tau, default 0.2 (also the LA speed's tau) */
     float offdiag;               /* BarlowTwins lambda, default 0.0051 */
     int proj_hidden, proj_dim;   /* projector Linear-ReLU-Linear, default 512, 128 */
     sc_augment_config augment;

@@ -40,11 +40,18 @@ void sc_ssl_config_default(sc_ssl_config *c)
     sc_model_config_default(&c->model, SC_MODEL_CNN, 0, 0, 0, 0);
     sc_optim_config_default(&c->optim, SC_OPT_ADAMW);
     c->method = SC_SSL_SIMCLR;
-    c->temperature = 0.5f;
+    /* Tuned on clean Fashion-MNIST (cnn, 20 epochs on 9,000 images, linear
+     * probe; README "Self-supervised pre-training"): tau 0.5 -> 0.2 and crops
+     * of 20-100 % -> 50-100 % of the area without pixel noise took the probe
+     * from the random encoder's level to 2 points above it; the augmentation
+     * module's own defaults stay torchvision's. */
+    c->temperature = 0.2f;
     c->offdiag = 0.0051f;
     c->proj_hidden = 512;
     c->proj_dim = 128;
     sc_augment_config_default(&c->augment);
+    c->augment.scale_min = 0.5f;
+    c->augment.noise_std = 0.0f;
     c->sampler = SC_SAMPLER_UNIFORM;
     sc_la_config_default(&c->la);
     c->la.tau = 0; /* the NT-Xent temperature */
