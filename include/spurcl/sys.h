@@ -3,6 +3,8 @@
 #ifndef SPURCL_SYS_H
 #define SPURCL_SYS_H
 
+#include <stddef.h>
+
 #include "spurcl/error.h"
 
 #ifdef __cplusplus
@@ -11,6 +13,11 @@ extern "C" {
 
 /* Seconds on a monotonic clock (for durations; the origin is arbitrary). */
 SC_API double sc_time_now(void);
+
+/* A duration for people, rounded to whole seconds: "42s", "3m05s",
+ * "2h07m" (a negative or non-finite value reads "0s"). Writes at most n
+ * bytes into buf. */
+SC_API void sc_format_duration(char *buf, size_t n, double seconds);
 
 /* mkdir -p: creates `dir` and its missing parents (mode 0777 minus umask).
  * SC_ERR_IO names the component that could not be made, or the path that

@@ -17,6 +17,19 @@ double sc_time_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+void sc_format_duration(char *buf, size_t n, double s)
+{
+    if (!(s >= 0) || s > 1e12) /* NaN, negative, absurd */
+        s = s > 1e12 ? 1e12 : 0;
+    long long t = (long long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, n, "%lldh%02lldm", t / 3600, (t / 60) % 60);
+    else if (t >= 60)
+        snprintf(buf, n, "%lldm%02llds", t / 60, t % 60);
+    else
+        snprintf(buf, n, "%llds", t);
+}
+
 static int is_dir(const char *p)
 {
     struct stat sb;
