@@ -18,6 +18,7 @@ typedef struct sc_demo_config {
     int seeds;                         /* per method (see sc_demo_config_default) */
     int epochs;                        /* per method */
     int64_t eval_every;                /* val (and test, logged) every N steps */
+    double log_every;                  /* seconds between timed progress lines (every run's) */
     int64_t max_train;                 /* first N training images of the source (0: all) */
     int64_t max_test;                  /* first N test images (0: all) */
     double rho;                        /* the spurious correlation's strength */

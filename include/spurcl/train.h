@@ -120,7 +120,16 @@ SC_API const char *sc_select_name(sc_select s);
 
 /* What a trainer reports to its progress callback: during an epoch after
  * each step, after each evaluation inside an epoch (evaluated), and once at
- * the end of each epoch (epoch_done, with the epoch's values). */
+ * the end of each epoch (epoch_done, with the epoch's values).
+ *
+ * `line` is set on the reports that make a line of the run's log (the same
+ * text, timestamped, goes to run_dir/log.txt): every evaluation, every
+ * epoch's end, and a timed line (`timed`) every run.log_every seconds with
+ * the global step of the total, images per second, the ETA and the last
+ * evaluation's val average and worst-group accuracy. Runners of several
+ * runs (the comparison, the demo) report their overall progress as a line
+ * alone (epochs 0). A console prints the lines, or off a terminal only
+ * them; a live bar needs no timed line. */
 typedef struct sc_train_progress {
     const char *label;           /* the run's label (sc_run_config.label, else the trainer) */
     int epoch, epochs;           /* 1-based */
@@ -134,7 +143,12 @@ typedef struct sc_train_progress {
     bool evaluated;              /* an evaluation just ran (also at epoch ends) */
     const sc_group_metrics *val; /* the validation metrics selection reads, when evaluated */
     const char *note;            /* a trainer's remark for this epoch ("LA weights"), or NULL */
+    const char *line;            /* the log line of this report, or NULL (see above) */
+    bool timed;                  /* line is a timed progress line */
 } sc_train_progress;
+
+/* The default of sc_run_config.log_every, in seconds. */
+#define SC_LOG_EVERY_DEFAULT 30.0
 
 /* The settings every trainer shares, as one struct. A trainer's config
  * embeds them with SC_RUN_CONFIG_GROUP, which makes both the group
@@ -153,6 +167,7 @@ typedef struct sc_train_progress {
     int64_t eval_every;          /* also evaluate (and select) every N steps; 0: epoch ends */    \
     bool eval_test;              /* also log test metrics at each evaluation (never selects) */   \
     const char *label;           /* progress label, NULL: the trainer's name */                   \
+    double log_every;            /* seconds between timed progress lines; 0: none */              \
     const char *record;          /* the caller's JSON object for config.json (sc_run_record) */   \
     void (*progress)(const sc_train_progress *p, void *ud);                                        \
     void *progress_ud;
@@ -184,8 +199,8 @@ typedef struct sc_run_config {
  * - With run->resume the stored config.json is compared first: the
  *   "settings" (the record's, else "run") key by key over the keys both
  *   files have, and the data checksum (key "data"). "epochs" (raised to
- *   train on), "out", "resume", "force", "override" and the keys of the
- *   record's "free" array may change. Any other change is refused with one
+ *   train on), "out", "resume", "force", "override", "log-every" and the
+ *   keys of the record's "free" array may change. Any other change is refused with one
  *   line naming each key with its old and new value, unless run->overrides
  *   (a comma-separated list) names it; then the new values are recorded and
  *   "history" gets an entry with what changed. A run_dir without

@@ -13,6 +13,7 @@ static void defaults(sc_cli_args *a)
     a->run = &a->run_store;
     a->run->epochs = a->demo.epochs;
     a->run->eval_every = a->demo.eval_every;
+    a->run->log_every = a->demo.log_every;
     a->run->seed = a->demo.seed;
     a->run->run_dir = a->demo.out;
 }
@@ -29,6 +30,7 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     sc_demo_config *dc = &a->demo;
     dc->epochs = a->run->epochs;
     dc->eval_every = a->run->eval_every;
+    dc->log_every = a->run->log_every;
     dc->seed = a->run->seed;
     dc->out = a->run->run_dir;
     dc->record = a->run->record;

@@ -341,6 +341,10 @@ const sc_cli_opt sc_cli_opts[] = {
     {"eval-every", TRAINERS | SC_CLI_DEMO, "N", "also evaluate val and log a metrics line "
      "every N steps, not only at epoch ends (0: off); selection picks among all of them",
      I64(0, 1LL << 40), RUN(eval_every)},
+    {"log-every", TRAINERS | SC_CLI_PROBE | SC_CLI_DEMO, "SECONDS", "off a terminal, a progress "
+     "line on stderr every SECONDS (step of all, images/s, ETA, the last evaluation's val "
+     "average and worst-group accuracy; 0: none); evaluations and epoch ends always print one. "
+     "The same lines, timestamped, go to DIR/log.txt", DBL(0, 1e7), RUN(log_every)},
     {"eval-test", SUPERVISED & ~SC_CLI_COMPARE, NULL, "also evaluate the test split at every evaluation "
      "(logged, never used for selection)", FLAG, RUN(eval_test)},
     {"probe", SC_CLI_SSL, NULL, "after training, run the linear probe with 'spurcl "

@@ -3,6 +3,7 @@
 #include "spurcl/io.h"
 
 #include "spurcl/render.h"
+#include "spurcl/sys.h"
 #include "spurcl/ule.h"
 #include <stdlib.h>
 
@@ -10,19 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-
-static void fmt_duration(char *buf, size_t n, double s)
-{
-    if (!isfinite(s) || s < 0)
-        s = 0;
-    int t = (int)(s + 0.5);
-    if (t >= 3600)
-        snprintf(buf, n, "%dh%02dm", t / 3600, (t / 60) % 60);
-    else if (t >= 60)
-        snprintf(buf, n, "%dm%02ds", t / 60, t % 60);
-    else
-        snprintf(buf, n, "%ds", t);
-}
 
 /* "loss 0.1234  acc 0.9000": the trainer's running values */
 static void fmt_values(char *buf, size_t n, const sc_train_progress *p)
@@ -39,25 +27,22 @@ void sc_cli_progress(const sc_train_progress *p, void *ud)
     const sc_cli_progress_state *st = ud;
     if (st->quiet)
         return;
+    /* the lines of the run's log: on a terminal the live bar stands for
+     * the timed ones */
+    if (p->line) {
+        if (p->timed && st->tty)
+            return;
+        if (st->tty)
+            fputs("\r\033[K", stderr);
+        fprintf(stderr, "%s\n", p->line);
+        fflush(stderr);
+        return;
+    }
+    if (!st->tty || p->epoch_done || p->epochs < 1)
+        return;
     const char *who = p->label ? p->label : "train";
     char values[256];
     fmt_values(values, sizeof values, p);
-    if (p->epoch_done) {
-        if (st->tty)
-            fputs("\r\033[K", stderr);
-        fprintf(stderr, "%s epoch %d/%d  %s", who, p->epoch, p->epochs, values);
-        if (p->val)
-            fprintf(stderr, "  val acc %.4f  val worst-group %.4f", p->val->accuracy,
-                    p->val->worst_group);
-        if (p->note)
-            fprintf(stderr, "  %s", p->note);
-        char el[32];
-        fmt_duration(el, sizeof el, p->elapsed_s);
-        fprintf(stderr, "  (%s)\n", el);
-        return;
-    }
-    if (!st->tty)
-        return;
     int width = 24;
     int filled = p->steps_per_epoch ? (int)(width * p->step / p->steps_per_epoch) : 0;
     char bar[64];
@@ -65,7 +50,7 @@ void sc_cli_progress(const sc_train_progress *p, void *ud)
         bar[i] = i < filled ? '#' : '.';
     bar[width] = '\0';
     char eta[32];
-    fmt_duration(eta, sizeof eta, p->eta_s);
+    sc_format_duration(eta, sizeof eta, p->eta_s);
     fprintf(stderr, "\r\033[K%s epoch %d/%d [%s] %lld/%lld  %s  %.0f img/s  left %s", who,
             p->epoch, p->epochs, bar, (long long)p->step, (long long)p->steps_per_epoch, values,
             p->images_per_s, eta);

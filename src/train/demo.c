@@ -17,6 +17,7 @@ void sc_demo_config_default(sc_demo_config *c)
     c->seeds = 5;
     c->epochs = 1;
     c->eval_every = 53;
+    c->log_every = SC_LOG_EVERY_DEFAULT;
     c->max_train = 15000;
     c->max_test = 0;
     c->rho = 0.995;
@@ -58,6 +59,7 @@ void sc_demo_compare_config(const sc_demo_config *cfg, sc_compare_config *c)
     c->seeds = cfg->seeds;
     c->train.epochs = cfg->epochs;
     c->train.eval_every = cfg->eval_every;
+    c->train.log_every = cfg->log_every;
     c->train.record = cfg->record;
     c->progress = cfg->progress;
     c->progress_ud = cfg->progress_ud;

@@ -236,7 +236,7 @@ static sc_status fit(sc_context *ctx, const sc_dataset *d, const feats *fs,
                              .progress_ud = cfg->progress_ud};
         sc_optim_config_default(&run.optim, SC_OPT_SGD);
         sc_trainer t = {.name = "dfr", .self = &f, .nvalues = 1,
-                        .values = {{"loss", "loss"}}, .no_images = true,
+                        .values = {{"loss", "loss"}}, .no_images = true, .quiet_epochs = true,
                         .step = fit_step, .begin_epoch = fit_order};
         sc_loop_result lr;
         st = sc_loop_run(ctx, d, &run, &t, &lr);

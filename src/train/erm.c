@@ -21,6 +21,7 @@ void sc_train_config_default(sc_train_config *c)
     c->epochs = 5;
     c->batch_size = 128;
     c->select = SC_SELECT_LAST;
+    c->log_every = SC_LOG_EVERY_DEFAULT;
 }
 
 static const char *const select_names[] = {"last", "val-avg", "val-wga"};

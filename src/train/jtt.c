@@ -32,11 +32,11 @@ sc_status sc_train_jtt(sc_context *ctx, const sc_dataset *d, const sc_jtt_config
     char id_dir[4096];
     snprintf(id_dir, sizeof id_dir, "%s/identify", cfg->train.run_dir);
 
-    /* progress tells the two stages apart */
+    /* progress and the logs tell the two stages apart */
     const char *base = cfg->train.label ? cfg->train.label : "jtt";
     char id_label[128], fin_label[128];
-    snprintf(id_label, sizeof id_label, "%s (identify)", base);
-    snprintf(fin_label, sizeof fin_label, "%s (final)", base);
+    snprintf(id_label, sizeof id_label, "%s stage 1 (ERM)", base);
+    snprintf(fin_label, sizeof fin_label, "%s stage 2 (upweighted)", base);
     sc_train_config id = cfg->train;
     id.label = id_label;
     id.epochs = cfg->id_epochs;

@@ -3,9 +3,12 @@
 #include "train/train_internal.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "spurcl/sys.h"
 
 /* Selection state: the best value so far and where it was seen. */
 typedef struct loop_best {
@@ -25,6 +28,10 @@ typedef struct loop {
     int64_t step;         /* global steps */
     double t0, eval_s;
     sc__run_state state;  /* run.json and the files it names */
+    double last_timed;    /* when the last timed progress line was made */
+    bool have_val;        /* the last evaluation's val metrics, for the timed lines */
+    double val_acc, val_wga;
+    char line[1024];      /* the progress line being reported */
 } loop;
 
 static bool files(const loop *L) { return L->run->run_dir != NULL; }
@@ -224,19 +231,89 @@ static sc_status eval_point(loop *L, int epoch, int64_t epoch_step, bool epoch_e
     return st;
 }
 
-/* ---- progress ---------------------------------------------------------------- */
+/* ---- progress and the run's log ------------------------------------------------ */
 
-static void report(const loop *L, int epoch, int64_t step, int64_t steps, const double *sums,
-                   int64_t seen, double epoch_t0, bool done, const sc_group_metrics *val,
-                   const char *note)
+/* What a report is: a step (for a live bar), a timed line, an evaluation
+ * inside an epoch, an epoch's end. */
+typedef enum report_kind { R_STEP, R_TIMED, R_EVAL, R_EPOCH } report_kind;
+
+static const char *label_of(const loop *L)
+{
+    return L->run->label ? L->run->label : L->t->name;
+}
+
+/* Appends to buf[0..n) at *len (the text is cut at the buffer's end). */
+__attribute__((format(printf, 4, 5))) static void cat(char *buf, size_t n, size_t *len,
+                                                      const char *fmt, ...)
+{
+    if (*len + 1 >= n)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(buf + *len, n - *len, fmt, ap);
+    va_end(ap);
+    *len = k < 0 ? *len : *len + (size_t)k >= n ? n - 1 : *len + (size_t)k;
+}
+
+/* The line of a report (sc_train_progress.line) into L->line. */
+static void format_line(loop *L, report_kind kind, const sc_train_progress *p)
+{
+    char *b = L->line;
+    size_t n = sizeof L->line, len = 0;
+    int64_t total = p->steps_per_epoch * p->epochs;
+    if (kind == R_EPOCH)
+        cat(b, n, &len, "%s epoch %d/%d", p->label, p->epoch, p->epochs);
+    else if (kind == R_EVAL)
+        cat(b, n, &len, "%s eval at step %lld/%lld (epoch %d/%d)", p->label,
+            (long long)L->step, (long long)total, p->epoch, p->epochs);
+    else
+        cat(b, n, &len, "%s step %lld/%lld (epoch %d/%d)", p->label, (long long)L->step,
+            (long long)total, p->epoch, p->epochs);
+    for (int i = 0; i < p->nvalues; i++)
+        cat(b, n, &len, "  %s %.4g", p->names[i], p->values[i]);
+    char d[32];
+    if (kind == R_TIMED) {
+        sc_format_duration(d, sizeof d, p->eta_s);
+        cat(b, n, &len, "  %.0f img/s  ETA %s", p->images_per_s, d);
+        if (L->have_val)
+            cat(b, n, &len, "  last eval: val acc %.4f  val worst-group %.4f", L->val_acc,
+                L->val_wga);
+        else
+            cat(b, n, &len, "  no evaluation yet");
+        return;
+    }
+    if (p->val)
+        cat(b, n, &len, "  val acc %.4f  val worst-group %.4f", p->val->accuracy,
+            p->val->worst_group);
+    if (kind == R_EPOCH) {
+        if (p->note)
+            cat(b, n, &len, "  %s", p->note);
+        sc_format_duration(d, sizeof d, p->elapsed_s);
+        cat(b, n, &len, "  (%s)", d);
+    }
+}
+
+/* Reports to the progress callback; a report with a line also goes to
+ * DIR/log.txt. */
+static sc_status report(loop *L, report_kind kind, int epoch, int64_t step, int64_t steps,
+                        const double *sums, int64_t seen, double epoch_t0,
+                        const sc_group_metrics *val, const char *note)
 {
     const sc_run_config *run = L->run;
-    if (!run->progress)
-        return;
     const sc_trainer *t = L->t;
+    if (val) {
+        L->have_val = true;
+        L->val_acc = val->accuracy;
+        L->val_wga = val->worst_group;
+    }
+    if (kind == R_EVAL && !val) /* an evaluation that measured nothing (SSL's k-NN off) */
+        kind = R_STEP;
+    bool lined = kind != R_STEP && !(kind == R_EPOCH && t->quiet_epochs);
+    if (!run->progress && !(lined && files(L)))
+        return SC_OK;
     sc_train_progress p;
     memset(&p, 0, sizeof p);
-    p.label = run->label ? run->label : t->name;
+    p.label = label_of(L);
     p.epoch = epoch + 1;
     p.epochs = run->epochs;
     p.step = step;
@@ -249,13 +326,88 @@ static void report(const loop *L, int epoch, int64_t step, int64_t steps, const 
     double now = sc_time_now(), el = now - epoch_t0;
     p.images_per_s = el > 0 ? (double)seen / el : 0;
     p.elapsed_s = now - L->t0;
+    bool done = kind == R_EPOCH;
     if (step > 0 && !done)
         p.eta_s = el / (double)step * (double)((steps - step) + steps * (run->epochs - epoch - 1));
     p.epoch_done = done;
     p.evaluated = val != NULL;
     p.val = val;
     p.note = note;
-    run->progress(&p, run->progress_ud);
+    if (lined) {
+        format_line(L, kind, &p);
+        p.line = L->line;
+        p.timed = kind == R_TIMED;
+        if (files(L))
+            SC_TRY(sc__log_append(run->run_dir, false, L->line));
+    }
+    if (run->progress)
+        run->progress(&p, run->progress_ud);
+    return SC_OK;
+}
+
+/* Whether a timed line is due (and then it is made now). */
+static bool timed_due(loop *L)
+{
+    if (!(L->run->log_every > 0))
+        return false;
+    double now = sc_time_now();
+    if (now - L->last_timed < L->run->log_every)
+        return false;
+    L->last_timed = now;
+    return true;
+}
+
+/* DIR/curves.png from metrics.jsonl: the trainer's panels, else its loss
+ * and the val average and worst-group accuracy. */
+static sc_status write_curves(const loop *L)
+{
+    const sc_trainer *t = L->t;
+    sc__curves_panel def[2] = {
+        {"Training loss", SC_CURVES_Y_FIT, {t->nvalues ? t->values[0].key : NULL},
+         {t->nvalues ? t->values[0].label : NULL}},
+        {"Accuracy (val)", SC_CURVES_Y_FIT, {"val_acc", "val_wga"}, {"average", "worst group"}},
+    };
+    const sc__curves_panel *panels = t->npanels ? t->panels : t->nvalues ? def : def + 1;
+    int n = t->npanels ? t->npanels : t->nvalues ? 2 : 1;
+    char jsonl[4200], png[4200];
+    snprintf(jsonl, sizeof jsonl, "%s/metrics.jsonl", L->run->run_dir);
+    snprintf(png, sizeof png, "%s/curves.png", L->run->run_dir);
+    return sc__curves_plot(jsonl, panels, n, png);
+}
+
+/* The run's first line in DIR/log.txt: a fresh run starts the file anew. */
+static sc_status log_start(const loop *L, int start_epoch)
+{
+    const sc_run_config *run = L->run;
+    char b[512];
+    if (run->resume)
+        snprintf(b, sizeof b, "%s: resumed at epoch %d of %d (step %lld)", label_of(L),
+                 start_epoch, run->epochs, (long long)L->step);
+    else
+        snprintf(b, sizeof b, "%s: new run of %d epochs, %lld steps each (batch %lld) in %s",
+                 label_of(L), run->epochs, (long long)sc_loop_steps_per_epoch(L->d, run->batch_size),
+                 (long long)run->batch_size, run->run_dir);
+    return sc__log_append(run->run_dir, !run->resume, b);
+}
+
+/* The run's last line: how it ended. The status and its message stay the
+ * run's, whatever the log does. */
+static sc_status log_end(const loop *L, sc_status st, const sc_loop_result *out)
+{
+    char b[1400], d[32];
+    sc_format_duration(d, sizeof d, sc_time_now() - L->t0);
+    if (st != SC_OK) {
+        snprintf(b, sizeof b, "%s: stopped after %s: %s", label_of(L), d, sc_last_error());
+        char msg[1200];
+        snprintf(msg, sizeof msg, "%s", sc_last_error());
+        if (sc__log_append(L->run->run_dir, false, b) != SC_OK)
+            sc_error_set(st, "%s", msg);
+        return st;
+    }
+    snprintf(b, sizeof b, "%s: finished: %d epochs trained in %s; selected epoch %d (step %lld)",
+             label_of(L), out->epochs_run, d, out->selected_epoch,
+             (long long)out->selected_step);
+    return sc__log_append(L->run->run_dir, false, b);
 }
 
 /* ---- the loop ---------------------------------------------------------------- */
@@ -341,12 +493,14 @@ static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_lo
             add_values(line, t, sums, seen);
             st = eval_point(L, epoch + 1, step, false, line, &shown);
             cJSON_Delete(line);
-            if (st != SC_OK)
-                return st;
-            report(L, epoch, step, steps, sums, seen, te, false, shown, NULL);
+            if (st == SC_OK)
+                st = report(L, R_EVAL, epoch, step, steps, sums, seen, te, shown, NULL);
         } else {
-            report(L, epoch, step, steps, sums, seen, te, false, NULL, NULL);
+            st = report(L, timed_due(L) ? R_TIMED : R_STEP, epoch, step, steps, sums, seen, te,
+                        NULL, NULL);
         }
+        if (st != SC_OK)
+            return st;
     }
     if (st != SC_OK)
         return st;
@@ -366,8 +520,8 @@ static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_lo
         return st;
     for (int i = 0; i < t->nvalues; i++)
         out->values[i] = seen ? sums[i] / (double)seen : NAN;
-    report(L, epoch, step, steps, sums, seen, te, true, shown, note);
-    return SC_OK;
+    SC_TRY(report(L, R_EPOCH, epoch, step, steps, sums, seen, te, shown, note));
+    return files(L) ? write_curves(L) : SC_OK;
 }
 
 sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
@@ -406,6 +560,9 @@ sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config 
     }
     SC_TRY(sc__record_write(run, record));
     L.step = global_step(&L);
+    L.last_timed = L.t0;
+    if (files(&L))
+        SC_TRY(log_start(&L, start_epoch));
     sc_batcher *b = NULL;
     sc_graph *g = NULL;
     sc_batch_opts bo = {.batch_size = run->batch_size, .shuffle = true, .seed = run->seed,
@@ -432,7 +589,10 @@ sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config 
         out->selected_epoch = L.best.epoch;
         out->selected_step = L.best.step;
     }
+    /* a run with nothing left to train still gets its picture */
+    if (st == SC_OK && files(&L) && out->epochs_run == 0)
+        st = write_curves(&L);
     out->eval_seconds = L.eval_s;
     out->seconds = sc_time_now() - L.t0;
-    return st;
+    return files(&L) ? log_end(&L, st, out) : st;
 }

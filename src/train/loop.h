@@ -51,7 +51,15 @@
  * is never lost because it is written before the commit that follows it.
  * A run directory without run.json (an older spurcl's) resumes from its
  * last files as before and gets a run.json. A trainer without a best file
- * has no best checkpoint (only the selection state is kept). */
+ * has no best checkpoint (only the selection state is kept).
+ *
+ * For people, outside that protocol: DIR/log.txt gets the run's start (or
+ * resumption), every line the progress callback gets (sc_train_progress:
+ * each evaluation, each epoch's summary, a timed line every run.log_every
+ * seconds with step, rate, ETA and the last evaluation) and its end, each
+ * timestamped; a fresh run starts it anew, a resumed one appends.
+ * DIR/curves.png is drawn from metrics.jsonl at every epoch's end (the
+ * trainer's panels; see sc_trainer). Neither is a durable write. */
 #ifndef SC_TRAIN_LOOP_H
 #define SC_TRAIN_LOOP_H
 
@@ -59,6 +67,7 @@
 
 #include "base/base.h"
 #include "spurcl/train.h"
+#include "train/curves.h"
 
 #define SC_LOOP_MAX_VALUES 6
 #define SC_LOOP_MAX_PARTS 2
@@ -86,6 +95,12 @@ typedef struct sc_trainer {
     int nvalues;
     sc_loop_value values[SC_LOOP_MAX_VALUES];
     bool no_images;         /* batches without images (the probe reads features) */
+    bool quiet_epochs;      /* an epoch is one solver iteration (DFR's fits): no epoch lines */
+    /* The panels of DIR/curves.png over steps (train/curves.h); 0: the
+     * training loss (values[0]) and the val average and worst-group
+     * accuracy (val_acc, val_wga). */
+    int npanels;
+    sc__curves_panel panels[SC_CURVES_MAX_PANELS];
 
     /* One optimisation step on a batch: the batch means of the values in
      * values[0..nvalues) and the samples they stand for in *weight (0: the

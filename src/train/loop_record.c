@@ -18,8 +18,10 @@
 #define CONFIG_FORMAT "spurcl-run-config/1"
 
 /* What may change on resume whatever the caller says: the run's length
- * (raised to train on), where it is, and how it is resumed. */
-static const char *const always_free[] = {"epochs", "out", "resume", "force", "override"};
+ * (raised to train on), where it is, how it is resumed, and how often it
+ * reports. */
+static const char *const always_free[] = {"epochs", "out", "resume", "force", "override",
+                                          "log-every"};
 
 /* ---- the directory ------------------------------------------------------------------ */
 
@@ -90,6 +92,7 @@ static cJSON *run_object(const sc_run_config *run)
     cJSON_AddStringToObject(o, "select", sc_select_name(run->select));
     cJSON_AddNumberToObject(o, "eval-every", (double)run->eval_every);
     cJSON_AddBoolToObject(o, "eval-test", run->eval_test);
+    cJSON_AddNumberToObject(o, "log-every", run->log_every);
     cJSON_AddStringToObject(o, "out", run->run_dir);
     cJSON_AddBoolToObject(o, "resume", run->resume);
     cJSON_AddBoolToObject(o, "force", run->force);

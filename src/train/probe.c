@@ -26,6 +26,7 @@ void sc_probe_config_default(sc_probe_config *c)
      * of its converged train accuracy (0.816 vs 0.846). */
     c->epochs = 100;
     c->batch_size = 256;
+    c->log_every = SC_LOG_EVERY_DEFAULT;
     c->standardize = true;
 }
 

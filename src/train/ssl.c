@@ -57,6 +57,7 @@ void sc_ssl_config_default(sc_ssl_config *c)
     c->la.tau = 0; /* the NT-Xent temperature */
     c->epochs = 20;
     c->batch_size = 256;
+    c->log_every = SC_LOG_EVERY_DEFAULT;
     c->knn_every = 1;
     sc_knn_config_default(&c->knn);
 }
@@ -512,6 +513,12 @@ sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config
         .evaluate = ssl_evaluate,
         .extra = ssl_extra,
         .resumed = ssl_resumed,
+        /* curves.png over steps; speeds.png (sc_ssl_plot) has them by epoch
+         * with the speeds and the sampler's masses */
+        .npanels = 2,
+        .panels = {{"Training loss", SC_CURVES_Y_FIT, {"loss"}, {NULL}},
+                   {"k-NN accuracy (val)", SC_CURVES_Y_FIT, {"knn_acc", "knn_wga"},
+                    {"average", "worst group"}}},
     };
     sc_loop_result lr = {0};
     if (st == SC_OK)

@@ -19,6 +19,11 @@ void sc__json_add_metrics(cJSON *o, const char *prefix, const sc_group_metrics *
  * the file anew). */
 sc_status sc__append_jsonl(const char *dir, cJSON *o, bool truncate);
 
+/* Appends a line to DIR/log.txt, the run's log for people, after the local
+ * time ("2025-01-31 14:02:03  LINE"); truncate: start the file anew. Not
+ * synced: the log is read, never resumed from. */
+sc_status sc__log_append(const char *dir, bool truncate, const char *line);
+
 /* Allocates out->correct and out->total for the data set's groups. */
 sc_status sc__group_metrics_init(sc_group_metrics *out, const sc_dataset *d);
 /* Fills n, accuracy, mean_group, worst_group(_index) and weighted (by the

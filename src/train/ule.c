@@ -29,6 +29,7 @@ void sc_ule_config_default(sc_ule_config *c)
     c->epochs = 2;
     c->batch_size = 128;
     c->select = SC_SELECT_LAST;
+    c->log_every = SC_LOG_EVERY_DEFAULT;
 }
 
 void sc_ule_result_free(sc_ule_result *r)
@@ -209,6 +210,14 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
                    {"teacher_penalty", "penalty"}},
         .step = ule_step,
         .evaluate = ule_evaluate,
+        .npanels = 4,
+        .panels = {{"Training cross-entropy", SC_CURVES_Y_FIT,
+                    {"student_train_ce", "teacher_train_ce"}, {"student", "teacher"}},
+                   {"Teacher penalty", SC_CURVES_Y_FIT, {"teacher_penalty"}, {NULL}},
+                   {"Student accuracy (val)", SC_CURVES_Y_FIT,
+                    {"student_val_acc", "student_val_wga"}, {"average", "worst group"}},
+                   {"Teacher accuracy (val)", SC_CURVES_Y_FIT,
+                    {"teacher_val_acc", "teacher_val_wga"}, {"average", "worst group"}}},
     };
     sc_loop_result lr = {0};
     if (st == SC_OK)

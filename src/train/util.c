@@ -1,5 +1,5 @@
 /* Helpers shared by the trainers: the JSON encoding of group metrics,
- * metrics.jsonl lines, argmax, finiteness checks. */
+ * metrics.jsonl and log.txt lines, argmax, finiteness checks. */
 #include "train/train_internal.h"
 
 #include <errno.h>
@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static void add_num(cJSON *o, const char *prefix, const char *key, double v)
@@ -36,6 +37,27 @@ void sc__json_add_metrics(cJSON *o, const char *prefix, const sc_group_metrics *
                                                   : -1));
         cJSON_AddItemToArray(cnt, cJSON_CreateNumber((double)m->total[g]));
     }
+}
+
+sc_status sc__log_append(const char *dir, bool truncate, const char *line)
+{
+    char path[4096], when[32] = "";
+    snprintf(path, sizeof path, "%s/log.txt", dir);
+    time_t now = time(NULL);
+    struct tm tm;
+    if (localtime_r(&now, &tm))
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    FILE *f = fopen(path, truncate ? "w" : "a");
+    if (!f)
+        return sc_error_set(SC_ERR_IO, "cannot append to %s: %s", path, strerror(errno));
+    int bad = fprintf(f, "%s  %s\n", when, line) < 0;
+    int e = bad ? errno : 0;
+    if (fclose(f) != 0 && !bad) {
+        bad = 1;
+        e = errno;
+    }
+    return bad ? sc_error_set(SC_ERR_IO, "writing %s failed: %s", path, strerror(e ? e : EIO))
+               : SC_OK;
 }
 
 char *sc_group_metrics_json(const sc_group_metrics *m)
