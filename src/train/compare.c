@@ -3,6 +3,7 @@
  * table, results.csv, results.json and chart.png. */
 #include "train/train_internal.h"
 #include "spurcl/compare.h"
+#include "spurcl/sys.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -510,6 +511,42 @@ static void aggregate(const runner *R, sc_method m, const run_result *res, const
     free(a);
 }
 
+/* The comparison's overall progress: runs done of all, the time so far, and
+ * an ETA from the mean time of the runs trained so far. */
+typedef struct overall {
+    int total, done, trained;
+    double t0, trained_s;
+} overall;
+
+/* A line before each run trained (next: its label) and one at the end
+ * (next NULL), to the progress callback (a line alone) and DIR/log.txt. */
+static sc_status overall_line(const sc_compare_config *cfg, const overall *o, const char *next)
+{
+    char el[32], eta[48] = "ETA after the first run", b[512];
+    double now = sc_time_now(), left = NAN;
+    sc_format_duration(el, sizeof el, now - o->t0);
+    if (o->trained > 0) {
+        left = o->trained_s / o->trained * (o->total - o->done);
+        char d[32];
+        sc_format_duration(d, sizeof d, left);
+        snprintf(eta, sizeof eta, "ETA %s", d);
+    }
+    if (next)
+        snprintf(b, sizeof b, "overall: run %d/%d (%s); %d done (%d trained, %d found finished), "
+                              "%s elapsed, %s",
+                 o->done + 1, o->total, next, o->done, o->trained, o->done - o->trained, el,
+                 eta);
+    else
+        snprintf(b, sizeof b, "overall: %d/%d runs done (%d trained, %d found finished) in %s",
+                 o->done, o->total, o->trained, o->done - o->trained, el);
+    if (cfg->progress) {
+        sc_train_progress p = {.label = "overall", .elapsed_s = now - o->t0,
+                               .eta_s = isfinite(left) ? left : 0, .line = b};
+        cfg->progress(&p, cfg->progress_ud);
+    }
+    return sc__log_append(cfg->out, false, b);
+}
+
 sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_config *cfg,
                          sc_compare_result *out)
 {
@@ -543,6 +580,12 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
         if (st == SC_OK && (!res[m] || !have[m]))
             st = sc_oom("compare");
     }
+    overall ov = {.t0 = t0};
+    for (int m = 0; m < SC_METHOD_COUNT; m++)
+        if (cfg->methods[m])
+            ov.total += nset[m] * cfg->seeds;
+        else if (m == SC_METHOD_ERM && need_erm) /* the backbone: ERM's first setting */
+            ov.total += cfg->seeds;
     cJSON *runs = cJSON_CreateArray();
     for (int seed = 0; st == SC_OK && seed < cfg->seeds; seed++)
         for (int m = 0; st == SC_OK && m < SC_METHOD_COUNT; m++) {
@@ -569,9 +612,13 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
                     st = read_done(dir, settings, r, &found);
                 if (st == SC_OK && found) {
                     out->skipped++;
-                } else if (st == SC_OK) {
+                    ov.done++;
+                } else if (st == SC_OK && (st = overall_line(cfg, &ov, label)) == SC_OK) {
                     double ts = sc_time_now();
                     st = train_one(&R, (sc_method)m, s, seed, dir, label, r);
+                    ov.done++;
+                    ov.trained++;
+                    ov.trained_s += sc_time_now() - ts;
                     done_file df = {r, method_names[m], setting, seed, sc_time_now() - ts,
                                     settings};
                     char path[4300];
@@ -599,6 +646,8 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
         if (cfg->methods[m])
             aggregate(&R, (sc_method)m, res[m], have[m], nset[m], &out->rows[out->nrows++]);
     out->seconds = sc_time_now() - t0;
+    if (st == SC_OK)
+        st = overall_line(cfg, &ov, NULL);
     if (st == SC_OK)
         st = sc__compare_write(cfg->out, out, runs);
     cJSON_Delete(runs);
