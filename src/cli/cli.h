@@ -31,6 +31,10 @@ int sc_cli_fail(const char *what);
  * saliency): SC_EXIT_FAIL with a message when `ckpt` is a self-supervised
  * encoder, whose head was never trained; else SC_EXIT_OK. */
 int sc_cli_refuse_ssl_encoder(const char *cmd, const char *ckpt);
+/* JTT upweights the training samples its first model gets wrong, meant to
+ * be the minority groups': one line on stderr when the training split has
+ * none (every class with one attribute value, as at rho 1.0). */
+void sc_cli_warn_jtt_no_minority(const char *cmd, const sc_dataset *d);
 
 /* Prints "spurcl <cmd>: <message>" and a hint to --help on stderr; returns 2. */
 int sc_cli_usage_error(const char *cmd, const char *fmt, ...)

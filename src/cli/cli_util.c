@@ -26,6 +26,29 @@ int sc_cli_fail(const char *what)
     return SC_EXIT_FAIL;
 }
 
+void sc_cli_warn_jtt_no_minority(const char *cmd, const sc_dataset *d)
+{
+    /* the attribute each class was first seen with in the training split;
+     * a second one is a minority */
+    int first[4096];
+    if (d->num_classes < 1 || d->num_classes > 4096)
+        return;
+    for (int y = 0; y < d->num_classes; y++)
+        first[y] = -1;
+    for (int64_t i = 0; i < d->n; i++) {
+        if (d->split[i] != SC_SPLIT_TRAIN || d->labels[i] < 0 || d->labels[i] >= d->num_classes)
+            continue;
+        int *a = &first[d->labels[i]];
+        if (*a >= 0 && *a != d->attrs[i])
+            return;
+        *a = d->attrs[i];
+    }
+    fprintf(stderr, "%s: warning: the training split has no minority group (every class comes "
+                    "with one attribute value, as at rho 1.0): the errors JTT upweights cannot be "
+                    "minority samples, so it has nothing to correct\n",
+            cmd);
+}
+
 int sc_cli_refuse_ssl_encoder(const char *cmd, const char *ckpt)
 {
     bool ssl = false;

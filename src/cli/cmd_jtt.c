@@ -17,9 +17,14 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     sc_jtt_config *jc = &a->jtt;
     jc->train.progress = sc_cli_progress;
     jc->train.progress_ud = &s->progress;
+    sc_cli_warn_jtt_no_minority("jtt", s->d);
     sc_jtt_result r;
     if (sc_train_jtt(s->ctx, s->d, jc, &r) != SC_OK)
         return sc_cli_fail("jtt");
+    if (r.errors == 0)
+        fprintf(stderr, "jtt: warning: the stage-1 model misclassified no training sample, so "
+                        "--upweight had no effect: stage 2 trained as plain ERM (fewer "
+                        "--id-epochs leave errors to upweight)\n");
     printf("JTT: %lld training samples upweighted x%g; final model step %lld, epoch %d\n",
            (long long)r.errors, (double)jc->upweight, (long long)r.final.selected_step,
            r.final.selected_epoch);
