@@ -278,6 +278,44 @@ assert '--override' in h['argv'], h
     check "the taken directory is untouched" 0 test "$(ls "$tmp/cwd/${fresh%-2}")" = taken
     check "a run that fails leaves no empty directory" 1 sh -c "cd '$tmp/cwd' && '$exe' -q train --data '$tmp/nonexistent.st'"
     check "no directory left" 0 test "$(ls "$tmp/cwd/runs" | wc -l)" -eq 11
+    # progress and logs that travel (#18): off a terminal (stderr is a file
+    # here) a timed line every --log-every seconds with the step of all, the
+    # rate, the ETA and the last evaluation; evaluations inside an epoch and
+    # every epoch's end print a line too; DIR/log.txt has the same lines,
+    # timestamped, between the run's start and end; DIR/curves.png plots it
+    check "train --log-every 1, off a terminal" 0 "$exe" train --data "$tmp/sc.st" --epochs 4 \
+        --batch 32 --eval-every 5 --log-every 1 --out "$tmp/tl"
+    grep_in "a timed line: step of all, rate, ETA, last evaluation" err "^train step [0-9]*/68 (epoch [1-4]/4)  loss .* img/s  ETA [0-9][0-9hms]*  \(last eval: val acc [0-9.]*  val worst-group [0-9.]*\|no evaluation yet\)$"
+    grep_in "a periodic evaluation reaches the console" err "^train eval at step 5/68 (epoch 1/4)  loss .*  val acc [0-9.]*  val worst-group [0-9.]*$"
+    grep_in "every epoch's line" err "^train epoch 4/4  loss "
+    cp "$tmp/err" "$tmp/tl.err"
+    check "log.txt: the console's lines, timestamped, after the start and before the end" 0 python3 -c "
+import re, sys
+log = open(sys.argv[1]).read().splitlines()
+err = [l for l in open(sys.argv[2]).read().splitlines() if l.startswith('train ')]
+assert all(re.match(r'\d{4}-\d\d-\d\d \d\d:\d\d:\d\d  ', l) for l in log), log
+body = [l[21:] for l in log]
+assert body[0] == 'train: new run of 4 epochs, 17 steps each (batch 32) in ' + sys.argv[3], body[0]
+assert body[-1].startswith('train: finished: 4 epochs trained in '), body[-1]
+assert body[1:-1] == err and len(err) > 4 + 12, (body, err)
+" "$tmp/tl/log.txt" "$tmp/tl.err" "$tmp/tl"
+    check "curves.png of train, ule and ssl: PNGs the size of their panels" 0 python3 -c "
+import struct, sys
+for path, w, h in zip(sys.argv[1:], (840, 840, 840), (340, 680, 340)):
+    b = open(path, 'rb').read(24)
+    assert b[:8] == b'\x89PNG\r\n\x1a\n' and struct.unpack('>II', b[16:24]) == (w, h), (path, b)
+" "$tmp/tl/curves.png" "$tmp/u1/curves.png" "$tmp/ssl1/curves.png"
+    # JTT's two stages are told apart; an option that can have no effect is
+    # warned about: JTT on a training split without a minority group
+    check "jtt on rho 1.0 data" 0 "$exe" jtt --data "$tmp/sc.st" --epochs 1 --batch 64 \
+        --cnn-widths 4,8,16 --out "$tmp/j1"
+    grep_in "jtt warns that rho 1.0 leaves nothing to upweight" err "^jtt: warning: the training split has no minority group (every class comes with one attribute value, as at rho 1.0): the errors JTT upweights cannot be minority samples, so it has nothing to correct$"
+    grep_in "jtt stage 1 line" err "^jtt stage 1 (ERM) epoch 1/1  loss "
+    grep_in "jtt stage 2 line" err "^jtt stage 2 (upweighted) epoch 1/1  loss "
+    check "jtt on rho 0.9 data" 0 "$exe" jtt --data "$tmp/sc2.st" --epochs 1 --batch 64 \
+        --cnn-widths 4,8,16 --out "$tmp/j2"
+    if grep -q "no minority group" "$tmp/err"; then echo "FAIL jtt warns at rho 0.9"; cat "$tmp/err"; fails=$((fails+1));
+    else echo "ok   jtt does not warn at rho 0.9"; passes=$((passes+1)); fi
     # kill -9 (#19): a run killed at any moment resumes to the uninterrupted
     # run's checkpoints and run.json, bit for bit, and to its metrics.jsonl
     # lines (timing aside), leaving no staged or temporary file. Builds
@@ -397,12 +435,20 @@ assert not left, left
         --seeds 2 --epochs 1 --batch 64 --eval-every 4 --fits 2 --iterations 40 \
         --grid "ule.lambda=10,100" --out "$tmp/cmp"
     grep_in "compare prints the ule row" out "^ule  "
+    check "compare's log: overall progress with an ETA" 0 python3 -c "
+import re, sys
+log = open(sys.argv[1]).read()
+assert re.search(r'  overall: run 1/8 \(erm seed 0\); 0 done \(0 trained, 0 found finished\), \S+ elapsed, ETA after the first run\n', log), log
+assert re.search(r'  overall: run 8/8 \(.*\); 7 done \(7 trained, 0 found finished\), \S+ elapsed, ETA [0-9]\S*\n', log), log
+assert re.search(r'  overall: 8/8 runs done \(8 trained, 0 found finished\) in \S+\n', log), log
+" "$tmp/cmp/log.txt"
     check "compare results.csv: 3 methods x 2 rules" 0 python3 -c "import csv,sys; r=list(csv.DictReader(open(sys.argv[1]))); assert len(r)==6 and {x['method'] for x in r}=={'erm','dfr','ule'}, r" "$tmp/cmp/results.csv"
     check "compare chart is a PNG" 0 python3 -c "import sys; assert open(sys.argv[1],'rb').read(8)==b'\x89PNG\r\n\x1a\n'" "$tmp/cmp/chart.png"
     check "compare again: every run skipped" 0 "$exe" compare --data "$tmp/spuco.st" \
         --methods erm,dfr,ule --seeds 2 --epochs 1 --batch 64 --eval-every 4 --fits 2 \
         --iterations 40 --grid "ule.lambda=10,100" --out "$tmp/cmp"
     grep_in "compare again trains nothing" err "0 runs trained, 8 found finished"
+    grep_in "compare again: the overall line" err "^overall: 8/8 runs done (0 trained, 8 found finished)"
     # the demo end to end on 600 source images and 2 seeds: the table, the files
     check "demo, tiny" 0 "$exe" -q demo --max-train 600 --max-test 500 --seeds 2 --eval-every 3 \
         --out "$tmp/demo"

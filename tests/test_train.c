@@ -1036,6 +1036,127 @@ START_TEST(loop_records_the_run)
 }
 END_TEST
 
+/* What the progress callback got: the lines by kind, the last timed one. */
+typedef struct progress_lines {
+    int timed, evals, epochs, other;
+    char last_timed[1024];
+} progress_lines;
+
+static void count_lines(const sc_train_progress *p, void *ud)
+{
+    progress_lines *c = ud;
+    if (!p->line)
+        return;
+    if (p->timed) {
+        c->timed++;
+        snprintf(c->last_timed, sizeof c->last_timed, "%s", p->line);
+    } else if (p->epoch_done) {
+        c->epochs++;
+    } else if (p->evaluated) {
+        c->evals++;
+    } else {
+        c->other++;
+    }
+}
+
+/* DIR/log.txt's lines after their timestamps, each checked (they point
+ * into *txt, which the caller frees); returns the count. */
+static int read_log(const char *dir, char **lines, int max, uint8_t **txt)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/log.txt", dir);
+    size_t size;
+    TU_OK(sc_io_read_file(path, 1 << 20, txt, &size));
+    int n = 0;
+    char *save = NULL;
+    for (char *l = strtok_r((char *)*txt, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        ck_assert_int_lt(n, max);
+        int y, mo, dd, h, mi, s, used = 0;
+        ck_assert_msg(sscanf(l, "%4d-%2d-%2d %2d:%2d:%2d  %n", &y, &mo, &dd, &h, &mi, &s, &used) ==
+                              6 && used == 21,
+                      "log line %d has no timestamp: %s", n + 1, l);
+        lines[n++] = l + used;
+    }
+    return n;
+}
+
+/* Every run with a directory keeps DIR/log.txt (its start, every line the
+ * progress callback gets, its end; appended on resume) and DIR/curves.png
+ * (ERM: loss and val accuracy, 840 x 340; ULE: four panels, 840 x 680). */
+START_TEST(runs_keep_a_log_and_curves)
+{
+    sc_dataset *d = toy(300, 40, 40, 3);
+    char *dir = tu_tmpdir("train");
+    sc_train_config c;
+    small_cnn(&c);
+    ck_assert_double_eq(c.log_every, SC_LOG_EVERY_DEFAULT);
+    c.epochs = 2;
+    c.eval_every = 4;
+    c.run_dir = dir;
+    c.log_every = 1e-9; /* a timed line at every step without an evaluation */
+    progress_lines pl = {0};
+    c.progress = count_lines;
+    c.progress_ud = &pl;
+    sc_train_result r;
+    TU_OK(sc_train_erm(tu_ctx(), d, &c, &r));
+    sc_train_result_free(&r);
+    /* 10 steps an epoch, evaluations after 4 and 8: 8 timed lines an epoch */
+    ck_assert_int_eq(pl.evals, 4);
+    ck_assert_int_eq(pl.epochs, 2);
+    ck_assert_int_eq(pl.timed, 16);
+    ck_assert_int_eq(pl.other, 0);
+    ck_assert_msg(strstr(pl.last_timed, "train step 20/20 (epoch 2/2)") &&
+                      strstr(pl.last_timed, " img/s  ETA 0s  last eval: val acc 0."),
+                  "%s", pl.last_timed);
+    char *lines[64];
+    uint8_t *txt;
+    int n = read_log(dir, lines, 64, &txt);
+    ck_assert_int_eq(n, 1 + 4 + 2 + 16 + 1);
+    ck_assert_msg(strstr(lines[0], "train: new run of 2 epochs, 10 steps each (batch 32)"), "%s",
+                  lines[0]);
+    /* start; steps 1-3 timed, 4 evaluated, 5-7 timed, 8 evaluated, 9-10
+     * timed; the epoch's line */
+    ck_assert_msg(strstr(lines[8], "train eval at step 8/20 (epoch 1/2)  loss ") &&
+                      strstr(lines[8], "  val acc "),
+                  "%s", lines[8]);
+    ck_assert_msg(!strncmp(lines[11], "train epoch 1/2  loss ", 22), "%s", lines[11]);
+    ck_assert_msg(strstr(lines[n - 1], "train: finished: 2 epochs trained in "), "%s",
+                  lines[n - 1]);
+    free(txt);
+    tu_assert_plot(dir, "curves.png", 840, 340, 5000, 100);
+    /* resumed to 3 epochs: the log goes on */
+    c.epochs = 3;
+    c.resume = true;
+    c.log_every = 0;
+    TU_OK(sc_train_erm(tu_ctx(), d, &c, &r));
+    sc_train_result_free(&r);
+    n = read_log(dir, lines, 64, &txt);
+    ck_assert_int_eq(n, 24 + 1 + 2 + 1 + 1);
+    ck_assert_msg(strstr(lines[24], "train: resumed at epoch 2 of 3 (step 20)"), "%s", lines[24]);
+    ck_assert_msg(!strncmp(lines[27], "train epoch 3/3  loss ", 22), "%s", lines[27]);
+    free(txt);
+    tu_assert_plot(dir, "curves.png", 840, 340, 5000, 100);
+    /* ULE: student and teacher */
+    char *du = tu_tmpdir("train");
+    sc_ule_config u;
+    tiny_ule(&u);
+    u.epochs = 1;
+    u.eval_every = 3;
+    u.run_dir = du;
+    sc_ule_result ur;
+    TU_OK(sc_train_ule(tu_ctx(), d, &u, &ur));
+    sc_ule_result_free(&ur);
+    n = read_log(du, lines, 64, &txt);
+    ck_assert_int_eq(n, 1 + 3 + 1 + 1);
+    ck_assert_msg(strstr(lines[4], "ule epoch 1/1  student ce "), "%s", lines[4]);
+    free(txt);
+    tu_assert_plot(du, "curves.png", 840, 680, 10000, 200);
+    sc_dataset_free(d);
+    tu_rmtree(dir);
+    tu_rmtree(du);
+}
+END_TEST
+
 int main(void)
 {
     const tu_case cases[] = {
@@ -1044,7 +1165,7 @@ int main(void)
                 ule_teacher_beats_student_on_conflicting, group_dro_weights, ule_frozen_backbone,
                 compare_resumes, checkpoint_metadata_is_range_checked,
                 empty_training_split_is_refused, run_record_refuses_and_compares,
-                loop_records_the_run}},
+                loop_records_the_run, runs_keep_a_log_and_curves}},
     };
     return tu_run(TU_SUITE("train", cases));
 }

@@ -1,5 +1,6 @@
 #define _XOPEN_SOURCE 700
 #include "testutil.h"
+#include "spurcl/io.h"
 #include "spurcl/model.h"
 
 #include <ftw.h>
@@ -80,6 +81,28 @@ int tu_run(Suite *s)
         shared_ctx = NULL;
     }
     return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+void tu_assert_plot(const char *dir, const char *name, int w, int h, int64_t min_ink,
+                    int64_t min_curve)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    uint8_t *px;
+    int pw, ph, ch;
+    sc_status st = sc_png_read(path, 3, &px, &pw, &ph, &ch);
+    ck_assert_msg(st == SC_OK, "%s: %s", path, sc_last_error());
+    ck_assert_msg(pw == w && ph == h, "%s is %dx%d, want %dx%d", path, pw, ph, w, h);
+    int64_t ink = 0, curve = 0;
+    for (int64_t i = 0; i < (int64_t)w * h; i++) {
+        const uint8_t *p = px + 3 * i;
+        ink += !(p[0] == 255 && p[1] == 255 && p[2] == 255);
+        curve += p[0] == 31 && p[1] == 100 && p[2] == 200;
+    }
+    free(px);
+    ck_assert_msg(ink >= min_ink && curve >= min_curve,
+                  "%s: %lld pixels inked, %lld of the first curve's colour", path,
+                  (long long)ink, (long long)curve);
 }
 
 char *tu_tmpdir(const char *prefix)

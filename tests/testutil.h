@@ -36,6 +36,12 @@ char *tu_tmpdir(const char *prefix);
 /* rm -rf DIR, then frees the name. */
 void tu_rmtree(char *dir);
 
+/* Asserts that DIR/NAME is a w x h PNG that is not blank: at least
+ * `min_ink` pixels differ from the white background and at least
+ * `min_curve` have the colour of a plot's first curve (31, 100, 200). */
+void tu_assert_plot(const char *dir, const char *name, int w, int h, int64_t min_ink,
+                    int64_t min_curve);
+
 /* Runs a suite with CK_NORMAL output; returns the process exit code. */
 int tu_run(Suite *s);
 
