@@ -72,7 +72,9 @@ static const sc_cli_spec spec = {
     "or model is an error, never reused): DIR may hold files, and --resume and\n"
     "--force are not needed. Every run's directory gets its config.json (the\n"
     "command's settings, the run's own, the data checksum, the version); DIR's\n"
-    "records the latest invocation. Writes DIR/results.csv, results.json\n"
+    "records the latest invocation. Before each run it trains, a line gives the\n"
+    "runs done of all, the time so far and an ETA from the mean time of the runs\n"
+    "trained (also in DIR/log.txt). Writes DIR/results.csv, results.json\n"
     "and chart.png.\n",
     defaults, check, SC_CLI_OPENS_DATA, sc_cli_compare_run, .flat = false,
 };

@@ -79,8 +79,9 @@ static const sc_cli_spec spec = {
     "about ten minutes on a 2-core CPU. It always resumes: running it again\n"
     "with the same --out skips the finished runs and trains the rest (no\n"
     "--resume needed; the default DIR stays runs/demo for that). Every run's\n"
-    "directory gets its config.json. Writes DIR/results.csv, results.json and\n"
-    "chart.png.\n",
+    "directory gets its config.json. Before each run, a line gives the runs done\n"
+    "of all, the time so far and the ETA (also in DIR/log.txt). Writes\n"
+    "DIR/results.csv, results.json and chart.png.\n",
     defaults, check, SC_CLI_OPENS_NOTHING, run, .flat = true,
 };
 

@@ -37,7 +37,10 @@ static const sc_cli_spec spec = {
     "jtt", SC_CLI_JTT, "spurcl [--device SEL] jtt --data FILE [options]",
     "JTT (Just Train Twice, Liu et al. 2021): train an identification model for\n"
     "T epochs, upweight the training samples it gets wrong, retrain from scratch.\n"
-    "No group labels are used for training. Stage 1 runs in DIR/identify.\n",
+    "No group labels are used for training. Stage 1 runs in DIR/identify; the\n"
+    "progress lines say 'jtt stage 1 (ERM)' and 'jtt stage 2 (upweighted)'. A\n"
+    "training split without a minority group (rho 1.0), or a stage 1 without\n"
+    "errors, is warned about: JTT then has nothing to upweight.\n",
     defaults, NULL, SC_CLI_OPENS_DATA, run, .flat = false,
 };
 

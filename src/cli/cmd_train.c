@@ -42,8 +42,11 @@ static const sc_cli_spec spec = {
     "steps) the validation split is evaluated per group; metrics go to\n"
     "DIR/metrics.jsonl (one JSON object a line) and checkpoints to\n"
     "DIR/last.safetensors (and best.safetensors with a --select other than last).\n"
-    "At the end the per-group tables of the selected model on val and test are\n"
-    "printed.\n",
+    "Off a terminal, a progress line every --log-every seconds (step, images/s,\n"
+    "ETA, last evaluation) and one per evaluation and per epoch; DIR/log.txt\n"
+    "keeps them, timestamped, and DIR/curves.png plots the training loss and\n"
+    "the val average and worst-group accuracy over steps. At the end the\n"
+    "per-group tables of the selected model on val and test are printed.\n",
     defaults, NULL, SC_CLI_OPENS_DATA, run, .flat = false,
 };
 

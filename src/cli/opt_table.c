@@ -321,10 +321,13 @@ const sc_cli_opt sc_cli_opts[] = {
      "(initialisation, shuffling, data, augmentation, sampling)", U64(0, 1LL << 53), RUN(seed)},
     SECTION("Run"),
     {"out", RUN_DIR, "DIR", "run directory: config.json (the run's settings, command line, "
-     "data checksum, version), metrics.jsonl, checkpoints, results; one that exists and is not "
-     "empty is refused unless --resume or --force", STR, RUN(run_dir)},
-    {"out", SC_CLI_COMPARE | SC_CLI_DEMO, "DIR", "the comparison's directory: config.json, every "
-     "run's directory (each with its config.json) and the results. It always resumes: running "
+     "data checksum, version), metrics.jsonl, log.txt (the progress lines, timestamped), "
+     "curves.png (loss and val accuracy over steps), checkpoints, results; one that exists and "
+     "is not empty is refused unless --resume or --force", STR, RUN(run_dir)},
+    {"out", SC_CLI_COMPARE | SC_CLI_DEMO, "DIR", "the comparison's directory: config.json, "
+     "log.txt (a line per run started: runs done of all, elapsed, ETA), every run's directory "
+     "(each with its config.json, log.txt and curves.png) and the results. It always resumes: "
+     "running "
      "again with the same DIR skips the finished runs and trains the others, so it takes no "
      "--resume or --force", STR, RUN(run_dir)},
     {"resume", RESUMABLE, NULL, "continue the run in --out from its last checkpoint; a setting "
@@ -344,7 +347,7 @@ const sc_cli_opt sc_cli_opts[] = {
     {"log-every", TRAINERS | SC_CLI_PROBE | SC_CLI_DEMO, "SECONDS", "off a terminal, a progress "
      "line on stderr every SECONDS (step of all, images/s, ETA, the last evaluation's val "
      "average and worst-group accuracy; 0: none); evaluations and epoch ends always print one. "
-     "The same lines, timestamped, go to DIR/log.txt", DBL(0, 1e7), RUN(log_every)},
+     "A run directory's log.txt gets the same lines, timestamped", DBL(0, 1e7), RUN(log_every)},
     {"eval-test", SUPERVISED & ~SC_CLI_COMPARE, NULL, "also evaluate the test split at every evaluation "
      "(logged, never used for selection)", FLAG, RUN(eval_test)},
     {"probe", SC_CLI_SSL, NULL, "after training, run the linear probe with 'spurcl "

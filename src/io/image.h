@@ -3,8 +3,10 @@
  * text in one 5x7 bitmap font (with descenders), plot panels (frame, tick labels, series,
  * grouped bars, legend) and an atomic PNG writer.
  *
- * Users: the saliency grid (io/render.c), the LA-SSL speeds plot
- * (train/ssl_plot.c) and the data preview (datasets/preview.c). Host only.
+ * Users: the saliency grid (io/render.c), every run's curves.png
+ * (train/curves.c), the LA-SSL speeds plot (train/ssl_plot.c, its curve
+ * panels through train/curves.c) and the data preview (datasets/preview.c).
+ * Host only.
  *
  * Coordinates are pixels, x to the right and y down, (0, 0) the top-left
  * corner. Every drawing call clips to the canvas, so a caller may draw
