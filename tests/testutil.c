@@ -2,6 +2,7 @@
 #include "testutil.h"
 #include "spurcl/io.h"
 #include "spurcl/model.h"
+#include "spurcl/data.h"
 
 #include <ftw.h>
 #include <string.h>
@@ -141,4 +142,39 @@ float *tu_params_host(sc_model *m, size_t *total)
     }
     *total = n;
     return h;
+}
+
+sc_dataset *tu_toy_bars(int64_t ntrain, int64_t nval, int64_t ntest, uint64_t seed, int every)
+{
+    int64_t n = ntrain + nval + ntest;
+    sc_dataset *d;
+    TU_OK(sc_dataset_create(n, 1, 8, 8, 2, 2, &d));
+    sc_rng rng;
+    sc_rng_seed(&rng, seed);
+    for (int64_t i = 0; i < n; i++) {
+        int split = i < ntrain ? SC_SPLIT_TRAIN : i < ntrain + nval ? SC_SPLIT_VAL : SC_SPLIT_TEST;
+        int y = (int)(i % 2);
+        int a = split != SC_SPLIT_TRAIN ? (int)((i / 2) % 2)
+                : every > 0 && (i / 2) % every == 0 ? 1 - y
+                                                    : y;
+        uint8_t *img = d->images + i * 64;
+        for (int p = 0; p < 64; p++) {
+            double v = 60 + 40 * sc_rng_normal(&rng);
+            img[p] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+        int off = (int)sc_rng_below(&rng, 4) + 2; /* bar position 2..5 */
+        for (int k = 1; k < 7; k++) {
+            int p = y == 0 ? off * 8 + k : k * 8 + off;
+            img[p] = (uint8_t)(img[p] + 70 > 255 ? 255 : img[p] + 70);
+        }
+        int mx = a == 0 ? 0 : 6;
+        for (int dy = 0; dy < 2; dy++)
+            for (int dx = 0; dx < 2; dx++)
+                img[dy * 8 + mx + dx] = 255;
+        d->labels[i] = y;
+        d->attrs[i] = a;
+        d->split[i] = split;
+    }
+    TU_OK(sc_dataset_update_groups(d));
+    return d;
 }

@@ -50,4 +50,13 @@ int tu_run(Suite *s);
 struct sc_model;
 float *tu_params_host(struct sc_model *m, size_t *total);
 
+/* Two classes on 8x8 images: a faint bar (horizontal for class 0, vertical
+ * for 1) under noise, and a bright 2x2 mark in the top-left (attribute 0)
+ * or top-right (attribute 1) corner. Train: the mark agrees with the class
+ * except every `every`-th pair (0: always agrees); val and test: half
+ * conflicting. Splits in order: ntrain, nval, ntest. */
+struct sc_dataset;
+struct sc_dataset *tu_toy_bars(int64_t ntrain, int64_t nval, int64_t ntest, uint64_t seed,
+                               int every);
+
 #endif
