@@ -79,13 +79,19 @@ static const sc_cli_spec spec = {
     "Per epoch, DIR/metrics.jsonl gets one JSON line (loss, positive-pair cosine,\n"
     "mean learning speed per group and for aligned / conflicting samples, the\n"
     "sampling distribution's mass on them; attributes used for this logging\n"
-    "only) and DIR/last.safetensors the encoder (loadable by 'spurcl probe' and\n"
-    "'spurcl eval'), projector, optimiser and sampler state. Every --knn-every\n"
-    "epochs the encoder's weighted k-NN accuracy on the validation split (a\n"
-    "labelled training bank votes; labels read for this only) goes into the\n"
-    "epoch's line (knn_acc, knn_wga) and the progress line. At the end\n"
+    "only) and DIR/last.safetensors the encoder (for 'spurcl probe', 'compare\n"
+    "--backbone', 'ule --init'), projector, optimiser and sampler state. Every\n"
+    "--knn-every epochs the encoder's weighted k-NN accuracy on the validation\n"
+    "split (a labelled training bank votes; labels read for this only) goes\n"
+    "into the epoch's line (knn_acc, knn_wga) and the progress line. At the end\n"
     "DIR/speeds.png plots the loss, the k-NN accuracy, the speed and mass curves\n"
-    "and the final weight distribution.\n",
+    "and the final weight distribution.\n"
+    "\n"
+    "The defaults (SimCLR, tau 0.2, crops of 50-100 % of the area, jitter, no\n"
+    "noise, AdamW 1e-3, batch 256) come from clean Fashion-MNIST: there the cnn\n"
+    "after 10 epochs on 54,000 images (about 9 minutes on 2 CPU cores) probes at\n"
+    "0.856 against 0.824 for random encoders of the same shape; the default\n"
+    "20 epochs did not add to it (README, 'spurcl ssl and spurcl probe').\n",
     defaults, check, SC_CLI_OPENS_DATA, run, .flat = false,
 };
 
