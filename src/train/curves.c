@@ -16,7 +16,8 @@ static const sc_rgb PALETTE[SC_CURVES_MAX_SERIES] = {
     {31, 100, 200}, {210, 40, 40}, {240, 150, 20}, {40, 150, 60}};
 
 /* Where the plot area sits in its cell, its size, the text scale. */
-enum { PLOT_X = 70, PLOT_Y = 64, PLOT_W = 330, PLOT_H = 230, TEXT_SCALE = 2 };
+/* PLOT_X leaves room for a 7-character tick label ("-0.0943") at TEXT_SCALE */
+enum { PLOT_X = 100, PLOT_Y = 64, PLOT_W = 300, PLOT_H = 230, TEXT_SCALE = 2 };
 
 void sc__curves_free(sc__curves_data *c)
 {
