@@ -30,10 +30,15 @@ extern "C" {
 typedef struct sc_io_atomic {
     FILE *fp;        /* write the content here */
     char *path;      /* final name */
-    char *tmp_path;  /* "<path>.<pid>.<n>.tmp", in the same directory */
+    char *tmp_path;  /* "<path>.<pid>.<n>.tmp", in the same directory; NULL when
+                        `path` is a device, FIFO or socket, written in place */
 } sc_io_atomic;
 
-/* Creates the temporary file (mode 0666 minus umask, like fopen). */
+/* Creates the temporary file (mode 0666 minus umask, like fopen). A `path`
+ * that is a directory is refused; one that is a device, FIFO or socket
+ * (/dev/stdout, a pipe) is written in place instead, never replaced (a FIFO
+ * with no reader is an error, not a wait); a symbolic link to a regular file
+ * is followed, so the link survives and its target is replaced. */
 SC_API sc_status sc_io_atomic_begin(sc_io_atomic *w, const char *path);
 /* Flushes, fsyncs, closes and renames the temporary file to the final name.
  * On any failure the temporary file is removed. `w` is cleared either way. */

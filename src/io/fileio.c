@@ -1,4 +1,5 @@
 /* Atomic writes, whole-file reads and gzip decompression. */
+#define _GNU_SOURCE /* realpath */
 #include "spurcl/io.h"
 
 #include <dirent.h>
@@ -32,6 +33,29 @@ static void atomic_clear(sc_io_atomic *w)
     w->tmp_path = NULL;
 }
 
+/* Writing straight into an existing non-regular file (tmp_path stays NULL).
+ * Opened non-blocking so a FIFO without a reader is an error, not a hang. */
+static sc_status direct_begin(sc_io_atomic *w, const char *path)
+{
+    int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        int e = errno;
+        return sc_error_set(SC_ERR_IO, "%s: cannot open for writing: %s", path,
+                            e == ENXIO ? "a FIFO with no reader" : strerror(e));
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    w->path = dup_str(path);
+    w->fp = w->path ? fdopen(fd, "wb") : NULL;
+    if (!w->fp) {
+        close(fd);
+        atomic_clear(w);
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+    }
+    return SC_OK;
+}
+
 sc_status sc_io_atomic_begin(sc_io_atomic *w, const char *path)
 {
     w->fp = NULL;
@@ -39,13 +63,38 @@ sc_status sc_io_atomic_begin(sc_io_atomic *w, const char *path)
     w->tmp_path = NULL;
     if (!path || !*path)
         return sc_error_set(SC_ERR_INVALID_ARG, "empty output path");
+    /* What the name already is decides how it is written: a directory is an
+     * error; a device, FIFO or socket (/dev/stdout, /dev/full, a pipe) is
+     * written in place, never renamed over (as root a rename would replace
+     * /dev/full itself with a regular file); a symbolic link to a regular
+     * file is followed, so the link stays and its target is replaced. */
+    struct stat sb;
+    char *real = NULL;
+    if (stat(path, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode))
+            return sc_error_set(SC_ERR_IO, "%s: is a directory, not a file to write", path);
+        if (!S_ISREG(sb.st_mode))
+            return direct_begin(w, path);
+        struct stat lb;
+        if (lstat(path, &lb) == 0 && S_ISLNK(lb.st_mode)) {
+            real = realpath(path, NULL);
+            if (!real) {
+                int e = errno;
+                return sc_error_set(SC_ERR_IO, "%s: cannot resolve the link: %s", path,
+                                    strerror(e));
+            }
+            path = real;
+        }
+    }
     size_t len = strlen(path);
     size_t cap = len + 64;
     w->path = dup_str(path);
     w->tmp_path = malloc(cap);
+    free(real); /* path is not read past this point except through w->path */
+    path = w->path;
     if (!w->path || !w->tmp_path) {
         atomic_clear(w);
-        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory (output path)");
     }
     for (int attempt = 0; attempt < 100; attempt++) {
         unsigned n = atomic_fetch_add(&tmp_counter, 1u);
@@ -91,8 +140,9 @@ sc_status sc_io_atomic_commit(sc_io_atomic *w)
     w->fp = NULL;
     if (e) {
         st = sc_error_set(SC_ERR_IO, "%s: write failed: %s", w->path, strerror(e));
-        unlink(w->tmp_path);
-    } else if (rename(w->tmp_path, w->path) != 0) {
+        if (w->tmp_path)
+            unlink(w->tmp_path);
+    } else if (w->tmp_path && rename(w->tmp_path, w->path) != 0) {
         e = errno;
         st = sc_error_set(SC_ERR_IO, "%s: cannot rename %s into place: %s", w->path,
                           w->tmp_path, strerror(e));

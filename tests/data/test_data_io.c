@@ -418,6 +418,55 @@ START_TEST(special_files_refused)
 }
 END_TEST
 
+/* An output name that is not a regular file is never renamed over: a
+ * device is written in place (as root a rename would have turned /dev/full
+ * into a regular file and reported success), a FIFO with no reader is an
+ * error rather than a wait, a directory is refused, and a symbolic link
+ * stays a link while its target gets the new content. */
+START_TEST(atomic_write_special_targets)
+{
+    struct stat sb;
+    if (stat("/dev/full", &sb) == 0 && S_ISCHR(sb.st_mode)) {
+        DT_FAILS(sc_io_write_atomic("/dev/full", write_hello, NULL), SC_ERR_IO, "/dev/full",
+                 "No space left on device");
+        ck_assert_int_eq(stat("/dev/full", &sb), 0);
+        ck_assert_msg(S_ISCHR(sb.st_mode), "/dev/full is no longer a device");
+    }
+    DT_OK(sc_io_write_atomic("/dev/null", write_hello, NULL));
+    ck_assert_int_eq(stat("/dev/null", &sb), 0);
+    ck_assert(S_ISCHR(sb.st_mode));
+    char *dir = dt_mkdtemp();
+    char *fifo = dt_path(dir, "pipe");
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    DT_FAILS(sc_io_write_atomic(fifo, write_hello, NULL), SC_ERR_IO, fifo, "no reader");
+    ck_assert_int_eq(stat(fifo, &sb), 0);
+    ck_assert(S_ISFIFO(sb.st_mode));
+    unlink(fifo);
+    DT_FAILS(sc_io_write_atomic(dir, write_hello, NULL), SC_ERR_IO, dir, "is a directory");
+    char *target = dt_path(dir, "target.txt"), *link = dt_path(dir, "link.txt");
+    FILE *f = fopen(target, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("old content", f);
+    fclose(f);
+    ck_assert_int_eq(symlink(target, link), 0);
+    DT_OK(sc_io_write_atomic(link, write_hello, NULL));
+    ck_assert_int_eq(lstat(link, &sb), 0);
+    ck_assert_msg(S_ISLNK(sb.st_mode), "the link was replaced by a file");
+    size_t n;
+    uint8_t *b = dt_read(target, &n);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_int_eq(memcmp(b, "hello", 5), 0);
+    free(b);
+    ck_assert_int_eq(dt_count_files(dir), 2);
+    unlink(link);
+    unlink(target);
+    free(link);
+    free(target);
+    free(fifo);
+    dt_rmtree(dir);
+}
+END_TEST
+
 /* A writer killed mid-write leaves "<name>.<pid>.<n>.tmp": removed once
  * its process is gone; a live writer's file and other files stay. */
 START_TEST(stale_tmp_removed)
@@ -466,7 +515,7 @@ int main(void)
     const tu_case cases[] = {
         {"io", 0, {st_round_trip, st_python_fixture, st_bad_headers, png_round_trip,
                 png_conversions, png_bad, atomic_write, gunzip_errors, special_files_refused,
-                stale_tmp_removed}},
+                atomic_write_special_targets, stale_tmp_removed}},
     };
     return dt_run(TU_SUITE("data_io", cases));
 }
