@@ -1,6 +1,7 @@
 /* Thread-local error detail and status names (host only: no OpenCL). */
 #include "spurcl/error.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,17 @@
 /* The detail can hold a whole compiler log, so it lives on the heap and grows. */
 static _Thread_local char *err_buf;
 static _Thread_local size_t err_cap;
+
+/* A key whose destructor frees a thread's buffer when the thread exits
+ * (worker threads that set an error would otherwise leak it). */
+static pthread_key_t err_key;
+static pthread_once_t err_key_once = PTHREAD_ONCE_INIT;
+static int err_key_ok;
+
+static void err_key_create(void)
+{
+    err_key_ok = pthread_key_create(&err_key, free) == 0;
+}
 
 static void err_reserve(size_t need)
 {
@@ -22,6 +34,9 @@ static void err_reserve(size_t need)
         return; /* keep the old (possibly truncated) message */
     err_buf = p;
     err_cap = cap;
+    pthread_once(&err_key_once, err_key_create);
+    if (err_key_ok)
+        (void)pthread_setspecific(err_key, p);
 }
 
 static void err_vformat(const char *prefix, const char *fmt, va_list ap)
