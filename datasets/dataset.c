@@ -16,8 +16,8 @@ sc_status sc_dataset_create(int64_t n, int c, int h, int w, int num_classes, int
 {
     *out = NULL;
     if (n < 0 || n > SC_DS_MAX_SAMPLES || c < 1 || c > 4 || h < 1 || w < 1 || h > 65536 ||
-        w > 65536 || num_classes < 1 || num_attrs < 1 || num_classes > 1000000 ||
-        num_attrs > 1000000 || (int64_t)num_classes * num_attrs > INT32_MAX)
+        w > 65536 || num_classes < 1 || num_attrs < 1 || num_classes > SC_DS_MAX_VALUES ||
+        num_attrs > SC_DS_MAX_VALUES || (int64_t)num_classes * num_attrs > SC_DS_MAX_GROUPS)
         return sc_error_set(SC_ERR_INVALID_ARG,
                             "invalid data set shape: %" PRId64 " x %d x %d x %d, %d classes, "
                             "%d attribute values", n, c, h, w, num_classes, num_attrs);
@@ -292,6 +292,12 @@ sc_status sc_dataset_load(const char *path, sc_dataset **out)
                              path, i);
             goto done;
         }
+        if (lab[i] >= SC_DS_MAX_VALUES || att[i] >= SC_DS_MAX_VALUES) {
+            s = sc_error_set(SC_ERR_FORMAT, "%s: sample %" PRId64 " has label %d, attr %d: "
+                             "at most %d values of each are supported", path, i, lab[i], att[i],
+                             SC_DS_MAX_VALUES);
+            goto done;
+        }
         if (lab[i] > maxl)
             maxl = lab[i];
         if (att[i] > maxa)
@@ -308,7 +314,7 @@ sc_status sc_dataset_load(const char *path, sc_dataset **out)
         const cJSON *k = cJSON_GetObjectItemCaseSensitive(build, "num_classes");
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(build, "num_attrs");
         if (cJSON_IsNumber(k)) {
-            if (!(k->valuedouble >= K && k->valuedouble <= 1000000)) {
+            if (!(k->valuedouble >= K && k->valuedouble <= SC_DS_MAX_VALUES)) {
                 s = sc_error_set(SC_ERR_FORMAT, "%s: num_classes %g is inconsistent with the "
                                  "largest label %d", path, k->valuedouble, maxl);
                 goto done;
@@ -316,7 +322,7 @@ sc_status sc_dataset_load(const char *path, sc_dataset **out)
             K = (int)k->valuedouble;
         }
         if (cJSON_IsNumber(a)) {
-            if (!(a->valuedouble >= A && a->valuedouble <= 1000000)) {
+            if (!(a->valuedouble >= A && a->valuedouble <= SC_DS_MAX_VALUES)) {
                 s = sc_error_set(SC_ERR_FORMAT, "%s: num_attrs %g is inconsistent with the "
                                  "largest attr %d", path, a->valuedouble, maxa);
                 goto done;

@@ -11,6 +11,10 @@
 /* Limits on what a source file may claim, so that hostile headers cannot ask
  * for absurd allocations. */
 #define SC_DS_MAX_SAMPLES ((int64_t)100000000)
+/* Class and attribute values each, and their product: the per-group tables
+ * (counts, accuracies, names) stay small whatever a file claims. */
+#define SC_DS_MAX_VALUES 1000000
+#define SC_DS_MAX_GROUPS (1 << 20)
 #define SC_DS_MAX_FILE ((size_t)4 << 30)
 
 /* Largest decompressed size accepted from a gzip source (fuzzers lower it). */

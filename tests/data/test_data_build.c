@@ -226,6 +226,18 @@ START_TEST(save_load_round_trip)
     d->split[3] = 7;
     DT_OK(sc_safetensors_write(p, t, 5, NULL, 0));
     DT_FAILS(sc_dataset_load(p, &e), SC_ERR_FORMAT, p, "split code 7");
+    d->split[3] = SC_SPLIT_TRAIN;
+    /* A label near 2^31 (maxl + 1 overflowed) and metadata that asks for a
+     * 10^6 x 10^6 group table are refused with a message, not attempted. */
+    int32_t keep = d->labels[2];
+    d->labels[2] = INT32_MAX;
+    DT_OK(sc_safetensors_write(p, t, 5, NULL, 0));
+    DT_FAILS(sc_dataset_load(p, &e), SC_ERR_FORMAT, p, "label 2147483647");
+    d->labels[2] = keep;
+    sc_st_meta huge = {"build", "{\"num_classes\": 1000000, \"num_attrs\": 1000000}"};
+    DT_OK(sc_safetensors_write(p, t, 5, &huge, 1));
+    DT_FAILS(sc_dataset_load(p, &e), SC_ERR_INVALID_ARG, p, "1000000 classes");
+    d->split[3] = 7;
     /* Missing tensor / wrong dtype. */
     DT_OK(sc_safetensors_write(p, t, 4, NULL, 0));
     DT_FAILS(sc_dataset_load(p, &e), SC_ERR_FORMAT, p, "'split'");
