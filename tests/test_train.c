@@ -773,6 +773,15 @@ START_TEST(checkpoint_metadata_is_range_checked)
         ck_assert_int_eq(sc_checkpoint_model_config(bad, &mc), SC_ERR_FORMAT);
         ck_assert_msg(strstr(sc_last_error(), bad), "%s", sc_last_error());
     }
+    /* sizes inside the metadata's range whose products would overflow int64
+     * (2^24 channels x 2^24 x 2^24 pixels) are refused by the model itself */
+    sc_model_config huge = c.model;
+    huge.cnn_c2 = 1 << 24;
+    huge.height = huge.width = 1 << 24;
+    sc_model *none = NULL;
+    ck_assert_int_eq(sc_model_create(tu_ctx(), &huge, &none), SC_ERR_INVALID_ARG);
+    ck_assert_ptr_null(none);
+    ck_assert_msg(strstr(sc_last_error(), "too large"), "%s", sc_last_error());
     /* a NaN weight is refused with the tensor's name, for resume and for a
      * plain model load (eval, probe, saliency, --init) */
     sc_safetensors *st;

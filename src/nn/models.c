@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -240,6 +241,29 @@ sc_status sc_model_create(sc_context *ctx, const sc_model_config *cfg, sc_model 
     if (cfg->in_channels <= 0 || cfg->height <= 0 || cfg->width <= 0 || cfg->num_classes <= 0)
         return sc_error_set(SC_ERR_INVALID_ARG, "model: input %dx%dx%d with %d classes is invalid",
                             cfg->in_channels, cfg->height, cfg->width, cfg->num_classes);
+    /* Bounds that keep every shape product inside int64 (a checkpoint's
+     * model JSON is read from a file): far above any model this library
+     * trains, so only a hostile or corrupt value meets them. */
+    static const struct { const char *name; size_t off; int max; } lim[] = {
+        {"in_channels", offsetof(sc_model_config, in_channels), 64},
+        {"height", offsetof(sc_model_config, height), 8192},
+        {"width", offsetof(sc_model_config, width), 8192},
+        {"num_classes", offsetof(sc_model_config, num_classes), 1000000},
+        {"cnn_c1", offsetof(sc_model_config, cnn_c1), 65536},
+        {"cnn_c2", offsetof(sc_model_config, cnn_c2), 65536},
+        {"cnn_fc", offsetof(sc_model_config, cnn_fc), 65536},
+        {"patch", offsetof(sc_model_config, patch), 8192},
+        {"dim", offsetof(sc_model_config, dim), 65536},
+        {"depth", offsetof(sc_model_config, depth), 1024},
+        {"heads", offsetof(sc_model_config, heads), 65536},
+        {"mlp", offsetof(sc_model_config, mlp), 65536},
+    };
+    for (size_t k = 0; k < sizeof lim / sizeof lim[0]; k++) {
+        int v = *(const int *)((const char *)cfg + lim[k].off);
+        if (v > lim[k].max)
+            return sc_error_set(SC_ERR_INVALID_ARG, "model: %s %d is too large (at most %d)",
+                                lim[k].name, v, lim[k].max);
+    }
     sc_model *m = calloc(1, sizeof *m);
     if (!m)
         return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (model)");
