@@ -50,7 +50,8 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     snprintf(path, sizeof path, "%s/dfr.safetensors", a->run->run_dir);
     char meta[64];
     snprintf(meta, sizeof meta, "{\"dfr_c\": %g}", r.c);
-    if (sc_checkpoint_save(path, r.model, NULL, 0, c->seed, meta) != SC_OK)
+    if (sc_checkpoint_save(path, r.model, NULL, 0, c->seed, meta) != SC_OK ||
+        sc_cli_write_eval_json(a->run->run_dir, "dfr", -1, 0, &r.val, &r.test, s->d) != SC_OK)
         rc = sc_cli_fail("dfr");
     else
         printf("model with the new head: %s\n", path);
@@ -67,7 +68,8 @@ static const sc_cli_spec spec = {
     "held-out half of val, and the final head averages --fits fits on all of\n"
     "val. Reads the validation split's group labels, as the paper does. Writes\n"
     "DIR/config.json (the settings, data checksum, version) and\n"
-    "DIR/dfr.safetensors: the model with the new head (eval, saliency take it).\n",
+    "DIR/dfr.safetensors: the model with the new head (eval, saliency take it),\n"
+    "and DIR/eval.json: its val and test tables ('spurcl report DIR').\n",
     defaults, NULL, SC_CLI_OPENS_CHECKPOINT, run, .flat = false,
 };
 

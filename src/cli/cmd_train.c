@@ -29,10 +29,9 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     printf("selected model: step %lld, epoch %d (selection: %s%s)\n", (long long)r.selected_step,
            r.selected_epoch, sc_select_name(c->select),
            c->select == SC_SELECT_VAL_WGA ? "; uses the validation split's group labels" : "");
-    sc_cli_print_groups(stdout, "val", &r.val, s->d);
-    sc_cli_print_groups(stdout, "test", &r.test, s->d);
+    int rc = sc_cli_report_run("train", "erm", &r, s->d, c->run_dir);
     sc_train_result_free(&r);
-    return SC_EXIT_OK;
+    return rc;
 }
 
 static const sc_cli_spec spec = {
@@ -46,7 +45,9 @@ static const sc_cli_spec spec = {
     "ETA, last evaluation) and one per evaluation and per epoch; DIR/log.txt\n"
     "keeps them, timestamped, and DIR/curves.png plots the training loss and\n"
     "the val average and worst-group accuracy over steps. At the end the\n"
-    "per-group tables of the selected model on val and test are printed.\n",
+    "per-group tables of the selected model on val and test are printed and\n"
+    "written to DIR/eval.json and DIR/groups.csv ('spurcl report DIR' draws\n"
+    "them on one page).\n",
     defaults, NULL, SC_CLI_OPENS_DATA, run, .flat = false,
 };
 

@@ -2,6 +2,8 @@
 #include "report.h"
 #include "spurcl/io.h"
 
+#include <cjson/cJSON.h>
+
 #include "spurcl/render.h"
 #include "spurcl/sys.h"
 #include "spurcl/ule.h"
@@ -223,6 +225,56 @@ void sc_cli_print_comparison(FILE *out, const sc_compare_result *r, int seeds)
     fputc('\n', out);
 }
 
+static cJSON *names_json(char *const *names, int n)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (int i = 0; a && i < n; i++)
+        cJSON_AddItemToArray(a, names && names[i] ? cJSON_CreateString(names[i])
+                                                  : cJSON_CreateNull());
+    return a;
+}
+
+static sc_status write_eval_json(FILE *f, void *ud)
+{
+    char *txt = cJSON_Print(ud);
+    int bad = !txt || fprintf(f, "%s\n", txt) < 0;
+    cJSON_free(txt);
+    return !txt ? sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory")
+           : bad ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
+}
+
+sc_status sc_cli_write_eval_json(const char *dir, const char *name, int64_t step, int epoch,
+                                 const sc_group_metrics *val, const sc_group_metrics *test,
+                                 const sc_dataset *d)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "format", "spurcl-eval/1");
+    cJSON_AddStringToObject(o, "model", name);
+    if (step >= 0) {
+        cJSON_AddNumberToObject(o, "selected_step", (double)step);
+        cJSON_AddNumberToObject(o, "selected_epoch", epoch);
+    }
+    cJSON_AddNumberToObject(o, "num_classes", d->num_classes);
+    cJSON_AddNumberToObject(o, "num_attrs", d->num_attrs);
+    cJSON_AddItemToObject(o, "class_names", names_json(d->class_names, d->num_classes));
+    cJSON_AddItemToObject(o, "attr_names", names_json(d->attr_names, d->num_attrs));
+    const sc_group_metrics *m[2] = {val, test};
+    static const char *const splits[2] = {"val", "test"};
+    bool ok = o != NULL;
+    for (int k = 0; k < 2 && ok; k++) {
+        char *js = sc_group_metrics_json(m[k]);
+        cJSON *item = js ? cJSON_Parse(js) : NULL;
+        free(js);
+        ok = item && cJSON_AddItemToObject(o, splits[k], item);
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/eval.json", dir);
+    sc_status st = ok ? sc_io_write_atomic(path, write_eval_json, o)
+                      : sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory");
+    cJSON_Delete(o);
+    return st == SC_OK ? st : sc_error_wrap(st, "writing %s", path);
+}
+
 int sc_cli_report_run(const char *cmd, const char *name, const sc_train_result *r,
                       const sc_dataset *d, const char *dir)
 {
@@ -232,7 +284,9 @@ int sc_cli_report_run(const char *cmd, const char *name, const sc_train_result *
     snprintf(path, sizeof path, "%s/groups.csv", dir);
     const char *names[1] = {name};
     const sc_group_metrics *val[1] = {&r->val}, *test[1] = {&r->test};
-    if (sc_cli_write_groups_csv(path, names, val, test, 1) != SC_OK) {
+    if (sc_cli_write_groups_csv(path, names, val, test, 1) != SC_OK ||
+        sc_cli_write_eval_json(dir, name, r->selected_step, r->selected_epoch, &r->val, &r->test,
+                               d) != SC_OK) {
         fprintf(stderr, "spurcl: %s: %s\n", cmd, sc_last_error());
         return 1;
     }

@@ -37,8 +37,19 @@ sc_status sc_cli_write_groups_csv(const char *path, const char *const *names,
                                   const sc_group_metrics *const *val,
                                   const sc_group_metrics *const *test, int nm);
 
-/* A supervised run's result: the per-group tables of val and test, and
- * DIR/groups.csv with the column `name`. Returns an exit code. */
+/* DIR/eval.json, written atomically: the selected model's val and test
+ * metrics in `spurcl eval --json`'s keys (sc_group_metrics_json's, per
+ * split), with "model" (`name`), "selected_step" and "selected_epoch"
+ * (left out for step < 0), and the data's "num_classes", "num_attrs",
+ * "class_names" and "attr_names", so that `spurcl report` draws the
+ * per-group tables from the run directory alone. */
+sc_status sc_cli_write_eval_json(const char *dir, const char *name, int64_t step, int epoch,
+                                 const sc_group_metrics *val, const sc_group_metrics *test,
+                                 const sc_dataset *d);
+
+/* A supervised run's result: the per-group tables of val and test,
+ * DIR/groups.csv with the column `name` and DIR/eval.json. Returns an exit
+ * code. */
 int sc_cli_report_run(const char *cmd, const char *name, const sc_train_result *r,
                       const sc_dataset *d, const char *dir);
 
