@@ -69,5 +69,6 @@ int sc_cmd_probe(const sc_cli_global *g, int argc, char **argv);
 int sc_cmd_groupdro(const sc_cli_global *g, int argc, char **argv);
 int sc_cmd_dfr(const sc_cli_global *g, int argc, char **argv);
 int sc_cmd_compare(const sc_cli_global *g, int argc, char **argv);
+int sc_cmd_report(const sc_cli_global *g, int argc, char **argv);
 
 #endif

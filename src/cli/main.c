@@ -30,6 +30,7 @@ static const command commands[] = {
     {"saliency", sc_cmd_saliency, "input-gradient pictures of a checkpoint"},
     {"compare", sc_cmd_compare, "methods x seeds on one data set: the robustness table"},
     {"demo", sc_cmd_demo, "the robustness demo: ERM, JTT and ULE on MNIST-SC"},
+    {"report", sc_cmd_report, "one self-contained HTML page of a run or a comparison"},
 };
 
 static void usage(FILE *out)

@@ -452,9 +452,10 @@ const sc_cli_opt sc_cli_opts[] = {
     {"canvas", SC_CLI_BUILD, "N", "output size NxN", INT(8, 1024), ARG(build.canvas),
      .def = "32, or the source size + 4 rounded up to a multiple of 4 when larger"},
     SECTION("Output"),
-    {"out", SC_CLI_BUILD | SC_CLI_PREVIEW | SC_CLI_SALIENCY, "FILE", "the file to write: "
-     "data build's data set, the PNG of preview and saliency", STR, ARG(out),
-     .required = SC_CLI_BUILD | SC_CLI_PREVIEW | SC_CLI_SALIENCY},
+    {"out", SC_CLI_BUILD | SC_CLI_PREVIEW | SC_CLI_SALIENCY | SC_CLI_REPORT, "FILE", "the file "
+     "to write: data build's data set, the PNG of preview and saliency, report's HTML page",
+     STR, ARG(out), .required = SC_CLI_BUILD | SC_CLI_PREVIEW | SC_CLI_SALIENCY,
+     .def = "DIR/report.html"},
 };
 const size_t sc_cli_nopts = sizeof sc_cli_opts / sizeof sc_cli_opts[0];
 _Static_assert(sizeof sc_cli_opts / sizeof sc_cli_opts[0] <= SC_CLI_MAX_OPTS, "SC_CLI_MAX_OPTS");

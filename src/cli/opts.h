@@ -39,6 +39,7 @@ enum {
     SC_CLI_PROBE = 1u << 7, SC_CLI_SALIENCY = 1u << 8, SC_CLI_DEMO = 1u << 9,
     SC_CLI_BUILD = 1u << 10, SC_CLI_INFO = 1u << 11, SC_CLI_PREVIEW = 1u << 12,
     SC_CLI_GROUPDRO = 1u << 13, SC_CLI_DFR = 1u << 14, SC_CLI_COMPARE = 1u << 15,
+    SC_CLI_REPORT = 1u << 16,
 };
 
 #define SC_CLI_MAX_OPTS 192
