@@ -23,7 +23,7 @@ opencl-headers pocl-opencl-icd clinfo libclblast-dev libpng-dev zlib1g-dev check
 libcjson-dev libopenblas-dev dataset-fashion-mnist"
 # The test suite also checks checkpoints against PyTorch (tests/interop):
 # Debian's torch, and a venv for the safetensors package (not in Debian 12).
-[ "$mode" = test ] && packages="$packages python3-torch python3-numpy python3-venv"
+[ "$mode" = test ] && packages="$packages python3-torch python3-numpy python3-venv chromium"
 
 missing=""
 for p in $packages; do
