@@ -164,6 +164,16 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     check "ule, one lambda" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 --out "$tmp/u1"
     grep_in "ule names its picture in the run dir" out "saliency picture: $tmp/u1/saliency.png"
     check "ule picture is a PNG" 0 sh -c "head -c 8 '$tmp/u1/saliency.png' | od -An -tx1 | grep -q '89 50 4e 47 0d 0a 1a 0a'"
+    # one row per model under the images (render.h, image.h): 8 val images
+    # of 112 px in columns of 119; label column "8/8 right" at scale 2 (106)
+    # + 23; three rows of 112 + 2 + 24 + 7; title 32, footer 46, margins 16
+    check "ule picture: the images, then a row each for student and teacher" 0 python3 -c "
+import struct, sys
+b = open(sys.argv[1], 'rb').read(24)
+assert b[:8] == b'\x89PNG\r\n\x1a\n'
+w, h = struct.unpack('>II', b[16:24])
+assert (w, h) == (32 + 106 + 23 + 8 * 119 - 7, 48 + 3 * 145 - 7 + 46 + 16), (w, h)
+" "$tmp/u1/saliency.png"
     # probe --json: written atomically (no temporary left), metrics in
     # sc_group_metrics_json's keys
     check "probe --json" 0 "$exe" -q probe --model "$tmp/u1/teacher.safetensors" --data "$tmp/sc.st" \

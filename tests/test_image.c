@@ -1,6 +1,9 @@
 /* The renderer (src/io/image.h): exact pixels of rectangles, lines, blits,
- * glyphs and text; the heat-map colour map; plot mapping and bars; a PNG
- * round trip. Host only: no device is opened. */
+ * glyphs and text; the colour map, heat overlay and colour bar; the
+ * labelled grid; plot mapping and bars; a PNG round trip; and the two grid
+ * pictures drawn with it, read back with the project's PNG reader: the
+ * saliency picture (sc_render_saliency_png) and the data preview
+ * (sc_dataset_preview). Host only: no device is opened. */
 #include "suite.h"
 #include "testutil.h"
 
@@ -8,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/image.h"
 #include "spurcl/io.h"
+#include "spurcl/render.h"
 
 static const sc_rgb BLACK = {0, 0, 0}, RED = {255, 0, 0}, WHITE = {255, 255, 255};
 
@@ -198,32 +203,336 @@ END_TEST
 
 START_TEST(heat_map_colours)
 {
-    assert_rgb(sc_heat_rgb(0), 0, 0, 0);
-    assert_rgb(sc_heat_rgb(1.0 / 3), 255, 0, 0);
-    assert_rgb(sc_heat_rgb(0.5), 255, 128, 0); /* g = 1.5 - 1 = 0.5 -> 127.5 -> 128 */
-    assert_rgb(sc_heat_rgb(2.0 / 3), 255, 255, 0);
-    assert_rgb(sc_heat_rgb(1), 255, 255, 255);
-    assert_rgb(sc_heat_rgb(-3), 0, 0, 0);
-    assert_rgb(sc_heat_rgb(7), 255, 255, 255);
-    assert_rgb(sc_heat_rgb(NAN), 0, 0, 0);
-    /* a 1x3 map scaled by 2, divided by its maximum 4 */
+    /* inferno's ends and knots (t = k/16) */
+    assert_rgb(sc_heat_rgb(0), 0, 0, 4);
+    assert_rgb(sc_heat_rgb(0.5), 187, 55, 85);
+    assert_rgb(sc_heat_rgb(0.75), 249, 141, 10);
+    assert_rgb(sc_heat_rgb(1), 252, 255, 164);
+    assert_rgb(sc_heat_rgb(-3), 0, 0, 4);
+    assert_rgb(sc_heat_rgb(7), 252, 255, 164);
+    assert_rgb(sc_heat_rgb(NAN), 0, 0, 4);
+    /* between knots: linear (t = 9/64 is a quarter of the way from knot 2,
+     * (33, 12, 74), to knot 3, (60, 9, 101)) */
+    assert_rgb(sc_heat_rgb(9.0 / 64), 40, 11, 81);
+    /* perceptual: the lightness (luma) never falls as t rises, and covers
+     * nearly the whole range */
+    double prev = -1;
+    for (int i = 0; i <= 256; i++) {
+        sc_rgb c = sc_heat_rgb(i / 256.0);
+        double luma = 0.299 * c.r + 0.587 * c.g + 0.114 * c.b;
+        ck_assert_msg(luma >= prev - 0.75, "luma falls at t = %d/256: %g after %g", i, luma, prev);
+        prev = luma > prev ? luma : prev;
+    }
+    ck_assert(prev > 240);
+}
+END_TEST
+
+/* The overlay's pixel: round((1 - a) * base + a * heat(t)) with
+ * base = round(0.6 * grey) and a = 0.85 t (src/io/image.h). */
+static sc_rgb overlay(uint8_t grey, double t)
+{
+    double base = lrint(SC_HEAT_BASE * grey), a = SC_HEAT_ALPHA * t;
+    sc_rgb h = sc_heat_rgb(t);
+    return (sc_rgb){(uint8_t)lrint((1 - a) * base + a * h.r), (uint8_t)lrint((1 - a) * base + a * h.g),
+                    (uint8_t)lrint((1 - a) * base + a * h.b)};
+}
+
+START_TEST(heat_overlay_blends_over_grey)
+{
+    ck_assert(SC_HEAT_ALPHA == 0.85 && SC_HEAT_BASE == 0.6);
     sc_canvas cv;
     TU_OK(sc_canvas_init(&cv, 6, 2, WHITE));
+    /* a 1x3 grey image 200 under the map {0, 2, 4}, vmax 4, scale 2 */
+    const uint8_t img[3] = {200, 200, 200};
     const float v[3] = {0, 2, 4};
-    sc_canvas_heatmap(&cv, 0, 0, v, 1, 3, 4.0, 2);
+    sc_canvas_heat_overlay(&cv, 0, 0, img, 1, v, 1, 3, 4.0, 2);
     for (int y = 0; y < 2; y++) {
-        assert_rgb(sc_canvas_get(&cv, 1, y), 0, 0, 0);
-        assert_rgb(sc_canvas_get(&cv, 2, y), 255, 128, 0);
-        assert_rgb(sc_canvas_get(&cv, 3, y), 255, 128, 0);
-        assert_rgb(sc_canvas_get(&cv, 5, y), 255, 255, 255);
+        assert_rgb(sc_canvas_get(&cv, 1, y), 120, 120, 120); /* zero: the grey, dimmed */
+        /* half: a = 0.425 over heat(0.5) = (187, 55, 85) */
+        assert_rgb(sc_canvas_get(&cv, 2, y), 148, 92, 105);
+        /* full: a = 0.85 over (252, 255, 164) */
+        assert_rgb(sc_canvas_get(&cv, 5, y), 232, 235, 157);
     }
-    /* a zero maximum draws black, not NaN colours */
-    sc_canvas_heatmap(&cv, 0, 0, v, 1, 3, 0.0, 2);
-    ck_assert_int_eq(count(&cv, BLACK), 12);
+    /* RGB images go to Rec. 601 luma first: (100, 200, 50) -> 153 */
+    const uint8_t rgb[3] = {100, 200, 50};
+    ck_assert_int_eq(sc_image_grey(rgb, 3, 1, 0), 153);
+    const float one[1] = {1};
+    sc_canvas_heat_overlay(&cv, 0, 0, rgb, 3, one, 1, 1, 1.0, 1);
+    sc_rgb want = overlay(153, 1);
+    assert_rgb(sc_canvas_get(&cv, 0, 0), want.r, want.g, want.b);
+    /* a zero, negative or NaN maximum, and NaN values, draw the grey */
+    const float nan3[3] = {NAN, NAN, NAN};
+    sc_canvas_heat_overlay(&cv, 0, 0, img, 1, v, 1, 3, 0.0, 2);
+    ck_assert_int_eq(count(&cv, (sc_rgb){120, 120, 120}), 12);
+    sc_canvas_heat_overlay(&cv, 0, 0, img, 1, nan3, 1, 3, 4.0, 2);
+    ck_assert_int_eq(count(&cv, (sc_rgb){120, 120, 120}), 12);
     sc_canvas_free(&cv);
 }
 END_TEST
 
+START_TEST(colour_bar_and_fitted_text)
+{
+    sc_canvas cv;
+    TU_OK(sc_canvas_init(&cv, 120, 40, WHITE));
+    const char *ticks[3] = {"0", "0.5", "1"};
+    sc_canvas_colorbar(&cv, 10, 5, 101, 8, ticks, 3, 1, BLACK);
+    assert_rgb(sc_canvas_get(&cv, 10, 5), 0, 0, 4);       /* t = 0 at the left */
+    assert_rgb(sc_canvas_get(&cv, 60, 12), 187, 55, 85);  /* t = 0.5 */
+    assert_rgb(sc_canvas_get(&cv, 110, 9), 252, 255, 164); /* t = 1 at the right */
+    assert_rgb(sc_canvas_get(&cv, 9, 4), 0, 0, 0);        /* the frame */
+    assert_rgb(sc_canvas_get(&cv, 111, 13), 0, 0, 0);
+    assert_rgb(sc_canvas_get(&cv, 60, 15), 0, 0, 0);      /* the middle tick */
+    /* the labels: "0" from the left end, "1" ending at the right end */
+    int ink_left = 0, ink_right = 0;
+    for (int y = 18; y < 18 + 9; y++) {
+        ink_left += same(sc_canvas_get(&cv, 11, y), BLACK);
+        ink_right += same(sc_canvas_get(&cv, 108, y), BLACK);
+    }
+    ck_assert_int_gt(ink_left, 0);
+    ck_assert_int_gt(ink_right, 0);
+    sc_canvas_free(&cv);
+
+    /* text cut to a width ends in "..", and stays inside it */
+    TU_OK(sc_canvas_init(&cv, 200, 12, BLACK));
+    ck_assert_int_eq(sc_canvas_text_fit(&cv, 0, 0, "abc", 1, 100, WHITE), 17);
+    sc_canvas_fill(&cv, BLACK);
+    int w = sc_canvas_text_fit(&cv, 0, 0, "T-shirt/top+Trouser", 1, 50, WHITE);
+    ck_assert_int_eq(w, sc_text_width("T-shir..", 1)); /* 6 * 8 - 1 = 47 */
+    ck_assert_int_le(w, 50);
+    for (int y = 0; y < 12; y++)
+        for (int x = 50; x < 200; x++)
+            ck_assert(same(sc_canvas_get(&cv, x, y), BLACK));
+    sc_canvas t2;
+    TU_OK(sc_canvas_init(&t2, 200, 12, BLACK));
+    sc_canvas_text(&t2, 0, 0, "T-shir..", 1, WHITE);
+    ck_assert_mem_eq(cv.px, t2.px, (size_t)200 * 12 * 3);
+    ck_assert_int_eq(sc_canvas_text_fit(&cv, 0, 0, "abc", 1, 5, WHITE), 0);
+    sc_canvas_free(&t2);
+    sc_canvas_free(&cv);
+}
+END_TEST
+
+START_TEST(grid_geometry)
+{
+    sc_grid g = {.rows = 5, .cols = 4, .cell_w = 40, .cell_h = 30, .col_w = 50, .captions = 2,
+                 .label_w = 60, .label_lines = 2, .title_lines = 1, .footer_h = 20,
+                 .title_scale = 2, .label_scale = 1, .caption_scale = 1};
+    TU_OK(sc_grid_layout(&g, "test grid"));
+    ck_assert_int_eq(g.margin, 16);
+    ck_assert_int_eq(g.gap, 4);                          /* 2 + 40 / 20 */
+    ck_assert_int_eq(g.pitch_x, 54);                     /* col_w + gap */
+    ck_assert_int_eq(g.pitch_y, 30 + 2 + 2 * 12 + 4);    /* 60 */
+    ck_assert_int_eq(g.label_gap, 12);
+    ck_assert_int_eq(g.x0, 16 + 60 + 12);
+    ck_assert_int_eq(g.y0, 16 + 24 + 8);
+    ck_assert_int_eq(g.width, 2 * 16 + 60 + 12 + 4 * 54 - 4);
+    ck_assert_int_eq(g.height, 48 + 5 * 60 - 4 + 20 + 16);
+    ck_assert_int_eq(g.foot_y, g.height - 16 - 20);
+    int x, y;
+    sc_grid_cell(&g, 2, 3, &x, &y); /* the image centred in its column */
+    ck_assert_int_eq(x, 88 + 3 * 54 + 5);
+    ck_assert_int_eq(y, 48 + 2 * 60);
+    /* wrapped into blocks of 2 rows: 3 blocks side by side */
+    g.block_rows = 2;
+    TU_OK(sc_grid_layout(&g, "test grid"));
+    ck_assert_int_eq(g.blocks, 3);
+    ck_assert_int_eq(g.height, 48 + 2 * 60 - 4 + 20 + 16);
+    ck_assert_int_eq(g.width, 2 * 16 + 3 * g.block_w + 2 * g.block_gap);
+    sc_grid_cell(&g, 4, 0, &x, &y); /* row 4: block 2, its row 0 */
+    ck_assert_int_eq(x, 88 + 2 * (g.block_w + g.block_gap) + 5);
+    ck_assert_int_eq(y, 48);
+    /* a row is at least as high as its label */
+    g = (sc_grid){.rows = 1, .cols = 1, .cell_w = 8, .cell_h = 8, .label_w = 10,
+                  .label_lines = 3, .title_scale = 1, .label_scale = 2, .caption_scale = 1};
+    TU_OK(sc_grid_layout(&g, "test grid"));
+    ck_assert_int_eq(g.pitch_y, 3 * 24 + 2);
+    g.cols = 2000000;
+    ck_assert_int_eq(sc_grid_layout(&g, "test grid"), SC_ERR_INVALID_ARG);
+    ck_assert_ptr_nonnull(strstr(sc_last_error(), "test grid"));
+}
+END_TEST
+
+/* ---- the grid pictures, read back from their PNGs ---------------------- */
+
+typedef struct png {
+    uint8_t *px;
+    int w, h, ch;
+} png;
+
+static png read_png(const char *path)
+{
+    png p;
+    TU_OK(sc_png_read(path, 0, &p.px, &p.w, &p.h, &p.ch));
+    ck_assert_int_eq(p.ch, 3);
+    return p;
+}
+
+static sc_rgb px(const png *p, int x, int y)
+{
+    ck_assert_msg(x >= 0 && y >= 0 && x < p->w && y < p->h, "(%d, %d) outside %dx%d", x, y, p->w,
+                  p->h);
+    const uint8_t *q = p->px + 3 * ((size_t)y * p->w + x);
+    return (sc_rgb){q[0], q[1], q[2]};
+}
+
+/* Pixels in [x0, x1) x [y0, y1) that are not the paper (white). */
+static int ink_in(const png *p, int x0, int y0, int x1, int y1)
+{
+    int n = 0;
+    for (int y = y0; y < y1; y++)
+        for (int x = x0; x < x1; x++)
+            n += !same(px(p, x, y), WHITE);
+    return n;
+}
+
+/* The region [x0, x0 + w) x [y0, y0 + h) of the PNG is exactly the n
+ * lines s[k] drawn at (tx, ty + k * sc_line_height(scale)) in colour c[k]
+ * on white. */
+static void assert_lines_at(const png *p, int x0, int y0, int w, int h, int tx, int ty,
+                            const char *const *s, const sc_rgb *c, int n, int scale)
+{
+    sc_canvas cv;
+    TU_OK(sc_canvas_init(&cv, p->w, p->h, WHITE));
+    for (int k = 0; k < n; k++)
+        sc_canvas_text(&cv, tx, ty + k * sc_line_height(scale), s[k], scale, c[k]);
+    for (int y = y0; y < y0 + h; y++)
+        for (int x = x0; x < x0 + w; x++) {
+            sc_rgb a = px(p, x, y), b = sc_canvas_get(&cv, x, y);
+            ck_assert_msg(same(a, b), "\"%s\": pixel (%d, %d) is (%d, %d, %d), want (%d, %d, %d)",
+                          s[0], x, y, a.r, a.g, a.b, b.r, b.g, b.b);
+        }
+    sc_canvas_free(&cv);
+}
+
+static void assert_text_at(const png *p, int x0, int y0, int w, int h, int tx, int ty,
+                           const char *s, sc_rgb c)
+{
+    assert_lines_at(p, x0, y0, w, h, tx, ty, &s, &c, 1, 1);
+}
+
+START_TEST(saliency_picture_rows_per_method)
+{
+    enum { N = 20, H = 10, W = 10, S = 4 };
+    static uint8_t img[N][H * W];
+    static float m0[N][H * W], m1[N][H * W];
+    int32_t labels[N], attrs[N], p0[N], p1[N];
+    for (int i = 0; i < N; i++) {
+        labels[i] = i % 3;
+        attrs[i] = i % 2;
+        p0[i] = labels[i];                           /* the student: all right */
+        p1[i] = i == 1 ? (labels[i] + 1) % 3 : labels[i]; /* the teacher: sample 1 wrong */
+        for (int p = 0; p < H * W; p++) {
+            img[i][p] = (uint8_t)(40 + 2 * p);
+            /* sample 0 of the student: one extreme dot at (0, 0) and a
+             * moderate right half; scaled to its maximum the half would be
+             * 1/1000 (black), to its 99th percentile (the 99th of 100
+             * values: 1) it is at full colour */
+            m0[i][p] = i == 0 ? (p == 0 ? 1000.0f : p % W >= 5 ? 1.0f : 0.0f) : (float)(p % 7);
+            m1[i][p] = 0; /* the teacher's maps are all zero */
+        }
+    }
+    static const char *const classes[3] = {"cat", "dog", "cow"}, *const attr_names[2] = {"sun", "rain"};
+    const char *methods[2] = {"student", "teacher"};
+    const float *maps[2] = {&m0[0][0], &m1[0][0]};
+    const int32_t *preds[2] = {p0, p1};
+    sc_saliency_figure f = {
+        .title = "test picture", .n = N, .c = 1, .h = H, .w = W, .images = &img[0][0],
+        .labels = labels, .attrs = attrs, .class_names = classes, .num_classes = 3,
+        .attr_names = attr_names, .num_attrs = 2, .nmethods = 2, .methods = methods,
+        .maps = maps, .preds = preds, .scale = S,
+    };
+    char *dir = tu_tmpdir("image");
+    char path[512];
+    snprintf(path, sizeof path, "%s/sal.png", dir);
+    TU_OK(sc_render_saliency_png(path, &f));
+    png p = read_png(path);
+    /* The layout (render.h, image.h): text scale 2 for title and labels,
+     * 1 for captions. margin 16; images 40 px, gap 2 + 40/20 = 4, columns
+     * 40 (the captions "y=cat" .. are narrower), pitch_x 44; the label
+     * column as wide as "20/20 right" at scale 2 (130) plus 2*8 + 4; rows:
+     * 40 + 2 + 2 lines of 12 + 4 = 70, three of them (the images and one per
+     * method); the title 24 + 8; the footer 46. */
+    int margin = 16, label_w = sc_text_width("20/20 right", 2), x0 = margin + label_w + 20;
+    int y0 = margin + 24 + 8, pitch_x = 44, pitch_y = 70;
+    ck_assert_int_eq(label_w, 130);
+    ck_assert_int_eq(p.w, 2 * margin + label_w + 20 + N * pitch_x - 4);
+    ck_assert_int_eq(p.h, y0 + 3 * pitch_y - 4 + 46 + margin);
+    /* the first row: the plain images, exactly */
+    for (int i = 0; i < N; i += 7)
+        for (int q = 0; q < H * W; q += 13) {
+            uint8_t v = img[i][q];
+            assert_rgb(px(&p, x0 + i * pitch_x + (q % W) * S + 1, y0 + (q / W) * S + 2), v, v, v);
+        }
+    /* the student's sample 0: the right half at full heat over the grey,
+     * the left half (zero) the dimmed grey, the dot saturated */
+    int sx = x0, sy = y0 + pitch_y;
+    for (int r = 0; r < H; r++)
+        for (int c = 0; c < W; c++) {
+            uint8_t g = img[0][r * W + c];
+            sc_rgb want = c >= 5 || (r == 0 && c == 0) ? overlay(g, 1) : overlay(g, 0);
+            sc_rgb got = px(&p, sx + c * S + 2, sy + r * S + 1);
+            ck_assert_msg(same(got, want), "student sample 0 (%d, %d): (%d, %d, %d), want "
+                          "(%d, %d, %d)", r, c, got.r, got.g, got.b, want.r, want.g, want.b);
+        }
+    sc_rgb hot = px(&p, sx + 7 * S, sy + 3 * S);
+    ck_assert_msg(hot.r > 200 && hot.g > 180 && hot.b > 100, "hot pixel (%d, %d, %d)", hot.r,
+                  hot.g, hot.b);
+    /* the teacher's maps are zero: every panel is the dimmed grey image */
+    for (int i = 0; i < N; i += 5)
+        for (int q = 0; q < H * W; q += 11) {
+            uint8_t v = (uint8_t)lrint(0.6 * img[i][q]);
+            assert_rgb(px(&p, x0 + i * pitch_x + (q % W) * S + 3, y0 + 2 * pitch_y + (q / W) * S),
+                       v, v, v);
+        }
+    /* a red frame round the teacher's wrong panel (sample 1) only */
+    assert_rgb(px(&p, x0 + pitch_x - 1, y0 + 2 * pitch_y - 1), 200, 30, 30);
+    assert_rgb(px(&p, x0 - 1, y0 + 2 * pitch_y - 1), 255, 255, 255);
+    assert_rgb(px(&p, x0 + pitch_x - 1, y0 + pitch_y - 1), 255, 255, 255);
+    /* the captions are the class and attribute names, centred on the
+     * column: "y=dog" / "a=rain" under sample 1, "p=cow" (wrong: red)
+     * under the teacher's, "p=dog" (right: green) under the student's */
+    int cx = x0 + pitch_x, cy = y0 + 40 + 2;
+    assert_text_at(&p, cx, cy, 40, 12, cx + (40 - 29) / 2, cy, "y=dog", SC_FIG_INK);
+    assert_text_at(&p, cx, cy + 12, 40, 12, cx + (40 - 35) / 2, cy + 12, "a=rain", SC_FIG_MUTED);
+    assert_text_at(&p, cx, cy + pitch_y, 40, 12, cx + 5, cy + pitch_y, "p=dog",
+                   (sc_rgb){20, 125, 50});
+    assert_text_at(&p, cx, cy + 2 * pitch_y, 40, 12, cx + 5, cy + 2 * pitch_y, "p=cow",
+                   (sc_rgb){200, 30, 30});
+    /* the row labels: text in the label column of each row; the method
+     * rows say how many predictions are right */
+    for (int r = 0; r < 3; r++)
+        ck_assert_int_gt(ink_in(&p, margin, y0 + r * pitch_y, margin + label_w,
+                                y0 + r * pitch_y + 18), 20);
+    const char *lines[2] = {"student", "20/20 right"}, *lines2[2] = {"teacher", "19/20 right"};
+    const sc_rgb cols[2] = {SC_FIG_INK, SC_FIG_MUTED};
+    assert_lines_at(&p, margin, y0 + pitch_y, label_w, 48, margin, y0 + pitch_y, lines, cols, 2, 2);
+    assert_lines_at(&p, margin, y0 + 2 * pitch_y, label_w, 48, margin, y0 + 2 * pitch_y, lines2,
+                    cols, 2, 2);
+    /* the title, and the colour bar at (margin + 1, height - margin - 35):
+     * 160 x 12, inferno from t = 0 to 1, framed */
+    ck_assert_int_gt(ink_in(&p, margin, margin, p.w - margin, margin + 18), 50);
+    int bx = margin + 1, by = p.h - margin - 35;
+    assert_rgb(px(&p, bx, by), 0, 0, 4);
+    assert_rgb(px(&p, bx + 159, by + 11), 252, 255, 164);
+    sc_rgb mid = sc_heat_rgb(80.0 / 159);
+    assert_rgb(px(&p, bx + 80, by + 6), mid.r, mid.g, mid.b);
+    assert_rgb(px(&p, bx - 1, by - 1), SC_FIG_INK.r, SC_FIG_INK.g, SC_FIG_INK.b);
+    ck_assert_int_gt(ink_in(&p, bx + 160 + 24, by - 1, p.w - margin, by + 36), 200); /* legend */
+    free(p.px);
+    /* one method fewer: one row fewer */
+    f.nmethods = 1;
+    TU_OK(sc_render_saliency_png(path, &f));
+    p = read_png(path);
+    ck_assert_int_eq(p.h, y0 + 2 * pitch_y - 4 + 46 + margin);
+    free(p.px);
+    /* bad sizes are refused, nothing written */
+    f.scale = 0;
+    snprintf(path, sizeof path, "%s/bad.png", dir);
+    ck_assert_int_eq(sc_render_saliency_png(path, &f), SC_ERR_INVALID_ARG);
+    ck_assert_int_ne(access(path, F_OK), 0);
+    tu_rmtree(dir);
+}
+END_TEST
 START_TEST(blit_scales_grey_and_rgb)
 {
     sc_canvas cv;
@@ -344,7 +653,8 @@ int main(void)
         {"draw", 0, {rect_covers_exactly, line_pixels, blit_scales_grey_and_rgb,
                 canvas_rejects_bad_sizes}},
         {"text", 0, {font_glyphs, text_stays_in_measured_box}},
-        {"colour", 0, {heat_map_colours}},
+        {"colour", 0, {heat_map_colours, heat_overlay_blends_over_grey, colour_bar_and_fitted_text}},
+        {"grid", 0, {grid_geometry, saliency_picture_rows_per_method}},
         {"plot", 0, {plot_mapping_and_bars}},
         {"file", 0, {png_round_trip}},
     };

@@ -122,9 +122,10 @@ SC_API sc_status sc_saliency_maps(sc_context *ctx, sc_model *model, const sc_dat
  * `split` (whose images carry a mark) of the share of the map's absolute
  * mass that lies inside the sample's mark square. A model that looks at the
  * mark scores near 1; a uniform map scores the mark's area share. */
-/* A PNG of the first n (at most 8) validation images with each model's
- * input-gradient map (true-class logit) beside them, titled
- * (sc_render_saliency_png). nm <= 4. */
+/* A PNG of the first (up to) 8 validation images and, one row per model
+ * named by titles[k], each model's input-gradient map (true-class logit)
+ * over them, with the data set's class and attribute names
+ * (sc_render_saliency_png). nm in 1..8. */
 SC_API sc_status sc_saliency_picture(sc_context *ctx, const sc_dataset *d, sc_model *const *models,
                                      const char *const *titles, int nm, const char *path);
 SC_API sc_status sc_saliency_mark_share(sc_context *ctx, sc_model *model, const sc_dataset *d,

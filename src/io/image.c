@@ -1,5 +1,6 @@
-/* The library's one renderer: canvas, shapes, blits, heat map, 5x7 font,
- * plot panels, PNG out (src/io/image.h). */
+/* The library's one renderer: canvas, shapes, blits, colour map and heat
+ * overlay, 5x7 font, labelled grids, plot panels, PNG out
+ * (src/io/image.h). */
 #include "io/image.h"
 
 #include <math.h>
@@ -123,30 +124,80 @@ sc_status sc_canvas_write_png(const sc_canvas *cv, const char *path)
     return sc_png_write(path, cv->px, cv->w, cv->h, 3);
 }
 
-/* ---- heat map ----------------------------------------------------------- */
+/* ---- colour map, heat overlay, colour bar ------------------------------- */
 
-static uint8_t unit_to_byte(double v)
-{
-    v = v < 0 ? 0 : v > 1 ? 1 : v;
-    return (uint8_t)lrint(255 * v);
-}
+/* matplotlib's inferno at t = k/16, k = 0..16, from its 256-entry table
+ * (linearly interpolated there, times 255, rounded). */
+static const uint8_t inferno[17][3] = {
+    {0, 0, 4},       {11, 7, 36},     {33, 12, 74},    {60, 9, 101},   {87, 16, 109},
+    {112, 25, 110},  {137, 34, 106},  {163, 43, 97},   {187, 55, 85},  {209, 70, 68},
+    {227, 89, 50},   {241, 113, 30},  {249, 141, 10},  {252, 171, 15}, {249, 202, 50},
+    {242, 232, 101}, {252, 255, 164},
+};
 
 sc_rgb sc_heat_rgb(double t)
 {
     t = t > 0 ? (t < 1 ? t : 1) : 0; /* NaN -> 0 */
-    return (sc_rgb){unit_to_byte(3 * t), unit_to_byte(3 * t - 1), unit_to_byte(3 * t - 2)};
+    double p = t * 16;
+    int k = p >= 16 ? 15 : (int)p;
+    double f = p - k;
+    uint8_t c[3];
+    for (int i = 0; i < 3; i++)
+        c[i] = (uint8_t)lrint((1 - f) * inferno[k][i] + f * inferno[k + 1][i]);
+    return (sc_rgb){c[0], c[1], c[2]};
 }
 
-void sc_canvas_heatmap(sc_canvas *cv, int x, int y, const float *v, int h, int w, double vmax,
-                       int scale)
+uint8_t sc_image_grey(const uint8_t *chw, int c, size_t plane, size_t p)
+{
+    if (c < 3)
+        return chw[p];
+    return (uint8_t)lrint(0.299 * chw[p] + 0.587 * chw[plane + p] + 0.114 * chw[2 * plane + p]);
+}
+
+static uint8_t blend(uint8_t under, uint8_t over, double a)
+{
+    return (uint8_t)lrint((1 - a) * under + a * over);
+}
+
+void sc_canvas_heat_overlay(sc_canvas *cv, int x, int y, const uint8_t *chw, int c, const float *v,
+                            int h, int w, double vmax, int scale)
 {
     bool ok = isfinite(vmax) && vmax > 0;
+    size_t plane = (size_t)h * (size_t)w;
     for (int i = 0; i < h; i++)
         for (int j = 0; j < w; j++) {
-            double t = ok ? v[(size_t)i * (size_t)w + (size_t)j] / vmax : 0;
+            size_t p = (size_t)i * (size_t)w + (size_t)j;
+            uint8_t g = (uint8_t)lrint(SC_HEAT_BASE * sc_image_grey(chw, c, plane, p));
+            double t = ok ? v[p] / vmax : 0;
+            t = t > 0 ? (t < 1 ? t : 1) : 0; /* NaN -> 0 */
+            double a = SC_HEAT_ALPHA * t;
+            sc_rgb hc = sc_heat_rgb(t);
             sc_canvas_rect(cv, x + j * scale, y + i * scale, x + (j + 1) * scale - 1,
-                           y + (i + 1) * scale - 1, sc_heat_rgb(t));
+                           y + (i + 1) * scale - 1,
+                           (sc_rgb){blend(g, hc.r, a), blend(g, hc.g, a), blend(g, hc.b, a)});
         }
+}
+
+void sc_canvas_colorbar(sc_canvas *cv, int x, int y, int w, int h, const char *const *ticks,
+                        int nticks, int scale, sc_rgb ink)
+{
+    if (w < 2 || h < 1)
+        return;
+    for (int i = 0; i < w; i++)
+        sc_canvas_rect(cv, x + i, y, x + i, y + h - 1, sc_heat_rgb((double)i / (w - 1)));
+    sc_canvas_rect(cv, x - 1, y - 1, x + w, y - 1, ink);
+    sc_canvas_rect(cv, x - 1, y + h, x + w, y + h, ink);
+    sc_canvas_rect(cv, x - 1, y - 1, x - 1, y + h, ink);
+    sc_canvas_rect(cv, x + w, y - 1, x + w, y + h, ink);
+    for (int k = 0; k < nticks; k++) {
+        int tx = nticks > 1 ? x + (int)lround((double)k * (w - 1) / (nticks - 1)) : x;
+        sc_canvas_rect(cv, tx, y + h + 1, tx, y + h + 3, ink);
+        if (!ticks || !ticks[k])
+            continue;
+        int tw = sc_text_width(ticks[k], scale);
+        int lx = k == 0 ? x : k == nticks - 1 ? x + w - tw : tx - tw / 2;
+        sc_canvas_text(cv, lx, y + h + 5, ticks[k], scale, ink);
+    }
 }
 
 /* ---- text --------------------------------------------------------------- */
@@ -286,6 +337,131 @@ int sc_canvas_text(sc_canvas *cv, int x, int y, const char *s, int scale, sc_rgb
                                    y + (r + 1) * scale - 1, c);
     }
     return x;
+}
+
+int sc_canvas_text_fit(sc_canvas *cv, int x, int y, const char *s, int scale, int max_w,
+                       sc_rgb c)
+{
+    scale = scale < 1 ? 1 : scale;
+    int w = sc_text_width(s, scale);
+    if (w <= max_w) {
+        sc_canvas_text(cv, x, y, s, scale, c);
+        return w;
+    }
+    /* n characters and ".." take SC_FONT_ADVANCE * (n + 2) - 1 columns */
+    int n = (max_w / scale + 1) / SC_FONT_ADVANCE - 2;
+    if (n < 0)
+        return 0;
+    if ((size_t)n > strlen(s))
+        n = (int)strlen(s);
+    char buf[256];
+    if (n > (int)sizeof buf - 3)
+        n = (int)sizeof buf - 3;
+    memcpy(buf, s, (size_t)n);
+    memcpy(buf + n, "..", 3);
+    sc_canvas_text(cv, x, y, buf, scale, c);
+    return sc_text_width(buf, scale);
+}
+
+int sc_line_height(int scale)
+{
+    return (SC_FONT_H + 3) * (scale < 1 ? 1 : scale);
+}
+
+/* ---- labelled grids ----------------------------------------------------- */
+
+static int max_int(int a, int b)
+{
+    return a > b ? a : b;
+}
+
+sc_status sc_grid_layout(sc_grid *g, const char *what)
+{
+    if (g->rows < 1 || g->cols < 1 || g->cell_w < 1 || g->cell_h < 1 || g->captions < 0 ||
+        g->label_w < 0 || g->label_lines < 0 || g->label_lines > 64 || g->title_lines < 0 || g->footer_h < 0 || g->min_w < 0 ||
+        g->block_rows < 0 || g->col_w < 0 || g->title_scale < 1 || g->label_scale < 1 || g->caption_scale < 1 ||
+        g->rows > SC_CANVAS_MAX_DIM || g->cols > SC_CANVAS_MAX_DIM ||
+        g->cell_w > SC_CANVAS_MAX_DIM || g->cell_h > SC_CANVAS_MAX_DIM ||
+        g->col_w > SC_CANVAS_MAX_DIM ||
+        g->label_w > SC_CANVAS_MAX_DIM || g->footer_h > SC_CANVAS_MAX_DIM ||
+        g->min_w > SC_CANVAS_MAX_DIM || g->captions > 64 || g->title_lines > 64 ||
+        g->title_scale > 64 || g->label_scale > 64 || g->caption_scale > 64)
+        return sc_error_set(SC_ERR_INVALID_ARG, "%s: invalid grid (%d x %d cells of %dx%d)", what,
+                            g->rows, g->cols, g->cell_w, g->cell_h);
+    int block_rows = g->block_rows > 0 && g->block_rows < g->rows ? g->block_rows : g->rows;
+    g->col_w = max_int(g->col_w, g->cell_w);
+    g->margin = 8 + 4 * g->title_scale;
+    g->gap = 2 + g->cell_w / 20;
+    g->pitch_x = g->col_w + g->gap;
+    g->pitch_y = max_int(g->cell_h + (g->captions ? 2 + g->captions * sc_line_height(g->caption_scale)
+                                                   : 0),
+                         g->label_lines * sc_line_height(g->label_scale)) +
+                 g->gap;
+    g->label_gap = g->label_w > 0 ? 8 * g->label_scale + g->gap : 0;
+    g->blocks = (g->rows + block_rows - 1) / block_rows;
+    g->block_gap = 3 * g->margin;
+    int64_t block_w = g->label_w + g->label_gap + (int64_t)g->cols * g->pitch_x - g->gap;
+    int64_t grid_w = g->blocks * block_w + (int64_t)(g->blocks - 1) * g->block_gap;
+    int64_t y0 = g->margin + (int64_t)g->title_lines * sc_line_height(g->title_scale) +
+                 (g->title_lines ? g->margin / 2 : 0);
+    int64_t W = 2 * (int64_t)g->margin + (grid_w > g->min_w ? grid_w : g->min_w);
+    int64_t H = y0 + (int64_t)block_rows * g->pitch_y - g->gap + g->footer_h + g->margin;
+    if (W > SC_CANVAS_MAX_DIM || H > SC_CANVAS_MAX_DIM || W * H > SC_CANVAS_MAX_PIXELS)
+        return sc_error_set(SC_ERR_INVALID_ARG, "%s would be %lldx%lld pixels; show fewer "
+                            "samples or a smaller scale", what, (long long)W, (long long)H);
+    g->block_rows = block_rows;
+    g->block_w = (int)block_w;
+    g->x0 = g->margin + g->label_w + g->label_gap;
+    g->y0 = (int)y0;
+    g->width = (int)W;
+    g->height = (int)H;
+    g->foot_y = g->height - g->margin - g->footer_h;
+    return SC_OK;
+}
+
+void sc_grid_cell(const sc_grid *g, int row, int col, int *x, int *y)
+{
+    int b = row / g->block_rows, r = row % g->block_rows;
+    *x = g->x0 + b * (g->block_w + g->block_gap) + col * g->pitch_x + (g->col_w - g->cell_w) / 2;
+    *y = g->y0 + r * g->pitch_y;
+}
+
+void sc_grid_title(sc_canvas *cv, const sc_grid *g, int line, const char *s, sc_rgb c)
+{
+    sc_canvas_text_fit(cv, g->margin, g->margin + line * sc_line_height(g->title_scale), s,
+                       g->title_scale, g->width - 2 * g->margin, c);
+}
+
+void sc_grid_label(sc_canvas *cv, const sc_grid *g, int row, int line, const char *s, sc_rgb c)
+{
+    int x, y;
+    sc_grid_cell(g, row, 0, &x, &y);
+    x -= (g->col_w - g->cell_w) / 2;
+    sc_canvas_text_fit(cv, x - g->label_gap - g->label_w, y + line * sc_line_height(g->label_scale),
+                       s, g->label_scale, g->label_w, c);
+}
+
+void sc_grid_caption(sc_canvas *cv, const sc_grid *g, int row, int col, int line, const char *s,
+                     sc_rgb c)
+{
+    int x, y, tw = sc_text_width(s, g->caption_scale);
+    sc_grid_cell(g, row, col, &x, &y);
+    x -= (g->col_w - g->cell_w) / 2; /* the column's left edge */
+    int dx = tw < g->col_w ? (g->col_w - tw) / 2 : 0;
+    sc_canvas_text_fit(cv, x + dx, y + g->cell_h + 2 + line * sc_line_height(g->caption_scale), s,
+                       g->caption_scale, g->col_w, c);
+}
+
+void sc_grid_frame(sc_canvas *cv, const sc_grid *g, int row, int col, int pen, sc_rgb c)
+{
+    int x, y;
+    sc_grid_cell(g, row, col, &x, &y);
+    int x1 = x + g->cell_w - 1, y1 = y + g->cell_h - 1;
+    pen = max_int(pen, 1);
+    sc_canvas_rect(cv, x - pen, y - pen, x1 + pen, y - 1, c);
+    sc_canvas_rect(cv, x - pen, y1 + 1, x1 + pen, y1 + pen, c);
+    sc_canvas_rect(cv, x - pen, y, x - 1, y1, c);
+    sc_canvas_rect(cv, x1 + 1, y, x1 + pen, y1, c);
 }
 
 /* ---- plot panels -------------------------------------------------------- */

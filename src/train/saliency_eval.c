@@ -5,6 +5,7 @@
 #include "spurcl/ule.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,20 +92,25 @@ sc_status sc_saliency_mark_share(sc_context *ctx, sc_model *model, const sc_data
 sc_status sc_saliency_picture(sc_context *ctx, const sc_dataset *d, sc_model *const *models,
                              const char *const *titles, int nm, const char *path)
 {
-    if (nm < 1 || nm > 4)
-        return sc_error_set(SC_ERR_INVALID_ARG, "a saliency picture shows 1 to 4 models, not %d",
-                            nm);
+    enum { MAX_MODELS = 8 };
+    if (nm < 1 || nm > MAX_MODELS)
+        return sc_error_set(SC_ERR_INVALID_ARG, "a saliency picture shows 1 to %d models, not %d",
+                            MAX_MODELS, nm);
     int64_t *idx, count;
     sc_status st = sc_dataset_split_indices(d, SC_SPLIT_VAL, &idx, &count);
     if (st != SC_OK)
         return st;
     int64_t n = count < 8 ? count : 8;
+    if (n < 1) {
+        free(idx);
+        return sc_error_set(SC_ERR_INVALID_ARG, "saliency picture: the val split is empty");
+    }
     size_t per = (size_t)d->c * (size_t)d->h * (size_t)d->w;
-    float *maps[4] = {0};
-    int32_t *preds[4] = {0};
+    float *maps[MAX_MODELS] = {0};
+    int32_t *preds[MAX_MODELS] = {0};
     uint8_t *imgs = malloc((size_t)n * per);
-    int32_t *labels = malloc((size_t)n * sizeof *labels);
-    if (!imgs || !labels)
+    int32_t *labels = malloc((size_t)n * sizeof *labels), *attrs = malloc((size_t)n * sizeof *attrs);
+    if (!imgs || !labels || !attrs)
         st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
     for (int k = 0; st == SC_OK && k < nm; k++) {
         maps[k] = malloc((size_t)n * per * sizeof(float));
@@ -116,18 +122,28 @@ sc_status sc_saliency_picture(sc_context *ctx, const sc_dataset *d, sc_model *co
     for (int64_t i = 0; st == SC_OK && i < n; i++) {
         memcpy(imgs + (size_t)i * per, d->images + (size_t)idx[i] * per, per);
         labels[i] = d->labels[idx[i]];
+        attrs[i] = d->attrs[idx[i]];
     }
+    char title[128];
+    snprintf(title, sizeof title, "input-gradient saliency (true-class logit), first %lld val images",
+             (long long)n);
+    sc_saliency_figure fig = {
+        .title = title, .n = (int)n, .c = d->c, .h = d->h, .w = d->w, .images = imgs,
+        .labels = labels, .attrs = attrs,
+        .class_names = (const char *const *)d->class_names, .num_classes = d->num_classes,
+        .attr_names = (const char *const *)d->attr_names, .num_attrs = d->num_attrs,
+        .nmethods = nm, .methods = titles, .maps = (const float *const *)maps,
+        .preds = (const int32_t *const *)preds, .scale = 4,
+    };
     if (st == SC_OK)
-        st = sc_render_saliency_png(path, imgs, (int)n, d->c, d->h, d->w, labels, nm,
-                                    (const float *const *)maps, (const int32_t *const *)preds,
-                                    titles, 4);
+        st = sc_render_saliency_png(path, &fig);
     for (int k = 0; k < nm; k++) {
         free(maps[k]);
         free(preds[k]);
     }
     free(imgs);
     free(labels);
+    free(attrs);
     free(idx);
     return st;
 }
-
