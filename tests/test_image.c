@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "io/image.h"
+#include "spurcl/data.h"
 #include "spurcl/io.h"
 #include "spurcl/render.h"
 
@@ -647,6 +648,117 @@ START_TEST(canvas_rejects_bad_sizes)
 }
 END_TEST
 
+/* A data set of 2 classes x 2 attributes, 8x8 grey images, each image one
+ * value (its index + 10); the test split holds 3, 1, 0 and 2 images of
+ * groups 0-3, and 4 train images of group 2 are not shown. */
+static sc_dataset *tiny_set(void)
+{
+    sc_dataset *d;
+    TU_OK(sc_dataset_create(10, 1, 8, 8, 2, 2, &d));
+    static const int32_t group[10] = {0, 2, 0, 3, 1, 2, 0, 2, 3, 2};
+    static const int32_t split[10] = {2, 0, 2, 2, 2, 0, 2, 0, 2, 0};
+    for (int i = 0; i < 10; i++) {
+        d->labels[i] = group[i] / 2;
+        d->attrs[i] = group[i] % 2;
+        d->split[i] = split[i];
+        memset(d->images + (size_t)i * 64, 10 + i, 64);
+    }
+    TU_OK(sc_dataset_update_groups(d));
+    static const char *cn[2] = {"cat", "dog"}, *an[2] = {"sun", "rain"};
+    for (int k = 0; k < 2; k++) {
+        d->class_names[k] = strdup(cn[k]);
+        d->attr_names[k] = strdup(an[k]);
+    }
+    return d;
+}
+
+START_TEST(preview_is_a_labelled_grid)
+{
+    sc_dataset *d = tiny_set();
+    char *dir = tu_tmpdir("image");
+    char path[512];
+    snprintf(path, sizeof path, "%s/prev.png", dir);
+    enum { PER = 24, S = 4 };
+    TU_OK(sc_dataset_preview(d, SC_SPLIT_TEST, PER, S, path));
+    png p = read_png(path);
+    /* data.h / image.h: labels at text scale 1 (32 px images are lower
+     * than two scale-2 lines); the label column as wide as the widest label
+     * line, "a=rain, n=1"; margin 16, gap 2 + 32/20 = 3, pitch 35 both
+     * ways (a row: max(32, two label lines of 12) + 3); label gap 8 + 3;
+     * the title 24 + 8; the footer 6 + 9; four rows (groups) of PER
+     * columns in one block */
+    int margin = 16, label_w = sc_text_width("a=rain, n=1", 1), gap = 3, pitch = 35;
+    int x0 = margin + label_w + 8 + gap, y0 = margin + 24 + 8;
+    ck_assert_int_eq(label_w, 65);
+    ck_assert_int_eq(p.w, 2 * margin + label_w + 8 + gap + PER * pitch - gap);
+    ck_assert_int_eq(p.h, y0 + 4 * pitch - gap + 15 + margin);
+    /* row g, column k: the group's k-th test image, else an empty cell */
+    static const int first[4][3] = {{0, 2, 6}, {4, -1, -1}, {-1, -1, -1}, {3, 8, -1}};
+    for (int g = 0; g < 4; g++)
+        for (int k = 0; k < PER; k++) {
+            int idx = k < 3 ? first[g][k] : -1;
+            sc_rgb want = idx >= 0 ? (sc_rgb){(uint8_t)(10 + idx), (uint8_t)(10 + idx),
+                                              (uint8_t)(10 + idx)}
+                                   : SC_FIG_EMPTY;
+            for (int q = 0; q < 32; q += 31) {
+                sc_rgb got = px(&p, x0 + k * pitch + q, y0 + g * pitch + 31 - q);
+                ck_assert_msg(same(got, want), "group %d column %d: (%d, %d, %d)", g, k, got.r,
+                              got.g, got.b);
+            }
+            /* the gap after the cell is paper */
+            ck_assert(same(px(&p, x0 + k * pitch + 32, y0 + g * pitch + 5), WHITE));
+        }
+    /* the row labels: class and attribute names and the count */
+    static const char *labels[4][2] = {{"y=cat", "a=sun, n=3"}, {"y=cat", "a=rain, n=1"},
+                                       {"y=dog", "a=sun, n=0"}, {"y=dog", "a=rain, n=2"}};
+    const sc_rgb ink[2] = {SC_FIG_INK, SC_FIG_INK};
+    for (int g = 0; g < 4; g++)
+        assert_lines_at(&p, margin, y0 + g * pitch, label_w, pitch - gap, margin,
+                        y0 + g * pitch, labels[g], ink, 2, 1);
+    /* a title */
+    ck_assert_int_gt(ink_in(&p, margin, margin, p.w - margin, margin + 18), 100);
+    free(p.px);
+
+    /* a set too tall for one column of rows wraps into blocks of whole
+     * classes, no taller than 2000 pixels: 10 classes x 10 attributes at
+     * 64-pixel images (gap 2 + 64/20 = 5: rows of 69) */
+    sc_dataset *big;
+    TU_OK(sc_dataset_create(100, 1, 8, 8, 10, 10, &big));
+    for (int i = 0; i < 100; i++) {
+        big->labels[i] = i / 10;
+        big->attrs[i] = i % 10;
+        big->split[i] = SC_SPLIT_TRAIN;
+        memset(big->images + (size_t)i * 64, 100 + i, 64);
+    }
+    TU_OK(sc_dataset_update_groups(big));
+    TU_OK(sc_dataset_preview(big, SC_SPLIT_TRAIN, 2, 8, path));
+    p = read_png(path);
+    int rows_h = p.h - y0 - 15 - margin + 5; /* rows x 69, the last gap (5) included */
+    ck_assert_int_le(p.h, 2000);
+    ck_assert_int_eq(rows_h % 69, 0);
+    int rows = rows_h / 69, blocks = (100 + rows - 1) / rows;
+    ck_assert_int_eq(rows % 10, 0);
+    ck_assert_int_ge(blocks, 2);
+    /* the first image of group g sits in block g / rows, row g % rows,
+     * column 0 */
+    int bw = (p.w - 2 * margin + 3 * margin) / blocks; /* block_w + block_gap */
+    for (int g = 0; g < 100; g += 9) {
+        int bx = margin + (g / rows) * bw, by = y0 + (g % rows) * 69;
+        ck_assert_int_gt(ink_in(&p, bx, by, bx + 30, by + 20), 5); /* the label */
+        /* the image is the block's first non-paper, non-ink cell pixel */
+        int found = 0;
+        for (int x = bx; x < bx + bw && !found; x++)
+            found = same(px(&p, x, by + 40), (sc_rgb){(uint8_t)(100 + g), (uint8_t)(100 + g),
+                                                      (uint8_t)(100 + g)});
+        ck_assert_msg(found, "group %d's image not in block %d row %d", g, g / rows, g % rows);
+    }
+    free(p.px);
+    sc_dataset_free(big);
+    sc_dataset_free(d);
+    tu_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     const tu_case cases[] = {
@@ -654,7 +766,7 @@ int main(void)
                 canvas_rejects_bad_sizes}},
         {"text", 0, {font_glyphs, text_stays_in_measured_box}},
         {"colour", 0, {heat_map_colours, heat_overlay_blends_over_grey, colour_bar_and_fitted_text}},
-        {"grid", 0, {grid_geometry, saliency_picture_rows_per_method}},
+        {"grid", 0, {grid_geometry, saliency_picture_rows_per_method, preview_is_a_labelled_grid}},
         {"plot", 0, {plot_mapping_and_bars}},
         {"file", 0, {png_round_trip}},
     };

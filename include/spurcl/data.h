@@ -310,9 +310,19 @@ SC_API sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opt
 SC_API void sc_assign_counts(int64_t n, double rho, int aligned, int num_attrs, sc_rng *rng,
                              int64_t *counts);
 
-/* Writes a preview PNG: one row per group (num_classes * num_attrs rows),
- * up to `per_group` samples of the split each (the first ones), each image
- * scaled up by `scale`, 1-pixel gaps. */
+/* Writes a preview PNG, a labelled grid (sc_grid of src/io/image.h, whose
+ * geometry is documented there): a title ("<split> split: first N images
+ * per group", scale 2), then one row per group in group order
+ * (class-major, num_classes * num_attrs rows), labelled on the left
+ * "y=<class name>" over "a=<attribute name>, n=<images of the group in the
+ * split>", with its first `per_group` images of the split as columns, each
+ * image scaled up by `scale`; cells a group has no image for are light
+ * grey; under the grid a legend line (a footer 6 + sc_text_height(1)
+ * pixels high). Labels are text scale 2 where an image is at least two
+ * such lines high (h * scale >= 2 * sc_line_height(2)), else 1. A grid
+ * taller than 2000 pixels wraps into side-by-side blocks of whole classes
+ * (num_attrs rows each; of single rows when one class is taller), the
+ * split that fits with the smallest picture. */
 SC_API sc_status sc_dataset_preview(const sc_dataset *d, sc_split split, int per_group, int scale,
                                     const char *path);
 

@@ -175,9 +175,12 @@ static const sc_cli_spec specs[] = {
      "samples (attribute = class mod A).\n",
      NULL, NULL, SC_CLI_OPENS_NOTHING, info, .positional = "FILE", .flat = true},
     {"data preview", SC_CLI_PREVIEW, "spurcl data preview FILE --out grid.png [options]",
-     "Writes a PNG grid with one row per group (class x attribute, in group order)\n"
-     "showing the first samples of that group in the split; empty cells stay\n"
-     "dark grey.\n",
+     "Writes a PNG grid with a title and one row per group (class x attribute, in\n"
+     "group order), labelled on the left with the class and attribute names and\n"
+     "the group's count in the split, showing its first --per-group images as\n"
+     "columns; cells a group has no image for are light grey. Rows wrap into\n"
+     "side-by-side blocks of whole classes where the grid would be taller than\n"
+     "2000 pixels.\n",
      preview_defaults, NULL, SC_CLI_OPENS_NOTHING, preview, .positional = "FILE", .flat = true},
 };
 
@@ -187,7 +190,7 @@ static const struct {
 } subcommands[] = { /* in the order of specs[] */
     {"build", "build a data set variant from a source and save it (safetensors)"},
     {"info", "table of sample counts per split and group, plus the build parameters"},
-    {"preview", "PNG grid of examples, one row per group"},
+    {"preview", "PNG grid of examples, one labelled row per group"},
 };
 #define NSUB (sizeof subcommands / sizeof subcommands[0])
 

@@ -101,6 +101,13 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     else echo "FAIL corrupt 0.95 group counts"; cat "$tmp/d.csv"; fails=$((fails+1)); fi
     check "preview" 0 "$exe" --quiet data preview "$tmp/a.st" --out "$tmp/a.png" --per-group 3 --split test
     check "preview is a PNG" 0 sh -c "head -c 8 '$tmp/a.png' | od -An -tx1 | grep -q '89 50 4e 47 0d 0a 1a 0a'"
+    # 100 groups no longer make one column 5,701 pixels tall: the rows wrap
+    # into side-by-side blocks of whole classes, at most 2000 pixels tall
+    check "preview of 100 groups: wrapped, at most 2000 px tall" 0 python3 -c "
+import struct, sys
+w, h = struct.unpack('>II', open(sys.argv[1], 'rb').read(24)[16:24])
+assert h <= 2000 and w > h, (w, h)
+" "$tmp/a.png"
     check "build color/background/none" 0 sh -c "'$exe' --quiet data build $small --variant color --out '$tmp/e.st' && '$exe' --quiet data build $small --variant background --out '$tmp/f.st' && '$exe' --quiet data build $small --out '$tmp/g.st'"
     check "--patch-size too large" 1 "$exe" data build $small --variant patch --patch-size 40 --out "$tmp/h.st"
     one_line "--patch-size too large: one line" err
