@@ -149,6 +149,14 @@ SC_API sc_status sc_safetensors_write(const char *path, const sc_st_tensor *tens
 
 typedef struct sc_safetensors sc_safetensors;
 
+/* What the reader accepts: a JSON header of at most 100 MB (the reference
+ * implementation's bound) and a file of at most 64 GiB (twice a CelebA-sized
+ * data set: 202599 images at 224x224, 30 GB); a file over either is refused,
+ * with the sizes, before its data is read. Only
+ * regular files are read (a FIFO, a device or /dev/zero is refused). */
+#define SC_ST_MAX_HEADER ((uint64_t)100 * 1000 * 1000)
+#define SC_ST_MAX_FILE ((uint64_t)64 << 30)
+
 /* Opens and validates a file: 8-byte little-endian header length within the
  * file, a JSON object header, every entry with a known dtype, a shape of at
  * most SC_ST_MAX_DIMS non-negative integers and data_offsets [begin, end]

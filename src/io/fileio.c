@@ -314,6 +314,12 @@ sc_status sc_io_read_file(const char *path, size_t max_size, uint8_t **data, siz
                             : S_ISSOCK(sb.st_mode) ? "is a socket"
                                                    : "is a special file");
     }
+    /* A file already over the limit is refused before a byte is read. */
+    if (sb.st_size > 0 && (uint64_t)sb.st_size > (uint64_t)max_size) {
+        close(fd);
+        return sc_error_set(SC_ERR_FORMAT, "%s: file of %lld bytes is larger than the limit of "
+                            "%zu bytes", path, (long long)sb.st_size, max_size);
+    }
     FILE *fp = fdopen(fd, "rb");
     if (!fp) {
         int e = errno;

@@ -11,9 +11,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
-/* Same bound as the reference implementation (100 MB header). */
-#define ST_MAX_HEADER (100u * 1000u * 1000u)
 /* Offsets are JSON numbers; beyond 2^53 they are not exact in a double. */
 #define ST_MAX_INT 9007199254740992.0
 
@@ -368,10 +367,10 @@ static sc_status st_parse(uint8_t *file, size_t size, const char *name, sc_safet
                               " exceeds the %zu bytes after it", name, hlen, size - 8);
         goto fail;
     }
-    if (hlen > ST_MAX_HEADER) {
+    if (hlen > SC_ST_MAX_HEADER) {
         status = sc_error_set(SC_ERR_FORMAT, "%s: bad safetensors header: header of %" PRIu64
-                              " bytes is larger than the %u-byte limit", name, hlen,
-                              ST_MAX_HEADER);
+                              " bytes is larger than the %" PRIu64 "-byte limit", name, hlen,
+                              SC_ST_MAX_HEADER);
         goto fail;
     }
     if (hlen < 2 || file[8] != '{') {
@@ -619,7 +618,13 @@ sc_status sc_safetensors_open(const char *path, sc_safetensors **out)
     *out = NULL;
     uint8_t *buf;
     size_t size;
-    sc_status st = sc_io_read_file(path, SIZE_MAX - 1, &buf, &size);
+    /* The size cap is checked on the file's size before a byte is read. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > SC_ST_MAX_FILE)
+        return sc_error_set(SC_ERR_FORMAT, "%s: safetensors file of %lld bytes is larger than "
+                            "the reader's limit of %" PRIu64 " bytes (64 GiB)", path,
+                            (long long)sb.st_size, SC_ST_MAX_FILE);
+    sc_status st = sc_io_read_file(path, (size_t)SC_ST_MAX_FILE, &buf, &size);
     if (st != SC_OK)
         return st;
     return st_parse(buf, size, path, out);
