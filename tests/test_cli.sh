@@ -180,6 +180,11 @@ assert (w, h) == (32 + 106 + 23 + 8 * 119 - 7, 48 + 3 * 145 - 7 + 46 + 16), (w, 
         --epochs 1 --json "$tmp/probe.json"
     check "probe.json keys" 0 python3 -c "import json,sys; r=json.load(open(sys.argv[1])); assert all(k in r['val'] for k in ('acc','wga','mean_group','weighted','loss','group_acc','group_n')), r" "$tmp/probe.json"
     check "probe --json leaves no temporary file" 0 test "$(ls "$tmp" | grep -c 'probe.json.')" -eq 0
+    # #19: to a full disk: one line with errno's text, exit 1
+    check "probe --json to /dev/full" 1 "$exe" -q probe --model "$tmp/u1/teacher.safetensors" \
+        --data "$tmp/sc.st" --epochs 1 --json /dev/full
+    one_line "probe --json to /dev/full: one line" err
+    grep_in "probe --json to /dev/full: errno's text" err "spurcl: probe: writing /dev/full: .*No space left on device"
     # an SSL encoder's head was never trained: eval and saliency refuse it,
     # probe takes it
     check "ssl, one epoch" 0 "$exe" -q ssl --data "$tmp/sc.st" --epochs 1 --batch 64 \

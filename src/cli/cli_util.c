@@ -126,22 +126,27 @@ static int fresh_run_dir(sc_cli_args *a)
         if (sc_mkdir_p(parent) != SC_OK)
             return sc_cli_fail(a->spec->name);
     }
+    int e = EEXIST; /* every name up to -999 taken */
     for (int k = 1; k < 1000; k++) {
         int n = k == 1 ? snprintf(a->run_dir_buf, sizeof a->run_dir_buf, "%s-%s", a->fresh_base,
                                   stamp)
                        : snprintf(a->run_dir_buf, sizeof a->run_dir_buf, "%s-%s-%d",
                                   a->fresh_base, stamp, k);
-        if (n < 0 || (size_t)n >= sizeof a->run_dir_buf)
+        if (n < 0 || (size_t)n >= sizeof a->run_dir_buf) {
+            e = ENAMETOOLONG;
             break;
+        }
         if (mkdir(a->run_dir_buf, 0777) == 0) {
             a->run->run_dir = a->run_dir_buf;
             return SC_CLI_CONTINUE;
         }
-        if (errno != EEXIST)
+        if (errno != EEXIST) {
+            e = errno;
             break;
+        }
     }
     fprintf(stderr, "spurcl: %s: cannot create a new run directory %s-%s: %s\n", a->spec->name,
-            a->fresh_base, stamp, strerror(errno));
+            a->fresh_base, stamp, strerror(e));
     return SC_EXIT_FAIL;
 }
 

@@ -1,7 +1,9 @@
 /* spurcl eval: per-group accuracy of a checkpoint on a data set. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -31,9 +33,9 @@ static sc_status write_json(FILE *f, void *ud)
     for (cJSON *it = e->splits->child; it; it = it->next)
         cJSON_AddItemReferenceToObject(o, it->string, it);
     char *s = cJSON_Print(o);
-    sc_status st = s && fprintf(f, "%s\n", s) >= 0 ? SC_OK
-                   : s ? sc_error_set(SC_ERR_IO, "writing failed")
-                       : sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory");
+    int err = s && fprintf(f, "%s\n", s) < 0 ? (errno ? errno : EIO) : 0;
+    sc_status st = !s ? sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory")
+                   : err ? sc_error_set(SC_ERR_IO, "write failed: %s", strerror(err)) : SC_OK;
     cJSON_free(s);
     cJSON_Delete(o);
     return st;

@@ -1,7 +1,9 @@
 /* spurcl probe: a linear probe on a frozen encoder, per-group tables. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -35,9 +37,9 @@ static sc_status write_json(FILE *f, void *ud)
     cJSON_AddItemToObject(o, "test", test ? cJSON_Parse(test) : NULL);
     cJSON_AddNumberToObject(o, "seconds", p->r->seconds);
     char *s = val && test ? cJSON_Print(o) : NULL;
-    sc_status st = s && fprintf(f, "%s\n", s) >= 0 ? SC_OK
-                   : s ? sc_error_set(SC_ERR_IO, "writing failed")
-                       : sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory");
+    int err = s && fprintf(f, "%s\n", s) < 0 ? (errno ? errno : EIO) : 0;
+    sc_status st = !s ? sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory")
+                   : err ? sc_error_set(SC_ERR_IO, "write failed: %s", strerror(err)) : SC_OK;
     cJSON_free(s);
     cJSON_Delete(o);
     free(val);

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,6 +65,20 @@ static void usage(FILE *out)
             "Exit status: 0 success, 1 failure, 2 bad usage.\n");
 }
 
+/* What a command printed on stdout (tables, info --csv) must reach it: a
+ * write that failed, now or while it printed, is an error with errno's
+ * text, like any other file the tool writes. */
+static int finish_stdout(int rc)
+{
+    errno = 0;
+    int e = fflush(stdout) != 0 ? (errno ? errno : EIO) : 0;
+    if (!e && !ferror(stdout))
+        return rc;
+    fprintf(stderr, "spurcl: writing standard output: %s\n",
+            e ? strerror(e) : "a write failed, the output is incomplete");
+    return rc == SC_EXIT_OK ? SC_EXIT_FAIL : rc;
+}
+
 int main(int argc, char **argv)
 {
     sc_cli_global g = {.argc = argc, .argv = argv};
@@ -81,8 +96,10 @@ int main(int argc, char **argv)
         switch (c) {
         case 'd': g.device = optarg; break;
         case 'q': g.quiet = true; break;
-        case 'h': usage(stdout); return SC_EXIT_OK;
-        case 'V': printf("spurcl %s (git %s)\n", sc_version(), sc_version_git()); return SC_EXIT_OK;
+        case 'h': usage(stdout); return finish_stdout(SC_EXIT_OK);
+        case 'V':
+            printf("spurcl %s (git %s)\n", sc_version(), sc_version_git());
+            return finish_stdout(SC_EXIT_OK);
         case ':':
             fprintf(stderr, "spurcl: option '%s' needs a value\nTry 'spurcl --help'.\n",
                     argv[optind - 1]);
@@ -102,7 +119,7 @@ int main(int argc, char **argv)
         if (strcmp(commands[i].name, name) == 0) {
             int sub_argc = argc - optind;
             char **sub_argv = argv + optind;
-            return commands[i].run(&g, sub_argc, sub_argv);
+            return finish_stdout(commands[i].run(&g, sub_argc, sub_argv));
         }
     fprintf(stderr, "spurcl: unknown command '%s'\nTry 'spurcl --help'.\n", name);
     return SC_EXIT_USAGE;

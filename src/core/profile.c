@@ -4,9 +4,12 @@
  * time goes, not to time a run. */
 #include "core/core.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "spurcl/io.h"
 
 typedef struct prof_entry {
     char *name;
@@ -62,20 +65,27 @@ static int by_time(const void *a, const void *b)
     return (x < y) - (x > y);
 }
 
+static sc_status write_csv(FILE *f, void *ud)
+{
+    const sc_profile *p = ud;
+    int err = fprintf(f, "name,calls,total_ms,mean_us\n") < 0 ? (errno ? errno : EIO) : 0;
+    for (size_t i = 0; i < p->n && !err; i++)
+        if (fprintf(f, "%s,%llu,%.3f,%.1f\n", p->e[i].name, (unsigned long long)p->e[i].calls,
+                    p->e[i].ns / 1e6, p->e[i].ns / 1e3 / (double)p->e[i].calls) < 0)
+            err = errno ? errno : EIO;
+    return err ? sc_error_set(SC_ERR_IO, "write failed: %s", strerror(err)) : SC_OK;
+}
+
 void sc_profile_close(sc_context *ctx)
 {
     sc_profile *p = ctx->profile;
     if (!p)
         return;
     qsort(p->e, p->n, sizeof *p->e, by_time);
-    FILE *f = fopen(p->path, "w");
-    if (f) {
-        fprintf(f, "name,calls,total_ms,mean_us\n");
-        for (size_t i = 0; i < p->n; i++)
-            fprintf(f, "%s,%llu,%.3f,%.1f\n", p->e[i].name, (unsigned long long)p->e[i].calls,
-                    p->e[i].ns / 1e6, p->e[i].ns / 1e3 / (double)p->e[i].calls);
-        fclose(f);
-    }
+    /* Freeing a context cannot fail; the profile was asked for by name
+     * (SPURCL_PROFILE), so a write that fails says so on stderr. */
+    if (sc_io_write_atomic(p->path, write_csv, p) != SC_OK)
+        fprintf(stderr, "spurcl: SPURCL_PROFILE: %s\n", sc_last_error());
     for (size_t i = 0; i < p->n; i++)
         free(p->e[i].name);
     free(p->e);

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -173,7 +174,20 @@ sc_status sc_io_write_atomic(const char *path, sc_io_write_fn write, void *ctx)
         return st;
     st = write(w.fp, ctx);
     if (st != SC_OK) {
+        /* A body whose stream write failed and that did not say why: errno
+         * is still that write's (nothing since has failed). */
+        int e = errno;
+        bool stream_failed = ferror(w.fp) != 0;
         sc_io_atomic_abort(&w);
+        if (stream_failed && e && !strstr(sc_last_error(), strerror(e))) {
+            char *msg = dup_str(sc_last_error());
+            if (msg)
+                sc_error_set(st, "%s: %s", msg, strerror(e));
+            free(msg);
+        }
+        /* ... and names the file */
+        if (!strstr(sc_last_error(), path))
+            sc_error_wrap(st, "%s", path);
         return st;
     }
     return sc_io_atomic_commit(&w);

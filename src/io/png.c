@@ -3,6 +3,7 @@
  * warning goes through our handlers so nothing is printed. */
 #include "spurcl/io.h"
 
+#include <errno.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdlib.h>
@@ -172,7 +173,31 @@ sc_status sc_png_read(const char *path, int want_channels, uint8_t **pixels, int
 typedef struct png_write_ctx {
     const uint8_t *pixels;
     int width, height, channels;
+    FILE *fp;
+    int err; /* errno of the write that failed */
 } png_write_ctx;
+
+/* libpng's writes, keeping errno of the one that fails (libpng itself only
+ * says "Write Error"). */
+static void write_file(png_structp png, png_bytep data, png_size_t n)
+{
+    png_write_ctx *c = png_get_io_ptr(png);
+    errno = 0;
+    if (fwrite(data, 1, n, c->fp) != n) {
+        c->err = errno ? errno : EIO;
+        png_error(png, strerror(c->err));
+    }
+}
+
+static void flush_file(png_structp png)
+{
+    png_write_ctx *c = png_get_io_ptr(png);
+    errno = 0;
+    if (fflush(c->fp) != 0) {
+        c->err = errno ? errno : EIO;
+        png_error(png, strerror(c->err));
+    }
+}
 
 static sc_status png_write_body(FILE *fp, void *vctx)
 {
@@ -190,11 +215,14 @@ static sc_status png_write_body(FILE *fp, void *vctx)
     }
     if (setjmp(err.jmp)) {
         png_destroy_write_struct(&png, &info);
-        return sc_error_set(SC_ERR_IO, "PNG write failed: %s", err.msg);
+        return sc_error_set(SC_ERR_IO, "%s: %s", c->err ? "write failed" : "PNG write failed",
+                            err.msg);
     }
     static const int types[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA,
                                  PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
-    png_init_io(png, fp);
+    c->fp = fp;
+    c->err = 0;
+    png_set_write_fn(png, c, write_file, flush_file);
     png_set_IHDR(png, info, (png_uint_32)c->width, (png_uint_32)c->height, 8,
                  types[c->channels], PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
@@ -216,7 +244,7 @@ sc_status sc_png_write(const char *path, const uint8_t *pixels, int width, int h
     if (channels < 1 || channels > 4)
         return sc_error_set(SC_ERR_INVALID_ARG, "%s: PNG channels must be 1..4, not %d", path,
                             channels);
-    png_write_ctx ctx = {pixels, width, height, channels};
+    png_write_ctx ctx = {pixels, width, height, channels, NULL, 0};
     sc_status st = sc_io_write_atomic(path, png_write_body, &ctx);
     if (st != SC_OK && strstr(sc_last_error(), path) == NULL)
         sc_error_wrap(st, "%s", path);

@@ -7,6 +7,7 @@
 #include "spurcl/io.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -90,6 +91,13 @@ typedef struct st_write_ctx {
     size_t padded_len;
 } st_write_ctx;
 
+/* errno's text of the write that just failed (EIO when it left none). */
+static sc_status write_failed(const char *what)
+{
+    int e = errno ? errno : EIO;
+    return sc_error_set(SC_ERR_IO, "write failed (%s): %s", what, strerror(e));
+}
+
 static sc_status st_write_body(FILE *fp, void *vctx)
 {
     st_write_ctx *c = vctx;
@@ -97,15 +105,16 @@ static sc_status st_write_body(FILE *fp, void *vctx)
     uint64_t n = c->padded_len;
     for (int i = 0; i < 8; i++)
         len8[i] = (uint8_t)(n >> (8 * i));
+    errno = 0;
     if (fwrite(len8, 1, 8, fp) != 8 || fwrite(c->header, 1, c->header_len, fp) != c->header_len)
-        return sc_error_set(SC_ERR_IO, "write failed");
+        return write_failed("header");
     for (size_t i = c->header_len; i < c->padded_len; i++)
         if (fputc(' ', fp) == EOF)
-            return sc_error_set(SC_ERR_IO, "write failed");
+            return write_failed("header");
     for (size_t k = 0; k < c->ntensors; k++) {
         size_t i = c->order[k];
         if (c->nbytes[i] && fwrite(c->tensors[i].data, 1, (size_t)c->nbytes[i], fp) != c->nbytes[i])
-            return sc_error_set(SC_ERR_IO, "write failed");
+            return write_failed(c->tensors[i].name);
     }
     return SC_OK;
 }

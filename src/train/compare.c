@@ -5,6 +5,7 @@
 #include "spurcl/compare.h"
 #include "spurcl/sys.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -250,9 +251,11 @@ static sc_status write_done(FILE *f, void *ud)
     cJSON_AddStringToObject(o, "settings", df->settings);
     char *txt = cJSON_Print(o);
     cJSON_Delete(o);
-    int bad = !txt || fprintf(f, "%s\n", txt) < 0;
+    if (!txt)
+        return sc_oom("done.json");
+    int err = fprintf(f, "%s\n", txt) < 0 ? (errno ? errno : EIO) : 0;
     cJSON_free(txt);
-    return bad ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
+    return err ? sc_error_set(SC_ERR_IO, "write failed: %s", strerror(err)) : SC_OK;
 }
 
 /* A finished run of dir: *found, and its results when its settings are

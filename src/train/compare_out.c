@@ -4,23 +4,34 @@
 #include "train/train_internal.h"
 #include "spurcl/compare.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+
+/* errno of the first stdio call that failed, kept in *err. */
+#define PUT(err, call)                                                                             \
+    do {                                                                                           \
+        if ((call) < 0 && !(err))                                                                  \
+            (err) = errno ? errno : EIO;                                                           \
+    } while (0)
 
 static sc_status write_csv(FILE *f, void *ud)
 {
     const sc_compare_result *r = ud;
-    fprintf(f, "method,group_labels,selection,setting,seeds,val,test_wga_mean,test_wga_std,"
-               "test_avg_mean,test_avg_std\n");
+    int err = 0;
+    PUT(err, fprintf(f, "method,group_labels,selection,setting,seeds,val,test_wga_mean,"
+                        "test_wga_std,test_avg_mean,test_avg_std\n"));
     for (int i = 0; i < r->nrows; i++)
         for (int rule = 0; rule < 2; rule++) {
             const sc_compare_row *w = &r->rows[i];
             const sc_compare_cell *c = rule == 0 ? &w->no_labels : &w->with_labels;
-            fprintf(f, "%s,%s,%s,\"%s\",%d,%.4f,%.4f,%.4f,%.4f,%.4f\n", sc_method_name(w->method),
-                    w->group_labels, rule == 0 ? "val_avg" : "val_wga", c->setting, w->seeds,
-                    c->val, c->wga_mean, c->wga_std, c->avg_mean, c->avg_std);
+            PUT(err, fprintf(f, "%s,%s,%s,\"%s\",%d,%.4f,%.4f,%.4f,%.4f,%.4f\n",
+                             sc_method_name(w->method), w->group_labels,
+                             rule == 0 ? "val_avg" : "val_wga", c->setting, w->seeds, c->val,
+                             c->wga_mean, c->wga_std, c->avg_mean, c->avg_std));
         }
-    return ferror(f) ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
+    return err ? sc_error_set(SC_ERR_IO, "write failed: %s", strerror(err)) : SC_OK;
 }
 
 typedef struct json_out {
@@ -58,9 +69,12 @@ static sc_status write_json(FILE *f, void *ud)
     cJSON_AddNumberToObject(root, "seconds", j->r->seconds);
     char *txt = cJSON_Print(root);
     cJSON_Delete(root);
-    int bad = !txt || fprintf(f, "%s\n", txt) < 0;
+    if (!txt)
+        return sc_oom("results.json");
+    int err = 0;
+    PUT(err, fprintf(f, "%s\n", txt));
     cJSON_free(txt);
-    return bad ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
+    return err ? sc_error_set(SC_ERR_IO, "write failed: %s", strerror(err)) : SC_OK;
 }
 
 /* Two panels (selected without / with group labels), per method a bar of

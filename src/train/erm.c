@@ -59,6 +59,7 @@ typedef struct erm {
     float *lbuf;                /* per-sample losses of the batch */
     int64_t *order;             /* balanced sampling: the epoch's draws */
     FILE *csv;                  /* run_dir/dro.csv */
+    int csv_err;                /* errno of its first failed write */
     sc_checkpoint_tensor extra;
 } erm;
 
@@ -121,19 +122,34 @@ static void dro_update(erm *e, const sc_batch *bt)
         e->wbuf[i] = (float)(e->q[bt->groups[i]] / (double)e->gn[bt->groups[i]]);
 }
 
-static void dro_log(erm *e)
+/* errno of the first stdio call on dro.csv that failed, kept in e->csv_err. */
+#define CSV_PUT(e, call)                                                                           \
+    do {                                                                                           \
+        if ((call) < 0 && !(e)->csv_err)                                                           \
+            (e)->csv_err = errno ? errno : EIO;                                                    \
+    } while (0)
+
+static sc_status csv_status(const erm *e)
+{
+    return e->csv_err ? sc_error_set(SC_ERR_IO, "writing %s/dro.csv failed: %s",
+                                     e->cfg->run_dir, strerror(e->csv_err))
+                      : SC_OK;
+}
+
+static sc_status dro_log(erm *e)
 {
     if (!e->csv)
-        return;
-    fprintf(e->csv, "%lld", (long long)sc_optim_steps(e->opt));
+        return SC_OK;
+    CSV_PUT(e, fprintf(e->csv, "%lld", (long long)sc_optim_steps(e->opt)));
     for (int g = 0; g < e->G; g++)
-        fprintf(e->csv, ",%.9g", e->q[g]);
+        CSV_PUT(e, fprintf(e->csv, ",%.9g", e->q[g]));
     for (int g = 0; g < e->G; g++)
         if (e->gn[g])
-            fprintf(e->csv, ",%.9g", e->gl[g]);
+            CSV_PUT(e, fprintf(e->csv, ",%.9g", e->gl[g]));
         else
-            fputc(',', e->csv);
-    fputc('\n', e->csv);
+            CSV_PUT(e, fputc(',', e->csv));
+    CSV_PUT(e, fputc('\n', e->csv));
+    return csv_status(e);
 }
 
 static sc_status dro_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
@@ -167,8 +183,7 @@ static sc_status dro_step(void *self, sc_graph *g, const sc_batch *bt, double *v
         correct += sc__argmax(e->logits + i * K, K) == bt->labels[i];
     v[1] = (double)correct / (double)bt->size;
     *w = bt->size;
-    dro_log(e);
-    return SC_OK;
+    return dro_log(e);
 }
 
 /* Group-balanced sampling: as many draws as training samples. */
@@ -261,14 +276,25 @@ static sc_status dro_open_csv(erm *e)
     if (!e->csv)
         return sc_error_set(SC_ERR_IO, "cannot open %s: %s", path, strerror(errno));
     if (!e->cfg->resume) {
-        fprintf(e->csv, "step");
+        CSV_PUT(e, fprintf(e->csv, "step"));
         for (int g = 0; g < G; g++)
-            fprintf(e->csv, ",q%d", g);
+            CSV_PUT(e, fprintf(e->csv, ",q%d", g));
         for (int g = 0; g < G; g++)
-            fprintf(e->csv, ",loss%d", g);
-        fputc('\n', e->csv);
+            CSV_PUT(e, fprintf(e->csv, ",loss%d", g));
+        CSV_PUT(e, fputc('\n', e->csv));
     }
-    return SC_OK;
+    return csv_status(e);
+}
+
+/* The end of a run: dro.csv's last lines reach the file (or say why not). */
+static sc_status dro_close_csv(erm *e)
+{
+    if (!e->csv)
+        return SC_OK;
+    if (fclose(e->csv) != 0 && !e->csv_err)
+        e->csv_err = errno ? errno : EIO;
+    e->csv = NULL;
+    return csv_status(e);
 }
 
 static void erm_free(erm *e)
@@ -345,6 +371,8 @@ static sc_status train_run(sc_context *ctx, const sc_dataset *d, const sc_train_
     sc_loop_result lr;
     if (st == SC_OK)
         st = sc_loop_run(ctx, d, &cfg.run, &t, &lr);
+    if (st == SC_OK)
+        st = dro_close_csv(&e);
     if (st == SC_OK) {
         out->selected_epoch = lr.selected_epoch;
         out->selected_step = lr.selected_step;

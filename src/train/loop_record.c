@@ -399,9 +399,9 @@ static sc_status write_config(FILE *f, void *ud)
     char *txt = cJSON_Print(ud);
     if (!txt)
         return sc_oom("config.json");
-    int bad = fprintf(f, "%s\n", txt) < 0;
+    int err = fprintf(f, "%s\n", txt) < 0 ? (errno ? errno : EIO) : 0;
     cJSON_free(txt);
-    return bad ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
+    return err ? sc_error_set(SC_ERR_IO, "write failed: %s", strerror(err)) : SC_OK;
 }
 
 sc_status sc__record_write(const sc_run_config *run, cJSON *config)

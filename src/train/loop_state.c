@@ -91,9 +91,9 @@ static sc_status write_state_json(FILE *f, void *ud)
     cJSON_Delete(o);
     if (!txt)
         return sc_oom(SC_RUN_STATE_FILE);
-    int bad = fprintf(f, "%s\n", txt) < 0;
+    int err = fprintf(f, "%s\n", txt) < 0 ? (errno ? errno : EIO) : 0;
     cJSON_free(txt);
-    return bad ? sc_error_set(SC_ERR_IO, "writing failed: %s", strerror(errno)) : SC_OK;
+    return err ? sc_error_set(SC_ERR_IO, "write failed: %s", strerror(err)) : SC_OK;
 }
 
 static sc_status write_state(sc__run_state *s)

@@ -78,12 +78,13 @@ sc_status sc__append_jsonl(const char *dir, cJSON *o, bool truncate)
     char path[4096];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     char *s = cJSON_PrintUnformatted(o);
+    if (!s)
+        return sc_oom("metrics.jsonl");
     FILE *f = fopen(path, truncate ? "w" : "a");
-    if (!f || !s) {
+    if (!f) {
+        int e = errno;
         cJSON_free(s);
-        if (f)
-            fclose(f);
-        return sc_error_set(SC_ERR_IO, "cannot append to %s: %s", path, strerror(errno));
+        return sc_error_set(SC_ERR_IO, "cannot append to %s: %s", path, strerror(e));
     }
     /* flushed and synced: the run's commit protocol (train/loop.h) writes
      * the line before the checkpoints that follow it */
@@ -93,9 +94,11 @@ sc_status sc__append_jsonl(const char *dir, cJSON *o, bool truncate)
         bad = 1;
         e = errno;
     }
-    bad |= fclose(f) != 0;
-    if (bad && !e)
-        e = errno;
+    if (fclose(f) != 0) {
+        if (!bad)
+            e = errno;
+        bad = 1;
+    }
     cJSON_free(s);
     return bad ? sc_error_set(SC_ERR_IO, "writing %s failed: %s", path, strerror(e ? e : EIO))
                : SC_OK;

@@ -467,6 +467,71 @@ START_TEST(atomic_write_special_targets)
 }
 END_TEST
 
+/* A body that writes more than a stdio buffer and, when a write fails,
+ * returns a message without errno's text. */
+static sc_status write_big_quietly(FILE *fp, void *ctx)
+{
+    (void)ctx;
+    static const char line[] = "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopq\n";
+    for (int i = 0; i < 4096; i++)
+        if (fputs(line, fp) == EOF)
+            return sc_error_set(SC_ERR_IO, "writing failed");
+    return SC_OK;
+}
+
+/* #19: every failed write names errno's text and the file: stdio bodies
+ * (also those that say only "writing failed"), safetensors and PNG. */
+START_TEST(write_errors_name_errno)
+{
+    struct stat sb;
+    if (stat("/dev/full", &sb) != 0 || !S_ISCHR(sb.st_mode)) {
+        fprintf(stderr, "SKIP write_errors_name_errno: no /dev/full\n");
+        return;
+    }
+    DT_FAILS(sc_io_write_atomic("/dev/full", write_big_quietly, NULL), SC_ERR_IO,
+             "/dev/full: writing failed", "No space left on device");
+    uint8_t *px = calloc(1, (size_t)256 * 256 * 3);
+    ck_assert_ptr_nonnull(px);
+    for (size_t i = 0; i < (size_t)256 * 256 * 3; i++)
+        px[i] = (uint8_t)(i * 2654435761u >> 13);
+    sc_st_tensor t = {.name = "px", .dtype = SC_ST_U8, .ndim = 1, .shape = {256 * 256 * 3},
+                      .data = px};
+    DT_FAILS(sc_safetensors_write("/dev/full", &t, 1, NULL, 0), SC_ERR_IO, "/dev/full",
+             "No space left on device");
+    DT_FAILS(sc_png_write("/dev/full", px, 256, 256, 3), SC_ERR_IO, "/dev/full",
+             "No space left on device");
+    free(px);
+}
+END_TEST
+
+/* #19: the safetensors reader's size cap (SC_ST_MAX_FILE) and any read
+ * limit are checked on the file's size before a byte is read: a sparse
+ * file just over them is refused at once. */
+START_TEST(read_caps_before_reading)
+{
+    char *dir = dt_mkdtemp();
+    char *p = dt_path(dir, "huge.safetensors");
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    int ok = ftruncate(fileno(f), (off_t)(SC_ST_MAX_FILE + 1)) == 0;
+    fclose(f);
+    if (!ok) {
+        fprintf(stderr, "SKIP read_caps_before_reading: no sparse file of 64 GiB here\n");
+    } else {
+        sc_safetensors *st;
+        DT_FAILS(sc_safetensors_open(p, &st), SC_ERR_FORMAT, p,
+                 "larger than the reader's limit of 68719476736 bytes (64 GiB)");
+        uint8_t *data;
+        size_t n;
+        DT_FAILS(sc_io_read_file(p, (size_t)1 << 20, &data, &n), SC_ERR_FORMAT, p,
+                 "larger than the limit of 1048576 bytes");
+    }
+    unlink(p);
+    free(p);
+    dt_rmtree(dir);
+}
+END_TEST
+
 /* A writer killed mid-write leaves "<name>.<pid>.<n>.tmp": removed once
  * its process is gone; a live writer's file and other files stay. */
 START_TEST(stale_tmp_removed)
@@ -515,7 +580,8 @@ int main(void)
     const tu_case cases[] = {
         {"io", 0, {st_round_trip, st_python_fixture, st_bad_headers, png_round_trip,
                 png_conversions, png_bad, atomic_write, gunzip_errors, special_files_refused,
-                atomic_write_special_targets, stale_tmp_removed}},
+                atomic_write_special_targets, stale_tmp_removed, write_errors_name_errno,
+                read_caps_before_reading}},
     };
     return dt_run(TU_SUITE("data_io", cases));
 }
