@@ -27,6 +27,7 @@ void sc_build_opts_default(sc_build_opts *o)
     o->color_patch = 0;
     o->corruptions = SC_CORRUPTIONS_TYPE1;
     o->canvas = 0;
+    o->source.mem_limit = SC_DATA_DEFAULT_MEM_LIMIT;
 }
 
 sc_status sc_build_opts_check(const sc_build_opts *o)
@@ -240,14 +241,21 @@ static char *make_build_json(const sc_build_opts *o, const sc_dataset *src, int6
     return s;
 }
 
-sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o, sc_dataset **out)
+/* The build proper, charging `b` (which holds the source already). */
+static sc_status build_from(const sc_dataset *src, const sc_build_opts *o, sc_ds_budget *b,
+                            sc_dataset **out)
 {
     *out = NULL;
-    sc_status st = sc_build_opts_check(o);
-    if (st != SC_OK)
-        return st;
+    sc_status st = SC_OK;
     int64_t n = src->n;
     int K = src->num_classes;
+    char sz[32];
+    /* labels, roles, attributes, the output order and split.c's index
+     * tables, per source sample */
+    uint64_t tables = 40 * (uint64_t)(n > 0 ? n : 1) + 8 * (uint64_t)K;
+    if ((st = sc_ds_budget_charge(b, tables, "the per-sample tables of %" PRId64 " samples (%s)",
+                                  n, sc_ds_size_text(tables, sz))) != SC_OK)
+        return st;
     int *map = malloc(sizeof(int) * (size_t)K);
     int32_t *labels = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
     int32_t *role = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
@@ -338,7 +346,9 @@ sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o, s
         oc = 3;
         oh = ow = canvas;
     }
-    if ((st = sc_dataset_create(m, oc, oh, ow, out_classes, A, &d)) != SC_OK)
+    char what[64];
+    snprintf(what, sizeof what, "the output (variant %s)", sc_variant_name(o->variant));
+    if ((st = sc_ds_create_charged(b, what, m, oc, oh, ow, out_classes, A, &d)) != SC_OK)
         goto done;
     for (int64_t i = 0; i < m; i++) {
         int64_t k = src_index[i];
@@ -350,7 +360,24 @@ sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o, s
         goto done;
     sc_render_ctx rc = {o, src->c, src->h, src->w, oc, oh, ow, A};
     render_job job = {&rc, src, src_index, d, o->seed};
-    if ((st = sc_ds_parallel_for(m, o->threads, render_range, &job)) != SC_OK)
+    /* Each worker's scratch: as many workers as the budget holds (the
+     * output does not depend on their number); one must fit. */
+    int threads = sc_ds_thread_count(m, o->threads);
+    uint64_t scratch = sc_render_scratch_bytes(&rc);
+    if (scratch) {
+        uint64_t fit = sc_ds_budget_left(b) / scratch;
+        if (fit < (uint64_t)threads)
+            threads = fit > 0 ? (int)fit : 1;
+        if ((st = sc_ds_budget_charge(b, scratch * (uint64_t)threads,
+                                      "the %s variant's scratch for %d thread%s on %dx%dx%d "
+                                      "images (%s)", sc_variant_name(o->variant), threads,
+                                      threads > 1 ? "s" : "", oc, oh, ow,
+                                      sc_ds_size_text(scratch * (uint64_t)threads, sz))) != SC_OK)
+            goto done;
+    }
+    st = sc_ds_parallel_for(m, threads, render_range, &job);
+    sc_ds_budget_release(b, scratch * (uint64_t)threads);
+    if (st != SC_OK)
         goto done;
     /* Names. */
     for (int y = 0; y < out_classes; y++) {
@@ -414,6 +441,26 @@ done:
     free(src_index);
     free(class_split);
     return sc_ds_hand_over(st, d, out);
+}
+
+sc_status sc_dataset_build_from(const sc_dataset *src, const sc_build_opts *o, sc_dataset **out)
+{
+    *out = NULL;
+    sc_status st = sc_build_opts_check(o);
+    if (st != SC_OK)
+        return st;
+    /* The source is held throughout: it is the first charge. */
+    sc_ds_budget b;
+    sc_ds_budget_init(&b, o->source.mem_limit);
+    uint64_t held = sc_ds_footprint(src->n, src->c, src->h, src->w, src->num_classes,
+                                    src->num_attrs);
+    char sz[32];
+    st = sc_ds_budget_charge(&b, held, "the loaded source (%" PRId64 " images %dx%dx%d, %s)",
+                             src->n, src->c, src->h, src->w, sc_ds_size_text(held, sz));
+    if (st == SC_OK)
+        st = build_from(src, o, &b, out);
+    sc_ds_budget_destroy(&b);
+    return st;
 }
 
 sc_status sc_dataset_build(const sc_build_opts *o, sc_dataset **out)

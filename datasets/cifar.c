@@ -64,7 +64,7 @@ static int dir_has(const char *dir, const char *file)
     return ok;
 }
 
-sc_status sc_ds_load_cifar_source(const sc_source_opts *o, sc_dataset **out)
+sc_status sc_ds_load_cifar_source(const sc_source_opts *o, sc_ds_budget *b, sc_dataset **out)
 {
     *out = NULL;
     if (!o->dir)
@@ -84,6 +84,7 @@ sc_status sc_ds_load_cifar_source(const sc_source_opts *o, sc_dataset **out)
     uint8_t *ims[6] = {0};
     int32_t *lbs[6] = {0};
     int64_t cnt[6] = {0};
+    uint64_t held = 0; /* the records' charge */
     sc_status st = SC_OK;
     for (int f = 0; f < 6 && st == SC_OK; f++) {
         char *path = sc_strprintf("%s/%s", dir, files[f]);
@@ -93,13 +94,25 @@ sc_status sc_ds_load_cifar_source(const sc_source_opts *o, sc_dataset **out)
         }
         uint8_t *raw;
         size_t n;
-        st = sc_io_read_file(path, SC_DS_MAX_FILE, &raw, &n);
-        if (st != SC_OK)
+        st = sc_ds_read_file_charged(b, path, SC_DS_MAX_FILE, &raw, &n);
+        if (st != SC_OK && st != SC_ERR_OUT_OF_MEMORY)
             sc_error_wrap(st, "cifar10 (the binary version: data_batch_1.bin ... test_batch.bin "
                           "in --source-dir)");
-        else {
-            st = sc_cifar_parse(raw, n, path, &cnt[f], &ims[f], &lbs[f]);
+        else if (st == SC_OK) {
+            /* the records the parse keeps: pixels and an I32 label each */
+            uint64_t recs = n / CIFAR_RECORD, bytes = recs * (CIFAR_PIXELS + sizeof(int32_t));
+            char sz[32];
+            st = sc_ds_budget_charge(b, bytes, "%s: its %" PRIu64 " records (%s)", path, recs,
+                                     sc_ds_size_text(bytes, sz));
+            if (st == SC_OK) {
+                st = sc_cifar_parse(raw, n, path, &cnt[f], &ims[f], &lbs[f]);
+                if (st == SC_OK)
+                    held += bytes;
+                else
+                    sc_ds_budget_release(b, bytes);
+            }
             free(raw);
+            sc_ds_budget_release(b, n);
         }
         free(path);
     }
@@ -115,7 +128,7 @@ sc_status sc_ds_load_cifar_source(const sc_source_opts *o, sc_dataset **out)
     }
     sc_dataset *d = NULL;
     if (st == SC_OK)
-        st = sc_dataset_create(ntr + nte, 3, 32, 32, 10, 1, &d);
+        st = sc_ds_create_charged(b, dir, ntr + nte, 3, 32, 32, 10, 1, &d);
     if (st == SC_OK) {
         int64_t k = 0;
         for (int f = 0; f < 6; f++) {
@@ -139,6 +152,10 @@ sc_status sc_ds_load_cifar_source(const sc_source_opts *o, sc_dataset **out)
         free(ims[f]);
         free(lbs[f]);
     }
+    sc_ds_budget_release(b, held);
+    if (st != SC_OK && d)
+        sc_ds_budget_release(b, sc_ds_footprint(d->n, d->c, d->h, d->w, d->num_classes,
+                                                d->num_attrs));
     free(dir);
     return sc_ds_hand_over(st, d, out);
 }

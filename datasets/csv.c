@@ -22,6 +22,7 @@ typedef struct csv_reader {
     const char *p, *end;
     const char *name;
     long long line;      /* 1-based line of the record being read */
+    long long rec_line;  /* the line the record started on */
     csv_field *fields;
     size_t nf, capf;
     char *buf;           /* field text */
@@ -70,6 +71,7 @@ static int csv_next(csv_reader *r, sc_status *st)
         if (r->p >= r->end)
             return 0;
         r->line++;
+        r->rec_line = r->line;
         size_t start = 0;
         int any = 0;
         for (;;) {
@@ -170,6 +172,7 @@ void sc_csv_rows_free(sc_csv_rows *rows)
     free(rows->labels);
     free(rows->attrs);
     free(rows->splits);
+    free(rows->lines);
     memset(rows, 0, sizeof *rows);
 }
 
@@ -252,7 +255,10 @@ sc_status sc_csv_parse(const char *text, size_t size, const char *name, sc_csv_r
             int32_t *ns = realloc(out->splits, nc * sizeof *ns);
             if (ns)
                 out->splits = ns;
-            if (!np || !nl || !na || !ns) {
+            int64_t *nli = realloc(out->lines, nc * sizeof *nli);
+            if (nli)
+                out->lines = nli;
+            if (!np || !nl || !na || !ns || !nli) {
                 st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", name);
                 goto done;
             }
@@ -293,6 +299,7 @@ sc_status sc_csv_parse(const char *text, size_t size, const char *name, sc_csv_r
         out->labels[out->n] = (int32_t)lab;
         out->attrs[out->n] = (int32_t)att;
         out->splits[out->n] = (int32_t)sp;
+        out->lines[out->n] = r.rec_line;
         out->n++;
     }
     if (out->n == 0)

@@ -155,16 +155,28 @@ sc_status sc_source_load(const sc_source_opts *o, sc_dataset **out)
     *out = NULL;
     if (o->max_train < 0 || o->max_test < 0)
         return sc_error_set(SC_ERR_INVALID_ARG, "sample limits must be >= 0");
+    /* One budget for the whole load; the data set it returns is what stays
+     * of it (sc_dataset_build_from charges that again to its own). */
+    sc_ds_budget b;
+    sc_ds_budget_init(&b, o->mem_limit);
+    sc_status st;
     switch (o->kind) {
     case SC_SOURCE_FASHION_MNIST:
     case SC_SOURCE_MNIST:
-        return sc_ds_load_idx_source(o, out);
+        st = sc_ds_load_idx_source(o, &b, out);
+        break;
     case SC_SOURCE_CIFAR10:
-        return sc_ds_load_cifar_source(o, out);
+        st = sc_ds_load_cifar_source(o, &b, out);
+        break;
     case SC_SOURCE_PNGDIR:
-        return sc_ds_load_pngdir_source(o, out);
+        st = sc_ds_load_pngdir_source(o, &b, out);
+        break;
+    default:
+        st = sc_error_set(SC_ERR_INVALID_ARG, "unknown source kind %d", (int)o->kind);
+        break;
     }
-    return sc_error_set(SC_ERR_INVALID_ARG, "unknown source kind %d", (int)o->kind);
+    sc_ds_budget_destroy(&b);
+    return st;
 }
 
 /* ---- file format -------------------------------------------------------- */

@@ -2,9 +2,13 @@
  * as Waterbirds and CelebA exports are laid out. */
 #include "ds_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "spurcl/io.h"
 
@@ -42,52 +46,162 @@ static void resize_area(const uint8_t *in, int iw, int ih, int c, uint8_t *out, 
         }
 }
 
+/* What a PNG's header declares, read before anything is decoded. */
+typedef struct png_head {
+    uint32_t w, h;
+    int nc;          /* channels libpng decodes to (alpha from tRNS included) */
+    uint64_t file;   /* bytes of the file */
+    uint64_t need;   /* bytes its decode (and resize) holds at its peak */
+} png_head;
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Reads the signature and IHDR (33 bytes) of `path`. The messages are
+ * those of sc_io_read_file and the PNG decoder for the same faults. */
+static sc_status png_peek(const char *path, png_head *ph)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return sc_error_set(SC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        uint8_t *x;
+        size_t n;
+        sc_status st = sc_io_read_file(path, 1, &x, &n); /* refuses it, with the reason */
+        if (st == SC_OK) {
+            free(x);
+            st = sc_error_set(SC_ERR_IO, "%s: not a regular file", path);
+        }
+        return st;
+    }
+    uint8_t b[33];
+    ssize_t got = pread(fd, b, sizeof b, 0);
+    int e = errno;
+    close(fd);
+    if (got < 0)
+        return sc_error_set(SC_ERR_IO, "%s: read error: %s", path, strerror(e));
+    static const uint8_t sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (got < 8 || memcmp(b, sig, 8) != 0)
+        return sc_error_set(SC_ERR_FORMAT, "%s: not a PNG file (bad signature)", path);
+    if (got < 33 || be32(b + 8) != 13 || memcmp(b + 12, "IHDR", 4) != 0)
+        return sc_error_set(SC_ERR_FORMAT, "%s: corrupt or truncated PNG: no IHDR chunk at the "
+                            "start", path);
+    ph->w = be32(b + 16);
+    ph->h = be32(b + 20);
+    if (ph->w < 1 || ph->h < 1 || ph->w > SC_PNG_MAX_DIM || ph->h > SC_PNG_MAX_DIM)
+        return sc_error_set(SC_ERR_FORMAT, "%s: corrupt or truncated PNG: image of %" PRIu32
+                            "x%" PRIu32 " pixels (at most %d a side)", path, ph->w, ph->h,
+                            SC_PNG_MAX_DIM);
+    /* grey: 1 (2 with tRNS), grey+alpha 2, RGB 3 (4 with tRNS), palette 3 (4
+     * with tRNS), RGBA 4; an invalid type is the decoder's to name */
+    switch (b[25]) {
+    case 0: ph->nc = 2; break;
+    case 4: ph->nc = 2; break;
+    default: ph->nc = 4; break;
+    }
+    ph->file = (uint64_t)sb.st_size;
+    return SC_OK;
+}
+
+/* The most an image's decode holds at once: the file, libpng's rows and
+ * the decoded pixels, then the pixels converted to C channels (and, resized
+ * to W x H, the resized copy and the float row buffer). */
+static uint64_t png_need(const png_head *ph, int C, int W, int H)
+{
+    uint64_t px = (uint64_t)ph->w * ph->h;
+    uint64_t rowbytes = (uint64_t)ph->w * ph->nc;
+    uint64_t decode = ph->file + px * ph->nc + 8 * (uint64_t)ph->h + 2 * rowbytes + (64 << 10) +
+                      px * C;
+    uint64_t resize = 0;
+    if (ph->w != (uint32_t)W || ph->h != (uint32_t)H)
+        resize = px * C + (uint64_t)W * H * C + (uint64_t)H * ph->w * C * sizeof(float);
+    return decode > resize ? decode : resize;
+}
+
 typedef struct png_job {
     const sc_source_opts *o;
     const sc_csv_rows *rows;
     const int64_t *keep;   /* row index of each output sample */
     char **paths;          /* resolved paths */
+    const png_head *heads; /* what each header declared */
+    const char *csv;
+    sc_ds_budget *b;
     sc_dataset *d;
 } png_job;
+
+static sc_status take_image(png_job *j, int64_t i)
+{
+    const png_head *ph = &j->heads[i];
+    char sz[32];
+    return sc_ds_budget_take(j->b, ph->need, "%s line %" PRId64 " (%s): decoding its %" PRIu32
+                             "x%" PRIu32 "x%d image (%s)", j->csv, j->rows->lines[j->keep[i]],
+                             j->rows->paths[j->keep[i]], ph->w, ph->h, ph->nc,
+                             sc_ds_size_text(ph->need, sz));
+}
+
+static sc_status load_one(png_job *j, int64_t i)
+{
+    sc_dataset *d = j->d;
+    int C = d->c, H = d->h, W = d->w;
+    const char *path = j->paths[i];
+    const png_head *ph = &j->heads[i];
+    uint8_t *file = NULL, *px = NULL;
+    size_t fsize;
+    int w, h, c;
+    /* no more than was charged: a file that grew since it was looked at is
+     * refused */
+    sc_status st = sc_io_read_file(path, (size_t)ph->file, &file, &fsize);
+    if (st != SC_OK)
+        return st;
+    if (fsize < 33 || be32(file + 16) != ph->w || be32(file + 20) != ph->h) {
+        free(file);
+        return sc_error_set(SC_ERR_IO, "%s: the file changed while the data set was built",
+                            path);
+    }
+    st = sc_png_read_memory(file, fsize, path, C, &px, &w, &h, &c);
+    free(file);
+    if (st != SC_OK)
+        return st;
+    uint8_t *src = px, *rs = NULL;
+    if (w != W || h != H) {
+        rs = malloc((size_t)W * H * C);
+        float *tmp = malloc((size_t)H * w * C * sizeof *tmp);
+        if (!rs || !tmp) {
+            free(rs);
+            free(tmp);
+            free(px);
+            return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+        }
+        resize_area(px, w, h, C, rs, W, H, tmp);
+        free(tmp);
+        src = rs;
+    }
+    uint8_t *dst = d->images + (size_t)i * C * H * W;
+    for (int ch = 0; ch < C; ch++)
+        for (int p = 0; p < H * W; p++)
+            dst[(size_t)ch * H * W + p] = src[(size_t)p * C + ch];
+    free(rs);
+    free(px);
+    return SC_OK;
+}
 
 static sc_status load_range(void *vctx, int64_t begin, int64_t end)
 {
     png_job *j = vctx;
-    sc_dataset *d = j->d;
-    int C = d->c, H = d->h, W = d->w;
     for (int64_t i = begin; i < end; i++) {
-        const char *path = j->paths[i];
-        uint8_t *px = NULL;
-        int w, h, c;
-        sc_status st = sc_png_read(path, C, &px, &w, &h, &c);
+        /* waits while other threads decode, if their images and this one do
+         * not fit in the budget together */
+        sc_status st = take_image(j, i);
         if (st != SC_OK)
             return st;
-        uint8_t *src = px, *rs = NULL;
-        if (w != W || h != H) {
-            if (!j->o->resize) {
-                free(px);
-                return sc_error_set(SC_ERR_FORMAT,
-                                    "%s: image is %dx%d but the first image is %dx%d; pass "
-                                    "--resize N to bring all images to NxN", path, w, h, W, H);
-            }
-            rs = malloc((size_t)W * H * C);
-            float *tmp = malloc((size_t)H * w * C * sizeof *tmp);
-            if (!rs || !tmp) {
-                free(rs);
-                free(tmp);
-                free(px);
-                return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-            }
-            resize_area(px, w, h, C, rs, W, H, tmp);
-            free(tmp);
-            src = rs;
-        }
-        uint8_t *dst = d->images + (size_t)i * C * H * W;
-        for (int ch = 0; ch < C; ch++)
-            for (int p = 0; p < H * W; p++)
-                dst[(size_t)ch * H * W + p] = src[(size_t)p * C + ch];
-        free(rs);
-        free(px);
+        st = load_one(j, i);
+        sc_ds_budget_give(j->b, j->heads[i].need);
+        if (st != SC_OK)
+            return st;
     }
     return SC_OK;
 }
@@ -107,7 +221,7 @@ static char *dir_of(const char *path)
     return d;
 }
 
-sc_status sc_ds_load_pngdir_source(const sc_source_opts *o, sc_dataset **out)
+sc_status sc_ds_load_pngdir_source(const sc_source_opts *o, sc_ds_budget *b, sc_dataset **out)
 {
     *out = NULL;
     if (!o->csv && !o->dir)
@@ -125,17 +239,30 @@ sc_status sc_ds_load_pngdir_source(const sc_source_opts *o, sc_dataset **out)
     sc_csv_rows rows = {0};
     int64_t *keep = NULL;
     char **paths = NULL;
+    png_head *heads = NULL;
     sc_dataset *d = NULL;
     int64_t n = 0;
+    uint64_t held = 0; /* charged here: the rows, the paths, the headers */
     sc_status st = SC_OK;
+    char sz[32];
     if (!csv || !base) {
         st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
-    st = sc_io_read_file(csv, (size_t)1 << 30, &text, &size);
+    st = sc_ds_read_file_charged(b, csv, (size_t)1 << 30, &text, &size);
     if (st != SC_OK)
         goto done;
-    st = sc_csv_parse((const char *)text, size, csv, &rows);
+    /* the parsed rows: a few pointers and numbers and the path each */
+    uint64_t rows_bytes = 2 * (uint64_t)size + 64 * ((uint64_t)size / 8 + 1);
+    st = sc_ds_budget_charge(b, rows_bytes, "%s: its rows (%s)", csv,
+                             sc_ds_size_text(rows_bytes, sz));
+    if (st == SC_OK) {
+        held += rows_bytes;
+        st = sc_csv_parse((const char *)text, size, csv, &rows);
+    }
+    free(text);
+    text = NULL;
+    sc_ds_budget_release(b, size);
     if (st != SC_OK)
         goto done;
     keep = malloc((size_t)rows.n * sizeof *keep);
@@ -157,8 +284,14 @@ sc_status sc_ds_load_pngdir_source(const sc_source_opts *o, sc_dataset **out)
         if (rows.attrs[i] > max_attr)
             max_attr = rows.attrs[i];
     }
+    uint64_t tables = (uint64_t)n * (sizeof *paths + sizeof *heads + strlen(base) + 34) + size;
+    if ((st = sc_ds_budget_charge(b, tables, "%s: the paths and headers of its %" PRId64
+                                  " images (%s)", csv, n, sc_ds_size_text(tables, sz))) != SC_OK)
+        goto done;
+    held += tables;
     paths = calloc((size_t)n, sizeof *paths);
-    if (!paths) {
+    heads = calloc((size_t)n, sizeof *heads);
+    if (!paths || !heads) {
         st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
         goto done;
     }
@@ -170,18 +303,38 @@ sc_status sc_ds_load_pngdir_source(const sc_source_opts *o, sc_dataset **out)
             goto done;
         }
     }
+    /* Every header before any image is decoded: the sizes they declare
+     * decide the data set's shape (without --resize, the first image's) and
+     * what each decode holds. */
+    for (int64_t i = 0; i < n; i++)
+        if ((st = png_peek(paths[i], &heads[i])) != SC_OK)
+            goto done;
     int H = o->resize, W = o->resize;
     if (!o->resize) {
-        uint8_t *px;
-        int c;
-        st = sc_png_read(paths[0], C, &px, &W, &H, &c);
-        if (st != SC_OK)
-            goto done;
-        free(px);
+        W = (int)heads[0].w;
+        H = (int)heads[0].h;
+        for (int64_t i = 1; i < n; i++)
+            if (heads[i].w != (uint32_t)W || heads[i].h != (uint32_t)H) {
+                st = sc_error_set(SC_ERR_FORMAT,
+                                  "%s: image is %" PRIu32 "x%" PRIu32 " but the first image is "
+                                  "%dx%d; pass --resize N to bring all images to NxN", paths[i],
+                                  heads[i].w, heads[i].h, W, H);
+                goto done;
+            }
     }
-    st = sc_dataset_create(n, C, H, W, max_label + 1, max_attr + 1, &d);
+    for (int64_t i = 0; i < n; i++)
+        heads[i].need = png_need(&heads[i], C, W, H);
+    st = sc_ds_create_charged(b, csv, n, C, H, W, max_label + 1, max_attr + 1, &d);
     if (st != SC_OK)
         goto done;
+    png_job job = {o, &rows, keep, paths, heads, csv, b, NULL};
+    /* Fail fast: the first image (in CSV order) whose decode cannot fit
+     * beside the data set is named before anything is decoded. */
+    for (int64_t i = 0; i < n; i++) {
+        if ((st = take_image(&job, i)) != SC_OK)
+            goto done;
+        sc_ds_budget_give(b, heads[i].need);
+    }
     for (int64_t i = 0; i < n; i++) {
         d->labels[i] = rows.labels[keep[i]];
         d->attrs[i] = rows.attrs[keep[i]];
@@ -195,7 +348,7 @@ sc_status sc_ds_load_pngdir_source(const sc_source_opts *o, sc_dataset **out)
             st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of memory");
     if (st != SC_OK)
         goto done;
-    png_job job = {o, &rows, keep, paths, d};
+    job.d = d;
     st = sc_ds_parallel_for(n, 0, load_range, &job);
     if (st == SC_OK)
         st = sc_dataset_update_groups(d);
@@ -204,10 +357,15 @@ done:
         for (int64_t i = 0; i < n; i++)
             free(paths[i]);
     free(paths);
+    free(heads);
     free(keep);
     sc_csv_rows_free(&rows);
     free(text);
     free(base);
     free(csv);
+    sc_ds_budget_release(b, held);
+    if (st != SC_OK && d)
+        sc_ds_budget_release(b, sc_ds_footprint(d->n, d->c, d->h, d->w, d->num_classes,
+                                                d->num_attrs));
     return sc_ds_hand_over(st, d, out);
 }

@@ -338,3 +338,30 @@ sc_status sc_render_sample(const sc_render_ctx *rc, const uint8_t *in, uint8_t *
     }
     return sc_error_set(SC_ERR_INVALID_ARG, "unknown variant %d", (int)o->variant);
 }
+
+uint64_t sc_render_scratch_bytes(const sc_render_ctx *rc)
+{
+    const sc_build_opts *o = rc->o;
+    uint64_t hw = (uint64_t)rc->out_h * rc->out_w;
+    switch (o->variant) {
+    case SC_VARIANT_CORRUPT: {
+        /* sc_corrupt_image: the image as floats and four planes of scratch;
+         * fog adds two power-of-two plasma maps of doubles */
+        uint64_t bytes = sizeof(float) * ((uint64_t)rc->out_c * hw + 4 * hw);
+        const sc_corruption *items;
+        int len = sc_corruption_list_items(o->corruptions, &items);
+        for (int i = 0; i < len; i++)
+            if (items[i] == SC_CORRUPT_FOG) {
+                uint64_t n = 2;
+                while (n < (uint64_t)rc->out_h || n < (uint64_t)rc->out_w)
+                    n *= 2;
+                bytes += 2 * sizeof(double) * n * n;
+            }
+        return bytes;
+    }
+    case SC_VARIANT_SPUCO:
+        return sizeof(int32_t) * hw; /* the pixels drawn from */
+    default:
+        return 0;
+    }
+}

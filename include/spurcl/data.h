@@ -112,7 +112,29 @@ typedef struct sc_source_opts {
     int64_t max_train;    /* > 0: keep only the first max_train samples of the
                            * source's training part (and of its val rows) */
     int64_t max_test;     /* > 0: same for the test part */
+    uint64_t mem_limit;   /* the build's memory budget in bytes (0:
+                           * SC_DATA_DEFAULT_MEM_LIMIT); see below */
 } sc_source_opts;
+
+/* The memory budget of a data-set build. sc_source_load and
+ * sc_dataset_build_from (with o->source.mem_limit) count what they hold at
+ * once: the files read, the decompressed IDX payloads and CIFAR records, each
+ * PNG's decode (by the size its header declares, before decoding), the data
+ * sets (the source, and the output with the source it is built from) and the
+ * per-thread scratch of the variant. Each is charged before it is allocated;
+ * a charge over the budget fails with SC_ERR_OUT_OF_MEMORY and a message that
+ * names the file (and CSV line), what it needs, the total it would reach and
+ * the budget. Inside parallel loops threads wait for each other's transient
+ * buffers rather than fail, so whether a build fits depends neither on the
+ * number of threads nor on their timing.
+ *
+ * The default, 1.5 GiB, keeps the whole process under 2 GB resident on any
+ * input (the budget plus the program itself, whatever headers claim), and is
+ * about 4x what the largest built-in builds hold: Fashion-MNIST peaks at
+ * about 240 MB resident (spuco), CIFAR-10 at about 420 MB. A folder of a few
+ * thousand mid-sized PNGs fits too; larger ones (e.g. 11788 Waterbirds images
+ * at 224x224, 1.8 GB held twice) need a larger budget (docs/data.md). */
+#define SC_DATA_DEFAULT_MEM_LIMIT ((uint64_t)3 << 29)
 
 /* Loads a source as a data set: split codes are the source's own (train and
  * test; pngdir may also have val), attrs are 0 (pngdir: the CSV's), and
@@ -138,6 +160,7 @@ typedef struct sc_csv_rows {
     int32_t *labels;
     int32_t *attrs;
     int32_t *splits;
+    int64_t *lines;       /* 1-based line of the CSV each row starts on */
 } sc_csv_rows;
 SC_API sc_status sc_csv_parse(const char *text, size_t size, const char *name, sc_csv_rows *out);
 SC_API void sc_csv_rows_free(sc_csv_rows *rows);

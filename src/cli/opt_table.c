@@ -5,9 +5,11 @@
 #define _GNU_SOURCE
 #include "opts.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- the library's enums, as int-valued _parse/_name pairs ------------------- */
@@ -150,6 +152,37 @@ static bool set_channels(sc_cli_args *a, const sc_cli_opt *o, const char *arg)
         return false;
     if (a->build.source.channels == 2)
         return sc_cli_opt_error(a, o, "--%s must be 1 or 3, got 2", o->name);
+    return true;
+}
+
+/* A size in bytes: a number with an optional K, M, G or T (powers of 1024),
+ * optionally followed by B or iB: 512M, 1.5G, 4GiB, 1048576. */
+static bool set_mem_limit(sc_cli_args *a, const sc_cli_opt *o, const char *arg)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    bool ok = end != arg && errno == 0 && v > 0;
+    double mul = 1;
+    if (ok && *end) {
+        const char *units = "KMGT";
+        const char *u = strchr(units, *end >= 'a' && *end <= 'z' ? *end - 32 : *end);
+        if (u && *u) {
+            for (const char *q = units; q <= u; q++)
+                mul *= 1024;
+            end++;
+            if (*end == 'i')
+                end++;
+        }
+        if (*end == 'B' || *end == 'b')
+            end++;
+        ok = *end == '\0';
+    }
+    v *= mul;
+    if (!ok || !(v >= (double)o->lo && v <= (double)o->hi))
+        return sc_cli_opt_error(a, o, "--%s expects a size from 1M to 1P, like 512M or 4G "
+                                "(K, M, G, T: powers of 1024), got '%s'", o->name, arg);
+    *(uint64_t *)sc_cli_target(a, o, o->off) = (uint64_t)v;
     return true;
 }
 
@@ -420,6 +453,11 @@ const sc_cli_opt sc_cli_opts[] = {
      FLAG, ARG(build.test_clean)},
     {"threads", SC_CLI_BUILD, "N", "worker threads, 0: one per CPU; the output does not "
      "depend on it", INT(0, 1024), ARG(build.threads)},
+    {"mem-limit", SC_CLI_BUILD, "SIZE", "memory budget of the build: the files read, the "
+     "decompressed and decoded images (charged by the size their headers declare, before "
+     "decoding) and the data sets held at once; K, M, G, T are powers of 1024 (512M, 4G). A "
+     "build over it stops before allocating, naming the file and what it needs", U64(1 << 20,
+     1ULL << 50), ARG(build.source.mem_limit), .parse = set_mem_limit, .def = "1.5G"},
     SECTION("patch (a mark revealing the attribute)"),
     {"patch-size", SC_CLI_BUILD, "N", "mark size in pixels", INT(1, 64),
      ARG(build.patch_size)},

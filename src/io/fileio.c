@@ -1,6 +1,7 @@
 /* Atomic writes, whole-file reads and gzip decompression. */
 #define _GNU_SOURCE /* realpath */
 #include "spurcl/io.h"
+#include "io/gz.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -481,4 +482,69 @@ done:
     *out = buf;
     *out_size = n;
     return SC_OK;
+}
+
+sc_status sc__gunzip_into(const uint8_t *data, size_t size, const char *name, uint8_t *out,
+                          size_t cap, bool stop_full, size_t *produced, bool *more)
+{
+    *produced = 0;
+    if (more)
+        *more = false;
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: cannot initialise zlib", name);
+    size_t pos = 0, n = 0;
+    uint8_t spare; /* where a byte past cap goes, to tell whether there is one */
+    sc_status st = SC_OK;
+    for (;;) {
+        /* One gzip member. */
+        int ret = Z_OK;
+        while (ret != Z_STREAM_END) {
+            bool full = n == cap;
+            if (full && stop_full)
+                goto done;
+            size_t in_chunk = size - pos > 1u << 30 ? 1u << 30 : size - pos;
+            size_t out_chunk = full ? 1 : cap - n > 1u << 30 ? 1u << 30 : cap - n;
+            zs.next_in = (Bytef *)(uintptr_t)(data + pos);
+            zs.avail_in = (uInt)in_chunk;
+            zs.next_out = full ? &spare : out + n;
+            zs.avail_out = (uInt)out_chunk;
+            ret = inflate(&zs, Z_NO_FLUSH);
+            pos += in_chunk - zs.avail_in;
+            size_t got = out_chunk - zs.avail_out;
+            if (full && got) {
+                if (more)
+                    *more = true;
+                goto done;
+            }
+            if (!full)
+                n += got;
+            if (ret == Z_STREAM_END)
+                break;
+            if (ret == Z_BUF_ERROR && zs.avail_out != 0) {
+                st = sc_error_set(SC_ERR_FORMAT,
+                                  "%s: corrupt gzip stream: unexpected end of data after %zu "
+                                  "compressed bytes", name, pos);
+                goto done;
+            }
+            if (ret != Z_OK && ret != Z_BUF_ERROR) {
+                st = sc_error_set(SC_ERR_FORMAT, "%s: corrupt gzip stream: %s", name,
+                                  zs.msg ? zs.msg : zError(ret));
+                goto done;
+            }
+        }
+        while (pos < size && data[pos] == 0)
+            pos++;
+        if (pos >= size)
+            break;
+        if (inflateReset(&zs) != Z_OK) {
+            st = sc_error_set(SC_ERR_FORMAT, "%s: corrupt gzip stream", name);
+            goto done;
+        }
+    }
+done:
+    inflateEnd(&zs);
+    *produced = n;
+    return st;
 }

@@ -80,6 +80,64 @@ for sub in build info preview; do
 done
 [ -e "$tmp/x.st" ] && { echo "FAIL failed builds left $tmp/x.st"; fails=$((fails+1)); }
 
+# #19: one memory budget per build (--mem-limit, default 1.5G), charged
+# before anything is allocated; hostile tiny files fail fast with one line
+# naming the file and the budget
+grep_in "build --help: --mem-limit and its default" help "\-\-mem-limit SIZE .*(default 1.5G)"
+check "--mem-limit 0" 2 "$exe" data build --mem-limit 0 --out "$tmp/x.st"
+grep_in "--mem-limit 0: what a size is" err "expects a size from 1M to 1P, like 512M or 4G"
+check "--mem-limit 12X" 2 "$exe" data build --mem-limit 12X --out "$tmp/x.st"
+mkdir -p "$tmp/lie" "$tmp/pngs"
+python3 - "$tmp" <<'PY'
+import gzip, struct, sys, zlib
+t = sys.argv[1]
+# IDX headers that declare 100000 images of 200x200 (3.7 GiB) in a few bytes
+for part in ('train', 't10k'):
+    with gzip.open('%s/lie/%s-images-idx3-ubyte.gz' % (t, part), 'wb') as f:
+        f.write(struct.pack('>BBBBIII', 0, 0, 8, 3, 100000, 200, 200) + bytes(100))
+    with gzip.open('%s/lie/%s-labels-idx1-ubyte.gz' % (t, part), 'wb') as f:
+        f.write(struct.pack('>BBBBI', 0, 0, 8, 1, 10) + bytes(10))
+# a PNG that declares 16384x16384 RGBA and ends after its header, listed 8 times
+ihdr = struct.pack('>IIBBBBB', 16384, 16384, 8, 6, 0, 0, 0)
+chunk = struct.pack('>I', 13) + b'IHDR' + ihdr + struct.pack('>I', zlib.crc32(b'IHDR' + ihdr))
+open('%s/pngs/big.png' % t, 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk)
+with open('%s/pngs/pngs.csv' % t, 'w') as f:
+    f.write('path,label,attr,split\n')
+    for i in range(8):
+        f.write('big.png,%d,%d,%s\n' % (i % 2, i % 2, 'train' if i < 6 else 'test'))
+PY
+check "IDX header declaring 3.7 GiB" 1 "$exe" data build --source mnist --source-dir "$tmp/lie" --out "$tmp/x.st"
+one_line "IDX header declaring 3.7 GiB: one line" err
+grep_in "IDX header declaring 3.7 GiB: file, shape and budget" err "$tmp/lie/train-images-idx3-ubyte.gz: the 100000x200x200 bytes of IDX data its header declares (3.73 GiB) would bring the build to .*, over the 1.5 GiB budget (--mem-limit)"
+check "PNG declaring 16384x16384 RGBA, resized" 1 "$exe" data build --source pngdir --csv "$tmp/pngs/pngs.csv" --resize 32 --out "$tmp/x.st"
+one_line "PNG declaring 16384x16384: one line" err
+grep_in "PNG declaring 16384x16384: CSV line, file, size, budget" err "pngs.csv line 2 (big.png): decoding its 16384x16384x4 image (1.75 GiB) would bring the build to .*, over the 1.5 GiB budget"
+check "the same PNG 8 times, not resized" 1 "$exe" data build --source pngdir --csv "$tmp/pngs/pngs.csv" --out "$tmp/x.st"
+grep_in "8 images of 16384x16384: the data set named" err "the data set of 8 images 3x16384x16384 (6 GiB) would bring the build to 6 GiB, over the 1.5 GiB budget"
+if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
+    # a small legitimate build: its 45 MiB of training images do not fit in
+    # 40M, the spuco output (158 MiB) not in 150M; 400M builds it
+    check "fashion-mnist in 40M" 1 "$exe" data build --max-train 600 --max-test 200 --mem-limit 40M --out "$tmp/x.st"
+    grep_in "fashion-mnist in 40M: the payload named" err "train-images-idx3-ubyte.gz: the 60000x28x28 bytes of IDX data its header declares (44.9 MiB) would bring the build to .*, over the 40 MiB budget"
+    check "fashion-mnist spuco in 150M" 1 "$exe" data build --variant spuco --mem-limit 150M --out "$tmp/x.st"
+    grep_in "spuco in 150M: the output named" err "the output (variant spuco): the data set of 70000 images 3x28x28 .* over the 150 MiB budget"
+    check "fashion-mnist spuco in 400M" 0 "$exe" -q data build --variant spuco --mem-limit 400M --max-train 600 --max-test 200 --out "$tmp/m.st"
+    # #19: a failed write names errno's text: the data set, a PNG, stdout
+    check "build to /dev/full" 1 "$exe" data build --max-train 600 --max-test 200 --out /dev/full
+    one_line "build to /dev/full: one line" err
+    grep_in "build to /dev/full: errno's text" err "/dev/full: write failed (.*): No space left on device"
+    check "preview to /dev/full" 1 "$exe" data preview "$tmp/m.st" --out /dev/full
+    grep_in "preview to /dev/full: errno's text" err "/dev/full: write failed: No space left on device"
+    check "info --csv to a full stdout" 1 sh -c "'$exe' data info --csv '$tmp/m.st' >/dev/full"
+    grep_in "info to a full stdout: errno's text" err "writing standard output: No space left on device"
+fi
+# #19: the safetensors reader's size cap, checked before reading
+if truncate -s 65G "$tmp/huge.st" 2>/dev/null; then
+    check "info on a 65 GiB file" 1 "$exe" data info "$tmp/huge.st"
+    grep_in "info on a 65 GiB file: the cap" err "huge.st: safetensors file of 69793218560 bytes is larger than the reader's limit of 68719476736 bytes (64 GiB)"
+    rm -f "$tmp/huge.st"
+fi
+
 if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     small="--max-train 3000 --max-test 1000"
     check "build patch" 0 "$exe" --quiet data build $small --variant patch --rho 1.0 --seed 0 --out "$tmp/a.st"

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <zlib.h>
 
 #include "../suite.h"
@@ -232,6 +233,11 @@ START_TEST(csv_parse)
     ck_assert_int_eq(r.splits[0], SC_SPLIT_TRAIN);
     ck_assert_int_eq(r.splits[1], SC_SPLIT_VAL);
     ck_assert_int_eq(r.splits[2], SC_SPLIT_TEST);
+    /* the line each row starts on (messages name it): a blank line and a
+     * quoted field over two lines count */
+    ck_assert_int_eq(r.lines[0], 2);
+    ck_assert_int_eq(r.lines[1], 4);
+    ck_assert_int_eq(r.lines[2], 6);
     sc_csv_rows_free(&r);
 
     const char *missing = "path,label,split\na.png,0,train\n";
@@ -305,11 +311,14 @@ START_TEST(pngdir_source)
     p = dt_path(dir, "b.png");
     DT_OK(sc_png_write(p, small, 4, 4, 3));
     DT_FAILS(sc_source_load(&o, &d), SC_ERR_FORMAT, p, "--resize");
-    /* A corrupt PNG names its file. */
+    /* A corrupt PNG names its file (resized: the header's size differs from
+     * a.png's, which is checked before anything is decoded). */
     size_t gn;
     uint8_t *g = dt_read(DT_FIXTURE_DIR "/png_rgb8.png", &gn);
     dt_write(p, g, gn - 25);
+    o.resize = 4;
     DT_FAILS(sc_source_load(&o, &d), SC_ERR_FORMAT, p, "corrupt or truncated PNG");
+    o.resize = 0;
     free(g);
     free(p);
     /* A listed file that does not exist. */
@@ -351,12 +360,162 @@ START_TEST(fashion_mnist_installed)
 }
 END_TEST
 
+/* Peak resident memory of this process so far, in KiB. */
+static long max_rss_kib(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+/* The signature and IHDR of a w x h 8-bit PNG of colour type `type`, and
+ * nothing after: what a decoder reads before it allocates the image. */
+static void write_png_header(const char *path, uint32_t w, uint32_t h, int type)
+{
+    uint8_t b[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    put_be32(b + 8, 13);
+    memcpy(b + 12, "IHDR", 4);
+    put_be32(b + 16, w);
+    put_be32(b + 20, h);
+    b[24] = 8;
+    b[25] = (uint8_t)type;
+    put_be32(b + 29, (uint32_t)crc32(crc32(0, NULL, 0), b + 12, 17));
+    dt_write(path, b, sizeof b);
+}
+
+/* #19: one memory budget for a build, counted across files, decoded images
+ * and data sets, each charged (by what headers declare) before anything is
+ * allocated. */
+START_TEST(build_memory_budget)
+{
+    char *dir = dt_mkdtemp();
+    sc_dataset *d = NULL, *out = NULL;
+    /* An IDX header that declares 100000 images of 200x200 (3.7 GiB) in a
+     * 100-byte gzip: refused by the default budget, naming the file and the
+     * shape, before a byte of it is inflated. */
+    uint8_t hdr[16 + 64] = {0, 0, 8, 3};
+    put_be32(hdr + 4, 100000);
+    put_be32(hdr + 8, 200);
+    put_be32(hdr + 12, 200);
+    char *ip = dt_path(dir, "train-images-idx3-ubyte.gz");
+    write_gz(ip, hdr, sizeof hdr);
+    uint8_t lab[8 + 10] = {0, 0, 8, 1};
+    put_be32(lab + 4, 10);
+    char *lp = dt_path(dir, "train-labels-idx1-ubyte");
+    dt_write(lp, lab, sizeof lab);
+    sc_source_opts o = {.kind = SC_SOURCE_MNIST, .dir = dir};
+    DT_FAILS(sc_source_load(&o, &d), SC_ERR_OUT_OF_MEMORY, ip, "100000x200x200");
+    ck_assert_msg(dt_contains(sc_last_error(), "over the 1.5 GiB budget (--mem-limit)"),
+                  "%s", sc_last_error());
+    /* A true 64 MiB payload under a 16 MiB budget: refused before it is
+     * inflated, so this process never holds it. */
+    size_t big = (size_t)64 << 20;
+    uint8_t *zeros = calloc(1, big + 16);
+    ck_assert_ptr_nonnull(zeros);
+    memcpy(zeros, hdr, 16);
+    put_be32(zeros + 4, 1024);
+    put_be32(zeros + 8, 256);
+    put_be32(zeros + 12, 256);
+    write_gz(ip, zeros, big + 16);
+    free(zeros);
+    long rss0 = max_rss_kib();
+    o.mem_limit = (uint64_t)16 << 20;
+    DT_FAILS(sc_source_load(&o, &d), SC_ERR_OUT_OF_MEMORY, ip, "over the 16 MiB budget");
+    ck_assert_msg(max_rss_kib() - rss0 < 32 * 1024, "peak RSS grew by %ld KiB",
+                  max_rss_kib() - rss0);
+    free(ip);
+    free(lp);
+
+    /* A PNG folder: a 16384x16384 RGBA header (1.75 GiB to decode) in 33
+     * bytes is refused with its CSV line before anything is decoded. */
+    uint8_t rgb[64 * 64 * 3];
+    for (size_t i = 0; i < sizeof rgb; i++)
+        rgb[i] = (uint8_t)(i * 13);
+    char *sp = dt_path(dir, "small.png"), *bp = dt_path(dir, "big.png");
+    DT_OK(sc_png_write(sp, rgb, 64, 64, 3));
+    write_png_header(bp, 16384, 16384, 6);
+    const char *csv = "path,label,attr,split\n\nsmall.png,0,0,train\nbig.png,1,1,test\n";
+    char *cp = dt_path(dir, "m.csv");
+    dt_write(cp, csv, strlen(csv));
+    sc_source_opts po = {.kind = SC_SOURCE_PNGDIR, .csv = cp, .resize = 64};
+    DT_FAILS(sc_source_load(&po, &d), SC_ERR_OUT_OF_MEMORY, "m.csv line 4 (big.png)",
+             "16384x16384x4 image");
+    ck_assert_msg(dt_contains(sc_last_error(), "over the 1.5 GiB budget"), "%s",
+                  sc_last_error());
+    /* Without --resize the data set takes every image at the first one's
+     * size: 8 images of 16384x16384 (6 GiB) are refused as a whole. */
+    FILE *f = fopen(cp, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("path,label,attr,split\n", f);
+    for (int i = 0; i < 8; i++)
+        fprintf(f, "big.png,%d,%d,%s\n", i % 2, i % 2, i < 6 ? "train" : "test");
+    fclose(f);
+    po.resize = 0;
+    DT_FAILS(sc_source_load(&po, &d), SC_ERR_OUT_OF_MEMORY, "the data set of 8 images "
+             "3x16384x16384 (6 GiB)", "over the 1.5 GiB budget");
+    /* One small image listed 40 times: 480 KiB of data set; a 256 KiB
+     * budget refuses it, 64 MiB builds it, whatever the number of threads. */
+    f = fopen(cp, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("path,label,attr,split\n", f);
+    for (int i = 0; i < 40; i++)
+        fprintf(f, "small.png,%d,%d,%s\n", i % 2, (i / 2) % 2, i < 30 ? "train" : "test");
+    fclose(f);
+    po.mem_limit = (uint64_t)256 << 10;
+    DT_FAILS(sc_source_load(&po, &d), SC_ERR_OUT_OF_MEMORY, "the data set of 40 images 3x64x64",
+             "over the 256 KiB budget");
+    po.mem_limit = (uint64_t)64 << 20;
+    DT_OK(sc_source_load(&po, &d));
+    ck_assert_int_eq(d->n, 40);
+    /* The build holds the source and its output together. */
+    sc_build_opts bo;
+    sc_build_opts_default(&bo);
+    bo.source.mem_limit = (uint64_t)700 << 10;
+    DT_FAILS(sc_dataset_build_from(d, &bo, &out), SC_ERR_OUT_OF_MEMORY,
+             "the output (variant none): the data set of", "over the 700 KiB budget");
+    bo.source.mem_limit = (uint64_t)4 << 20;
+    DT_OK(sc_dataset_build_from(d, &bo, &out));
+    ck_assert_int_eq(out->n, 40);
+    sc_dataset_free(out);
+    /* The corrupt variant's per-thread scratch (112 KiB on 3x64x64) counts
+     * too: source and output hold 963 KiB, so 1000 KiB has no room for one
+     * thread, 1100 KiB for one (of the 8 asked for) and it builds the same
+     * bytes as 8 threads with room. */
+    bo.variant = SC_VARIANT_CORRUPT;
+    bo.threads = 8;
+    bo.source.mem_limit = (uint64_t)1000 << 10;
+    DT_FAILS(sc_dataset_build_from(d, &bo, &out), SC_ERR_OUT_OF_MEMORY,
+             "the corrupt variant's scratch for 1 thread", "over the 1000 KiB budget");
+    bo.source.mem_limit = (uint64_t)1100 << 10;
+    DT_OK(sc_dataset_build_from(d, &bo, &out));
+    sc_dataset *one = NULL;
+    bo.source.mem_limit = (uint64_t)64 << 20;
+    DT_OK(sc_dataset_build_from(d, &bo, &one));
+    ck_assert_int_eq(memcmp(out->images, one->images, (size_t)40 * 3 * 64 * 64), 0);
+    sc_dataset_free(one);
+    sc_dataset_free(out);
+    sc_dataset_free(d);
+    free(sp);
+    free(bp);
+    free(cp);
+    dt_rmtree(dir);
+}
+END_TEST
+
 int main(void)
 {
     const tu_case cases[] = {
         {"sources", 0, {idx_parse_and_errors, idx_files_gzip, fashion_mnist_missing_hint,
                 cifar_records, cifar_source_dir, csv_parse, pngdir_source,
-                fashion_mnist_installed}},
+                fashion_mnist_installed, build_memory_budget}},
     };
     return dt_run(TU_SUITE("data_sources", cases));
 }
