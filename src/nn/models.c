@@ -1,5 +1,6 @@
 /* The cnn, vit and resnet classifiers. */
 #include "nn/graph.h"
+#include "nn/models_internal.h"
 #include "spurcl/model.h"
 #include "spurcl/nn.h"
 #include "spurcl/rng.h"
@@ -58,6 +59,10 @@ struct sc_model {
     size_t nbuffers;
     char capture[64];
     sc_var *captured;
+    /* sc__model_plan: the builders run without a device; add_param and
+     * add_buffer only count what they would create */
+    bool dry;
+    int64_t dry_params, dry_numel;
 };
 
 void sc_model_config_default(sc_model_config *c, sc_model_kind kind, int in_channels,
@@ -91,6 +96,21 @@ static sc_status add_param(sc_model *m, sc_var **slot, const char *name, int ndi
     for (int i = 0; i < ndim; i++)
         shape[i] = va_arg(ap, int64_t);
     va_end(ap);
+    if (m->dry) {
+        int64_t n = 1;
+        for (int i = 0; i < ndim; i++) {
+            if (shape[i] < 0 || (shape[i] && n > INT64_MAX / shape[i]))
+                return sc_error_set(SC_ERR_INVALID_ARG, "model: parameter %s has a negative or "
+                                                        "overflowing shape", name);
+            n *= shape[i];
+        }
+        if (n > INT64_MAX - m->dry_numel)
+            return sc_error_set(SC_ERR_INVALID_ARG, "model: the parameter count overflows");
+        m->dry_numel += n;
+        m->dry_params++;
+        *slot = NULL;
+        return SC_OK;
+    }
     SC_TRY(sc_param_create(m->ctx, name, ndim, shape, slot));
     m->params[m->nparams++] = *slot;
     return SC_OK;
@@ -109,6 +129,14 @@ static sc_status add_buffer(sc_model *m, const char *prefix, const char *suffix,
     size_t i = m->nbuffers;
     snprintf(m->buffer_names[i], sizeof m->buffer_names[i], "%s.%s", prefix, suffix);
     m->buffers[i].name = m->buffer_names[i];
+    if (m->dry) {
+        if (tensor)
+            *tensor = NULL;
+        else
+            *count = 0;
+        m->nbuffers++;
+        return SC_OK;
+    }
     if (tensor) {
         SC_TRY(sc_tensor_create(m->ctx, SC_F32, 1, &c, tensor));
         m->buffers[i].tensor = *tensor;
@@ -235,7 +263,9 @@ static sc_status build_resnet(sc_model *m)
     return SC_OK;
 }
 
-sc_status sc_model_create(sc_context *ctx, const sc_model_config *cfg, sc_model **out)
+/* sc_model_create, or with `dry` its plan: the same checks and builders,
+ * which then create nothing on the device. */
+static sc_status model_new(sc_context *ctx, const sc_model_config *cfg, bool dry, sc_model **out)
 {
     *out = NULL;
     if (cfg->in_channels <= 0 || cfg->height <= 0 || cfg->width <= 0 || cfg->num_classes <= 0)
@@ -268,6 +298,7 @@ sc_status sc_model_create(sc_context *ctx, const sc_model_config *cfg, sc_model 
     if (!m)
         return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (model)");
     m->ctx = ctx;
+    m->dry = dry;
     m->cfg = *cfg;
     if (m->cfg.patch <= 0)
         m->cfg.patch = (cfg->height == 28 && cfg->width == 28) ? 7 : 4;
@@ -288,6 +319,21 @@ sc_status sc_model_create(sc_context *ctx, const sc_model_config *cfg, sc_model 
         return st;
     }
     *out = m;
+    return SC_OK;
+}
+
+sc_status sc_model_create(sc_context *ctx, const sc_model_config *cfg, sc_model **out)
+{
+    return model_new(ctx, cfg, false, out);
+}
+
+sc_status sc__model_plan(const sc_model_config *cfg, int64_t *nparams, int64_t *numel)
+{
+    sc_model *m;
+    SC_TRY(model_new(NULL, cfg, true, &m));
+    *nparams = m->dry_params;
+    *numel = m->dry_numel;
+    sc_model_free(m);
     return SC_OK;
 }
 

@@ -4,6 +4,7 @@
  * and the configuration as metadata; written atomically. */
 #include "base/base.h"
 #include "spurcl/train.h"
+#include "train/train_internal.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -12,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define CKPT_FORMAT "spurcl-checkpoint-1"
 
 char *sc__model_config_json(const sc_model_config *c)
 {
@@ -71,6 +70,19 @@ static sc_status meta_i64(const sc_safetensors *st, const char *key, int64_t lo,
                             sc_safetensors_name(st), key, s, (long long)lo, (long long)hi);
     *out = v;
     return SC_OK;
+}
+
+sc_status sc__checkpoint_epoch(const sc_safetensors *st, int *epoch)
+{
+    int64_t ep = 0;
+    sc_status s = meta_i64(st, "epoch", 0, SC_CKPT_MAX_EPOCH, &ep);
+    *epoch = (int)ep;
+    return s;
+}
+
+sc_status sc__checkpoint_optim_steps(const sc_safetensors *st, int64_t *steps)
+{
+    return meta_i64(st, "optim_steps", 0, SC_CKPT_MAX_STEPS, steps);
 }
 
 /* ---- the tensors of a file being written --------------------------------- */
@@ -206,7 +218,7 @@ sc_status sc_checkpoint_save_extra(const char *path, const sc_model *m, const sc
         snprintf(ep, sizeof ep, "%d", epoch);
         snprintf(steps, sizeof steps, "%lld", (long long)(opt ? sc_optim_steps(opt) : 0));
         snprintf(sd, sizeof sd, "%llu", (unsigned long long)seed);
-        sc_st_meta meta[6] = {{"format", CKPT_FORMAT}, {"model", mj ? mj : "{}"},
+        sc_st_meta meta[6] = {{"format", SC_CKPT_FORMAT}, {"model", mj ? mj : "{}"},
                               {"epoch", ep},           {"optim_steps", steps},
                               {"seed", sd},            {"config", config_json ? config_json : "{}"}};
         st = sc_safetensors_write(path, o.t, o.n, meta, 6);
@@ -232,7 +244,7 @@ sc_status sc_checkpoint_model_config(const char *path, sc_model_config *cfg)
     const char *mj = sc_safetensors_meta(st, "model");
     cJSON *o = mj ? cJSON_Parse(mj) : NULL;
     sc_status s = SC_OK;
-    if (!fmt || strcmp(fmt, CKPT_FORMAT) != 0 || !o) {
+    if (!fmt || strcmp(fmt, SC_CKPT_FORMAT) != 0 || !o) {
         s = sc_error_set(SC_ERR_FORMAT, "%s: not a spurcl checkpoint (metadata 'format' is %s)",
                          path, fmt ? fmt : "missing");
     } else {
@@ -395,17 +407,14 @@ sc_status sc_checkpoint_load_extra(const char *path, sc_model *m, sc_optim *opt,
             }
         int64_t steps = 0;
         if (s == SC_OK)
-            s = meta_i64(st, "optim_steps", 0, INT64_MAX / 2, &steps);
+            s = sc__checkpoint_optim_steps(st, &steps);
         if (s == SC_OK)
             sc_optim_set_steps(opt, steps);
     }
     for (size_t i = 0; s == SC_OK && i < nextra; i++)
         s = load_extra_one(st, &extra[i]);
-    if (s == SC_OK && epoch) {
-        int64_t ep = 0;
-        s = meta_i64(st, "epoch", 0, 1000000, &ep);
-        *epoch = (int)ep;
-    }
+    if (s == SC_OK && epoch)
+        s = sc__checkpoint_epoch(st, epoch);
     sc_safetensors_close(st);
     return s;
 }

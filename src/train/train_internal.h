@@ -62,6 +62,17 @@ sc_status sc__features_first(sc_context *ctx, sc_model *encoder, const sc_datase
  * memory): checkpoint metadata "model", and compare's run settings. */
 char *sc__model_config_json(const sc_model_config *c);
 
+/* The format and counters of a checkpoint's metadata (checkpoint.c), read
+ * without a device: "epoch" and "optim_steps" must each be one decimal
+ * integer (strtoll, nothing after it) in [0, SC_CKPT_MAX_EPOCH] and
+ * [0, SC_CKPT_MAX_STEPS]; absent is 0. sc_checkpoint_load_extra reads them
+ * through these, and so does the checkpoint fuzzer (fuzz/fuzz_ckpt_meta.c). */
+#define SC_CKPT_FORMAT "spurcl-checkpoint-1" /* metadata "format" */
+#define SC_CKPT_MAX_EPOCH 1000000
+#define SC_CKPT_MAX_STEPS (INT64_MAX / 2)
+sc_status sc__checkpoint_epoch(const sc_safetensors *st, int *epoch);
+sc_status sc__checkpoint_optim_steps(const sc_safetensors *st, int64_t *steps);
+
 int64_t sc__train_count(const sc_dataset *d);
 
 /* A data set's identity: FNV-1a over its shape, images, labels, attributes
