@@ -272,11 +272,15 @@ sc_status sc_checkpoint_model_config(const char *path, sc_model_config *cfg)
                                      path, f[i].key);
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "ln_eps");
             if (s == SC_OK && e) {
-                if (cJSON_IsNumber(e) && e->valuedouble > 0 && e->valuedouble < 1)
-                    cfg->ln_eps = (float)e->valuedouble;
+                /* as a float: 1e-60 would be 0 and 0.9999999999 would be 1
+                 * (found by fuzz_ckpt_meta) */
+                double x = cJSON_IsNumber(e) ? e->valuedouble : 0.0;
+                float eps = x > 0 && x < 1 ? (float)x : 0.0f;
+                if (eps > 0 && eps < 1)
+                    cfg->ln_eps = eps;
                 else
                     s = sc_error_set(SC_ERR_FORMAT, "%s: metadata 'model': ln_eps must be a "
-                                                    "number in (0, 1)", path);
+                                                    "float32 in (0, 1)", path);
             }
         } else if (kind_bad) {
             s = sc_error_wrap(s, "%s", path);
