@@ -212,10 +212,12 @@ sc_status sc_dataset_save(const sc_dataset *d, const char *path)
     }
     if (!build)
         return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
-    cJSON_DeleteItemFromObjectCaseSensitive(build, "num_classes");
-    cJSON_DeleteItemFromObjectCaseSensitive(build, "num_attrs");
-    cJSON_DeleteItemFromObjectCaseSensitive(build, "class_names");
-    cJSON_DeleteItemFromObjectCaseSensitive(build, "attr_names");
+    /* every copy of a key: a file may repeat one, and the loader reads the
+     * first (found by fuzz_dataset_meta: a repeated num_attrs came back) */
+    static const char *const ours[4] = {"num_classes", "num_attrs", "class_names", "attr_names"};
+    for (int i = 0; i < 4; i++)
+        while (cJSON_GetObjectItemCaseSensitive(build, ours[i]))
+            cJSON_DeleteItemFromObjectCaseSensitive(build, ours[i]);
     cJSON *cn = names_array(d->class_names, d->num_classes, "%d");
     cJSON *an = names_array(d->attr_names, d->num_attrs, "attr %d");
     char *json = NULL;
@@ -251,9 +253,9 @@ sc_status sc_dataset_save(const sc_dataset *d, const char *path)
     return st;
 }
 
-static char *json_name(const cJSON *arr, int i)
+/* A name from an array element (x NULL past the array's end). */
+static char *json_name(const cJSON *x)
 {
-    const cJSON *x = cJSON_IsArray(arr) ? cJSON_GetArrayItem(arr, i) : NULL;
     if (cJSON_IsString(x) && x->valuestring)
         return strdup(x->valuestring);
     return NULL;
@@ -364,10 +366,14 @@ sc_status sc_dataset_load(const char *path, sc_dataset **out)
     if (build) {
         const cJSON *cn = cJSON_GetObjectItemCaseSensitive(build, "class_names");
         const cJSON *an = cJSON_GetObjectItemCaseSensitive(build, "attr_names");
-        for (int i = 0; i < K; i++)
-            d->class_names[i] = json_name(cn, i);
-        for (int i = 0; i < A; i++)
-            d->attr_names[i] = json_name(an, i);
+        /* walked once: cJSON_GetArrayItem(i) in the loop was quadratic, a
+         * file of 10^5 names held the loader for seconds (fuzz_dataset_meta) */
+        const cJSON *x = cJSON_IsArray(cn) ? cn->child : NULL;
+        for (int i = 0; i < K; i++, x = x ? x->next : NULL)
+            d->class_names[i] = json_name(x);
+        x = cJSON_IsArray(an) ? an->child : NULL;
+        for (int i = 0; i < A; i++, x = x ? x->next : NULL)
+            d->attr_names[i] = json_name(x);
         d->build_json = strdup(bj);
     }
 done:
