@@ -3,7 +3,8 @@
 #   run_fuzz.sh EXE SECONDS SEED_DIR WORK_DIR [DICT]
 # WORK_DIR starts as a copy of SEED_DIR and takes the new inputs libFuzzer
 # finds (the checkout is never written); crash, leak, timeout and OOM inputs
-# go to WORK_DIR.findings/. Exit status: libFuzzer's (0: nothing found).
+# go to WORK_DIR.findings/. Exit status 0 when nothing was found, else 1
+# (not libFuzzer's own: its 77 for a crash would read as a skip to meson).
 set -u
 exe=$1 secs=$2 seeds=$3 work=$4 dict=${5:-}
 name=$(basename "$exe")
@@ -21,7 +22,7 @@ if [ "$rc" -ne 0 ]; then
     grep -v '^#[0-9]' "$work.log" | tail -n 80
     echo "$name: FAILED (exit $rc) after ${runs:-?} inputs; the input is in $work.findings/"
     ls "$work.findings"
+    exit 1
 else
     echo "$name: ${runs:-?} inputs in ${secs} s, $(ls "$work" | wc -l) in the corpus, nothing found"
 fi
-exit "$rc"
