@@ -261,6 +261,25 @@ static char *json_name(const cJSON *x)
     return NULL;
 }
 
+/* A class or attribute count from the file's metadata: a whole number, at
+ * least one more than the largest value present and within what
+ * sc_dataset_create accepts; an absent key keeps the count from the data.
+ * 10.5 is refused, not truncated to 10 (issue #19). */
+static sc_status meta_count(const cJSON *v, const char *key, int32_t largest, const char *path,
+                            int *count)
+{
+    if (!v)
+        return SC_OK;
+    double x = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+    if (!cJSON_IsNumber(v) || !(x == floor(x)))
+        return sc_error_set(SC_ERR_FORMAT, "%s: metadata %s is not a whole number", path, key);
+    if (!(x > largest && x <= SC_DS_MAX_VALUES))
+        return sc_error_set(SC_ERR_FORMAT, "%s: %s %g is inconsistent with the largest value %d "
+                            "(at most %d are supported)", path, key, x, largest, SC_DS_MAX_VALUES);
+    *count = (int)x;
+    return SC_OK;
+}
+
 sc_status sc_dataset_load(const char *path, sc_dataset **out)
 {
     *out = NULL;
@@ -327,22 +346,9 @@ sc_status sc_dataset_load(const char *path, sc_dataset **out)
         }
         const cJSON *k = cJSON_GetObjectItemCaseSensitive(build, "num_classes");
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(build, "num_attrs");
-        if (cJSON_IsNumber(k)) {
-            if (!(k->valuedouble >= K && k->valuedouble <= SC_DS_MAX_VALUES)) {
-                s = sc_error_set(SC_ERR_FORMAT, "%s: num_classes %g is inconsistent with the "
-                                 "largest label %d", path, k->valuedouble, maxl);
-                goto done;
-            }
-            K = (int)k->valuedouble;
-        }
-        if (cJSON_IsNumber(a)) {
-            if (!(a->valuedouble >= A && a->valuedouble <= SC_DS_MAX_VALUES)) {
-                s = sc_error_set(SC_ERR_FORMAT, "%s: num_attrs %g is inconsistent with the "
-                                 "largest attr %d", path, a->valuedouble, maxa);
-                goto done;
-            }
-            A = (int)a->valuedouble;
-        }
+        if ((s = meta_count(k, "num_classes", maxl, path, &K)) != SC_OK ||
+            (s = meta_count(a, "num_attrs", maxa, path, &A)) != SC_OK)
+            goto done;
     }
     s = sc_dataset_create(n, (int)ti->shape[1], (int)ti->shape[2], (int)ti->shape[3], K, A, &d);
     if (s != SC_OK) {

@@ -237,6 +237,26 @@ START_TEST(save_load_round_trip)
     sc_st_meta huge = {"build", "{\"num_classes\": 1000000, \"num_attrs\": 1000000}"};
     DT_OK(sc_safetensors_write(p, t, 5, &huge, 1));
     DT_FAILS(sc_dataset_load(p, &e), SC_ERR_INVALID_ARG, p, "1000000 classes");
+    /* Counts are whole numbers no smaller than the data needs: 10.5 is not
+     * read as 10, a string is not ignored, 3 classes cannot hold label 9. */
+    static const struct { const char *json, *msg; } bad_counts[] = {
+        {"{\"num_classes\": 10.5}", "num_classes is not a whole number"},
+        {"{\"num_attrs\": \"10\"}", "num_attrs is not a whole number"},
+        {"{\"num_classes\": 3}", "num_classes 3 is inconsistent with the largest value 9"},
+        {"{\"num_attrs\": -1}", "num_attrs -1 is inconsistent"},
+    };
+    for (size_t i = 0; i < sizeof bad_counts / sizeof *bad_counts; i++) {
+        sc_st_meta m = {"build", bad_counts[i].json};
+        DT_OK(sc_safetensors_write(p, t, 5, &m, 1));
+        DT_FAILS(sc_dataset_load(p, &e), SC_ERR_FORMAT, p, bad_counts[i].msg);
+    }
+    /* A larger whole count than the data needs is kept (classes absent from a split). */
+    sc_st_meta wide = {"build", "{\"num_classes\": 12.0, \"num_attrs\": 10}"};
+    DT_OK(sc_safetensors_write(p, t, 5, &wide, 1));
+    DT_OK(sc_dataset_load(p, &e));
+    ck_assert_int_eq(e->num_classes, 12);
+    ck_assert_int_eq(e->num_attrs, 10);
+    sc_dataset_free(e);
     d->split[3] = 7;
     /* Missing tensor / wrong dtype. */
     DT_OK(sc_safetensors_write(p, t, 4, NULL, 0));
