@@ -119,8 +119,10 @@ check "--resume with --force" 2 "$exe" train --data x --out y --resume --force
 check "--override without --resume" 2 "$exe" ule --data x --out y --override lr
 grep_in "train: --optim default by name" help "\-\-optim sgd|adamw .*(default adamw)"
 grep_in "train offers val-wga" help "last|val-avg|val-wga"
-help_flat ule; grep_in "ule: --epochs default 2" help "\-\-epochs N epochs (default 2)"
-grep_in "ule: --lambda default 100" help "(default 100)"
+help_flat ule; grep_in "ule: --epochs default 1" help "\-\-epochs N epochs (default 1)"
+grep_in "ule: --lambda default 1000" help "(default 1000)"
+grep_in "ule: --penalty default overlap" help "(default overlap)"
+grep_in "ule --help says where its defaults come from" help "best mean validation accuracy in the README's MNIST-SC search"
 if grep -q "val-wga" "$tmp/help"; then echo "FAIL ule --help offers val-wga"; fails=$((fails+1));
 else echo "ok   ule --help does not offer val-wga"; passes=$((passes+1)); fi
 help_flat ssl; grep_in "ssl: --epochs default 20" help "\-\-epochs N epochs (default 20)"

@@ -147,6 +147,7 @@ static bool wrote(const writes *w, int from, const char *what)
 static void tiny_ule(sc_ule_config *u, char *dir)
 {
     sc_ule_config_default(u);
+    sc_ule_loss_config_default(&u->loss); /* the paper's mse penalty */
     u->student.cnn_c1 = u->teacher.cnn_c1 = 2;
     u->student.cnn_c2 = u->teacher.cnn_c2 = 4;
     u->student.cnn_fc = u->teacher.cnn_fc = 8;

@@ -58,6 +58,7 @@ static void small_cnn(sc_train_config *c)
 static void tiny_ule(sc_ule_config *u)
 {
     sc_ule_config_default(u);
+    sc_ule_loss_config_default(&u->loss); /* the paper's mse penalty */
     u->student.cnn_c1 = u->teacher.cnn_c1 = 4;
     u->student.cnn_c2 = u->teacher.cnn_c2 = 8;
     u->student.cnn_fc = u->teacher.cnn_fc = 16;
@@ -366,6 +367,7 @@ START_TEST(ule_teacher_beats_student_on_conflicting)
     char *dir = tu_tmpdir("train");
     sc_ule_config c;
     sc_ule_config_default(&c);
+    sc_ule_loss_config_default(&c.loss); /* the paper's mse penalty */
     c.student.cnn_c1 = c.teacher.cnn_c1 = 8;
     c.student.cnn_c2 = c.teacher.cnn_c2 = 8;
     c.student.cnn_fc = c.teacher.cnn_fc = 16;
