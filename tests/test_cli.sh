@@ -131,14 +131,14 @@ if grep -q "\-\-select" "$tmp/help"; then echo "FAIL ssl --help lists --select";
 else echo "ok   ssl --help does not list --select"; passes=$((passes+1)); fi
 help_flat probe; grep_in "probe: --epochs default 100" help "\-\-epochs N epochs (default 100)"
 grep_in "probe: --lr default 0.003" help "\-\-lr X learning rate (default 0.003)"
-help_flat eval; grep_in "eval: --split val|test|both" help "\-\-split val|test|both .*(default both)"
+help_flat eval; grep_in "eval: --split train|val|test|both" help "\-\-split train|val|test|both .*(default both)"
 # an enum value is parsed by the library: its message, the hint, exit 2
 check "ule --penalty x" 2 "$exe" ule --data x --penalty x
 grep_in "ule --penalty x: the library's message" err "spurcl ule: --penalty: unknown ULE penalty 'x' (expected mse, cos2 or overlap)"
 grep_in "ule --penalty x: the hint" err "Try 'spurcl ule --help'."
 check "ule --select val-wga names why" 2 "$exe" ule --data x --select val-wga
 grep_in "ule --select val-wga: group labels" err "group labels"
-check "eval --split train refused" 2 "$exe" eval --data x --model y --split train
+check "eval --split bogus refused" 2 "$exe" eval --data x --model y --split bogus
 check "train --optim x" 2 "$exe" train --data x --optim x
 grep_in "train --optim x: the library's message" err "unknown optimiser 'x'"
 check "probe --encoder is --model" 1 "$exe" probe --encoder /nonexistent/c.safetensors --data x
@@ -445,6 +445,10 @@ assert not left, left
     cp "$tmp/out" "$tmp/eval.out"
     # the JSON holds what the table printed: test only, the same worst-group accuracy
     check "eval --json: test only, wga as printed" 0 python3 -c "import json,re,sys; j=json.load(open(sys.argv[1])); t=open(sys.argv[2]).read(); w=float(re.search(r'worst-group accuracy\s+([0-9.]+)', t).group(1)); assert set(j) == {'model','data','test'} and abs(j['test']['wga'] - w) < 6e-5 and len(j['test']['group_acc']) == 25, j" "$tmp/eval.json" "$tmp/eval.out"
+    # the training split on request, as data preview and saliency read it
+    check "eval --split train" 0 "$exe" eval --model "$tmp/dfr/dfr.safetensors" \
+        --data "$tmp/spuco.st" --split train --json "$tmp/eval-train.json"
+    check "eval --split train: the train table only" 0 python3 -c "import json,sys; j=json.load(open(sys.argv[1])); assert set(j) == {'model','data','train'} and 0 <= j['train']['acc'] <= 1 and sum(j['train']['group_n']) > 0, j" "$tmp/eval-train.json"
     check "compare --resume refused (automatic)" 2 "$exe" compare --data "$tmp/spuco.st" --resume
     check "compare bad method" 2 "$exe" compare --data "$tmp/spuco.st" --methods erm,moco
     grep_in "compare names the methods" err "groupdro"

@@ -511,7 +511,7 @@ const sc_cli_exception sc_cli_exceptions[] = {
     {"eval-test", SC_CLI_COMPARE, .refused = true, .why = "is always on (logged, never selects)"},
     {"select", SC_CLI_ULE, .refuse_values = 1u << SC_SELECT_VAL_WGA,
      .why = "uses group labels; ULE selects by last or val-avg"},
-    {"split", SC_CLI_EVAL, .refuse_values = 1u << SC_SPLIT_TRAIN, .all = "both"},
+    {"split", SC_CLI_EVAL, .all = "both"}, /* both: val and test; train on request */
     {"epochs", SC_CLI_DEMO, .hi = 1000},
     {"scale", SC_CLI_SALIENCY, .hi = 16},
 };
