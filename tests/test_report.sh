@@ -58,6 +58,34 @@ check "report.html written, no temporary file left" 0 sh -c \
 check "report --out FILE" 0 "$exe" -q report "$run" --out "$tmp/page.html"
 check "--out wrote the same page" 0 test -s "$tmp/page.html"
 
+# groups.csv rows with a field that is not a number in range are skipped
+# (numbers read from files are range-checked, #19), the others still shown
+cp -r "$run" "$tmp/hostile"
+rm "$tmp/hostile/eval.json" # groups.csv is read where there is no eval.json (ule)
+cat >"$tmp/hostile/groups.csv" <<'CSV'
+split,y,a,n,student_acc,teacher_acc
+val,0,0,10,0.5,0.6
+val,99999999999,0,10,0.5,0.6
+val,abc,1,10,0.5,0.6
+val,1,0,1e400,0.5,0.6
+val,1,1,10,nan,0.6
+val,0,1,10,2.5,0.6
+test,1,1,4,0.25,
+CSV
+check "report with a hostile groups.csv" 0 "$exe" -q report "$tmp/hostile"
+check "its valid rows only" 0 python3 -c "
+import re, sys
+h = open(sys.argv[1]).read()
+assert 'The selected models (groups.csv)' in h
+cells = dict(re.findall(r'id=\"(groups-[0-9]-[a-z]+-[a-z]+)\">([^<]*)<', h))
+# val: only (0,0) is valid for the student; the teacher's val rows all
+# have a valid accuracy but only (0,0) and (0,1) valid counts: 0.6 both
+want = {'groups-0-val-wga': '0.5000', 'groups-0-val-acc': '0.5000',
+        'groups-1-val-wga': '0.6000', 'groups-1-val-acc': '0.6000',
+        'groups-0-test-wga': '0.2500', 'groups-0-test-acc': '0.2500'}
+assert cells == want, cells
+" "$tmp/hostile/report.html"
+
 # the file: self-contained and escaped
 check "the page is self-contained and escaped" 0 python3 -c "
 import base64, re, sys

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "train/report_page.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -230,6 +231,30 @@ static void summary_row(page *p, const char *label, const char *id, double sampl
     sc_html_raw(&p->h, "</td></tr>\n");
 }
 
+/* A groups.csv field: the whole of it a decimal integer in [0, 100000]
+ * (y, a), or a finite number (n, accuracies). */
+static bool csv_int(const char *f, int *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(f, &end, 10);
+    if (end == f || *end || errno || v < 0 || v > 100000)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+static bool csv_num(const char *f, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(f, &end);
+    if (end == f || *end || errno || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
 static void summary_head(page *p, const char *first)
 {
     sc_html_raw(&p->h, "<table class=\"summary\">\n<tr><th class=\"l\">");
@@ -409,13 +434,15 @@ void sc__report_groups_csv(page *p, const char *dir, const cJSON *config)
         if (nf < 4 + nm_models)
             continue;
         r.split = !strcmp(f[0], "val") ? 0 : !strcmp(f[0], "test") ? 1 : -1;
-        r.y = atoi(f[1]);
-        r.a = atoi(f[2]);
-        r.n = atof(f[3]);
-        if (r.split < 0 || r.y < 0 || r.a < 0 || r.y > 100000 || r.a > 100000)
+        /* a row with a field that is not a number in range is skipped */
+        bool ok = r.split >= 0 && csv_int(f[1], &r.y) && csv_int(f[2], &r.a) &&
+                  csv_num(f[3], &r.n) && r.n >= 0;
+        for (int m = 0; ok && m < nm_models; m++) {
+            r.acc[m] = -1; /* empty: no sample */
+            ok = !*f[4 + m] || (csv_num(f[4 + m], &r.acc[m]) && r.acc[m] >= 0 && r.acc[m] <= 1);
+        }
+        if (!ok)
             continue;
-        for (int m = 0; m < nm_models; m++)
-            r.acc[m] = *f[4 + m] ? atof(f[4 + m]) : -1;
         if (nrows == cap) {
             size_t nc = cap ? 2 * cap : 256;
             row *nr = realloc(rows, nc * sizeof *nr);
