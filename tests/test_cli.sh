@@ -131,6 +131,7 @@ if grep -q "\-\-select" "$tmp/help"; then echo "FAIL ssl --help lists --select";
 else echo "ok   ssl --help does not list --select"; passes=$((passes+1)); fi
 help_flat probe; grep_in "probe: --epochs default 100" help "\-\-epochs N epochs (default 100)"
 grep_in "probe: --lr default 0.003" help "\-\-lr X learning rate (default 0.003)"
+help_flat train; grep_in "train --help: the resnet's width comes with its speed" help "64 is resnet18's and slow on a CPU"
 help_flat eval; grep_in "eval: --split train|val|test|both" help "\-\-split train|val|test|both .*(default both)"
 # an enum value is parsed by the library: its message, the hint, exit 2
 check "ule --penalty x" 2 "$exe" ule --data x --penalty x
