@@ -91,7 +91,10 @@ static const sc_cli_spec spec = {
     "noise, AdamW 1e-3, batch 256) come from clean Fashion-MNIST: there the cnn\n"
     "after 10 epochs on 54,000 images (about 9 minutes on 2 CPU cores) probes at\n"
     "0.856 against 0.824 for random encoders of the same shape; the default\n"
-    "20 epochs did not add to it (README, 'spurcl ssl and spurcl probe').\n",
+    "20 epochs did not add to it (README, 'spurcl ssl and spurcl probe').\n"
+    "--encoder vit or resnet gain far more over their own random encoders\n"
+    "(8.5-10.7 points on 9,000 images) but, at that budget, probe lower than the\n"
+    "cnn (0.79-0.80 against 0.83).\n",
     defaults, check, SC_CLI_OPENS_DATA, run, .flat = false,
 };
 
