@@ -271,7 +271,7 @@ static sc_status meta_count(const cJSON *v, const char *key, int32_t largest, co
     if (!v)
         return SC_OK;
     double x = cJSON_IsNumber(v) ? v->valuedouble : NAN;
-    if (!cJSON_IsNumber(v) || !(x == floor(x)))
+    if (!(x == floor(x))) /* not a number, or a fraction */
         return sc_error_set(SC_ERR_FORMAT, "%s: metadata %s is not a whole number", path, key);
     if (!(x > largest && x <= SC_DS_MAX_VALUES))
         return sc_error_set(SC_ERR_FORMAT, "%s: %s %g is inconsistent with the largest value %d "

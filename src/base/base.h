@@ -5,7 +5,9 @@
 #ifndef SC_BASE_BASE_H
 #define SC_BASE_BASE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "spurcl/error.h"
 #include "spurcl/rng.h"
@@ -52,6 +54,12 @@ sc_status sc_enum_parse_alias(const char *what, const char *const *names, int n,
         *out = (type)v;                                                                           \
         return SC_OK;                                                                             \
     }
+
+/* A number read from a file's text, all of it: a decimal integer in
+ * [lo, hi], or a finite double. false (and *out untouched) for an empty
+ * string, trailing characters, overflow or a value out of range. */
+bool sc_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
+bool sc_parse_f64(const char *s, double *out);
 
 /* "out of host memory (what)" as SC_ERR_OUT_OF_MEMORY. */
 sc_status sc_oom(const char *what);

@@ -2,6 +2,7 @@
 #include "base/base.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,4 +112,26 @@ sc_status sc_enum_parse_alias(const char *what, const char *const *names, int n,
 const char *sc_enum_name(const char *const *names, int n, int v)
 {
     return v >= 0 && v < n && names[v] ? names[v] : "?";
+}
+
+bool sc_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0' || errno != 0 || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool sc_parse_f64(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end != '\0' || errno != 0 || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
 }

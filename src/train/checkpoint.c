@@ -61,14 +61,10 @@ static sc_status meta_i64(const sc_safetensors *st, const char *key, int64_t lo,
     const char *s = sc_safetensors_meta(st, key);
     if (!s)
         return SC_OK;
-    errno = 0;
-    char *end = NULL;
-    long long v = strtoll(s, &end, 10);
-    if (end == s || *end != '\0' || errno != 0 || v < lo || v > hi)
+    if (!sc_parse_i64(s, lo, hi, out))
         return sc_error_set(SC_ERR_FORMAT, "%s: metadata '%s' is \"%.40s\", not an integer in "
                                            "[%lld, %lld]",
                             sc_safetensors_name(st), key, s, (long long)lo, (long long)hi);
-    *out = v;
     return SC_OK;
 }
 

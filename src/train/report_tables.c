@@ -5,7 +5,6 @@
 #define _GNU_SOURCE
 #include "train/report_page.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -231,30 +230,6 @@ static void summary_row(page *p, const char *label, const char *id, double sampl
     sc_html_raw(&p->h, "</td></tr>\n");
 }
 
-/* A groups.csv field: the whole of it a decimal integer in [0, 100000]
- * (y, a), or a finite number (n, accuracies). */
-static bool csv_int(const char *f, int *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(f, &end, 10);
-    if (end == f || *end || errno || v < 0 || v > 100000)
-        return false;
-    *out = (int)v;
-    return true;
-}
-
-static bool csv_num(const char *f, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(f, &end);
-    if (end == f || *end || errno || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
-}
-
 static void summary_head(page *p, const char *first)
 {
     sc_html_raw(&p->h, "<table class=\"summary\">\n<tr><th class=\"l\">");
@@ -435,11 +410,15 @@ void sc__report_groups_csv(page *p, const char *dir, const cJSON *config)
             continue;
         r.split = !strcmp(f[0], "val") ? 0 : !strcmp(f[0], "test") ? 1 : -1;
         /* a row with a field that is not a number in range is skipped */
-        bool ok = r.split >= 0 && csv_int(f[1], &r.y) && csv_int(f[2], &r.a) &&
-                  csv_num(f[3], &r.n) && r.n >= 0;
+        int64_t y = 0, a = 0;
+        bool ok = r.split >= 0 && sc_parse_i64(f[1], 0, 100000, &y) &&
+                  sc_parse_i64(f[2], 0, 100000, &a) && sc_parse_f64(f[3], &r.n) && r.n >= 0;
+        r.y = (int)y;
+        r.a = (int)a;
         for (int m = 0; ok && m < nm_models; m++) {
             r.acc[m] = -1; /* empty: no sample */
-            ok = !*f[4 + m] || (csv_num(f[4 + m], &r.acc[m]) && r.acc[m] >= 0 && r.acc[m] <= 1);
+            ok = !*f[4 + m] ||
+                 (sc_parse_f64(f[4 + m], &r.acc[m]) && r.acc[m] >= 0 && r.acc[m] <= 1);
         }
         if (!ok)
             continue;
