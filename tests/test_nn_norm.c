@@ -1287,13 +1287,168 @@ START_TEST(deterministic)
 }
 END_TEST
 
+/* ---- fused backward = composed backward ------------------------------------------- */
+
+/* The gradients of <u, f(in)> computed twice on the same inputs: without
+ * recording (create_graph false: the fused backward kernels) and with it
+ * (the composed rules that stay for double backward). Asserts that the two
+ * agree within float32 rounding and that both match the double reference
+ * vjp; inputs with no_grad[j] are constants. */
+typedef struct fc_case {
+    const char *name;
+    int n_in;
+    int ndim[3];
+    int64_t shape[3][4];
+    bool no_grad[3];
+    sc_var *(*dev)(sc_graph *g, sc_var **in, void *ud);
+    void (*ref_vjp)(double *const *in, const double *u, double **gin, void *ud);
+    void *ud;
+} fc_case;
+
+static void fused_vs_composed(const fc_case *c, uint64_t seed)
+{
+    sc_rng rng;
+    sc_rng_seed(&rng, seed);
+    size_t n[3];
+    float *x[3];
+    double *xd[3], *gref[3];
+    for (int j = 0; j < c->n_in; j++) {
+        n[j] = prod(c->ndim[j], c->shape[j]);
+        x[j] = malloc(n[j] * sizeof *x[j]);
+        xd[j] = malloc(n[j] * sizeof *xd[j]);
+        gref[j] = calloc(n[j], sizeof *gref[j]);
+        tu_uniform(&rng, x[j], n[j], -2.0f, 2.0f);
+        for (size_t i = 0; i < n[j]; i++)
+            xd[j][i] = x[j][i];
+    }
+    float *got[2][3] = {{NULL}};
+    size_t ny = 0;
+    float *u = NULL;
+    double *ud = NULL;
+    for (int rec = 0; rec < 2; rec++) {
+        sc_graph *g;
+        TU_OK(sc_graph_create(tu_ctx(), &g));
+        sc_var *in[3];
+        for (int j = 0; j < c->n_in; j++)
+            in[j] = sc_var_from_host(g, c->ndim[j], c->shape[j], x[j], !c->no_grad[j]);
+        sc_var *y = c->dev(g, in, c->ud);
+        TU_OK(sc_graph_status(g));
+        if (!u) {
+            ny = (size_t)sc_var_numel(y);
+            u = malloc(ny * sizeof *u);
+            ud = malloc(ny * sizeof *ud);
+            tu_uniform(&rng, u, ny, -1.0f, 1.0f);
+            for (size_t i = 0; i < ny; i++)
+                ud[i] = u[i];
+        }
+        int64_t ys[SC_MAX_DIMS];
+        for (int d = 0; d < sc_var_ndim(y); d++)
+            ys[d] = sc_var_dim(y, d);
+        sc_var *seedv = sc_var_from_host(g, sc_var_ndim(y), ys, u, false);
+        sc_var *gr[3] = {NULL};
+        TU_OK(sc_grad(g, 1, &y, &seedv, c->n_in, in, rec == 1, gr));
+        for (int j = 0; j < c->n_in; j++) {
+            if (c->no_grad[j]) {
+                ck_assert_ptr_null(gr[j]);
+                continue;
+            }
+            ck_assert_ptr_nonnull(gr[j]);
+            got[rec][j] = tu_download(sc_var_tensor(gr[j]));
+        }
+        sc_graph_free(g);
+    }
+    c->ref_vjp(xd, ud, gref, c->ud);
+    double worst = 0;
+    for (int j = 0; j < c->n_in; j++) {
+        if (c->no_grad[j])
+            continue;
+        double scale = 0, *comp = malloc(n[j] * sizeof *comp);
+        for (size_t i = 0; i < n[j]; i++) {
+            scale = fmax(scale, fabs(gref[j][i]));
+            comp[i] = got[1][j][i];
+        }
+        /* an all-zero gradient (D = 1) is zero on both paths to the bit */
+        double atol = 1e-5 * scale + 1e-7;
+        tu_assert_close("fused vs composed", got[0][j], comp, n[j], 1e-4, atol);
+        tu_assert_close("fused vs double", got[0][j], gref[j], n[j], 1e-4, atol);
+        tu_assert_close("composed vs double", got[1][j], gref[j], n[j], 1e-4, atol);
+        for (size_t i = 0; i < n[j]; i++)
+            worst = fmax(worst, fabs(got[0][j][i] - comp[i]) / (scale > 0 ? scale : 1.0));
+        free(comp);
+        free(got[0][j]);
+        free(got[1][j]);
+    }
+    printf("  %-40s fused - composed: %.2e of max |grad|\n", c->name, worst);
+    for (int j = 0; j < c->n_in; j++) {
+        free(x[j]);
+        free(xd[j]);
+        free(gref[j]);
+    }
+    free(u);
+    free(ud);
+}
+
+START_TEST(layer_norm_fused_backward)
+{
+    /* D = 1, odd D, D = 64 (the vit's), D = 65; rows that are no multiple of
+     * the work-group size, on both sides of the per-work-group threshold */
+    struct {
+        int64_t rows, d;
+        bool w, b, x_const;
+    } cases[] = {
+        {5, 1, true, true, false},    {3, 7, true, true, false},   {300, 7, false, false, false},
+        {13, 64, true, true, false},  {600, 64, true, true, false}, {3, 65, true, false, false},
+        {601, 65, false, true, false}, {1, 65, true, true, false},  {37, 13, true, true, true},
+        {700, 5, true, true, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ln_ud p = {.ndim = 2, .shape = {cases[i].rows, cases[i].d}, .has_w = cases[i].w,
+                   .has_b = cases[i].b, .eps = 1e-5};
+        char name[96];
+        snprintf(name, sizeof name, "layer_norm [%lld,%lld]%s%s%s", (long long)cases[i].rows,
+                 (long long)cases[i].d, p.has_w ? " w" : "", p.has_b ? " b" : "",
+                 cases[i].x_const ? " (x constant)" : "");
+        fc_case c = {.name = name, .n_in = 1 + p.has_w + p.has_b, .ndim = {2, 1, 1},
+                     .shape = {{cases[i].rows, cases[i].d}, {cases[i].d}, {cases[i].d}},
+                     .no_grad = {cases[i].x_const}, .dev = ln_dev, .ref_vjp = ln_vjp, .ud = &p};
+        fused_vs_composed(&c, 100 + i);
+    }
+}
+END_TEST
+
+START_TEST(batch_norm_fused_backward)
+{
+    struct {
+        int ndim;
+        int64_t shape[4];
+        bool affine;
+    } cases[] = {
+        {4, {3, 5, 7, 7}, true}, {2, {600, 3}, false}, {2, {2, 600}, true}, {4, {3, 7, 1, 1}, false},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bn_ud p = {.ndim = cases[i].ndim, .training = true, .has_affine = cases[i].affine,
+                   .eps = 1e-5};
+        memcpy(p.shape, cases[i].shape, sizeof p.shape);
+        char name[96];
+        snprintf(name, sizeof name, "batch_norm [%lld,%lld%s]%s", (long long)p.shape[0],
+                 (long long)p.shape[1], p.ndim == 4 ? ",h,w" : "", p.has_affine ? " wb" : "");
+        int64_t C = p.shape[1];
+        fc_case c = {.name = name, .n_in = p.has_affine ? 3 : 1, .ndim = {p.ndim, 1, 1},
+                     .shape = {{0}, {C}, {C}}, .dev = bn_dev, .ref_vjp = bn_vjp, .ud = &p};
+        memcpy(c.shape[0], p.shape, sizeof p.shape);
+        fused_vs_composed(&c, 200 + i);
+    }
+}
+END_TEST
+
 int main(void)
 {
     const tu_case cases[] = {
         {"softmax", 0, {softmax_ops, softmax_higher_order, cross_entropy_cases,
                 cross_entropy_errors, mse_cases}},
         {"norm", 0, {layer_norm_cases, batch_norm_training, batch_norm_eval,
-                batch_norm_running_stats, norm_errors}},
+                batch_norm_running_stats, norm_errors, layer_norm_fused_backward,
+                batch_norm_fused_backward}},
         {"attention", 0, {concat_and_slice, sdpa_cases, attention_cases,
                 attention_vit_shape_forward, deterministic}},
     };

@@ -10,8 +10,21 @@
  *   rstd:  gx = -(g * rstd^2 / M) * xhat
  * (d rstd / dx = -rstd^3 (x - mean) / M). The xhat rule uses the recorded
  * xhat and rstd variables, so differentiating it again goes back through
- * both ops: the norms are differentiable to any order. The affine part
- * (* w + b) is ordinary broadcasting mul / add. */
+ * both ops: the norms are differentiable to any order.
+ *
+ * When the backward runs without recording (no create_graph: g->recording
+ * is false), nothing will differentiate the rule again, and the xhat rule
+ * is one fused kernel (sc_k_norm_backward) instead of ~8 small ops; the
+ * composed rule stays for recording passes (the ULE teacher's double
+ * backward). Both compute the same expression (tested against each other).
+ *
+ * Layer norm's affine part (* w + b) is fused too: the forward kernel also
+ * writes y = xhat * w + b, recorded as one node of (x, w, b) that keeps
+ * xhat and rstd; its backward is, without recording, one kernel for gx
+ * (w folded into the xhat rule) and one for gw and gb (column sums), and
+ * when recording the composed ops (gxhat = gy * w, the composed xhat rule
+ * on the recorded xhat and rstd, gw = sum(gy * xhat), gb = sum(gy)). Batch
+ * norm's affine part is broadcasting mul / add. */
 #include "nn/ops_internal.h"
 #include "spurcl/nn.h"
 
@@ -25,13 +38,38 @@ static sc_var *channel_mean(sc_graph *g, sc_var *x, int64_t m)
     return sc_nn_scale(g, sc_nn_sum_to(g, x, 3, s), 1.0f / (float)m);
 }
 
+/* The xhat rule with recorded ops: rstd * (gy - mean_c(gy) - xh * mean_c(gy * xh)). */
+static sc_var *xhat_rule_composed(sc_graph *g, sc_var *gy, sc_var *xh, sc_var *rstd, int64_t m)
+{
+    sc_var *m1 = channel_mean(g, gy, m);
+    sc_var *m2 = channel_mean(g, sc_nn_mul(g, gy, xh), m);
+    return sc_nn_mul(g, rstd, sc_nn_sub(g, sc_nn_sub(g, gy, m1), sc_nn_mul(g, xh, m2)));
+}
+
+/* The same rule, fused, with gy * w for gy when w (layer norm's weight,
+ * [inner]) is given; not recorded. */
+static sc_var *xhat_rule_fused(sc_graph *g, sc_var *gy, sc_var *w, sc_var *xh, sc_var *rstd)
+{
+    SC_NN_CHECK(g, 3, gy, xh, rstd);
+    if (gy->t->numel != xh->t->numel) {
+        char b1[96], b2[96];
+        return sc__fail(g, sc_error_set(SC_ERR_STATE, "norm backward: gradient %s for %s",
+                                        sc__shape(gy, b1, sizeof b1), sc__shape(xh, b2, sizeof b2)));
+    }
+    sc_var *gx = sc__out_like(g, xh);
+    if (!gx)
+        return NULL;
+    SC_NN_TRY(g, sc_k_norm_backward(gx->t, gy->t, xh->t, rstd->t, w ? w->t : NULL));
+    return gx;
+}
+
 static void xhat_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
     sc_var *xh = n->out, *rstd = n->saved[0];
-    int64_t m = n->ip[0];
-    sc_var *m1 = channel_mean(g, gy, m);
-    sc_var *m2 = channel_mean(g, sc_nn_mul(g, gy, xh), m);
-    gin[0] = sc_nn_mul(g, rstd, sc_nn_sub(g, sc_nn_sub(g, gy, m1), sc_nn_mul(g, xh, m2)));
+    if (g->recording)
+        gin[0] = xhat_rule_composed(g, gy, xh, rstd, n->ip[0]);
+    else
+        gin[0] = xhat_rule_fused(g, gy, NULL, xh, rstd);
 }
 
 static void rstd_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
@@ -42,18 +80,54 @@ static void rstd_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     gin[0] = sc_nn_mul(g, xh, f);
 }
 
-/* xhat of x3 [outer, C, inner]; updates the running statistics when given. */
+/* Layer norm's affine node y = xhat * w + b of (x3, w, b); saved xhat and
+ * rstd (recorded variables of x3), ip[0] = M. */
+static void ln_affine_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    sc_var *w = n->in[1], *b = n->in[2], *xh = n->saved[0], *rstd = n->saved[1];
+    if (!g->recording) {
+        if (n->need[0])
+            gin[0] = xhat_rule_fused(g, gy, w, xh, rstd);
+        if ((n->need[1] || n->need[2]) && g->status == SC_OK) {
+            sc_var *gw = n->need[1] ? sc__out_like(g, w) : NULL;
+            sc_var *gb = n->need[2] ? sc__out_like(g, b) : NULL;
+            if (g->status != SC_OK)
+                return;
+            sc_status st = sc_k_norm_affine_grad(gw ? gw->t : NULL, gb ? gb->t : NULL, gy->t,
+                                                 xh->t);
+            if (st != SC_OK) {
+                sc__fail(g, st);
+                return;
+            }
+            gin[1] = gw;
+            gin[2] = gb;
+        }
+        return;
+    }
+    if (n->need[0])
+        gin[0] = xhat_rule_composed(g, w ? sc_nn_mul(g, gy, w) : gy, xh, rstd, n->ip[0]);
+    if (n->need[1])
+        gin[1] = sc_nn_sum_to(g, sc_nn_mul(g, gy, xh), w->t->ndim, w->t->shape);
+    if (n->need[2])
+        gin[2] = sc_nn_sum_to(g, gy, b->t->ndim, b->t->shape);
+}
+
+/* xhat of x3 [outer, C, inner]; updates the running statistics when given.
+ * With w or b (layer norm: [inner], x3 [1, rows, D]) returns y = xhat * w +
+ * b instead, from the same kernel, recorded as one node. */
 static sc_var *normalize(sc_graph *g, sc_var *x3, float eps, sc_tensor *rm, sc_tensor *rv,
-                         float momentum)
+                         float momentum, sc_var *w, sc_var *b)
 {
     SC_NN_CHECK(g, 1, x3);
     int64_t m = x3->t->shape[0] * x3->t->shape[2];
     int64_t rs[3] = {1, x3->t->shape[1], 1};
     sc_var *xh = sc__out(g, SC_F32, 3, x3->t->shape);
     sc_var *rstd = sc__out(g, SC_F32, 3, rs);
-    if (!xh || !rstd)
+    sc_var *y = w || b ? sc__out(g, SC_F32, 3, x3->t->shape) : NULL;
+    if (!xh || !rstd || ((w || b) && !y))
         return NULL;
-    SC_NN_TRY(g, sc_k_norm_forward(xh->t, rstd->t, x3->t, eps, rm, rv, momentum));
+    SC_NN_TRY(g, sc_k_norm_forward(xh->t, rstd->t, x3->t, eps, rm, rv, momentum,
+                                   y ? y->t : NULL, w ? w->t : NULL, b ? b->t : NULL));
     sc_node *nx = sc__record(g, xh, "norm_xhat", xhat_bw, 1, &x3);
     sc_node *nr = sc__record(g, rstd, "norm_rstd", rstd_bw, 1, &x3);
     if (nx) {
@@ -64,7 +138,16 @@ static sc_var *normalize(sc_graph *g, sc_var *x3, float eps, sc_tensor *rm, sc_t
         nr->saved[0] = xh;
         nr->ip[0] = m;
     }
-    return xh;
+    if (!y)
+        return xh;
+    sc_var *in[3] = {x3, w, b};
+    sc_node *na = sc__record(g, y, "layer_norm_affine", ln_affine_bw, 3, in);
+    if (na) {
+        na->saved[0] = xh;
+        na->saved[1] = rstd;
+        na->ip[0] = m;
+    }
+    return y;
 }
 
 sc_var *sc_nn_layer_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, float eps)
@@ -92,11 +175,7 @@ sc_var *sc_nn_layer_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, float eps
     if (!(eps >= 0.0f))
         return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "layer_norm: eps %g < 0", (double)eps));
     int64_t s3[3] = {1, d > 0 ? x->t->numel / d : 0, d};
-    sc_var *y = normalize(g, sc_nn_reshape(g, x, 3, s3), eps, NULL, NULL, 0.0f);
-    if (w)
-        y = sc_nn_mul(g, y, w);
-    if (b)
-        y = sc_nn_add(g, y, b);
+    sc_var *y = normalize(g, sc_nn_reshape(g, x, 3, s3), eps, NULL, NULL, 0.0f, w, b);
     return y ? sc_nn_reshape(g, y, r, x->t->shape) : NULL;
 }
 
@@ -175,7 +254,7 @@ sc_var *sc_nn_batch_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, sc_tensor
                                             "when using batch statistics (x %s)",
                                             sc__shape(x, b1, sizeof b1)));
         y = normalize(g, x3, eps, training ? running_mean : NULL,
-                      training ? running_var_t : NULL, momentum);
+                      training ? running_var_t : NULL, momentum, NULL, NULL);
         if (w2)
             y = sc_nn_mul(g, y, w2);
         if (b2v)
