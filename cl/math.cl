@@ -10,6 +10,26 @@
  * op codes of sc_ops.h (shared with the host). */
 #include "sc_ops.h"
 
+/* erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7): a polynomial and an
+ * exp, which PoCL vectorises; its libm erf is a scalar call (27x slower).
+ * sc_erf_e takes e = exp(-x * x) from the caller (GELU's backward shares it
+ * with the normal density). */
+inline float sc_erf_e(float x, float e)
+{
+    float ax = fabs(x);
+    float t = 1.0f / fma(0.3275911f, ax, 1.0f);
+    float p = fma(fma(fma(fma(1.061405429f, t, -1.453152027f), t, 1.421413741f), t,
+                      -0.284496736f), t, 0.254829592f) * t;
+    float r = 1.0f - p * e;
+    return copysign(r, x);
+}
+
+inline float sc_erf(float x) { return sc_erf_e(x, exp(-x * x)); }
+
+#define SC_INV_SQRT2 0.70710678118654752440f
+#define SC_INV_SQRT2PI 0.39894228040143267794f
+
+
 __kernel void sc_math_fill(__global float *y, uint yo, uint n, float v)
 {
     SC_FOR_EACH(i, n) y[yo + i] = v;
@@ -70,21 +90,7 @@ __kernel void sc_math_binary(__global float *y, uint yo, __global const float *a
 #if UOP < 0 || UOP >= SC_UOP_COUNT
 #error "UOP: not a unary op code of sc_ops.h"
 #endif
-/* erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7): a polynomial and an
- * exp, which PoCL vectorises; its libm erf is a scalar call (27x slower). */
-inline float sc_erf(float x)
-{
-    float ax = fabs(x);
-    float t = 1.0f / fma(0.3275911f, ax, 1.0f);
-    float p = fma(fma(fma(fma(1.061405429f, t, -1.453152027f), t, 1.421413741f), t,
-                      -0.284496736f), t, 0.254829592f) * t;
-    float r = 1.0f - p * exp(-ax * ax);
-    return copysign(r, x);
-}
-
 /* erf-form GELU and its derivatives */
-#define SC_INV_SQRT2 0.70710678118654752440f
-#define SC_INV_SQRT2PI 0.39894228040143267794f
 __kernel void sc_math_unary(__global float *y, uint yo, __global const float *x, uint xo,
                             uint n, float p)
 {
@@ -139,6 +145,20 @@ __kernel void sc_math_relu_mask(__global float *y, uint yo, __global const float
     SC_FOR_EACH(i, n) {
         float g = gy[go + i];
         y[yo + i] = x[xo + i] > 0.0f ? g : 0.0f;
+    }
+}
+
+/* GELU's backward, fused: y = gy * gelu'(x), gelu'(x) = Phi(x) + x * phi(x),
+ * one exp shared by erf and the density (the composed gelu' then mul: two
+ * launches and two exps). */
+__kernel void sc_math_gelu_backward(__global float *y, uint yo, __global const float *gy,
+                                    uint go, __global const float *x, uint xo, uint n)
+{
+    SC_FOR_EACH(i, n) {
+        float v = x[xo + i];
+        float e = exp(-0.5f * v * v);
+        float d = fma(0.5f, sc_erf_e(v * SC_INV_SQRT2, e), 0.5f) + v * SC_INV_SQRT2PI * e;
+        y[yo + i] = gy[go + i] * d;
     }
 }
 

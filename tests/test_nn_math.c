@@ -507,11 +507,61 @@ START_TEST(engine_no_leak_over_steps)
 }
 END_TEST
 
+/* GELU's backward without recording is one fused kernel (gy * gelu'(x));
+ * with recording it is the composed gelu' op and a mul. Both on the same
+ * inputs (odd sizes, x over [-6, 6] and exact 0) against each other and
+ * against gelu'(x) = Phi(x) + x phi(x) in double. */
+START_TEST(gelu_fused_backward)
+{
+    const int64_t sizes[] = {1, 7, 65, 257, 1000};
+    sc_rng rng;
+    sc_rng_seed(&rng, 77);
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        int64_t n = sizes[si];
+        float *x = malloc((size_t)n * sizeof *x), *u = malloc((size_t)n * sizeof *u);
+        tu_uniform(&rng, x, (size_t)n, -6.0f, 6.0f);
+        tu_uniform(&rng, u, (size_t)n, -1.0f, 1.0f);
+        x[0] = n > 1 ? 0.0f : x[0];
+        float *got[2];
+        for (int rec = 0; rec < 2; rec++) {
+            sc_graph *g;
+            TU_OK(sc_graph_create(tu_ctx(), &g));
+            sc_var *xv = sc_var_from_host(g, 1, &n, x, true);
+            sc_var *y = sc_nn_gelu(g, xv);
+            sc_var *seed = sc_var_from_host(g, 1, &n, u, false), *gx = NULL;
+            TU_OK(sc_grad(g, 1, &y, &seed, 1, &xv, rec == 1, &gx));
+            ck_assert_ptr_nonnull(gx);
+            got[rec] = tu_download(sc_var_tensor(gx));
+            sc_graph_free(g);
+        }
+        double *want = malloc((size_t)n * sizeof *want), *comp = malloc((size_t)n * sizeof *comp);
+        double worst = 0;
+        for (int64_t i = 0; i < n; i++) {
+            double v = x[i];
+            double d = 0.5 * (1.0 + erf(v / sqrt(2.0))) + v * exp(-0.5 * v * v) * 0.39894228040143267794;
+            want[i] = u[i] * d;
+            comp[i] = got[1][i];
+            worst = fmax(worst, fabs(got[0][i] - got[1][i]));
+        }
+        tu_assert_close("gelu fused vs composed", got[0], comp, (size_t)n, 1e-5, 1e-6);
+        tu_assert_close("gelu fused vs double", got[0], want, (size_t)n, 1e-5, 1e-6);
+        tu_assert_close("gelu composed vs double", got[1], want, (size_t)n, 1e-5, 1e-6);
+        printf("  gelu backward [%lld]: max |fused - composed| %.2e\n", (long long)n, worst);
+        free(x);
+        free(u);
+        free(got[0]);
+        free(got[1]);
+        free(want);
+        free(comp);
+    }
+}
+END_TEST
+
 int main(void)
 {
     const tu_case cases[] = {
         {"ops", 0, {binary_broadcast, unary_ops, reductions_and_shapes, sum_to_large,
-                matmul_variants, gemm_providers}},
+                matmul_variants, gemm_providers, gelu_fused_backward}},
         {"engine", 0, {engine_semantics, engine_no_leak_over_steps}},
     };
     return tu_run(TU_SUITE("nn_math", cases));

@@ -61,6 +61,8 @@ sc_status sc_k_math_binary(int bop, sc_tensor *y, const sc_tensor *a, const sc_t
 sc_status sc_k_math_unary(int uop, sc_tensor *y, const sc_tensor *x, float p);
 /* y = gy where x > 0, else 0 (relu's backward); same element counts. */
 sc_status sc_k_math_relu_mask(sc_tensor *y, const sc_tensor *gy, const sc_tensor *x);
+/* y = gy * gelu'(x) (erf form), one kernel; same element counts. */
+sc_status sc_k_math_gelu_backward(sc_tensor *y, const sc_tensor *gy, const sc_tensor *x);
 /* y = x summed over the axes where y (right-aligned) has extent 1. */
 sc_status sc_k_math_sum_to(sc_tensor *y, const sc_tensor *x);
 /* y = x with its axes permuted (rank <= 4): y.shape[i] = x.shape[perm[i]]. */

@@ -145,6 +145,16 @@ sc_status sc_k_math_relu_mask(sc_tensor *y, const sc_tensor *gy, const sc_tensor
     return sc_launch_1d(y->ctx, "math", NULL, "sc_math_relu_mask", n, 7, args);
 }
 
+sc_status sc_k_math_gelu_backward(sc_tensor *y, const sc_tensor *gy, const sc_tensor *x)
+{
+    cl_mem ym = y->buf->mem, gm = gy->buf->mem, xm = x->buf->mem;
+    cl_uint yo = (cl_uint)y->offset, go = (cl_uint)gy->offset, xo = (cl_uint)x->offset;
+    cl_uint n = (cl_uint)x->numel;
+    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(gm), SC_ARG(go),
+                      SC_ARG(xm), SC_ARG(xo), SC_ARG(n)};
+    return sc_launch_1d(y->ctx, "math", NULL, "sc_math_gelu_backward", n, 7, args);
+}
+
 /* ---- sum_to and permute ----------------------------------------------------------- */
 
 sc_status sc_k_math_sum_to(sc_tensor *y, const sc_tensor *x)

@@ -180,9 +180,29 @@ static void gelu1_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
     gin[0] = sc_nn_mul(g, gy, unary(g, n->in[0], SC_UOP_GELU2, 0, gelu2_bw));
 }
+/* gy * gelu'(x): composed when the backward records (the recorded gelu'
+ * op and a mul, differentiable again up to the third derivative), else one
+ * fused kernel. */
 static void gelu_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
-    gin[0] = sc_nn_mul(g, gy, unary(g, n->in[0], SC_UOP_GELU1, 0, gelu1_bw));
+    sc_var *x = n->in[0];
+    if (g->recording) {
+        gin[0] = sc_nn_mul(g, gy, unary(g, x, SC_UOP_GELU1, 0, gelu1_bw));
+        return;
+    }
+    if (gy->t->numel != x->t->numel) {
+        shape_error(g, "gelu backward", gy, x);
+        return;
+    }
+    sc_var *gx = sc__out_like(g, x);
+    if (!gx)
+        return;
+    sc_status st = sc_k_math_gelu_backward(gx->t, gy->t, x->t);
+    if (st != SC_OK) {
+        sc__fail(g, st);
+        return;
+    }
+    gin[0] = gx;
 }
 static void scale_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
