@@ -30,7 +30,9 @@ esac
 
 packages="build-essential pkg-config python3 meson ninja-build ocl-icd-opencl-dev \
 opencl-headers pocl-opencl-icd clinfo libclblast-dev libpng-dev zlib1g-dev check \
-libcjson-dev libopenblas-dev dataset-fashion-mnist"
+libcjson-dev libopenblas-dev dataset-fashion-mnist libopenmpi-dev openmpi-bin"
+# (Open MPI: data-parallel training, 'mpirun -np N build/spurcl train ...';
+# the test suite runs it on 2 ranks.)
 # The test suite also checks checkpoints against PyTorch (tests/interop):
 # Debian's torch, and a venv for the safetensors package (not in Debian 12).
 [ "$mode" = test ] && packages="$packages python3-torch python3-numpy python3-venv chromium"

@@ -25,7 +25,8 @@ typedef enum sc_status {
     SC_ERR_OUT_OF_MEMORY,    /* host allocation failed */
     SC_ERR_UNSUPPORTED,      /* valid request the library cannot do (yet) */
     SC_ERR_NUMERIC,          /* NaN or infinity where a finite value was needed */
-    SC_ERR_STATE             /* a call made in the wrong order or state */
+    SC_ERR_STATE,            /* a call made in the wrong order or state */
+    SC_ERR_DIST              /* a call across the ranks of a data-parallel run (MPI) failed */
 } sc_status;
 
 /* Detail of the last failure on this thread ("" if none). Valid until the

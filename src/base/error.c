@@ -111,6 +111,7 @@ const char *sc_status_name(sc_status status)
     case SC_ERR_UNSUPPORTED: return "SC_ERR_UNSUPPORTED";
     case SC_ERR_NUMERIC: return "SC_ERR_NUMERIC";
     case SC_ERR_STATE: return "SC_ERR_STATE";
+    case SC_ERR_DIST: return "SC_ERR_DIST";
     }
     return "SC_ERR_UNKNOWN";
 }

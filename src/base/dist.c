@@ -1,0 +1,213 @@
+/* The one place spurcl calls MPI (include/spurcl/dist.h, src/base/dist.h).
+ * Built without MPI (no SC_HAVE_MPI), the same calls serve one process. */
+#include "base/dist.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef SC_HAVE_MPI
+#include <mpi.h>
+#endif
+
+static int g_rank, g_size = 1, g_local_rank, g_local_size = 1;
+
+bool sc_dist_built(void)
+{
+#ifdef SC_HAVE_MPI
+    return true;
+#else
+    return false;
+#endif
+}
+
+int sc_dist_rank(void) { return g_rank; }
+int sc_dist_size(void) { return g_size; }
+int sc_dist_local_rank(void) { return g_local_rank; }
+int sc_dist_local_size(void) { return g_local_size; }
+
+#ifdef SC_HAVE_MPI
+
+static bool g_inited;              /* sc_dist_init called MPI_Init_thread */
+static MPI_Comm g_local = MPI_COMM_NULL;
+
+/* Whether an MPI launcher started this process: Open MPI's mpirun sets
+ * OMPI_COMM_WORLD_SIZE, Hydra (MPICH) PMI_SIZE, a PMIx launcher PMIX_RANK. */
+static bool launched(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v)
+            return true;
+    }
+    return false;
+}
+
+/* SC_ERR_DIST naming the call, the rank and MPI's message. */
+static sc_status mpi_fail(int rc, const char *call, const char *what)
+{
+    char msg[MPI_MAX_ERROR_STRING + 1] = "";
+    int len = 0;
+    if (MPI_Error_string(rc, msg, &len) != MPI_SUCCESS)
+        snprintf(msg, sizeof msg, "MPI error %d", rc);
+    return sc_error_set(SC_ERR_DIST, "%s (%s) failed on rank %d of %d: %s", call,
+                        what ? what : "-", g_rank, g_size, msg);
+}
+
+#define MPI_TRY(call, name, what)                                                                  \
+    do {                                                                                           \
+        int rc_ = (call);                                                                          \
+        if (rc_ != MPI_SUCCESS)                                                                    \
+            return mpi_fail(rc_, name, what);                                                      \
+    } while (0)
+
+sc_status sc_dist_init(int *argc, char ***argv)
+{
+    int flag = 0;
+    if (g_inited || !launched() || (MPI_Initialized(&flag) == MPI_SUCCESS && flag))
+        return SC_OK;
+    /* only the main thread calls MPI (the batcher's and PoCL's threads never do) */
+    int provided = 0;
+    int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+    if (rc != MPI_SUCCESS)
+        return sc_error_set(SC_ERR_DIST, "MPI_Init_thread failed (error %d)", rc);
+    g_inited = true;
+    /* failures come back as codes and become messages naming the call */
+    MPI_TRY(MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN), "MPI_Comm_set_errhandler",
+            "world");
+    MPI_TRY(MPI_Comm_rank(MPI_COMM_WORLD, &g_rank), "MPI_Comm_rank", "world");
+    MPI_TRY(MPI_Comm_size(MPI_COMM_WORLD, &g_size), "MPI_Comm_size", "world");
+    MPI_TRY(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g_rank, MPI_INFO_NULL,
+                                &g_local),
+            "MPI_Comm_split_type", "ranks on this machine");
+    MPI_TRY(MPI_Comm_rank(g_local, &g_local_rank), "MPI_Comm_rank", "ranks on this machine");
+    MPI_TRY(MPI_Comm_size(g_local, &g_local_size), "MPI_Comm_size", "ranks on this machine");
+    return SC_OK;
+}
+
+void sc_dist_finalize(void)
+{
+    if (!g_inited)
+        return;
+    if (g_local != MPI_COMM_NULL)
+        MPI_Comm_free(&g_local);
+    MPI_Finalize();
+    g_inited = false;
+}
+
+void sc_dist_abort(int code)
+{
+    if (g_inited && g_size > 1)
+        MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+/* MPI counts are ints: larger buffers go in pieces of at most 2^30 elements. */
+#define CHUNK ((size_t)1 << 30)
+
+sc_status sc_dist_bcast(void *buf, size_t bytes, const char *what)
+{
+    for (size_t off = 0; g_size > 1 && off < bytes; off += CHUNK) {
+        size_t n = bytes - off < CHUNK ? bytes - off : CHUNK;
+        MPI_TRY(MPI_Bcast((char *)buf + off, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast",
+                what);
+    }
+    return SC_OK;
+}
+
+sc_status sc_dist_gather(const void *send, size_t bytes, void *recv, const char *what)
+{
+    if (g_size == 1) {
+        if (recv && bytes)
+            memmove(recv, send, bytes);
+        return SC_OK;
+    }
+    if (bytes > (size_t)INT_MAX)
+        return sc_error_set(SC_ERR_INVALID_ARG, "MPI_Gather (%s): %zu bytes a rank is too many",
+                            what ? what : "-", bytes);
+    MPI_TRY(MPI_Gather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, 0, MPI_COMM_WORLD),
+            "MPI_Gather", what);
+    return SC_OK;
+}
+
+sc_status sc_dist_barrier(const char *what)
+{
+    if (g_size > 1)
+        MPI_TRY(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier", what);
+    return SC_OK;
+}
+
+static sc_status sum(void *buf, size_t n, size_t elem, MPI_Datatype type, const char *what)
+{
+    for (size_t off = 0; g_size > 1 && off < n; off += CHUNK) {
+        size_t k = n - off < CHUNK ? n - off : CHUNK;
+        MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off * elem, (int)k, type, MPI_SUM,
+                              MPI_COMM_WORLD),
+                "MPI_Allreduce", what);
+    }
+    return SC_OK;
+}
+
+sc_status sc__dist_sum_f32(float *buf, size_t n, const char *what)
+{
+    return sum(buf, n, sizeof *buf, MPI_FLOAT, what);
+}
+
+sc_status sc__dist_sum_f64(double *buf, size_t n, const char *what)
+{
+    return sum(buf, n, sizeof *buf, MPI_DOUBLE, what);
+}
+
+#else /* one process */
+
+sc_status sc_dist_init(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    return SC_OK;
+}
+
+void sc_dist_finalize(void) {}
+
+void sc_dist_abort(int code) { (void)code; }
+
+sc_status sc_dist_bcast(void *buf, size_t bytes, const char *what)
+{
+    (void)buf;
+    (void)bytes;
+    (void)what;
+    return SC_OK;
+}
+
+sc_status sc_dist_gather(const void *send, size_t bytes, void *recv, const char *what)
+{
+    (void)what;
+    if (recv && bytes)
+        memmove(recv, send, bytes);
+    return SC_OK;
+}
+
+sc_status sc_dist_barrier(const char *what)
+{
+    (void)what;
+    return SC_OK;
+}
+
+sc_status sc__dist_sum_f32(float *buf, size_t n, const char *what)
+{
+    (void)buf;
+    (void)n;
+    (void)what;
+    return SC_OK;
+}
+
+sc_status sc__dist_sum_f64(double *buf, size_t n, const char *what)
+{
+    (void)buf;
+    (void)n;
+    (void)what;
+    return SC_OK;
+}
+
+#endif
