@@ -56,7 +56,11 @@ SC_API sc_status sc_device_list(sc_device_info **out, size_t *count);
 SC_API void sc_device_list_free(sc_device_info *list);
 
 /* Picks a device from `list` by `selector` (see above). On no match returns
- * SC_ERR_DEVICE_NOT_FOUND with a detail listing the devices that exist. */
+ * SC_ERR_DEVICE_NOT_FOUND with a detail listing the devices that exist.
+ * Under mpirun (spurcl/dist.h) with k > 1 devices of the chosen type, a
+ * type selector (auto, gpu, cpu, accelerator) gives node-local rank r the
+ * (r mod k)-th of them, best first; P:D and a name pick the same device on
+ * every rank. */
 SC_API sc_status sc_device_select(const sc_device_info *list, size_t count,
                                   const char *selector, size_t *index);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "spurcl/device.h"
+#include "spurcl/dist.h"
 #include "spurcl/sys.h"
 #include "spurcl/train.h"
 
@@ -170,9 +171,14 @@ static int prepare_run_dir(sc_cli_args *a, const sc_cli_global *g)
         if (run->resume)
             return sc_cli_usage_error(cmd, "--resume needs --out DIR, the run to continue "
                                            "(without --out every run gets a new directory)");
-        int rc = fresh_run_dir(a);
+        /* under mpirun rank 0 names and makes it, and tells the others */
+        int rc = sc_dist_rank() == 0 ? fresh_run_dir(a) : SC_CLI_CONTINUE;
         if (rc != SC_CLI_CONTINUE)
             return rc;
+        if (sc_dist_bcast(a->run_dir_buf, sizeof a->run_dir_buf, "the run directory's name") !=
+            SC_OK)
+            return sc_cli_fail(cmd);
+        run->run_dir = a->run_dir_buf;
     }
     printf("run directory: %s\n", run->run_dir);
     fflush(stdout);
@@ -202,7 +208,8 @@ static int prepare_run_dir(sc_cli_args *a, const sc_cli_global *g)
  * invocation made it. rmdir fails, as it should, on one that holds files. */
 static void drop_empty_fresh_dir(const sc_cli_args *a)
 {
-    if (!a->run || a->run->run_dir != a->run_dir_buf || rmdir(a->run_dir_buf) != 0 ||
+    if (!a->run || a->run->run_dir != a->run_dir_buf || sc_dist_rank() > 0 ||
+        rmdir(a->run_dir_buf) != 0 ||
         !a->fresh_parent_made)
         return;
     char parent[4096];

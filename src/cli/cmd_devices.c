@@ -3,8 +3,43 @@
 #include "cli.h"
 #include "opts.h"
 #include "spurcl/device.h"
+#include "spurcl/dist.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* What a rank says about itself under mpirun. */
+typedef struct rank_line {
+    int local_rank, platform, device;
+    char host[64], name[128];
+} rank_line;
+
+/* Under mpirun: one line a rank, on rank 0, with the device it selected. */
+static int print_ranks(const sc_device_info *mine)
+{
+    rank_line me = {.local_rank = sc_dist_local_rank(), .platform = mine->platform_index,
+                    .device = mine->device_index};
+    if (gethostname(me.host, sizeof me.host - 1) != 0)
+        snprintf(me.host, sizeof me.host, "?");
+    snprintf(me.name, sizeof me.name, "%s", mine->name);
+    int n = sc_dist_size();
+    rank_line *all = sc_dist_rank() == 0 ? calloc((size_t)n, sizeof *all) : NULL;
+    if (sc_dist_rank() == 0 && !all) {
+        fprintf(stderr, "spurcl: devices: out of host memory\n");
+        return SC_EXIT_FAIL;
+    }
+    if (sc_dist_gather(&me, sizeof me, all, "the devices of the ranks") != SC_OK) {
+        free(all);
+        return sc_cli_fail("devices");
+    }
+    for (int r = 0; all && r < n; r++)
+        printf("rank %d (host %s, local rank %d): %d:%d %s\n", r, all[r].host,
+               all[r].local_rank, all[r].platform, all[r].device, all[r].name);
+    free(all);
+    return SC_EXIT_OK;
+}
 
 static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
 {
@@ -33,8 +68,9 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
                d->opencl_c_version, d->fp64 ? "yes" : "no");
     }
     printf("\n* selected by '%s'\n", selector);
+    int rc = sc_dist_size() > 1 ? print_ranks(&list[sel]) : SC_EXIT_OK;
     sc_device_list_free(list);
-    return SC_EXIT_OK;
+    return rc;
 }
 
 static const sc_cli_spec spec = {
@@ -43,7 +79,10 @@ static const sc_cli_spec spec = {
     "that the selector picks (--device before the command; default\n"
     "$SPURCL_DEVICE, else auto).\n"
     "Columns: index P:D, platform, device, type, compute units, max clock (MHz),\n"
-    "global memory, max work-group size, OpenCL C version, fp64 support.\n",
+    "global memory, max work-group size, OpenCL C version, fp64 support.\n"
+    "Under mpirun, rank 0 prints the table and then one line a rank: its host,\n"
+    "node-local rank and the device it selected (a type selector such as auto\n"
+    "spreads the ranks of a machine over its devices of that type).\n",
     NULL, NULL, SC_CLI_OPENS_NOTHING, run, .flat = true,
 };
 

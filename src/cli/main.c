@@ -8,30 +8,34 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "spurcl/dist.h"
 #include "spurcl/sys.h"
 
 typedef struct command {
     const char *name;
     int (*run)(const sc_cli_global *g, int argc, char **argv);
     const char *summary;
+    bool parallel;  /* runs under mpirun with more than one rank (issue #15) */
 } command;
 
 static const command commands[] = {
-    {"devices", sc_cmd_devices, "list OpenCL devices and mark the one that would be used"},
-    {"selftest", sc_cmd_selftest, "run a smoke computation on the device and check it on the CPU"},
-    {"data", sc_cmd_data, "build, inspect and preview spurious-correlation data sets"},
-    {"train", sc_cmd_train, "train a classifier with plain ERM"},
-    {"eval", sc_cmd_eval, "per-group accuracy of a checkpoint on a data set"},
-    {"jtt", sc_cmd_jtt, "the JTT baseline: train, upweight the errors, retrain"},
-    {"groupdro", sc_cmd_groupdro, "the GroupDRO baseline (reads group labels: the oracle)"},
-    {"dfr", sc_cmd_dfr, "the DFR baseline: retrain a model's last layer on balanced val"},
-    {"ule", sc_cmd_ule, "ULE: a teacher that unlearns the student's shortcut"},
-    {"ssl", sc_cmd_ssl, "self-supervised pre-training (SimCLR, BarlowTwins) with LA-SSL sampling"},
-    {"probe", sc_cmd_probe, "linear probe on a frozen encoder, per-group table"},
-    {"saliency", sc_cmd_saliency, "input-gradient pictures of a checkpoint"},
-    {"compare", sc_cmd_compare, "methods x seeds on one data set: the robustness table"},
-    {"demo", sc_cmd_demo, "the robustness demo: ERM, JTT and ULE on MNIST-SC"},
-    {"report", sc_cmd_report, "one self-contained HTML page of a run or a comparison"},
+    {"devices", sc_cmd_devices, "list OpenCL devices and mark the one that would be used", true},
+    {"selftest", sc_cmd_selftest,
+     "run a smoke computation on the device and check it on the CPU", false},
+    {"data", sc_cmd_data, "build, inspect and preview spurious-correlation data sets", false},
+    {"train", sc_cmd_train, "train a classifier with plain ERM", true},
+    {"eval", sc_cmd_eval, "per-group accuracy of a checkpoint on a data set", false},
+    {"jtt", sc_cmd_jtt, "the JTT baseline: train, upweight the errors, retrain", false},
+    {"groupdro", sc_cmd_groupdro, "the GroupDRO baseline (reads group labels: the oracle)", false},
+    {"dfr", sc_cmd_dfr, "the DFR baseline: retrain a model's last layer on balanced val", false},
+    {"ule", sc_cmd_ule, "ULE: a teacher that unlearns the student's shortcut", false},
+    {"ssl", sc_cmd_ssl,
+     "self-supervised pre-training (SimCLR, BarlowTwins) with LA-SSL sampling", false},
+    {"probe", sc_cmd_probe, "linear probe on a frozen encoder, per-group table", false},
+    {"saliency", sc_cmd_saliency, "input-gradient pictures of a checkpoint", false},
+    {"compare", sc_cmd_compare, "methods x seeds on one data set: the robustness table", false},
+    {"demo", sc_cmd_demo, "the robustness demo: ERM, JTT and ULE on MNIST-SC", false},
+    {"report", sc_cmd_report, "one self-contained HTML page of a run or a comparison", false},
 };
 
 static void usage(FILE *out)
@@ -61,6 +65,10 @@ static void usage(FILE *out)
             "                     embedded copies (kernel development)\n"
             "  SPURCL_FAST_MATH   1: build kernels with -cl-fast-relaxed-math\n"
             "\n"
+            "Data-parallel (a build with MPI): 'mpirun -np N spurcl train ...' trains on N\n"
+            "processes, each on the device its node-local rank picks ('mpirun -np N\n"
+            "spurcl devices' shows which); rank 0 prints and writes every file.\n"
+            "\n"
             "Run 'spurcl <command> --help' for a command's options.\n"
             "Exit status: 0 success, 1 failure, 2 bad usage.\n");
 }
@@ -79,7 +87,37 @@ static int finish_stdout(int rc)
     return rc == SC_EXIT_OK ? SC_EXIT_FAIL : rc;
 }
 
-int main(int argc, char **argv)
+/* A command under mpirun with more than one rank: those that run
+ * data-parallel go on (rank 0 alone prints: the others' standard output
+ * goes to /dev/null and their progress is off; their errors still reach
+ * stderr); the others are refused on every rank. */
+static bool g_refused; /* every rank refused the command: no abort needed */
+
+static int dist_check(const command *c, sc_cli_global *g)
+{
+    if (sc_dist_size() == 1)
+        return SC_EXIT_OK;
+    if (!c->parallel) {
+        if (sc_dist_rank() == 0)
+            fprintf(stderr,
+                    "spurcl: '%s' does not run data-parallel yet (issue #15; 'train' and "
+                    "'devices' do): run it as one process, without mpirun\n",
+                    c->name);
+        g_refused = true;
+        return SC_EXIT_USAGE;
+    }
+    if (sc_dist_rank() > 0) {
+        g->quiet = true;
+        if (!freopen("/dev/null", "w", stdout)) {
+            fprintf(stderr, "spurcl: rank %d: cannot silence standard output: %s\n",
+                    sc_dist_rank(), strerror(errno));
+            return SC_EXIT_FAIL;
+        }
+    }
+    return SC_EXIT_OK;
+}
+
+static int run_main(int argc, char **argv)
 {
     sc_cli_global g = {.argc = argc, .argv = argv};
     static const struct option opts[] = {
@@ -119,8 +157,28 @@ int main(int argc, char **argv)
         if (strcmp(commands[i].name, name) == 0) {
             int sub_argc = argc - optind;
             char **sub_argv = argv + optind;
-            return finish_stdout(commands[i].run(&g, sub_argc, sub_argv));
+            int rc = dist_check(&commands[i], &g);
+            return rc != SC_EXIT_OK ? rc : finish_stdout(commands[i].run(&g, sub_argc, sub_argv));
         }
     fprintf(stderr, "spurcl: unknown command '%s'\nTry 'spurcl --help'.\n", name);
     return SC_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    /* MPI first (it may rewrite argv), and only under an MPI launcher */
+    if (sc_dist_init(&argc, &argv) != SC_OK) {
+        fprintf(stderr, "spurcl: %s\n", sc_last_error());
+        return SC_EXIT_FAIL;
+    }
+    int rc = run_main(argc, argv);
+    /* a rank that failed ends the job: the others may wait in a collective */
+    if (rc != SC_EXIT_OK && sc_dist_size() > 1 && !g_refused) {
+        fflush(stdout);
+        fprintf(stderr, "spurcl: rank %d of %d failed (exit %d); ending every rank\n",
+                sc_dist_rank(), sc_dist_size(), rc);
+        sc_dist_abort(rc);
+    }
+    sc_dist_finalize();
+    return rc;
 }

@@ -1,5 +1,6 @@
 /* Device enumeration, selection and the execution context. */
 #include "core/core.h"
+#include "spurcl/dist.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -216,6 +217,34 @@ static sc_status not_found(const sc_device_info *list, size_t count, const char 
                         selector, buf);
 }
 
+/* Under mpirun with several ranks on this machine, a type selector (auto,
+ * gpu, cpu, accelerator) spreads them over the devices of the chosen one's
+ * type: local rank r takes the (r mod k)-th of those k devices in the order
+ * "auto" ranks them (the best first), so one process alone, or local rank
+ * 0, gets what it always got. */
+static size_t spread(const sc_device_info *list, size_t count, size_t best)
+{
+    int r = sc_dist_local_rank();
+    if (sc_dist_local_size() < 2 || r < 1)
+        return best;
+    size_t k = 0, *same = malloc(count * sizeof *same);
+    if (!same)
+        return best;
+    for (size_t i = 0; i < count; i++)
+        if (list[i].type == list[best].type)
+            same[k++] = i;
+    /* insertion sort, best first (stable: listing order on ties) */
+    for (size_t i = 1; i < k; i++)
+        for (size_t j = i; j > 0 && better(&list[same[j]], &list[same[j - 1]]); j--) {
+            size_t t = same[j];
+            same[j] = same[j - 1];
+            same[j - 1] = t;
+        }
+    size_t pick = k ? same[(size_t)r % k] : best;
+    free(same);
+    return pick;
+}
+
 sc_status sc_device_select(const sc_device_info *list, size_t count, const char *selector,
                            size_t *index)
 {
@@ -255,7 +284,7 @@ sc_status sc_device_select(const sc_device_info *list, size_t count, const char 
     }
     if (best < 0)
         return not_found(list, count, selector);
-    *index = (size_t)best;
+    *index = spread(list, count, (size_t)best);
     return SC_OK;
 }
 
