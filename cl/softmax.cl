@@ -88,3 +88,40 @@ SC_ROW_KERNEL void sc_softmax_cross_entropy(__global float *loss, uint lo, __glo
         }
     SC_ROW_END
 }
+
+/* The backward of log-softmax, fused: gx = gy - exp(y) * sum(gy), y the
+ * log-softmax output (the composed rule: exp, sum, mul, sub). */
+SC_ROW_KERNEL void sc_softmax_log_backward(__global float *gx, uint gxo, __global const float *y,
+                                           uint yo, __global const float *gy, uint go, uint rows,
+                                           uint len)
+{
+    SC_ROW_BEGIN(r, rows)
+        size_t base = (size_t)r * len;
+        __global const float *py = y + yo + base, *pg = gy + go + base;
+        __global float *pz = gx + gxo + base;
+        float s = 0.0f;
+        SC_ROW_LOOP(j, len) s += pg[j];
+        s = SC_ROW_SUM(s);
+        SC_ROW_LOOP(j, len) pz[j] = pg[j] - exp(py[j]) * s;
+    SC_ROW_END
+}
+
+/* The backward of the per-row cross-entropy, fused: gx[r, j] = gy[r] *
+ * (softmax(x[r, :])[j] - [j == label[r]]) (the composed rule: softmax,
+ * one-hot, sub, mul). A label outside [0, len) makes the row NaN, as the
+ * composed one-hot does. */
+SC_ROW_KERNEL void sc_softmax_cross_entropy_backward(__global float *gx, uint gxo,
+                                                     __global const float *x, uint xo,
+                                                     __global const int *labels, uint labo,
+                                                     __global const float *gy, uint go,
+                                                     uint rows, uint len)
+{
+    SC_ROW_BEGIN(r, rows)
+        __global const float *p = x + xo + (size_t)r * len;
+        __global float *q = gx + gxo + (size_t)r * len;
+        ROW_MAX_SUMEXP(p, len, m, s);
+        int c = labels[labo + r];
+        float g = (c >= 0 && (uint)c < len) ? gy[go + r] : NAN;
+        SC_ROW_LOOP(j, len) q[j] = g * (exp(p[j] - m) / s - ((int)j == c ? 1.0f : 0.0f));
+    SC_ROW_END
+}

@@ -138,6 +138,14 @@ sc_status sc_k_softmax_backward_y(sc_tensor *z, const sc_tensor *y, const sc_ten
 sc_status sc_k_softmax_cross_entropy(sc_tensor *loss, const sc_tensor *x,
                                      const sc_tensor *labels);
 
+/* gx = gy - exp(y) * sum(gy) (y a log-softmax output): its backward. */
+sc_status sc_k_softmax_log_backward(sc_tensor *gx, const sc_tensor *y, const sc_tensor *gy);
+/* gx [N, K] = gy[i] * (softmax(x_i) - onehot(labels_i)): the backward of
+ * sc_k_softmax_cross_entropy for the cotangent gy [N]; NaN rows for labels
+ * outside [0, K). */
+sc_status sc_k_softmax_cross_entropy_backward(sc_tensor *gx, const sc_tensor *x,
+                                              const sc_tensor *labels, const sc_tensor *gy);
+
 /* ---- norm.cl: layer and batch norm statistics ------------------------------ */
 
 /* For x3 [outer, C, inner]: xh = (x - mean_c) * rstd_c, rstd [1, C, 1] =

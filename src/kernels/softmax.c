@@ -66,3 +66,16 @@ sc_status sc_k_softmax_cross_entropy(sc_tensor *loss, const sc_tensor *x, const 
     const sc_tensor *t[3] = {loss, x, labels};
     return row_kernel("sc_softmax_cross_entropy", x, 3, t, false, 0);
 }
+
+sc_status sc_k_softmax_log_backward(sc_tensor *gx, const sc_tensor *y, const sc_tensor *gy)
+{
+    const sc_tensor *t[3] = {gx, y, gy};
+    return row_kernel("sc_softmax_log_backward", y, 3, t, false, 0);
+}
+
+sc_status sc_k_softmax_cross_entropy_backward(sc_tensor *gx, const sc_tensor *x,
+                                              const sc_tensor *labels, const sc_tensor *gy)
+{
+    const sc_tensor *t[4] = {gx, x, labels, gy};
+    return row_kernel("sc_softmax_cross_entropy_backward", x, 4, t, false, 0);
+}

@@ -18,6 +18,11 @@
  *   cross-entropy per sample l_i = logsumexp(x_i) - x_i[y_i], fused; its
  *                backward gy_i * (softmax(x_i) - onehot(y_i)) uses the
  *                softmax op, so it is twice (any times) differentiable.
+ * When the backward runs without recording (no create_graph), nothing will
+ * differentiate these rules again, and the composed ones (log-softmax,
+ * cross-entropy) are one row kernel each instead (sc_k_softmax_log_backward,
+ * sc_k_softmax_cross_entropy_backward); the composed rules stay for
+ * recording passes. Both give the same values (tested against each other).
  *                The labels stay on the device: an out-of-range label
  *                gives NaN in its row of the loss and of the gradient (the
  *                kernels' rule), never a read outside the row. */
@@ -123,10 +128,35 @@ static void softmax_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     gin[0] = softmax_backward(g, n->out, gy);
 }
 
+/* A row-kernel backward's output like `like`, or NULL (error recorded) when
+ * gy does not have like's element count. */
+static sc_var *fused_grad_out(sc_graph *g, const char *op, sc_var *gy, int64_t want, sc_var *like)
+{
+    if (gy->t->numel != want) {
+        char b1[96], b2[96];
+        return sc__fail(g, sc_error_set(SC_ERR_STATE, "%s backward: gradient %s for %s", op,
+                                        sc__shape(gy, b1, sizeof b1),
+                                        sc__shape(like, b2, sizeof b2)));
+    }
+    return sc__out_like(g, like);
+}
+
 static void log_softmax_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
     /* y = x - logsumexp(x): gx = gy - softmax(x) * sum(gy), softmax = exp(y) */
-    gin[0] = sc_nn_sub(g, gy, sc_nn_mul(g, sc_nn_exp(g, n->out), sc_nn_sum_axis(g, gy, -1)));
+    if (g->recording) {
+        gin[0] = sc_nn_sub(g, gy, sc_nn_mul(g, sc_nn_exp(g, n->out), sc_nn_sum_axis(g, gy, -1)));
+        return;
+    }
+    sc_var *gx = fused_grad_out(g, "log_softmax", gy, n->out->t->numel, n->out);
+    if (!gx)
+        return;
+    sc_status st = sc_k_softmax_log_backward(gx->t, n->out->t, gy->t);
+    if (st != SC_OK) {
+        sc__fail(g, st);
+        return;
+    }
+    gin[0] = gx;
 }
 
 static sc_var *softmax_impl(sc_graph *g, sc_var *x, bool logmode)
@@ -155,6 +185,18 @@ static void ce_rows_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     /* dl_i/dx_i = softmax(x_i) - onehot(y_i) */
     sc_var *x = n->in[0];
     int64_t rows = x->t->shape[0], len = x->t->shape[1], col[2] = {rows, 1};
+    if (!g->recording) {
+        sc_var *gx = fused_grad_out(g, "cross_entropy", gy, rows, x);
+        if (!gx)
+            return;
+        sc_status st = sc_k_softmax_cross_entropy_backward(gx->t, x->t, n->in[1]->t, gy->t);
+        if (st != SC_OK) {
+            sc__fail(g, st);
+            return;
+        }
+        gin[0] = gx;
+        return;
+    }
     sc_var *d = sc_nn_sub(g, sc_nn_softmax(g, x), sc__nn_one_hot(g, n->in[1]->t, rows, len));
     gin[0] = sc_nn_mul(g, sc_nn_reshape(g, gy, 2, col), d);
 }
