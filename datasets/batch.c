@@ -155,6 +155,22 @@ sc_status sc_batcher_next(sc_batcher *b, const sc_batch **out)
     return SC_OK;
 }
 
+sc_status sc_batcher_next_shard(sc_batcher *b, int rank, int nranks, const sc_batch **out)
+{
+    *out = NULL;
+    if (nranks < 1 || rank < 0 || rank >= nranks)
+        return sc_error_set(SC_ERR_INVALID_ARG, "shard %d of %d ranks", rank, nranks);
+    int64_t left = b->norder - b->pos;
+    if (left <= 0 || (b->o.drop_last && left < b->o.batch_size))
+        return SC_OK;
+    int64_t count = left < b->o.batch_size ? left : b->o.batch_size;
+    int64_t lo = count * rank / nranks, hi = count * (rank + 1) / nranks;
+    fill(b, b->order + b->pos + lo, hi - lo);
+    b->pos += count;
+    *out = &b->batch;
+    return SC_OK;
+}
+
 sc_status sc_batcher_gather(sc_batcher *b, const int64_t *indices, int64_t count,
                             const sc_batch **out)
 {

@@ -389,6 +389,14 @@ SC_API sc_status sc_batcher_start_order(sc_batcher *b, const int64_t *indices, i
 /* The next batch, or *out = NULL at the end of the epoch. The batch's
  * buffers belong to the batcher and stay valid until the next call. */
 SC_API sc_status sc_batcher_next(sc_batcher *b, const sc_batch **out);
+/* Rank `rank`'s slice of the next batch when `nranks` processes share it
+ * (data-parallel training): the batch sc_batcher_next would give, of b
+ * samples, cut into nranks contiguous slices, rank r getting positions
+ * [floor(b r / nranks), floor(b (r + 1) / nranks)). The slice may be empty
+ * (size 0, *out not NULL) when b < nranks; *out = NULL at the end of the
+ * epoch. Every rank sees the same number of batches; nranks 1 is
+ * sc_batcher_next. */
+SC_API sc_status sc_batcher_next_shard(sc_batcher *b, int rank, int nranks, const sc_batch **out);
 /* Gathers arbitrary dataset indices into a batch (count <= batch_size). */
 SC_API sc_status sc_batcher_gather(sc_batcher *b, const int64_t *indices, int64_t count,
                                    const sc_batch **out);

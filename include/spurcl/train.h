@@ -230,6 +230,11 @@ typedef struct sc_train_result {
     double seconds;
 } sc_train_result;
 
+/* Under mpirun with N > 1 ranks (spurcl/dist.h) every rank calls it with the
+ * same arguments and the run is data-parallel (src/train/loop.h): batch_size
+ * is the global batch, split across the ranks, with the gradients averaged
+ * over it every step. Rank 0 evaluates and writes the run directory; the
+ * other ranks' results have no val and test metrics. */
 SC_API sc_status sc_train_erm(sc_context *ctx, const sc_dataset *d, const sc_train_config *cfg,
                               sc_train_result *out);
 SC_API void sc_train_result_free(sc_train_result *r);

@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "opts.h"
+#include "spurcl/dist.h"
 
 static void defaults(sc_cli_args *a)
 {
@@ -26,6 +27,10 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
             fputs("\n", stderr);
         return sc_cli_fail("train");
     }
+    if (sc_dist_rank() > 0) { /* rank 0 reports and writes the files */
+        sc_train_result_free(&r);
+        return SC_EXIT_OK;
+    }
     printf("selected model: step %lld, epoch %d (selection: %s%s)\n", (long long)r.selected_step,
            r.selected_epoch, sc_select_name(c->select),
            c->select == SC_SELECT_VAL_WGA ? "; uses the validation split's group labels" : "");
@@ -47,7 +52,16 @@ static const sc_cli_spec spec = {
     "the val average and worst-group accuracy over steps. At the end the\n"
     "per-group tables of the selected model on val and test are printed and\n"
     "written to DIR/eval.json and DIR/groups.csv ('spurcl report DIR' draws\n"
-    "them on one page).\n",
+    "them on one page).\n"
+    "Data-parallel (a build with MPI): under 'mpirun -np N spurcl train ...'\n"
+    "--batch is the global batch, cut into N contiguous slices (one a rank,\n"
+    "sizes within one of each other); every step averages the gradients over\n"
+    "the global batch (one all-reduce), so --lr and the schedule mean what they\n"
+    "mean for one process with the same --batch, and the weights match it up to\n"
+    "float32 rounding. Each epoch's shuffle is the same on every rank, so every\n"
+    "sample is used once per epoch. Each rank takes the device its node-local\n"
+    "rank picks. Rank 0 alone evaluates (the whole val and test splits), prints\n"
+    "and writes the run directory; --resume is refused under mpirun for now.\n",
     defaults, NULL, SC_CLI_OPENS_DATA, run, .flat = false,
 };
 

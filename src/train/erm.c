@@ -4,6 +4,7 @@
  * accuracy or worst-group accuracy. */
 #include "train/loop.h"
 #include "train/train_internal.h"
+#include "spurcl/dist.h"
 #include "spurcl/nn.h"
 #include "spurcl/train.h"
 
@@ -63,10 +64,25 @@ typedef struct erm {
     sc_checkpoint_tensor extra;
 } erm;
 
+/* Data-parallel (src/train/loop.h): a rank whose slice of the global batch
+ * is empty still takes part in the gradient exchange and the update. */
+static sc_status erm_empty_step(erm *e, sc_graph *g, double *v, int64_t *w)
+{
+    for (size_t i = 0; i < e->np; i++)
+        e->grads[i] = NULL;
+    SC_TRY(sc__dp_average_grads(g, e->params, e->grads, e->np, 0));
+    SC_TRY(sc_optim_step(e->opt, e->grads, NULL));
+    v[0] = v[1] = 0;
+    *w = 0;
+    return SC_OK;
+}
+
 static sc_status erm_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
 {
     erm *e = self;
     int K = e->d->num_classes;
+    if (bt->size == 0)
+        return erm_empty_step(e, g, v, w);
     int64_t xs[4] = {bt->size, bt->c, bt->h, bt->w}, ls[1] = {bt->size};
     sc_var *x = sc_var_from_host(g, 4, xs, bt->images, false);
     sc_var *y = sc_var_from_host_i32(g, 1, ls, bt->labels);
@@ -86,6 +102,9 @@ static sc_status erm_step(void *self, sc_graph *g, const sc_batch *bt, double *v
     v[0] = lv;
     static const char *const names[1] = {"loss"};
     SC_TRY(sc__check_finite("training", v, names, 1));
+    /* the loss is the batch mean (JTT's weights included): it stands for
+     * bt->size samples of the global batch */
+    SC_TRY(sc__dp_average_grads(g, e->params, e->grads, e->np, (double)bt->size));
     SC_TRY(sc_optim_step(e->opt, e->grads, NULL));
     int64_t correct = 0;
     for (int64_t i = 0; i < bt->size; i++)
@@ -359,6 +378,7 @@ static sc_status train_run(sc_context *ctx, const sc_dataset *d, const sc_train_
         .values = {{"train_loss", "loss"}, {"train_acc", "acc"}},
         .step = erm_step,
         .evaluate = erm_evaluate,
+        .data_parallel = !dro,
     };
     if (dro) {
         t.nvalues = 3;
@@ -388,9 +408,12 @@ static sc_status train_run(sc_context *ctx, const sc_dataset *d, const sc_train_
         }
         e.m = NULL;
     }
-    if (st == SC_OK)
+    /* data-parallel: rank 0 alone evaluates (the others' val and test stay
+     * empty) */
+    bool evaluates = sc_dist_rank() == 0;
+    if (st == SC_OK && evaluates)
         st = sc_evaluate(ctx, out->model, d, SC_SPLIT_VAL, e.props, 512, &out->val);
-    if (st == SC_OK)
+    if (st == SC_OK && evaluates)
         st = sc_evaluate(ctx, out->model, d, SC_SPLIT_TEST, e.props, 512, &out->test);
     sc_model_free(e.m);
     erm_free(&e);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/dist.h"
 #include "spurcl/sys.h"
 
 /* Selection state: the best value so far and where it was seen. */
@@ -202,9 +203,12 @@ static sc_status eval_point(loop *L, int epoch, int64_t epoch_step, bool epoch_e
     double ts = sc_time_now();
     double v = NAN;
     *shown = NULL;
-    sc_status st = t->evaluate ? t->evaluate(t->self, epoch_end, line, &v, shown) : SC_OK;
+    /* data-parallel: rank 0 alone evaluates (the others have no files to
+     * select for, and go on to the next step's exchange) */
+    bool evaluates = t->evaluate && sc_dist_rank() == 0;
+    sc_status st = evaluates ? t->evaluate(t->self, epoch_end, line, &v, shown) : SC_OK;
     L->eval_s += sc_time_now() - ts;
-    bool improved = st == SC_OK && t->evaluate && run->select != SC_SELECT_LAST &&
+    bool improved = st == SC_OK && evaluates && run->select != SC_SELECT_LAST &&
                     v > L->best.value;
     if (improved)
         L->best = (loop_best){.value = v, .epoch = epoch, .step = L->step};
@@ -447,6 +451,22 @@ sc_status sc_loop_load_best(const sc_run_config *run, const sc_loop_part *part, 
     return sc_checkpoint_load(path, into, NULL, NULL);
 }
 
+/* The step values' sums and their weight over every rank (data-parallel;
+ * one process: a copy). */
+static sc_status global_values(const sc_trainer *t, const double *sums, int64_t seen,
+                               double *gsums, int64_t *gseen)
+{
+    double buf[SC_LOOP_MAX_VALUES + 1];
+    for (int i = 0; i < t->nvalues; i++)
+        buf[i] = sums[i];
+    buf[t->nvalues] = (double)seen;
+    SC_TRY(sc__dist_sum_f64(buf, (size_t)t->nvalues + 1, "the step values"));
+    for (int i = 0; i < t->nvalues; i++)
+        gsums[i] = buf[i];
+    *gseen = (int64_t)buf[t->nvalues];
+    return SC_OK;
+}
+
 /* One epoch: its steps, the evaluations inside it and at its end. */
 static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_loop_result *out)
 {
@@ -470,7 +490,8 @@ static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_lo
     const sc_group_metrics *shown = NULL;
     const sc_batch *bt;
     sc_status st;
-    while ((st = sc_batcher_next(b, &bt)) == SC_OK && bt) {
+    int rank = sc_dist_rank(), nranks = sc_dist_size();
+    while ((st = sc_batcher_next_shard(b, rank, nranks, &bt)) == SC_OK && bt) {
         double v[SC_LOOP_MAX_VALUES];
         int64_t w = 0;
         double ts = sc_time_now();
@@ -489,12 +510,16 @@ static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_lo
         }
         L->step = t->parts[0].optim ? sc_optim_steps(t->parts[0].optim) : L->step + (w > 0);
         if (run->eval_every > 0 && step % run->eval_every == 0 && step < steps) {
+            double gsums[SC_LOOP_MAX_VALUES];
+            int64_t gseen;
+            st = global_values(t, sums, seen, gsums, &gseen);
             cJSON *line = cJSON_CreateObject();
-            add_values(line, t, sums, seen);
-            st = eval_point(L, epoch + 1, step, false, line, &shown);
+            add_values(line, t, gsums, gseen);
+            if (st == SC_OK)
+                st = eval_point(L, epoch + 1, step, false, line, &shown);
             cJSON_Delete(line);
             if (st == SC_OK)
-                st = report(L, R_EVAL, epoch, step, steps, sums, seen, te, shown, NULL);
+                st = report(L, R_EVAL, epoch, step, steps, gsums, gseen, te, shown, NULL);
         } else {
             st = report(L, timed_due(L) ? R_TIMED : R_STEP, epoch, step, steps, sums, seen, te,
                         NULL, NULL);
@@ -506,6 +531,7 @@ static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_lo
         return st;
     double epoch_s = sc_time_now() - te;
     out->epoch_seconds += epoch_s;
+    SC_TRY(global_values(t, sums, seen, sums, &seen));
     cJSON *line = cJSON_CreateObject();
     add_values(line, t, sums, seen);
     cJSON_AddNumberToObject(line, "epoch_s", epoch_s);
@@ -524,8 +550,38 @@ static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_lo
     return files(L) ? write_curves(L) : SC_OK;
 }
 
-sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
+static sc_status loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
+                          sc_trainer *t, sc_loop_result *out);
+
+sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config *run_in,
                       sc_trainer *t, sc_loop_result *out)
+{
+    /* data-parallel: rank 0 writes the run's files and reports progress,
+     * the other ranks neither */
+    sc_run_config run = *run_in;
+    if (sc_dist_rank() > 0) {
+        run.run_dir = NULL;
+        run.progress = NULL;
+    }
+    if (sc_dist_size() > 1 && !t->data_parallel) {
+        memset(out, 0, sizeof *out);
+        return sc_error_set(SC_ERR_UNSUPPORTED, "%s does not run data-parallel yet (issue #15): "
+                                                "run it as one process, without mpirun",
+                            t->name);
+    }
+    if (sc_dist_size() > 1 && run_in->resume) {
+        memset(out, 0, sizeof *out);
+        return sc_error_set(SC_ERR_UNSUPPORTED, "%s: --resume does not run under mpirun yet "
+                                                "(issue #15): resume as one process",
+                            t->name);
+    }
+    sc_status st = loop_run(ctx, d, &run, t, out);
+    sc__dp_release();
+    return st;
+}
+
+static sc_status loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
+                          sc_trainer *t, sc_loop_result *out)
 {
     memset(out, 0, sizeof *out);
     for (int i = 0; i < SC_LOOP_MAX_VALUES; i++)
@@ -559,6 +615,8 @@ sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config 
         return st;
     }
     SC_TRY(sc__record_write(run, record));
+    for (int k = 0; k < t->nparts; k++)
+        SC_TRY(sc__dp_broadcast_model(t->parts[k].model));
     L.step = global_step(&L);
     L.last_timed = L.t0;
     if (files(&L))

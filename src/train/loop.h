@@ -96,6 +96,8 @@ typedef struct sc_trainer {
     sc_loop_value values[SC_LOOP_MAX_VALUES];
     bool no_images;         /* batches without images (the probe reads features) */
     bool quiet_epochs;      /* an epoch is one solver iteration (DFR's fits): no epoch lines */
+    bool data_parallel;     /* runs under mpirun with N > 1 ranks (see "data-parallel"
+                               below: its step exchanges gradients); else refused there */
     /* The panels of DIR/curves.png over steps (train/curves.h); 0: the
      * training loss (values[0]) and the val average and worst-group
      * accuracy (val_acc, val_wga). */
@@ -221,6 +223,37 @@ sc_status sc__metrics_truncate(const char *dir, int epoch, int64_t step);
  * and raise SIGKILL after the Nth write (the tool's kill tests). */
 typedef sc_status (*sc__write_hook)(int n, const char *what, void *ud);
 void sc__loop_set_write_hook(sc__write_hook hook, void *ud);
+
+/* ---- data-parallel (mpirun -np N; src/train/dp.c) -------------------------------------- *
+ *
+ * Under mpirun with N > 1 ranks (spurcl/dist.h) the loop runs one global
+ * step on every rank at once: at the start it broadcasts rank 0's weights
+ * (and buffers) of every part; each epoch's order is the same on every
+ * rank (the batcher's seeded shuffle, or the trainer's order), and each
+ * global batch of run.batch_size samples is cut into N contiguous slices,
+ * rank r taking [floor(b r / N), floor(b (r + 1) / N)) of its b samples
+ * (sc_batcher_next_shard), so every index is used once per epoch across
+ * the ranks and a rank's slice may be empty (a last batch of fewer than N
+ * samples); step() then runs with bt->size == 0 and must still exchange
+ * its (zero) gradients. A trainer's step calls sc__dp_average_grads between
+ * its gradients and its optimiser step, so every rank applies the same
+ * update. Rank 0 alone evaluates and writes the run's files and progress;
+ * at evaluation points the step values are summed over the ranks first,
+ * so metrics.jsonl has the global batch means. --resume is refused under
+ * mpirun for now. With one process these calls do nothing. */
+
+/* Rank 0's parameters and buffers of m on every rank. */
+sc_status sc__dp_broadcast_model(sc_model *m);
+/* The gradients of the global batch: each rank gives the gradients of its
+ * batch's mean loss (grads[i] NULL: zero) and `weight`, the samples that
+ * mean is over (0: an empty slice); grads[0..n) become new variables of g
+ * holding sum_r weight_r grads_r / sum_r weight_r, the same on every rank.
+ * One fused MPI_Allreduce of every gradient and the weight (float32, host
+ * memory). */
+sc_status sc__dp_average_grads(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n,
+                               double weight);
+/* Frees the fused buffer (the loop's end). */
+void sc__dp_release(void);
 
 /* Loads a part's best checkpoint (model weights only) into `into`. */
 sc_status sc_loop_load_best(const sc_run_config *run, const sc_loop_part *part, sc_model *into);

@@ -1,0 +1,127 @@
+/* Data-parallel training (src/train/loop.h, "data-parallel"): the host side
+ * of a step across the ranks of `mpirun -np N`. Gradients are staged
+ * through host memory (no MPI accepts OpenCL buffers), fused into one
+ * buffer and summed with one MPI_Allreduce (src/base/dist.c). With one
+ * process every call here returns at once and touches nothing. */
+#include "train/loop.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/dist.h"
+#include "spurcl/nn.h"
+
+/* The fused buffer: every gradient, then the step's weight. Grown as
+ * needed, freed by sc__dp_release at the end of a run. */
+static float *g_buf;
+static size_t g_cap;
+static long g_calls; /* sc__dp_average_grads calls this run (the test hook counts them) */
+
+static sc_status reserve(size_t n)
+{
+    if (n <= g_cap)
+        return SC_OK;
+    float *p = realloc(g_buf, n * sizeof *p);
+    if (!p)
+        return sc_oom("the fused gradient buffer");
+    g_buf = p;
+    g_cap = n;
+    return SC_OK;
+}
+
+void sc__dp_release(void)
+{
+    free(g_buf);
+    g_buf = NULL;
+    g_cap = 0;
+    g_calls = 0;
+}
+
+/* One device tensor from rank 0 to every rank, through host memory. */
+static sc_status bcast_tensor(sc_tensor *t, const char *what)
+{
+    size_t n = (size_t)sc_tensor_numel(t);
+    SC_TRY(reserve(n ? n : 1));
+    SC_TRY(sc_tensor_download(t, g_buf));
+    SC_TRY(sc_dist_bcast(g_buf, n * sizeof *g_buf, what));
+    return sc_tensor_upload(t, g_buf);
+}
+
+sc_status sc__dp_broadcast_model(sc_model *m)
+{
+    if (sc_dist_size() == 1)
+        return SC_OK;
+    for (size_t i = 0; i < sc_model_param_count(m); i++)
+        SC_TRY(bcast_tensor(sc_var_tensor(sc_model_param(m, i)), "the initial weights"));
+    for (size_t i = 0; i < sc_model_buffer_count(m); i++) {
+        const sc_model_buffer *b = sc_model_buffer_at(m, i);
+        if (b->tensor)
+            SC_TRY(bcast_tensor(b->tensor, "the initial buffers"));
+        else if (b->count)
+            SC_TRY(sc_dist_bcast(b->count, sizeof *b->count, "the initial buffers"));
+    }
+    return SC_OK;
+}
+
+/* Test hook (builds without NDEBUG): SC_TEST_DIST_KILL=RANK:STEP makes rank
+ * RANK raise SIGKILL as it enters its STEP-th gradient exchange (1-based):
+ * a rank that dies in the middle of a run. */
+static void kill_hook(void)
+{
+#ifndef NDEBUG
+    const char *s = getenv("SC_TEST_DIST_KILL");
+    int rank = -1;
+    long step = -1;
+    if (s && sscanf(s, "%d:%ld", &rank, &step) == 2 && rank == sc_dist_rank() &&
+        step == g_calls) {
+        fprintf(stderr, "spurcl: rank %d: SC_TEST_DIST_KILL: killing myself at step %ld\n", rank,
+                step);
+        fflush(stderr);
+        raise(SIGKILL);
+    }
+#endif
+}
+
+sc_status sc__dp_average_grads(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n,
+                               double weight)
+{
+    if (sc_dist_size() == 1)
+        return SC_OK;
+    g_calls++;
+    kill_hook();
+    size_t total = 1;
+    for (size_t i = 0; i < n; i++)
+        total += (size_t)sc_tensor_numel(sc_var_tensor(params[i]));
+    SC_TRY(reserve(total));
+    /* each rank's sum over its samples: its batch mean times its weight */
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = (size_t)sc_tensor_numel(sc_var_tensor(params[i]));
+        if (grads[i] && weight > 0) {
+            SC_TRY(sc_tensor_download(sc_var_tensor(grads[i]), g_buf + off));
+            for (size_t j = 0; j < k; j++)
+                g_buf[off + j] *= (float)weight;
+        } else {
+            memset(g_buf + off, 0, k * sizeof *g_buf);
+        }
+        off += k;
+    }
+    g_buf[total - 1] = (float)weight;
+    SC_TRY(sc__dist_sum_f32(g_buf, total, "the step's fused gradients"));
+    float w = g_buf[total - 1];
+    if (!(w > 0))
+        return sc_error_set(SC_ERR_STATE, "data-parallel step: the global batch weighs %g", w);
+    /* the mean over the global batch, as one process would compute it */
+    off = 0;
+    for (size_t i = 0; i < n; i++) {
+        const sc_tensor *p = sc_var_tensor(params[i]);
+        size_t k = (size_t)sc_tensor_numel(p);
+        for (size_t j = 0; j < k; j++)
+            g_buf[off + j] /= w;
+        grads[i] = sc_var_from_host(g, sc_tensor_ndim(p), sc_tensor_shape(p), g_buf + off, false);
+        off += k;
+    }
+    return sc_graph_status(g);
+}
