@@ -664,12 +664,106 @@ START_TEST(fashion_mnist_patch)
 }
 END_TEST
 
+/* Data-parallel sharding (sc_batcher_next_shard): for 1, 2 and 3 ranks,
+ * odd split sizes and batch sizes, each rank's batcher gives a contiguous
+ * slice of the batch one process gets, the slices (in rank order) are that
+ * batch, their sizes are within one of each other, every rank sees the
+ * same number of batches, and every training index is used exactly once per
+ * epoch across the ranks, in two epochs. */
+START_TEST(shards)
+{
+    static const int64_t sizes[] = {1, 2, 7, 13, 538, 601};
+    static const int64_t batches[] = {1, 2, 5, 64, 1000};
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+        int64_t n = sizes[si];
+        sc_dataset *d;
+        DT_OK(sc_dataset_create(n + 3, 1, 2, 2, 2, 1, &d));
+        for (int64_t i = 0; i < n + 3; i++) {
+            d->labels[i] = (int32_t)(i % 2);
+            d->split[i] = i < n ? SC_SPLIT_TRAIN : SC_SPLIT_TEST; /* 3 others, never drawn */
+        }
+        DT_OK(sc_dataset_update_groups(d));
+        int *seen = calloc((size_t)(n + 3), sizeof *seen);
+        ck_assert_ptr_nonnull(seen);
+        for (size_t bi = 0; bi < sizeof batches / sizeof batches[0]; bi++)
+            for (int R = 1; R <= 3; R++) {
+                sc_batch_opts bo = {.batch_size = batches[bi], .shuffle = true, .seed = 11,
+                                    .no_images = true};
+                sc_batcher *ref, *b[3];
+                DT_OK(sc_batcher_create(d, SC_SPLIT_TRAIN, &bo, &ref));
+                for (int r = 0; r < R; r++)
+                    DT_OK(sc_batcher_create(d, SC_SPLIT_TRAIN, &bo, &b[r]));
+                for (uint64_t epoch = 0; epoch < 2; epoch++) {
+                    memset(seen, 0, (size_t)(n + 3) * sizeof *seen);
+                    sc_batcher_start_epoch(ref, epoch);
+                    for (int r = 0; r < R; r++)
+                        sc_batcher_start_epoch(b[r], epoch);
+                    int64_t steps = 0;
+                    for (;;) {
+                        const sc_batch *whole, *part;
+                        DT_OK(sc_batcher_next(ref, &whole));
+                        /* copy: each batcher owns its buffers */
+                        int64_t want[1000], wn = whole ? whole->size : 0, pos = 0, lo = -1,
+                                hi = -1;
+                        if (whole)
+                            memcpy(want, whole->indices, (size_t)wn * sizeof *want);
+                        for (int r = 0; r < R; r++) {
+                            DT_OK(sc_batcher_next_shard(b[r], r, R, &part));
+                            ck_assert_msg(!part == !whole, "n %lld B %lld R %d rank %d step "
+                                          "%lld: batch count differs", (long long)n,
+                                          (long long)batches[bi], R, r, (long long)steps);
+                            if (!part)
+                                continue;
+                            lo = lo < 0 || part->size < lo ? part->size : lo;
+                            hi = part->size > hi ? part->size : hi;
+                            for (int64_t k = 0; k < part->size; k++, pos++) {
+                                ck_assert_int_lt(pos, wn);
+                                ck_assert_int_eq(part->indices[k], want[pos]);
+                                ck_assert_int_eq(part->labels[k], d->labels[want[pos]]);
+                                seen[part->indices[k]]++;
+                            }
+                        }
+                        if (!whole)
+                            break;
+                        ck_assert_int_eq(pos, wn);
+                        ck_assert_int_le(hi - lo, 1);
+                        steps++;
+                    }
+                    ck_assert_int_eq(steps, (n + batches[bi] - 1) / batches[bi]);
+                    for (int64_t i = 0; i < n + 3; i++)
+                        ck_assert_msg(seen[i] == (i < n ? 1 : 0),
+                                      "n %lld B %lld R %d epoch %d: index %lld used %d times",
+                                      (long long)n, (long long)batches[bi], R, (int)epoch,
+                                      (long long)i, seen[i]);
+                }
+                sc_batcher_free(ref);
+                for (int r = 0; r < R; r++)
+                    sc_batcher_free(b[r]);
+            }
+        free(seen);
+        sc_dataset_free(d);
+    }
+    /* a rank outside [0, nranks) */
+    sc_dataset *d;
+    DT_OK(sc_dataset_create(4, 1, 2, 2, 2, 1, &d));
+    DT_OK(sc_dataset_update_groups(d));
+    sc_batch_opts bo = {.batch_size = 2};
+    sc_batcher *b;
+    const sc_batch *bt;
+    DT_OK(sc_batcher_create(d, SC_SPLIT_TRAIN, &bo, &b));
+    DT_FAILS(sc_batcher_next_shard(b, 2, 2, &bt), SC_ERR_INVALID_ARG, "shard 2 of 2", NULL);
+    DT_FAILS(sc_batcher_next_shard(b, 0, 0, &bt), SC_ERR_INVALID_ARG, "of 0 ranks", NULL);
+    sc_batcher_free(b);
+    sc_dataset_free(d);
+}
+END_TEST
+
 int main(void)
 {
     const tu_case cases[] = {
         {"build", 120, {assign_counts_rule, group_counts_match_rho, determinism,
                 save_load_round_trip, bad_options, variant_pixels, spuco_groups_and_masks, batches,
-                fashion_mnist_patch}},
+                shards, fashion_mnist_patch}},
     };
     return dt_run(TU_SUITE("data_build", cases));
 }
