@@ -9,6 +9,15 @@
 #define SC_FOR_EACH(i, n) \
     for (uint i = (uint)get_global_id(0); i < (n); i += (uint)get_global_size(0))
 
+/* One element per work-item, no loop: for kernels launched only through
+ * sc_launch_1d (whose grid, sc_grid_1d, covers n). PoCL vectorises the
+ * work-items of a work-group only when the body has no loop of its own:
+ * the grid-stride loop above kept every math kernel scalar (relu's forward
+ * 1.3 -> 0.32 ms, GELU's 12.5 -> 2.7 ms on [6400, 128], 2-core Xeon). */
+#define SC_EACH(i, n)                                                  \
+    const uint i = (uint)get_global_id(0);                             \
+    if (i < (n))
+
 /* Deterministic tree reduction of one value per work-item in local memory
  * `buf` (SC_WG floats), combining with OP(a, b). Result in buf[0]. */
 #define SC_LOCAL_REDUCE(buf, lid, OP)                                  \

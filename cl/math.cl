@@ -94,7 +94,7 @@ __kernel void sc_math_binary(__global float *y, uint yo, __global const float *a
 __kernel void sc_math_unary(__global float *y, uint yo, __global const float *x, uint xo,
                             uint n, float p)
 {
-    SC_FOR_EACH(i, n) {
+    SC_EACH(i, n) {
         float v = x[xo + i];
         float r;
 #if UOP == SC_UOP_RELU
@@ -142,7 +142,7 @@ __kernel void sc_math_unary(__global float *y, uint yo, __global const float *x,
 __kernel void sc_math_relu_mask(__global float *y, uint yo, __global const float *gy, uint go,
                                 __global const float *x, uint xo, uint n)
 {
-    SC_FOR_EACH(i, n) {
+    SC_EACH(i, n) {
         float g = gy[go + i];
         y[yo + i] = x[xo + i] > 0.0f ? g : 0.0f;
     }
@@ -154,7 +154,7 @@ __kernel void sc_math_relu_mask(__global float *y, uint yo, __global const float
 __kernel void sc_math_gelu_backward(__global float *y, uint yo, __global const float *gy,
                                     uint go, __global const float *x, uint xo, uint n)
 {
-    SC_FOR_EACH(i, n) {
+    SC_EACH(i, n) {
         float v = x[xo + i];
         float e = exp(-0.5f * v * v);
         float d = fma(0.5f, sc_erf_e(v * SC_INV_SQRT2, e), 0.5f) + v * SC_INV_SQRT2PI * e;
