@@ -27,23 +27,29 @@ int sc_dist_size(void) { return g_size; }
 int sc_dist_local_rank(void) { return g_local_rank; }
 int sc_dist_local_size(void) { return g_local_size; }
 
+/* Whether an MPI launcher started this process: Open MPI's mpirun sets
+ * OMPI_COMM_WORLD_SIZE, Hydra (MPICH) PMI_SIZE, a PMIx launcher PMIX_RANK;
+ * *size is the job's size where the launcher says (else 0). */
+static bool launched(long *size)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};
+    bool any = false;
+    *size = 0;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) {
+            any = true;
+            if (i < 2 && *size == 0)
+                *size = strtol(v, NULL, 10);
+        }
+    }
+    return any;
+}
+
 #ifdef SC_HAVE_MPI
 
 static bool g_inited;              /* sc_dist_init called MPI_Init_thread */
 static MPI_Comm g_local = MPI_COMM_NULL;
-
-/* Whether an MPI launcher started this process: Open MPI's mpirun sets
- * OMPI_COMM_WORLD_SIZE, Hydra (MPICH) PMI_SIZE, a PMIx launcher PMIX_RANK. */
-static bool launched(void)
-{
-    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};
-    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) {
-        const char *v = getenv(vars[i]);
-        if (v && *v)
-            return true;
-    }
-    return false;
-}
 
 /* SC_ERR_DIST naming the call, the rank and MPI's message. */
 static sc_status mpi_fail(int rc, const char *call, const char *what)
@@ -66,7 +72,8 @@ static sc_status mpi_fail(int rc, const char *call, const char *what)
 sc_status sc_dist_init(int *argc, char ***argv)
 {
     int flag = 0;
-    if (g_inited || !launched() || (MPI_Initialized(&flag) == MPI_SUCCESS && flag))
+    long size;
+    if (g_inited || !launched(&size) || (MPI_Initialized(&flag) == MPI_SUCCESS && flag))
         return SC_OK;
     /* only the main thread calls MPI (the batcher's and PoCL's threads never do) */
     int provided = 0;
@@ -165,6 +172,14 @@ sc_status sc_dist_init(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
+    /* N copies that each think they are alone would write the same files */
+    long size;
+    if (launched(&size) && size > 1)
+        return sc_error_set(SC_ERR_UNSUPPORTED,
+                            "started by mpirun with %ld processes, but this spurcl was built "
+                            "without MPI: install libopenmpi-dev and rebuild (meson setup "
+                            "--reconfigure build -Dmpi=enabled), or run one process",
+                            size);
     return SC_OK;
 }
 
