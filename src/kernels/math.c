@@ -135,24 +135,27 @@ sc_status sc_k_math_unary(int uop, sc_tensor *y, const sc_tensor *x, float p)
     return sc_launch_1d(y->ctx, "math", def, "sc_math_unary", n, 6, args);
 }
 
-sc_status sc_k_math_relu_mask(sc_tensor *y, const sc_tensor *gy, const sc_tensor *x)
+/* y = f(gy, x) elementwise, one element per work-item: the backward of a
+ * pointwise op from its input x and the incoming gradient gy. */
+static sc_status pointwise_backward(sc_tensor *y, const sc_tensor *gy, const sc_tensor *x,
+                                    const char *kernel)
 {
     cl_mem ym = y->buf->mem, gm = gy->buf->mem, xm = x->buf->mem;
     cl_uint yo = (cl_uint)y->offset, go = (cl_uint)gy->offset, xo = (cl_uint)x->offset;
     cl_uint n = (cl_uint)x->numel;
     sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(gm), SC_ARG(go),
                       SC_ARG(xm), SC_ARG(xo), SC_ARG(n)};
-    return sc_launch_1d(y->ctx, "math", NULL, "sc_math_relu_mask", n, 7, args);
+    return sc_launch_1d(y->ctx, "math", NULL, kernel, n, 7, args);
+}
+
+sc_status sc_k_math_relu_mask(sc_tensor *y, const sc_tensor *gy, const sc_tensor *x)
+{
+    return pointwise_backward(y, gy, x, "sc_math_relu_mask");
 }
 
 sc_status sc_k_math_gelu_backward(sc_tensor *y, const sc_tensor *gy, const sc_tensor *x)
 {
-    cl_mem ym = y->buf->mem, gm = gy->buf->mem, xm = x->buf->mem;
-    cl_uint yo = (cl_uint)y->offset, go = (cl_uint)gy->offset, xo = (cl_uint)x->offset;
-    cl_uint n = (cl_uint)x->numel;
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(gm), SC_ARG(go),
-                      SC_ARG(xm), SC_ARG(xo), SC_ARG(n)};
-    return sc_launch_1d(y->ctx, "math", NULL, "sc_math_gelu_backward", n, 7, args);
+    return pointwise_backward(y, gy, x, "sc_math_gelu_backward");
 }
 
 /* ---- sum_to and permute ----------------------------------------------------------- */
