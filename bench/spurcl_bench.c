@@ -124,6 +124,12 @@ static int setup(bench *b)
         add_input(b, 2, x, 1.0);
         add_input(b, 1, w, 1.0);
         add_input(b, 1, w, 0.1);
+    } else if (!strcmp(op, "batch_norm")) {
+        int64_t x[4] = {geti(s, "n", 1), geti(s, "c", 1), geti(s, "h", 0), geti(s, "w", 0)};
+        int64_t w[1] = {x[1]};
+        add_input(b, x[2] ? 4 : 2, x, 1.0);
+        add_input(b, 1, w, 1.0);
+        add_input(b, 1, w, 0.1);
     } else if (!strcmp(op, "softmax")) {
         int64_t x[2] = {geti(s, "rows", 1), geti(s, "cols", 1)};
         add_input(b, 2, x, 1.0);
@@ -185,6 +191,9 @@ static sc_var *build(bench *b, sc_graph *g)
         return sc_nn_linear(g, in[0], in[1], b->n_in > 2 ? in[2] : NULL);
     if (!strcmp(op, "layer_norm"))
         return sc_nn_layer_norm(g, in[0], in[1], in[2], (float)getd(s, "eps", 1e-5));
+    if (!strcmp(op, "batch_norm")) /* training mode, no running statistics */
+        return sc_nn_batch_norm(g, in[0], in[1], in[2], NULL, NULL, true, 0.1f,
+                                (float)getd(s, "eps", 1e-5));
     if (!strcmp(op, "softmax"))
         return sc_nn_softmax(g, in[0]);
     if (!strcmp(op, "attention"))

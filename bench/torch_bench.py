@@ -114,6 +114,11 @@ def build(entry, models):
     if op == "layer_norm":
         x, w, b = rnd(s["rows"], s["dim"]), rnd(s["dim"]), rnd(s["dim"])
         return op_closures(lambda x, w, b: F.layer_norm(x, (s["dim"],), w, b, s["eps"]), [x, w, b], False)
+    if op == "batch_norm":
+        dims = (s["n"], s["c"], s["h"], s["w"]) if s["h"] else (s["n"], s["c"])
+        x, w, b = rnd(*dims), rnd(s["c"]), rnd(s["c"])
+        return op_closures(lambda x, w, b: F.batch_norm(x, None, None, w, b, True, 0.1, s["eps"]),
+                           [x, w, b], False)
     if op == "softmax":
         return op_closures(lambda x: torch.softmax(x, dim=-1), [rnd(s["rows"], s["cols"])], False)
     if op == "attention":

@@ -10,27 +10,44 @@
  * Statistics are two-pass (mean, then the mean of squared deviations) in a
  * fixed order: no atomics, the same bits run to run. */
 
-/* Element k (< outer * inner) of channel c, and its position in [0, inner)
- * (which indexes layer norm's w and b). -DNORM_ROWS (the host's, for outer
- * == 1: layer norm's [1, rows, D]) drops the integer division and modulo,
- * which PoCL cannot vectorise (3x the time of layer norm's kernels). */
-#ifdef NORM_ROWS
-#define NORM_AT(k) ((size_t)c * inner + (k))
-#define NORM_POS(k) (k)
+/* NORM_FOR(at, pos) { ... } NORM_END visits this lane's elements of
+ * channel c: `at` the element's offset from the channel's first element
+ * (NORM_BASE(p): p + p's offset + c * inner) in the [outer, C, inner] layout,
+ * `pos` its position in [0, inner) (which indexes layer norm's w and b).
+ * By default a loop over o and, inside it, the lanes' positions, which
+ * needs no integer division (PoCL cannot vectorise one: layer norm's
+ * kernels took 3x the time) and reads contiguous runs. -DNORM_FLAT (the
+ * host's, for a work-group per channel with inner < the group's lanes,
+ * such as batch norm over [N, C]) instead deals the flat index k < outer *
+ * inner to the lanes, so that they all have work. Either way a fixed
+ * order: the same bits run to run. Offsets are 32-bit, as the tensors'. */
+#ifdef NORM_FLAT
+#define NORM_FOR(at, pos)                                                      \
+    SC_ROW_LOOP(k_, outer * inner) {                                          \
+        const uint pos = k_ % inner;                                           \
+        const uint at = (k_ / inner) * C * inner + pos;                        \
+        (void)pos;
 #else
-#define NORM_AT(k) ((size_t)((k) / inner) * C * inner + (size_t)c * inner + (k) % inner)
-#define NORM_POS(k) ((k) % inner)
+#define NORM_FOR(at, pos)                                                      \
+    for (uint o_ = 0; o_ < outer; o_++)                                        \
+        SC_ROW_LOOP(pos, inner) {                                              \
+            const uint at = o_ * C * inner + pos;
 #endif
+#define NORM_END }
+#define NORM_BASE(p) ((p) + p##o + c * inner)
 
-/* the affine flags (src/kernels/norm.c) */
+/* the affine flags (src/kernels/norm.c): w and b given, and indexed by the
+ * channel c (batch norm) instead of the position in [0, inner) (layer norm) */
 #define NORM_W 1u
 #define NORM_B 2u
+#define NORM_CH 4u
 
 /* xh = (x - mean_c) * rstd_c with rstd_c = 1 / sqrt(var_c + eps) (biased
- * variance); rstd [C]. With aff != 0 (layer norm's affine part, w and b
- * indexed by the position i in [0, inner)) also y = xh * w + b, w when
- * aff & NORM_W, b when aff & NORM_B. With update != 0 also the running statistics (PyTorch's
- * rule, unbiased variance): rm = (1 - momentum) * rm + momentum * mean,
+ * variance); rstd [C]. With aff & (NORM_W | NORM_B) also y = xh * w + b,
+ * w when aff & NORM_W, b when aff & NORM_B, each indexed by c when aff &
+ * NORM_CH (batch norm) else by the position i in [0, inner) (layer norm).
+ * With update != 0 also the running statistics (PyTorch's rule, unbiased
+ * variance): rm = (1 - momentum) * rm + momentum * mean,
  * rv = (1 - momentum) * rv + momentum * var * M / (M - 1). */
 SC_ROW_KERNEL void sc_norm_forward(__global float *xh, uint xho, __global float *rstd, uint ro,
                                     __global const float *x, uint xo, uint outer, uint C,
@@ -41,28 +58,39 @@ SC_ROW_KERNEL void sc_norm_forward(__global float *xh, uint xho, __global float 
 {
     const uint M = outer * inner;
     SC_ROW_BEGIN(c, C)
+        __global const float *xc = NORM_BASE(x);
+        __global float *xhc = NORM_BASE(xh), *yc = NORM_BASE(y);
         float s = 0.0f;
-        SC_ROW_LOOP(k, M) s += x[xo + NORM_AT(k)];
+        NORM_FOR(at, pos) s += xc[at]; NORM_END
         float mean = SC_ROW_SUM(s) / (float)M;
         float q = 0.0f;
-        SC_ROW_LOOP(k, M) {
-            float d = x[xo + NORM_AT(k)] - mean;
+        NORM_FOR(at, pos)
+            float d = xc[at] - mean;
             q = fma(d, d, q);
-        }
+        NORM_END
         float var = SC_ROW_SUM(q) / (float)M;
         float rs = 1.0f / sqrt(var + eps);
-        SC_ROW_LOOP(k, M) {
-            size_t at = NORM_AT(k);
-            float v = (x[xo + at] - mean) * rs;
-            xh[xho + at] = v;
-            if (aff) {
-                uint i = NORM_POS(k);
-                if (aff & NORM_W)
-                    v *= w[wo + i];
-                if (aff & NORM_B)
-                    v += b[bo + i];
-                y[yo + at] = v;
-            }
+        if (aff & NORM_CH) {
+            /* y = x * a + shift: one fma per element */
+            float a = (aff & NORM_W) ? w[wo + c] : 1.0f;
+            float sh = (aff & NORM_B) ? b[bo + c] : 0.0f;
+            NORM_FOR(at, pos)
+                float v = (xc[at] - mean) * rs;
+                xhc[at] = v;
+                yc[at] = fma(v, a, sh);
+            NORM_END
+        } else {
+            NORM_FOR(at, pos)
+                float v = (xc[at] - mean) * rs;
+                xhc[at] = v;
+                if (aff) {
+                    if (aff & NORM_W)
+                        v *= w[wo + pos];
+                    if (aff & NORM_B)
+                        v += b[bo + pos];
+                    yc[at] = v;
+                }
+            NORM_END
         }
         if (lane == 0) {
             rstd[ro + c] = rs;
@@ -78,33 +106,52 @@ SC_ROW_KERNEL void sc_norm_forward(__global float *xh, uint xho, __global float 
 /* The backward of xh with respect to x, fused (the composed rule of
  * src/nn/ops_norm.c in one pass per channel):
  *   gx = rstd_c * (g - mean_c(g) - xh * mean_c(g * xh))
- * with g = gy, or g = gy * w[i] (i the position in [0, inner)) when has_w:
- * layer norm's affine weight folded in. gy, xh and gx share x's layout. */
-SC_ROW_KERNEL void sc_norm_backward(__global float *gx, uint gxo, __global const float *gy, uint go,
+ * with g = gy, or g = gy * w: has_w 1 is layer norm's w[i] (i the position
+ * in [0, inner)), has_w 2 batch norm's w[c]. With gsum != 0 (batch norm's
+ * affine gradients) also gw[c] = sum gy * xh and gb[c] = sum gy over the
+ * channel (each written when its flag NORM_W / NORM_B is in gsum), and gx
+ * only when want_gx. gy, xh and gx share x's layout. */
+SC_ROW_KERNEL void sc_norm_backward(__global float *gx, uint gxo, __global const float *gy, uint gyo,
                                     __global const float *xh, uint xho,
                                     __global const float *rstd, uint ro, __global const float *w,
-                                    uint wo, uint outer, uint C, uint inner, uint has_w)
+                                    uint wo, uint outer, uint C, uint inner, uint has_w,
+                                    __global float *gw, uint gwo, __global float *gb, uint gbo,
+                                    uint gsum, uint want_gx)
 {
     const uint M = outer * inner;
     SC_ROW_BEGIN(c, C)
+        __global const float *gyc = NORM_BASE(gy), *xhc = NORM_BASE(xh);
+        __global float *gxc = NORM_BASE(gx);
+        /* sums of gy and gy * xh; a per-channel w (has_w 2) is a common
+         * factor, applied to the means */
         float s1 = 0.0f, s2 = 0.0f;
-        SC_ROW_LOOP(k, M) {
-            size_t at = NORM_AT(k);
-            float g = gy[go + at];
-            if (has_w)
-                g *= w[wo + NORM_POS(k)];
+        NORM_FOR(at, pos)
+            float g = gyc[at];
+            if (has_w == 1)
+                g *= w[wo + pos];
             s1 += g;
-            s2 = fma(g, xh[xho + at], s2);
+            s2 = fma(g, xhc[at], s2);
+        NORM_END
+        s1 = SC_ROW_SUM(s1);
+        s2 = SC_ROW_SUM(s2);
+        if (lane == 0) {
+            if (gsum & NORM_W)
+                gw[gwo + c] = s2;
+            if (gsum & NORM_B)
+                gb[gbo + c] = s1;
         }
-        float m1 = SC_ROW_SUM(s1) / (float)M;
-        float m2 = SC_ROW_SUM(s2) / (float)M;
-        float rs = rstd[ro + c];
-        SC_ROW_LOOP(k, M) {
-            size_t at = NORM_AT(k);
-            float g = gy[go + at];
-            if (has_w)
-                g *= w[wo + NORM_POS(k)];
-            gx[gxo + at] = rs * (g - m1 - xh[xho + at] * m2);
+        if (want_gx) {
+            float wc = has_w == 2 ? w[wo + c] : 1.0f;
+            float m1 = wc * s1 / (float)M, m2 = wc * s2 / (float)M;
+            float rs = rstd[ro + c];
+            NORM_FOR(at, pos)
+                float g = gyc[at];
+                if (has_w == 1)
+                    g *= w[wo + pos];
+                else if (has_w == 2)
+                    g *= wc;
+                gxc[at] = rs * (g - m1 - xhc[at] * m2);
+            NORM_END
         }
     SC_ROW_END
 }
@@ -147,5 +194,226 @@ __kernel void sc_norm_affine_grad(__global float *gw, uint gwo, __global float *
             gw[gwo + j] = sw;
         if (aff & NORM_B)
             gb[gbo + j] = sb;
+    }
+}
+
+/* ---- batch norm on CPU devices: slices -----------------------------------------
+ *
+ * The kernels above give a channel to a work-group whose lanes interleave
+ * along it: right for a GPU (neighbouring lanes read neighbouring words),
+ * slow on a CPU, where PoCL runs each lane's loops as scalar code and the
+ * lanes' interleaved reads come from L2 (batch norm over [128, 32, 784]
+ * was 5x PyTorch). Here a work-item streams a contiguous slice of one
+ * channel, o in [o0, o1) of its [outer, inner] elements, with eight
+ * independent accumulators (a float8), and the host launches C * S of them
+ * (S slices per channel) in work-groups of one, so both cores have work.
+ * Statistics combine the slices' (count, mean, M2) in slice order (Chan et
+ * al.'s pairwise update): two passes within a slice, no atomics, the same
+ * bits run to run. */
+
+/* Sum of a contiguous run of n floats from p. */
+inline float norm_run_sum(__global const float *p, uint n)
+{
+    float8 a = (float8)(0.0f);
+    uint i = 0;
+    for (; i + 8 <= n; i += 8)
+        a += vload8(0, p + i);
+    float s = ((a.s0 + a.s1) + (a.s2 + a.s3)) + ((a.s4 + a.s5) + (a.s6 + a.s7));
+    for (; i < n; i++)
+        s += p[i];
+    return s;
+}
+
+/* Sum of (p[i] - m)^2 over a contiguous run. */
+inline float norm_run_sqdev(__global const float *p, uint n, float m)
+{
+    float8 a = (float8)(0.0f);
+    uint i = 0;
+    for (; i + 8 <= n; i += 8) {
+        float8 d = vload8(0, p + i) - m;
+        a = fma(d, d, a);
+    }
+    float s = ((a.s0 + a.s1) + (a.s2 + a.s3)) + ((a.s4 + a.s5) + (a.s6 + a.s7));
+    for (; i < n; i++) {
+        float d = p[i] - m;
+        s = fma(d, d, s);
+    }
+    return s;
+}
+
+/* The o range of slice s of S over outer. */
+#define NORM_SLICE(s, S, o0, o1)                                               \
+    const uint o0 = (uint)(((ulong)(s) * outer) / (S));                        \
+    const uint o1 = (uint)(((ulong)((s) + 1) * outer) / (S))
+
+/* Pass 1: part[(c * S + s) * 2 + {0, 1}] = the mean and M2 (sum of squared
+ * deviations from that mean) of slice s of channel c. */
+__kernel void sc_bn_stats_part(__global float *part, uint po, __global const float *x, uint xo,
+                               uint outer, uint C, uint inner, uint S)
+{
+    const uint t = (uint)get_global_id(0);
+    if (t >= C * S)
+        return;
+    const uint c = t / S, s = t % S;
+    NORM_SLICE(s, S, o0, o1);
+    __global const float *xc = x + xo + c * inner;
+    const uint step = C * inner;
+    float sum = 0.0f;
+    for (uint o = o0; o < o1; o++)
+        sum += norm_run_sum(xc + o * step, inner);
+    const float n = (float)((o1 - o0) * inner);
+    const float mean = n > 0.0f ? sum / n : 0.0f;
+    float m2 = 0.0f;
+    for (uint o = o0; o < o1; o++)
+        m2 += norm_run_sqdev(xc + o * step, inner, mean);
+    part[po + 2 * t] = mean;
+    part[po + 2 * t + 1] = m2;
+}
+
+/* Pass 2: every work-item of channel c combines the channel's slices the
+ * same way (so all see the same mean and rstd); slice 0 writes rstd and
+ * updates the running statistics (PyTorch's rule, as sc_norm_forward).
+ * Then xh = (x - mean) * rstd over the slice and, with aff, y = xh * w[c]
+ * + b[c] (aff & NORM_W, aff & NORM_B). */
+__kernel void sc_bn_forward_apply(__global float *xh, uint xho, __global float *rstd, uint ro,
+                                  __global const float *part, uint po,
+                                  __global const float *x, uint xo, uint outer, uint C,
+                                  uint inner, uint S, float eps, uint update, float momentum,
+                                  __global float *rmean, uint rmo, __global float *rvar, uint rvo,
+                                  __global float *y, uint yo, __global const float *w, uint wo,
+                                  __global const float *b, uint bo, uint aff)
+{
+    const uint t = (uint)get_global_id(0);
+    if (t >= C * S)
+        return;
+    const uint c = t / S, s = t % S;
+    float cnt = 0.0f, mean = 0.0f, m2 = 0.0f;
+    for (uint k = 0; k < S; k++) {
+        NORM_SLICE(k, S, k0, k1);
+        float nb = (float)((k1 - k0) * inner);
+        if (nb == 0.0f)
+            continue;
+        float mb = part[po + 2 * (c * S + k)], qb = part[po + 2 * (c * S + k) + 1];
+        float n = cnt + nb, d = mb - mean;
+        mean += d * (nb / n);
+        m2 += qb + d * d * (cnt * nb / n);
+        cnt = n;
+    }
+    const uint M = outer * inner;
+    const float var = m2 / (float)M;
+    const float rs = 1.0f / sqrt(var + eps);
+    if (s == 0) {
+        rstd[ro + c] = rs;
+        if (update) {
+            float unbiased = M > 1 ? var * ((float)M / (float)(M - 1)) : var;
+            rmean[rmo + c] = (1.0f - momentum) * rmean[rmo + c] + momentum * mean;
+            rvar[rvo + c] = (1.0f - momentum) * rvar[rvo + c] + momentum * unbiased;
+        }
+    }
+    const float a = (aff & NORM_W) ? w[wo + c] : 1.0f, sh = (aff & NORM_B) ? b[bo + c] : 0.0f;
+    NORM_SLICE(s, S, o0, o1);
+    const uint step = C * inner;
+    for (uint o = o0; o < o1; o++) {
+        const uint base = o * step + c * inner;
+        __global const float *xr = x + xo + base;
+        __global float *hr = xh + xho + base;
+        __global float *yr = y + yo + base;
+        uint i = 0;
+        for (; i + 8 <= inner; i += 8) {
+            float8 v = (vload8(0, xr + i) - mean) * rs;
+            vstore8(v, 0, hr + i);
+            if (aff)
+                vstore8(fma(v, a, sh), 0, yr + i);
+        }
+        for (; i < inner; i++) {
+            float v = (xr[i] - mean) * rs;
+            hr[i] = v;
+            if (aff)
+                yr[i] = fma(v, a, sh);
+        }
+    }
+}
+
+/* Backward pass 1: part[(c * S + s) * 2 + {0, 1}] = sum gy and sum gy * xh
+ * over slice s of channel c. */
+__kernel void sc_bn_backward_part(__global float *part, uint po, __global const float *gy,
+                                  uint gyo, __global const float *xh, uint xho, uint outer,
+                                  uint C, uint inner, uint S)
+{
+    const uint t = (uint)get_global_id(0);
+    if (t >= C * S)
+        return;
+    const uint c = t / S, s = t % S;
+    NORM_SLICE(s, S, o0, o1);
+    const uint step = C * inner;
+    float s1 = 0.0f, s2 = 0.0f;
+    for (uint o = o0; o < o1; o++) {
+        const uint base = o * step + c * inner;
+        __global const float *g = gy + gyo + base, *h = xh + xho + base;
+        float8 a1 = (float8)(0.0f), a2 = (float8)(0.0f);
+        uint i = 0;
+        for (; i + 8 <= inner; i += 8) {
+            float8 gv = vload8(0, g + i);
+            a1 += gv;
+            a2 = fma(gv, vload8(0, h + i), a2);
+        }
+        float r1 = ((a1.s0 + a1.s1) + (a1.s2 + a1.s3)) + ((a1.s4 + a1.s5) + (a1.s6 + a1.s7));
+        float r2 = ((a2.s0 + a2.s1) + (a2.s2 + a2.s3)) + ((a2.s4 + a2.s5) + (a2.s6 + a2.s7));
+        for (; i < inner; i++) {
+            r1 += g[i];
+            r2 = fma(g[i], h[i], r2);
+        }
+        s1 += r1;
+        s2 += r2;
+    }
+    part[po + 2 * t] = s1;
+    part[po + 2 * t + 1] = s2;
+}
+
+/* Backward pass 2: the channel's sums (slices in order); slice 0 writes
+ * gw[c] = sum gy * xh and gb[c] = sum gy (flags in gsum); with want_gx,
+ * gx = rstd * (g - mean(g) - xh * mean(g * xh)) over the slice, g = gy *
+ * w[c] when has_w (w[c] factors out of the sums). */
+__kernel void sc_bn_backward_apply(__global float *gx, uint gxo, __global const float *gy,
+                                   uint gyo, __global const float *xh, uint xho,
+                                   __global const float *rstd, uint ro,
+                                   __global const float *part, uint po,
+                                   __global const float *w, uint wo, uint outer, uint C,
+                                   uint inner, uint S, uint has_w, __global float *gw, uint gwo,
+                                   __global float *gb, uint gbo, uint gsum, uint want_gx)
+{
+    const uint t = (uint)get_global_id(0);
+    if (t >= C * S)
+        return;
+    const uint c = t / S, s = t % S;
+    float s1 = 0.0f, s2 = 0.0f;
+    for (uint k = 0; k < S; k++) {
+        s1 += part[po + 2 * (c * S + k)];
+        s2 += part[po + 2 * (c * S + k) + 1];
+    }
+    if (s == 0) {
+        if (gsum & NORM_W)
+            gw[gwo + c] = s2;
+        if (gsum & NORM_B)
+            gb[gbo + c] = s1;
+    }
+    if (!want_gx)
+        return;
+    const uint M = outer * inner;
+    const float wc = has_w ? w[wo + c] : 1.0f;
+    const float m1 = wc * s1 / (float)M, m2 = wc * s2 / (float)M, rs = rstd[ro + c];
+    const float k1 = rs * wc, k0 = -rs * m1, kh = -rs * m2;
+    NORM_SLICE(s, S, o0, o1);
+    const uint step = C * inner;
+    for (uint o = o0; o < o1; o++) {
+        const uint base = o * step + c * inner;
+        __global const float *g = gy + gyo + base, *h = xh + xho + base;
+        __global float *r = gx + gxo + base;
+        uint i = 0;
+        /* rs * (g * wc - m1 - h * m2) */
+        for (; i + 8 <= inner; i += 8)
+            vstore8(fma(vload8(0, g + i), k1, fma(vload8(0, h + i), kh, k0)), 0, r + i);
+        for (; i < inner; i++)
+            r[i] = fma(g[i], k1, fma(h[i], kh, k0));
     }
 }

@@ -660,8 +660,14 @@ START_TEST(batch_norm_training)
     } cases[] = {
         {2, {7, 3}, true},        {2, {13, 2}, false},        {4, {1, 3, 5, 5}, true},
         {4, {2, 3, 5, 7}, true},  {4, {5, 2, 3, 3}, false},   {2, {100, 3}, true},
+        /* inner >= 8: the CPU's slice kernels; 81 = 10 x 8 + 1, 8 slices
+         * of 37 rows (uneven), one slice per row */
+        {4, {4, 3, 9, 9}, true},  {4, {37, 2, 4, 2}, true},   {4, {9, 1, 3, 3}, false},
     };
+    /* both batch-norm kernels of a CPU device (src/kernels/norm.c) */
+    for (int mode = 0; mode < 2; mode++)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        setenv("SPURCL_NORM", mode ? "channels" : "slices", 1);
         bn_ud p = {.ndim = cases[i].ndim, .training = true, .has_affine = cases[i].affine,
                    .eps = 1e-5};
         memcpy(p.shape, cases[i].shape, sizeof cases[i].shape);
@@ -675,6 +681,7 @@ START_TEST(batch_norm_training)
         c.shape[1][0] = c.shape[2][0] = p.shape[1];
         gc_check(&c);
     }
+    unsetenv("SPURCL_NORM");
 }
 END_TEST
 
@@ -1426,8 +1433,11 @@ START_TEST(batch_norm_fused_backward)
         bool affine;
     } cases[] = {
         {4, {3, 5, 7, 7}, true}, {2, {600, 3}, false}, {2, {2, 600}, true}, {4, {3, 7, 1, 1}, false},
+        {4, {64, 3, 6, 6}, true}, {4, {5, 2, 17, 3}, false},
     };
+    for (int mode = 0; mode < 2; mode++)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        setenv("SPURCL_NORM", mode ? "channels" : "slices", 1);
         bn_ud p = {.ndim = cases[i].ndim, .training = true, .has_affine = cases[i].affine,
                    .eps = 1e-5};
         memcpy(p.shape, cases[i].shape, sizeof p.shape);
@@ -1440,6 +1450,7 @@ START_TEST(batch_norm_fused_backward)
         memcpy(c.shape[0], p.shape, sizeof p.shape);
         fused_vs_composed(&c, 200 + i);
     }
+    unsetenv("SPURCL_NORM");
 }
 END_TEST
 

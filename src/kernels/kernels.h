@@ -151,16 +151,21 @@ sc_status sc_k_softmax_cross_entropy_backward(sc_tensor *gx, const sc_tensor *x,
 /* For x3 [outer, C, inner]: xh = (x - mean_c) * rstd_c, rstd [1, C, 1] =
  * 1 / sqrt(var_c + eps); with rm and rv (else NULL) also the running
  * statistics, PyTorch's rule with `momentum`. With y (else NULL; then w
- * and b are ignored) also y = xh * w + b in the same pass, w and b [inner]
- * (either may be NULL, not both): layer norm's affine part. */
+ * and b are ignored) also y = xh * w + b in the same pass (either of w and b
+ * may be NULL, not both): per_channel, batch norm's w and b [C]; else
+ * layer norm's [inner]. */
 sc_status sc_k_norm_forward(sc_tensor *xh, sc_tensor *rstd, const sc_tensor *x3, float eps,
                             sc_tensor *rm, sc_tensor *rv, float momentum, sc_tensor *y,
-                            const sc_tensor *w, const sc_tensor *b);
+                            const sc_tensor *w, const sc_tensor *b, bool per_channel);
 /* gx = rstd_c * (g - mean_c(g) - xh * mean_c(g * xh)) per channel of xh
- * [outer, C, inner], g = gy * w (w [inner], or NULL: g = gy); one pass per
- * channel. The backward of xh with respect to x when no graph is recorded. */
+ * [outer, C, inner], g = gy * w (w [C] when per_channel, else [inner]; or
+ * NULL: g = gy); one kernel. The backward of xh (or of the affine y) with
+ * respect to x when no graph is recorded. gx may be NULL when only the
+ * per-channel sums are wanted: gw [C] = sum gy * xh and gb [C] = sum gy
+ * (batch norm's affine gradients; each may be NULL; only with per_channel). */
 sc_status sc_k_norm_backward(sc_tensor *gx, const sc_tensor *gy, const sc_tensor *xh,
-                             const sc_tensor *rstd, const sc_tensor *w);
+                             const sc_tensor *rstd, const sc_tensor *w, bool per_channel,
+                             sc_tensor *gw, sc_tensor *gb);
 /* For gy and xh seen as [rows, D], D = numel of gw (or gb): gw = column
  * sums of gy * xh, gb = column sums of gy; either may be NULL. */
 sc_status sc_k_norm_affine_grad(sc_tensor *gw, sc_tensor *gb, const sc_tensor *gy,

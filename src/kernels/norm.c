@@ -3,40 +3,155 @@
  * norm ops are in src/nn/ops_norm.c. */
 #include "kernels/kernels.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 /* cl/norm.cl's affine flags */
 #define NORM_W 1u
 #define NORM_B 2u
+#define NORM_CH 4u
 
 /* A norm kernel over channels: one work-group per channel when channels are
  * long and too few to fill the device (cl/common.cl's row-reduction
- * prologue), else one work-item per channel; -DNORM_ROWS when outer == 1
- * (layer norm), which makes the indexing division-free. */
+ * prologue), else one work-item per channel; -DNORM_FLAT when a
+ * work-group's lanes outnumber the positions of a channel's run (see
+ * cl/norm.cl's NORM_FOR). */
 static sc_status launch_channels(sc_context *ctx, const char *name, cl_uint outer, cl_uint C,
-                                 size_t m, size_t nargs, const sc_karg *args)
+                                 cl_uint inner, size_t nargs, const sc_karg *args)
 {
-    bool group = sc_k_use_group(ctx, C, m);
-    const char *defs = outer == 1 ? (group ? "-DSC_ROW_GROUP -DNORM_ROWS" : "-DNORM_ROWS")
-                                  : (group ? "-DSC_ROW_GROUP" : NULL);
-    if (group)
-        return sc_launch_groups(ctx, "norm", defs, name, C, nargs, args);
-    return sc_launch_1d(ctx, "norm", defs, name, C, nargs, args);
+    bool group = sc_k_use_group(ctx, C, (size_t)outer * inner);
+    if (!group)
+        return sc_launch_1d(ctx, "norm", NULL, name, C, nargs, args);
+    bool flat = outer > 1 && inner < ctx->wg_size;
+    return sc_launch_groups(ctx, "norm", flat ? "-DSC_ROW_GROUP -DNORM_FLAT" : "-DSC_ROW_GROUP",
+                            name, C, nargs, args);
+}
+
+/* Batch norm ([outer > 1, C, inner >= 8]) on a CPU device runs cl/norm.cl's
+ * slice kernels: S contiguous slices of each channel, a work-item each.
+ * SPURCL_NORM=channels forces the work-group-per-channel kernels (what a
+ * GPU runs) so that the tests cover both on a CPU; =slices forces these. */
+static cl_uint norm_slices(const sc_context *ctx, cl_uint outer, cl_uint C, cl_uint inner)
+{
+    const char *env = getenv("SPURCL_NORM");
+    bool want = ctx->dev.type == SC_DEVICE_CPU;
+    if (env && strcmp(env, "channels") == 0)
+        want = false;
+    else if (env && strcmp(env, "slices") == 0)
+        want = true;
+    if (!want || outer < 2 || inner < 8)
+        return 0;
+    /* enough work-items for every core to take several, and slices small
+     * enough (64 KiB) that the second pass over one reads from cache */
+    size_t cu = ctx->dev.compute_units ? ctx->dev.compute_units : 1;
+    size_t by_cores = (8 * cu + C - 1) / C;
+    size_t by_cache = ((size_t)outer * inner * sizeof(float) + 65535) / 65536;
+    size_t S = by_cores > by_cache ? by_cores : by_cache;
+    return (cl_uint)(S > outer ? outer : S);
+}
+
+/* One work-item per slice, in work-groups of one (PoCL spreads work-groups
+ * over the cores). */
+static sc_status launch_slices(sc_context *ctx, const char *name, size_t n, size_t nargs,
+                               const sc_karg *args)
+{
+    cl_kernel k;
+    SC_TRY(sc_kernel_get(ctx, "norm", NULL, name, &k));
+    size_t global = n, local = 1;
+    return sc_launch(ctx, k, name, 1, &global, &local, nargs, args);
+}
+
+static sc_status slices_forward(sc_tensor *xh, sc_tensor *rstd, const sc_tensor *x3, float eps,
+                                sc_tensor *rm, sc_tensor *rv, float momentum, sc_tensor *y,
+                                const sc_tensor *w, const sc_tensor *b, cl_uint S)
+{
+    sc_context *ctx = xh->ctx;
+    cl_uint outer = (cl_uint)x3->shape[0], C = (cl_uint)x3->shape[1],
+            inner = (cl_uint)x3->shape[2];
+    int64_t ps[1] = {(int64_t)2 * C * S};
+    sc_tensor *part;
+    SC_TRY(sc_tensor_create(ctx, SC_F32, 1, ps, &part));
+    cl_mem pm = part->buf->mem, xm = x3->buf->mem, xhm = xh->buf->mem, rsm = rstd->buf->mem;
+    cl_uint po = (cl_uint)part->offset, xo = (cl_uint)x3->offset, xho = (cl_uint)xh->offset,
+            rso = (cl_uint)rstd->offset;
+    sc_karg a1[] = {SC_ARG(pm),    SC_ARG(po), SC_ARG(xm),    SC_ARG(xo),
+                    SC_ARG(outer), SC_ARG(C),  SC_ARG(inner), SC_ARG(S)};
+    sc_status st = launch_slices(ctx, "sc_bn_stats_part", (size_t)C * S, 8, a1);
+    if (st == SC_OK) {
+        cl_uint update = rm != NULL;
+        cl_mem rmm = rm ? rm->buf->mem : rsm, rvm = rv ? rv->buf->mem : rsm;
+        cl_uint rmo = rm ? (cl_uint)rm->offset : 0, rvo = rv ? (cl_uint)rv->offset : 0;
+        cl_uint aff = y ? (w ? NORM_W : 0) | (b ? NORM_B : 0) : 0;
+        cl_mem ym = y ? y->buf->mem : xhm, wm = w ? w->buf->mem : xm, bm = b ? b->buf->mem : xm;
+        cl_uint yo = y ? (cl_uint)y->offset : 0, wo = w ? (cl_uint)w->offset : 0,
+                bo = b ? (cl_uint)b->offset : 0;
+        sc_karg a2[] = {SC_ARG(xhm),   SC_ARG(xho),    SC_ARG(rsm),      SC_ARG(rso),
+                        SC_ARG(pm),    SC_ARG(po),     SC_ARG(xm),       SC_ARG(xo),
+                        SC_ARG(outer), SC_ARG(C),      SC_ARG(inner),    SC_ARG(S),
+                        SC_ARG(eps),   SC_ARG(update), SC_ARG(momentum), SC_ARG(rmm),
+                        SC_ARG(rmo),   SC_ARG(rvm),    SC_ARG(rvo),      SC_ARG(ym),
+                        SC_ARG(yo),    SC_ARG(wm),     SC_ARG(wo),       SC_ARG(bm),
+                        SC_ARG(bo),    SC_ARG(aff)};
+        st = launch_slices(ctx, "sc_bn_forward_apply", (size_t)C * S, sizeof a2 / sizeof a2[0],
+                           a2);
+    }
+    sc_tensor_free(part); /* in-order queue: the kernels read it before reuse */
+    return st;
+}
+
+static sc_status slices_backward(sc_tensor *gx, const sc_tensor *gy, const sc_tensor *xh,
+                                 const sc_tensor *rstd, const sc_tensor *w, sc_tensor *gw,
+                                 sc_tensor *gb, cl_uint S)
+{
+    sc_context *ctx = xh->ctx;
+    cl_uint outer = (cl_uint)xh->shape[0], C = (cl_uint)xh->shape[1],
+            inner = (cl_uint)xh->shape[2];
+    int64_t ps[1] = {(int64_t)2 * C * S};
+    sc_tensor *part;
+    SC_TRY(sc_tensor_create(ctx, SC_F32, 1, ps, &part));
+    cl_mem pm = part->buf->mem, gm = gy->buf->mem, xhm = xh->buf->mem, rsm = rstd->buf->mem;
+    cl_uint po = (cl_uint)part->offset, go = (cl_uint)gy->offset, xho = (cl_uint)xh->offset,
+            rso = (cl_uint)rstd->offset;
+    sc_karg a1[] = {SC_ARG(pm),    SC_ARG(po), SC_ARG(gm),    SC_ARG(go), SC_ARG(xhm),
+                    SC_ARG(xho),   SC_ARG(outer), SC_ARG(C),  SC_ARG(inner), SC_ARG(S)};
+    sc_status st = launch_slices(ctx, "sc_bn_backward_part", (size_t)C * S,
+                                 sizeof a1 / sizeof a1[0], a1);
+    if (st == SC_OK) {
+        cl_mem gxm = gx ? gx->buf->mem : xhm, wm = w ? w->buf->mem : xhm;
+        cl_mem gwm = gw ? gw->buf->mem : rsm, gbm = gb ? gb->buf->mem : rsm;
+        cl_uint gxo = gx ? (cl_uint)gx->offset : 0, wo = w ? (cl_uint)w->offset : 0,
+                gwo = gw ? (cl_uint)gw->offset : 0, gbo = gb ? (cl_uint)gb->offset : 0;
+        cl_uint has_w = w != NULL, gsum = (gw ? NORM_W : 0) | (gb ? NORM_B : 0),
+                want_gx = gx != NULL;
+        sc_karg a2[] = {SC_ARG(gxm),   SC_ARG(gxo),   SC_ARG(gm),   SC_ARG(go),  SC_ARG(xhm),
+                        SC_ARG(xho),   SC_ARG(rsm),   SC_ARG(rso),  SC_ARG(pm),  SC_ARG(po),
+                        SC_ARG(wm),    SC_ARG(wo),    SC_ARG(outer), SC_ARG(C),  SC_ARG(inner),
+                        SC_ARG(S),     SC_ARG(has_w), SC_ARG(gwm),  SC_ARG(gwo), SC_ARG(gbm),
+                        SC_ARG(gbo),   SC_ARG(gsum),  SC_ARG(want_gx)};
+        st = launch_slices(ctx, "sc_bn_backward_apply", (size_t)C * S, sizeof a2 / sizeof a2[0],
+                           a2);
+    }
+    sc_tensor_free(part);
+    return st;
 }
 
 sc_status sc_k_norm_forward(sc_tensor *xh, sc_tensor *rstd, const sc_tensor *x3, float eps,
                             sc_tensor *rm, sc_tensor *rv, float momentum, sc_tensor *y,
-                            const sc_tensor *w, const sc_tensor *b)
+                            const sc_tensor *w, const sc_tensor *b, bool per_channel)
 {
     cl_uint outer = (cl_uint)x3->shape[0], C = (cl_uint)x3->shape[1],
             inner = (cl_uint)x3->shape[2];
-    size_t m = (size_t)outer * inner;
-    if (C == 0 || m == 0)
+    if (C == 0 || (size_t)outer * inner == 0)
         return SC_OK;
+    cl_uint S = per_channel || !y ? norm_slices(xh->ctx, outer, C, inner) : 0;
+    if (S)
+        return slices_forward(xh, rstd, x3, eps, rm, rv, momentum, y, w, b, S);
     cl_mem xhm = xh->buf->mem, rsm = rstd->buf->mem, xm = x3->buf->mem;
     cl_uint xho = (cl_uint)xh->offset, rso = (cl_uint)rstd->offset, xo = (cl_uint)x3->offset;
     cl_uint update = rm != NULL;
     cl_mem rmm = rm ? rm->buf->mem : rsm, rvm = rv ? rv->buf->mem : rsm;
     cl_uint rmo = rm ? (cl_uint)rm->offset : 0, rvo = rv ? (cl_uint)rv->offset : 0;
-    cl_uint aff = y ? (w ? NORM_W : 0) | (b ? NORM_B : 0) : 0;
+    cl_uint aff = y ? (w ? NORM_W : 0) | (b ? NORM_B : 0) | (per_channel ? NORM_CH : 0) : 0;
     cl_mem ym = y ? y->buf->mem : xhm, wm = w ? w->buf->mem : xm, bm = b ? b->buf->mem : xm;
     cl_uint yo = y ? (cl_uint)y->offset : 0, wo = w ? (cl_uint)w->offset : 0,
             bo = b ? (cl_uint)b->offset : 0;
@@ -46,27 +161,38 @@ sc_status sc_k_norm_forward(sc_tensor *xh, sc_tensor *rstd, const sc_tensor *x3,
                       SC_ARG(rmm),   SC_ARG(rmo), SC_ARG(rvm),    SC_ARG(rvo),
                       SC_ARG(ym),    SC_ARG(yo),  SC_ARG(wm),     SC_ARG(wo),
                       SC_ARG(bm),    SC_ARG(bo),  SC_ARG(aff)};
-    return launch_channels(xh->ctx, "sc_norm_forward", outer, C, m, sizeof args / sizeof args[0],
-                           args);
+    return launch_channels(xh->ctx, "sc_norm_forward", outer, C, inner,
+                           sizeof args / sizeof args[0], args);
 }
 
 sc_status sc_k_norm_backward(sc_tensor *gx, const sc_tensor *gy, const sc_tensor *xh,
-                             const sc_tensor *rstd, const sc_tensor *w)
+                             const sc_tensor *rstd, const sc_tensor *w, bool per_channel,
+                             sc_tensor *gw, sc_tensor *gb)
 {
     cl_uint outer = (cl_uint)xh->shape[0], C = (cl_uint)xh->shape[1],
             inner = (cl_uint)xh->shape[2];
-    size_t m = (size_t)outer * inner;
-    if (C == 0 || m == 0)
+    if (C == 0 || (size_t)outer * inner == 0)
         return SC_OK;
-    cl_mem gxm = gx->buf->mem, gm = gy->buf->mem, xhm = xh->buf->mem, rsm = rstd->buf->mem;
-    cl_mem wm = w ? w->buf->mem : xhm;
-    cl_uint gxo = (cl_uint)gx->offset, go = (cl_uint)gy->offset, xho = (cl_uint)xh->offset,
-            rso = (cl_uint)rstd->offset, wo = w ? (cl_uint)w->offset : 0, has_w = w != NULL;
-    sc_karg args[] = {SC_ARG(gxm), SC_ARG(gxo),   SC_ARG(gm),  SC_ARG(go),   SC_ARG(xhm),
-                      SC_ARG(xho), SC_ARG(rsm),   SC_ARG(rso), SC_ARG(wm),   SC_ARG(wo),
-                      SC_ARG(outer), SC_ARG(C),   SC_ARG(inner), SC_ARG(has_w)};
-    return launch_channels(gx->ctx, "sc_norm_backward", outer, C, m, sizeof args / sizeof args[0],
-                           args);
+    cl_uint S = per_channel || !w ? norm_slices(xh->ctx, outer, C, inner) : 0;
+    if (S)
+        return slices_backward(gx, gy, xh, rstd, w, gw, gb, S);
+    cl_mem xhm = xh->buf->mem, gm = gy->buf->mem, rsm = rstd->buf->mem;
+    cl_mem gxm = gx ? gx->buf->mem : xhm, wm = w ? w->buf->mem : xhm;
+    cl_mem gwm = gw ? gw->buf->mem : rsm, gbm = gb ? gb->buf->mem : rsm;
+    cl_uint gxo = gx ? (cl_uint)gx->offset : 0, go = (cl_uint)gy->offset,
+            xho = (cl_uint)xh->offset, rso = (cl_uint)rstd->offset,
+            wo = w ? (cl_uint)w->offset : 0, gwo = gw ? (cl_uint)gw->offset : 0,
+            gbo = gb ? (cl_uint)gb->offset : 0;
+    cl_uint has_w = w ? (per_channel ? 2u : 1u) : 0u;
+    cl_uint gsum = per_channel ? (gw ? NORM_W : 0) | (gb ? NORM_B : 0) : 0;
+    cl_uint want_gx = gx != NULL;
+    sc_karg args[] = {SC_ARG(gxm),   SC_ARG(gxo), SC_ARG(gm),      SC_ARG(go),  SC_ARG(xhm),
+                      SC_ARG(xho),   SC_ARG(rsm), SC_ARG(rso),     SC_ARG(wm),  SC_ARG(wo),
+                      SC_ARG(outer), SC_ARG(C),   SC_ARG(inner),   SC_ARG(has_w),
+                      SC_ARG(gwm),   SC_ARG(gwo), SC_ARG(gbm),     SC_ARG(gbo), SC_ARG(gsum),
+                      SC_ARG(want_gx)};
+    return launch_channels(xh->ctx, "sc_norm_backward", outer, C, inner,
+                           sizeof args / sizeof args[0], args);
 }
 
 sc_status sc_k_norm_affine_grad(sc_tensor *gw, sc_tensor *gb, const sc_tensor *gy,

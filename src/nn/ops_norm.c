@@ -24,7 +24,8 @@
  * (w folded into the xhat rule) and one for gw and gb (column sums), and
  * when recording the composed ops (gxhat = gy * w, the composed xhat rule
  * on the recorded xhat and rstd, gw = sum(gy * xhat), gb = sum(gy)). Batch
- * norm's affine part is broadcasting mul / add. */
+ * norm's affine part (per channel) is the same node; without recording its
+ * backward is a single kernel that also sums gw and gb per channel. */
 #include "nn/ops_internal.h"
 #include "spurcl/nn.h"
 
@@ -46,9 +47,10 @@ static sc_var *xhat_rule_composed(sc_graph *g, sc_var *gy, sc_var *xh, sc_var *r
     return sc_nn_mul(g, rstd, sc_nn_sub(g, sc_nn_sub(g, gy, m1), sc_nn_mul(g, xh, m2)));
 }
 
-/* The same rule, fused, with gy * w for gy when w (layer norm's weight,
- * [inner]) is given; not recorded. */
-static sc_var *xhat_rule_fused(sc_graph *g, sc_var *gy, sc_var *w, sc_var *xh, sc_var *rstd)
+/* The same rule, fused, with gy * w for gy when w (layer norm's weight
+ * [inner], or batch norm's [C] when per_channel) is given; not recorded. */
+static sc_var *xhat_rule_fused(sc_graph *g, sc_var *gy, sc_var *w, sc_var *xh, sc_var *rstd,
+                               bool per_channel)
 {
     SC_NN_CHECK(g, 3, gy, xh, rstd);
     if (gy->t->numel != xh->t->numel) {
@@ -59,7 +61,8 @@ static sc_var *xhat_rule_fused(sc_graph *g, sc_var *gy, sc_var *w, sc_var *xh, s
     sc_var *gx = sc__out_like(g, xh);
     if (!gx)
         return NULL;
-    SC_NN_TRY(g, sc_k_norm_backward(gx->t, gy->t, xh->t, rstd->t, w ? w->t : NULL));
+    SC_NN_TRY(g, sc_k_norm_backward(gx->t, gy->t, xh->t, rstd->t, w ? w->t : NULL, per_channel,
+                                    NULL, NULL));
     return gx;
 }
 
@@ -69,7 +72,7 @@ static void xhat_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     if (g->recording)
         gin[0] = xhat_rule_composed(g, gy, xh, rstd, n->ip[0]);
     else
-        gin[0] = xhat_rule_fused(g, gy, NULL, xh, rstd);
+        gin[0] = xhat_rule_fused(g, gy, NULL, xh, rstd, false);
 }
 
 static void rstd_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
@@ -80,14 +83,48 @@ static void rstd_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     gin[0] = sc_nn_mul(g, xh, f);
 }
 
-/* Layer norm's affine node y = xhat * w + b of (x3, w, b); saved xhat and
- * rstd (recorded variables of x3), ip[0] = M. */
-static void ln_affine_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+/* Batch norm's affine gradients without recording: gx (when needed), gw
+ * and gb from one kernel. */
+static void bn_affine_fused(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
     sc_var *w = n->in[1], *b = n->in[2], *xh = n->saved[0], *rstd = n->saved[1];
+    sc_var *gx = n->need[0] ? sc__out_like(g, xh) : NULL;
+    sc_var *gw = n->need[1] ? sc__out_like(g, w) : NULL;
+    sc_var *gb = n->need[2] ? sc__out_like(g, b) : NULL;
+    if (g->status != SC_OK)
+        return;
+    sc_status st = sc_k_norm_backward(gx ? gx->t : NULL, gy->t, xh->t, rstd->t, w ? w->t : NULL,
+                                      true, gw ? gw->t : NULL, gb ? gb->t : NULL);
+    if (st != SC_OK) {
+        sc__fail(g, st);
+        return;
+    }
+    gin[0] = gx;
+    gin[1] = gw;
+    gin[2] = gb;
+}
+
+/* v [C] as [C, 1], which broadcasts against [outer, C, inner] */
+static sc_var *as_column(sc_graph *g, sc_var *v)
+{
+    int64_t s[2] = {v->t->shape[0], 1};
+    return sc_nn_reshape(g, v, 2, s);
+}
+
+/* The affine node y = xhat * w + b of (x3, w, b): layer norm's (w and b
+ * [inner]; ip[1] = 0) or batch norm's (w and b [C]; ip[1] = 1); saved
+ * xhat and rstd (recorded variables of x3), ip[0] = M. */
+static void affine_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    sc_var *w = n->in[1], *b = n->in[2], *xh = n->saved[0], *rstd = n->saved[1];
+    bool per_channel = n->ip[1] != 0;
+    if (!g->recording && per_channel) {
+        bn_affine_fused(g, n, gy, gin);
+        return;
+    }
     if (!g->recording) {
         if (n->need[0])
-            gin[0] = xhat_rule_fused(g, gy, w, xh, rstd);
+            gin[0] = xhat_rule_fused(g, gy, w, xh, rstd, false);
         if ((n->need[1] || n->need[2]) && g->status == SC_OK) {
             sc_var *gw = n->need[1] ? sc__out_like(g, w) : NULL;
             sc_var *gb = n->need[2] ? sc__out_like(g, b) : NULL;
@@ -104,19 +141,29 @@ static void ln_affine_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
         }
         return;
     }
+    /* recorded: composed ops, differentiable again */
+    sc_var *wb = w && per_channel ? as_column(g, w) : w;
     if (n->need[0])
-        gin[0] = xhat_rule_composed(g, w ? sc_nn_mul(g, gy, w) : gy, xh, rstd, n->ip[0]);
-    if (n->need[1])
-        gin[1] = sc_nn_sum_to(g, sc_nn_mul(g, gy, xh), w->t->ndim, w->t->shape);
-    if (n->need[2])
-        gin[2] = sc_nn_sum_to(g, gy, b->t->ndim, b->t->shape);
+        gin[0] = xhat_rule_composed(g, wb ? sc_nn_mul(g, gy, wb) : gy, xh, rstd, n->ip[0]);
+    for (int i = 1; i < 3; i++) {
+        if (!n->need[i])
+            continue;
+        sc_var *v = n->in[i], *t = i == 1 ? sc_nn_mul(g, gy, xh) : gy;
+        if (per_channel) {
+            int64_t s[3] = {1, v->t->shape[0], 1};
+            gin[i] = sc_nn_reshape(g, sc_nn_sum_to(g, t, 3, s), 1, v->t->shape);
+        } else {
+            gin[i] = sc_nn_sum_to(g, t, v->t->ndim, v->t->shape);
+        }
+    }
 }
 
 /* xhat of x3 [outer, C, inner]; updates the running statistics when given.
- * With w or b (layer norm: [inner], x3 [1, rows, D]) returns y = xhat * w +
- * b instead, from the same kernel, recorded as one node. */
+ * With w or b returns y = xhat * w + b instead, from the same kernel,
+ * recorded as one node: w and b [C] when per_channel (batch norm), else
+ * [inner] (layer norm: x3 [1, rows, D]). */
 static sc_var *normalize(sc_graph *g, sc_var *x3, float eps, sc_tensor *rm, sc_tensor *rv,
-                         float momentum, sc_var *w, sc_var *b)
+                         float momentum, sc_var *w, sc_var *b, bool per_channel)
 {
     SC_NN_CHECK(g, 1, x3);
     int64_t m = x3->t->shape[0] * x3->t->shape[2];
@@ -127,7 +174,8 @@ static sc_var *normalize(sc_graph *g, sc_var *x3, float eps, sc_tensor *rm, sc_t
     if (!xh || !rstd || ((w || b) && !y))
         return NULL;
     SC_NN_TRY(g, sc_k_norm_forward(xh->t, rstd->t, x3->t, eps, rm, rv, momentum,
-                                   y ? y->t : NULL, w ? w->t : NULL, b ? b->t : NULL));
+                                   y ? y->t : NULL, w ? w->t : NULL, b ? b->t : NULL,
+                                   per_channel));
     sc_node *nx = sc__record(g, xh, "norm_xhat", xhat_bw, 1, &x3);
     sc_node *nr = sc__record(g, rstd, "norm_rstd", rstd_bw, 1, &x3);
     if (nx) {
@@ -141,11 +189,13 @@ static sc_var *normalize(sc_graph *g, sc_var *x3, float eps, sc_tensor *rm, sc_t
     if (!y)
         return xh;
     sc_var *in[3] = {x3, w, b};
-    sc_node *na = sc__record(g, y, "layer_norm_affine", ln_affine_bw, 3, in);
+    sc_node *na = sc__record(g, y, per_channel ? "batch_norm_affine" : "layer_norm_affine",
+                             affine_bw, 3, in);
     if (na) {
         na->saved[0] = xh;
         na->saved[1] = rstd;
         na->ip[0] = m;
+        na->ip[1] = per_channel;
     }
     return y;
 }
@@ -175,7 +225,7 @@ sc_var *sc_nn_layer_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, float eps
     if (!(eps >= 0.0f))
         return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "layer_norm: eps %g < 0", (double)eps));
     int64_t s3[3] = {1, d > 0 ? x->t->numel / d : 0, d};
-    sc_var *y = normalize(g, sc_nn_reshape(g, x, 3, s3), eps, NULL, NULL, 0.0f, w, b);
+    sc_var *y = normalize(g, sc_nn_reshape(g, x, 3, s3), eps, NULL, NULL, 0.0f, w, b, false);
     return y ? sc_nn_reshape(g, y, r, x->t->shape) : NULL;
 }
 
@@ -254,11 +304,7 @@ sc_var *sc_nn_batch_norm(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, sc_tensor
                                             "when using batch statistics (x %s)",
                                             sc__shape(x, b1, sizeof b1)));
         y = normalize(g, x3, eps, training ? running_mean : NULL,
-                      training ? running_var_t : NULL, momentum, NULL, NULL);
-        if (w2)
-            y = sc_nn_mul(g, y, w2);
-        if (b2v)
-            y = sc_nn_add(g, y, b2v);
+                      training ? running_var_t : NULL, momentum, w, b, true);
     } else {
         /* y = x * a + (b - mean * a) with a = w / sqrt(var + eps), all [C, 1] */
         sc_var *a = sc_nn_rsqrt(g, sc_nn_add_scalar(g, running_var(g, running_var_t, c), eps));
