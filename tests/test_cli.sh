@@ -98,6 +98,7 @@ for c in $(grep -vx data "$tmp/cmds") "data build" "data preview"; do
     grep_in "$c --help states a default" help "default"
 done
 help_flat train; grep_in "train: --epochs default 5" help "\-\-epochs N epochs (default 5)"
+grep_in "train: --cnn-norm default none" help "\-\-cnn-norm none|batch .*(default none)"
 grep_in "train: --out default, a new directory per run" help "(default runs/train-YYYYMMDD-HHMMSS, a new directory for every run, named on stdout)"
 grep_in "train: --out refuses a non-empty directory" help "not empty is refused unless --resume or --force"
 grep_in "train: --resume says --epochs may be raised" help "except --epochs, which may be raised"
@@ -125,7 +126,9 @@ grep_in "ule: --penalty default overlap" help "(default overlap)"
 grep_in "ule --help says where its defaults come from" help "best mean validation accuracy in the README's MNIST-SC search"
 if grep -q "val-wga" "$tmp/help"; then echo "FAIL ule --help offers val-wga"; fails=$((fails+1));
 else echo "ok   ule --help does not offer val-wga"; passes=$((passes+1)); fi
-help_flat ssl; grep_in "ssl: --epochs default 20" help "\-\-epochs N epochs (default 20)"
+help_flat ssl; grep_in "ssl: --epochs default 5" help "\-\-epochs N epochs (default 5)"
+grep_in "ssl: --cnn-norm default batch" help "\-\-cnn-norm none|batch .*(default batch)"
+grep_in "ssl: --proj-norm default batch" help "\-\-proj-norm none|batch .*(default batch)"
 grep_in "ssl: --encoder is --model" help "\-\-model, \-\-encoder cnn|vit|resnet"
 if grep -q "\-\-select" "$tmp/help"; then echo "FAIL ssl --help lists --select"; fails=$((fails+1));
 else echo "ok   ssl --help does not list --select"; passes=$((passes+1)); fi
@@ -193,6 +196,27 @@ assert (w, h) == (32 + 106 + 23 + 8 * 119 - 7, 48 + 3 * 145 - 7 + 46 + 16), (w, 
     check "ssl, one epoch" 0 "$exe" -q ssl --data "$tmp/sc.st" --epochs 1 --batch 64 \
         --knn-bank 200 --knn-queries 50 --out "$tmp/ssl1"
     grep_in "ssl logs the k-NN monitor" ssl1/metrics.jsonl '"knn_acc":'
+    # ssl's defaults put batch norm in the cnn and the projector; the run's
+    # config.json and the encoder's checkpoint say so, and the checkpoint
+    # has torch's names (bn1.running_var, no conv1.bias)
+    check "ssl records its batch norms" 0 python3 -c "
+import json, struct, sys
+c = json.load(open(sys.argv[1]))['settings']
+assert c['cnn-norm'] == 'batch' and c['proj-norm'] == 'batch', c
+b = open(sys.argv[2], 'rb').read()
+h = json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])
+m = json.loads(h['__metadata__']['model'])
+assert m['cnn_norm'] == 'batch', m
+assert 'bn2.running_var' in h and 'conv1.bias' not in h, sorted(h)
+" "$tmp/ssl1/config.json" "$tmp/ssl1/last.safetensors"
+    # and train's cnn has none unless asked; a batch-norm cnn goes through
+    # its checkpoint to eval
+    check "train --cnn-norm batch" 0 "$exe" -q train --data "$tmp/sc.st" --epochs 1 --batch 64 \
+        --cnn-norm batch --out "$tmp/tbn"
+    check "eval reads the batch-norm cnn back" 0 "$exe" eval --model "$tmp/tbn/last.safetensors" \
+        --data "$tmp/sc.st" --split val
+    check "train --cnn-norm x" 2 "$exe" train --data x --cnn-norm x
+    grep_in "train --cnn-norm x: the values" err "expected none or batch"
     check "eval refuses an SSL encoder" 1 "$exe" eval --model "$tmp/ssl1/last.safetensors" \
         --data "$tmp/sc.st"
     grep_in "eval points to probe" err "self-supervised encoder.*spurcl probe --model"

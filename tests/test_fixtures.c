@@ -102,7 +102,13 @@ static void compare_rowsum(const sc_safetensors *st, const char *name, const sc_
                   RTOL, maxref, ATOL, ratio);
 }
 
-typedef enum fixture_kind { FX_CNN, FX_VIT, FX_RESNET } fixture_kind;
+typedef enum fixture_kind { FX_CNN, FX_VIT, FX_RESNET, FX_CNN_BN } fixture_kind;
+
+/* the batch-norm models' files (make_fixtures.py's make_resnet) */
+static const char *bn_fixture(fixture_kind k)
+{
+    return k == FX_RESNET ? "resnet.safetensors" : "cnn_bn.safetensors";
+}
 
 static sc_model *load_model_kind(const sc_safetensors *st, fixture_kind k)
 {
@@ -110,6 +116,12 @@ static sc_model *load_model_kind(const sc_safetensors *st, fixture_kind k)
     if (k == FX_RESNET) {
         sc_model_config_default(&cfg, SC_MODEL_RESNET, 3, 16, 16, 10);
         cfg.resnet_width = 8;
+    } else if (k == FX_CNN_BN) {
+        sc_model_config_default(&cfg, SC_MODEL_CNN, 1, 16, 16, 10);
+        cfg.cnn_c1 = 8;
+        cfg.cnn_c2 = 16;
+        cfg.cnn_fc = 32;
+        cfg.cnn_norm = SC_CNN_NORM_BATCH;
     } else {
         sc_model_config_default(&cfg, k == FX_VIT ? SC_MODEL_VIT : SC_MODEL_CNN, 1, 16, 16, 10);
         cfg.depth = 2;
@@ -285,7 +297,9 @@ static void check_ule(bool vit, bool head_only)
 /* Every buffer against the fixture tensor prefix + name; counters exactly. */
 static void compare_buffers(const sc_safetensors *st, const sc_model *m, const char *prefix)
 {
-    ck_assert_uint_eq(sc_model_buffer_count(m), 3 * 20); /* 20 batch norms */
+    /* resnet: 20 batch norms, cnn: 2 */
+    bool resnet = sc_model_get_config(m)->kind == SC_MODEL_RESNET;
+    ck_assert_uint_eq(sc_model_buffer_count(m), 3 * (resnet ? 20 : 2));
     for (size_t i = 0; i < sc_model_buffer_count(m); i++) {
         const sc_model_buffer *b = sc_model_buffer_at(m, i);
         char name[256];
@@ -303,10 +317,10 @@ static void compare_buffers(const sc_safetensors *st, const sc_model *m, const c
 
 /* eval-mode logits (running statistics, which stay put), then train-mode
  * logits, the updated running statistics and the CE gradients */
-static void check_resnet_forward_ce(void)
+static void check_bn_forward_ce(fixture_kind kind)
 {
-    sc_safetensors *st = open_fixture("resnet.safetensors");
-    sc_model *m = load_model_kind(st, FX_RESNET);
+    sc_safetensors *st = open_fixture(bn_fixture(kind));
+    sc_model *m = load_model_kind(st, kind);
     size_t np = sc_model_param_count(m);
     for (size_t i = 0; i < np; i++)
         ck_assert_msg(!strstr(sc_var_name(sc_model_param(m, i)), "running_") &&
@@ -336,10 +350,10 @@ static void check_resnet_forward_ce(void)
     sc_safetensors_close(st);
 }
 
-static void check_resnet_ule(void)
+static void check_bn_ule(fixture_kind kind)
 {
-    sc_safetensors *st = open_fixture("resnet.safetensors");
-    sc_model *m = load_model_kind(st, FX_RESNET);
+    sc_safetensors *st = open_fixture(bn_fixture(kind));
+    sc_model *m = load_model_kind(st, kind);
     sc_graph *g;
     TU_OK(sc_graph_create(tu_ctx(), &g));
     sc_ule_loss_config lc;
@@ -376,8 +390,9 @@ static void check_resnet_ule(void)
             rowsums++;
         }
     }
-    printf("  resnet ULE a: %d gradients compared in full, %d by row sums\n", full, rowsums);
-    ck_assert_int_eq(rowsums, 4);
+    printf("  %s ULE a: %d gradients compared in full, %d by row sums\n", bn_fixture(kind), full,
+           rowsums);
+    ck_assert_int_eq(rowsums, kind == FX_RESNET ? 4 : 0);
     free(params);
     free(grads);
     sc_graph_free(g);
@@ -443,11 +458,86 @@ static void check_resnet_init(void)
     sc_model_free(m);
 }
 
-START_TEST(resnet_forward_ce) { check_resnet_forward_ce(); }
+START_TEST(resnet_forward_ce) { check_bn_forward_ce(FX_RESNET); }
 END_TEST
-START_TEST(resnet_ule_teacher_grad) { check_resnet_ule(); }
+START_TEST(resnet_ule_teacher_grad) { check_bn_ule(FX_RESNET); }
+END_TEST
+/* the cnn with --cnn-norm batch, on both batch-norm kernels of a CPU device */
+START_TEST(cnn_bn_forward_ce)
+{
+    for (int mode = 0; mode < 2; mode++) {
+        setenv("SPURCL_NORM", mode ? "channels" : "slices", 1);
+        check_bn_forward_ce(FX_CNN_BN);
+    }
+    unsetenv("SPURCL_NORM");
+}
+END_TEST
+START_TEST(cnn_bn_ule_teacher_grad) { check_bn_ule(FX_CNN_BN); }
 END_TEST
 START_TEST(resnet_init) { check_resnet_init(); }
+END_TEST
+
+/* sc_model_init for the cnn with batch norm: torch's state_dict names and
+ * order, no conv biases, BN weight 1 and bias 0, running statistics 0 and
+ * 1, conv and linear weights inside PyTorch's bound 1/sqrt(fan_in). */
+START_TEST(cnn_bn_init)
+{
+    sc_model_config cfg;
+    sc_model_config_default(&cfg, SC_MODEL_CNN, 1, 28, 28, 10);
+    cfg.cnn_norm = SC_CNN_NORM_BATCH;
+    sc_model *m;
+    TU_OK(sc_model_create(tu_ctx(), &cfg, &m));
+    const char *names[] = {"conv1.weight", "bn1.weight", "bn1.bias",   "conv2.weight",
+                           "bn2.weight",   "bn2.bias",   "fc1.weight", "fc1.bias",
+                           "fc2.weight",   "fc2.bias"};
+    ck_assert_uint_eq(sc_model_param_count(m), 10);
+    TU_OK(sc_model_init(m, 3));
+    for (size_t i = 0; i < 10; i++) {
+        const char *name = sc_var_name(sc_model_param(m, i));
+        ck_assert_str_eq(name, names[i]);
+        const sc_tensor *t = sc_var_tensor(sc_model_param(m, i));
+        float *h = tu_download(t);
+        int64_t n = sc_tensor_numel(t);
+        double mx = 0, mn = INFINITY;
+        for (int64_t k = 0; k < n; k++) {
+            mx = fmax(mx, fabs(h[k]));
+            mn = fmin(mn, h[k]);
+        }
+        if (strncmp(name, "bn", 2) == 0) {
+            double want = strstr(name, ".bias") ? 0.0 : 1.0;
+            ck_assert_msg(mx == want && mn == want, "%s: not constant %g", name, want);
+        } else if (!strstr(name, ".bias")) {
+            double bound = 1 / sqrt((double)(n / sc_tensor_dim(t, 0)));
+            ck_assert_msg(mx <= bound && mx > 0.5 * bound, "%s: max|w| %g, bound %g", name, mx,
+                          bound);
+        }
+        free(h);
+    }
+    const char *bufs[] = {"bn1.running_mean", "bn1.running_var", "bn1.num_batches_tracked",
+                          "bn2.running_mean", "bn2.running_var", "bn2.num_batches_tracked"};
+    ck_assert_uint_eq(sc_model_buffer_count(m), 6);
+    for (size_t i = 0; i < 6; i++) {
+        const sc_model_buffer *b = sc_model_buffer_at(m, i);
+        ck_assert_str_eq(b->name, bufs[i]);
+        if (b->count) {
+            ck_assert_int_eq(*b->count, 0);
+            continue;
+        }
+        float *h = tu_download(b->tensor);
+        for (int64_t k = 0; k < sc_tensor_numel(b->tensor); k++)
+            ck_assert_float_eq(h[k], strstr(b->name, "var") ? 1.0f : 0.0f);
+        free(h);
+    }
+    ck_assert_ptr_null(sc_model_find_param(m, "conv1.bias"));
+    sc_model_free(m);
+    /* the default cnn keeps its conv biases and has no buffers */
+    cfg.cnn_norm = SC_CNN_NORM_NONE;
+    TU_OK(sc_model_create(tu_ctx(), &cfg, &m));
+    ck_assert_uint_eq(sc_model_param_count(m), 8);
+    ck_assert_uint_eq(sc_model_buffer_count(m), 0);
+    ck_assert_ptr_nonnull(sc_model_find_param(m, "conv1.bias"));
+    sc_model_free(m);
+}
 END_TEST
 
 /* cnn, then vit */
@@ -472,6 +562,7 @@ int main(void)
     const tu_case cases[] = {
         {"pytorch", 0, {forward_ce, saliency, ule_teacher_grad, ule_frozen_backbone_grad,
                          resnet_forward_ce, resnet_ule_teacher_grad, resnet_init,
+                         cnn_bn_forward_ce, cnn_bn_ule_teacher_grad, cnn_bn_init,
                          report_tolerance}},
     };
     return tu_run(TU_SUITE("fixtures", cases));

@@ -29,11 +29,17 @@ extern "C" {
 
 typedef enum sc_model_kind { SC_MODEL_CNN = 0, SC_MODEL_VIT = 1, SC_MODEL_RESNET = 2 } sc_model_kind;
 
+/* The cnn's normalisation after each convolution: none (conv with bias, then
+ * ReLU) or batch (conv without bias, BatchNorm2d with PyTorch's defaults,
+ * then ReLU; running statistics in eval mode). */
+typedef enum sc_cnn_norm { SC_CNN_NORM_NONE = 0, SC_CNN_NORM_BATCH = 1 } sc_cnn_norm;
+
 typedef struct sc_model_config {
     sc_model_kind kind;
     int in_channels, height, width, num_classes;
     /* cnn widths (defaults 32, 64, 128) */
     int cnn_c1, cnn_c2, cnn_fc;
+    sc_cnn_norm cnn_norm; /* default none */
     /* vit (defaults: patch 4, or 7 for 28 px; dim 64, depth 4, heads 4, mlp 128) */
     int patch, dim, depth, heads, mlp;
     float ln_eps; /* layer-norm epsilon (default 1e-5, PyTorch's) */
@@ -48,6 +54,9 @@ SC_API void sc_model_config_default(sc_model_config *cfg, sc_model_kind kind, in
 /* "cnn" / "vit" / "resnet" -> kind; SC_ERR_INVALID_ARG naming the valid values otherwise. */
 SC_API sc_status sc_model_kind_parse(const char *name, sc_model_kind *out);
 SC_API const char *sc_model_kind_name(sc_model_kind kind);
+/* "none" / "batch" -> norm; SC_ERR_INVALID_ARG naming the valid values otherwise. */
+SC_API sc_status sc_cnn_norm_parse(const char *name, sc_cnn_norm *out);
+SC_API const char *sc_cnn_norm_name(sc_cnn_norm norm);
 
 typedef struct sc_model sc_model;
 
@@ -122,6 +131,12 @@ typedef struct sc_mlp sc_mlp;
 SC_API sc_status sc_mlp_create(sc_context *ctx, const char *prefix, const int *dims, int nlayers,
                                sc_mlp **out);
 SC_API void sc_mlp_free(sc_mlp *m);
+/* Off by default. On: a batch norm without affine parameters, always on the
+ * batch's statistics (nn.BatchNorm1d(affine=False) in training mode), before
+ * each hidden ReLU, as SimCLR's and BarlowTwins' projectors have. Only for
+ * MLPs that are trained and run on whole batches (a projector): it keeps no
+ * running statistics and couples the samples of a batch. */
+SC_API void sc_mlp_set_hidden_batch_norm(sc_mlp *m, bool on);
 /* PyTorch's nn.Linear initialisation, every weight and bias U(-1/sqrt(fan_in),
  * 1/sqrt(fan_in)), drawn in parameter order from one stream (seed, 0). */
 SC_API sc_status sc_mlp_init(sc_mlp *m, uint64_t seed);

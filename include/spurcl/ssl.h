@@ -204,12 +204,14 @@ SC_API const char *sc_ssl_sampler_name(sc_ssl_sampler s);
 
 typedef struct sc_ssl_config {
     sc_model_config model;       /* encoder; input size and classes come from the data */
-    SC_RUN_CONFIG_GROUP;         /* defaults: 20 epochs, batch 256, AdamW 1e-3; run_dir
+    SC_RUN_CONFIG_GROUP;         /* defaults: 5 epochs, batch 256, AdamW 1e-3; run_dir
                                     holds metrics.jsonl, last.safetensors, speeds.png */
     sc_ssl_method method;        /* default simclr */
     float temperature;           /* NT-Xent tau, default 0.2 (also the LA speed's tau) */
     float offdiag;               /* BarlowTwins lambda, default 0.0051 */
-    int proj_hidden, proj_dim;   /* projector Linear-ReLU-Linear, default 512, 128 */
+    int proj_hidden, proj_dim;   /* projector Linear-[BN]-ReLU-Linear, default 512, 128 */
+    sc_cnn_norm proj_norm;       /* batch (default): a batch norm without affine
+                                    parameters on the hidden layer; or none */
     sc_augment_config augment;
     sc_ssl_sampler sampler;      /* default uniform */
     sc_la_config la;             /* la.tau <= 0: use `temperature` */

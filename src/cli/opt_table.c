@@ -27,6 +27,7 @@
     static const sc_cli_enum id = {id##_parse, id##_name};
 
 ENUM(e_model, sc_model_kind, model_kind)
+ENUM(e_cnn_norm, sc_cnn_norm, cnn_norm)
 ENUM(e_optim, sc_optim_kind, optim_kind)
 ENUM(e_schedule, sc_schedule, schedule)
 ENUM(e_select, sc_select, select)
@@ -280,6 +281,9 @@ const sc_cli_opt sc_cli_opts[] = {
      ARG(ssl.proj_dim)},
     {"proj-hidden", SC_CLI_SSL, "N", "projector hidden size", INT(1, 65536),
      ARG(ssl.proj_hidden)},
+    {"proj-norm", SC_CLI_SSL, NULL, "projector normalisation of the hidden layer: batch "
+     "(batch norm without affine parameters, batch statistics) or none", ENUMV(e_cnn_norm),
+     ARG(ssl.proj_norm)},
     SECTION("Sampler (LA-SSL; * marks reconstructions: the paper does not give them)"),
     {"sampler", SC_CLI_SSL, NULL, "sampling", ENUMV(e_sampler), ARG(ssl.sampler)},
     {"la-quantile", SC_CLI_SSL, "R", "* r: the threshold s* is the r-quantile of the "
@@ -324,6 +328,9 @@ const sc_cli_opt sc_cli_opts[] = {
      .alias = "encoder", .alias_scope = SC_CLI_SSL},
     {"cnn-widths", TRAINERS, "C1,C2,FC", "cnn widths; FC is the feature size",
      .type = SC_OPT_INT3, MODEL(cnn_c1), .parse = set_cnn_widths},
+    {"cnn-norm", TRAINERS, NULL, "cnn normalisation after each convolution: batch "
+     "(BatchNorm2d, convolutions without bias; batch statistics in training, running ones "
+     "in evaluation) or none", ENUMV(e_cnn_norm), MODEL(cnn_norm)},
     {"vit-patch", TRAINERS, "P", "vit patch size", INT(1, 64), MODEL(patch),
      .def = "7 for 28-pixel images, else 4"},
     {"vit-dim", TRAINERS, "D", "vit width", INT(1, 4096), MODEL(dim)},

@@ -12,7 +12,11 @@ struct sc_mlp {
     int nlayers;
     int *dims;      /* nlayers + 1 */
     sc_var **p;     /* 2 * nlayers: weight [out, in], bias [out] */
+    bool hidden_bn; /* batch norm (no affine, batch statistics) before each hidden ReLU */
 };
+
+/* PyTorch's BatchNorm1d eps; the momentum is unused (no running statistics) */
+#define MLP_BN_EPS 1e-5f
 
 void sc_mlp_free(sc_mlp *m)
 {
@@ -93,12 +97,17 @@ sc_status sc_mlp_init(sc_mlp *m, uint64_t seed)
 sc_var *sc_mlp_forward(const sc_mlp *m, sc_graph *g, sc_var *x)
 {
     for (int i = 0; i < m->nlayers; i++) {
-        if (i > 0)
+        if (i > 0) {
+            if (m->hidden_bn)
+                x = sc_nn_batch_norm(g, x, NULL, NULL, NULL, NULL, true, 0.1f, MLP_BN_EPS);
             x = sc_nn_relu(g, x);
+        }
         x = sc_nn_linear(g, x, m->p[2 * i], m->p[2 * i + 1]);
     }
     return x;
 }
+
+void sc_mlp_set_hidden_batch_norm(sc_mlp *m, bool on) { m->hidden_bn = on; }
 
 size_t sc_mlp_param_count(const sc_mlp *m) { return (size_t)(2 * m->nlayers); }
 

@@ -47,6 +47,7 @@ struct sc_model {
     size_t nparams;
     /* cnn */
     sc_var *c1w, *c1b, *c2w, *c2b, *f1w, *f1b, *f2w, *f2b;
+    bn_layer cbn1, cbn2; /* with cnn_norm batch; the convs then have no bias */
     /* vit */
     sc_var *pew, *peb, *cls, *pos, *nw, *nb, *hw, *hb;
     vit_block *blocks;
@@ -150,6 +151,8 @@ static sc_status add_buffer(sc_model *m, const char *prefix, const char *suffix,
     return SC_OK;
 }
 
+static sc_status add_bn(sc_model *m, bn_layer *l, const char *prefix, int64_t c);
+
 static sc_status build_cnn(sc_model *m)
 {
     const sc_model_config *c = &m->cfg;
@@ -158,10 +161,17 @@ static sc_status build_cnn(sc_model *m)
                             "cnn: input %dx%d must be divisible by 4 (two 2x2 pools)", c->height,
                             c->width);
     int64_t flat = I(c->cnn_c2) * (c->height / 4) * (c->width / 4);
+    bool bn = c->cnn_norm == SC_CNN_NORM_BATCH;
     P(m->c1w, "conv1.weight", 4, I(c->cnn_c1), I(c->in_channels), I(3), I(3));
-    P(m->c1b, "conv1.bias", 1, I(c->cnn_c1));
+    if (bn)
+        SC_TRY(add_bn(m, &m->cbn1, "bn1", I(c->cnn_c1)));
+    else
+        P(m->c1b, "conv1.bias", 1, I(c->cnn_c1));
     P(m->c2w, "conv2.weight", 4, I(c->cnn_c2), I(c->cnn_c1), I(3), I(3));
-    P(m->c2b, "conv2.bias", 1, I(c->cnn_c2));
+    if (bn)
+        SC_TRY(add_bn(m, &m->cbn2, "bn2", I(c->cnn_c2)));
+    else
+        P(m->c2b, "conv2.bias", 1, I(c->cnn_c2));
     P(m->f1w, "fc1.weight", 2, I(c->cnn_fc), flat);
     P(m->f1b, "fc1.bias", 1, I(c->cnn_fc));
     P(m->f2w, "fc2.weight", 2, I(c->num_classes), I(c->cnn_fc));
@@ -444,7 +454,8 @@ sc_status sc_model_init(sc_model *m, uint64_t seed)
         const char *name = sc_var_name(p);
         size_t len = strlen(name);
         bool is_bias = len > 5 && strcmp(name + len - 5, ".bias") == 0;
-        bool is_norm = strstr(name, "norm") != NULL;
+        /* layer norms (vit) and the cnn's batch norms: weight 1, bias 0 */
+        bool is_norm = strstr(name, "norm") != NULL || strncmp(name, "bn", 2) == 0;
         if (strcmp(name, "cls_token") == 0 || strcmp(name, "pos_embed") == 0) {
             SC_TRY(fill_host(p, &rng, 1, 0.02));
         } else if (is_norm) {
@@ -477,12 +488,24 @@ static sc_var *tap(sc_model *m, const char *name, sc_var *v)
     return v;
 }
 
-/* cnn up to fc1 (after its ReLU) */
-static sc_var *cnn_features(sc_model *m, sc_graph *g, sc_var *x)
+static sc_var *bn(sc_graph *g, bn_layer *l, sc_var *x, bool training);
+
+/* conv 3x3, then the batch norm with cnn_norm batch, then ReLU */
+static sc_var *cnn_conv(sc_model *m, sc_graph *g, sc_var *x, sc_var *w, sc_var *b, bn_layer *l,
+                        bool training)
 {
-    sc_var *h = tap(m, "conv1", sc_nn_relu(g, sc_nn_conv2d(g, x, m->c1w, m->c1b, 1, 1)));
+    sc_var *h = sc_nn_conv2d(g, x, w, b, 1, 1);
+    if (m->cfg.cnn_norm == SC_CNN_NORM_BATCH)
+        h = bn(g, l, h, training);
+    return sc_nn_relu(g, h);
+}
+
+/* cnn up to fc1 (after its ReLU) */
+static sc_var *cnn_features(sc_model *m, sc_graph *g, sc_var *x, bool training)
+{
+    sc_var *h = tap(m, "conv1", cnn_conv(m, g, x, m->c1w, m->c1b, &m->cbn1, training));
     h = tap(m, "pool1", sc_nn_maxpool2d(g, h, 2, 2));
-    h = tap(m, "conv2", sc_nn_relu(g, sc_nn_conv2d(g, h, m->c2w, m->c2b, 1, 1)));
+    h = tap(m, "conv2", cnn_conv(m, g, h, m->c2w, m->c2b, &m->cbn2, training));
     h = tap(m, "pool2", sc_nn_maxpool2d(g, h, 2, 2));
     if (!h)
         return NULL;
@@ -568,10 +591,11 @@ sc_var *sc_model_features(sc_model *m, sc_graph *g, sc_var *x, bool training)
                                         c->width, sc__shape(x, b, sizeof b)));
     }
     m->captured = NULL;
-    /* only resnet has batch norms; cnn and vit have no dropout either */
+    /* batch norms (resnet; cnn with cnn_norm batch) are all `training`
+     * depends on: no model has dropout */
     return c->kind == SC_MODEL_VIT      ? vit_features(m, g, x)
            : c->kind == SC_MODEL_RESNET ? resnet_features(m, g, x, training)
-                                        : cnn_features(m, g, x);
+                                        : cnn_features(m, g, x, training);
 }
 
 int sc_model_feature_dim(const sc_model *m)

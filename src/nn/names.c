@@ -8,6 +8,9 @@
 static const char *const model_names[] = {"cnn", "vit", "resnet"};
 SC_ENUM_FUNCS(sc_model_kind, model_kind, "model", model_names, NULL)
 
+static const char *const cnn_norm_names[] = {"none", "batch"};
+SC_ENUM_FUNCS(sc_cnn_norm, cnn_norm, "cnn normalisation", cnn_norm_names, NULL)
+
 static const char *const optim_names[] = {"sgd", "adamw"};
 SC_ENUM_FUNCS(sc_optim_kind, optim_kind, "optimiser", optim_names, NULL)
 

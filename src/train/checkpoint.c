@@ -25,6 +25,7 @@ char *sc__model_config_json(const sc_model_config *c)
     cJSON_AddNumberToObject(o, "cnn_c1", c->cnn_c1);
     cJSON_AddNumberToObject(o, "cnn_c2", c->cnn_c2);
     cJSON_AddNumberToObject(o, "cnn_fc", c->cnn_fc);
+    cJSON_AddStringToObject(o, "cnn_norm", sc_cnn_norm_name(c->cnn_norm));
     cJSON_AddNumberToObject(o, "patch", c->patch);
     cJSON_AddNumberToObject(o, "dim", c->dim);
     cJSON_AddNumberToObject(o, "depth", c->depth);
@@ -266,6 +267,14 @@ sc_status sc_checkpoint_model_config(const char *path, sc_model_config *cfg)
                     s = sc_error_set(SC_ERR_FORMAT, "%s: metadata 'model': %s is not a whole "
                                                     "number in [0, 2^24]",
                                      path, f[i].key);
+            /* absent in checkpoints from before the option: none */
+            const cJSON *cn = cJSON_GetObjectItemCaseSensitive(o, "cnn_norm");
+            if (s == SC_OK && cn) {
+                sc_status ns = sc_cnn_norm_parse(cJSON_IsString(cn) ? cn->valuestring : "?",
+                                                 &cfg->cnn_norm);
+                if (ns != SC_OK)
+                    s = sc_error_wrap(ns, "%s: metadata 'model': cnn_norm", path);
+            }
             const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "ln_eps");
             if (s == SC_OK && e) {
                 /* as a float: 1e-60 would be 0 and 0.9999999999 would be 1

@@ -49,13 +49,22 @@ void sc_ssl_config_default(sc_ssl_config *c)
     c->offdiag = 0.0051f;
     c->proj_hidden = 512;
     c->proj_dim = 128;
+    /* Batch norm in the projector and after the cnn's convolutions (the
+     * SimCLR / BarlowTwins papers' projector, a cnn with batch norm): on
+     * 9,000 clean Fashion-MNIST images, 20 epochs, they took the probe's gap
+     * over a random encoder of the same shape from +2.1 to +5.5 points
+     * (README, 'spurcl ssl and spurcl probe'). */
+    c->proj_norm = SC_CNN_NORM_BATCH;
+    c->model.cnn_norm = SC_CNN_NORM_BATCH;
     sc_augment_config_default(&c->augment);
     c->augment.scale_min = 0.5f;
     c->augment.noise_std = 0.0f;
     c->sampler = SC_SAMPLER_UNIFORM;
     sc_la_config_default(&c->la);
     c->la.tau = 0; /* the NT-Xent temperature */
-    c->epochs = 20;
+    /* 5 epochs of the 54,000 Fashion-MNIST training images fit the
+     * 20 minutes a default run may take on 2 CPU cores (README) */
+    c->epochs = 5;
     c->batch_size = 256;
     c->log_every = SC_LOG_EVERY_DEFAULT;
     c->knn_every = 1;
@@ -366,6 +375,7 @@ static sc_status ssl_extra(void *self, bool loading, const sc_checkpoint_tensor 
         cJSON_AddNumberToObject(meta, "offdiag", c->offdiag);
         cJSON_AddNumberToObject(meta, "proj_hidden", c->proj_hidden);
         cJSON_AddNumberToObject(meta, "proj_dim", c->proj_dim);
+        cJSON_AddStringToObject(meta, "proj_norm", sc_cnn_norm_name(c->proj_norm));
         cJSON_AddStringToObject(meta, "sampler", sc_ssl_sampler_name(c->sampler));
         cJSON_AddNumberToObject(meta, "la_quantile", c->la.quantile);
         cJSON_AddNumberToObject(meta, "la_gamma", c->la.gamma);
@@ -471,6 +481,8 @@ sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config
     if (st == SC_OK) {
         int dims[3] = {sc_model_feature_dim(s.m), cfg.proj_hidden, cfg.proj_dim};
         st = sc_mlp_create(ctx, "projector", dims, 2, &s.pj);
+        if (st == SC_OK)
+            sc_mlp_set_hidden_batch_norm(s.pj, cfg.proj_norm == SC_CNN_NORM_BATCH);
     }
     if (st == SC_OK)
         st = sc_mlp_init(s.pj, cfg.seed ^ PROJ_SALT);
