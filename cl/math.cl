@@ -32,14 +32,14 @@ inline float sc_erf(float x) { return sc_erf_e(x, exp(-x * x)); }
 
 __kernel void sc_math_fill(__global float *y, uint yo, uint n, float v)
 {
-    SC_FOR_EACH(i, n) y[yo + i] = v;
+    SC_EACH(i, n) y[yo + i] = v;
 }
 
 /* y <- alpha * x + y */
 __kernel void sc_math_axpy(__global float *y, uint yo, __global const float *x, uint xo, uint n,
                            float alpha)
 {
-    SC_FOR_EACH(i, n) y[yo + i] = fma(alpha, x[xo + i], y[yo + i]);
+    SC_EACH(i, n) y[yo + i] = fma(alpha, x[xo + i], y[yo + i]);
 }
 
 inline uint sc_bcast_offset(uint i, uint4 shape, uint4 stride)
@@ -58,7 +58,7 @@ __kernel void sc_math_binary(__global float *y, uint yo, __global const float *a
                              uint4 astride, __global const float *b, uint bo, uint4 bstride,
                              uint4 shape, uint n)
 {
-    SC_FOR_EACH(i, n) {
+    SC_EACH(i, n) {
 #ifdef FLAT /* same shapes: no index arithmetic (PoCL vectorises this) */
         float va = a[ao + i];
 #else
@@ -244,5 +244,5 @@ void sc_math_sum_to_group(__global float *y, uint yo, __global const float *x, u
 __kernel void sc_math_permute(__global float *y, uint yo, __global const float *x, uint xo,
                               uint4 yshape, uint4 xstride, uint n)
 {
-    SC_FOR_EACH(i, n) y[yo + i] = x[xo + sc_bcast_offset(i, yshape, xstride)];
+    SC_EACH(i, n) y[yo + i] = x[xo + sc_bcast_offset(i, yshape, xstride)];
 }

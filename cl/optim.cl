@@ -9,7 +9,7 @@ __kernel void sc_optim_sgd(__global float *p, __global const float *g, uint go,
                            __global float *buf, uint n, float lr, float momentum, float wd,
                            uint first, float scale)
 {
-    SC_FOR_EACH(i, n) {
+    SC_EACH(i, n) {
         float d = fma(wd, p[i], scale * g[go + i]);
         if (momentum != 0.0f) {
             d = first ? d : fma(momentum, buf[i], d);
@@ -24,7 +24,7 @@ __kernel void sc_optim_adamw(__global float *p, __global const float *g, uint go
                              __global float *m, __global float *v, uint n, float lr, float wd,
                              float b1, float b2, float eps, float c1, float c2sqrt, float scale)
 {
-    SC_FOR_EACH(i, n) {
+    SC_EACH(i, n) {
         float gi = scale * g[go + i];
         float pi = p[i] * (1.0f - lr * wd);
         float mi = fma(b1, m[i], (1.0f - b1) * gi);
