@@ -126,6 +126,22 @@ check "2 ranks, batch 537 (an empty slice)" 0 mpi 2 "$exe" -q train $targs --bat
 same_weights "2 ranks = 1 process with a last batch of 1" \
     "$tmp/one537/last.safetensors" "$tmp/two537/last.safetensors" 1e-4
 
+# JTT: stage 1 and stage 2 data-parallel, rank 0's error set for everyone;
+# the error count and both stages' weights agree with one process
+jargs="--data $data --id-epochs 1 --epochs 1 --upweight 5 --cnn-widths 8,16,32 --seed 3 --batch 59"
+check "jtt, 1 process" 0 "$exe" -q jtt $jargs --out "$tmp/jone"
+grep "^JTT:" "$tmp/out" >"$tmp/jtt_one"
+check "jtt, 2 ranks" 0 mpi 2 "$exe" -q jtt $jargs --out "$tmp/jtwo"
+grep "^JTT:" "$tmp/out" >"$tmp/jtt_two"
+if [ -s "$tmp/jtt_one" ] && cmp -s "$tmp/jtt_one" "$tmp/jtt_two"; then
+    echo "ok   jtt: one report, the same error set ($(cut -c1-60 "$tmp/jtt_two"))"
+    passes=$((passes+1)); else echo "FAIL jtt reports: '$(cat "$tmp/jtt_one")' vs" \
+    "'$(cat "$tmp/jtt_two")'"; fails=$((fails+1)); fi
+same_weights "jtt stage 1: 2 ranks = 1 process" \
+    "$tmp/jone/identify/last.safetensors" "$tmp/jtwo/identify/last.safetensors" 1e-4
+same_weights "jtt stage 2: 2 ranks = 1 process" \
+    "$tmp/jone/last.safetensors" "$tmp/jtwo/last.safetensors" 1e-4
+
 mpi 2 "$exe" -q train $targs --batch 59 --out "$tmp/two" --resume >"$tmp/out" 2>"$tmp/err"
 if [ $? -ne 0 ]; then echo "ok   --resume under mpirun fails"; passes=$((passes+1));
 else echo "FAIL --resume under mpirun succeeded"; fails=$((fails+1)); fi

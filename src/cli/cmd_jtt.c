@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "opts.h"
+#include "spurcl/dist.h"
 
 static void defaults(sc_cli_args *a)
 {
@@ -21,6 +22,10 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     sc_jtt_result r;
     if (sc_train_jtt(s->ctx, s->d, jc, &r) != SC_OK)
         return sc_cli_fail("jtt");
+    if (sc_dist_rank() > 0) { /* rank 0 reports and writes the files */
+        sc_train_result_free(&r.final);
+        return SC_EXIT_OK;
+    }
     if (r.errors == 0)
         fprintf(stderr, "jtt: warning: the stage-1 model misclassified no training sample, so "
                         "--upweight had no effect: stage 2 trained as plain ERM (fewer "

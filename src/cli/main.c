@@ -25,7 +25,7 @@ static const command commands[] = {
     {"data", sc_cmd_data, "build, inspect and preview spurious-correlation data sets", false},
     {"train", sc_cmd_train, "train a classifier with plain ERM", true},
     {"eval", sc_cmd_eval, "per-group accuracy of a checkpoint on a data set", false},
-    {"jtt", sc_cmd_jtt, "the JTT baseline: train, upweight the errors, retrain", false},
+    {"jtt", sc_cmd_jtt, "the JTT baseline: train, upweight the errors, retrain", true},
     {"groupdro", sc_cmd_groupdro, "the GroupDRO baseline (reads group labels: the oracle)", false},
     {"dfr", sc_cmd_dfr, "the DFR baseline: retrain a model's last layer on balanced val", false},
     {"ule", sc_cmd_ule, "ULE: a teacher that unlearns the student's shortcut", false},
@@ -65,7 +65,7 @@ static void usage(FILE *out)
             "                     embedded copies (kernel development)\n"
             "  SPURCL_FAST_MATH   1: build kernels with -cl-fast-relaxed-math\n"
             "\n"
-            "Data-parallel (a build with MPI): 'mpirun -np N spurcl train ...' trains on N\n"
+            "Data-parallel (a build with MPI): 'mpirun -np N spurcl train|jtt ...' trains on N\n"
             "processes, each on the device its node-local rank picks ('mpirun -np N\n"
             "spurcl devices' shows which); rank 0 prints and writes every file.\n"
             "\n"

@@ -1,6 +1,7 @@
 /* JTT: train an identification model for T epochs, upweight the training
  * samples it misclassifies by a factor, retrain from scratch. Labels only. */
 #include "train/train_internal.h"
+#include "base/dist.h"
 #include "spurcl/train.h"
 
 #include <stdio.h>
@@ -24,9 +25,10 @@ sc_status sc_train_jtt(sc_context *ctx, const sc_dataset *d, const sc_jtt_config
                             "jtt needs identification epochs >= 1 and an upweight factor >= 1");
     if (!cfg->train.run_dir)
         return sc_error_set(SC_ERR_INVALID_ARG, "jtt needs a run directory");
-    /* the whole run's directory is checked and recorded once, here; its two
-     * stages then run in it (stage 1 in DIR/identify, always anew) */
-    sc_status st = sc_run_record(ctx, d, &cfg->train.run, "jtt");
+    /* the whole run's directory is checked and recorded once, here, by rank
+     * 0 under mpirun (the one that writes); its two stages then run in it
+     * (stage 1 in DIR/identify, always anew), each data-parallel */
+    sc_status st = sc_dist_rank() == 0 ? sc_run_record(ctx, d, &cfg->train.run, "jtt") : SC_OK;
     if (st != SC_OK)
         return st;
     char id_dir[4096];
@@ -56,6 +58,10 @@ sc_status sc_train_jtt(sc_context *ctx, const sc_dataset *d, const sc_jtt_config
         st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (jtt)");
     if (st == SC_OK)
         st = sc_predict(ctx, r1.model, d, SC_SPLIT_TRAIN, 512, pred);
+    /* every rank holds the same weights, but ranks on different devices
+     * could round a near-tie differently: rank 0's error set is everyone's */
+    if (st == SC_OK)
+        st = sc_dist_bcast(pred, (size_t)d->n * sizeof *pred, "jtt's error set");
     sc_train_result_free(&r1);
     int64_t errors = 0;
     for (int64_t i = 0; st == SC_OK && i < d->n; i++) {
