@@ -142,6 +142,40 @@ same_weights "jtt stage 1: 2 ranks = 1 process" \
 same_weights "jtt stage 2: 2 ranks = 1 process" \
     "$tmp/jone/last.safetensors" "$tmp/jtwo/last.safetensors" 1e-4
 
+# ULE: student and teacher data-parallel in one exchange a step (the
+# student's saliency map is per sample, so it stays on its rank). Compared
+# after one step (63 training images, 31 and 32 a rank), weights and the AdamW
+# moments (whose first moment is the gradient): over more steps the runs
+# drift apart beyond any reordering tolerance without a bug. AdamW's first
+# updates are about +-lr for every gradient near zero, whatever its size,
+# so float32 noise there becomes lr-sized, and the teacher's saliency
+# penalty (lambda 1000) feeds it back: one step 7e-7 of the tensors' scale,
+# two 8e-3, three 1.2e-2. Every ULE loss term is a mean over samples, so
+# the count-weighted average of the ranks' gradients is the whole batch's;
+# a weighting by rank instead of by count (31 and 32 samples) moves the
+# moments by about 1/63. The empty-slice case (62 + 1) runs two SGD steps.
+small="$tmp/small63.safetensors"
+check "data build, 63 training images" 0 "$exe" -q data build --variant none --max-train 71 \
+    --max-test 50 --out "$small"
+uargs="--data $small --epochs 1 --cnn-widths 8,16,32 --seed 3"
+check "ule, 1 process, one step" 0 "$exe" -q ule $uargs --batch 63 --out "$tmp/uone"
+check "ule, 2 ranks, one step" 0 mpi 2 "$exe" -q ule $uargs --batch 63 --out "$tmp/utwo"
+n=$(grep -c "^ULE, lambda" "$tmp/out")
+if [ "$n" -eq 1 ]; then echo "ok   ule, 2 ranks: one report (rank 0's)"; passes=$((passes+1));
+else echo "FAIL ule, 2 ranks: $n reports"; cat "$tmp/out"; fails=$((fails+1)); fi
+same_weights "ule student: 2 ranks = 1 process (weights, moments)" \
+    "$tmp/uone/student.safetensors" "$tmp/utwo/student.safetensors" 1e-4
+same_weights "ule teacher: 2 ranks = 1 process (weights, moments)" \
+    "$tmp/uone/teacher.safetensors" "$tmp/utwo/teacher.safetensors" 1e-4
+sgd="--batch 62 --optim sgd --momentum 0 --lr 0.01"
+check "ule, 1 process, 62 + 1" 0 "$exe" -q ule $uargs $sgd --out "$tmp/uone61"
+check "ule, 2 ranks, 62 + 1 (an empty slice)" 0 mpi 2 "$exe" -q ule $uargs $sgd \
+    --out "$tmp/utwo61"
+same_weights "ule student with an empty slice: 2 ranks = 1 process" \
+    "$tmp/uone61/student.safetensors" "$tmp/utwo61/student.safetensors" 1e-4
+same_weights "ule teacher with an empty slice: 2 ranks = 1 process" \
+    "$tmp/uone61/teacher.safetensors" "$tmp/utwo61/teacher.safetensors" 1e-4
+
 mpi 2 "$exe" -q train $targs --batch 59 --out "$tmp/two" --resume >"$tmp/out" 2>"$tmp/err"
 if [ $? -ne 0 ]; then echo "ok   --resume under mpirun fails"; passes=$((passes+1));
 else echo "FAIL --resume under mpirun succeeded"; fails=$((fails+1)); fi

@@ -9,6 +9,7 @@
  * No group labels are read for training or selection (val-wga is refused). */
 #include "train/loop.h"
 #include "train/train_internal.h"
+#include "spurcl/dist.h"
 #include "spurcl/nn.h"
 #include "spurcl/ule.h"
 
@@ -104,9 +105,43 @@ typedef struct ule {
     const sc_dataset *d;
     const sc_ule_config *cfg;
     ule_side S, T;
+    /* data-parallel: both models' trained parameters and gradients, for one
+     * fused exchange per step (student first) */
+    sc_var **dp_params, **dp_grads;
     double *props;
     sc_group_metrics tv;   /* the teacher's last val metrics (progress, selection) */
 } ule;
+
+/* Data-parallel (src/train/loop.h): averages both models' gradients over
+ * the global batch in one exchange; `weight` is this rank's sample count.
+ * Every term of the student's and the teacher's loss is a mean over the
+ * samples (the penalties are means over B x C x H x W, or over B), so the
+ * count-weighted average is the whole batch's gradient. */
+static sc_status ule_exchange(ule *u, sc_graph *g, double weight)
+{
+    ule_side *S = &u->S, *T = &u->T;
+    size_t n = S->ntrain + T->ntrain;
+    memcpy(u->dp_grads, S->grads, S->ntrain * sizeof *S->grads);
+    memcpy(u->dp_grads + S->ntrain, T->grads, T->ntrain * sizeof *T->grads);
+    SC_TRY(sc__dp_average_grads(g, u->dp_params, u->dp_grads, n, weight));
+    memcpy(S->grads, u->dp_grads, S->ntrain * sizeof *S->grads);
+    memcpy(T->grads, u->dp_grads + S->ntrain, T->ntrain * sizeof *T->grads);
+    return SC_OK;
+}
+
+/* A rank whose slice of the global batch is empty still joins the
+ * exchange and both updates. */
+static sc_status ule_empty_step(ule *u, sc_graph *g, double *v, int64_t *w)
+{
+    memset(u->S.grads, 0, u->S.ntrain * sizeof *u->S.grads);
+    memset(u->T.grads, 0, u->T.ntrain * sizeof *u->T.grads);
+    SC_TRY(ule_exchange(u, g, 0));
+    SC_TRY(sc_optim_step(u->S.opt, u->S.grads, NULL));
+    SC_TRY(sc_optim_step(u->T.opt, u->T.grads, NULL));
+    v[0] = v[1] = v[2] = 0;
+    *w = 0;
+    return SC_OK;
+}
 
 /* One ULE step on a batch: student CE, teacher CE, penalty. */
 static sc_status ule_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
@@ -114,6 +149,8 @@ static sc_status ule_step(void *self, sc_graph *g, const sc_batch *bt, double *v
     ule *u = self;
     const sc_ule_config *cfg = u->cfg;
     ule_side *S = &u->S, *T = &u->T;
+    if (bt->size == 0)
+        return ule_empty_step(u, g, v, w);
     int64_t xs[4] = {bt->size, bt->c, bt->h, bt->w}, ls[1] = {bt->size};
     sc_var *x = sc_var_from_host(g, 4, xs, bt->images, true);
     sc_var *y = sc_var_from_host_i32(g, 1, ls, bt->labels);
@@ -143,6 +180,7 @@ static sc_status ule_step(void *self, sc_graph *g, const sc_batch *bt, double *v
         v[i] = l[i];
     static const char *const names[3] = {"student CE", "teacher CE", "penalty"};
     SC_TRY(sc__check_finite("ULE loss", v, names, 3));
+    SC_TRY(ule_exchange(u, g, (double)bt->size));
     /* both step after both gradients exist: the teacher saw the student's
      * map from the same weights the student's gradient was taken at */
     SC_TRY(sc_optim_step(S->opt, S->grads, NULL));
@@ -203,6 +241,17 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
         st = side_create(ctx, cfg, cfg->teacher, d, cfg->seed + 1, &u.T);
     if (st == SC_OK)
         st = sc_group_props(d, SC_SPLIT_TRAIN, &u.props);
+    if (st == SC_OK) {
+        size_t n = u.S.ntrain + u.T.ntrain;
+        u.dp_params = malloc(n * sizeof *u.dp_params);
+        u.dp_grads = malloc(n * sizeof *u.dp_grads);
+        if (!u.dp_params || !u.dp_grads)
+            st = sc_oom("ule");
+        else {
+            memcpy(u.dp_params, u.S.train, u.S.ntrain * sizeof *u.dp_params);
+            memcpy(u.dp_params + u.S.ntrain, u.T.train, u.T.ntrain * sizeof *u.dp_params);
+        }
+    }
     sc_trainer t = {
         .name = "ule",
         .self = &u,
@@ -217,6 +266,7 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
                    {"teacher_penalty", "penalty"}},
         .step = ule_step,
         .evaluate = ule_evaluate,
+        .data_parallel = true,
         .npanels = 4,
         .panels = {{"Training cross-entropy", SC_CURVES_Y_FIT,
                     {"student_train_ce", "teacher_train_ce"}, {"student", "teacher"}},
@@ -231,13 +281,22 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
         st = sc_loop_run(ctx, d, &cfg->run, &t, &lr);
     out->selected_epoch = lr.selected_epoch;
     out->selected_step = lr.selected_step;
-    for (int k = 0; st == SC_OK && lr.selected_best && k < 2; k++)
+    /* data-parallel: rank 0 alone (the one that wrote the checkpoints)
+     * reloads the best and evaluates; the others' results stay empty */
+    bool evaluates = sc_dist_rank() == 0;
+    for (int k = 0; st == SC_OK && evaluates && lr.selected_best && k < 2; k++)
         st = sc_loop_load_best(&cfg->run, &t.parts[k], t.parts[k].model);
-    if (st == SC_OK) st = sc_evaluate(ctx, u.S.m, d, SC_SPLIT_VAL, u.props, 512, &out->student_val);
-    if (st == SC_OK) st = sc_evaluate(ctx, u.S.m, d, SC_SPLIT_TEST, u.props, 512, &out->student_test);
-    if (st == SC_OK) st = sc_evaluate(ctx, u.T.m, d, SC_SPLIT_VAL, u.props, 512, &out->teacher_val);
-    if (st == SC_OK) st = sc_evaluate(ctx, u.T.m, d, SC_SPLIT_TEST, u.props, 512, &out->teacher_test);
+    if (st == SC_OK && evaluates)
+        st = sc_evaluate(ctx, u.S.m, d, SC_SPLIT_VAL, u.props, 512, &out->student_val);
+    if (st == SC_OK && evaluates)
+        st = sc_evaluate(ctx, u.S.m, d, SC_SPLIT_TEST, u.props, 512, &out->student_test);
+    if (st == SC_OK && evaluates)
+        st = sc_evaluate(ctx, u.T.m, d, SC_SPLIT_VAL, u.props, 512, &out->teacher_val);
+    if (st == SC_OK && evaluates)
+        st = sc_evaluate(ctx, u.T.m, d, SC_SPLIT_TEST, u.props, 512, &out->teacher_test);
     free(u.props);
+    free(u.dp_params);
+    free(u.dp_grads);
     sc_group_metrics_free(&u.tv);
     out->seconds = sc_time_now() - t0;
     out->eval_seconds = lr.eval_seconds;

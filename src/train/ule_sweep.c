@@ -1,6 +1,7 @@
 /* ULE's lambda sweep: one run per lambda, the best teacher val average
  * accuracy selected (no group labels), DIR/results.json. */
 #include "train/train_internal.h"
+#include "spurcl/dist.h"
 #include "spurcl/io.h"
 #include "spurcl/ule.h"
 
@@ -67,7 +68,9 @@ sc_status sc_train_ule_sweep(sc_context *ctx, const sc_dataset *d, const sc_ule_
     memset(results, 0, (size_t)n * sizeof *results);
     /* a sweep's directory is checked and recorded here, each lambda's run
      * in its lambda-L/ by the loop (one lambda: the loop, in DIR itself) */
-    sc_status st = n > 1 ? sc_run_record(ctx, d, &cfg->run, "ule sweep") : SC_OK;
+    /* (rank 0 alone under mpirun: the one that writes) */
+    bool writes = sc_dist_rank() == 0;
+    sc_status st = n > 1 && writes ? sc_run_record(ctx, d, &cfg->run, "ule sweep") : SC_OK;
     double best_val = -INFINITY;
     char dir[4096];
     for (int i = 0; st == SC_OK && i < n; i++) {
@@ -100,7 +103,7 @@ sc_status sc_train_ule_sweep(sc_context *ctx, const sc_dataset *d, const sc_ule_
     sc_ule_result *r = &results[*best];
     sc_patch_layout layout;
     int psz;
-    if (sc_dataset_patch_params(d, &layout, &psz) == SC_OK) {
+    if (writes && sc_dataset_patch_params(d, &layout, &psz) == SC_OK) {
         st = sc_saliency_mark_share(ctx, r->student, d, SC_SPLIT_VAL, 1000, cfg->loss.target,
                                     &r->student_mark_share);
         if (st == SC_OK)
@@ -109,7 +112,7 @@ sc_status sc_train_ule_sweep(sc_context *ctx, const sc_dataset *d, const sc_ule_
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/results.json", cfg->run_dir);
-    if (st == SC_OK && (st = sc_io_write_atomic(path, write_summary, &sum)) != SC_OK)
+    if (st == SC_OK && writes && (st = sc_io_write_atomic(path, write_summary, &sum)) != SC_OK)
         st = sc_error_wrap(st, "writing %s", path);
     return st;
 }
