@@ -129,6 +129,8 @@ else echo "ok   ule --help does not offer val-wga"; passes=$((passes+1)); fi
 help_flat ssl; grep_in "ssl: --epochs default 5" help "\-\-epochs N epochs (default 5)"
 grep_in "ssl: --cnn-norm default batch" help "\-\-cnn-norm none|batch .*(default batch)"
 grep_in "ssl: --proj-norm default batch" help "\-\-proj-norm none|batch .*(default batch)"
+grep_in "ssl: AdamW 4e-3 by default" help "\-\-lr X learning rate (default 0.004)"
+grep_in "ssl: cosine schedule by default" help "\-\-schedule constant|step|cosine learning-rate schedule (default cosine)"
 grep_in "ssl: --encoder is --model" help "\-\-model, \-\-encoder cnn|vit|resnet"
 if grep -q "\-\-select" "$tmp/help"; then echo "FAIL ssl --help lists --select"; fails=$((fails+1));
 else echo "ok   ssl --help does not list --select"; passes=$((passes+1)); fi

@@ -39,6 +39,12 @@ void sc_ssl_config_default(sc_ssl_config *c)
     memset(c, 0, sizeof *c);
     sc_model_config_default(&c->model, SC_MODEL_CNN, 0, 0, 0, 0);
     sc_optim_config_default(&c->optim, SC_OPT_ADAMW);
+    /* AdamW 4e-3 with 100 warm-up steps and a cosine decay to the end: on
+     * the 54,000 images, 5 epochs, seed 0, its probe's val accuracy was
+     * 0.872 against 0.863 for 2e-3 and 0.866 for a constant 1e-3 (README) */
+    c->optim.lr = 4e-3f;
+    c->optim.schedule = SC_SCHED_COSINE;
+    c->optim.warmup_steps = 100;
     c->method = SC_SSL_SIMCLR;
     /* Tuned on clean Fashion-MNIST (cnn, 20 epochs on 9,000 images, linear
      * probe; README "Self-supervised pre-training"): tau 0.5 -> 0.2 and crops
