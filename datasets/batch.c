@@ -150,6 +150,8 @@ sc_status sc_batcher_next(sc_batcher *b, const sc_batch **out)
         return SC_OK;
     int64_t count = left < b->o.batch_size ? left : b->o.batch_size;
     fill(b, b->order + b->pos, count);
+    b->batch.offset = b->pos;
+    b->batch.global_size = count;
     b->pos += count;
     *out = &b->batch;
     return SC_OK;
@@ -166,6 +168,8 @@ sc_status sc_batcher_next_shard(sc_batcher *b, int rank, int nranks, const sc_ba
     int64_t count = left < b->o.batch_size ? left : b->o.batch_size;
     int64_t lo = count * rank / nranks, hi = count * (rank + 1) / nranks;
     fill(b, b->order + b->pos + lo, hi - lo);
+    b->batch.offset = b->pos + lo;
+    b->batch.global_size = count;
     b->pos += count;
     *out = &b->batch;
     return SC_OK;
@@ -183,6 +187,8 @@ sc_status sc_batcher_gather(sc_batcher *b, const int64_t *indices, int64_t count
             return sc_error_set(SC_ERR_INVALID_ARG, "index %lld is outside the data set [0, %lld)",
                                 (long long)indices[i], (long long)b->d->n);
     fill(b, indices, count);
+    b->batch.offset = 0;
+    b->batch.global_size = count;
     *out = &b->batch;
     return SC_OK;
 }

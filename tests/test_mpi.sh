@@ -176,6 +176,35 @@ same_weights "ule student with an empty slice: 2 ranks = 1 process" \
 same_weights "ule teacher with an empty slice: 2 ranks = 1 process" \
     "$tmp/uone61/teacher.safetensors" "$tmp/utwo61/teacher.safetensors" 1e-4
 
+# SSL: each rank projects its slice, the embeddings are all-gathered, every
+# rank computes the whole batch's loss (all negatives, BarlowTwins'
+# statistics over the whole batch) and back-propagates its own rows; the
+# gradients are summed. Batch norm would see a rank's slice only, so these
+# comparisons turn it off (--cnn-norm none --proj-norm none). SimCLR: one
+# AdamW step (31 and 32 samples a rank). BarlowTwins: 12 SGD steps of 20
+# (the last of 3: slices of 1 and 2) at lr 1e-3 (at 1e-2 its loss jumps
+# 57 -> 35 -> 47 and one process drifts from two by 6e-3 without a bug).
+# LA-SSL: every rank observes the whole batch's cosines, so the speeds, the
+# weights and the draws agree (the checkpoint's la.* tensors are compared).
+sargs="--data $small --cnn-widths 8,16,32 --seed 3 --cnn-norm none --proj-norm none --knn-every 0"
+for run in "simclr --epochs 1 --batch 63" \
+           "barlow --epochs 3 --batch 20 --optim sgd --momentum 0 --lr 0.001" \
+           "simclr --epochs 3 --batch 20 --sampler la --la-warmup 1 --la-every 1 --optim sgd --momentum 0 --lr 0.01"; do
+    set -- $run
+    sname="ssl $*"
+    rm -rf "$tmp/sone" "$tmp/stwo"
+    check "$sname, 1 process" 0 "$exe" -q ssl $sargs --method $run --out "$tmp/sone"
+    check "$sname, 2 ranks" 0 mpi 2 "$exe" -q ssl $sargs --method $run --out "$tmp/stwo"
+    same_weights "$sname: 2 ranks = 1 process (encoder, projector, moments, LA state)" \
+        "$tmp/sone/last.safetensors" "$tmp/stwo/last.safetensors" 1e-4
+done
+n=$(grep -c "^ssl: " "$tmp/out")
+if [ "$n" -eq 1 ]; then echo "ok   ssl, 2 ranks: one report (rank 0's)"; passes=$((passes+1));
+else echo "FAIL ssl, 2 ranks: $n reports"; cat "$tmp/out"; fails=$((fails+1)); fi
+check "ssl with its defaults (batch norm per rank), 2 ranks" 0 mpi 2 "$exe" -q ssl --data "$small" \
+    --cnn-widths 8,16,32 --epochs 1 --batch 32 --knn-bank 40 --knn-queries 7 --out "$tmp/sbn"
+grep_in "ssl, 2 ranks: rank 0 logs the k-NN monitor" sbn/metrics.jsonl '"knn_acc":'
+
 mpi 2 "$exe" -q train $targs --batch 59 --out "$tmp/two" --resume >"$tmp/out" 2>"$tmp/err"
 if [ $? -ne 0 ]; then echo "ok   --resume under mpirun fails"; passes=$((passes+1));
 else echo "FAIL --resume under mpirun succeeded"; fails=$((fails+1)); fi

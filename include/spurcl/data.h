@@ -372,6 +372,9 @@ typedef struct sc_batch {
     int32_t *attrs;       /* [size] */
     int32_t *groups;      /* [size] */
     int64_t *indices;     /* [size]: dataset indices */
+    int64_t offset;       /* the position of its first sample in the epoch's sequence */
+    int64_t global_size;  /* samples of the whole batch: size, or under data-parallel
+                             sharding the global batch this one is a slice of */
 } sc_batch;
 
 typedef struct sc_batcher sc_batcher;

@@ -166,6 +166,28 @@ sc_status sc__dist_sum_f64(double *buf, size_t n, const char *what)
     return sum(buf, n, sizeof *buf, MPI_DOUBLE, what);
 }
 
+sc_status sc__dist_allgather(const void *send, const int *counts, void *recv, const char *what)
+{
+    if (g_size == 1) {
+        if (counts[0])
+            memmove(recv, send, (size_t)counts[0]);
+        return SC_OK;
+    }
+    int *displs = malloc((size_t)g_size * sizeof *displs);
+    if (!displs)
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (MPI_Allgatherv)");
+    long total = 0;
+    for (int r = 0; r < g_size; r++) {
+        displs[r] = (int)total;
+        total += counts[r];
+    }
+    int rc = total > INT_MAX ? MPI_ERR_COUNT
+                             : MPI_Allgatherv(send, counts[g_rank], MPI_BYTE, recv, counts,
+                                              displs, MPI_BYTE, MPI_COMM_WORLD);
+    free(displs);
+    return rc == MPI_SUCCESS ? SC_OK : mpi_fail(rc, "MPI_Allgatherv", what);
+}
+
 #else /* one process */
 
 sc_status sc_dist_init(int *argc, char ***argv)
@@ -222,6 +244,14 @@ sc_status sc__dist_sum_f64(double *buf, size_t n, const char *what)
     (void)buf;
     (void)n;
     (void)what;
+    return SC_OK;
+}
+
+sc_status sc__dist_allgather(const void *send, const int *counts, void *recv, const char *what)
+{
+    (void)what;
+    if (counts[0])
+        memmove(recv, send, (size_t)counts[0]);
     return SC_OK;
 }
 

@@ -14,4 +14,9 @@
 sc_status sc__dist_sum_f32(float *buf, size_t n, const char *what);
 sc_status sc__dist_sum_f64(double *buf, size_t n, const char *what);
 
+/* Every rank's send[0..counts[rank]) bytes concatenated in rank order into
+ * recv[0..sum counts) on every rank (MPI_Allgatherv); counts[r], the bytes
+ * of rank r, known to all. One process: a copy. */
+sc_status sc__dist_allgather(const void *send, const int *counts, void *recv, const char *what);
+
 #endif

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "opts.h"
+#include "spurcl/dist.h"
 
 static void defaults(sc_cli_args *a)
 {
@@ -56,6 +57,10 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
         if (s->progress.tty && !g->quiet)
             fputs("\n", stderr);
         return sc_cli_fail("ssl");
+    }
+    if (sc_dist_rank() > 0) { /* rank 0 reports and writes the files */
+        sc_ssl_result_free(&r);
+        return SC_EXIT_OK;
     }
     printf("ssl: %s with %s sampling, %d epochs; last loss %.4f\n", method, sampler, r.epochs,
            r.last_loss);

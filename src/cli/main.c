@@ -30,7 +30,7 @@ static const command commands[] = {
     {"dfr", sc_cmd_dfr, "the DFR baseline: retrain a model's last layer on balanced val", false},
     {"ule", sc_cmd_ule, "ULE: a teacher that unlearns the student's shortcut", true},
     {"ssl", sc_cmd_ssl,
-     "self-supervised pre-training (SimCLR, BarlowTwins) with LA-SSL sampling", false},
+     "self-supervised pre-training (SimCLR, BarlowTwins) with LA-SSL sampling", true},
     {"probe", sc_cmd_probe, "linear probe on a frozen encoder, per-group table", false},
     {"saliency", sc_cmd_saliency, "input-gradient pictures of a checkpoint", false},
     {"compare", sc_cmd_compare, "methods x seeds on one data set: the robustness table", false},
@@ -65,7 +65,7 @@ static void usage(FILE *out)
             "                     embedded copies (kernel development)\n"
             "  SPURCL_FAST_MATH   1: build kernels with -cl-fast-relaxed-math\n"
             "\n"
-            "Data-parallel (a build with MPI): 'mpirun -np N spurcl train|jtt|ule ...' trains on N\n"
+            "Data-parallel (a build with MPI): 'mpirun -np N spurcl train|jtt|ule|ssl ...' trains on N\n"
             "processes, each on the device its node-local rank picks ('mpirun -np N\n"
             "spurcl devices' shows which); rank 0 prints and writes every file.\n"
             "\n"

@@ -84,11 +84,11 @@ static void kill_hook(void)
 #endif
 }
 
-sc_status sc__dp_average_grads(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n,
-                               double weight)
+/* The fused exchange: sum_r weight_r grads_r, then divided by sum_r
+ * weight_r when `mean` (a rank's weight is 1 when summing). */
+static sc_status exchange(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n,
+                          double weight, bool mean)
 {
-    if (sc_dist_size() == 1)
-        return SC_OK;
     g_calls++;
     kill_hook();
     size_t total = 1;
@@ -110,7 +110,7 @@ sc_status sc__dp_average_grads(sc_graph *g, sc_var *const *params, sc_var **grad
     }
     g_buf[total - 1] = (float)weight;
     SC_TRY(sc__dist_sum_f32(g_buf, total, "the step's fused gradients"));
-    float w = g_buf[total - 1];
+    float w = mean ? g_buf[total - 1] : 1.0f;
     if (!(w > 0))
         return sc_error_set(SC_ERR_STATE, "data-parallel step: the global batch weighs %g", w);
     /* the mean over the global batch, as one process would compute it */
@@ -124,4 +124,15 @@ sc_status sc__dp_average_grads(sc_graph *g, sc_var *const *params, sc_var **grad
         off += k;
     }
     return sc_graph_status(g);
+}
+
+sc_status sc__dp_average_grads(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n,
+                               double weight)
+{
+    return sc_dist_size() == 1 ? SC_OK : exchange(g, params, grads, n, weight, true);
+}
+
+sc_status sc__dp_sum_grads(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n)
+{
+    return sc_dist_size() == 1 ? SC_OK : exchange(g, params, grads, n, 1.0, false);
 }

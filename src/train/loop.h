@@ -252,6 +252,10 @@ sc_status sc__dp_broadcast_model(sc_model *m);
  * memory). */
 sc_status sc__dp_average_grads(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n,
                                double weight);
+/* The same exchange summing instead: grads[i] becomes sum_r grads_r[i].
+ * For a loss every rank computes whole (SSL over the gathered embeddings),
+ * where each rank's gradient is the part that flows through its samples. */
+sc_status sc__dp_sum_grads(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n);
 /* Frees the fused buffer (the loop's end). */
 void sc__dp_release(void);
 

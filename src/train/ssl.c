@@ -14,6 +14,7 @@
  * model names (a plain sc_checkpoint_load reads it) with its optimiser
  * state (the projector's too), and as extra tensors the projector and the
  * sampler state. */
+#include "base/dist.h"
 #include "train/loop.h"
 #include "train/train_internal.h"
 #include "spurcl/nn.h"
@@ -68,6 +69,10 @@ void sc_ssl_config_default(sc_ssl_config *c)
     c->sampler = SC_SAMPLER_UNIFORM;
     sc_la_config_default(&c->la);
     c->la.tau = 0; /* the NT-Xent temperature */
+    /* the module's warm-up of 10 epochs (every 2) would never end within the
+     * 5 default epochs: uniform for 2, then weights every epoch */
+    c->la.warmup = 2;
+    c->la.every = 1;
     /* 5 epochs of the 54,000 Fashion-MNIST training images fit the
      * 20 minutes a default run may take on 2 CPU cores (README) */
     c->epochs = 5;
@@ -209,9 +214,13 @@ static sc_status ssl_begin_epoch(void *self, int epoch, const int64_t **order, i
     return st;
 }
 
+static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, double *v, int64_t *w);
+
 static sc_status ssl_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
 {
     ssl *s = self;
+    if (sc_dist_size() > 1)
+        return ssl_step_dp(s, g, bt, v, w);
     const sc_ssl_config *cfg = s->cfg;
     int64_t B = bt->size;
     *w = 0;
@@ -222,7 +231,7 @@ static sc_status ssl_step(void *self, sc_graph *g, const sc_batch *bt, double *v
         return SC_OK;
     }
     for (int64_t i = 0; i < B; i++)
-        s->ids[i] = (uint64_t)(s->pos + i);
+        s->ids[i] = (uint64_t)(bt->offset + i);
     s->pos += B;
     sc_tensor *xt;
     SC_TRY(sc_augment_batch(s->ctx, &cfg->augment, bt->images, B, bt->c, bt->h, bt->w, cfg->seed,
@@ -254,6 +263,140 @@ static sc_status ssl_step(void *self, sc_graph *g, const sc_batch *bt, double *v
     v[1] = cos_sum / (double)B;
     *w = B;
     return st;
+}
+
+/* Data-parallel (src/train/loop.h): each rank projects its slice of the
+ * global batch; the embeddings are all-gathered, so every rank computes the
+ * loss of the whole batch (NT-Xent with every other sample as a negative,
+ * BarlowTwins' statistics and cross-correlation over the whole batch) and
+ * its gradient with respect to the gathered embeddings; a rank then
+ * back-propagates only its own rows through its encoder and projector, and
+ * the ranks' parameter gradients are summed, which is the whole batch's
+ * gradient. (Averaging the ranks' losses instead would drop the terms
+ * between samples of different ranks.) Batch norm sees the rank's slice. */
+static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
+{
+    const sc_ssl_config *cfg = s->cfg;
+    int64_t B = bt->size, G = bt->global_size;
+    int N = sc_dist_size(), rank = sc_dist_rank();
+    *w = 0;
+    for (int64_t i = 0; i < B; i++)
+        s->drawn_conf += !is_aligned(s->d, bt->indices[i]);
+    s->pos += B;
+    if (G < 2) /* as one process: BarlowTwins' batch statistics need two samples */
+        return SC_OK;
+    int D = cfg->proj_dim;
+    /* rank r's slice is [G r / N, G (r + 1) / N) (sc_batcher_next_shard) */
+    int *counts = malloc((size_t)N * sizeof *counts);
+    float *zl = malloc(((size_t)(2 * B) * (size_t)D + 1) * sizeof *zl);
+    float *za = malloc((size_t)(2 * G) * (size_t)D * sizeof *za);
+    float *zg = malloc((size_t)(2 * G) * (size_t)D * sizeof *zg);
+    /* the whole batch's indices and positive-pair cosines, for the speeds */
+    int64_t *ia = malloc((size_t)G * sizeof *ia);
+    float *ca = malloc((size_t)G * sizeof *ca);
+    sc_status st = counts && zl && za && zg && ia && ca ? SC_OK
+                                                        : sc_oom("the gathered embeddings");
+    int64_t lo = G * rank / N;
+    for (int r = 0; st == SC_OK && r < N; r++)
+        counts[r] = (int)((G * (r + 1) / N - G * r / N) * (int64_t)sizeof *ia);
+    if (st == SC_OK)
+        st = sc__dist_allgather(bt->indices, counts, ia, "the step's sample indices");
+    for (int r = 0; st == SC_OK && r < N; r++)
+        counts[r] = (int)(2 * (G * (r + 1) / N - G * r / N) * D * (int64_t)sizeof *zl);
+    sc_var *z = NULL;
+    if (st == SC_OK && B > 0) {
+        for (int64_t i = 0; i < B; i++)
+            s->ids[i] = (uint64_t)(bt->offset + i);
+        sc_tensor *xt;
+        st = sc_augment_batch(s->ctx, &cfg->augment, bt->images, B, bt->c, bt->h, bt->w,
+                              cfg->seed, (uint64_t)s->epoch, s->ids, NULL, &xt);
+        if (st == SC_OK) {
+            sc_var *f = sc_model_features(s->m, g, sc_var_wrap(g, xt, false), true);
+            z = sc_mlp_forward(s->pj, g, f); /* [2B, D]: view 1, then view 2 */
+            sc_graph_set_recording(g, false);
+            sc_var *cs = sc_nn_cosine_rows(g, sc_nn_slice(g, z, 0, 0, B),
+                                           sc_nn_slice(g, z, 0, B, B), 1e-8f);
+            sc_graph_set_recording(g, true);
+            st = sc_graph_status(g);
+            if (st == SC_OK)
+                st = sc_tensor_download(sc_var_tensor(z), zl);
+            if (st == SC_OK)
+                st = sc_tensor_download(sc_var_tensor(cs), s->cosb);
+        }
+    }
+    if (st == SC_OK)
+        st = sc__dist_allgather(zl, counts, za, "the step's embeddings");
+    for (int r = 0; st == SC_OK && r < N; r++)
+        counts[r] = (int)((G * (r + 1) / N - G * r / N) * (int64_t)sizeof *ca);
+    if (st == SC_OK)
+        st = sc__dist_allgather(s->cosb, counts, ca, "the step's cosines");
+    /* za holds rank 0's [view 1; view 2], rank 1's, ...: reorder into
+     * zg = [view 1 of the whole batch; view 2 of the whole batch] */
+    for (int r = 0, off = 0; st == SC_OK && r < N; r++) {
+        int64_t rlo = G * r / N, rn = G * (r + 1) / N - rlo;
+        memcpy(zg + rlo * D, za + off, (size_t)(rn * D) * sizeof *zg);
+        memcpy(zg + (G + rlo) * D, za + off + rn * D, (size_t)(rn * D) * sizeof *zg);
+        off += (int)(2 * rn * D);
+    }
+    float lv = NAN;
+    if (st == SC_OK) {
+        int64_t zs[2] = {G, D};
+        sc_var *z1 = sc_var_from_host(g, 2, zs, zg, true);
+        sc_var *z2 = sc_var_from_host(g, 2, zs, zg + G * D, true);
+        sc_var *loss = cfg->method == SC_SSL_BARLOW ? sc_nn_barlow_twins(g, z1, z2, cfg->offdiag)
+                                                    : sc_nn_nt_xent(g, z1, z2, cfg->temperature);
+        sc_var *in[2] = {z1, z2}, *gz[2] = {NULL, NULL};
+        st = sc_graph_status(g);
+        if (st == SC_OK)
+            st = sc_grad(g, 1, &loss, NULL, 2, in, false, gz);
+        if (st == SC_OK)
+            st = sc_tensor_download(sc_var_tensor(loss), &lv);
+        /* this rank's rows of the gradient, in z's order */
+        if (st == SC_OK && B > 0 && gz[0] && gz[1]) {
+            st = sc_tensor_download(sc_var_tensor(gz[0]), zg);
+            if (st == SC_OK)
+                st = sc_tensor_download(sc_var_tensor(gz[1]), zg + G * D);
+            if (st == SC_OK) {
+                memcpy(zl, zg + lo * D, (size_t)(B * D) * sizeof *zl);
+                memcpy(zl + B * D, zg + (G + lo) * D, (size_t)(B * D) * sizeof *zl);
+            }
+        }
+    }
+    for (size_t i = 0; i < s->nparams; i++)
+        s->grads[i] = NULL;
+    if (st == SC_OK && B > 0) {
+        int64_t ls[2] = {2 * B, D};
+        sc_var *seed = sc_var_from_host(g, 2, ls, zl, false);
+        st = sc_grad(g, 1, &z, &seed, (int)s->nparams, s->params, false, s->grads);
+    }
+    free(counts);
+    free(zl);
+    free(za);
+    free(zg);
+    v[0] = lv;
+    static const char *const name[1] = {"loss"};
+    if (st == SC_OK)
+        st = sc__check_finite(sc_ssl_method_name(cfg->method), v, name, 1);
+    if (st == SC_OK)
+        st = sc__dp_sum_grads(g, s->params, s->grads, s->nparams);
+    if (st == SC_OK)
+        st = sc_optim_step(s->opt, s->grads, NULL);
+    /* every rank observes the whole batch: the speeds, and the LA weights
+     * drawn from them, are the same everywhere */
+    if (st == SC_OK) {
+        double ts = sc_time_now();
+        st = sc_la_sampler_observe(s->la, ia, ca, G);
+        s->sampler_s += sc_time_now() - ts;
+    }
+    free(ia);
+    free(ca);
+    SC_TRY(st);
+    double cos_sum = 0;
+    for (int64_t i = 0; i < B; i++)
+        cos_sum += s->cosb[i];
+    v[1] = B > 0 ? cos_sum / (double)B : 0;
+    *w = B;
+    return SC_OK;
 }
 
 static void json_num(cJSON *o, const char *k, double v)
@@ -526,6 +669,7 @@ sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config
         .nvalues = 2,
         .values = {{"loss", "loss"}, {"pos_cos", "pos-cos"}},
         .step = ssl_step,
+        .data_parallel = true,
         .begin_epoch = ssl_begin_epoch,
         .end_epoch = ssl_end_epoch,
         .evaluate = ssl_evaluate,
@@ -541,7 +685,7 @@ sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config
     sc_loop_result lr = {0};
     if (st == SC_OK)
         st = sc_loop_run(ctx, d, &cfg.run, &t, &lr);
-    if (st == SC_OK) {
+    if (st == SC_OK && sc_dist_rank() == 0) {
         char jsonl[4096], png[4096];
         snprintf(jsonl, sizeof jsonl, "%s/metrics.jsonl", cfg.run_dir);
         snprintf(png, sizeof png, "%s/speeds.png", cfg.run_dir);
