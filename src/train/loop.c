@@ -23,6 +23,9 @@ typedef struct loop {
     const sc_dataset *d;
     const sc_run_config *run;
     sc_trainer *t;
+    /* the run directory, on every rank (run->run_dir is NULL on the ranks
+     * that do not write: they read checkpoints from here to resume) */
+    const char *dir;
     char last[SC_LOOP_MAX_PARTS][4096], best_path[SC_LOOP_MAX_PARTS][4096];
     loop_best best;
     bool fresh;           /* the next line starts metrics.jsonl anew */
@@ -115,6 +118,65 @@ static sc_status commit(loop *L, int epoch, bool last, bool best)
     return sc__state_commit(s);
 }
 
+/* Every part from its last checkpoint (with part 0's extras): *epoch0 the
+ * epoch they are at, *config part 0's "config" metadata (caller frees). */
+static sc_status load_parts(loop *L, int *epoch0, cJSON **config)
+{
+    sc_trainer *t = L->t;
+    *config = NULL;
+    for (int k = 0; k < t->nparts; k++) {
+        const sc_loop_part *p = &t->parts[k];
+        const sc_checkpoint_tensor *ex = NULL;
+        size_t nex = 0;
+        if (k == 0 && t->extra)
+            SC_TRY(t->extra(t->self, true, &ex, &nex, NULL));
+        int ep = 0;
+        sc_status st = sc_checkpoint_load_extra(L->last[k], p->model, p->optim, &ep, ex, nex);
+        if (st != SC_OK)
+            return sc_error_wrap(st, "resuming from %s", L->dir);
+        if (k > 0 && ep != *epoch0)
+            return sc_error_set(SC_ERR_FORMAT,
+                                "resuming from %s: %s is at epoch %d, %s at epoch %d", L->dir,
+                                t->parts[0].file, *epoch0, p->file, ep);
+        *epoch0 = ep;
+    }
+    sc_safetensors *ck;
+    SC_TRY(sc_safetensors_open(L->last[0], &ck));
+    const char *mj = sc_safetensors_meta(ck, "config");
+    *config = cJSON_Parse(mj ? mj : "{}");
+    sc_safetensors_close(ck);
+    return *config ? SC_OK : sc_oom("a checkpoint's config");
+}
+
+/* Data-parallel --resume: rank 0 has resumed (resume(), which also repairs
+ * and rewrites the run's files); the resume point and the selection state
+ * come from it, and every other rank loads the same checkpoints, read-only.
+ * The weights are broadcast from rank 0 afterwards as at any start. */
+static sc_status follow_resume(loop *L, int *start_epoch)
+{
+    int64_t hdr[4] = {*start_epoch, L->step, L->best.epoch, L->best.step};
+    double best_value = L->best.value;
+    SC_TRY(sc_dist_bcast(hdr, sizeof hdr, "the resume point"));
+    SC_TRY(sc_dist_bcast(&best_value, sizeof best_value, "the resume point"));
+    if (sc_dist_rank() == 0)
+        return SC_OK;
+    *start_epoch = (int)hdr[0];
+    L->fresh = false;
+    L->step = hdr[1];
+    L->best = (loop_best){.value = best_value, .epoch = (int)hdr[2], .step = hdr[3]};
+    if (*start_epoch == 0) /* rank 0 starts again: nothing to load */
+        return SC_OK;
+    int epoch0 = -1;
+    cJSON *o = NULL;
+    SC_TRY(load_parts(L, &epoch0, &o));
+    sc_status st = L->t->resumed ? L->t->resumed(L->t->self, o) : SC_OK;
+    cJSON_Delete(o);
+    if (st == SC_OK && epoch0 != *start_epoch)
+        st = sc_error_set(SC_ERR_STATE, "resuming from %s: rank %d found epoch %d, rank 0 %d",
+                          L->dir, sc_dist_rank(), epoch0, *start_epoch);
+    return st;
+}
+
 /* --resume: every part from its last checkpoint (all at run.json's resume
  * point), part 0's extras, and the selection state; metrics.jsonl is cut at
  * the resume point. Called after sc__state_start has recovered the files. */
@@ -134,27 +196,8 @@ static sc_status resume(loop *L, int *start_epoch)
             return sc__metrics_truncate(L->run->run_dir, 0, 0);
     }
     int epoch0 = -1;
-    for (int k = 0; k < t->nparts; k++) {
-        const sc_loop_part *p = &t->parts[k];
-        const sc_checkpoint_tensor *ex = NULL;
-        size_t nex = 0;
-        if (k == 0 && t->extra)
-            SC_TRY(t->extra(t->self, true, &ex, &nex, NULL));
-        int ep = 0;
-        sc_status st = sc_checkpoint_load_extra(L->last[k], p->model, p->optim, &ep, ex, nex);
-        if (st != SC_OK)
-            return sc_error_wrap(st, "resuming from %s", L->run->run_dir);
-        if (k > 0 && ep != epoch0)
-            return sc_error_set(SC_ERR_FORMAT,
-                                "resuming from %s: %s is at epoch %d, %s at epoch %d",
-                                L->run->run_dir, t->parts[0].file, epoch0, p->file, ep);
-        epoch0 = ep;
-    }
-    sc_safetensors *ck;
-    SC_TRY(sc_safetensors_open(L->last[0], &ck));
-    const char *mj = sc_safetensors_meta(ck, "config");
-    cJSON *o = cJSON_Parse(mj ? mj : "{}");
-    sc_safetensors_close(ck);
+    cJSON *o = NULL;
+    SC_TRY(load_parts(L, &epoch0, &o));
     const cJSON *be = cJSON_GetObjectItemCaseSensitive(o, "best_epoch");
     const cJSON *bs = cJSON_GetObjectItemCaseSensitive(o, "best_step");
     const cJSON *bv = cJSON_GetObjectItemCaseSensitive(o, "best_value");
@@ -437,8 +480,8 @@ static sc_status part_paths(loop *L)
         if (!p->file || !p->model)
             return sc_error_set(SC_ERR_INVALID_ARG, "%s: part %d has no file or model",
                                 L->t->name, k);
-        snprintf(L->last[k], sizeof L->last[k], "%s/%s", L->run->run_dir, p->file);
-        snprintf(L->best_path[k], sizeof L->best_path[k], "%s/%s", L->run->run_dir,
+        snprintf(L->last[k], sizeof L->last[k], "%s/%s", L->dir, p->file);
+        snprintf(L->best_path[k], sizeof L->best_path[k], "%s/%s", L->dir,
                  p->best_file ? p->best_file : p->file);
     }
     return SC_OK;
@@ -551,7 +594,7 @@ static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_lo
 }
 
 static sc_status loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
-                          sc_trainer *t, sc_loop_result *out);
+                          const char *dir, sc_trainer *t, sc_loop_result *out);
 
 sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config *run_in,
                       sc_trainer *t, sc_loop_result *out)
@@ -569,19 +612,13 @@ sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config 
                                                 "run it as one process, without mpirun",
                             t->name);
     }
-    if (sc_dist_size() > 1 && run_in->resume) {
-        memset(out, 0, sizeof *out);
-        return sc_error_set(SC_ERR_UNSUPPORTED, "%s: --resume does not run under mpirun yet "
-                                                "(issue #15): resume as one process",
-                            t->name);
-    }
-    sc_status st = loop_run(ctx, d, &run, t, out);
+    sc_status st = loop_run(ctx, d, &run, run_in->run_dir, t, out);
     sc__dp_release();
     return st;
 }
 
 static sc_status loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
-                          sc_trainer *t, sc_loop_result *out)
+                          const char *dir, sc_trainer *t, sc_loop_result *out)
 {
     memset(out, 0, sizeof *out);
     for (int i = 0; i < SC_LOOP_MAX_VALUES; i++)
@@ -593,23 +630,25 @@ static sc_status loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_con
     if (!t->step || t->nparts < 0 || t->nparts > SC_LOOP_MAX_PARTS ||
         (t->nparts == 0 && run->run_dir) || t->nvalues > SC_LOOP_MAX_VALUES)
         return sc_error_set(SC_ERR_INVALID_ARG, "%s: incomplete trainer", t->name);
-    if (run->resume && !run->run_dir)
+    if (run->resume && !dir)
         return sc_error_set(SC_ERR_INVALID_ARG, "%s: resuming needs a run directory", t->name);
-    loop L = {.ctx = ctx, .d = d, .run = run, .t = t, .fresh = !run->resume,
+    loop L = {.ctx = ctx, .d = d, .run = run, .dir = dir, .t = t, .fresh = !run->resume,
               .best = {.value = -INFINITY, .epoch = -1}, .t0 = sc_time_now()};
     /* the directory is checked and the settings compared before anything
      * is loaded; config.json is written once a resume has succeeded */
     cJSON *record = NULL;
     sc_status st = sc__record_begin(ctx, d, run, t->name, &record);
-    if (st == SC_OK && files(&L))
+    if (st == SC_OK && (files(&L) || run->resume))
         st = part_paths(&L);
     /* run.json: recovered on resume, written anew (before config.json)
      * otherwise */
     if (st == SC_OK && files(&L))
         st = sc__state_start(&L.state, run->run_dir, t, run->resume);
     int start_epoch = 0;
-    if (st == SC_OK && run->resume)
+    if (st == SC_OK && run->resume && files(&L))
         st = resume(&L, &start_epoch);
+    if (st == SC_OK && run->resume && sc_dist_size() > 1)
+        st = follow_resume(&L, &start_epoch);
     if (st != SC_OK) {
         cJSON_Delete(record);
         return st;

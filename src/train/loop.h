@@ -239,8 +239,13 @@ void sc__loop_set_write_hook(sc__write_hook hook, void *ud);
  * its gradients and its optimiser step, so every rank applies the same
  * update. Rank 0 alone evaluates and writes the run's files and progress;
  * at evaluation points the step values are summed over the ranks first,
- * so metrics.jsonl has the global batch means. --resume is refused under
- * mpirun for now. With one process these calls do nothing. */
+ * so metrics.jsonl has the global batch means. With --resume rank 0
+ * resumes as one process would (repairing and rewriting the files), then
+ * sends the resume point and selection state; the other ranks load the
+ * same checkpoints read-only (the run directory is read on every rank).
+ * A loss that is a mean over samples exchanges with sc__dp_average_grads;
+ * one every rank computes whole (SSL over gathered embeddings) with
+ * sc__dp_sum_grads. With one process these calls do nothing. */
 
 /* Rank 0's parameters and buffers of m on every rank. */
 sc_status sc__dp_broadcast_model(sc_model *m);
