@@ -18,6 +18,7 @@
 static float *g_buf;
 static size_t g_cap;
 static long g_calls; /* sc__dp_average_grads calls this run (the test hook counts them) */
+static double g_seconds; /* wall time in the exchanges this run: staging and MPI_Allreduce */
 
 static sc_status reserve(size_t n)
 {
@@ -37,7 +38,10 @@ void sc__dp_release(void)
     g_buf = NULL;
     g_cap = 0;
     g_calls = 0;
+    g_seconds = 0;
 }
+
+double sc__dp_seconds(void) { return g_seconds; }
 
 /* One device tensor from rank 0 to every rank, through host memory. */
 static sc_status bcast_tensor(sc_tensor *t, const char *what)
@@ -84,6 +88,9 @@ static void kill_hook(void)
 #endif
 }
 
+static sc_status exchange_timed(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n,
+                                double weight, bool mean);
+
 /* The fused exchange: sum_r weight_r grads_r, then divided by sum_r
  * weight_r when `mean` (a rank's weight is 1 when summing). */
 static sc_status exchange(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n,
@@ -91,6 +98,15 @@ static sc_status exchange(sc_graph *g, sc_var *const *params, sc_var **grads, si
 {
     g_calls++;
     kill_hook();
+    double t0 = sc_time_now();
+    sc_status st = exchange_timed(g, params, grads, n, weight, mean);
+    g_seconds += sc_time_now() - t0;
+    return st;
+}
+
+static sc_status exchange_timed(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n,
+                                double weight, bool mean)
+{
     size_t total = 1;
     for (size_t i = 0; i < n; i++)
         total += (size_t)sc_tensor_numel(sc_var_tensor(params[i]));

@@ -31,6 +31,7 @@ typedef struct loop {
     bool fresh;           /* the next line starts metrics.jsonl anew */
     int64_t step;         /* global steps */
     double t0, eval_s;
+    double exchange_s0;   /* sc__dp_seconds at the epoch's start */
     sc__run_state state;  /* run.json and the files it names */
     double last_timed;    /* when the last timed progress line was made */
     bool have_val;        /* the last evaluation's val metrics, for the timed lines */
@@ -579,6 +580,11 @@ static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_lo
     add_values(line, t, sums, seen);
     cJSON_AddNumberToObject(line, "epoch_s", epoch_s);
     cJSON_AddNumberToObject(line, "images_per_s", epoch_s > 0 ? (double)seen / epoch_s : 0);
+    if (sc_dist_size() > 1) { /* rank 0's time in the gradient exchanges */
+        cJSON_AddNumberToObject(line, "ranks", sc_dist_size());
+        cJSON_AddNumberToObject(line, "exchange_s", sc__dp_seconds() - L->exchange_s0);
+    }
+    L->exchange_s0 = sc__dp_seconds();
     const char *note = NULL;
     if (t->end_epoch)
         st = t->end_epoch(t->self, epoch, line, &note);

@@ -263,6 +263,10 @@ sc_status sc__dp_average_grads(sc_graph *g, sc_var *const *params, sc_var **grad
 sc_status sc__dp_sum_grads(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n);
 /* Frees the fused buffer (the loop's end). */
 void sc__dp_release(void);
+/* Seconds this rank spent in the exchanges of the run so far (staging
+ * through host memory and the all-reduce, waiting for slower ranks
+ * included). */
+double sc__dp_seconds(void);
 
 /* Loads a part's best checkpoint (model weights only) into `into`. */
 sc_status sc_loop_load_best(const sc_run_config *run, const sc_loop_part *part, sc_model *into);
