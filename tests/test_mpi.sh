@@ -205,6 +205,33 @@ check "ssl with its defaults (batch norm per rank), 2 ranks" 0 mpi 2 "$exe" -q s
     --cnn-widths 8,16,32 --epochs 1 --batch 32 --knn-bank 40 --knn-queries 7 --out "$tmp/sbn"
 grep_in "ssl, 2 ranks: rank 0 logs the k-NN monitor" sbn/metrics.jsonl '"knn_acc":'
 
+# GroupDRO: the batch's group loss sums and counts are all-reduced, so q
+# moves the same on every rank; each rank's loss is its part of
+# sum_i q_g / n_g l_i and the gradients are summed. Group-balanced and
+# shuffled sampling, and an empty slice (batch 537, last batch of 1)
+cdata="$tmp/corrupt.safetensors"
+check "data build (corrupt, 4 x 10 groups)" 0 "$exe" -q data build --variant corrupt --rho 0.9 \
+    --max-train 600 --max-test 200 --out "$cdata"
+for run in "--batch 59" "--batch 59 --shuffled" "--batch 537"; do
+    rm -rf "$tmp/gone" "$tmp/gtwo"
+    check "groupdro $run, 1 process" 0 "$exe" -q groupdro --data "$cdata" --epochs 2 \
+        --cnn-widths 8,16,32 --seed 3 $run --out "$tmp/gone"
+    check "groupdro $run, 2 ranks" 0 mpi 2 "$exe" -q groupdro --data "$cdata" --epochs 2 \
+        --cnn-widths 8,16,32 --seed 3 $run --out "$tmp/gtwo"
+    same_weights "groupdro $run: 2 ranks = 1 process" \
+        "$tmp/gone/last.safetensors" "$tmp/gtwo/last.safetensors" 1e-4
+    check "groupdro $run: dro.csv's q and group losses agree (1e-5)" 0 "$py" -c "
+import csv, sys
+a = list(csv.reader(open(sys.argv[1]))); b = list(csv.reader(open(sys.argv[2])))
+assert a[0] == b[0] and len(a) == len(b) > 1, (len(a), len(b))
+for x, y in zip(a[1:], b[1:]):
+    for u, v in zip(x, y):
+        assert (u == '') == (v == ''), (u, v)
+        if u:
+            assert abs(float(u) - float(v)) <= 1e-5 * max(1e-6, abs(float(u))), (u, v)
+" "$tmp/gone/dro.csv" "$tmp/gtwo/dro.csv"
+done
+
 # --resume under mpirun: rank 0 resumes (and repairs the run's files), the
 # other ranks load the same checkpoints read-only. A 2-rank run of 1 epoch
 # resumed to 2 is the 2-rank run of 2 epochs, bit for bit; checkpoints move

@@ -26,7 +26,7 @@ static const command commands[] = {
     {"train", sc_cmd_train, "train a classifier with plain ERM", true},
     {"eval", sc_cmd_eval, "per-group accuracy of a checkpoint on a data set", false},
     {"jtt", sc_cmd_jtt, "the JTT baseline: train, upweight the errors, retrain", true},
-    {"groupdro", sc_cmd_groupdro, "the GroupDRO baseline (reads group labels: the oracle)", false},
+    {"groupdro", sc_cmd_groupdro, "the GroupDRO baseline (reads group labels: the oracle)", true},
     {"dfr", sc_cmd_dfr, "the DFR baseline: retrain a model's last layer on balanced val", false},
     {"ule", sc_cmd_ule, "ULE: a teacher that unlearns the student's shortcut", true},
     {"ssl", sc_cmd_ssl,
@@ -65,9 +65,10 @@ static void usage(FILE *out)
             "                     embedded copies (kernel development)\n"
             "  SPURCL_FAST_MATH   1: build kernels with -cl-fast-relaxed-math\n"
             "\n"
-            "Data-parallel (a build with MPI): 'mpirun -np N spurcl train|jtt|ule|ssl ...' trains on N\n"
-            "processes, each on the device its node-local rank picks ('mpirun -np N\n"
-            "spurcl devices' shows which); rank 0 prints and writes every file.\n"
+            "Data-parallel (a build with MPI): 'mpirun -np N spurcl COMMAND ...' trains on\n"
+            "N processes (train, jtt, groupdro, ule, ssl), each on the device its\n"
+            "node-local rank picks ('mpirun -np N spurcl devices' shows which); rank 0\n"
+            "prints and writes every file.\n"
             "\n"
             "Run 'spurcl <command> --help' for a command's options.\n"
             "Exit status: 0 success, 1 failure, 2 bad usage.\n");
@@ -100,8 +101,9 @@ static int dist_check(const command *c, sc_cli_global *g)
     if (!c->parallel) {
         if (sc_dist_rank() == 0)
             fprintf(stderr,
-                    "spurcl: '%s' does not run data-parallel yet (issue #15; 'train' and "
-                    "'devices' do): run it as one process, without mpirun\n",
+                    "spurcl: '%s' does not run data-parallel yet (issue #15; devices, "
+                    "train, jtt, groupdro, ule and ssl do): run it as one process, without "
+                    "mpirun\n",
                     c->name);
         g_refused = true;
         return SC_EXIT_USAGE;

@@ -4,7 +4,7 @@
  * accuracy or worst-group accuracy. */
 #include "train/loop.h"
 #include "train/train_internal.h"
-#include "spurcl/dist.h"
+#include "base/dist.h"
 #include "spurcl/nn.h"
 #include "spurcl/train.h"
 
@@ -55,6 +55,7 @@ typedef struct erm {
     int G;
     double *q;                  /* group weights */
     double *gl;                 /* the batch's group losses */
+    double *gsum;               /* [2G]: data-parallel staging of gl and gn */
     int64_t *gn;                /* the batch's group counts */
     double *n_train;            /* training count of each group */
     float *lbuf;                /* per-sample losses of the batch */
@@ -116,7 +117,7 @@ static sc_status erm_step(void *self, sc_graph *g, const sc_batch *bt, double *v
 
 /* GroupDRO's update on the host from the batch's per-sample losses, and
  * the per-sample weights that make sum_i w_i l_i = sum_g q_g l_g. */
-static void dro_update(erm *e, const sc_batch *bt)
+static sc_status dro_update(erm *e, const sc_batch *bt)
 {
     const sc_dro_config *c = e->dro;
     for (int g = 0; g < e->G; g++) {
@@ -126,6 +127,17 @@ static void dro_update(erm *e, const sc_batch *bt)
     for (int64_t i = 0; i < bt->size; i++) {
         e->gl[bt->groups[i]] += e->lbuf[i];
         e->gn[bt->groups[i]]++;
+    }
+    /* data-parallel: the group sums and counts of the global batch (one
+     * all-reduce), so every rank updates q the same way */
+    if (sc_dist_size() > 1) {
+        for (int g = 0; g < e->G; g++)
+            e->gsum[e->G + g] = (double)e->gn[g];
+        memcpy(e->gsum, e->gl, (size_t)e->G * sizeof *e->gsum);
+        SC_TRY(sc__dist_sum_f64(e->gsum, (size_t)(2 * e->G), "GroupDRO's group losses"));
+        memcpy(e->gl, e->gsum, (size_t)e->G * sizeof *e->gl);
+        for (int g = 0; g < e->G; g++)
+            e->gn[g] = (int64_t)e->gsum[e->G + g];
     }
     double sum = 0;
     for (int g = 0; g < e->G; g++) {
@@ -139,6 +151,7 @@ static void dro_update(erm *e, const sc_batch *bt)
         e->q[g] /= sum;
     for (int64_t i = 0; i < bt->size; i++)
         e->wbuf[i] = (float)(e->q[bt->groups[i]] / (double)e->gn[bt->groups[i]]);
+    return SC_OK;
 }
 
 /* errno of the first stdio call on dro.csv that failed, kept in e->csv_err. */
@@ -171,10 +184,26 @@ static sc_status dro_log(erm *e)
     return csv_status(e);
 }
 
+/* Data-parallel: a rank with an empty slice still takes part in the group
+ * statistics' all-reduce, the gradient exchange and the update. */
+static sc_status dro_empty_step(erm *e, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
+{
+    SC_TRY(dro_update(e, bt));
+    for (size_t i = 0; i < e->np; i++)
+        e->grads[i] = NULL;
+    SC_TRY(sc__dp_sum_grads(g, e->params, e->grads, e->np));
+    SC_TRY(sc_optim_step(e->opt, e->grads, NULL));
+    v[0] = v[1] = v[2] = 0;
+    *w = 0;
+    return dro_log(e);
+}
+
 static sc_status dro_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
 {
     erm *e = self;
     int K = e->d->num_classes;
+    if (bt->size == 0)
+        return dro_empty_step(e, g, bt, v, w);
     int64_t xs[4] = {bt->size, bt->c, bt->h, bt->w}, ls[1] = {bt->size};
     sc_var *x = sc_var_from_host(g, 4, xs, bt->images, false);
     sc_var *y = sc_var_from_host_i32(g, 1, ls, bt->labels);
@@ -189,13 +218,23 @@ static sc_status dro_step(void *self, sc_graph *g, const sc_batch *bt, double *v
     v[2] = ce / (double)bt->size;
     static const char *const names[1] = {"cross-entropy"};
     SC_TRY(sc__check_finite("training", &v[2], names, 1));
-    dro_update(e, bt);
+    SC_TRY(dro_update(e, bt));
     sc_var *loss = sc_nn_sum(g, sc_nn_mul(g, l, sc_var_from_host(g, 1, ls, e->wbuf, false)));
     float lv = NAN;
     SC_TRY(sc_graph_status(g));
     SC_TRY(sc_grad(g, 1, &loss, NULL, (int)e->np, e->params, false, e->grads));
     SC_TRY(sc_tensor_download(sc_var_tensor(loss), &lv));
     v[0] = lv;
+    if (sc_dist_size() > 1) {
+        /* sum_i w_i l_i with w_i = q_g / n_g (global counts): each rank's
+         * loss and gradient are its part of the global sum; the loss of
+         * the step is sum_g q_g (mean loss of g) */
+        SC_TRY(sc__dp_sum_grads(g, e->params, e->grads, e->np));
+        v[0] = 0;
+        for (int gi = 0; gi < e->G; gi++)
+            if (e->gn[gi])
+                v[0] += e->q[gi] * e->gl[gi];
+    }
     SC_TRY(sc_optim_step(e->opt, e->grads, NULL));
     int64_t correct = 0;
     for (int64_t i = 0; i < bt->size; i++)
@@ -213,7 +252,7 @@ static sc_status dro_begin_epoch(void *self, int epoch, const int64_t **order, i
     erm *e = self;
     *order = NULL;
     *n = 0;
-    if (!e->csv)
+    if (!e->csv && sc_dist_rank() == 0) /* rank 0 writes the run's files */
         SC_TRY(dro_open_csv(e));
     if (!e->dro->balanced)
         return SC_OK;
@@ -268,11 +307,12 @@ static sc_status dro_init(erm *e)
     int64_t B = e->cfg->batch_size;
     e->q = malloc((size_t)G * sizeof *e->q);
     e->gl = malloc((size_t)G * sizeof *e->gl);
+    e->gsum = malloc((size_t)(2 * G) * sizeof *e->gsum);
     e->gn = malloc((size_t)G * sizeof *e->gn);
     e->n_train = calloc((size_t)G, sizeof *e->n_train);
     e->lbuf = malloc((size_t)B * sizeof *e->lbuf);
     e->order = malloc(((size_t)sc__train_count(d) + 1) * sizeof *e->order);
-    if (!e->q || !e->gl || !e->gn || !e->n_train || !e->lbuf || !e->order)
+    if (!e->q || !e->gl || !e->gsum || !e->gn || !e->n_train || !e->lbuf || !e->order)
         return sc_oom("GroupDRO");
     for (int g = 0; g < G; g++)
         e->q[g] = 1.0 / G;
@@ -322,6 +362,7 @@ static void erm_free(erm *e)
         fclose(e->csv);
     free(e->q);
     free(e->gl);
+    free(e->gsum);
     free(e->gn);
     free(e->n_train);
     free(e->lbuf);
@@ -378,7 +419,7 @@ static sc_status train_run(sc_context *ctx, const sc_dataset *d, const sc_train_
         .values = {{"train_loss", "loss"}, {"train_acc", "acc"}},
         .step = erm_step,
         .evaluate = erm_evaluate,
-        .data_parallel = !dro,
+        .data_parallel = true,
     };
     if (dro) {
         t.nvalues = 3;
