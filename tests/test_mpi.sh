@@ -205,6 +205,30 @@ check "ssl with its defaults (batch norm per rank), 2 ranks" 0 mpi 2 "$exe" -q s
     --cnn-widths 8,16,32 --epochs 1 --batch 32 --knn-bank 40 --knn-queries 7 --out "$tmp/sbn"
 grep_in "ssl, 2 ranks: rank 0 logs the k-NN monitor" sbn/metrics.jsonl '"knn_acc":'
 
+# evaluation is sharded: every rank evaluates its slice of each batch and
+# the counts are summed (also inside training, so every rank selects the
+# same checkpoint); eval under mpirun prints and writes rank 0's copy
+check "eval, 1 process" 0 "$exe" -q eval --model "$tmp/one/last.safetensors" --data "$data" \
+    --split both --json "$tmp/eval1.json"
+check "eval, 3 ranks" 0 mpi 3 "$exe" -q eval --model "$tmp/one/last.safetensors" --data "$data" \
+    --split both --json "$tmp/eval3.json"
+n=$(grep -c "worst-group" "$tmp/out")
+if [ "$n" -ge 1 ] && [ "$n" -le 2 ]; then echo "ok   eval, 3 ranks: rank 0's tables alone"; passes=$((passes+1));
+else echo "FAIL eval, 3 ranks: $n worst-group lines"; cat "$tmp/out"; fails=$((fails+1)); fi
+check "eval: 3 ranks = 1 process (counts exact, loss 1e-6)" 0 "$py" -c "
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+for split in ('val', 'test'):
+    x, y = a[split], b[split]
+    for k in x:
+        if k == 'loss':
+            assert abs(x[k] - y[k]) <= 1e-6 * abs(x[k]), (split, k, x[k], y[k])
+        else:
+            assert x[k] == y[k], (split, k, x[k], y[k])
+" "$tmp/eval1.json" "$tmp/eval3.json"
+check "train --select val-avg, 2 ranks (every rank evaluates; no rank waits alone)" 0 mpi 2 "$exe" -q \
+    train $targs --batch 59 --select val-avg --eval-every 4 --out "$tmp/sel"
+
 # GroupDRO: the batch's group loss sums and counts are all-reduced, so q
 # moves the same on every rank; each rank's loss is its part of
 # sum_i q_g / n_g l_i and the gradients are summed. Group-balanced and

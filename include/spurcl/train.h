@@ -34,7 +34,9 @@ typedef struct sc_group_metrics {
 
 /* Evaluates `model` on `split`. train_props[num_groups] are the training
  * split's group proportions (sc_group_props) for the weighted average; NULL
- * leaves `weighted` at NaN. */
+ * leaves `weighted` at NaN. Under mpirun (sc_dist_size() > 1) it is
+ * collective: every rank calls it, evaluates its slice of each batch, and
+ * the counts are summed, so every rank gets the whole split's metrics. */
 SC_API sc_status sc_evaluate(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_split split,
                              const double *train_props, int64_t batch_size, sc_group_metrics *out);
 SC_API void sc_group_metrics_free(sc_group_metrics *m);

@@ -24,7 +24,7 @@ static const command commands[] = {
      "run a smoke computation on the device and check it on the CPU", false},
     {"data", sc_cmd_data, "build, inspect and preview spurious-correlation data sets", false},
     {"train", sc_cmd_train, "train a classifier with plain ERM", true},
-    {"eval", sc_cmd_eval, "per-group accuracy of a checkpoint on a data set", false},
+    {"eval", sc_cmd_eval, "per-group accuracy of a checkpoint on a data set", true},
     {"jtt", sc_cmd_jtt, "the JTT baseline: train, upweight the errors, retrain", true},
     {"groupdro", sc_cmd_groupdro, "the GroupDRO baseline (reads group labels: the oracle)", true},
     {"dfr", sc_cmd_dfr, "the DFR baseline: retrain a model's last layer on balanced val", false},
@@ -65,8 +65,8 @@ static void usage(FILE *out)
             "                     embedded copies (kernel development)\n"
             "  SPURCL_FAST_MATH   1: build kernels with -cl-fast-relaxed-math\n"
             "\n"
-            "Data-parallel (a build with MPI): 'mpirun -np N spurcl COMMAND ...' trains on\n"
-            "N processes (train, jtt, groupdro, ule, ssl), each on the device its\n"
+            "Data-parallel (a build with MPI): 'mpirun -np N spurcl COMMAND ...' runs on\n"
+            "N processes (train, eval, jtt, groupdro, ule, ssl), each on the device its\n"
             "node-local rank picks ('mpirun -np N spurcl devices' shows which); rank 0\n"
             "prints and writes every file.\n"
             "\n"
@@ -102,8 +102,8 @@ static int dist_check(const command *c, sc_cli_global *g)
         if (sc_dist_rank() == 0)
             fprintf(stderr,
                     "spurcl: '%s' does not run data-parallel yet (issue #15; devices, "
-                    "train, jtt, groupdro, ule and ssl do): run it as one process, without "
-                    "mpirun\n",
+                    "train, eval, jtt, groupdro, ule and ssl do): run it as one process, "
+                    "without mpirun\n",
                     c->name);
         g_refused = true;
         return SC_EXIT_USAGE;

@@ -449,12 +449,10 @@ static sc_status train_run(sc_context *ctx, const sc_dataset *d, const sc_train_
         }
         e.m = NULL;
     }
-    /* data-parallel: rank 0 alone evaluates (the others' val and test stay
-     * empty) */
-    bool evaluates = sc_dist_rank() == 0;
-    if (st == SC_OK && evaluates)
+    /* (data-parallel: every rank, each on its slices; sc_evaluate) */
+    if (st == SC_OK)
         st = sc_evaluate(ctx, out->model, d, SC_SPLIT_VAL, e.props, 512, &out->val);
-    if (st == SC_OK && evaluates)
+    if (st == SC_OK)
         st = sc_evaluate(ctx, out->model, d, SC_SPLIT_TEST, e.props, 512, &out->test);
     sc_model_free(e.m);
     erm_free(&e);

@@ -247,9 +247,9 @@ static sc_status eval_point(loop *L, int epoch, int64_t epoch_step, bool epoch_e
     double ts = sc_time_now();
     double v = NAN;
     *shown = NULL;
-    /* data-parallel: rank 0 alone evaluates (the others have no files to
-     * select for, and go on to the next step's exchange) */
-    bool evaluates = t->evaluate && sc_dist_rank() == 0;
+    /* data-parallel: every rank evaluates (sc_evaluate shards the split
+     * and sums the counts), so all make the same selection; rank 0 writes */
+    bool evaluates = t->evaluate != NULL;
     sc_status st = evaluates ? t->evaluate(t->self, epoch_end, line, &v, shown) : SC_OK;
     L->eval_s += sc_time_now() - ts;
     bool improved = st == SC_OK && evaluates && run->select != SC_SELECT_LAST &&

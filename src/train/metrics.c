@@ -1,5 +1,6 @@
 /* Per-group evaluation. */
 #include "train/train_internal.h"
+#include "base/dist.h"
 #include "spurcl/nn.h"
 #include "spurcl/train.h"
 
@@ -115,7 +116,12 @@ sc_status sc_evaluate(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_
     float *logits = malloc((size_t)bo.batch_size * (size_t)d->num_classes * sizeof *logits);
     double loss_sum = 0;
     const sc_batch *bt;
-    while (st == SC_OK && logits && (st = sc_batcher_next(b, &bt)) == SC_OK && bt) {
+    /* data-parallel: every rank takes its slice of each batch */
+    int rank = sc_dist_rank(), nranks = sc_dist_size();
+    while (st == SC_OK && logits && (st = sc_batcher_next_shard(b, rank, nranks, &bt)) == SC_OK &&
+           bt) {
+        if (bt->size == 0)
+            continue;
         int64_t xs[4] = {bt->size, bt->c, bt->h, bt->w}, ls[1] = {bt->size};
         sc_var *x = sc_var_from_host(g, 4, xs, bt->images, false);
         sc_var *y = sc_var_from_host_i32(g, 1, ls, bt->labels);
@@ -142,6 +148,28 @@ sc_status sc_evaluate(sc_context *ctx, sc_model *model, const sc_dataset *d, sc_
     free(logits);
     sc_graph_free(g);
     sc_batcher_free(b);
+    /* the slices' counts (exact in a double) and loss sums, summed over the
+     * ranks: every rank ends with the whole split's metrics. A rank that
+     * failed above stops here; MPI_Abort (the CLI) ends the others. */
+    if (st == SC_OK && nranks > 1) {
+        double *buf = malloc(((size_t)(2 * G) + 1) * sizeof *buf);
+        if (!buf) {
+            st = sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (metrics)");
+        } else {
+            for (int k = 0; k < G; k++) {
+                buf[k] = (double)out->total[k];
+                buf[G + k] = (double)out->correct[k];
+            }
+            buf[2 * G] = loss_sum;
+            st = sc__dist_sum_f64(buf, (size_t)(2 * G + 1), "the evaluation's counts");
+            for (int k = 0; st == SC_OK && k < G; k++) {
+                out->total[k] = (int64_t)buf[k];
+                out->correct[k] = (int64_t)buf[G + k];
+            }
+            loss_sum = buf[2 * G];
+            free(buf);
+        }
+    }
     if (st != SC_OK) {
         sc_group_metrics_free(out);
         return st;

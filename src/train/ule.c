@@ -281,18 +281,17 @@ sc_status sc_train_ule(sc_context *ctx, const sc_dataset *d, const sc_ule_config
         st = sc_loop_run(ctx, d, &cfg->run, &t, &lr);
     out->selected_epoch = lr.selected_epoch;
     out->selected_step = lr.selected_step;
-    /* data-parallel: rank 0 alone (the one that wrote the checkpoints)
-     * reloads the best and evaluates; the others' results stay empty */
-    bool evaluates = sc_dist_rank() == 0;
-    for (int k = 0; st == SC_OK && evaluates && lr.selected_best && k < 2; k++)
+    /* data-parallel: every rank reloads the best checkpoints rank 0 wrote
+     * (one file system) and evaluates its slices (sc_evaluate sums them) */
+    for (int k = 0; st == SC_OK && lr.selected_best && k < 2; k++)
         st = sc_loop_load_best(&cfg->run, &t.parts[k], t.parts[k].model);
-    if (st == SC_OK && evaluates)
+    if (st == SC_OK)
         st = sc_evaluate(ctx, u.S.m, d, SC_SPLIT_VAL, u.props, 512, &out->student_val);
-    if (st == SC_OK && evaluates)
+    if (st == SC_OK)
         st = sc_evaluate(ctx, u.S.m, d, SC_SPLIT_TEST, u.props, 512, &out->student_test);
-    if (st == SC_OK && evaluates)
+    if (st == SC_OK)
         st = sc_evaluate(ctx, u.T.m, d, SC_SPLIT_VAL, u.props, 512, &out->teacher_val);
-    if (st == SC_OK && evaluates)
+    if (st == SC_OK)
         st = sc_evaluate(ctx, u.T.m, d, SC_SPLIT_TEST, u.props, 512, &out->teacher_test);
     free(u.props);
     free(u.dp_params);
