@@ -274,6 +274,14 @@ static sc_status ssl_step(void *self, sc_graph *g, const sc_batch *bt, double *v
  * the ranks' parameter gradients are summed, which is the whole batch's
  * gradient. (Averaging the ranks' losses instead would drop the terms
  * between samples of different ranks.) Batch norm sees the rank's slice. */
+/* counts[r] = bytes of rank r's slice of G samples (sc_batcher_next_shard:
+ * [G r / N, G (r + 1) / N)) at `unit` bytes a sample */
+static void slice_bytes(int64_t G, int N, int64_t unit, int *counts)
+{
+    for (int r = 0; r < N; r++)
+        counts[r] = (int)((G * (r + 1) / N - G * r / N) * unit);
+}
+
 static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
 {
     const sc_ssl_config *cfg = s->cfg;
@@ -297,12 +305,10 @@ static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, double *v,
     sc_status st = counts && zl && za && zg && ia && ca ? SC_OK
                                                         : sc_oom("the gathered embeddings");
     int64_t lo = G * rank / N;
-    for (int r = 0; st == SC_OK && r < N; r++)
-        counts[r] = (int)((G * (r + 1) / N - G * r / N) * (int64_t)sizeof *ia);
-    if (st == SC_OK)
+    if (st == SC_OK) {
+        slice_bytes(G, N, (int64_t)sizeof *ia, counts);
         st = sc__dist_allgather(bt->indices, counts, ia, "the step's sample indices");
-    for (int r = 0; st == SC_OK && r < N; r++)
-        counts[r] = (int)(2 * (G * (r + 1) / N - G * r / N) * D * (int64_t)sizeof *zl);
+    }
     sc_var *z = NULL;
     if (st == SC_OK && B > 0) {
         for (int64_t i = 0; i < B; i++)
@@ -324,12 +330,14 @@ static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, double *v,
                 st = sc_tensor_download(sc_var_tensor(cs), s->cosb);
         }
     }
-    if (st == SC_OK)
+    if (st == SC_OK) {
+        slice_bytes(G, N, 2 * D * (int64_t)sizeof *zl, counts);
         st = sc__dist_allgather(zl, counts, za, "the step's embeddings");
-    for (int r = 0; st == SC_OK && r < N; r++)
-        counts[r] = (int)((G * (r + 1) / N - G * r / N) * (int64_t)sizeof *ca);
-    if (st == SC_OK)
+    }
+    if (st == SC_OK) {
+        slice_bytes(G, N, (int64_t)sizeof *ca, counts);
         st = sc__dist_allgather(s->cosb, counts, ca, "the step's cosines");
+    }
     /* za holds rank 0's [view 1; view 2], rank 1's, ...: reorder into
      * zg = [view 1 of the whole batch; view 2 of the whole batch] */
     for (int r = 0, off = 0; st == SC_OK && r < N; r++) {
