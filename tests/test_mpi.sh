@@ -229,6 +229,23 @@ for split in ('val', 'test'):
 check "train --select val-avg, 2 ranks (every rank evaluates; no rank waits alone)" 0 mpi 2 "$exe" -q \
     train $targs --batch 59 --select val-avg --eval-every 4 --out "$tmp/sel"
 
+# probe: the features are computed sharded and gathered in order, the head
+# trains data-parallel on them (3 ranks, batch 100: slices of 33-34, the
+# last batch 38 + an empty one)
+check "probe, 1 process" 0 "$exe" -q probe --model "$tmp/one/last.safetensors" --data "$data" \
+    --epochs 20 --batch 100 --json "$tmp/probe1.json"
+check "probe, 3 ranks" 0 mpi 3 "$exe" -q probe --model "$tmp/one/last.safetensors" --data "$data" \
+    --epochs 20 --batch 100 --json "$tmp/probe3.json"
+check "probe: 3 ranks = 1 process (accuracies exact, loss 1e-5)" 0 "$py" -c "
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+for split in ('val', 'test'):
+    x, y = a[split], b[split]
+    for k in ('acc', 'wga', 'group_acc', 'group_n'):
+        assert x[k] == y[k], (split, k, x[k], y[k])
+    assert abs(x['loss'] - y['loss']) <= 1e-5 * abs(x['loss']), (x['loss'], y['loss'])
+" "$tmp/probe1.json" "$tmp/probe3.json"
+
 # GroupDRO: the batch's group loss sums and counts are all-reduced, so q
 # moves the same on every rank; each rank's loss is its part of
 # sum_i q_g / n_g l_i and the gradients are summed. Group-balanced and

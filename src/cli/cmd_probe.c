@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "opts.h"
+#include "spurcl/dist.h"
 #include "spurcl/io.h"
 
 static void defaults(sc_cli_args *a)
@@ -62,7 +63,9 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
         return sc_cli_fail("probe");
     sc_cli_print_probe(&r, s->d);
     probe_json pj = {a->ckpt, a->random_encoder, &r};
-    sc_status st = a->json ? sc_io_write_atomic(a->json, write_json, &pj) : SC_OK;
+    /* (under mpirun every rank holds the same results; rank 0 writes) */
+    sc_status st = a->json && sc_dist_rank() == 0 ? sc_io_write_atomic(a->json, write_json, &pj)
+                                                  : SC_OK;
     sc_probe_result_free(&r);
     if (st != SC_OK) {
         sc_error_wrap(st, "writing %s", a->json);

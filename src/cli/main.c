@@ -31,7 +31,7 @@ static const command commands[] = {
     {"ule", sc_cmd_ule, "ULE: a teacher that unlearns the student's shortcut", true},
     {"ssl", sc_cmd_ssl,
      "self-supervised pre-training (SimCLR, BarlowTwins) with LA-SSL sampling", true},
-    {"probe", sc_cmd_probe, "linear probe on a frozen encoder, per-group table", false},
+    {"probe", sc_cmd_probe, "linear probe on a frozen encoder, per-group table", true},
     {"saliency", sc_cmd_saliency, "input-gradient pictures of a checkpoint", false},
     {"compare", sc_cmd_compare, "methods x seeds on one data set: the robustness table", false},
     {"demo", sc_cmd_demo, "the robustness demo: ERM, JTT and ULE on MNIST-SC", false},
@@ -66,9 +66,9 @@ static void usage(FILE *out)
             "  SPURCL_FAST_MATH   1: build kernels with -cl-fast-relaxed-math\n"
             "\n"
             "Data-parallel (a build with MPI): 'mpirun -np N spurcl COMMAND ...' runs on\n"
-            "N processes (train, eval, jtt, groupdro, ule, ssl), each on the device its\n"
-            "node-local rank picks ('mpirun -np N spurcl devices' shows which); rank 0\n"
-            "prints and writes every file.\n"
+            "N processes (train, eval, jtt, groupdro, ule, ssl, probe), each on the\n"
+            "device its node-local rank picks ('mpirun -np N spurcl devices' shows\n"
+            "which); rank 0 prints and writes every file.\n"
             "\n"
             "Run 'spurcl <command> --help' for a command's options.\n"
             "Exit status: 0 success, 1 failure, 2 bad usage.\n");
@@ -102,8 +102,8 @@ static int dist_check(const command *c, sc_cli_global *g)
         if (sc_dist_rank() == 0)
             fprintf(stderr,
                     "spurcl: '%s' does not run data-parallel yet (issue #15; devices, "
-                    "train, eval, jtt, groupdro, ule and ssl do): run it as one process, "
-                    "without mpirun\n",
+                    "train, eval, jtt, groupdro, ule, ssl and probe do): run it as one "
+                    "process, without mpirun\n",
                     c->name);
         g_refused = true;
         return SC_EXIT_USAGE;

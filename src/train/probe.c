@@ -5,6 +5,7 @@
  * average weighted by the training split's group shares, mean CE). */
 #include "train/loop.h"
 #include "train/train_internal.h"
+#include "base/dist.h"
 #include "spurcl/nn.h"
 #include "spurcl/ssl.h"
 
@@ -39,6 +40,83 @@ void sc_probe_result_free(sc_probe_result *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Rows of rank r (of N) in a global batch of gsz samples of which the
+ * first gm are wanted: its slice [gsz r / N, gsz (r + 1) / N) cut at gm. */
+static int64_t rank_rows(int64_t gsz, int64_t gm, int r, int N)
+{
+    int64_t lo = gsz * r / N, hi = gsz * (r + 1) / N;
+    if (hi > gm)
+        hi = gm;
+    return hi > lo ? hi - lo : 0;
+}
+
+/* Data-parallel: the ranks' rows of the first `total` samples of a split
+ * of `nsplit`, in batches of `bsz` (each rank holding its slices in batch
+ * order: `mine` rows) become every rank's rows in the one-process order. */
+static sc_status gather_rows(int64_t bsz, int64_t nsplit, int64_t total, int F, int64_t mine,
+                             float **f, int64_t **ix)
+{
+    int N = sc_dist_size();
+    int *cf = malloc((size_t)N * sizeof *cf), *ci = malloc((size_t)N * sizeof *ci);
+    int64_t *per = calloc((size_t)N, sizeof *per), *at = calloc((size_t)N, sizeof *at);
+    float *af = malloc(((size_t)total * (size_t)F + 1) * sizeof *af);
+    float *of = malloc(((size_t)total * (size_t)F + 1) * sizeof *of);
+    int64_t *ai = malloc(((size_t)total + 1) * sizeof *ai);
+    int64_t *oi = malloc(((size_t)total + 1) * sizeof *oi);
+    sc_status st = cf && ci && per && at && af && of && ai && oi
+                       ? SC_OK
+                       : sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (features)");
+    /* every rank's row count, from the same batch cuts */
+    for (int64_t k = 0; st == SC_OK && k < total; k += bsz) {
+        int64_t gsz = nsplit - k < bsz ? nsplit - k : bsz, gm = total - k < gsz ? total - k : gsz;
+        for (int r = 0; r < N; r++)
+            per[r] += rank_rows(gsz, gm, r, N);
+    }
+    if (st == SC_OK && per[sc_dist_rank()] != mine)
+        st = sc_error_set(SC_ERR_STATE, "features: rank %d has %lld rows, expected %lld",
+                          sc_dist_rank(), (long long)mine, (long long)per[sc_dist_rank()]);
+    for (int r = 0; st == SC_OK && r < N; r++) {
+        cf[r] = (int)(per[r] * F * (int64_t)sizeof *af);
+        ci[r] = (int)(per[r] * (int64_t)sizeof *ai);
+    }
+    if (st == SC_OK)
+        st = sc__dist_allgather(*f, cf, af, "the features");
+    if (st == SC_OK)
+        st = sc__dist_allgather(*ix, ci, ai, "the features' indices");
+    /* rank r's rows start at the sum of the counts before it; batch by
+     * batch, each rank's slice follows the previous rank's */
+    for (int r = 1; st == SC_OK && r < N; r++)
+        at[r] = at[r - 1] + per[r - 1];
+    int64_t o = 0;
+    for (int64_t k = 0; st == SC_OK && k < total; k += bsz) {
+        int64_t gsz = nsplit - k < bsz ? nsplit - k : bsz, gm = total - k < gsz ? total - k : gsz;
+        for (int r = 0; r < N; r++) {
+            int64_t n = rank_rows(gsz, gm, r, N);
+            memcpy(of + (size_t)o * (size_t)F, af + (size_t)at[r] * (size_t)F,
+                   (size_t)(n * F) * sizeof *of);
+            memcpy(oi + o, ai + at[r], (size_t)n * sizeof *oi);
+            at[r] += n;
+            o += n;
+        }
+    }
+    free(cf);
+    free(ci);
+    free(per);
+    free(at);
+    free(af);
+    free(ai);
+    if (st != SC_OK) {
+        free(of);
+        free(oi);
+        return st;
+    }
+    free(*f);
+    free(*ix);
+    *f = of;
+    *ix = oi;
+    return SC_OK;
+}
+
 sc_status sc__features_first(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
                              sc_split split, int64_t batch_size, int64_t limit, float **feats,
                              int64_t **idx, int64_t *n)
@@ -55,7 +133,7 @@ sc_status sc__features_first(sc_context *ctx, sc_model *encoder, const sc_datase
     sc_batch_opts bo = {.batch_size = batch_size > 0 ? batch_size : 512};
     sc_batcher *b;
     SC_TRY(sc_batcher_create(d, split, &bo, &b));
-    int64_t total = sc_batcher_split_size(b);
+    int64_t nsplit = sc_batcher_split_size(b), total = nsplit;
     if (limit > 0 && total > limit)
         total = limit;
     float *f = malloc(((size_t)total * (size_t)F + 1) * sizeof *f);
@@ -67,21 +145,32 @@ sc_status sc__features_first(sc_context *ctx, sc_model *encoder, const sc_datase
         sc_graph_set_recording(g, false);
         sc_batcher_start_epoch(b, 0);
     }
-    int64_t k = 0;
+    /* data-parallel: every rank computes its slice of each batch (the
+     * first `total` samples), then the rows are gathered in order */
+    int rank = sc_dist_rank(), nranks = sc_dist_size();
+    int64_t k = 0, mine = 0;
     const sc_batch *bt;
-    while (st == SC_OK && k < total && (st = sc_batcher_next(b, &bt)) == SC_OK && bt) {
-        int64_t m = bt->size < total - k ? bt->size : total - k;
-        int64_t xs[4] = {m, bt->c, bt->h, bt->w};
-        sc_var *x = sc_var_from_host(g, 4, xs, bt->images, false);
-        sc_var *z = sc_model_features(encoder, g, x, false);
-        if ((st = sc_graph_status(g)) == SC_OK)
-            st = sc_tensor_download(sc_var_tensor(z), f + (size_t)k * (size_t)F);
-        memcpy(ix + k, bt->indices, (size_t)m * sizeof *ix);
-        k += m;
+    while (st == SC_OK && k < total && (st = sc_batcher_next_shard(b, rank, nranks, &bt)) == SC_OK &&
+           bt) {
+        /* the global batch cut at `total`, and this rank's part of it */
+        int64_t gm = bt->global_size < total - k ? bt->global_size : total - k;
+        int64_t m = rank_rows(bt->global_size, gm, rank, nranks);
+        if (m > 0) {
+            int64_t xs[4] = {m, bt->c, bt->h, bt->w};
+            sc_var *x = sc_var_from_host(g, 4, xs, bt->images, false);
+            sc_var *z = sc_model_features(encoder, g, x, false);
+            if ((st = sc_graph_status(g)) == SC_OK)
+                st = sc_tensor_download(sc_var_tensor(z), f + (size_t)mine * (size_t)F);
+            memcpy(ix + mine, bt->indices, (size_t)m * sizeof *ix);
+            mine += m;
+        }
+        k += gm;
         sc_graph_reset(g);
     }
     sc_graph_free(g);
     sc_batcher_free(b);
+    if (st == SC_OK && nranks > 1)
+        st = gather_rows(bo.batch_size, nsplit, k, F, mine, &f, &ix);
     if (st != SC_OK) {
         free(f);
         free(ix);
@@ -189,6 +278,14 @@ static sc_status probe_step(void *self, sc_graph *g, const sc_batch *bt, double 
 {
     probe *p = self;
     int64_t m = bt->size;
+    if (m == 0) { /* data-parallel: an empty slice still joins the exchange */
+        p->grads[0] = p->grads[1] = NULL;
+        SC_TRY(sc__dp_average_grads(g, p->params, p->grads, 2, 0));
+        SC_TRY(sc_optim_step(p->opt, p->grads, NULL));
+        v[0] = 0;
+        *w = 0;
+        return SC_OK;
+    }
     for (int64_t i = 0; i < m; i++)
         memcpy(p->xb + (size_t)i * (size_t)p->F,
                p->tr->f + (size_t)p->row_of[bt->indices[i]] * (size_t)p->F,
@@ -204,6 +301,9 @@ static sc_status probe_step(void *self, sc_graph *g, const sc_batch *bt, double 
     v[0] = lv;
     static const char *const names[1] = {"loss"};
     SC_TRY(sc__check_finite("probe", v, names, 1));
+    /* data-parallel: the global batch's mean gradient (the head starts
+     * from the same seeded weights on every rank) */
+    SC_TRY(sc__dp_average_grads(g, p->params, p->grads, 2, (double)m));
     SC_TRY(sc_optim_step(p->opt, p->grads, NULL));
     *w = m;
     return SC_OK;
@@ -281,6 +381,7 @@ sc_status sc_probe(sc_context *ctx, sc_model *encoder, const sc_dataset *d,
         .values = {{"train_loss", "loss"}},
         .no_images = true,
         .step = probe_step,
+        .data_parallel = true,
         .begin_epoch = probe_begin_epoch,
     };
     sc_loop_result lr;
