@@ -58,9 +58,9 @@ void sc_ssl_config_default(sc_ssl_config *c)
     c->proj_dim = 128;
     /* Batch norm in the projector and after the cnn's convolutions (the
      * SimCLR / BarlowTwins papers' projector, a cnn with batch norm): on
-     * 9,000 clean Fashion-MNIST images, 20 epochs, they took the probe's gap
-     * over a random encoder of the same shape from +2.1 to +5.5 points
-     * (README, 'spurcl ssl and spurcl probe'). */
+     * the 54,000 clean Fashion-MNIST images, 5 epochs of it probe above 10
+     * epochs without (0.863 against 0.856, seed 0), and 5 epochs fit the
+     * 20-minute budget (README, 'spurcl ssl and spurcl probe'). */
     c->proj_norm = SC_CNN_NORM_BATCH;
     c->model.cnn_norm = SC_CNN_NORM_BATCH;
     sc_augment_config_default(&c->augment);
