@@ -125,6 +125,41 @@ START_TEST(real_device_list)
 }
 END_TEST
 
+/* Kernel forms: the environment is read once, at context creation (a bad
+ * value fails it by name); sc_context_set_form changes a live context. */
+START_TEST(kernel_forms)
+{
+    setenv("SPURCL_NORM", "bogus", 1);
+    sc_context *ctx = NULL;
+    ck_assert_int_eq(sc_context_create(NULL, &ctx), SC_ERR_INVALID_ARG);
+    ck_assert_ptr_null(ctx);
+    ck_assert_msg(strstr(sc_last_error(), "SPURCL_NORM 'bogus'") &&
+                      strstr(sc_last_error(), "channels or slices"),
+                  "%s", sc_last_error());
+    setenv("SPURCL_NORM", "slices", 1);
+    setenv("SPURCL_GEMM", "native", 1);
+    TU_OK(sc_context_create(NULL, &ctx));
+    unsetenv("SPURCL_NORM");
+    unsetenv("SPURCL_GEMM");
+    ck_assert_int_eq(ctx->forms.norm, SC_FORM_NORM_SLICES);
+    ck_assert_int_eq(ctx->forms.gemm, SC_FORM_GEMM_NATIVE);
+    ck_assert_int_eq(ctx->forms.conv_layout, SC_FORM_AUTO);
+    TU_OK(sc_context_set_form(ctx, "conv_layout", "elements"));
+    ck_assert_int_eq(ctx->forms.conv_layout, SC_FORM_CONV_ELEMENTS);
+    TU_OK(sc_context_set_form(ctx, "norm", NULL));
+    ck_assert_int_eq(ctx->forms.norm, SC_FORM_AUTO);
+    TU_OK(sc_context_set_form(ctx, "gemm", "host"));
+    ck_assert_int_eq(ctx->forms.gemm, SC_FORM_GEMM_HOST);
+    ck_assert_int_eq(sc_context_set_form(ctx, "gemm", "rows"), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "gemm form 'rows': expected clblast or native or host"),
+                  "%s", sc_last_error());
+    ck_assert_int_eq(ctx->forms.gemm, SC_FORM_GEMM_HOST); /* unchanged */
+    ck_assert_int_eq(sc_context_set_form(ctx, "attention", "flash"), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "'attention'"), "%s", sc_last_error());
+    sc_context_free(ctx);
+}
+END_TEST
+
 /* The ICD loader reads its vendor list once per process, so the probe runs in
  * a fresh process: this test binary re-executed with an empty ICD directory. */
 static int probe_no_platform(void)
@@ -515,7 +550,8 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "--probe-no-platform") == 0)
         return probe_no_platform();
     const tu_case cases[] = {
-        {"select", 0, {select_forms, select_env_and_bad, real_device_list, no_platform_message}},
+        {"select", 0, {select_forms, select_env_and_bad, real_device_list, no_platform_message,
+                        kernel_forms}},
         {"programs", 0, {build_error_has_log, kernel_dir_override, kernel_dir_shared_header,
                 error_names, error_buffer_freed_at_thread_exit}},
         {"tensors", 0, {tensor_round_trips, tensor_views, pool_does_not_grow}},

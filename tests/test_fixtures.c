@@ -466,10 +466,10 @@ END_TEST
 START_TEST(cnn_bn_forward_ce)
 {
     for (int mode = 0; mode < 2; mode++) {
-        setenv("SPURCL_NORM", mode ? "channels" : "slices", 1);
+        TU_OK(sc_context_set_form(tu_ctx(), "norm", mode ? "channels" : "slices"));
         check_bn_forward_ce(FX_CNN_BN);
     }
-    unsetenv("SPURCL_NORM");
+    TU_OK(sc_context_set_form(tu_ctx(), "norm", NULL));
 }
 END_TEST
 START_TEST(cnn_bn_ule_teacher_grad) { check_bn_ule(FX_CNN_BN); }

@@ -144,7 +144,7 @@ START_TEST(conv2d_cases)
     };
     /* both forms of the layout kernels (a CPU picks rows, a GPU elements) */
     for (int f = 0; f < 2; f++) {
-        setenv("SPURCL_CONV_LAYOUT", layout_forms[f], 1);
+        TU_OK(sc_context_set_form(tu_ctx(), "conv_layout", layout_forms[f]));
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
             char nm[64];
             /* second order through the input gradient (the saliency path)... */
@@ -155,7 +155,7 @@ START_TEST(conv2d_cases)
             run_conv_case(nm, cases[i].p, 1);
         }
     }
-    unsetenv("SPURCL_CONV_LAYOUT");
+    TU_OK(sc_context_set_form(tu_ctx(), "conv_layout", NULL));
 }
 END_TEST
 
@@ -409,12 +409,12 @@ START_TEST(realistic_sizes)
     /* the CNN's first layer at N = 16, then its second layer, then the ViT
      * patch embedding; both forms of the layout kernels */
     for (int f = 0; f < 2; f++) {
-        setenv("SPURCL_CONV_LAYOUT", layout_forms[f], 1);
+        TU_OK(sc_context_set_form(tu_ctx(), "conv_layout", layout_forms[f]));
         check_layer((conv_p){16, 1, 28, 28, 32, 3, 3, 1, 1, true, 0, 0}, 11);
         check_layer((conv_p){8, 32, 14, 14, 64, 3, 3, 1, 1, true, 0, 0}, 12);
         check_layer((conv_p){16, 3, 28, 28, 64, 4, 4, 4, 0, true, 0, 0}, 13);
     }
-    unsetenv("SPURCL_CONV_LAYOUT");
+    TU_OK(sc_context_set_form(tu_ctx(), "conv_layout", NULL));
 }
 END_TEST
 

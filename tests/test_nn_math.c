@@ -373,7 +373,7 @@ START_TEST(gemm_providers)
         }
     const char *prov[3] = {"clblast", "native", "host"};
     for (int p = 0; p < 3; p++) {
-        setenv("SPURCL_GEMM", prov[p], 1);
+        TU_OK(sc_context_set_form(tu_ctx(), "gemm", prov[p]));
         sc_graph *g;
         TU_OK(sc_graph_create(tu_ctx(), &g));
         int64_t as[2] = {M, K}, bs[2] = {K, N};
@@ -385,7 +385,7 @@ START_TEST(gemm_providers)
         free(got);
         sc_graph_free(g);
     }
-    unsetenv("SPURCL_GEMM");
+    TU_OK(sc_context_set_form(tu_ctx(), "gemm", NULL));
     free(a); free(b); free(want);
 
     /* Long K, small output (a conv weight gradient's shape): CLBlast's path
@@ -396,7 +396,7 @@ START_TEST(gemm_providers)
     double *want2 = malloc((size_t)M2 * N2 * sizeof(double));
     tu_normal(&rng, a2, (size_t)M2 * K2);
     tu_normal(&rng, b2, (size_t)K2 * N2);
-    setenv("SPURCL_GEMM", "clblast", 1);
+    TU_OK(sc_context_set_form(tu_ctx(), "gemm", "clblast"));
     for (int t = 0; t < 4; t++) {
         bool ta = t & 1, tb = t & 2;
         /* stored A is [K, M] when transposed, B is [N, K] when transposed */
@@ -421,7 +421,7 @@ START_TEST(gemm_providers)
         free(got);
         sc_graph_free(g);
     }
-    unsetenv("SPURCL_GEMM");
+    TU_OK(sc_context_set_form(tu_ctx(), "gemm", NULL));
     free(a2); free(b2); free(want2);
 }
 END_TEST

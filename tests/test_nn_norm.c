@@ -667,7 +667,7 @@ START_TEST(batch_norm_training)
     /* both batch-norm kernels of a CPU device (src/kernels/norm.c) */
     for (int mode = 0; mode < 2; mode++)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        setenv("SPURCL_NORM", mode ? "channels" : "slices", 1);
+        TU_OK(sc_context_set_form(tu_ctx(), "norm", mode ? "channels" : "slices"));
         bn_ud p = {.ndim = cases[i].ndim, .training = true, .has_affine = cases[i].affine,
                    .eps = 1e-5};
         memcpy(p.shape, cases[i].shape, sizeof cases[i].shape);
@@ -681,7 +681,7 @@ START_TEST(batch_norm_training)
         c.shape[1][0] = c.shape[2][0] = p.shape[1];
         gc_check(&c);
     }
-    unsetenv("SPURCL_NORM");
+    TU_OK(sc_context_set_form(tu_ctx(), "norm", NULL));
 }
 END_TEST
 
@@ -1437,7 +1437,7 @@ START_TEST(batch_norm_fused_backward)
     };
     for (int mode = 0; mode < 2; mode++)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        setenv("SPURCL_NORM", mode ? "channels" : "slices", 1);
+        TU_OK(sc_context_set_form(tu_ctx(), "norm", mode ? "channels" : "slices"));
         bn_ud p = {.ndim = cases[i].ndim, .training = true, .has_affine = cases[i].affine,
                    .eps = 1e-5};
         memcpy(p.shape, cases[i].shape, sizeof p.shape);
@@ -1450,7 +1450,7 @@ START_TEST(batch_norm_fused_backward)
         memcpy(c.shape[0], p.shape, sizeof p.shape);
         fused_vs_composed(&c, 200 + i);
     }
-    unsetenv("SPURCL_NORM");
+    TU_OK(sc_context_set_form(tu_ctx(), "norm", NULL));
 }
 END_TEST
 

@@ -70,6 +70,23 @@ const char *sc_program_base_options(const sc_context *ctx);
 
 typedef struct sc_profile sc_profile;
 
+/* Which form of a kernel family runs where a device could take either.
+ * SC_FORM_AUTO lets the device decide (a CPU and a GPU want different
+ * forms); the others force one. Read once from the environment when the
+ * context is made (SPURCL_GEMM=clblast|native|host,
+ * SPURCL_CONV_LAYOUT=rows|elements, SPURCL_NORM=channels|slices); tests
+ * set them on a live context to cover every form on one device. */
+typedef enum sc_form {
+    SC_FORM_AUTO = 0,
+    SC_FORM_GEMM_CLBLAST, SC_FORM_GEMM_NATIVE, SC_FORM_GEMM_HOST,
+    SC_FORM_CONV_ROWS, SC_FORM_CONV_ELEMENTS,
+    SC_FORM_NORM_CHANNELS, SC_FORM_NORM_SLICES,
+} sc_form;
+
+typedef struct sc_kernel_forms {
+    sc_form gemm, conv_layout, norm;
+} sc_kernel_forms;
+
 struct sc_context {
     sc_profile *profile;    /* SPURCL_PROFILE=path: per-kernel times, else NULL */
     sc_device_info dev;
@@ -79,6 +96,7 @@ struct sc_context {
     sc_program_cache *programs;
     size_t wg_size;        /* preferred 1-D work-group size for our kernels */
     char base_options[256];
+    sc_kernel_forms forms;  /* kernel forms forced by the environment */
 };
 
 /* ---- tensors ---------------------------------------------------------- */

@@ -3,6 +3,7 @@
 #include "spurcl/dist.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,11 +289,73 @@ sc_status sc_device_select(const sc_device_info *list, size_t count, const char 
     return SC_OK;
 }
 
+/* The kernel forms a context can be told to run (sc_kernel_forms). */
+typedef struct form_family {
+    const char *family, *env;
+    size_t field; /* offset in sc_kernel_forms */
+    const char *names[3];
+    sc_form forms[3];
+} form_family;
+
+static const form_family form_families[] = {
+    {"gemm", "SPURCL_GEMM", offsetof(sc_kernel_forms, gemm), {"clblast", "native", "host"},
+     {SC_FORM_GEMM_CLBLAST, SC_FORM_GEMM_NATIVE, SC_FORM_GEMM_HOST}},
+    {"conv_layout", "SPURCL_CONV_LAYOUT", offsetof(sc_kernel_forms, conv_layout),
+     {"rows", "elements", NULL}, {SC_FORM_CONV_ROWS, SC_FORM_CONV_ELEMENTS, SC_FORM_AUTO}},
+    {"norm", "SPURCL_NORM", offsetof(sc_kernel_forms, norm), {"channels", "slices", NULL},
+     {SC_FORM_NORM_CHANNELS, SC_FORM_NORM_SLICES, SC_FORM_AUTO}},
+};
+
+/* Sets one family's form from `value` (NULL or "": the device decides);
+ * `what` names the source in the error (an environment variable or the
+ * family). */
+static sc_status set_form(sc_kernel_forms *f, const form_family *ff, const char *value,
+                          const char *what)
+{
+    sc_form *slot = (sc_form *)((char *)f + ff->field);
+    if (!value || !*value) {
+        *slot = SC_FORM_AUTO;
+        return SC_OK;
+    }
+    for (int i = 0; i < 3 && ff->names[i]; i++)
+        if (strcmp(value, ff->names[i]) == 0) {
+            *slot = ff->forms[i];
+            return SC_OK;
+        }
+    return sc_error_set(SC_ERR_INVALID_ARG, "%s '%s': expected %s or %s%s%s", what, value,
+                        ff->names[0], ff->names[1], ff->names[2] ? " or " : "",
+                        ff->names[2] ? ff->names[2] : "");
+}
+
+sc_status sc_context_set_form(sc_context *ctx, const char *family, const char *form)
+{
+    for (size_t i = 0; i < sizeof form_families / sizeof form_families[0]; i++)
+        if (family && strcmp(family, form_families[i].family) == 0) {
+            char what[48];
+            snprintf(what, sizeof what, "%s form", family);
+            return set_form(&ctx->forms, &form_families[i], form, what);
+        }
+    return sc_error_set(SC_ERR_INVALID_ARG,
+                        "no kernel family '%s' has forms (gemm, conv_layout, norm)",
+                        family ? family : "(null)");
+}
+
+static sc_status read_forms(sc_kernel_forms *f)
+{
+    *f = (sc_kernel_forms){0};
+    for (size_t i = 0; i < sizeof form_families / sizeof form_families[0]; i++)
+        SC_TRY(set_form(f, &form_families[i], getenv(form_families[i].env),
+                        form_families[i].env));
+    return SC_OK;
+}
+
 sc_status sc_context_create(const char *selector, sc_context **out)
 {
     *out = NULL;
     sc_device_info *list = NULL;
     size_t count = 0, idx = 0;
+    sc_kernel_forms forms;
+    SC_TRY(read_forms(&forms));
     SC_TRY(sc_device_list(&list, &count));
     sc_status st = sc_device_select(list, count, selector, &idx);
     if (st != SC_OK) {
@@ -305,6 +368,7 @@ sc_status sc_context_create(const char *selector, sc_context **out)
         return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory creating a context");
     }
     ctx->dev = list[idx];
+    ctx->forms = forms;
     sc_device_list_free(list);
 
     cl_device_id dev = ctx->dev.cl_device;

@@ -19,14 +19,14 @@ static bool host_capable(const sc_context *ctx)
 
 sc_gemm_provider sc_gemm_provider_for(const sc_context *ctx)
 {
-    const char *env = getenv("SPURCL_GEMM");
-    if (env && strcmp(env, "native") == 0)
+    switch (ctx->forms.gemm) {
+    case SC_FORM_GEMM_NATIVE:
         return SC_GEMM_NATIVE;
-    if (env && strcmp(env, "clblast") == 0)
+    case SC_FORM_GEMM_CLBLAST:
         return SC_GEMM_CLBLAST;
-    if (env && strcmp(env, "host") == 0)
+    default: /* host where the device can take it, else CLBlast */
         return host_capable(ctx) ? SC_GEMM_HOST : SC_GEMM_CLBLAST;
-    return host_capable(ctx) ? SC_GEMM_HOST : SC_GEMM_CLBLAST;
+    }
 }
 
 /* Maps the whole of `mem` (once per distinct buffer) for host access. */

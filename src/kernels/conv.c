@@ -31,15 +31,12 @@ static sc_status launch_rows(sc_context *ctx, const char *name, const char *defi
 /* The layout moves (cl/conv.cl): on a CPU a work-item per (n, o) row; else
  * a work-item per element over (P, O, N), the work-group spanning the
  * smallest power of two >= P along p (up to the context's size) and filling
- * the rest with channels. SPURCL_CONV_LAYOUT=rows|elements overrides the
- * choice (tests run both forms on any device). */
+ * the rest with channels. SPURCL_CONV_LAYOUT=rows|elements (ctx->forms) overrides
+ * the choice (tests run both forms on any device). */
 static bool layout_rows(const sc_context *ctx)
 {
-    const char *env = getenv("SPURCL_CONV_LAYOUT");
-    if (env && strcmp(env, "rows") == 0)
-        return true;
-    if (env && strcmp(env, "elements") == 0)
-        return false;
+    if (ctx->forms.conv_layout != SC_FORM_AUTO)
+        return ctx->forms.conv_layout == SC_FORM_CONV_ROWS;
     return ctx->dev.type == SC_DEVICE_CPU;
 }
 

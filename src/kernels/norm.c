@@ -29,16 +29,12 @@ static sc_status launch_channels(sc_context *ctx, const char *name, cl_uint oute
 
 /* Batch norm ([outer > 1, C, inner >= 8]) on a CPU device runs cl/norm.cl's
  * slice kernels: S contiguous slices of each channel, a work-item each.
- * SPURCL_NORM=channels forces the work-group-per-channel kernels (what a
+ * SPURCL_NORM=channels (ctx->forms) forces the work-group-per-channel kernels (what a
  * GPU runs) so that the tests cover both on a CPU; =slices forces these. */
 static cl_uint norm_slices(const sc_context *ctx, cl_uint outer, cl_uint C, cl_uint inner)
 {
-    const char *env = getenv("SPURCL_NORM");
-    bool want = ctx->dev.type == SC_DEVICE_CPU;
-    if (env && strcmp(env, "channels") == 0)
-        want = false;
-    else if (env && strcmp(env, "slices") == 0)
-        want = true;
+    bool want = ctx->forms.norm == SC_FORM_AUTO ? ctx->dev.type == SC_DEVICE_CPU
+                                                : ctx->forms.norm == SC_FORM_NORM_SLICES;
     if (!want || outer < 2 || inner < 8)
         return 0;
     /* enough work-items for every core to take several, and slices small
@@ -61,78 +57,95 @@ static sc_status launch_slices(sc_context *ctx, const char *name, size_t n, size
     return sc_launch(ctx, k, name, 1, &global, &local, nargs, args);
 }
 
+/* A slice-kernel pair: the first pass reduces each of a channel's S slices
+ * into `part` ([2, C, S] partial sums), the second reads them back and
+ * writes every element. */
+typedef struct slices {
+    sc_context *ctx;
+    cl_uint outer, C, inner, S;
+    sc_tensor *part;
+    cl_mem pm;
+    cl_uint po;
+} slices;
+
+static sc_status slices_begin(slices *sl, const sc_tensor *x3, cl_uint S)
+{
+    *sl = (slices){.ctx = x3->ctx, .outer = (cl_uint)x3->shape[0], .C = (cl_uint)x3->shape[1],
+                   .inner = (cl_uint)x3->shape[2], .S = S};
+    int64_t ps[1] = {(int64_t)2 * sl->C * S};
+    SC_TRY(sc_tensor_create(sl->ctx, SC_F32, 1, ps, &sl->part));
+    sl->pm = sl->part->buf->mem;
+    sl->po = (cl_uint)sl->part->offset;
+    return SC_OK;
+}
+
+/* Runs both passes (the second only if the first was enqueued) and frees
+ * the partial sums: the queue is in order, so the kernels read them
+ * before the buffer is reused. */
+static sc_status slices_run(slices *sl, const char *first, size_t n1, const sc_karg *a1,
+                            const char *second, size_t n2, const sc_karg *a2)
+{
+    size_t items = (size_t)sl->C * sl->S;
+    sc_status st = launch_slices(sl->ctx, first, items, n1, a1);
+    if (st == SC_OK)
+        st = launch_slices(sl->ctx, second, items, n2, a2);
+    sc_tensor_free(sl->part);
+    return st;
+}
+
 static sc_status slices_forward(sc_tensor *xh, sc_tensor *rstd, const sc_tensor *x3, float eps,
                                 sc_tensor *rm, sc_tensor *rv, float momentum, sc_tensor *y,
                                 const sc_tensor *w, const sc_tensor *b, cl_uint S)
 {
-    sc_context *ctx = xh->ctx;
-    cl_uint outer = (cl_uint)x3->shape[0], C = (cl_uint)x3->shape[1],
-            inner = (cl_uint)x3->shape[2];
-    int64_t ps[1] = {(int64_t)2 * C * S};
-    sc_tensor *part;
-    SC_TRY(sc_tensor_create(ctx, SC_F32, 1, ps, &part));
-    cl_mem pm = part->buf->mem, xm = x3->buf->mem, xhm = xh->buf->mem, rsm = rstd->buf->mem;
-    cl_uint po = (cl_uint)part->offset, xo = (cl_uint)x3->offset, xho = (cl_uint)xh->offset,
-            rso = (cl_uint)rstd->offset;
-    sc_karg a1[] = {SC_ARG(pm),    SC_ARG(po), SC_ARG(xm),    SC_ARG(xo),
-                    SC_ARG(outer), SC_ARG(C),  SC_ARG(inner), SC_ARG(S)};
-    sc_status st = launch_slices(ctx, "sc_bn_stats_part", (size_t)C * S, 8, a1);
-    if (st == SC_OK) {
-        cl_uint update = rm != NULL;
-        cl_mem rmm = rm ? rm->buf->mem : rsm, rvm = rv ? rv->buf->mem : rsm;
-        cl_uint rmo = rm ? (cl_uint)rm->offset : 0, rvo = rv ? (cl_uint)rv->offset : 0;
-        cl_uint aff = y ? (w ? NORM_W : 0) | (b ? NORM_B : 0) : 0;
-        cl_mem ym = y ? y->buf->mem : xhm, wm = w ? w->buf->mem : xm, bm = b ? b->buf->mem : xm;
-        cl_uint yo = y ? (cl_uint)y->offset : 0, wo = w ? (cl_uint)w->offset : 0,
-                bo = b ? (cl_uint)b->offset : 0;
-        sc_karg a2[] = {SC_ARG(xhm),   SC_ARG(xho),    SC_ARG(rsm),      SC_ARG(rso),
-                        SC_ARG(pm),    SC_ARG(po),     SC_ARG(xm),       SC_ARG(xo),
-                        SC_ARG(outer), SC_ARG(C),      SC_ARG(inner),    SC_ARG(S),
-                        SC_ARG(eps),   SC_ARG(update), SC_ARG(momentum), SC_ARG(rmm),
-                        SC_ARG(rmo),   SC_ARG(rvm),    SC_ARG(rvo),      SC_ARG(ym),
-                        SC_ARG(yo),    SC_ARG(wm),     SC_ARG(wo),       SC_ARG(bm),
-                        SC_ARG(bo),    SC_ARG(aff)};
-        st = launch_slices(ctx, "sc_bn_forward_apply", (size_t)C * S, sizeof a2 / sizeof a2[0],
-                           a2);
-    }
-    sc_tensor_free(part); /* in-order queue: the kernels read it before reuse */
-    return st;
+    slices sl;
+    SC_TRY(slices_begin(&sl, x3, S));
+    cl_mem xm = x3->buf->mem, xhm = xh->buf->mem, rsm = rstd->buf->mem;
+    cl_uint xo = (cl_uint)x3->offset, xho = (cl_uint)xh->offset, rso = (cl_uint)rstd->offset;
+    sc_karg a1[] = {SC_ARG(sl.pm),    SC_ARG(sl.po), SC_ARG(xm),       SC_ARG(xo),
+                    SC_ARG(sl.outer), SC_ARG(sl.C),  SC_ARG(sl.inner), SC_ARG(sl.S)};
+    cl_uint update = rm != NULL;
+    cl_mem rmm = rm ? rm->buf->mem : rsm, rvm = rv ? rv->buf->mem : rsm;
+    cl_uint rmo = rm ? (cl_uint)rm->offset : 0, rvo = rv ? (cl_uint)rv->offset : 0;
+    cl_uint aff = y ? (w ? NORM_W : 0) | (b ? NORM_B : 0) : 0;
+    cl_mem ym = y ? y->buf->mem : xhm, wm = w ? w->buf->mem : xm, bm = b ? b->buf->mem : xm;
+    cl_uint yo = y ? (cl_uint)y->offset : 0, wo = w ? (cl_uint)w->offset : 0,
+            bo = b ? (cl_uint)b->offset : 0;
+    sc_karg a2[] = {SC_ARG(xhm),      SC_ARG(xho),    SC_ARG(rsm),      SC_ARG(rso),
+                    SC_ARG(sl.pm),    SC_ARG(sl.po),  SC_ARG(xm),       SC_ARG(xo),
+                    SC_ARG(sl.outer), SC_ARG(sl.C),   SC_ARG(sl.inner), SC_ARG(sl.S),
+                    SC_ARG(eps),      SC_ARG(update), SC_ARG(momentum), SC_ARG(rmm),
+                    SC_ARG(rmo),      SC_ARG(rvm),    SC_ARG(rvo),      SC_ARG(ym),
+                    SC_ARG(yo),       SC_ARG(wm),     SC_ARG(wo),       SC_ARG(bm),
+                    SC_ARG(bo),       SC_ARG(aff)};
+    return slices_run(&sl, "sc_bn_stats_part", sizeof a1 / sizeof a1[0], a1,
+                      "sc_bn_forward_apply", sizeof a2 / sizeof a2[0], a2);
 }
 
 static sc_status slices_backward(sc_tensor *gx, const sc_tensor *gy, const sc_tensor *xh,
                                  const sc_tensor *rstd, const sc_tensor *w, sc_tensor *gw,
                                  sc_tensor *gb, cl_uint S)
 {
-    sc_context *ctx = xh->ctx;
-    cl_uint outer = (cl_uint)xh->shape[0], C = (cl_uint)xh->shape[1],
-            inner = (cl_uint)xh->shape[2];
-    int64_t ps[1] = {(int64_t)2 * C * S};
-    sc_tensor *part;
-    SC_TRY(sc_tensor_create(ctx, SC_F32, 1, ps, &part));
-    cl_mem pm = part->buf->mem, gm = gy->buf->mem, xhm = xh->buf->mem, rsm = rstd->buf->mem;
-    cl_uint po = (cl_uint)part->offset, go = (cl_uint)gy->offset, xho = (cl_uint)xh->offset,
-            rso = (cl_uint)rstd->offset;
-    sc_karg a1[] = {SC_ARG(pm),    SC_ARG(po), SC_ARG(gm),    SC_ARG(go), SC_ARG(xhm),
-                    SC_ARG(xho),   SC_ARG(outer), SC_ARG(C),  SC_ARG(inner), SC_ARG(S)};
-    sc_status st = launch_slices(ctx, "sc_bn_backward_part", (size_t)C * S,
-                                 sizeof a1 / sizeof a1[0], a1);
-    if (st == SC_OK) {
-        cl_mem gxm = gx ? gx->buf->mem : xhm, wm = w ? w->buf->mem : xhm;
-        cl_mem gwm = gw ? gw->buf->mem : rsm, gbm = gb ? gb->buf->mem : rsm;
-        cl_uint gxo = gx ? (cl_uint)gx->offset : 0, wo = w ? (cl_uint)w->offset : 0,
-                gwo = gw ? (cl_uint)gw->offset : 0, gbo = gb ? (cl_uint)gb->offset : 0;
-        cl_uint has_w = w != NULL, gsum = (gw ? NORM_W : 0) | (gb ? NORM_B : 0),
-                want_gx = gx != NULL;
-        sc_karg a2[] = {SC_ARG(gxm),   SC_ARG(gxo),   SC_ARG(gm),   SC_ARG(go),  SC_ARG(xhm),
-                        SC_ARG(xho),   SC_ARG(rsm),   SC_ARG(rso),  SC_ARG(pm),  SC_ARG(po),
-                        SC_ARG(wm),    SC_ARG(wo),    SC_ARG(outer), SC_ARG(C),  SC_ARG(inner),
-                        SC_ARG(S),     SC_ARG(has_w), SC_ARG(gwm),  SC_ARG(gwo), SC_ARG(gbm),
-                        SC_ARG(gbo),   SC_ARG(gsum),  SC_ARG(want_gx)};
-        st = launch_slices(ctx, "sc_bn_backward_apply", (size_t)C * S, sizeof a2 / sizeof a2[0],
-                           a2);
-    }
-    sc_tensor_free(part);
-    return st;
+    slices sl;
+    SC_TRY(slices_begin(&sl, xh, S));
+    cl_mem gm = gy->buf->mem, xhm = xh->buf->mem, rsm = rstd->buf->mem;
+    cl_uint go = (cl_uint)gy->offset, xho = (cl_uint)xh->offset, rso = (cl_uint)rstd->offset;
+    sc_karg a1[] = {SC_ARG(sl.pm),  SC_ARG(sl.po),    SC_ARG(gm),   SC_ARG(go),
+                    SC_ARG(xhm),    SC_ARG(xho),      SC_ARG(sl.outer), SC_ARG(sl.C),
+                    SC_ARG(sl.inner), SC_ARG(sl.S)};
+    cl_mem gxm = gx ? gx->buf->mem : xhm, wm = w ? w->buf->mem : xhm;
+    cl_mem gwm = gw ? gw->buf->mem : rsm, gbm = gb ? gb->buf->mem : rsm;
+    cl_uint gxo = gx ? (cl_uint)gx->offset : 0, wo = w ? (cl_uint)w->offset : 0,
+            gwo = gw ? (cl_uint)gw->offset : 0, gbo = gb ? (cl_uint)gb->offset : 0;
+    cl_uint has_w = w != NULL, gsum = (gw ? NORM_W : 0) | (gb ? NORM_B : 0),
+            want_gx = gx != NULL;
+    sc_karg a2[] = {SC_ARG(gxm),      SC_ARG(gxo),   SC_ARG(gm),    SC_ARG(go),
+                    SC_ARG(xhm),      SC_ARG(xho),   SC_ARG(rsm),   SC_ARG(rso),
+                    SC_ARG(sl.pm),    SC_ARG(sl.po), SC_ARG(wm),    SC_ARG(wo),
+                    SC_ARG(sl.outer), SC_ARG(sl.C),  SC_ARG(sl.inner), SC_ARG(sl.S),
+                    SC_ARG(has_w),    SC_ARG(gwm),   SC_ARG(gwo),   SC_ARG(gbm),
+                    SC_ARG(gbo),      SC_ARG(gsum),  SC_ARG(want_gx)};
+    return slices_run(&sl, "sc_bn_backward_part", sizeof a1 / sizeof a1[0], a1,
+                      "sc_bn_backward_apply", sizeof a2 / sizeof a2[0], a2);
 }
 
 sc_status sc_k_norm_forward(sc_tensor *xh, sc_tensor *rstd, const sc_tensor *x3, float eps,
