@@ -214,6 +214,63 @@ static sc_status ssl_begin_epoch(void *self, int epoch, const int64_t **order, i
     return st;
 }
 
+/* Counts the batch's conflicting draws (for the epoch's statistics) and
+ * advances the epoch's position. */
+static void note_draws(ssl *s, const sc_batch *bt)
+{
+    for (int64_t i = 0; i < bt->size; i++)
+        s->drawn_conf += !is_aligned(s->d, bt->indices[i]);
+    s->pos += bt->size;
+}
+
+/* Both augmented views of the batch's B samples (streams keyed by their
+ * position in the global batch) through the encoder and the projector:
+ * *z = [view 1; view 2] ([2B, D]) on the tape, *cs the positive pairs'
+ * cosines ([B]) off it. */
+static sc_status project_views(ssl *s, sc_graph *g, const sc_batch *bt, sc_var **z, sc_var **cs)
+{
+    int64_t B = bt->size;
+    for (int64_t i = 0; i < B; i++)
+        s->ids[i] = (uint64_t)(bt->offset + i);
+    sc_tensor *xt;
+    SC_TRY(sc_augment_batch(s->ctx, &s->cfg->augment, bt->images, B, bt->c, bt->h, bt->w,
+                            s->cfg->seed, (uint64_t)s->epoch, s->ids, NULL, &xt));
+    sc_var *f = sc_model_features(s->m, g, sc_var_wrap(g, xt, false), true);
+    *z = sc_mlp_forward(s->pj, g, f);
+    sc_graph_set_recording(g, false);
+    *cs = sc_nn_cosine_rows(g, sc_nn_slice(g, *z, 0, 0, B), sc_nn_slice(g, *z, 0, B, B), 1e-8f);
+    sc_graph_set_recording(g, true);
+    return sc_graph_status(g);
+}
+
+static sc_var *ssl_loss(const sc_ssl_config *cfg, sc_graph *g, sc_var *z1, sc_var *z2)
+{
+    return cfg->method == SC_SSL_BARLOW ? sc_nn_barlow_twins(g, z1, z2, cfg->offdiag)
+                                        : sc_nn_nt_xent(g, z1, z2, cfg->temperature);
+}
+
+/* After the gradients: the loss must be finite, the optimiser steps, and the
+ * sampler observes the n samples `idx` with positive-pair cosines `cos`
+ * (the whole global batch under mpirun); v = {loss, mean cosine of this
+ * rank's B samples}, weight B. */
+static sc_status finish_step(ssl *s, float lv, const int64_t *idx, const float *cos, int64_t n,
+                             int64_t B, double *v, int64_t *w)
+{
+    v[0] = lv;
+    static const char *const name[1] = {"loss"};
+    SC_TRY(sc__check_finite(sc_ssl_method_name(s->cfg->method), v, name, 1));
+    SC_TRY(sc_optim_step(s->opt, s->grads, NULL));
+    double ts = sc_time_now();
+    sc_status st = sc_la_sampler_observe(s->la, idx, cos, n);
+    s->sampler_s += sc_time_now() - ts;
+    double cos_sum = 0;
+    for (int64_t i = 0; i < B; i++)
+        cos_sum += s->cosb[i];
+    v[1] = B > 0 ? cos_sum / (double)B : 0;
+    *w = B;
+    return st;
+}
+
 static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, double *v, int64_t *w);
 
 static sc_status ssl_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
@@ -221,48 +278,20 @@ static sc_status ssl_step(void *self, sc_graph *g, const sc_batch *bt, double *v
     ssl *s = self;
     if (sc_dist_size() > 1)
         return ssl_step_dp(s, g, bt, v, w);
-    const sc_ssl_config *cfg = s->cfg;
     int64_t B = bt->size;
     *w = 0;
-    for (int64_t i = 0; i < B; i++)
-        s->drawn_conf += !is_aligned(s->d, bt->indices[i]);
-    if (B < 2) { /* BarlowTwins' batch statistics need two samples */
-        s->pos += B;
+    note_draws(s, bt);
+    if (B < 2) /* BarlowTwins' batch statistics need two samples */
         return SC_OK;
-    }
-    for (int64_t i = 0; i < B; i++)
-        s->ids[i] = (uint64_t)(bt->offset + i);
-    s->pos += B;
-    sc_tensor *xt;
-    SC_TRY(sc_augment_batch(s->ctx, &cfg->augment, bt->images, B, bt->c, bt->h, bt->w, cfg->seed,
-                            (uint64_t)s->epoch, s->ids, NULL, &xt));
-    sc_var *x = sc_var_wrap(g, xt, false);
-    sc_var *f = sc_model_features(s->m, g, x, true);
-    sc_var *z = sc_mlp_forward(s->pj, g, f);
-    sc_var *z1 = sc_nn_slice(g, z, 0, 0, B), *z2 = sc_nn_slice(g, z, 0, B, B);
-    sc_var *loss = cfg->method == SC_SSL_BARLOW ? sc_nn_barlow_twins(g, z1, z2, cfg->offdiag)
-                                                : sc_nn_nt_xent(g, z1, z2, cfg->temperature);
-    sc_graph_set_recording(g, false);
-    sc_var *cs = sc_nn_cosine_rows(g, z1, z2, 1e-8f);
-    sc_graph_set_recording(g, true);
-    float lv = NAN;
+    sc_var *z, *cs;
+    SC_TRY(project_views(s, g, bt, &z, &cs));
+    sc_var *loss = ssl_loss(s->cfg, g, sc_nn_slice(g, z, 0, 0, B), sc_nn_slice(g, z, 0, B, B));
     SC_TRY(sc_graph_status(g));
     SC_TRY(sc_grad(g, 1, &loss, NULL, (int)s->nparams, s->params, false, s->grads));
+    float lv = NAN;
     SC_TRY(sc_tensor_download(sc_var_tensor(loss), &lv));
     SC_TRY(sc_tensor_download(sc_var_tensor(cs), s->cosb));
-    v[0] = lv;
-    static const char *const name[1] = {"loss"};
-    SC_TRY(sc__check_finite(sc_ssl_method_name(cfg->method), v, name, 1));
-    SC_TRY(sc_optim_step(s->opt, s->grads, NULL));
-    double ts = sc_time_now();
-    sc_status st = sc_la_sampler_observe(s->la, bt->indices, s->cosb, B);
-    s->sampler_s += sc_time_now() - ts;
-    double cos_sum = 0;
-    for (int64_t i = 0; i < B; i++)
-        cos_sum += s->cosb[i];
-    v[1] = cos_sum / (double)B;
-    *w = B;
-    return st;
+    return finish_step(s, lv, bt->indices, s->cosb, B, B, v, w);
 }
 
 /* Data-parallel (src/train/loop.h): each rank projects its slice of the
@@ -288,9 +317,7 @@ static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, double *v,
     int64_t B = bt->size, G = bt->global_size;
     int N = sc_dist_size(), rank = sc_dist_rank();
     *w = 0;
-    for (int64_t i = 0; i < B; i++)
-        s->drawn_conf += !is_aligned(s->d, bt->indices[i]);
-    s->pos += B;
+    note_draws(s, bt);
     if (G < 2) /* as one process: BarlowTwins' batch statistics need two samples */
         return SC_OK;
     int D = cfg->proj_dim;
@@ -311,24 +338,12 @@ static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, double *v,
     }
     sc_var *z = NULL;
     if (st == SC_OK && B > 0) {
-        for (int64_t i = 0; i < B; i++)
-            s->ids[i] = (uint64_t)(bt->offset + i);
-        sc_tensor *xt;
-        st = sc_augment_batch(s->ctx, &cfg->augment, bt->images, B, bt->c, bt->h, bt->w,
-                              cfg->seed, (uint64_t)s->epoch, s->ids, NULL, &xt);
-        if (st == SC_OK) {
-            sc_var *f = sc_model_features(s->m, g, sc_var_wrap(g, xt, false), true);
-            z = sc_mlp_forward(s->pj, g, f); /* [2B, D]: view 1, then view 2 */
-            sc_graph_set_recording(g, false);
-            sc_var *cs = sc_nn_cosine_rows(g, sc_nn_slice(g, z, 0, 0, B),
-                                           sc_nn_slice(g, z, 0, B, B), 1e-8f);
-            sc_graph_set_recording(g, true);
-            st = sc_graph_status(g);
-            if (st == SC_OK)
-                st = sc_tensor_download(sc_var_tensor(z), zl);
-            if (st == SC_OK)
-                st = sc_tensor_download(sc_var_tensor(cs), s->cosb);
-        }
+        sc_var *cs;
+        st = project_views(s, g, bt, &z, &cs); /* z: [2B, D], view 1 then view 2 */
+        if (st == SC_OK)
+            st = sc_tensor_download(sc_var_tensor(z), zl);
+        if (st == SC_OK)
+            st = sc_tensor_download(sc_var_tensor(cs), s->cosb);
     }
     if (st == SC_OK) {
         slice_bytes(G, N, 2 * D * (int64_t)sizeof *zl, counts);
@@ -351,8 +366,7 @@ static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, double *v,
         int64_t zs[2] = {G, D};
         sc_var *z1 = sc_var_from_host(g, 2, zs, zg, true);
         sc_var *z2 = sc_var_from_host(g, 2, zs, zg + G * D, true);
-        sc_var *loss = cfg->method == SC_SSL_BARLOW ? sc_nn_barlow_twins(g, z1, z2, cfg->offdiag)
-                                                    : sc_nn_nt_xent(g, z1, z2, cfg->temperature);
+        sc_var *loss = ssl_loss(cfg, g, z1, z2);
         sc_var *in[2] = {z1, z2}, *gz[2] = {NULL, NULL};
         st = sc_graph_status(g);
         if (st == SC_OK)
@@ -381,30 +395,15 @@ static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, double *v,
     free(zl);
     free(za);
     free(zg);
-    v[0] = lv;
-    static const char *const name[1] = {"loss"};
-    if (st == SC_OK)
-        st = sc__check_finite(sc_ssl_method_name(cfg->method), v, name, 1);
+    /* the summed gradients; every rank observes the whole batch, so the
+     * speeds, and the LA weights drawn from them, are the same everywhere */
     if (st == SC_OK)
         st = sc__dp_sum_grads(g, s->params, s->grads, s->nparams);
     if (st == SC_OK)
-        st = sc_optim_step(s->opt, s->grads, NULL);
-    /* every rank observes the whole batch: the speeds, and the LA weights
-     * drawn from them, are the same everywhere */
-    if (st == SC_OK) {
-        double ts = sc_time_now();
-        st = sc_la_sampler_observe(s->la, ia, ca, G);
-        s->sampler_s += sc_time_now() - ts;
-    }
+        st = finish_step(s, lv, ia, ca, G, B, v, w);
     free(ia);
     free(ca);
-    SC_TRY(st);
-    double cos_sum = 0;
-    for (int64_t i = 0; i < B; i++)
-        cos_sum += s->cosb[i];
-    v[1] = B > 0 ? cos_sum / (double)B : 0;
-    *w = B;
-    return SC_OK;
+    return st;
 }
 
 static void json_num(cJSON *o, const char *k, double v)
