@@ -67,6 +67,10 @@ mpi 2 "$exe" selftest >"$tmp/out" 2>"$tmp/err"
 if [ $? -ne 0 ]; then echo "ok   selftest under mpirun fails"; passes=$((passes+1));
 else echo "FAIL selftest under mpirun succeeded"; fails=$((fails+1)); fi
 grep_in "selftest refused with the reason" err "'selftest' does not run data-parallel yet"
+# the list comes from the command table, the same in the refusal and in --help
+grep_in "refusal lists the parallel commands" err "devices, train, eval, jtt, groupdro, ule, ssl and probe do"
+"$exe" --help >"$tmp/out"
+grep_in "--help lists the same" out "Commands that run so: devices, train, eval, jtt, groupdro, ule, ssl and probe.$"
 
 data="$tmp/small.safetensors"
 check "data build" 0 "$exe" -q data build --variant none --max-train 600 --max-test 200 \

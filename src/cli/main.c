@@ -38,6 +38,24 @@ static const command commands[] = {
     {"report", sc_cmd_report, "one self-contained HTML page of a run or a comparison", false},
 };
 
+/* The commands that run data-parallel, from the table: "a, b and c". */
+static const char *parallel_list(void)
+{
+    static char buf[256];
+    size_t n = 0, count = 0, total = 0;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        total += commands[i].parallel;
+    buf[0] = 0;
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0] && n < sizeof buf; i++) {
+        if (!commands[i].parallel)
+            continue;
+        const char *sep = count == 0 ? "" : count + 1 == total ? " and " : ", ";
+        n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", sep, commands[i].name);
+        count++;
+    }
+    return buf;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -66,12 +84,13 @@ static void usage(FILE *out)
             "  SPURCL_FAST_MATH   1: build kernels with -cl-fast-relaxed-math\n"
             "\n"
             "Data-parallel (a build with MPI): 'mpirun -np N spurcl COMMAND ...' runs on\n"
-            "N processes (train, eval, jtt, groupdro, ule, ssl, probe), each on the\n"
-            "device its node-local rank picks ('mpirun -np N spurcl devices' shows\n"
-            "which); rank 0 prints and writes every file.\n"
+            "N processes, each on the device its node-local rank picks ('mpirun -np N\n"
+            "spurcl devices' shows which); rank 0 prints and writes every file.\n"
+            "Commands that run so: %s.\n"
             "\n"
             "Run 'spurcl <command> --help' for a command's options.\n"
-            "Exit status: 0 success, 1 failure, 2 bad usage.\n");
+            "Exit status: 0 success, 1 failure, 2 bad usage.\n",
+            parallel_list());
 }
 
 /* What a command printed on stdout (tables, info --csv) must reach it: a
@@ -101,10 +120,9 @@ static int dist_check(const command *c, sc_cli_global *g)
     if (!c->parallel) {
         if (sc_dist_rank() == 0)
             fprintf(stderr,
-                    "spurcl: '%s' does not run data-parallel yet (issue #15; devices, "
-                    "train, eval, jtt, groupdro, ule, ssl and probe do): run it as one "
-                    "process, without mpirun\n",
-                    c->name);
+                    "spurcl: '%s' does not run data-parallel yet (issue #15; %s do): run "
+                    "it as one process, without mpirun\n",
+                    c->name, parallel_list());
         g_refused = true;
         return SC_EXIT_USAGE;
     }
