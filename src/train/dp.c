@@ -13,56 +13,46 @@
 #include "base/dist.h"
 #include "spurcl/nn.h"
 
-/* The fused buffer: every gradient, then the step's weight. Grown as
- * needed, freed by sc__dp_release at the end of a run. */
-static float *g_buf;
-static size_t g_cap;
-static long g_calls; /* sc__dp_average_grads calls this run (the test hook counts them) */
-static double g_seconds; /* wall time in the exchanges this run: staging and MPI_Allreduce */
-
-static sc_status reserve(size_t n)
+/* The fused buffer (every gradient, then the step's weight) grows as
+ * needed and is freed by sc__dp_release at the end of a run. */
+static sc_status reserve(sc__dp *dp, size_t n)
 {
-    if (n <= g_cap)
+    if (n <= dp->cap)
         return SC_OK;
-    float *p = realloc(g_buf, n * sizeof *p);
+    float *p = realloc(dp->buf, n * sizeof *p);
     if (!p)
         return sc_oom("the fused gradient buffer");
-    g_buf = p;
-    g_cap = n;
+    dp->buf = p;
+    dp->cap = n;
     return SC_OK;
 }
 
-void sc__dp_release(void)
+void sc__dp_release(sc__dp *dp)
 {
-    free(g_buf);
-    g_buf = NULL;
-    g_cap = 0;
-    g_calls = 0;
-    g_seconds = 0;
+    free(dp->buf);
+    *dp = (sc__dp){0};
 }
-
-double sc__dp_seconds(void) { return g_seconds; }
 
 /* One device tensor from rank 0 to every rank, through host memory. */
-static sc_status bcast_tensor(sc_tensor *t, const char *what)
+static sc_status bcast_tensor(sc__dp *dp, sc_tensor *t, const char *what)
 {
     size_t n = (size_t)sc_tensor_numel(t);
-    SC_TRY(reserve(n ? n : 1));
-    SC_TRY(sc_tensor_download(t, g_buf));
-    SC_TRY(sc_dist_bcast(g_buf, n * sizeof *g_buf, what));
-    return sc_tensor_upload(t, g_buf);
+    SC_TRY(reserve(dp, n ? n : 1));
+    SC_TRY(sc_tensor_download(t, dp->buf));
+    SC_TRY(sc_dist_bcast(dp->buf, n * sizeof *dp->buf, what));
+    return sc_tensor_upload(t, dp->buf);
 }
 
-sc_status sc__dp_broadcast_model(sc_model *m)
+sc_status sc__dp_broadcast_model(sc__dp *dp, sc_model *m)
 {
     if (sc_dist_size() == 1)
         return SC_OK;
     for (size_t i = 0; i < sc_model_param_count(m); i++)
-        SC_TRY(bcast_tensor(sc_var_tensor(sc_model_param(m, i)), "the initial weights"));
+        SC_TRY(bcast_tensor(dp, sc_var_tensor(sc_model_param(m, i)), "the initial weights"));
     for (size_t i = 0; i < sc_model_buffer_count(m); i++) {
         const sc_model_buffer *b = sc_model_buffer_at(m, i);
         if (b->tensor)
-            SC_TRY(bcast_tensor(b->tensor, "the initial buffers"));
+            SC_TRY(bcast_tensor(dp, b->tensor, "the initial buffers"));
         else if (b->count)
             SC_TRY(sc_dist_bcast(b->count, sizeof *b->count, "the initial buffers"));
     }
@@ -72,14 +62,14 @@ sc_status sc__dp_broadcast_model(sc_model *m)
 /* Test hook (builds without NDEBUG): SC_TEST_DIST_KILL=RANK:STEP makes rank
  * RANK raise SIGKILL as it enters its STEP-th gradient exchange (1-based):
  * a rank that dies in the middle of a run. */
-static void kill_hook(void)
+static void kill_hook(const sc__dp *dp)
 {
 #ifndef NDEBUG
     const char *s = getenv("SC_TEST_DIST_KILL");
     int rank = -1;
     long step = -1;
     if (s && sscanf(s, "%d:%ld", &rank, &step) == 2 && rank == sc_dist_rank() &&
-        step == g_calls) {
+        step == dp->calls) {
         fprintf(stderr, "spurcl: rank %d: SC_TEST_DIST_KILL: killing myself at step %ld\n", rank,
                 step);
         fflush(stderr);
@@ -88,45 +78,47 @@ static void kill_hook(void)
 #endif
 }
 
-static sc_status exchange_timed(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n,
-                                double weight, bool mean);
+static sc_status exchange_timed(sc__dp *dp, sc_graph *g, sc_var *const *params, sc_var **grads,
+                                size_t n, double weight, bool mean);
 
 /* The fused exchange: sum_r weight_r grads_r, then divided by sum_r
  * weight_r when `mean` (a rank's weight is 1 when summing). */
-static sc_status exchange(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n,
-                          double weight, bool mean)
+static sc_status exchange(sc__dp *dp, sc_graph *g, sc_var *const *params, sc_var **grads,
+                          size_t n, double weight, bool mean)
 {
-    g_calls++;
-    kill_hook();
+    dp->calls++;
+    kill_hook(dp);
     double t0 = sc_time_now();
-    sc_status st = exchange_timed(g, params, grads, n, weight, mean);
-    g_seconds += sc_time_now() - t0;
+    sc_status st = exchange_timed(dp, g, params, grads, n, weight, mean);
+    dp->seconds += sc_time_now() - t0;
     return st;
 }
 
-static sc_status exchange_timed(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n,
-                                double weight, bool mean)
+static sc_status exchange_timed(sc__dp *dp, sc_graph *g, sc_var *const *params, sc_var **grads,
+                                size_t n, double weight, bool mean)
 {
+    float *buf;
     size_t total = 1;
     for (size_t i = 0; i < n; i++)
         total += (size_t)sc_tensor_numel(sc_var_tensor(params[i]));
-    SC_TRY(reserve(total));
+    SC_TRY(reserve(dp, total));
+    buf = dp->buf;
     /* each rank's sum over its samples: its batch mean times its weight */
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
         size_t k = (size_t)sc_tensor_numel(sc_var_tensor(params[i]));
         if (grads[i] && weight > 0) {
-            SC_TRY(sc_tensor_download(sc_var_tensor(grads[i]), g_buf + off));
+            SC_TRY(sc_tensor_download(sc_var_tensor(grads[i]), buf + off));
             for (size_t j = 0; j < k; j++)
-                g_buf[off + j] *= (float)weight;
+                buf[off + j] *= (float)weight;
         } else {
-            memset(g_buf + off, 0, k * sizeof *g_buf);
+            memset(buf + off, 0, k * sizeof *buf);
         }
         off += k;
     }
-    g_buf[total - 1] = (float)weight;
-    SC_TRY(sc__dist_sum_f32(g_buf, total, "the step's fused gradients"));
-    float w = mean ? g_buf[total - 1] : 1.0f;
+    buf[total - 1] = (float)weight;
+    SC_TRY(sc__dist_sum_f32(buf, total, "the step's fused gradients"));
+    float w = mean ? buf[total - 1] : 1.0f;
     if (!(w > 0))
         return sc_error_set(SC_ERR_STATE, "data-parallel step: the global batch weighs %g", w);
     /* the mean over the global batch, as one process would compute it */
@@ -135,20 +127,21 @@ static sc_status exchange_timed(sc_graph *g, sc_var *const *params, sc_var **gra
         const sc_tensor *p = sc_var_tensor(params[i]);
         size_t k = (size_t)sc_tensor_numel(p);
         for (size_t j = 0; j < k; j++)
-            g_buf[off + j] /= w;
-        grads[i] = sc_var_from_host(g, sc_tensor_ndim(p), sc_tensor_shape(p), g_buf + off, false);
+            buf[off + j] /= w;
+        grads[i] = sc_var_from_host(g, sc_tensor_ndim(p), sc_tensor_shape(p), buf + off, false);
         off += k;
     }
     return sc_graph_status(g);
 }
 
-sc_status sc__dp_average_grads(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n,
-                               double weight)
+sc_status sc__dp_average_grads(sc__dp *dp, sc_graph *g, sc_var *const *params, sc_var **grads,
+                               size_t n, double weight)
 {
-    return sc_dist_size() == 1 ? SC_OK : exchange(g, params, grads, n, weight, true);
+    return sc_dist_size() == 1 ? SC_OK : exchange(dp, g, params, grads, n, weight, true);
 }
 
-sc_status sc__dp_sum_grads(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n)
+sc_status sc__dp_sum_grads(sc__dp *dp, sc_graph *g, sc_var *const *params, sc_var **grads,
+                           size_t n)
 {
-    return sc_dist_size() == 1 ? SC_OK : exchange(g, params, grads, n, 1.0, false);
+    return sc_dist_size() == 1 ? SC_OK : exchange(dp, g, params, grads, n, 1.0, false);
 }

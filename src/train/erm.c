@@ -67,23 +67,24 @@ typedef struct erm {
 
 /* Data-parallel (src/train/loop.h): a rank whose slice of the global batch
  * is empty still takes part in the gradient exchange and the update. */
-static sc_status erm_empty_step(erm *e, sc_graph *g, double *v, int64_t *w)
+static sc_status erm_empty_step(erm *e, sc_graph *g, sc__dp *dp, double *v, int64_t *w)
 {
     for (size_t i = 0; i < e->np; i++)
         e->grads[i] = NULL;
-    SC_TRY(sc__dp_average_grads(g, e->params, e->grads, e->np, 0));
+    SC_TRY(sc__dp_average_grads(dp, g, e->params, e->grads, e->np, 0));
     SC_TRY(sc_optim_step(e->opt, e->grads, NULL));
     v[0] = v[1] = 0;
     *w = 0;
     return SC_OK;
 }
 
-static sc_status erm_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
+static sc_status erm_step(void *self, sc_graph *g, const sc_batch *bt, sc__dp *dp, double *v,
+                         int64_t *w)
 {
     erm *e = self;
     int K = e->d->num_classes;
     if (bt->size == 0)
-        return erm_empty_step(e, g, v, w);
+        return erm_empty_step(e, g, dp, v, w);
     int64_t xs[4] = {bt->size, bt->c, bt->h, bt->w}, ls[1] = {bt->size};
     sc_var *x = sc_var_from_host(g, 4, xs, bt->images, false);
     sc_var *y = sc_var_from_host_i32(g, 1, ls, bt->labels);
@@ -105,7 +106,7 @@ static sc_status erm_step(void *self, sc_graph *g, const sc_batch *bt, double *v
     SC_TRY(sc__check_finite("training", v, names, 1));
     /* the loss is the batch mean (JTT's weights included): it stands for
      * bt->size samples of the global batch */
-    SC_TRY(sc__dp_average_grads(g, e->params, e->grads, e->np, (double)bt->size));
+    SC_TRY(sc__dp_average_grads(dp, g, e->params, e->grads, e->np, (double)bt->size));
     SC_TRY(sc_optim_step(e->opt, e->grads, NULL));
     int64_t correct = 0;
     for (int64_t i = 0; i < bt->size; i++)
@@ -186,24 +187,26 @@ static sc_status dro_log(erm *e)
 
 /* Data-parallel: a rank with an empty slice still takes part in the group
  * statistics' all-reduce, the gradient exchange and the update. */
-static sc_status dro_empty_step(erm *e, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
+static sc_status dro_empty_step(erm *e, sc_graph *g, const sc_batch *bt, sc__dp *dp, double *v,
+                                int64_t *w)
 {
     SC_TRY(dro_update(e, bt));
     for (size_t i = 0; i < e->np; i++)
         e->grads[i] = NULL;
-    SC_TRY(sc__dp_sum_grads(g, e->params, e->grads, e->np));
+    SC_TRY(sc__dp_sum_grads(dp, g, e->params, e->grads, e->np));
     SC_TRY(sc_optim_step(e->opt, e->grads, NULL));
     v[0] = v[1] = v[2] = 0;
     *w = 0;
     return dro_log(e);
 }
 
-static sc_status dro_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
+static sc_status dro_step(void *self, sc_graph *g, const sc_batch *bt, sc__dp *dp, double *v,
+                         int64_t *w)
 {
     erm *e = self;
     int K = e->d->num_classes;
     if (bt->size == 0)
-        return dro_empty_step(e, g, bt, v, w);
+        return dro_empty_step(e, g, bt, dp, v, w);
     int64_t xs[4] = {bt->size, bt->c, bt->h, bt->w}, ls[1] = {bt->size};
     sc_var *x = sc_var_from_host(g, 4, xs, bt->images, false);
     sc_var *y = sc_var_from_host_i32(g, 1, ls, bt->labels);
@@ -229,7 +232,7 @@ static sc_status dro_step(void *self, sc_graph *g, const sc_batch *bt, double *v
         /* sum_i w_i l_i with w_i = q_g / n_g (global counts): each rank's
          * loss and gradient are its part of the global sum; the loss of
          * the step is sum_g q_g (mean loss of g) */
-        SC_TRY(sc__dp_sum_grads(g, e->params, e->grads, e->np));
+        SC_TRY(sc__dp_sum_grads(dp, g, e->params, e->grads, e->np));
         v[0] = 0;
         for (int gi = 0; gi < e->G; gi++)
             if (e->gn[gi])

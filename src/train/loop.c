@@ -31,7 +31,8 @@ typedef struct loop {
     bool fresh;           /* the next line starts metrics.jsonl anew */
     int64_t step;         /* global steps */
     double t0, eval_s;
-    double exchange_s0;   /* sc__dp_seconds at the epoch's start */
+    sc__dp *dp;           /* the run's data-parallel exchange (src/train/dp.c) */
+    double exchange_s0;   /* dp.seconds at the epoch's start */
     sc__run_state state;  /* run.json and the files it names */
     double last_timed;    /* when the last timed progress line was made */
     bool have_val;        /* the last evaluation's val metrics, for the timed lines */
@@ -539,7 +540,7 @@ static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_lo
         double v[SC_LOOP_MAX_VALUES];
         int64_t w = 0;
         double ts = sc_time_now();
-        st = t->step(t->self, g, bt, v, &w);
+        st = t->step(t->self, g, bt, L->dp, v, &w);
         out->step_seconds += sc_time_now() - ts;
         sc_graph_reset(g);
         step++;
@@ -582,9 +583,9 @@ static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_lo
     cJSON_AddNumberToObject(line, "images_per_s", epoch_s > 0 ? (double)seen / epoch_s : 0);
     if (sc_dist_size() > 1) { /* rank 0's time in the gradient exchanges */
         cJSON_AddNumberToObject(line, "ranks", sc_dist_size());
-        cJSON_AddNumberToObject(line, "exchange_s", sc__dp_seconds() - L->exchange_s0);
+        cJSON_AddNumberToObject(line, "exchange_s", L->dp->seconds - L->exchange_s0);
     }
-    L->exchange_s0 = sc__dp_seconds();
+    L->exchange_s0 = L->dp->seconds;
     const char *note = NULL;
     if (t->end_epoch)
         st = t->end_epoch(t->self, epoch, line, &note);
@@ -600,7 +601,7 @@ static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_lo
 }
 
 static sc_status loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
-                          const char *dir, sc_trainer *t, sc_loop_result *out);
+                          const char *dir, sc_trainer *t, sc__dp *dp, sc_loop_result *out);
 
 sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config *run_in,
                       sc_trainer *t, sc_loop_result *out)
@@ -618,13 +619,14 @@ sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config 
                                                 "run it as one process, without mpirun",
                             t->name);
     }
-    sc_status st = loop_run(ctx, d, &run, run_in->run_dir, t, out);
-    sc__dp_release();
+    sc__dp dp = {0};
+    sc_status st = loop_run(ctx, d, &run, run_in->run_dir, t, &dp, out);
+    sc__dp_release(&dp);
     return st;
 }
 
 static sc_status loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
-                          const char *dir, sc_trainer *t, sc_loop_result *out)
+                          const char *dir, sc_trainer *t, sc__dp *dp, sc_loop_result *out)
 {
     memset(out, 0, sizeof *out);
     for (int i = 0; i < SC_LOOP_MAX_VALUES; i++)
@@ -638,7 +640,7 @@ static sc_status loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_con
         return sc_error_set(SC_ERR_INVALID_ARG, "%s: incomplete trainer", t->name);
     if (run->resume && !dir)
         return sc_error_set(SC_ERR_INVALID_ARG, "%s: resuming needs a run directory", t->name);
-    loop L = {.ctx = ctx, .d = d, .run = run, .dir = dir, .t = t, .fresh = !run->resume,
+    loop L = {.ctx = ctx, .d = d, .run = run, .dir = dir, .t = t, .dp = dp, .fresh = !run->resume,
               .best = {.value = -INFINITY, .epoch = -1}, .t0 = sc_time_now()};
     /* the directory is checked and the settings compared before anything
      * is loaded; config.json is written once a resume has succeeded */
@@ -661,7 +663,7 @@ static sc_status loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_con
     }
     SC_TRY(sc__record_write(run, record));
     for (int k = 0; k < t->nparts; k++)
-        SC_TRY(sc__dp_broadcast_model(t->parts[k].model));
+        SC_TRY(sc__dp_broadcast_model(dp, t->parts[k].model));
     L.step = global_step(&L);
     L.last_timed = L.t0;
     if (files(&L))

@@ -70,6 +70,15 @@
 #include "train/curves.h"
 
 #define SC_LOOP_MAX_VALUES 6
+
+/* The data-parallel exchange of one run (src/train/dp.c; see
+ * "data-parallel" below): owned by the loop, handed to each step. */
+typedef struct sc__dp {
+    float *buf;      /* the fused buffer: every gradient, then the step's weight */
+    size_t cap;      /* floats buf holds */
+    long calls;      /* gradient exchanges so far (the kill test hook counts them) */
+    double seconds;  /* wall time in the exchanges: staging and MPI_Allreduce */
+} sc__dp;
 #define SC_LOOP_MAX_PARTS 2
 
 /* A value a step reports: its metrics.jsonl key and its progress label. */
@@ -107,8 +116,9 @@ typedef struct sc_trainer {
     /* One optimisation step on a batch: the batch means of the values in
      * values[0..nvalues) and the samples they stand for in *weight (0: the
      * batch does not count). A step checks its values are finite before it
-     * updates (sc__check_finite). Required. */
-    sc_status (*step)(void *self, sc_graph *g, const sc_batch *bt, double *values,
+     * updates (sc__check_finite). `dp` is the run's gradient exchange
+     * (sc__dp_average_grads; a no-op with one process). Required. */
+    sc_status (*step)(void *self, sc_graph *g, const sc_batch *bt, sc__dp *dp, double *values,
                       int64_t *weight);
     /* The epoch's order of dataset indices, or *order = NULL for the
      * batcher's seeded shuffle. Optional. */
@@ -248,25 +258,24 @@ void sc__loop_set_write_hook(sc__write_hook hook, void *ud);
  * sc__dp_sum_grads. With one process these calls do nothing. */
 
 /* Rank 0's parameters and buffers of m on every rank. */
-sc_status sc__dp_broadcast_model(sc_model *m);
+sc_status sc__dp_broadcast_model(sc__dp *dp, sc_model *m);
 /* The gradients of the global batch: each rank gives the gradients of its
  * batch's mean loss (grads[i] NULL: zero) and `weight`, the samples that
  * mean is over (0: an empty slice); grads[0..n) become new variables of g
  * holding sum_r weight_r grads_r / sum_r weight_r, the same on every rank.
  * One fused MPI_Allreduce of every gradient and the weight (float32, host
  * memory). */
-sc_status sc__dp_average_grads(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n,
-                               double weight);
+sc_status sc__dp_average_grads(sc__dp *dp, sc_graph *g, sc_var *const *params, sc_var **grads,
+                               size_t n, double weight);
 /* The same exchange summing instead: grads[i] becomes sum_r grads_r[i].
  * For a loss every rank computes whole (SSL over the gathered embeddings),
  * where each rank's gradient is the part that flows through its samples. */
-sc_status sc__dp_sum_grads(sc_graph *g, sc_var *const *params, sc_var **grads, size_t n);
-/* Frees the fused buffer (the loop's end). */
-void sc__dp_release(void);
-/* Seconds this rank spent in the exchanges of the run so far (staging
- * through host memory and the all-reduce, waiting for slower ranks
- * included). */
-double sc__dp_seconds(void);
+sc_status sc__dp_sum_grads(sc__dp *dp, sc_graph *g, sc_var *const *params, sc_var **grads,
+                           size_t n);
+/* Frees the fused buffer and zeroes the counts (the loop's end). dp->seconds
+ * is the time this rank spent in the exchanges so far (staging through host
+ * memory and the all-reduce, waiting for slower ranks included). */
+void sc__dp_release(sc__dp *dp);
 
 /* Loads a part's best checkpoint (model weights only) into `into`. */
 sc_status sc_loop_load_best(const sc_run_config *run, const sc_loop_part *part, sc_model *into);

@@ -274,13 +274,14 @@ static sc_status probe_begin_epoch(void *self, int epoch, const int64_t **order,
     return SC_OK;
 }
 
-static sc_status probe_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
+static sc_status probe_step(void *self, sc_graph *g, const sc_batch *bt, sc__dp *dp, double *v,
+                           int64_t *w)
 {
     probe *p = self;
     int64_t m = bt->size;
     if (m == 0) { /* data-parallel: an empty slice still joins the exchange */
         p->grads[0] = p->grads[1] = NULL;
-        SC_TRY(sc__dp_average_grads(g, p->params, p->grads, 2, 0));
+        SC_TRY(sc__dp_average_grads(dp, g, p->params, p->grads, 2, 0));
         SC_TRY(sc_optim_step(p->opt, p->grads, NULL));
         v[0] = 0;
         *w = 0;
@@ -303,7 +304,7 @@ static sc_status probe_step(void *self, sc_graph *g, const sc_batch *bt, double 
     SC_TRY(sc__check_finite("probe", v, names, 1));
     /* data-parallel: the global batch's mean gradient (the head starts
      * from the same seeded weights on every rank) */
-    SC_TRY(sc__dp_average_grads(g, p->params, p->grads, 2, (double)m));
+    SC_TRY(sc__dp_average_grads(dp, g, p->params, p->grads, 2, (double)m));
     SC_TRY(sc_optim_step(p->opt, p->grads, NULL));
     *w = m;
     return SC_OK;

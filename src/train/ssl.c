@@ -271,13 +271,15 @@ static sc_status finish_step(ssl *s, float lv, const int64_t *idx, const float *
     return st;
 }
 
-static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, double *v, int64_t *w);
+static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, sc__dp *dp, double *v,
+                             int64_t *w);
 
-static sc_status ssl_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
+static sc_status ssl_step(void *self, sc_graph *g, const sc_batch *bt, sc__dp *dp, double *v,
+                         int64_t *w)
 {
     ssl *s = self;
     if (sc_dist_size() > 1)
-        return ssl_step_dp(s, g, bt, v, w);
+        return ssl_step_dp(s, g, bt, dp, v, w);
     int64_t B = bt->size;
     *w = 0;
     note_draws(s, bt);
@@ -311,7 +313,8 @@ static void slice_bytes(int64_t G, int N, int64_t unit, int *counts)
         counts[r] = (int)((G * (r + 1) / N - G * r / N) * unit);
 }
 
-static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
+static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, sc__dp *dp, double *v,
+                             int64_t *w)
 {
     const sc_ssl_config *cfg = s->cfg;
     int64_t B = bt->size, G = bt->global_size;
@@ -398,7 +401,7 @@ static sc_status ssl_step_dp(ssl *s, sc_graph *g, const sc_batch *bt, double *v,
     /* the summed gradients; every rank observes the whole batch, so the
      * speeds, and the LA weights drawn from them, are the same everywhere */
     if (st == SC_OK)
-        st = sc__dp_sum_grads(g, s->params, s->grads, s->nparams);
+        st = sc__dp_sum_grads(dp, g, s->params, s->grads, s->nparams);
     if (st == SC_OK)
         st = finish_step(s, lv, ia, ca, G, B, v, w);
     free(ia);

@@ -117,13 +117,13 @@ typedef struct ule {
  * Every term of the student's and the teacher's loss is a mean over the
  * samples (the penalties are means over B x C x H x W, or over B), so the
  * count-weighted average is the whole batch's gradient. */
-static sc_status ule_exchange(ule *u, sc_graph *g, double weight)
+static sc_status ule_exchange(ule *u, sc_graph *g, sc__dp *dp, double weight)
 {
     ule_side *S = &u->S, *T = &u->T;
     size_t n = S->ntrain + T->ntrain;
     memcpy(u->dp_grads, S->grads, S->ntrain * sizeof *S->grads);
     memcpy(u->dp_grads + S->ntrain, T->grads, T->ntrain * sizeof *T->grads);
-    SC_TRY(sc__dp_average_grads(g, u->dp_params, u->dp_grads, n, weight));
+    SC_TRY(sc__dp_average_grads(dp, g, u->dp_params, u->dp_grads, n, weight));
     memcpy(S->grads, u->dp_grads, S->ntrain * sizeof *S->grads);
     memcpy(T->grads, u->dp_grads + S->ntrain, T->ntrain * sizeof *T->grads);
     return SC_OK;
@@ -131,11 +131,11 @@ static sc_status ule_exchange(ule *u, sc_graph *g, double weight)
 
 /* A rank whose slice of the global batch is empty still joins the
  * exchange and both updates. */
-static sc_status ule_empty_step(ule *u, sc_graph *g, double *v, int64_t *w)
+static sc_status ule_empty_step(ule *u, sc_graph *g, sc__dp *dp, double *v, int64_t *w)
 {
     memset(u->S.grads, 0, u->S.ntrain * sizeof *u->S.grads);
     memset(u->T.grads, 0, u->T.ntrain * sizeof *u->T.grads);
-    SC_TRY(ule_exchange(u, g, 0));
+    SC_TRY(ule_exchange(u, g, dp, 0));
     SC_TRY(sc_optim_step(u->S.opt, u->S.grads, NULL));
     SC_TRY(sc_optim_step(u->T.opt, u->T.grads, NULL));
     v[0] = v[1] = v[2] = 0;
@@ -144,13 +144,14 @@ static sc_status ule_empty_step(ule *u, sc_graph *g, double *v, int64_t *w)
 }
 
 /* One ULE step on a batch: student CE, teacher CE, penalty. */
-static sc_status ule_step(void *self, sc_graph *g, const sc_batch *bt, double *v, int64_t *w)
+static sc_status ule_step(void *self, sc_graph *g, const sc_batch *bt, sc__dp *dp, double *v,
+                         int64_t *w)
 {
     ule *u = self;
     const sc_ule_config *cfg = u->cfg;
     ule_side *S = &u->S, *T = &u->T;
     if (bt->size == 0)
-        return ule_empty_step(u, g, v, w);
+        return ule_empty_step(u, g, dp, v, w);
     int64_t xs[4] = {bt->size, bt->c, bt->h, bt->w}, ls[1] = {bt->size};
     sc_var *x = sc_var_from_host(g, 4, xs, bt->images, true);
     sc_var *y = sc_var_from_host_i32(g, 1, ls, bt->labels);
@@ -180,7 +181,7 @@ static sc_status ule_step(void *self, sc_graph *g, const sc_batch *bt, double *v
         v[i] = l[i];
     static const char *const names[3] = {"student CE", "teacher CE", "penalty"};
     SC_TRY(sc__check_finite("ULE loss", v, names, 3));
-    SC_TRY(ule_exchange(u, g, (double)bt->size));
+    SC_TRY(ule_exchange(u, g, dp, (double)bt->size));
     /* both step after both gradients exist: the teacher saw the student's
      * map from the same weights the student's gradient was taken at */
     SC_TRY(sc_optim_step(S->opt, S->grads, NULL));
