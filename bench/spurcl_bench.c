@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "spurcl/device.h"
 #include "spurcl/io.h"
 #include "spurcl/model.h"
 #include "spurcl/nn.h"
@@ -288,6 +289,7 @@ static void print_ms(const char *key, double v)
 
 int main(int argc, char **argv)
 {
+    sc_host_blas_fit(argv); /* OpenBLAS on the kernels the CPU can run, as spurcl does */
     const char *shapes = "bench/shapes.json", *only = NULL, *device = NULL;
     int repeat = 20, warmup = 3, c, fwdbwd_only = 0;
     static const struct option opts[] = {

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/core.h"
+#include "core/gemm.h"
 #include "spurcl/ops.h"
 
 /* ---- selection logic on a synthetic device list ---------------------- */
@@ -157,6 +158,41 @@ START_TEST(kernel_forms)
     ck_assert_int_eq(sc_context_set_form(ctx, "attention", "flash"), SC_ERR_INVALID_ARG);
     ck_assert_msg(strstr(sc_last_error(), "'attention'"), "%s", sc_last_error());
     sc_context_free(ctx);
+}
+END_TEST
+
+/* Which OpenBLAS kernels spurcl asks for: only where OpenBLAS fell back to a
+ * pre-AVX set on a CPU that has AVX, the best set the CPU can run; a good
+ * choice and the user's OPENBLAS_CORETYPE are left alone. */
+START_TEST(blas_kernels)
+{
+    const unsigned avx = SC_CPU_AVX, avx2 = avx | SC_CPU_AVX2_FMA, avx512 = avx2 | SC_CPU_AVX512;
+    ck_assert_str_eq(sc__blas_core_for("Prescott", avx512), "SkylakeX");
+    ck_assert_str_eq(sc__blas_core_for("prescott", avx2), "Haswell");
+    ck_assert_str_eq(sc__blas_core_for("Core2", avx), "Sandybridge");
+    ck_assert_str_eq(sc__blas_core_for("Opteron(SSE3)", avx2), "Haswell");
+    ck_assert_str_eq(sc__blas_core_for("Unknown", avx512), "SkylakeX");
+    ck_assert_ptr_null(sc__blas_core_for("Nehalem", 0)); /* nothing better to run */
+    ck_assert_ptr_null(sc__blas_core_for("Haswell", avx512)); /* AVX2 kernels: kept */
+    ck_assert_ptr_null(sc__blas_core_for("Cooperlake", avx512));
+    ck_assert_ptr_null(sc__blas_core_for("Zen", avx2));
+    ck_assert_ptr_null(sc__blas_core_for(NULL, avx512));
+    /* this machine: OpenBLAS names its kernel set, the public call decides as
+     * above on this CPU's features, and a set OPENBLAS_CORETYPE stands */
+    const char *core = sc_host_blas_core();
+    ck_assert_ptr_nonnull(core);
+    ck_assert_int_gt((int)strlen(core), 0);
+    const char *user = getenv("OPENBLAS_CORETYPE");
+    char *saved = user ? strdup(user) : NULL;
+    unsetenv("OPENBLAS_CORETYPE");
+    ck_assert(sc_host_blas_better_core() == sc__blas_core_for(core, sc__cpu_features()));
+    setenv("OPENBLAS_CORETYPE", core, 1);
+    ck_assert_ptr_null(sc_host_blas_better_core());
+    if (saved)
+        setenv("OPENBLAS_CORETYPE", saved, 1);
+    else
+        unsetenv("OPENBLAS_CORETYPE");
+    free(saved);
 }
 END_TEST
 
@@ -551,7 +587,7 @@ int main(int argc, char **argv)
         return probe_no_platform();
     const tu_case cases[] = {
         {"select", 0, {select_forms, select_env_and_bad, real_device_list, no_platform_message,
-                        kernel_forms}},
+                        kernel_forms, blas_kernels}},
         {"programs", 0, {build_error_has_log, kernel_dir_override, kernel_dir_shared_header,
                 error_names, error_buffer_freed_at_thread_exit}},
         {"tensors", 0, {tensor_round_trips, tensor_views, pool_does_not_grow}},

@@ -89,6 +89,28 @@ SC_API const sc_device_info *sc_context_device(const sc_context *ctx);
  * forms; tests use this to cover every form on one device. */
 SC_API sc_status sc_context_set_form(sc_context *ctx, const char *family, const char *form);
 
+/* The host BLAS behind the "host" GEMM form (OpenBLAS): the kernel set it
+ * runs, as openblas_get_corename() names it ("Cooperlake", "Haswell"). */
+SC_API const char *sc_host_blas_core(void);
+
+/* OpenBLAS picks its kernels from the CPU's model when it loads; a
+ * hypervisor that hides the model can leave it on pre-AVX kernels
+ * (Prescott), 3-4x slower at the cnn's GEMMs than those the CPU can run.
+ * Returns the OPENBLAS_CORETYPE value that fits the CPU ("SkylakeX",
+ * "Haswell", "Sandybridge") in that case; NULL when the choice is already
+ * an AVX kind or OPENBLAS_CORETYPE is set. OpenBLAS reads the variable only
+ * when it loads, so it takes effect in a new process: the spurcl program
+ * sets it and re-executes itself; a program of yours can do the same or
+ * set it before it starts. */
+SC_API const char *sc_host_blas_better_core(void);
+
+/* For a program's main(), first thing (before threads or MPI start): when
+ * sc_host_blas_better_core() names a kernel set, sets OPENBLAS_CORETYPE to
+ * it and re-executes the program (/proc/self/exe, the same argv and pid).
+ * Returns when there is nothing to do or the exec failed (the program then
+ * runs on with the kernels it has). */
+SC_API void sc_host_blas_fit(char **argv);
+
 /* Waits until every command queued on the context has finished. */
 SC_API sc_status sc_context_finish(sc_context *ctx);
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "spurcl/device.h"
 #include "spurcl/dist.h"
 #include "spurcl/sys.h"
 
@@ -186,6 +187,8 @@ static int run_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* OpenBLAS on the kernels the CPU can run (see sc_host_blas_fit) */
+    sc_host_blas_fit(argv);
     /* MPI first (it may rewrite argv), and only under an MPI launcher */
     if (sc_dist_init(&argc, &argv) != SC_OK) {
         fprintf(stderr, "spurcl: %s\n", sc_last_error());

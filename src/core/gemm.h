@@ -33,4 +33,16 @@ sc_status sc_gemm(sc_context *ctx, const sc_gemm_args *args);
 sc_gemm_provider sc_gemm_provider_for(const sc_context *ctx);
 const char *sc_gemm_provider_name(sc_gemm_provider p);
 
+/* The CPU features that decide which OpenBLAS kernels fit. */
+enum {
+    SC_CPU_AVX = 1u << 0,
+    SC_CPU_AVX2_FMA = 1u << 1,
+    SC_CPU_AVX512 = 1u << 2 /* F, CD, BW, DQ and VL, as SkylakeX's kernels need */
+};
+unsigned sc__cpu_features(void);
+/* The OPENBLAS_CORETYPE that fits a CPU with `features` when OpenBLAS chose
+ * the kernel set `current`, or NULL when `current` is already one of the
+ * AVX kind (or the CPU has no AVX). */
+const char *sc__blas_core_for(const char *current, unsigned features);
+
 #endif
