@@ -344,5 +344,35 @@ else
     echo "skip the killed-rank test: SC_TEST_DIST_KILL is compiled out (NDEBUG)"
 fi
 
+# a rank stuck at step 12 (asleep, as in a driver call that never returns):
+# rank 0 gives up waiting in the gradient exchange after SPURCL_DIST_TIMEOUT
+# seconds, names it, and the job ends; epoch 1's checkpoint stays
+start=$(date +%s)
+SPURCL_DIST_TIMEOUT=3 SC_TEST_DIST_HANG=1:12 mpi 2 -x SPURCL_DIST_TIMEOUT -x SC_TEST_DIST_HANG \
+    "$exe" -q train $targs --batch 59 --out "$tmp/stuck" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+secs=$(($(date +%s) - start))
+if grep -q "SC_TEST_DIST_HANG" "$tmp/err"; then
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $secs -lt 120 ]; then
+        echo "ok   stuck rank: the job ended (exit $rc) in ${secs}s"; passes=$((passes+1))
+    else echo "FAIL stuck rank: exit $rc after ${secs}s (124: a hang)"; cat "$tmp/out" "$tmp/err"
+        fails=$((fails+1)); fi
+    grep_in "stuck rank: the wait is named" err \
+        "MPI_Allreduce (.*) on rank 0 of 2: waited 3 s for the other ranks (SPURCL_DIST_TIMEOUT)"
+    grep_in "stuck rank: the job is ended" err "rank 0 of 2 failed (exit 1); ending every rank"
+    check "stuck rank: epoch 1's checkpoint is whole" 0 "$py" "$compare" \
+        "$tmp/stuck/last.safetensors" "$tmp/stuck/last.safetensors" --exact
+else
+    echo "skip the stuck-rank test: SC_TEST_DIST_HANG is compiled out (NDEBUG)"
+fi
+
+# a bad timeout is refused by name before anything runs
+SPURCL_DIST_TIMEOUT=soon mpi 2 -x SPURCL_DIST_TIMEOUT "$exe" devices >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ]; then echo "ok   bad SPURCL_DIST_TIMEOUT: refused (exit $rc)"
+    passes=$((passes+1)); else echo "FAIL bad SPURCL_DIST_TIMEOUT: exit $rc"
+    cat "$tmp/out" "$tmp/err"; fails=$((fails+1)); fi
+grep_in "bad SPURCL_DIST_TIMEOUT: named" err "SPURCL_DIST_TIMEOUT 'soon': expected seconds"
+
 echo "$passes passed, $fails failed"
 [ "$fails" -eq 0 ]

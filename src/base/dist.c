@@ -1,11 +1,13 @@
 /* The one place spurcl calls MPI (include/spurcl/dist.h, src/base/dist.h).
  * Built without MPI (no SC_HAVE_MPI), the same calls serve one process. */
 #include "base/dist.h"
+#include "base/base.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifdef SC_HAVE_MPI
 #include <mpi.h>
@@ -69,12 +71,81 @@ static sc_status mpi_fail(int rc, const char *call, const char *what)
             return mpi_fail(rc_, name, what);                                                      \
     } while (0)
 
+/* ---- collectives that cannot hang --------------------------------------
+ * Every collective is started non-blocking and waited for with a deadline
+ * ($SPURCL_DIST_TIMEOUT seconds, default 600): a rank that is gone ends the
+ * job through mpirun, but one stuck inside a driver call would hold the
+ * others in a blocking collective for ever. Past the deadline the waiting
+ * rank fails with a message naming the collective, and the program's
+ * failure path (MPI_Abort) ends every rank. */
+
+static double g_timeout = 600.0;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static sc_status read_timeout(void)
+{
+    const char *v = getenv("SPURCL_DIST_TIMEOUT");
+    if (!v || !*v)
+        return SC_OK;
+    char *end;
+    double t = strtod(v, &end);
+    if (*end || !(t > 0) || t > 1e7)
+        return sc_error_set(SC_ERR_INVALID_ARG,
+                            "SPURCL_DIST_TIMEOUT '%s': expected seconds, a number > 0", v);
+    g_timeout = t;
+    return SC_OK;
+}
+
+/* Waits for `req` until the deadline: polls (MPI progresses the collective
+ * in MPI_Test), spinning for the first millisecond, then sleeping 0.1 ms
+ * between polls so a rank that waits long leaves the cores to the others. */
+static sc_status wait_for(MPI_Request *req, const char *call, const char *what)
+{
+    double start = now_s();
+    for (long polls = 0;; polls++) {
+        int done = 0;
+        int rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS)
+            return mpi_fail(rc, call, what);
+        if (done)
+            return SC_OK;
+        double waited = now_s() - start;
+        if (waited > g_timeout)
+            return sc_error_set(SC_ERR_DIST,
+                                "%s (%s) on rank %d of %d: waited %.0f s for the other ranks "
+                                "(SPURCL_DIST_TIMEOUT); one is stuck or gone",
+                                call, what ? what : "-", g_rank, g_size, waited);
+        if (waited > 1e-3) {
+            struct timespec pause = {0, 100000};
+            nanosleep(&pause, NULL);
+        }
+    }
+}
+
+/* Starts a collective (a call returning an MPI code that fills `req`) and
+ * waits for it with the deadline. */
+#define MPI_COLLECTIVE(start, name, what)                                                          \
+    do {                                                                                           \
+        MPI_Request req_ = MPI_REQUEST_NULL;                                                       \
+        MPI_TRY(start, name, what);                                                                \
+        sc_status st_ = wait_for(&req_, name, what);                                               \
+        if (st_ != SC_OK)                                                                          \
+            return st_;                                                                            \
+    } while (0)
+
 sc_status sc_dist_init(int *argc, char ***argv)
 {
     int flag = 0;
     long size;
     if (g_inited || !launched(&size) || (MPI_Initialized(&flag) == MPI_SUCCESS && flag))
         return SC_OK;
+    SC_TRY(read_timeout());
     /* only the main thread calls MPI (the batcher's and PoCL's threads never do) */
     int provided = 0;
     int rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
@@ -117,8 +188,8 @@ sc_status sc_dist_bcast(void *buf, size_t bytes, const char *what)
 {
     for (size_t off = 0; g_size > 1 && off < bytes; off += CHUNK) {
         size_t n = bytes - off < CHUNK ? bytes - off : CHUNK;
-        MPI_TRY(MPI_Bcast((char *)buf + off, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD), "MPI_Bcast",
-                what);
+        MPI_COLLECTIVE(MPI_Ibcast((char *)buf + off, (int)n, MPI_BYTE, 0, MPI_COMM_WORLD, &req_),
+                       "MPI_Bcast", what);
     }
     return SC_OK;
 }
@@ -133,15 +204,16 @@ sc_status sc_dist_gather(const void *send, size_t bytes, void *recv, const char 
     if (bytes > (size_t)INT_MAX)
         return sc_error_set(SC_ERR_INVALID_ARG, "MPI_Gather (%s): %zu bytes a rank is too many",
                             what ? what : "-", bytes);
-    MPI_TRY(MPI_Gather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, 0, MPI_COMM_WORLD),
-            "MPI_Gather", what);
+    MPI_COLLECTIVE(MPI_Igather(send, (int)bytes, MPI_BYTE, recv, (int)bytes, MPI_BYTE, 0,
+                               MPI_COMM_WORLD, &req_),
+                   "MPI_Gather", what);
     return SC_OK;
 }
 
 sc_status sc_dist_barrier(const char *what)
 {
     if (g_size > 1)
-        MPI_TRY(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier", what);
+        MPI_COLLECTIVE(MPI_Ibarrier(MPI_COMM_WORLD, &req_), "MPI_Barrier", what);
     return SC_OK;
 }
 
@@ -149,9 +221,9 @@ static sc_status sum(void *buf, size_t n, size_t elem, MPI_Datatype type, const 
 {
     for (size_t off = 0; g_size > 1 && off < n; off += CHUNK) {
         size_t k = n - off < CHUNK ? n - off : CHUNK;
-        MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, (char *)buf + off * elem, (int)k, type, MPI_SUM,
-                              MPI_COMM_WORLD),
-                "MPI_Allreduce", what);
+        MPI_COLLECTIVE(MPI_Iallreduce(MPI_IN_PLACE, (char *)buf + off * elem, (int)k, type,
+                                      MPI_SUM, MPI_COMM_WORLD, &req_),
+                       "MPI_Allreduce", what);
     }
     return SC_OK;
 }
@@ -181,11 +253,14 @@ sc_status sc__dist_allgather(const void *send, const int *counts, void *recv, co
         displs[r] = (int)total;
         total += counts[r];
     }
+    MPI_Request req = MPI_REQUEST_NULL;
     int rc = total > INT_MAX ? MPI_ERR_COUNT
-                             : MPI_Allgatherv(send, counts[g_rank], MPI_BYTE, recv, counts,
-                                              displs, MPI_BYTE, MPI_COMM_WORLD);
-    free(displs);
-    return rc == MPI_SUCCESS ? SC_OK : mpi_fail(rc, "MPI_Allgatherv", what);
+                             : MPI_Iallgatherv(send, counts[g_rank], MPI_BYTE, recv, counts,
+                                               displs, MPI_BYTE, MPI_COMM_WORLD, &req);
+    sc_status st = rc == MPI_SUCCESS ? wait_for(&req, "MPI_Allgatherv", what)
+                                     : mpi_fail(rc, "MPI_Allgatherv", what);
+    free(displs); /* the displacements must live until the collective ends */
+    return st;
 }
 
 #else /* one process */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/dist.h"
 #include "spurcl/nn.h"
@@ -59,22 +60,37 @@ sc_status sc__dp_broadcast_model(sc__dp *dp, sc_model *m)
     return SC_OK;
 }
 
-/* Test hook (builds without NDEBUG): SC_TEST_DIST_KILL=RANK:STEP makes rank
- * RANK raise SIGKILL as it enters its STEP-th gradient exchange (1-based):
- * a rank that dies in the middle of a run. */
+/* Test hooks (builds without NDEBUG), as rank RANK enters its STEP-th
+ * gradient exchange (1-based): SC_TEST_DIST_KILL=RANK:STEP raises SIGKILL
+ * (a rank that dies in the middle of a run); SC_TEST_DIST_HANG=RANK:STEP
+ * sleeps for an hour (a rank stuck in a driver call: the others must give
+ * up at SPURCL_DIST_TIMEOUT). */
+static bool hook_fires(const char *var, const sc__dp *dp)
+{
+    const char *s = getenv(var);
+    int rank = -1;
+    long step = -1;
+    return s && sscanf(s, "%d:%ld", &rank, &step) == 2 && rank == sc_dist_rank() &&
+           step == dp->calls;
+}
+
 static void kill_hook(const sc__dp *dp)
 {
 #ifndef NDEBUG
-    const char *s = getenv("SC_TEST_DIST_KILL");
-    int rank = -1;
-    long step = -1;
-    if (s && sscanf(s, "%d:%ld", &rank, &step) == 2 && rank == sc_dist_rank() &&
-        step == dp->calls) {
-        fprintf(stderr, "spurcl: rank %d: SC_TEST_DIST_KILL: killing myself at step %ld\n", rank,
-                step);
+    if (hook_fires("SC_TEST_DIST_KILL", dp)) {
+        fprintf(stderr, "spurcl: rank %d: SC_TEST_DIST_KILL: killing myself at step %ld\n",
+                sc_dist_rank(), dp->calls);
         fflush(stderr);
         raise(SIGKILL);
     }
+    if (hook_fires("SC_TEST_DIST_HANG", dp)) {
+        fprintf(stderr, "spurcl: rank %d: SC_TEST_DIST_HANG: sleeping at step %ld\n",
+                sc_dist_rank(), dp->calls);
+        fflush(stderr);
+        sleep(3600);
+    }
+#else
+    (void)dp;
 #endif
 }
 
