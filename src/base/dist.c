@@ -81,13 +81,6 @@ static sc_status mpi_fail(int rc, const char *call, const char *what)
 
 static double g_timeout = 600.0;
 
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static sc_status read_timeout(void)
 {
     const char *v = getenv("SPURCL_DIST_TIMEOUT");
@@ -107,15 +100,15 @@ static sc_status read_timeout(void)
  * between polls so a rank that waits long leaves the cores to the others. */
 static sc_status wait_for(MPI_Request *req, const char *call, const char *what)
 {
-    double start = now_s();
-    for (long polls = 0;; polls++) {
+    double start = sc_time_now();
+    for (;;) {
         int done = 0;
         int rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
         if (rc != MPI_SUCCESS)
             return mpi_fail(rc, call, what);
         if (done)
             return SC_OK;
-        double waited = now_s() - start;
+        double waited = sc_time_now() - start;
         if (waited > g_timeout)
             return sc_error_set(SC_ERR_DIST,
                                 "%s (%s) on rank %d of %d: waited %.0f s for the other ranks "
@@ -128,13 +121,18 @@ static sc_status wait_for(MPI_Request *req, const char *call, const char *what)
     }
 }
 
-/* Starts a collective (a call returning an MPI code that fills `req`) and
+/* A started collective: `rc` is the code of the call that filled `req`;
  * waits for it with the deadline. */
+static sc_status finish(int rc, MPI_Request *req, const char *call, const char *what)
+{
+    return rc == MPI_SUCCESS ? wait_for(req, call, what) : mpi_fail(rc, call, what);
+}
+
+/* Starts a collective (a call that fills req_) and waits for it. */
 #define MPI_COLLECTIVE(start, name, what)                                                          \
     do {                                                                                           \
         MPI_Request req_ = MPI_REQUEST_NULL;                                                       \
-        MPI_TRY(start, name, what);                                                                \
-        sc_status st_ = wait_for(&req_, name, what);                                               \
+        sc_status st_ = finish((start), &req_, name, what);                                        \
         if (st_ != SC_OK)                                                                          \
             return st_;                                                                            \
     } while (0)
@@ -254,11 +252,11 @@ sc_status sc__dist_allgather(const void *send, const int *counts, void *recv, co
         total += counts[r];
     }
     MPI_Request req = MPI_REQUEST_NULL;
-    int rc = total > INT_MAX ? MPI_ERR_COUNT
-                             : MPI_Iallgatherv(send, counts[g_rank], MPI_BYTE, recv, counts,
-                                               displs, MPI_BYTE, MPI_COMM_WORLD, &req);
-    sc_status st = rc == MPI_SUCCESS ? wait_for(&req, "MPI_Allgatherv", what)
-                                     : mpi_fail(rc, "MPI_Allgatherv", what);
+    sc_status st = finish(total > INT_MAX ? MPI_ERR_COUNT
+                                          : MPI_Iallgatherv(send, counts[g_rank], MPI_BYTE, recv,
+                                                            counts, displs, MPI_BYTE,
+                                                            MPI_COMM_WORLD, &req),
+                          &req, "MPI_Allgatherv", what);
     free(displs); /* the displacements must live until the collective ends */
     return st;
 }
