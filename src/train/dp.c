@@ -65,25 +65,31 @@ sc_status sc__dp_broadcast_model(sc__dp *dp, sc_model *m)
  * (a rank that dies in the middle of a run); SC_TEST_DIST_HANG=RANK:STEP
  * sleeps for an hour (a rank stuck in a driver call: the others must give
  * up at SPURCL_DIST_TIMEOUT). */
-static bool hook_fires(const char *var, const sc__dp *dp)
+static long hook_step(const char *var)
 {
     const char *s = getenv(var);
     int rank = -1;
-    long step = -1;
-    return s && sscanf(s, "%d:%ld", &rank, &step) == 2 && rank == sc_dist_rank() &&
-           step == dp->calls;
+    long step = 0;
+    return s && sscanf(s, "%d:%ld", &rank, &step) == 2 && rank == sc_dist_rank() && step > 0
+               ? step
+               : 0;
 }
 
-static void kill_hook(const sc__dp *dp)
+static void kill_hook(sc__dp *dp)
 {
 #ifndef NDEBUG
-    if (hook_fires("SC_TEST_DIST_KILL", dp)) {
+    if (!dp->hooks_read) { /* once a run, not on every exchange */
+        dp->kill_step = hook_step("SC_TEST_DIST_KILL");
+        dp->hang_step = hook_step("SC_TEST_DIST_HANG");
+        dp->hooks_read = true;
+    }
+    if (dp->calls == dp->kill_step) {
         fprintf(stderr, "spurcl: rank %d: SC_TEST_DIST_KILL: killing myself at step %ld\n",
                 sc_dist_rank(), dp->calls);
         fflush(stderr);
         raise(SIGKILL);
     }
-    if (hook_fires("SC_TEST_DIST_HANG", dp)) {
+    if (dp->calls == dp->hang_step) {
         fprintf(stderr, "spurcl: rank %d: SC_TEST_DIST_HANG: sleeping at step %ld\n",
                 sc_dist_rank(), dp->calls);
         fflush(stderr);

@@ -76,8 +76,10 @@
 typedef struct sc__dp {
     float *buf;      /* the fused buffer: every gradient, then the step's weight */
     size_t cap;      /* floats buf holds */
-    long calls;      /* gradient exchanges so far (the kill test hook counts them) */
+    long calls;      /* gradient exchanges so far (the test hooks count them) */
     double seconds;  /* wall time in the exchanges: staging and MPI_Allreduce */
+    bool hooks_read;             /* the test hooks' variables were read (dp.c) */
+    long kill_step, hang_step;   /* this rank's hook steps; 0: none */
 } sc__dp;
 #define SC_LOOP_MAX_PARTS 2
 
