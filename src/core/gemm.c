@@ -51,11 +51,10 @@ const char *sc__blas_core_for(const char *current, unsigned features)
     };
     if (!current)
         return NULL;
-    bool old = false;
-    for (size_t i = 0; i < sizeof pre_avx / sizeof pre_avx[0]; i++)
-        if (strcasecmp(current, pre_avx[i]) == 0)
-            old = true;
-    if (!old)
+    size_t i = 0, n = sizeof pre_avx / sizeof pre_avx[0];
+    while (i < n && strcasecmp(current, pre_avx[i]) != 0)
+        i++;
+    if (i == n) /* an AVX set already, or one this table does not know */
         return NULL;
     if (features & SC_CPU_AVX512)
         return "SkylakeX";
