@@ -126,7 +126,10 @@ grep_in "ule: --penalty default overlap" help "(default overlap)"
 grep_in "ule --help says where its defaults come from" help "best mean validation accuracy in the README's MNIST-SC search"
 if grep -q "val-wga" "$tmp/help"; then echo "FAIL ule --help offers val-wga"; fails=$((fails+1));
 else echo "ok   ule --help does not offer val-wga"; passes=$((passes+1)); fi
-help_flat ssl; grep_in "ssl: --epochs default 5" help "\-\-epochs N epochs (default 5)"
+help_flat ssl; grep_in "ssl: --epochs default 2" help "\-\-epochs N epochs (default 2)"
+grep_in "ssl: resnet by default" help "\-\-model, \-\-encoder cnn|vit|resnet architecture (default resnet)"
+grep_in "ssl: resnet width 8 by default" help "\-\-resnet-width W [^-]*(default 8)"
+grep_in "ssl: the projector by method" help "\-\-proj-dim N projector output size (default 128 for simclr, 1024 for barlow)"
 grep_in "ssl: --cnn-norm default batch" help "\-\-cnn-norm none|batch .*(default batch)"
 grep_in "ssl: --proj-norm default batch" help "\-\-proj-norm none|batch .*(default batch)"
 grep_in "ssl: AdamW 4e-3 by default" help "\-\-lr X learning rate (default 0.004)"
@@ -198,19 +201,34 @@ assert (w, h) == (32 + 106 + 23 + 8 * 119 - 7, 48 + 3 * 145 - 7 + 46 + 16), (w, 
     check "ssl, one epoch" 0 "$exe" -q ssl --data "$tmp/sc.st" --epochs 1 --batch 64 \
         --knn-bank 200 --knn-queries 50 --out "$tmp/ssl1"
     grep_in "ssl logs the k-NN monitor" ssl1/metrics.jsonl '"knn_acc":'
-    # ssl's defaults put batch norm in the cnn and the projector; the run's
-    # config.json and the encoder's checkpoint say so, and the checkpoint
-    # has torch's names (bn1.running_var, no conv1.bias)
-    check "ssl records its batch norms" 0 python3 -c "
+    # ssl's defaults: a resnet of width 8 and SimCLR's projector (512, 128)
+    # with batch norm; --encoder cnn keeps batch norm after its convolutions
+    # and BarlowTwins gets its wide projector (1024, 1024). The run's
+    # config.json and the encoder's checkpoint say so, with torch's names
+    # (bn1.running_var, no conv1.bias).
+    check "ssl barlow cnn, one epoch" 0 "$exe" -q ssl --data "$tmp/sc.st" --epochs 1 --batch 64 \
+        --method barlow --encoder cnn --knn-every 0 --out "$tmp/sslb"
+    check "ssl records its encoder and projector" 0 python3 -c "
 import json, struct, sys
+def ckpt(path):
+    b = open(path, 'rb').read()
+    h = json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])
+    return h, json.loads(h['__metadata__']['model'])
 c = json.load(open(sys.argv[1]))['settings']
-assert c['cnn-norm'] == 'batch' and c['proj-norm'] == 'batch', c
-b = open(sys.argv[2], 'rb').read()
-h = json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])
-m = json.loads(h['__metadata__']['model'])
-assert m['cnn_norm'] == 'batch', m
+assert c['model'] == 'resnet' and c['resnet-width'] == 8, c
+assert (c['proj-hidden'], c['proj-dim'], c['proj-norm']) == (512, 128, 'batch'), c
+h, m = ckpt(sys.argv[2])
+assert m['kind'] == 'resnet' and m['resnet_width'] == 8, m
+assert 'layer1.0.bn2.running_var' in h and 'conv1.bias' not in h, sorted(h)
+assert h['projector.0.weight']['shape'] == [512, 64] and h['projector.2.weight']['shape'] == [128, 512]
+c = json.load(open(sys.argv[3]))['settings']
+assert c['cnn-norm'] == 'batch' and (c['proj-hidden'], c['proj-dim']) == (1024, 1024), c
+h, m = ckpt(sys.argv[4])
+assert m['kind'] == 'cnn' and m['cnn_norm'] == 'batch', m
 assert 'bn2.running_var' in h and 'conv1.bias' not in h, sorted(h)
-" "$tmp/ssl1/config.json" "$tmp/ssl1/last.safetensors"
+assert h['projector.2.weight']['shape'] == [1024, 1024], h['projector.2.weight']
+" "$tmp/ssl1/config.json" "$tmp/ssl1/last.safetensors" "$tmp/sslb/config.json" \
+        "$tmp/sslb/last.safetensors"
     # and train's cnn has none unless asked; a batch-norm cnn goes through
     # its checkpoint to eval
     check "train --cnn-norm batch" 0 "$exe" -q train --data "$tmp/sc.st" --epochs 1 --batch 64 \

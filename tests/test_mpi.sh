@@ -190,7 +190,7 @@ same_weights "ule teacher with an empty slice: 2 ranks = 1 process" \
 # 57 -> 35 -> 47 and one process drifts from two by 6e-3 without a bug).
 # LA-SSL: every rank observes the whole batch's cosines, so the speeds, the
 # weights and the draws agree (the checkpoint's la.* tensors are compared).
-sargs="--data $small --cnn-widths 8,16,32 --seed 3 --cnn-norm none --proj-norm none --knn-every 0"
+sargs="--data $small --encoder cnn --cnn-widths 8,16,32 --seed 3 --cnn-norm none --proj-norm none --proj-hidden 512 --proj-dim 128 --knn-every 0"
 for run in "simclr --epochs 1 --batch 63" \
            "barlow --epochs 3 --batch 20 --optim sgd --momentum 0 --lr 0.001" \
            "simclr --epochs 3 --batch 20 --sampler la --la-warmup 1 --la-every 1 --optim sgd --momentum 0 --lr 0.01"; do
@@ -205,8 +205,8 @@ done
 n=$(grep -c "^ssl: " "$tmp/out")
 if [ "$n" -eq 1 ]; then echo "ok   ssl, 2 ranks: one report (rank 0's)"; passes=$((passes+1));
 else echo "FAIL ssl, 2 ranks: $n reports"; cat "$tmp/out"; fails=$((fails+1)); fi
-check "ssl with its defaults (batch norm per rank), 2 ranks" 0 mpi 2 "$exe" -q ssl --data "$small" \
-    --cnn-widths 8,16,32 --epochs 1 --batch 32 --knn-bank 40 --knn-queries 7 --out "$tmp/sbn"
+check "ssl with its defaults (resnet, batch norm per rank), 2 ranks" 0 mpi 2 "$exe" -q ssl --data "$small" \
+    --epochs 1 --batch 32 --knn-bank 40 --knn-queries 7 --out "$tmp/sbn"
 grep_in "ssl, 2 ranks: rank 0 logs the k-NN monitor" sbn/metrics.jsonl '"knn_acc":'
 
 # evaluation is sharded: every rank evaluates its slice of each batch and
@@ -298,7 +298,7 @@ check "2 ranks resume a 1-process run" 0 mpi 2 "$exe" -q train $rargs --epochs 2
     --resume
 same_weights "1-process checkpoint resumed by 2 ranks = 1 process" \
     "$tmp/one/last.safetensors" "$tmp/r12/last.safetensors" 1e-4
-lsargs="--data $small --cnn-widths 8,16,32 --seed 3 --batch 20 --knn-every 0 --sampler la --la-warmup 1 --la-every 1"
+lsargs="--data $small --encoder cnn --cnn-widths 8,16,32 --proj-hidden 512 --proj-dim 128 --seed 3 --batch 20 --knn-every 0 --sampler la --la-warmup 1 --la-every 1"
 check "ssl (LA), 2 ranks, 3 epochs" 0 mpi 2 "$exe" -q ssl $lsargs --epochs 3 --out "$tmp/sl3"
 check "ssl (LA), 2 ranks, 1 epoch" 0 mpi 2 "$exe" -q ssl $lsargs --epochs 1 --out "$tmp/sl1"
 check "ssl (LA), 2 ranks, --resume to 3" 0 mpi 2 "$exe" -q ssl $lsargs --epochs 3 --out "$tmp/sl1" \

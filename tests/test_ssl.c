@@ -554,6 +554,7 @@ static sc_dataset *toy(int64_t ntrain, int64_t nval, int64_t ntest, double rho, 
 static void small_ssl(sc_ssl_config *c)
 {
     sc_ssl_config_default(c);
+    c->model.kind = SC_MODEL_CNN;
     c->model.cnn_c1 = 4;
     c->model.cnn_c2 = 8;
     c->model.cnn_fc = 32;
@@ -909,6 +910,33 @@ START_TEST(knn_matches_double_reference)
 }
 END_TEST
 
+/* The defaults leave the projector to the method; resolving fills it and
+ * keeps what a caller set. */
+START_TEST(projector_follows_the_method)
+{
+    sc_ssl_config c;
+    sc_ssl_config_default(&c);
+    ck_assert_int_eq(c.model.kind, SC_MODEL_RESNET);
+    ck_assert_int_eq(c.model.resnet_width, 8);
+    ck_assert_int_eq(c.epochs, 2);
+    ck_assert_int_lt(c.la.warmup, c.epochs); /* LA switches on within the default run */
+    ck_assert_int_eq(c.proj_hidden, 0);
+    sc_ssl_config s = c;
+    sc_ssl_config_resolve(&s);
+    ck_assert_int_eq(s.proj_hidden, 512);
+    ck_assert_int_eq(s.proj_dim, 128);
+    ck_assert_float_eq(s.la.tau, c.temperature);
+    sc_ssl_config b = c;
+    b.method = SC_SSL_BARLOW;
+    b.proj_dim = 256;
+    b.la.tau = 0.7f;
+    sc_ssl_config_resolve(&b);
+    ck_assert_int_eq(b.proj_hidden, 1024);
+    ck_assert_int_eq(b.proj_dim, 256);
+    ck_assert_float_eq(b.la.tau, 0.7f);
+}
+END_TEST
+
 int main(void)
 {
     const tu_case cases[] = {
@@ -918,7 +946,8 @@ int main(void)
                 crop_reads_only_inside_its_box, kernel_matches_host_reference,
                 jitter_factors_stay_in_range, noise_is_gaussian_and_reproducible,
                 conflicting_samples_learn_slower, resume_is_bit_identical_with_la,
-                barlow_twins_with_la, knn_matches_double_reference}},
+                barlow_twins_with_la, knn_matches_double_reference,
+                projector_follows_the_method}},
     };
     return tu_run(TU_SUITE("ssl", cases));
 }

@@ -203,13 +203,16 @@ SC_API sc_status sc_ssl_sampler_parse(const char *s, sc_ssl_sampler *out);
 SC_API const char *sc_ssl_sampler_name(sc_ssl_sampler s);
 
 typedef struct sc_ssl_config {
-    sc_model_config model;       /* encoder; input size and classes come from the data */
-    SC_RUN_CONFIG_GROUP;         /* defaults: 5 epochs, batch 256, AdamW 1e-3; run_dir
+    sc_model_config model;       /* encoder, default a resnet of width 8 with batch norm;
+                                    input size and classes come from the data */
+    SC_RUN_CONFIG_GROUP;         /* defaults: 2 epochs, batch 256, AdamW 4e-3 with 100
+                                    warm-up steps and a cosine decay; run_dir
                                     holds metrics.jsonl, last.safetensors, speeds.png */
     sc_ssl_method method;        /* default simclr */
     float temperature;           /* NT-Xent tau, default 0.2 (also the LA speed's tau) */
     float offdiag;               /* BarlowTwins lambda, default 0.0051 */
-    int proj_hidden, proj_dim;   /* projector Linear-[BN]-ReLU-Linear, default 512, 128 */
+    int proj_hidden, proj_dim;   /* projector Linear-[BN]-ReLU-Linear; 0 (default): the
+                                    method's, 512, 128 for simclr, 1024, 1024 for barlow */
     sc_cnn_norm proj_norm;       /* batch (default): a batch norm without affine
                                     parameters on the hidden layer; or none */
     sc_augment_config augment;
@@ -221,6 +224,12 @@ typedef struct sc_ssl_config {
 } sc_ssl_config;
 
 SC_API void sc_ssl_config_default(sc_ssl_config *cfg);
+
+/* Fills what the defaults leave to the method: a projector size of 0 (512,
+ * 128 for SimCLR; 1024, 1024 for BarlowTwins) and la.tau <= 0 (the NT-Xent
+ * temperature). sc_train_ssl does it on its copy; a caller that records its
+ * settings calls it first so the record holds the sizes trained. */
+SC_API void sc_ssl_config_resolve(sc_ssl_config *c);
 
 typedef struct sc_ssl_result {
     sc_model *encoder;           /* the final encoder (caller frees) */

@@ -17,6 +17,8 @@ static int check(sc_cli_args *a)
 {
     if (a->ssl.batch_size < 2)
         return sc_cli_usage_error("ssl", "--batch must be at least 2 for contrastive losses");
+    /* the projector sizes the method implies go into config.json */
+    sc_ssl_config_resolve(&a->ssl);
     /* LA samples uniformly for its warm-up epochs: a run no longer than
      * that is uniform sampling under another name */
     if (a->ssl.sampler == SC_SAMPLER_LA && a->ssl.epochs <= a->ssl.la.warmup)

@@ -278,9 +278,9 @@ const sc_cli_opt sc_cli_opts[] = {
     {"offdiag", SC_CLI_SSL, "X", "BarlowTwins off-diagonal weight", FLT(0, 1e3),
      ARG(ssl.offdiag)},
     {"proj-dim", SC_CLI_SSL, "N", "projector output size", INT(1, 65536),
-     ARG(ssl.proj_dim)},
+     ARG(ssl.proj_dim), .def = "128 for simclr, 1024 for barlow"},
     {"proj-hidden", SC_CLI_SSL, "N", "projector hidden size", INT(1, 65536),
-     ARG(ssl.proj_hidden)},
+     ARG(ssl.proj_hidden), .def = "512 for simclr, 1024 for barlow"},
     {"proj-norm", SC_CLI_SSL, NULL, "projector normalisation of the hidden layer: batch "
      "(batch norm without affine parameters, batch statistics) or none", ENUMV(e_cnn_norm),
      ARG(ssl.proj_norm)},
