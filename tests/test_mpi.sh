@@ -68,9 +68,9 @@ if [ $? -ne 0 ]; then echo "ok   selftest under mpirun fails"; passes=$((passes+
 else echo "FAIL selftest under mpirun succeeded"; fails=$((fails+1)); fi
 grep_in "selftest refused with the reason" err "'selftest' does not run data-parallel yet"
 # the list comes from the command table, the same in the refusal and in --help
-grep_in "refusal lists the parallel commands" err "devices, train, eval, jtt, groupdro, ule, ssl and probe do"
+grep_in "refusal lists the parallel commands" err "devices, train, eval, jtt, groupdro, dfr, ule, ssl and probe do"
 "$exe" --help >"$tmp/out"
-grep_in "--help lists the same" out "Commands that run so: devices, train, eval, jtt, groupdro, ule, ssl and probe.$"
+grep_in "--help lists the same" out "Commands that run so: devices, train, eval, jtt, groupdro, dfr, ule, ssl and probe.$"
 
 data="$tmp/small.safetensors"
 check "data build" 0 "$exe" -q data build --variant none --max-train 600 --max-test 200 \
@@ -249,6 +249,53 @@ for split in ('val', 'test'):
         assert x[k] == y[k], (split, k, x[k], y[k])
     assert abs(x['loss'] - y['loss']) <= 1e-5 * abs(x['loss']), (x['loss'], y['loss'])
 " "$tmp/probe1.json" "$tmp/probe3.json"
+
+# DFR: the features are computed sharded and gathered in order, so every
+# rank holds all of them and draws the same balanced subsets; the values of
+# C and the fits are shared out (rank r takes index r mod 2, each fit whole,
+# as one process runs it) and the scores and heads summed over the ranks.
+# Tolerance of the head (fc2 of dfr.safetensors: the fitted head folded with
+# the standardisation): 2e-5 x its largest entry. Given the same features
+# the fits are one process's bit for bit; the features differ in the last
+# bits (other batch shapes in the convolutions and GEMMs), and 100 FISTA
+# iterations (momentum) carry that on. Measured on PoCL (2 cores): 1.2e-6
+# (fc2.weight), so 2e-5 leaves 15x headroom, while a rank that averages its
+# own fits alone (the heads not exchanged) gives 0.47. The tables must then
+# be the same: accuracies exact (a prediction flips only at a near tie),
+# loss within 1e-5.
+dargs="--model $tmp/one/last.safetensors --data $data --fits 3 --iterations 100 --c-grid 1,0.1"
+check "dfr, 1 process" 0 "$exe" -q dfr $dargs --out "$tmp/done"
+check "dfr, 2 ranks" 0 mpi 2 "$exe" -q dfr $dargs --out "$tmp/dtwo"
+n=$(grep -c "^final head" "$tmp/out")
+if [ "$n" -eq 1 ]; then echo "ok   dfr, 2 ranks: one report (rank 0's)"; passes=$((passes+1));
+else echo "FAIL dfr, 2 ranks: $n reports"; cat "$tmp/out"; fails=$((fails+1)); fi
+a=$(cd "$tmp/done" && ls | tr '\n' ' ')
+b=$(cd "$tmp/dtwo" && ls | tr '\n' ' ')
+if [ "$a" = "$b" ]; then echo "ok   dfr: 2 ranks write the files of 1 process: $b"; passes=$((passes+1));
+else echo "FAIL dfr files: 1 process '$a', 2 ranks '$b'"; fails=$((fails+1)); fi
+same_weights "dfr head: 2 ranks = 1 process" "$tmp/done/dfr.safetensors" "$tmp/dtwo/dfr.safetensors" 2e-5
+check "dfr eval.json: 2 ranks = 1 process (accuracies exact, loss 1e-5)" 0 "$py" -c "
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+for split in ('val', 'test'):
+    x, y = a[split], b[split]
+    for k in ('acc', 'wga', 'mean_group', 'weighted', 'group_acc', 'group_n'):
+        assert x[k] == y[k], (split, k, x[k], y[k])
+    assert abs(x['loss'] - y['loss']) <= 1e-5 * abs(x['loss']), (x['loss'], y['loss'])
+    print(split, x['acc'], x['wga'], x['loss'], y['loss'])
+" "$tmp/done/eval.json" "$tmp/dtwo/eval.json"
+# 3 ranks: rank 2 scores no value of C (2 values) and runs one fit of 3
+check "dfr, 3 ranks" 0 mpi 3 "$exe" -q dfr $dargs --out "$tmp/dthree"
+same_weights "dfr head: 3 ranks = 1 process" "$tmp/done/dfr.safetensors" "$tmp/dthree/dfr.safetensors" 2e-5
+# rank 0 alone checks --out (another rank would see rank 0's new files):
+# its refusal ends the job
+mpi 2 "$exe" -q dfr $dargs --out "$tmp/dtwo" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ]; then echo "ok   dfr, 2 ranks, a used --out: refused (exit $rc)"
+    passes=$((passes+1)); else echo "FAIL dfr, 2 ranks, a used --out: exit $rc (124: a hang)"
+    cat "$tmp/out" "$tmp/err"; fails=$((fails+1)); fi
+grep_in "dfr, 2 ranks: rank 0's refusal" err "dtwo is not empty: pass --force"
+grep_in "dfr, 2 ranks: the job is ended" err "rank 0 of 2 failed (exit 1); ending every rank"
 
 # GroupDRO: the batch's group loss sums and counts are all-reduced, so q
 # moves the same on every rank; each rank's loss is its part of

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "opts.h"
+#include "spurcl/dist.h"
 #include "spurcl/sys.h"
 
 static void defaults(sc_cli_args *a)
@@ -20,8 +21,11 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     sc_dfr_config *c = &a->dfr;
     c->seed = a->run->seed;
     /* the directory is checked and config.json written before the fits;
-     * dfr has no --resume, so its refusal offers --force alone */
-    DIR *dp = a->run->force ? NULL : opendir(a->run->run_dir);
+     * dfr has no --resume, so its refusal offers --force alone. Under
+     * mpirun rank 0 alone checks and writes (another rank would find the
+     * files rank 0 has begun to write); a refusal there ends the job. */
+    bool writes = sc_dist_rank() == 0;
+    DIR *dp = a->run->force || !writes ? NULL : opendir(a->run->run_dir);
     bool used = false;
     for (const struct dirent *e; dp && !used && (e = readdir(dp)) != NULL;)
         used = strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
@@ -32,11 +36,15 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
                         "its files, or give another --out\n", a->run->run_dir);
         return SC_EXIT_FAIL;
     }
-    if (sc_run_record(s->ctx, s->d, a->run, "dfr") != SC_OK)
+    if (writes && sc_run_record(s->ctx, s->d, a->run, "dfr") != SC_OK)
         return sc_cli_fail("dfr");
     sc_dfr_result r;
     if (sc_dfr(s->ctx, s->model, s->d, c, &r) != SC_OK)
         return sc_cli_fail("dfr");
+    if (!writes) { /* every rank has the same head: rank 0 reports and writes */
+        sc_dfr_result_free(&r);
+        return SC_EXIT_OK;
+    }
     printf("DFR: held-out worst-group accuracy of each C (fit on a balanced subset of half of "
            "val, scored on the other half):\n");
     for (int i = 0; i < c->n_c; i++)
@@ -69,7 +77,12 @@ static const sc_cli_spec spec = {
     "val. Reads the validation split's group labels, as the paper does. Writes\n"
     "DIR/config.json (the settings, data checksum, version) and\n"
     "DIR/dfr.safetensors: the model with the new head (eval, saliency take it),\n"
-    "and DIR/eval.json: its val and test tables ('spurcl report DIR').\n",
+    "and DIR/eval.json: its val and test tables ('spurcl report DIR').\n"
+    "Data-parallel (a build with MPI): under 'mpirun -np N spurcl dfr ...' the\n"
+    "features are computed sharded and gathered, the values of C and the fits\n"
+    "are shared out among the ranks (each fit whole on one rank) and their\n"
+    "scores and heads exchanged, and rank 0 writes the files: the head is one\n"
+    "process's up to the features' float32 rounding.\n",
     defaults, NULL, SC_CLI_OPENS_CHECKPOINT, run, .flat = false,
 };
 

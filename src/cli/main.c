@@ -28,7 +28,7 @@ static const command commands[] = {
     {"eval", sc_cmd_eval, "per-group accuracy of a checkpoint on a data set", true},
     {"jtt", sc_cmd_jtt, "the JTT baseline: train, upweight the errors, retrain", true},
     {"groupdro", sc_cmd_groupdro, "the GroupDRO baseline (reads group labels: the oracle)", true},
-    {"dfr", sc_cmd_dfr, "the DFR baseline: retrain a model's last layer on balanced val", false},
+    {"dfr", sc_cmd_dfr, "the DFR baseline: retrain a model's last layer on balanced val", true},
     {"ule", sc_cmd_ule, "ULE: a teacher that unlearns the student's shortcut", true},
     {"ssl", sc_cmd_ssl,
      "self-supervised pre-training (SimCLR, BarlowTwins) with LA-SSL sampling", true},

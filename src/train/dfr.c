@@ -2,7 +2,19 @@
  * (include/spurcl/train.h). Each fit is a run of the shared loop with the
  * whole subset as its one batch: an epoch is a FISTA iteration whose
  * gradient comes from the device and whose proximal step (soft threshold on
- * the small K x F head) is taken on the host in double. */
+ * the small K x F head) is taken on the host in double.
+ *
+ * Under mpirun with N > 1 ranks the features are computed sharded and
+ * gathered in order (sc_probe_features), so every rank holds them all; the
+ * fits are then shared out, not cut: rank r runs the values of C and the
+ * final fits whose index is r mod N, each whole, as one process would (a
+ * fit is hundreds of tiny FISTA iterations: an all-reduce per iteration
+ * would cost more than the iteration), and the tuning scores and the fitted
+ * heads are summed over the ranks (each entry comes from one rank, the
+ * others add zeros: exact), so every rank averages the same heads in the
+ * same order as one process. The evaluations are sharded (sc_evaluate).
+ * The caller writes the files, from rank 0. */
+#include "base/dist.h"
 #include "train/loop.h"
 #include "train/train_internal.h"
 #include "spurcl/nn.h"
@@ -156,7 +168,7 @@ static sc_status fit_order(void *self, int epoch, const int64_t **order, int64_t
 static sc_status fit_step(void *self, sc_graph *g, const sc_batch *bt, sc__dp *dp, double *v,
                          int64_t *w)
 {
-    (void)dp; /* DFR runs as one process */
+    (void)dp; /* a fit runs on one rank (loop_local): no exchange */
     dfr_fit *f = self;
     int K = f->K, F = f->F;
     size_t nw = (size_t)K * (size_t)F, np = nw + (size_t)K;
@@ -239,7 +251,7 @@ static sc_status fit(sc_context *ctx, const sc_dataset *d, const feats *fs,
         sc_optim_config_default(&run.optim, SC_OPT_SGD);
         sc_trainer t = {.name = "dfr", .self = &f, .nvalues = 1,
                         .values = {{"loss", "loss"}}, .no_images = true, .quiet_epochs = true,
-                        .step = fit_step, .begin_epoch = fit_order};
+                        .rank_local = true, .step = fit_step, .begin_epoch = fit_order};
         sc_loop_result lr;
         st = sc_loop_run(ctx, d, &run, &t, &lr);
     }
@@ -366,9 +378,12 @@ sc_status sc__dfr_head(sc_context *ctx, const sc_dataset *d, const float *z, int
                                               "samples",
                           (long long)nval);
     size_t np = (size_t)K * (size_t)(F + 1);
+    int rank = sc_dist_rank(), N = sc_dist_size();
     int64_t *sub = malloc(((size_t)nval + 1) * sizeof *sub);
     double *w = calloc(np, sizeof *w);
-    if (st == SC_OK && (!sub || !w))
+    /* every final fit's head, at [k * np] (the ranks' fits summed) */
+    double *heads = calloc(np * (size_t)cfg->fits, sizeof *heads);
+    if (st == SC_OK && (!sub || !w || !heads))
         st = sc_oom("dfr");
     memset(avg, 0, np * sizeof *avg);
     /* tuning: one random half to fit, the other to score */
@@ -384,32 +399,50 @@ sc_status sc__dfr_head(sc_context *ctx, const sc_dataset *d, const float *z, int
     }
     int64_t half = nval / 2;
     double best = -1;
+    /* tuning: rank r scores the values of C with c = r mod N (the others
+     * give 0 for them), then every rank has every score */
     for (int c = 0; st == SC_OK && c < cfg->n_c; c++) {
+        tune_wga[c] = 0;
+        if (c % N != rank)
+            continue;
         int64_t m = balanced_subset(d, val, half, cfg->seed, 1, sub);
         char label[64];
         snprintf(label, sizeof label, "dfr tune C=%g", cfg->c_grid[c]);
         st = m < 0 ? sc_oom("dfr") : fit(ctx, d, &fs, cfg, cfg->c_grid[c], sub, m, label, w);
-        if (st != SC_OK)
-            break;
-        tune_wga[c] = head_wga(d, &fs, w, val + half, nval - half);
+        if (st == SC_OK)
+            tune_wga[c] = head_wga(d, &fs, w, val + half, nval - half);
+    }
+    if (st == SC_OK && N > 1)
+        st = sc__dist_sum_f64(tune_wga, (size_t)cfg->n_c, "dfr's tuning scores");
+    for (int c = 0; st == SC_OK && c < cfg->n_c; c++)
         if (tune_wga[c] > best) {
             best = tune_wga[c];
             *chosen = cfg->c_grid[c];
         }
-    }
-    /* the final head: the average of fits on balanced subsets of all of val */
+    /* the final head: the average of fits on balanced subsets of all of val
+     * (rank r fits k = r mod N) */
     for (int k = 0; st == SC_OK && k < cfg->fits; k++) {
         int64_t m = balanced_subset(d, val, nval, cfg->seed, 2 + (uint64_t)k, sub);
+        if (m < 0) {
+            st = sc_oom("dfr");
+            break;
+        }
+        *subset = m;
+        if (k % N != rank)
+            continue;
         char label[64];
         snprintf(label, sizeof label, "dfr fit %d/%d", k + 1, cfg->fits);
-        st = m < 0 ? sc_oom("dfr") : fit(ctx, d, &fs, cfg, *chosen, sub, m, label, w);
-        *subset = m;
-        for (size_t i = 0; st == SC_OK && i < np; i++)
-            avg[i] += w[i] / cfg->fits;
+        st = fit(ctx, d, &fs, cfg, *chosen, sub, m, label, heads + (size_t)k * np);
     }
+    if (st == SC_OK && N > 1)
+        st = sc__dist_sum_f64(heads, np * (size_t)cfg->fits, "dfr's fitted heads");
+    for (int k = 0; st == SC_OK && k < cfg->fits; k++)
+        for (size_t i = 0; i < np; i++)
+            avg[i] += heads[(size_t)k * np + i] / cfg->fits;
     free(val);
     free(sub);
     free(w);
+    free(heads);
     return st;
 }
 

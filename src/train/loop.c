@@ -505,7 +505,8 @@ static sc_status global_values(const sc_trainer *t, const double *sums, int64_t 
     for (int i = 0; i < t->nvalues; i++)
         buf[i] = sums[i];
     buf[t->nvalues] = (double)seen;
-    SC_TRY(sc__dist_sum_f64(buf, (size_t)t->nvalues + 1, "the step values"));
+    if (!t->rank_local)
+        SC_TRY(sc__dist_sum_f64(buf, (size_t)t->nvalues + 1, "the step values"));
     for (int i = 0; i < t->nvalues; i++)
         gsums[i] = buf[i];
     *gseen = (int64_t)buf[t->nvalues];
@@ -535,7 +536,8 @@ static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_lo
     const sc_group_metrics *shown = NULL;
     const sc_batch *bt;
     sc_status st;
-    int rank = sc_dist_rank(), nranks = sc_dist_size();
+    /* a rank-local run takes whole batches, as one process */
+    int rank = t->rank_local ? 0 : sc_dist_rank(), nranks = t->rank_local ? 1 : sc_dist_size();
     while ((st = sc_batcher_next_shard(b, rank, nranks, &bt)) == SC_OK && bt) {
         double v[SC_LOOP_MAX_VALUES];
         int64_t w = 0;
@@ -581,7 +583,7 @@ static sc_status run_epoch(loop *L, sc_batcher *b, sc_graph *g, int epoch, sc_lo
     add_values(line, t, sums, seen);
     cJSON_AddNumberToObject(line, "epoch_s", epoch_s);
     cJSON_AddNumberToObject(line, "images_per_s", epoch_s > 0 ? (double)seen / epoch_s : 0);
-    if (sc_dist_size() > 1) { /* rank 0's time in the gradient exchanges */
+    if (sc_dist_size() > 1 && !t->rank_local) { /* rank 0's time in the gradient exchanges */
         cJSON_AddNumberToObject(line, "ranks", sc_dist_size());
         cJSON_AddNumberToObject(line, "exchange_s", L->dp->seconds - L->exchange_s0);
     }
@@ -613,7 +615,7 @@ sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config 
         run.run_dir = NULL;
         run.progress = NULL;
     }
-    if (sc_dist_size() > 1 && !t->data_parallel) {
+    if (sc_dist_size() > 1 && !t->data_parallel && !t->rank_local) {
         memset(out, 0, sizeof *out);
         return sc_error_set(SC_ERR_UNSUPPORTED, "%s does not run data-parallel yet (issue #15): "
                                                 "run it as one process, without mpirun",
@@ -638,6 +640,10 @@ static sc_status loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_con
     if (!t->step || t->nparts < 0 || t->nparts > SC_LOOP_MAX_PARTS ||
         (t->nparts == 0 && run->run_dir) || t->nvalues > SC_LOOP_MAX_VALUES)
         return sc_error_set(SC_ERR_INVALID_ARG, "%s: incomplete trainer", t->name);
+    if (t->rank_local && (t->data_parallel || t->evaluate))
+        return sc_error_set(SC_ERR_INVALID_ARG, "%s: a rank-local run neither exchanges "
+                                                "gradients nor evaluates (both are collective)",
+                            t->name);
     if (run->resume && !dir)
         return sc_error_set(SC_ERR_INVALID_ARG, "%s: resuming needs a run directory", t->name);
     loop L = {.ctx = ctx, .d = d, .run = run, .dir = dir, .t = t, .dp = dp, .fresh = !run->resume,
@@ -655,14 +661,14 @@ static sc_status loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_con
     int start_epoch = 0;
     if (st == SC_OK && run->resume && files(&L))
         st = resume(&L, &start_epoch);
-    if (st == SC_OK && run->resume && sc_dist_size() > 1)
+    if (st == SC_OK && run->resume && sc_dist_size() > 1 && !t->rank_local)
         st = follow_resume(&L, &start_epoch);
     if (st != SC_OK) {
         cJSON_Delete(record);
         return st;
     }
     SC_TRY(sc__record_write(run, record));
-    for (int k = 0; k < t->nparts; k++)
+    for (int k = 0; !t->rank_local && k < t->nparts; k++)
         SC_TRY(sc__dp_broadcast_model(dp, t->parts[k].model));
     L.step = global_step(&L);
     L.last_timed = L.t0;

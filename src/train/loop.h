@@ -109,6 +109,10 @@ typedef struct sc_trainer {
     bool quiet_epochs;      /* an epoch is one solver iteration (DFR's fits): no epoch lines */
     bool data_parallel;     /* runs under mpirun with N > 1 ranks (see "data-parallel"
                                below: its step exchanges gradients); else refused there */
+    bool rank_local;        /* under mpirun, a run of this rank alone (DFR's fits, shared
+                               out among the ranks): whole batches, no exchange, no sums
+                               over the ranks; it must not evaluate (sc_evaluate is
+                               collective) and writes no files on ranks other than 0 */
     /* The panels of DIR/curves.png over steps (train/curves.h); 0: the
      * training loss (values[0]) and the val average and worst-group
      * accuracy (val_acc, val_wga). */
