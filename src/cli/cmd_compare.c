@@ -4,6 +4,7 @@
 
 #include "cli.h"
 #include "opts.h"
+#include "spurcl/dist.h"
 
 static void defaults(sc_cli_args *a)
 {
@@ -33,7 +34,7 @@ int sc_cli_compare_run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s
         c->ule_loss.lambda = (float)a->lambdas[0];
     c->progress = sc_cli_progress;
     c->progress_ud = &s->progress;
-    if (c->methods[SC_METHOD_JTT])
+    if (c->methods[SC_METHOD_JTT] && sc_dist_rank() == 0) /* once under mpirun */
         sc_cli_warn_jtt_no_minority(a->spec->name, s->d);
     sc_compare_result r;
     if (sc_compare_run(s->ctx, s->d, c, &r) != SC_OK)
@@ -75,7 +76,11 @@ static const sc_cli_spec spec = {
     "records the latest invocation. Before each run it trains, a line gives the\n"
     "runs done of all, the time so far and an ETA from the mean time of the runs\n"
     "trained (also in DIR/log.txt). Writes DIR/results.csv, results.json\n"
-    "and chart.png.\n",
+    "and chart.png.\n"
+    "Data-parallel (a build with MPI): under 'mpirun -np N spurcl compare ...'\n"
+    "every run runs on all the ranks (as 'spurcl train', 'dfr', ... do there)\n"
+    "and rank 0 alone reads and writes DIR: the same files and table as one\n"
+    "process, up to float32 rounding.\n",
     defaults, check, SC_CLI_OPENS_DATA, sc_cli_compare_run, .flat = false,
 };
 

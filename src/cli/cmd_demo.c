@@ -81,7 +81,10 @@ static const sc_cli_spec spec = {
     "--resume needed; the default DIR stays runs/demo for that). Every run's\n"
     "directory gets its config.json. Before each run, a line gives the runs done\n"
     "of all, the time so far and the ETA (also in DIR/log.txt). Writes\n"
-    "DIR/results.csv, results.json and chart.png.\n",
+    "DIR/results.csv, results.json and chart.png.\n"
+    "Data-parallel (a build with MPI): under 'mpirun -np N spurcl demo ...'\n"
+    "every rank builds the data set (the same, checked), rank 0 alone writes\n"
+    "it and DIR, and the comparison runs as 'spurcl compare' does there.\n",
     defaults, check, SC_CLI_OPENS_NOTHING, run, .flat = true,
 };
 

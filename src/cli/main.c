@@ -34,8 +34,8 @@ static const command commands[] = {
      "self-supervised pre-training (SimCLR, BarlowTwins) with LA-SSL sampling", true},
     {"probe", sc_cmd_probe, "linear probe on a frozen encoder, per-group table", true},
     {"saliency", sc_cmd_saliency, "input-gradient pictures of a checkpoint", false},
-    {"compare", sc_cmd_compare, "methods x seeds on one data set: the robustness table", false},
-    {"demo", sc_cmd_demo, "the robustness demo: ERM, JTT and ULE on MNIST-SC", false},
+    {"compare", sc_cmd_compare, "methods x seeds on one data set: the robustness table", true},
+    {"demo", sc_cmd_demo, "the robustness demo: ERM, JTT and ULE on MNIST-SC", true},
     {"report", sc_cmd_report, "one self-contained HTML page of a run or a comparison", false},
 };
 
@@ -87,7 +87,8 @@ static void usage(FILE *out)
             "Data-parallel (a build with MPI): 'mpirun -np N spurcl COMMAND ...' runs on\n"
             "N processes, each on the device its node-local rank picks ('mpirun -np N\n"
             "spurcl devices' shows which); rank 0 prints and writes every file.\n"
-            "Commands that run so: %s.\n"
+            "Commands that run so (the others are refused under mpirun):\n"
+            "  %s.\n"
             "\n"
             "Run 'spurcl <command> --help' for a command's options.\n"
             "Exit status: 0 success, 1 failure, 2 bad usage.\n",

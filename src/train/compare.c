@@ -3,6 +3,7 @@
  * table, results.csv, results.json and chart.png. */
 #include "train/train_internal.h"
 #include "spurcl/compare.h"
+#include "spurcl/dist.h"
 #include "spurcl/sys.h"
 
 #include <errno.h>
@@ -146,6 +147,39 @@ static void setting_label(const grid *g, sc_method m, int s, char *buf, size_t n
                                                               : key_names[k],
                                     v);
     }
+}
+
+/* ---- data-parallel (mpirun -np N) ------------------------------------------------ *
+ *
+ * Every rank runs every run (each trainer is data-parallel, DFR included),
+ * so all take part in the same collectives in the same order; rank 0 alone
+ * reads and writes the comparison's files (done.json, the run's selection
+ * from its metrics.jsonl, which rank 0 alone writes, config.json, log.txt,
+ * the table's files) and sends what it read to the others (share()). That
+ * exchange after each run is also where the others wait until rank 0 has
+ * written the run's files: the next run may read them (DFR and ULE load
+ * the seed's ERM checkpoint). */
+
+static bool writes(void) { return sc_dist_rank() == 0; }
+
+/* Rank 0's status and `bytes` at buf on every rank (collective). A rank
+ * other than 0 that failed itself returns at once (main() ends the job);
+ * one whose rank 0 failed returns an error naming it (rank 0's message says
+ * why). */
+static sc_status share(sc_status st, void *buf, size_t bytes, const char *what)
+{
+    if (sc_dist_size() == 1 || (!writes() && st != SC_OK))
+        return st;
+    int32_t s0 = (int32_t)st;
+    sc_status bst = sc_dist_bcast(&s0, sizeof s0, what);
+    if (bst == SC_OK && s0 == SC_OK && bytes)
+        bst = sc_dist_bcast(buf, bytes, what);
+    if (bst != SC_OK)
+        return bst;
+    if (!writes() && s0 != SC_OK)
+        return sc_error_set(SC_ERR_STATE, "rank 0 failed (%s); its message says why",
+                            what);
+    return st;
 }
 
 /* ---- one run ---------------------------------------------------------------------- */
@@ -380,7 +414,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
         sc_train_result tr;
         SC_TRY(sc_train_erm(R->ctx, R->d, &tc, &tr));
         sc_train_result_free(&tr);
-        return select_from_log(dir, "", r);
+        return writes() ? select_from_log(dir, "", r) : SC_OK;
     }
     case SC_METHOD_JTT: {
         sc_jtt_config jc = {.train = tc, .id_epochs = cfg->jtt_id_epochs,
@@ -394,7 +428,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
         sc_jtt_result jr;
         SC_TRY(sc_train_jtt(R->ctx, R->d, &jc, &jr));
         sc_train_result_free(&jr.final);
-        return select_from_log(dir, "", r);
+        return writes() ? select_from_log(dir, "", r) : SC_OK;
     }
     case SC_METHOD_GROUPDRO: {
         sc_dro_config dc = {.train = tc, .eta = cfg->dro_eta, .adjustment = cfg->dro_adjustment,
@@ -408,7 +442,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
         sc_train_result tr;
         SC_TRY(sc_train_group_dro(R->ctx, R->d, &dc, &tr));
         sc_train_result_free(&tr);
-        return select_from_log(dir, "", r);
+        return writes() ? select_from_log(dir, "", r) : SC_OK;
     }
     case SC_METHOD_DFR: {
         sc_model *base;
@@ -418,7 +452,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
         fc.progress = cfg->progress;
         fc.progress_ud = cfg->progress_ud;
         sc_dfr_result dr;
-        sc_status st = sc_run_record(R->ctx, R->d, &tc.run, "dfr");
+        sc_status st = writes() ? sc_run_record(R->ctx, R->d, &tc.run, "dfr") : SC_OK;
         if (st == SC_OK)
             st = sc_dfr(R->ctx, base, R->d, &fc, &dr);
         sc_model_free(base);
@@ -429,7 +463,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
         snprintf(path, sizeof path, "%s/dfr.safetensors", dir);
         char meta[64];
         snprintf(meta, sizeof meta, "{\"dfr_c\": %g}", dr.c);
-        st = sc_checkpoint_save(path, dr.model, NULL, 0, (uint64_t)seed, meta);
+        st = writes() ? sc_checkpoint_save(path, dr.model, NULL, 0, (uint64_t)seed, meta) : SC_OK;
         sc_dfr_result_free(&dr);
         return st;
     }
@@ -447,7 +481,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
         sc_ule_result ur;
         SC_TRY(sc_train_ule(R->ctx, R->d, &uc, &ur));
         sc_ule_result_free(&ur);
-        return select_from_log(dir, "teacher_", r);
+        return writes() ? select_from_log(dir, "teacher_", r) : SC_OK;
     }
     default: return sc_error_set(SC_ERR_INVALID_ARG, "unknown method %d", (int)m);
     }
@@ -534,6 +568,8 @@ static sc_status overall_line(const sc_compare_config *cfg, const overall *o, co
         sc_format_duration(d, sizeof d, left);
         snprintf(eta, sizeof eta, "ETA %s", d);
     }
+    if (!writes())
+        return SC_OK;
     if (next)
         snprintf(b, sizeof b, "overall: run %d/%d (%s); %d done (%d trained, %d found finished), "
                               "%s elapsed, %s",
@@ -565,7 +601,8 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
     top.run_dir = cfg->out;
     top.resume = false;
     top.force = true;
-    SC_TRY(sc_run_record(ctx, d, &top, "compare"));
+    SC_TRY(share(writes() ? sc_run_record(ctx, d, &top, "compare") : SC_OK, NULL, 0,
+                 "the comparison's config.json"));
     bool need_erm = cfg->methods[SC_METHOD_ERM] ||
                     (!cfg->backbone && (cfg->methods[SC_METHOD_DFR] ||
                                         (cfg->methods[SC_METHOD_ULE] && !cfg->ule_whole_network)));
@@ -608,11 +645,19 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
                          setting[0] ? " " : "", setting, seed);
                 run_result *r = &res[m][s * cfg->seeds + seed];
                 char *settings = run_settings(&R, (sc_method)m);
-                bool found = false;
+                /* rank 0 reads done.json and tells the others */
+                struct {
+                    run_result r;
+                    bool found;
+                } seen = {0};
                 if (!settings)
                     st = sc_oom("compare settings");
-                else
-                    st = read_done(dir, settings, r, &found);
+                else if (writes())
+                    st = read_done(dir, settings, &seen.r, &seen.found);
+                st = share(st, &seen, sizeof seen, "a run's done.json");
+                bool found = st == SC_OK && seen.found;
+                if (found)
+                    *r = seen.r;
                 if (st == SC_OK && found) {
                     out->skipped++;
                     ov.done++;
@@ -626,8 +671,10 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
                                     settings};
                     char path[4300];
                     snprintf(path, sizeof path, "%s/done.json", dir);
-                    if (st == SC_OK)
+                    if (st == SC_OK && writes())
                         st = sc_io_write_atomic(path, write_done, &df);
+                    /* rank 0's selection, once its files are written */
+                    st = share(st, r, sizeof *r, "a run's results");
                     if (st != SC_OK)
                         st = sc_error_wrap(st, "compare: %s", label);
                     out->runs++;
@@ -651,7 +698,7 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
     out->seconds = sc_time_now() - t0;
     if (st == SC_OK)
         st = overall_line(cfg, &ov, NULL);
-    if (st == SC_OK)
+    if (st == SC_OK && writes())
         st = sc__compare_write(cfg->out, out, runs);
     cJSON_Delete(runs);
     for (int m = 0; m < SC_METHOD_COUNT; m++) {

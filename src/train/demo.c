@@ -2,6 +2,8 @@
  * and the comparison at the demo's budget. */
 #include "base/base.h"
 #include "spurcl/demo.h"
+#include "spurcl/dist.h"
+#include "train/train_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -24,10 +26,16 @@ void sc_demo_config_default(sc_demo_config *c)
     c->difficulty = SC_SPUCO_MAGNITUDE_LARGE;
 }
 
+/* Under mpirun every rank builds the data set in memory (the build is
+ * seeded, so all get the same images: checked by its hash against rank
+ * 0's) and rank 0 alone makes the directory and writes the file, so no
+ * rank reads a file another is writing. */
 sc_status sc_demo_build_data(const sc_demo_config *cfg, sc_dataset **out)
 {
     *out = NULL;
-    SC_TRY(sc_mkdir_p(cfg->out));
+    bool writes = sc_dist_rank() == 0;
+    if (writes)
+        SC_TRY(sc_mkdir_p(cfg->out));
     sc_build_opts bo;
     sc_build_opts_default(&bo);
     bo.variant = SC_VARIANT_SPUCO;
@@ -42,9 +50,22 @@ sc_status sc_demo_build_data(const sc_demo_config *cfg, sc_dataset **out)
     sc_status st = sc_dataset_build(&bo, &d);
     if (st != SC_OK)
         return sc_error_wrap(st, "building the demo's data set");
+    if (sc_dist_size() > 1) {
+        uint64_t mine = sc__data_hash(d), first = mine;
+        st = sc_dist_bcast(&first, sizeof first, "the demo data set's hash");
+        if (st == SC_OK && first != mine)
+            st = sc_error_set(SC_ERR_STATE, "building the demo's data set: rank %d built other "
+                                            "images than rank 0 (hash %016llx, rank 0 %016llx)",
+                              sc_dist_rank(), (unsigned long long)mine,
+                              (unsigned long long)first);
+        if (st != SC_OK) {
+            sc_dataset_free(d);
+            return st;
+        }
+    }
     char path[4096];
     snprintf(path, sizeof path, "%s/spuco.safetensors", cfg->out);
-    if ((st = sc_dataset_save(d, path)) != SC_OK) {
+    if (writes && (st = sc_dataset_save(d, path)) != SC_OK) {
         sc_dataset_free(d);
         return st;
     }
