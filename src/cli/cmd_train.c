@@ -60,8 +60,9 @@ static const sc_cli_spec spec = {
     "mean for one process with the same --batch, and the weights match it up to\n"
     "float32 rounding. Each epoch's shuffle is the same on every rank, so every\n"
     "sample is used once per epoch. Each rank takes the device its node-local\n"
-    "rank picks. Rank 0 alone evaluates (the whole val and test splits), prints\n"
-    "and writes the run directory; --resume is refused under mpirun for now.\n",
+    "rank picks. Evaluation is sharded (every rank its slice, the counts\n"
+    "summed); rank 0 alone prints and writes the run directory. --resume works\n"
+    "under mpirun: rank 0 resumes, the others load the same checkpoints.\n",
     defaults, NULL, SC_CLI_OPENS_DATA, run, .flat = false,
 };
 
