@@ -55,6 +55,14 @@ SC_API sc_status sc_dist_gather(const void *send, size_t bytes, void *recv, cons
 /* Waits for every rank (collective). */
 SC_API sc_status sc_dist_barrier(const char *what);
 
+/* A failure every rank knows of: a collective gave every rank the failing
+ * status (rank 0's, broadcast), so every rank stops at the same point and
+ * none waits for another; the ranks may then end normally, without
+ * sc_dist_abort (two ranks aborting at once can crash Open MPI's mpirun).
+ * _mark records it on this rank, _agreed tells. */
+SC_API void sc_dist_failure_mark_agreed(void);
+SC_API bool sc_dist_failure_agreed(void);
+
 #ifdef __cplusplus
 }
 #endif

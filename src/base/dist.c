@@ -29,6 +29,10 @@ int sc_dist_size(void) { return g_size; }
 int sc_dist_local_rank(void) { return g_local_rank; }
 int sc_dist_local_size(void) { return g_local_size; }
 
+static bool g_failure_agreed;
+void sc_dist_failure_mark_agreed(void) { g_failure_agreed = true; }
+bool sc_dist_failure_agreed(void) { return g_failure_agreed; }
+
 /* Whether an MPI launcher started this process: Open MPI's mpirun sets
  * OMPI_COMM_WORLD_SIZE, Hydra (MPICH) PMI_SIZE, a PMIx launcher PMIX_RANK;
  * *size is the job's size where the launcher says (else 0). */

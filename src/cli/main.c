@@ -196,8 +196,10 @@ int main(int argc, char **argv)
         return SC_EXIT_FAIL;
     }
     int rc = run_main(argc, argv);
-    /* a rank that failed ends the job: the others may wait in a collective */
-    if (rc != SC_EXIT_OK && sc_dist_size() > 1 && !g_refused) {
+    /* a rank that failed ends the job: the others may wait in a collective
+     * (not when every rank refused the command or was told of the failure
+     * by a collective: all stop, none waits) */
+    if (rc != SC_EXIT_OK && sc_dist_size() > 1 && !g_refused && !sc_dist_failure_agreed()) {
         fflush(stdout);
         fprintf(stderr, "spurcl: rank %d of %d failed (exit %d); ending every rank\n",
                 sc_dist_rank(), sc_dist_size(), rc);

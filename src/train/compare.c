@@ -165,7 +165,8 @@ static bool writes(void) { return sc_dist_rank() == 0; }
 /* Rank 0's status and `bytes` at buf on every rank (collective). A rank
  * other than 0 that failed itself returns at once (main() ends the job);
  * one whose rank 0 failed returns an error naming it (rank 0's message says
- * why). */
+ * why), and every rank marks the failure agreed: they all stop here, so
+ * they end without MPI_Abort. */
 static sc_status share(sc_status st, void *buf, size_t bytes, const char *what)
 {
     if (sc_dist_size() == 1 || (!writes() && st != SC_OK))
@@ -176,6 +177,8 @@ static sc_status share(sc_status st, void *buf, size_t bytes, const char *what)
         bst = sc_dist_bcast(buf, bytes, what);
     if (bst != SC_OK)
         return bst;
+    if (s0 != SC_OK) /* every rank stops here: no rank waits for another */
+        sc_dist_failure_mark_agreed();
     if (!writes() && s0 != SC_OK)
         return sc_error_set(SC_ERR_STATE, "rank 0 failed (%s); its message says why",
                             what);
