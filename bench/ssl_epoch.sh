@@ -14,6 +14,11 @@
 # bookkeeping the sampler can do). Prints the median epoch time of each
 # sampler, the ratio, and the sampler's own host time as reported by the
 # trainer (speed updates, quantile, draws). Run it on an idle machine.
+# The README's figures (2.8 % on 2 cores) are the cnn's, measured when it
+# was ssl's default encoder: pass --encoder cnn to compare with them (the
+# default is now a resnet of width 8: the sampler's host work per epoch
+# does not depend on the encoder and its epochs are longer, so its share
+# should be smaller; not measured).
 set -eu
 exe=${1:-build/spurcl}
 rounds=${2:-3}

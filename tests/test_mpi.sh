@@ -85,6 +85,17 @@ same_weights() { # name a b limit
         echo "ok   $1 ($(tail -n 1 "$tmp/cmp"); largest $worst, limit $4)"; passes=$((passes+1))
     else echo "FAIL $1:"; cat "$tmp/cmp"; fails=$((fails+1)); fi
 }
+same_tree() { # name dir-a dir-b
+    a=$(cd "$2" && find . | sort | tr '\n' ' ')
+    b=$(cd "$3" && find . | sort | tr '\n' ' ')
+    if [ "$a" = "$b" ]; then echo "ok   $1 ($(echo "$b" | wc -w) paths)"; passes=$((passes+1));
+    else echo "FAIL $1: 1 process '$a', 2 ranks '$b'"; fails=$((fails+1)); fi
+}
+one_report() { # name pattern: the last run's stdout has one line matching it (rank 0's)
+    n=$(grep -c "$2" "$tmp/out")
+    if [ "$n" -eq 1 ]; then echo "ok   $1: one report (rank 0's)"; passes=$((passes+1));
+    else echo "FAIL $1: $n reports"; cat "$tmp/out"; fails=$((fails+1)); fi
+}
 bit_identical() { # name a b
     if "$py" "$compare" "$2" "$3" --exact >"$tmp/cmp" 2>&1; then
         echo "ok   $1"; passes=$((passes+1))
@@ -93,13 +104,8 @@ bit_identical() { # name a b
 
 check "1 process, batch 59" 0 "$exe" -q train $targs --batch 59 --out "$tmp/one"
 check "2 ranks, batch 59" 0 mpi 2 "$exe" -q train $targs --batch 59 --out "$tmp/two"
-n=$(grep -c "^selected model" "$tmp/out")
-if [ "$n" -eq 1 ]; then echo "ok   2 ranks: one report (rank 0's)"; passes=$((passes+1));
-else echo "FAIL 2 ranks: $n reports"; cat "$tmp/out"; fails=$((fails+1)); fi
-a=$(cd "$tmp/one" && ls | tr '\n' ' ')
-b=$(cd "$tmp/two" && ls | tr '\n' ' ')
-if [ "$a" = "$b" ]; then echo "ok   2 ranks write the files of 1 process: $b"; passes=$((passes+1));
-else echo "FAIL files: 1 process '$a', 2 ranks '$b'"; fails=$((fails+1)); fi
+one_report "2 ranks" "^selected model"
+same_tree "2 ranks write the files of 1 process" "$tmp/one" "$tmp/two"
 same_weights "2 ranks x 29-30 = 1 process x 59 (weights, moments)" \
     "$tmp/one/last.safetensors" "$tmp/two/last.safetensors" 1e-4
 # the metrics lines hold the global batch means: the training loss agrees
@@ -164,9 +170,7 @@ check "data build, 63 training images" 0 "$exe" -q data build --variant none --m
 uargs="--data $small --epochs 1 --cnn-widths 8,16,32 --seed 3"
 check "ule, 1 process, one step" 0 "$exe" -q ule $uargs --batch 63 --out "$tmp/uone"
 check "ule, 2 ranks, one step" 0 mpi 2 "$exe" -q ule $uargs --batch 63 --out "$tmp/utwo"
-n=$(grep -c "^ULE, lambda" "$tmp/out")
-if [ "$n" -eq 1 ]; then echo "ok   ule, 2 ranks: one report (rank 0's)"; passes=$((passes+1));
-else echo "FAIL ule, 2 ranks: $n reports"; cat "$tmp/out"; fails=$((fails+1)); fi
+one_report "ule, 2 ranks" "^ULE, lambda"
 same_weights "ule student: 2 ranks = 1 process (weights, moments)" \
     "$tmp/uone/student.safetensors" "$tmp/utwo/student.safetensors" 1e-4
 same_weights "ule teacher: 2 ranks = 1 process (weights, moments)" \
@@ -202,9 +206,7 @@ for run in "simclr --epochs 1 --batch 63" \
     same_weights "$sname: 2 ranks = 1 process (encoder, projector, moments, LA state)" \
         "$tmp/sone/last.safetensors" "$tmp/stwo/last.safetensors" 1e-4
 done
-n=$(grep -c "^ssl: " "$tmp/out")
-if [ "$n" -eq 1 ]; then echo "ok   ssl, 2 ranks: one report (rank 0's)"; passes=$((passes+1));
-else echo "FAIL ssl, 2 ranks: $n reports"; cat "$tmp/out"; fails=$((fails+1)); fi
+one_report "ssl, 2 ranks" "^ssl: "
 check "ssl with its defaults (resnet, batch norm per rank), 2 ranks" 0 mpi 2 "$exe" -q ssl --data "$small" \
     --epochs 1 --batch 32 --knn-bank 40 --knn-queries 7 --out "$tmp/sbn"
 grep_in "ssl, 2 ranks: rank 0 logs the k-NN monitor" sbn/metrics.jsonl '"knn_acc":'
@@ -266,13 +268,8 @@ for split in ('val', 'test'):
 dargs="--model $tmp/one/last.safetensors --data $data --fits 3 --iterations 100 --c-grid 1,0.1"
 check "dfr, 1 process" 0 "$exe" -q dfr $dargs --out "$tmp/done"
 check "dfr, 2 ranks" 0 mpi 2 "$exe" -q dfr $dargs --out "$tmp/dtwo"
-n=$(grep -c "^final head" "$tmp/out")
-if [ "$n" -eq 1 ]; then echo "ok   dfr, 2 ranks: one report (rank 0's)"; passes=$((passes+1));
-else echo "FAIL dfr, 2 ranks: $n reports"; cat "$tmp/out"; fails=$((fails+1)); fi
-a=$(cd "$tmp/done" && ls | tr '\n' ' ')
-b=$(cd "$tmp/dtwo" && ls | tr '\n' ' ')
-if [ "$a" = "$b" ]; then echo "ok   dfr: 2 ranks write the files of 1 process: $b"; passes=$((passes+1));
-else echo "FAIL dfr files: 1 process '$a', 2 ranks '$b'"; fails=$((fails+1)); fi
+one_report "dfr, 2 ranks" "^final head"
+same_tree "dfr: 2 ranks write the files of 1 process" "$tmp/done" "$tmp/dtwo"
 same_weights "dfr head: 2 ranks = 1 process" "$tmp/done/dfr.safetensors" "$tmp/dtwo/dfr.safetensors" 2e-5
 check "dfr eval.json: 2 ranks = 1 process (accuracies exact, loss 1e-5)" 0 "$py" -c "
 import json, sys
@@ -362,12 +359,6 @@ PY
     then echo "ok   $1 ($(tail -n 1 "$tmp/cmp"))"; passes=$((passes+1))
     else echo "FAIL $1:"; cat "$tmp/cmp"; fails=$((fails+1)); fi
 }
-same_tree() { # name dir-a dir-b
-    a=$(cd "$2" && find . | sort | tr '\n' ' ')
-    b=$(cd "$3" && find . | sort | tr '\n' ' ')
-    if [ "$a" = "$b" ]; then echo "ok   $1 ($(echo "$b" | wc -w) paths)"; passes=$((passes+1));
-    else echo "FAIL $1: 1 process '$a', 2 ranks '$b'"; fails=$((fails+1)); fi
-}
 cargs="--data $cdata --seeds 1 --epochs 2 --batch 59 --eval-every 5 --cnn-widths 8,16,32 \
     --id-epochs 1 --fits 2 --iterations 40 --c-grid 1,0.1"
 check "compare, 1 process" 0 "$exe" -q compare $cargs --out "$tmp/cone"
@@ -403,9 +394,7 @@ if [ -r /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
     margs="--max-train 200 --max-test 100 --seeds 1 --eval-every 2"
     check "demo, 1 process" 0 "$exe" -q demo $margs --out "$tmp/mone"
     check "demo, 2 ranks" 0 mpi 2 "$exe" -q demo $margs --out "$tmp/mtwo"
-    n=$(grep -c "^SpuCo-style" "$tmp/out")
-    if [ "$n" -eq 1 ]; then echo "ok   demo, 2 ranks: one report (rank 0's)"; passes=$((passes+1));
-    else echo "FAIL demo, 2 ranks: $n reports"; cat "$tmp/out"; fails=$((fails+1)); fi
+    one_report "demo, 2 ranks" "^SpuCo-style"
     check "demo, 2 ranks: the data set is one process's, byte for byte" 0 \
         cmp "$tmp/mone/spuco.safetensors" "$tmp/mtwo/spuco.safetensors"
     same_tree "demo: 2 ranks write the files of 1 process" "$tmp/mone" "$tmp/mtwo"
