@@ -96,6 +96,12 @@ one_report() { # name pattern: the last run's stdout has one line matching it (r
     if [ "$n" -eq 1 ]; then echo "ok   $1: one report (rank 0's)"; passes=$((passes+1));
     else echo "FAIL $1: $n reports"; cat "$tmp/out"; fails=$((fails+1)); fi
 }
+ended() { # name [max-seconds]: the last mpi run (exit $rc, $secs s) failed, not hung
+    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && { [ -z "${2:-}" ] || [ $secs -lt $2 ]; }; then
+        echo "ok   $1 (exit $rc${2:+ in ${secs}s})"; passes=$((passes+1))
+    else echo "FAIL $1: exit $rc${2:+ after ${secs}s} (124: a hang)"; cat "$tmp/out" "$tmp/err"
+        fails=$((fails+1)); fi
+}
 bit_identical() { # name a b
     if "$py" "$compare" "$2" "$3" --exact >"$tmp/cmp" 2>&1; then
         echo "ok   $1"; passes=$((passes+1))
@@ -288,9 +294,7 @@ same_weights "dfr head: 3 ranks = 1 process" "$tmp/done/dfr.safetensors" "$tmp/d
 # its refusal ends the job
 mpi 2 "$exe" -q dfr $dargs --out "$tmp/dtwo" >"$tmp/out" 2>"$tmp/err"
 rc=$?
-if [ $rc -ne 0 ] && [ $rc -ne 124 ]; then echo "ok   dfr, 2 ranks, a used --out: refused (exit $rc)"
-    passes=$((passes+1)); else echo "FAIL dfr, 2 ranks, a used --out: exit $rc (124: a hang)"
-    cat "$tmp/out" "$tmp/err"; fails=$((fails+1)); fi
+ended "dfr, 2 ranks, a used --out: refused"
 grep_in "dfr, 2 ranks: rank 0's refusal" err "dtwo is not empty: pass --force"
 grep_in "dfr, 2 ranks: the job is ended" err "rank 0 of 2 failed (exit 1); ending every rank"
 
@@ -445,9 +449,7 @@ mpi 1 "$exe" -q train $targs --batch 59 --out "$tmp/failed" : \
     -np 1 "$exe" -q --device no-such-device train $targs --batch 59 --out "$tmp/failed" \
     >"$tmp/out" 2>"$tmp/err"
 rc=$?
-if [ $rc -ne 0 ] && [ $rc -ne 124 ]; then echo "ok   failed rank: the job ended (exit $rc)"
-    passes=$((passes+1)); else echo "FAIL failed rank: exit $rc (124: a hang)"
-    cat "$tmp/out" "$tmp/err"; fails=$((fails+1)); fi
+ended "failed rank: the job ended"
 grep_in "failed rank: its reason" err "no OpenCL device matches 'no-such-device'"
 grep_in "failed rank: named" err "rank 1 of 2 failed (exit 1); ending every rank"
 
@@ -459,10 +461,7 @@ SC_TEST_DIST_KILL=1:12 mpi 2 -x SC_TEST_DIST_KILL "$exe" -q train $targs --batch
 rc=$?
 secs=$(($(date +%s) - start))
 if grep -q "SC_TEST_DIST_KILL" "$tmp/err"; then
-    if [ $rc -ne 0 ] && [ $rc -ne 124 ]; then
-        echo "ok   killed rank: the job ended (exit $rc) in ${secs}s"; passes=$((passes+1))
-    else echo "FAIL killed rank: exit $rc (124: a hang)"; cat "$tmp/out" "$tmp/err"
-        fails=$((fails+1)); fi
+    ended "killed rank: the job ended" 120
     grep_in "killed rank: named by mpirun" err "process rank 1 .*exited on signal 9"
     check "killed rank: epoch 1's checkpoint is whole" 0 "$py" "$compare" \
         "$tmp/killed/last.safetensors" "$tmp/killed/last.safetensors" --exact
@@ -480,10 +479,7 @@ SPURCL_DIST_TIMEOUT=3 SC_TEST_DIST_HANG=1:12 mpi 2 -x SPURCL_DIST_TIMEOUT -x SC_
 rc=$?
 secs=$(($(date +%s) - start))
 if grep -q "SC_TEST_DIST_HANG" "$tmp/err"; then
-    if [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $secs -lt 120 ]; then
-        echo "ok   stuck rank: the job ended (exit $rc) in ${secs}s"; passes=$((passes+1))
-    else echo "FAIL stuck rank: exit $rc after ${secs}s (124: a hang)"; cat "$tmp/out" "$tmp/err"
-        fails=$((fails+1)); fi
+    ended "stuck rank: the job ended" 120
     grep_in "stuck rank: the wait is named" err \
         "MPI_Allreduce (.*) on rank 0 of 2: waited 3 s for the other ranks (SPURCL_DIST_TIMEOUT)"
     grep_in "stuck rank: the job is ended" err "rank 0 of 2 failed (exit 1); ending every rank"
@@ -496,9 +492,7 @@ fi
 # a bad timeout is refused by name before anything runs
 SPURCL_DIST_TIMEOUT=soon mpi 2 -x SPURCL_DIST_TIMEOUT "$exe" devices >"$tmp/out" 2>"$tmp/err"
 rc=$?
-if [ $rc -ne 0 ] && [ $rc -ne 124 ]; then echo "ok   bad SPURCL_DIST_TIMEOUT: refused (exit $rc)"
-    passes=$((passes+1)); else echo "FAIL bad SPURCL_DIST_TIMEOUT: exit $rc"
-    cat "$tmp/out" "$tmp/err"; fails=$((fails+1)); fi
+ended "bad SPURCL_DIST_TIMEOUT: refused"
 grep_in "bad SPURCL_DIST_TIMEOUT: named" err "SPURCL_DIST_TIMEOUT 'soon': expected seconds"
 
 echo "$passes passed, $fails failed"
