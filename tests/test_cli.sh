@@ -126,7 +126,7 @@ grep_in "ule: --penalty default overlap" help "(default overlap)"
 grep_in "ule --help says where its defaults come from" help "best mean validation accuracy in the README's MNIST-SC search"
 if grep -q "val-wga" "$tmp/help"; then echo "FAIL ule --help offers val-wga"; fails=$((fails+1));
 else echo "ok   ule --help does not offer val-wga"; passes=$((passes+1)); fi
-help_flat ssl; grep_in "ssl: --epochs default 2" help "\-\-epochs N epochs (default 2)"
+help_flat ssl; grep_in "ssl: --epochs default by method" help "\-\-epochs N epochs (default 2 for simclr, 4 for barlow)"
 grep_in "ssl: resnet by default" help "\-\-model, \-\-encoder cnn|vit|resnet architecture (default resnet)"
 grep_in "ssl: resnet width 8 by default" help "\-\-resnet-width W [^-]*(default 8)"
 grep_in "ssl: the projector by method" help "\-\-proj-dim N projector output size (default 128 for simclr, 1024 for barlow)"

@@ -918,11 +918,12 @@ START_TEST(projector_follows_the_method)
     sc_ssl_config_default(&c);
     ck_assert_int_eq(c.model.kind, SC_MODEL_RESNET);
     ck_assert_int_eq(c.model.resnet_width, 8);
-    ck_assert_int_eq(c.epochs, 2);
-    ck_assert_int_lt(c.la.warmup, c.epochs); /* LA switches on within the default run */
+    ck_assert_int_eq(c.epochs, 0);
     ck_assert_int_eq(c.proj_hidden, 0);
     sc_ssl_config s = c;
     sc_ssl_config_resolve(&s);
+    ck_assert_int_eq(s.epochs, 2);
+    ck_assert_int_lt(s.la.warmup, s.epochs); /* LA switches on within the default run */
     ck_assert_int_eq(s.proj_hidden, 512);
     ck_assert_int_eq(s.proj_dim, 128);
     ck_assert_float_eq(s.la.tau, c.temperature);
@@ -931,9 +932,13 @@ START_TEST(projector_follows_the_method)
     b.proj_dim = 256;
     b.la.tau = 0.7f;
     sc_ssl_config_resolve(&b);
+    ck_assert_int_eq(b.epochs, 4);
     ck_assert_int_eq(b.proj_hidden, 1024);
     ck_assert_int_eq(b.proj_dim, 256);
     ck_assert_float_eq(b.la.tau, 0.7f);
+    b.epochs = 3; /* given: kept */
+    sc_ssl_config_resolve(&b);
+    ck_assert_int_eq(b.epochs, 3);
 }
 END_TEST
 

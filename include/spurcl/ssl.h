@@ -205,7 +205,8 @@ SC_API const char *sc_ssl_sampler_name(sc_ssl_sampler s);
 typedef struct sc_ssl_config {
     sc_model_config model;       /* encoder, default a resnet of width 8 with batch norm;
                                     input size and classes come from the data */
-    SC_RUN_CONFIG_GROUP;         /* defaults: 2 epochs, batch 256, AdamW 4e-3 with 100
+    SC_RUN_CONFIG_GROUP;         /* defaults: epochs 0 (the method's: 2 for simclr, 4
+                                    for barlow), batch 256, AdamW 4e-3 with 100
                                     warm-up steps and a cosine decay; run_dir
                                     holds metrics.jsonl, last.safetensors, speeds.png */
     sc_ssl_method method;        /* default simclr */
@@ -226,8 +227,8 @@ typedef struct sc_ssl_config {
 SC_API void sc_ssl_config_default(sc_ssl_config *cfg);
 
 /* Fills what the defaults leave to the method: a projector size of 0 (512,
- * 128 for SimCLR; 1024, 1024 for BarlowTwins) and la.tau <= 0 (the NT-Xent
- * temperature). sc_train_ssl does it on its copy; a caller that records its
+ * 128 for SimCLR; 1024, 1024 for BarlowTwins), epochs 0 (2 for SimCLR, 4
+ * for BarlowTwins) and la.tau <= 0 (the NT-Xent temperature). sc_train_ssl does it on its copy; a caller that records its
  * settings calls it first so the record holds the sizes trained. */
 SC_API void sc_ssl_config_resolve(sc_ssl_config *c);
 

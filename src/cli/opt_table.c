@@ -522,6 +522,7 @@ const sc_cli_exception sc_cli_exceptions[] = {
      .why = "uses group labels; ULE selects by last or val-avg"},
     {"split", SC_CLI_EVAL, .all = "both"}, /* both: val and test; train on request */
     {"epochs", SC_CLI_DEMO, .hi = 1000},
+    {"epochs", SC_CLI_SSL, .def = "2 for simclr, 4 for barlow"},
     {"scale", SC_CLI_SALIENCY, .hi = 16},
 };
 const size_t sc_cli_nexceptions = sizeof sc_cli_exceptions / sizeof sc_cli_exceptions[0];

@@ -242,8 +242,10 @@ static bool value_text(const sc_cli_args *d, const sc_cli_opt *o, char *buf, siz
  * false when there is none to state. */
 static bool default_text(const sc_cli_args *d, const sc_cli_opt *o, char *buf, size_t n)
 {
-    if (o->def) {
-        snprintf(buf, n, "%s", o->def);
+    const sc_cli_exception *ex = exception(o->name, d->spec->scope);
+    const char *def = ex && ex->def ? ex->def : o->def;
+    if (def) {
+        snprintf(buf, n, "%s", def);
         return *buf != '\0';
     }
     if (is_run_dir(o) && d->fresh_base) {

@@ -215,6 +215,8 @@ typedef struct sc_cli_exception {
     long double hi;              /* a lower maximum (0: the option's) */
     const char *all;             /* a word for every value they accept, stored as -1 */
     const char *why;             /* the reason a refusal gives */
+    const char *def;             /* the default as their --help states it (a value the
+                                    library resolves later, such as one per method) */
 } sc_cli_exception;
 
 extern const sc_cli_opt sc_cli_opts[];
