@@ -298,6 +298,25 @@ ended "dfr, 2 ranks, a used --out: refused"
 grep_in "dfr, 2 ranks: rank 0's refusal" err "dtwo is not empty: pass --force"
 grep_in "dfr, 2 ranks: the job is ended" err "rank 0 of 2 failed (exit 1); ending every rank"
 
+# batch norm: each rank updates the running statistics from its slice, and
+# before every evaluation rank 0's go to every rank, so the sharded
+# evaluation is that of the checkpoint rank 0 writes: the run's last val
+# loss is one process's eval of last.safetensors, up to the batch shapes'
+# float32 rounding (seen 3e-8 relative; 5.6e-4 when each rank kept its own)
+check "2 ranks, batch norm" 0 mpi 2 "$exe" -q train $targs --batch 59 --cnn-norm batch \
+    --out "$tmp/bn2"
+check "eval of its checkpoint, 1 process" 0 "$exe" -q eval --model "$tmp/bn2/last.safetensors" \
+    --data "$data" --split val --json "$tmp/bn2.json"
+check "batch norm, 2 ranks: the run evaluated its checkpoint's statistics (1e-6)" 0 "$py" -c "
+import json, sys
+m = [json.loads(l) for l in open(sys.argv[1])][-1]
+e = json.load(open(sys.argv[2]))
+a, b = m['val_loss'], e['val']['loss']
+print('run', a, 'eval', b)
+assert abs(a - b) <= 1e-6 * abs(b), (a, b)
+assert m['val_acc'] == e['val']['acc'], (m['val_acc'], e['val']['acc'])
+" "$tmp/bn2/metrics.jsonl" "$tmp/bn2.json"
+
 # GroupDRO: the batch's group loss sums and counts are all-reduced, so q
 # moves the same on every rank; each rank's loss is its part of
 # sum_i q_g / n_g l_i and the gradients are summed. Group-balanced and

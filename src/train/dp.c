@@ -44,20 +44,27 @@ static sc_status bcast_tensor(sc__dp *dp, sc_tensor *t, const char *what)
     return sc_tensor_upload(t, dp->buf);
 }
 
+sc_status sc__dp_broadcast_buffers(sc__dp *dp, sc_model *m, const char *what)
+{
+    if (sc_dist_size() == 1)
+        return SC_OK;
+    for (size_t i = 0; i < sc_model_buffer_count(m); i++) {
+        const sc_model_buffer *b = sc_model_buffer_at(m, i);
+        if (b->tensor)
+            SC_TRY(bcast_tensor(dp, b->tensor, what));
+        else if (b->count)
+            SC_TRY(sc_dist_bcast(b->count, sizeof *b->count, what));
+    }
+    return SC_OK;
+}
+
 sc_status sc__dp_broadcast_model(sc__dp *dp, sc_model *m)
 {
     if (sc_dist_size() == 1)
         return SC_OK;
     for (size_t i = 0; i < sc_model_param_count(m); i++)
         SC_TRY(bcast_tensor(dp, sc_var_tensor(sc_model_param(m, i)), "the initial weights"));
-    for (size_t i = 0; i < sc_model_buffer_count(m); i++) {
-        const sc_model_buffer *b = sc_model_buffer_at(m, i);
-        if (b->tensor)
-            SC_TRY(bcast_tensor(dp, b->tensor, "the initial buffers"));
-        else if (b->count)
-            SC_TRY(sc_dist_bcast(b->count, sizeof *b->count, "the initial buffers"));
-    }
-    return SC_OK;
+    return sc__dp_broadcast_buffers(dp, m, "the initial buffers");
 }
 
 /* Test hooks (builds without NDEBUG), as rank RANK enters its STEP-th

@@ -249,9 +249,15 @@ static sc_status eval_point(loop *L, int epoch, int64_t epoch_step, bool epoch_e
     double v = NAN;
     *shown = NULL;
     /* data-parallel: every rank evaluates (sc_evaluate shards the split
-     * and sums the counts), so all make the same selection; rank 0 writes */
+     * and sums the counts), so all make the same selection; rank 0 writes,
+     * and every rank evaluates with rank 0's running statistics, the ones
+     * its checkpoint holds */
+    sc_status st = SC_OK;
+    for (int k = 0; st == SC_OK && !t->rank_local && k < t->nparts; k++)
+        st = sc__dp_broadcast_buffers(L->dp, t->parts[k].model, "rank 0's running statistics");
     bool evaluates = t->evaluate != NULL;
-    sc_status st = evaluates ? t->evaluate(t->self, epoch_end, line, &v, shown) : SC_OK;
+    if (st == SC_OK && evaluates)
+        st = t->evaluate(t->self, epoch_end, line, &v, shown);
     L->eval_s += sc_time_now() - ts;
     bool improved = st == SC_OK && evaluates && run->select != SC_SELECT_LAST &&
                     v > L->best.value;

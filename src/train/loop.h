@@ -265,6 +265,12 @@ void sc__loop_set_write_hook(sc__write_hook hook, void *ud);
 
 /* Rank 0's parameters and buffers of m on every rank. */
 sc_status sc__dp_broadcast_model(sc__dp *dp, sc_model *m);
+/* Rank 0's buffers (batch-norm running statistics) to every rank
+ * (collective). Each rank updates them from its own slice of the batch;
+ * the loop calls this before every evaluation, so the sharded evaluation
+ * uses the statistics of the checkpoint rank 0 writes (as PyTorch DDP's
+ * broadcast_buffers). */
+sc_status sc__dp_broadcast_buffers(sc__dp *dp, sc_model *m, const char *what);
 /* The gradients of the global batch: each rank gives the gradients of its
  * batch's mean loss (grads[i] NULL: zero) and `weight`, the samples that
  * mean is over (0: an empty slice); grads[0..n) become new variables of g
