@@ -208,6 +208,8 @@ static double jnum(const cJSON *o, const char *k)
  * `prefix`: "" or "teacher_"). The first of equal values wins. */
 static sc_status select_from_log(const char *dir, const char *prefix, run_result *r)
 {
+    if (!writes()) /* rank 0 alone reads the log; share() sends its selection */
+        return SC_OK;
     char path[4200], k[64];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     uint8_t *txt;
@@ -417,7 +419,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
         sc_train_result tr;
         SC_TRY(sc_train_erm(R->ctx, R->d, &tc, &tr));
         sc_train_result_free(&tr);
-        return writes() ? select_from_log(dir, "", r) : SC_OK;
+        return select_from_log(dir, "", r);
     }
     case SC_METHOD_JTT: {
         sc_jtt_config jc = {.train = tc, .id_epochs = cfg->jtt_id_epochs,
@@ -431,7 +433,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
         sc_jtt_result jr;
         SC_TRY(sc_train_jtt(R->ctx, R->d, &jc, &jr));
         sc_train_result_free(&jr.final);
-        return writes() ? select_from_log(dir, "", r) : SC_OK;
+        return select_from_log(dir, "", r);
     }
     case SC_METHOD_GROUPDRO: {
         sc_dro_config dc = {.train = tc, .eta = cfg->dro_eta, .adjustment = cfg->dro_adjustment,
@@ -445,7 +447,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
         sc_train_result tr;
         SC_TRY(sc_train_group_dro(R->ctx, R->d, &dc, &tr));
         sc_train_result_free(&tr);
-        return writes() ? select_from_log(dir, "", r) : SC_OK;
+        return select_from_log(dir, "", r);
     }
     case SC_METHOD_DFR: {
         sc_model *base;
@@ -484,7 +486,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
         sc_ule_result ur;
         SC_TRY(sc_train_ule(R->ctx, R->d, &uc, &ur));
         sc_ule_result_free(&ur);
-        return writes() ? select_from_log(dir, "teacher_", r) : SC_OK;
+        return select_from_log(dir, "teacher_", r);
     }
     default: return sc_error_set(SC_ERR_INVALID_ARG, "unknown method %d", (int)m);
     }
