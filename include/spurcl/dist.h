@@ -32,9 +32,10 @@ extern "C" {
 SC_API sc_status sc_dist_init(int *argc, char ***argv);
 /* Finalises MPI when sc_dist_init initialised it. */
 SC_API void sc_dist_finalize(void);
-/* Ends every rank of the job at once (MPI_Abort) with `code`; a process
- * without MPI returns. For a rank that cannot go on while the others wait
- * in a collective. */
+/* Ends every rank of the job (MPI_Abort) with `code`; a process without
+ * MPI returns. For a rank that cannot go on while the others wait in a
+ * collective. Rank r > 0 first waits r x 0.3 s (at most 3 s), so that two
+ * ranks failing together do not abort at once. */
 SC_API void sc_dist_abort(int code);
 
 /* Whether the library was built with MPI. */

@@ -177,10 +177,21 @@ void sc_dist_finalize(void)
     g_inited = false;
 }
 
+/* Two ranks in MPI_Abort at once can crash Open MPI's mpirun (exit 139,
+ * one rank's message lost; seen when every rank failed the same way): a
+ * rank r > 0 waits r x 0.3 s (at most 3 s) first, so when rank 0 fails too
+ * its abort ends the job alone, and one that fails alone ends it a moment
+ * later. */
 void sc_dist_abort(int code)
 {
-    if (g_inited && g_size > 1)
-        MPI_Abort(MPI_COMM_WORLD, code);
+    if (!g_inited || g_size < 2)
+        return;
+    if (g_rank > 0) {
+        long ms = 300L * (g_rank < 10 ? g_rank : 10);
+        struct timespec pause = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    MPI_Abort(MPI_COMM_WORLD, code);
 }
 
 /* MPI counts are ints: larger buffers go in pieces of at most 2^30 elements. */

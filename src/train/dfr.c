@@ -168,7 +168,7 @@ static sc_status fit_order(void *self, int epoch, const int64_t **order, int64_t
 static sc_status fit_step(void *self, sc_graph *g, const sc_batch *bt, sc__dp *dp, double *v,
                          int64_t *w)
 {
-    (void)dp; /* a fit runs on one rank (loop_local): no exchange */
+    (void)dp; /* a fit runs on one rank (rank_local): no exchange */
     dfr_fit *f = self;
     int K = f->K, F = f->F;
     size_t nw = (size_t)K * (size_t)F, np = nw + (size_t)K;
