@@ -279,6 +279,125 @@ static double median_ms(bench *b, sc_graph *g, bool backward, int warmup, int re
     return m;
 }
 
+/* What one run asks of the queue (sc_context_queue_stats): counted on a
+ * run after the timed ones, so the counts are of a warm run (programs
+ * built, pool filled). */
+static int count_run(bench *b, sc_graph *g, bool backward, sc_queue_stats *d)
+{
+    sc_queue_stats s0, s1;
+    sc_context_queue_stats(b->ctx, &s0);
+    if (run_once(b, g, backward) < 0)
+        return -1;
+    sc_context_queue_stats(b->ctx, &s1);
+    *d = (sc_queue_stats){s1.kernels - s0.kernels, s1.gemms - s0.gemms,
+                          s1.transfers - s0.transfers, s1.host_waits - s0.host_waits};
+    return 0;
+}
+
+static void print_counts(const char *pass, const sc_queue_stats *q)
+{
+    printf(", \"%s_kernels\": %llu, \"%s_gemms\": %llu, \"%s_transfers\": %llu, "
+           "\"%s_waits\": %llu",
+           pass, (unsigned long long)q->kernels, pass, (unsigned long long)q->gemms, pass,
+           (unsigned long long)q->transfers, pass, (unsigned long long)q->host_waits);
+}
+
+/* ---- --launch-cost: what one launch costs, below any op ----------------
+ * Each probe runs `n` times in a block; the block is timed 7 times and the
+ * median per call printed (microseconds):
+ *   finish.empty        sc_context_finish on an empty queue (a round trip)
+ *   kernel.queued       a one-element kernel (sc_tensor_fill), n enqueued,
+ *                       one finish: the enqueue cost the host pays
+ *   kernel.synced       the same kernel with a finish after each: enqueue,
+ *                       run and wake-up, what a blocking call on the step
+ *                       path costs
+ *   graph_op.queued     a one-element op through the graph (sc_nn_scale:
+ *                       argument checks, a pool buffer, a node), n queued
+ *   gemm.1x1x1          a one-element matmul through the graph: the GEMM
+ *                       provider's fixed cost (the host BLAS maps buffers and
+ *                       waits for the queue; CLBlast enqueues kernels) */
+enum { PROBES = 5, BLOCKS = 7 };
+
+static double probe_block(sc_context *ctx, sc_graph *g, sc_tensor *t, sc_var *v, int probe,
+                          int n)
+{
+    double t0 = now_ms();
+    for (int i = 0; i < n; i++) {
+        sc_status st = SC_OK;
+        switch (probe) {
+        case 0: st = sc_context_finish(ctx); break;
+        case 1: st = sc_tensor_fill(t, (double)i); break;
+        case 2:
+            st = sc_tensor_fill(t, (double)i);
+            if (st == SC_OK)
+                st = sc_context_finish(ctx);
+            break;
+        case 3: sc_nn_scale(g, v, 0.5f); break;
+        case 4: sc_nn_matmul(g, v, v, false, false); break;
+        }
+        if (st != SC_OK)
+            return -1;
+        if ((probe == 3 || probe == 4) && (i % 64 == 63 || i == n - 1)) {
+            if (sc_graph_status(g) != SC_OK)
+                return -1;
+            sc_context_finish(ctx); /* the pool's buffers come back at reset */
+            sc_graph_reset(g);
+            v = NULL;
+        }
+        if (!v && (probe == 3 || probe == 4)) {
+            int64_t sh[2] = {1, 1};
+            float one = 1.0f;
+            v = sc_var_from_host(g, 2, sh, &one, false);
+        }
+    }
+    if (sc_context_finish(ctx) != SC_OK)
+        return -1;
+    return (now_ms() - t0) * 1e3 / n;
+}
+
+static int launch_cost(sc_context *ctx, int n)
+{
+    static const char *names[PROBES] = {"finish.empty", "kernel.queued", "kernel.synced",
+                                        "graph_op.queued", "gemm.1x1x1"};
+    int64_t one = 1;
+    sc_tensor *t;
+    sc_graph *g;
+    if (sc_tensor_create(ctx, SC_F32, 1, &one, &t) != SC_OK ||
+        sc_graph_create(ctx, &g) != SC_OK) {
+        fprintf(stderr, "spurcl-bench: %s\n", sc_last_error());
+        return 1;
+    }
+    int failures = 0;
+    for (int p = 0; p < PROBES; p++) {
+        double us[BLOCKS];
+        int ok = 1;
+        int64_t sh[2] = {1, 1};
+        float v1 = 1.0f;
+        for (int r = -1; r < BLOCKS && ok; r++) { /* r = -1: warm-up (builds programs) */
+            sc_graph_reset(g);
+            sc_var *v = sc_var_from_host(g, 2, sh, &v1, false);
+            double x = probe_block(ctx, g, t, v, p, n);
+            if (x < 0)
+                ok = 0;
+            else if (r >= 0)
+                us[r] = x;
+        }
+        if (!ok) {
+            fprintf(stderr, "# launch.%s: %s\n", names[p], sc_last_error());
+            failures++;
+            continue;
+        }
+        qsort(us, BLOCKS, sizeof *us, cmp_double);
+        printf("{\"name\": \"launch.%s\", \"impl\": \"spurcl\", \"us_per_call\": %.2f, "
+               "\"calls\": %d, \"device\": \"%s\"}\n",
+               names[p], us[BLOCKS / 2], n, sc_context_device(ctx)->name);
+        fflush(stdout);
+    }
+    sc_graph_free(g);
+    sc_tensor_free(t);
+    return failures ? 1 : 0;
+}
+
 static void print_ms(const char *key, double v)
 {
     if (v < 0)
@@ -291,14 +410,14 @@ int main(int argc, char **argv)
 {
     sc_host_blas_fit(argv); /* OpenBLAS on the kernels the CPU can run, as spurcl does */
     const char *shapes = "bench/shapes.json", *only = NULL, *device = NULL;
-    int repeat = 20, warmup = 3, c, fwdbwd_only = 0;
+    int repeat = 20, warmup = 3, c, fwdbwd_only = 0, launch_calls = 0;
     static const struct option opts[] = {
         {"shapes", required_argument, NULL, 's'}, {"repeat", required_argument, NULL, 'r'},
         {"warmup", required_argument, NULL, 'w'}, {"only", required_argument, NULL, 'o'},
         {"device", required_argument, NULL, 'd'}, {"help", no_argument, NULL, 'h'},
-        {"fwdbwd-only", no_argument, NULL, 'F'},
+        {"fwdbwd-only", no_argument, NULL, 'F'}, {"launch-cost", optional_argument, NULL, 'L'},
         {NULL, 0, NULL, 0}};
-    while ((c = getopt_long(argc, argv, "s:r:w:o:d:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:r:w:o:d:hFL::", opts, NULL)) != -1) {
         switch (c) {
         case 's': shapes = optarg; break;
         case 'r': repeat = atoi(optarg); break;
@@ -306,18 +425,34 @@ int main(int argc, char **argv)
         case 'o': only = optarg; break;
         case 'd': device = optarg; break;
         case 'F': fwdbwd_only = 1; break;
+        case 'L': launch_calls = optarg ? atoi(optarg) : 2000; break;
         case 'h':
             printf("usage: spurcl-bench [--shapes FILE] [--repeat N] [--warmup N] [--only SUBSTR] "
                    "[--device SEL] [--fwdbwd-only]\n"
                    "  --fwdbwd-only  time forward+backward only (fwd_ms null), e.g. for a\n"
-                   "                 SPURCL_PROFILE of just the training step\n");
+                   "                 SPURCL_PROFILE of just the training step\n"
+                   "  --launch-cost[=N] instead of the entries, the cost of one launch, N calls\n"
+                   "                 per block (default 2000): an empty finish, a tiny kernel\n"
+                   "                 queued and synced, a tiny graph op, a 1x1x1 GEMM\n");
             return 0;
         default: fprintf(stderr, "spurcl-bench: bad option; see --help\n"); return 2;
         }
     }
-    if (repeat < 1 || warmup < 0) {
+    if (repeat < 1 || warmup < 0 || launch_calls < 0) {
         fprintf(stderr, "spurcl-bench: --repeat must be >= 1 and --warmup >= 0\n");
         return 2;
+    }
+    if (launch_calls > 0) {
+        sc_context *lc;
+        if (sc_context_create(device, &lc) != SC_OK) {
+            fprintf(stderr, "spurcl-bench: %s\n", sc_last_error());
+            return 1;
+        }
+        fprintf(stderr, "# spurcl-bench --launch-cost on %s, %d calls per block\n",
+                sc_context_device(lc)->name, launch_calls);
+        int rc = launch_cost(lc, launch_calls);
+        sc_context_free(lc);
+        return rc;
     }
     uint8_t *text;
     size_t len;
@@ -354,15 +489,21 @@ int main(int argc, char **argv)
                    .op = gets_(e, "op", "")};
         sc_rng_seed(&b.rng, 7);
         double fwd = -1, fb = -1;
+        sc_queue_stats qf = {0}, qb = {0};
+        bool counted_f = false, counted_b = false;
         if (setup(&b) == 0) {
             if (!fwdbwd_only) {
                 fwd = median_ms(&b, g, false, warmup, repeat);
                 if (fwd < 0)
                     fprintf(stderr, "# %s: %s\n", name, sc_last_error());
+                else
+                    counted_f = count_run(&b, g, false, &qf) == 0;
             }
             fb = median_ms(&b, g, true, warmup, repeat);
             if (fb < 0)
                 fprintf(stderr, "# %s (backward): %s\n", name, sc_last_error());
+            else
+                counted_b = count_run(&b, g, true, &qb) == 0;
         } else {
             fprintf(stderr, "# %s: op '%s' not set up: %s\n", name, b.op, sc_last_error());
         }
@@ -371,6 +512,10 @@ int main(int argc, char **argv)
         print_ms("fwd_ms", fwd);
         printf(", ");
         print_ms("fwdbwd_ms", fb);
+        if (counted_f)
+            print_counts("fwd", &qf);
+        if (counted_b)
+            print_counts("fwdbwd", &qb);
         printf(", \"device\": \"%s\"}\n", sc_context_device(ctx)->name);
         fflush(stdout);
         for (int i = 0; i < b.n_in; i++)

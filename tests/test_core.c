@@ -14,6 +14,7 @@
 
 #include "core/core.h"
 #include "core/gemm.h"
+#include "spurcl/nn.h"
 #include "spurcl/ops.h"
 
 /* ---- selection logic on a synthetic device list ---------------------- */
@@ -581,6 +582,84 @@ START_TEST(pool_does_not_grow)
 }
 END_TEST
 
+/* sc_context_queue_stats counts what each call asks of the queue, exactly. */
+static sc_queue_stats queue_delta(sc_context *ctx, const sc_queue_stats *a)
+{
+    sc_queue_stats b;
+    sc_context_queue_stats(ctx, &b);
+    return (sc_queue_stats){b.kernels - a->kernels, b.gemms - a->gemms,
+                            b.transfers - a->transfers, b.host_waits - a->host_waits};
+}
+
+#define ASSERT_QUEUE(d, k, g, t, w)                                                                \
+    do {                                                                                           \
+        ck_assert_uint_eq((d).kernels, (k));                                                       \
+        ck_assert_uint_eq((d).gemms, (g));                                                         \
+        ck_assert_uint_eq((d).transfers, (t));                                                     \
+        ck_assert_uint_eq((d).host_waits, (w));                                                    \
+    } while (0)
+
+START_TEST(queue_stats_count_calls)
+{
+    sc_context *ctx;
+    TU_OK(sc_context_create(NULL, &ctx));
+    sc_queue_stats s0, d;
+    sc_context_queue_stats(ctx, &s0);
+    ASSERT_QUEUE(s0, 0, 0, 0, 0);
+    int64_t n = 6;
+    float h[6] = {1, 2, 3, 4, 5, 6}, back[6];
+    sc_tensor *a, *b;
+    TU_OK(sc_tensor_create(ctx, SC_F32, 1, &n, &a));
+    TU_OK(sc_tensor_create(ctx, SC_F32, 1, &n, &b));
+    sc_context_queue_stats(ctx, &s0);
+    TU_OK(sc_tensor_upload(a, h));         /* blocking write: a transfer and a wait */
+    TU_OK(sc_tensor_upload_async(b, h));   /* a transfer */
+    TU_OK(sc_tensor_copy(b, a));           /* a transfer */
+    TU_OK(sc_tensor_fill(a, 2.0));         /* float32 fill: a kernel */
+    TU_OK(sc_op_scale(b, a, 3.0f));        /* a kernel */
+    TU_OK(sc_tensor_download(b, back));    /* blocking read: a transfer and a wait */
+    TU_OK(sc_context_finish(ctx));         /* a wait */
+    d = queue_delta(ctx, &s0);
+    ASSERT_QUEUE(d, 2, 0, 4, 3);
+    ck_assert_float_eq(back[5], 6.0f);
+    /* a matmul: one GEMM call whatever the provider; the host BLAS maps its
+     * three buffers (blocking), the native form is one of our kernels */
+    static const char *forms[] = {"host", "native", "clblast"};
+    for (int f = 0; f < 3; f++) {
+        TU_OK(sc_context_set_form(ctx, "gemm", forms[f]));
+        sc_graph *g;
+        TU_OK(sc_graph_create(ctx, &g));
+        sc_graph_set_recording(g, false);
+        int64_t sh[2] = {2, 3}, sh2[2] = {3, 2};
+        sc_var *x = sc_var_from_host(g, 2, sh, h, false), *y = sc_var_from_host(g, 2, sh2, h, false);
+        TU_OK(sc_context_finish(ctx));
+        sc_context_queue_stats(ctx, &s0);
+        sc_var *z = sc_nn_matmul(g, x, y, false, false);
+        ck_assert_ptr_nonnull(z);
+        TU_OK(sc_graph_status(g));
+        d = queue_delta(ctx, &s0);
+        ck_assert_uint_eq(d.gemms, 1);
+        ck_assert_uint_eq(d.transfers, 0);
+        if (f == 0) {
+            ck_assert_uint_eq(d.host_waits, 3);
+            ck_assert_uint_eq(d.kernels, 0);
+        } else if (f == 1) {
+            ck_assert_uint_eq(d.host_waits, 0);
+            ck_assert_uint_eq(d.kernels, 1);
+        } else {
+            ck_assert_uint_eq(d.host_waits, 0); /* CLBlast's kernels are its own */
+        }
+        float zz[4];
+        TU_OK(sc_tensor_download(sc_var_tensor(z), zz));
+        ck_assert_float_eq(zz[0], 1 * 1 + 2 * 3 + 3 * 5);
+        sc_graph_free(g);
+    }
+    sc_tensor_free(a);
+    sc_tensor_free(b);
+    sc_context_free(ctx);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--probe-no-platform") == 0)
@@ -590,7 +669,7 @@ int main(int argc, char **argv)
                         kernel_forms, blas_kernels}},
         {"programs", 0, {build_error_has_log, kernel_dir_override, kernel_dir_shared_header,
                 error_names, error_buffer_freed_at_thread_exit}},
-        {"tensors", 0, {tensor_round_trips, tensor_views, pool_does_not_grow}},
+        {"tensors", 0, {tensor_round_trips, tensor_views, pool_does_not_grow, queue_stats_count_calls}},
     };
     return tu_run(TU_SUITE("core", cases));
 }

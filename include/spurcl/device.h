@@ -114,6 +114,22 @@ SC_API void sc_host_blas_fit(char **argv);
 /* Waits until every command queued on the context has finished. */
 SC_API sc_status sc_context_finish(sc_context *ctx);
 
+/* What a context has asked of its device since it was created: kernels
+ * enqueued by spurcl's own launches, GEMM calls (each may be several
+ * kernels inside CLBlast, or the host BLAS on mapped buffers), buffer
+ * commands (copy, fill, write, read), and host waits: calls that return
+ * only when the queue has run up to them (clFinish, a blocking read or
+ * write, the host GEMM's blocking maps). The launches and waits per
+ * training step are what a step pays beyond its arithmetic (bench/). */
+typedef struct sc_queue_stats {
+    uint64_t kernels;
+    uint64_t gemms;
+    uint64_t transfers;
+    uint64_t host_waits;
+} sc_queue_stats;
+
+SC_API void sc_context_queue_stats(const sc_context *ctx, sc_queue_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -97,6 +97,7 @@ struct sc_context {
     size_t wg_size;        /* preferred 1-D work-group size for our kernels */
     char base_options[256];
     sc_kernel_forms forms;  /* kernel forms forced by the environment */
+    sc_queue_stats qstats;  /* sc_context_queue_stats */
 };
 
 /* ---- tensors ---------------------------------------------------------- */

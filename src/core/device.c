@@ -438,8 +438,11 @@ const sc_device_info *sc_context_device(const sc_context *ctx) { return &ctx->de
 
 sc_status sc_context_finish(sc_context *ctx)
 {
+    ctx->qstats.host_waits++;
     SC_CL_CHECK(clFinish(ctx->queue));
     return SC_OK;
 }
+
+void sc_context_queue_stats(const sc_context *ctx, sc_queue_stats *out) { *out = ctx->qstats; }
 
 const char *sc_program_base_options(const sc_context *ctx) { return ctx->base_options; }

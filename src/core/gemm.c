@@ -121,6 +121,7 @@ static sc_status map_one(sc_context *ctx, host_map *hm, cl_mem mem, void **out)
     size_t size = 0;
     SC_CL_CHECK(clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL));
     cl_int err;
+    ctx->qstats.host_waits++;
     void *p = clEnqueueMapBuffer(ctx->queue, mem, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, size, 0,
                                  NULL, NULL, &err);
     if (err != CL_SUCCESS)
@@ -305,6 +306,7 @@ sc_status sc_gemm(sc_context *ctx, const sc_gemm_args *g)
     if (g->m == 0 || g->n == 0 || g->batch == 0)
         return SC_OK;
     sc_gemm_provider p = sc_gemm_provider_for(ctx);
+    ctx->qstats.gemms++;
     if (p == SC_GEMM_HOST)
         return gemm_host(ctx, g);
     if (g->k == 0 || p == SC_GEMM_NATIVE)

@@ -73,6 +73,7 @@ sc_status sc_launch(sc_context *ctx, cl_kernel kernel, const char *name, int dim
         g[d] = local ? sc_round_up(global[d], local[d]) : global[d];
     }
     cl_event ev = NULL;
+    ctx->qstats.kernels++;
     cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, (cl_uint)dims, NULL, g, local, 0,
                                         NULL, ctx->profile ? &ev : NULL);
     if (err != CL_SUCCESS)

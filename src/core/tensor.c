@@ -195,6 +195,8 @@ sc_status sc_tensor_upload(sc_tensor *t, const void *data)
 {
     if (!nbytes(t))
         return SC_OK;
+    t->ctx->qstats.transfers++;
+    t->ctx->qstats.host_waits++;
     SC_CL_CHECK(clEnqueueWriteBuffer(t->ctx->queue, t->buf->mem, CL_TRUE, byte_offset(t),
                                      nbytes(t), data, 0, NULL, NULL));
     return SC_OK;
@@ -204,6 +206,7 @@ sc_status sc_tensor_upload_async(sc_tensor *t, const void *data)
 {
     if (!nbytes(t))
         return SC_OK;
+    t->ctx->qstats.transfers++;
     SC_CL_CHECK(clEnqueueWriteBuffer(t->ctx->queue, t->buf->mem, CL_FALSE, byte_offset(t),
                                      nbytes(t), data, 0, NULL, NULL));
     return SC_OK;
@@ -213,6 +216,8 @@ sc_status sc_tensor_download(const sc_tensor *t, void *data)
 {
     if (!nbytes(t))
         return SC_OK;
+    t->ctx->qstats.transfers++;
+    t->ctx->qstats.host_waits++;
     SC_CL_CHECK(clEnqueueReadBuffer(t->ctx->queue, t->buf->mem, CL_TRUE, byte_offset(t),
                                     nbytes(t), data, 0, NULL, NULL));
     return SC_OK;
@@ -228,6 +233,7 @@ sc_status sc_tensor_copy(sc_tensor *dst, const sc_tensor *src)
     }
     if (!nbytes(src) || (dst->buf == src->buf && dst->offset == src->offset))
         return SC_OK;
+    dst->ctx->qstats.transfers++;
     SC_CL_CHECK(clEnqueueCopyBuffer(dst->ctx->queue, src->buf->mem, dst->buf->mem,
                                     byte_offset(src), byte_offset(dst), nbytes(src), 0, NULL,
                                     NULL));
@@ -251,6 +257,8 @@ sc_status sc_tensor_fill(sc_tensor *t, double value)
         return SC_OK;
     if (t->dtype == SC_F32)
         return fill_f32(t, (float)value);
+    if (t->dtype != SC_F32)
+        t->ctx->qstats.transfers++;
     if (t->dtype == SC_I32) {
         cl_int v = (cl_int)value;
         SC_CL_CHECK(clEnqueueFillBuffer(t->ctx->queue, t->buf->mem, &v, sizeof v, byte_offset(t),
