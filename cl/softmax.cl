@@ -27,12 +27,25 @@ SC_ROW_KERNEL void sc_softmax_forward(__global float *y, uint yo, __global const
     SC_ROW_BEGIN(r, rows)
         __global const float *p = x + xo + (size_t)r * len;
         __global float *q = y + yo + (size_t)r * len;
-        ROW_MAX_SUMEXP(p, len, m, s);
         if (logmode) {
+            ROW_MAX_SUMEXP(p, len, m, s);
             float ls = log(s);
             SC_ROW_LOOP(j, len) q[j] = (p[j] - m) - ls;
         } else {
-            SC_ROW_LOOP(j, len) q[j] = exp(p[j] - m) / s;
+            /* one exp per element, in a loop of its own: the row keeps
+             * exp(x - m), then sums it and divides by s (the same bits as
+             * exp(x - m) / s with the exp computed twice; x may be y). An
+             * ordered float sum is never vectorised, a map is: with the exp
+             * inside the sum's loop (as ROW_MAX_SUMEXP has it) every exp
+             * ran scalar on PoCL. */
+            float m = -INFINITY;
+            SC_ROW_LOOP(j, len) m = fmax(m, p[j]);
+            m = SC_ROW_MAX(m);
+            SC_ROW_LOOP(j, len) q[j] = exp(p[j] - m);
+            float s = 0.0f;
+            SC_ROW_LOOP(j, len) s += q[j];
+            s = SC_ROW_SUM(s);
+            SC_ROW_LOOP(j, len) q[j] = q[j] / s;
         }
     SC_ROW_END
 }
