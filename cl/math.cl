@@ -54,6 +54,18 @@ inline uint sc_bcast_offset(uint i, uint4 shape, uint4 stride)
 #if BOP < 0 || BOP >= SC_BOP_COUNT
 #error "BOP: not a binary op code of sc_ops.h"
 #endif
+#if BOP == SC_BOP_COPY
+#define SC_BOP_APPLY(va, vb) (va)
+#elif BOP == SC_BOP_ADD
+#define SC_BOP_APPLY(va, vb) ((va) + (vb))
+#elif BOP == SC_BOP_SUB
+#define SC_BOP_APPLY(va, vb) ((va) - (vb))
+#elif BOP == SC_BOP_MUL
+#define SC_BOP_APPLY(va, vb) ((va) * (vb))
+#else /* SC_BOP_DIV */
+#define SC_BOP_APPLY(va, vb) ((va) / (vb))
+#endif
+
 __kernel void sc_math_binary(__global float *y, uint yo, __global const float *a, uint ao,
                              uint4 astride, __global const float *b, uint bo, uint4 bstride,
                              uint4 shape, uint n)
@@ -61,29 +73,34 @@ __kernel void sc_math_binary(__global float *y, uint yo, __global const float *a
     SC_EACH(i, n) {
 #ifdef FLAT /* same shapes: no index arithmetic (PoCL vectorises this) */
         float va = a[ao + i];
+        float vb = BOP == SC_BOP_COPY ? 0.0f : b[bo + i];
 #else
         float va = a[ao + sc_bcast_offset(i, shape, astride)];
+        float vb = BOP == SC_BOP_COPY ? 0.0f : b[bo + sc_bcast_offset(i, shape, bstride)];
 #endif
-#if BOP == SC_BOP_COPY
-        y[yo + i] = va;
-#else
-#ifdef FLAT
-        float vb = b[bo + i];
-#else
-        float vb = b[bo + sc_bcast_offset(i, shape, bstride)];
-#endif
-#if BOP == SC_BOP_ADD
-        y[yo + i] = va + vb;
-#elif BOP == SC_BOP_SUB
-        y[yo + i] = va - vb;
-#elif BOP == SC_BOP_MUL
-        y[yo + i] = va * vb;
-#else /* SC_BOP_DIV */
-        y[yo + i] = va / vb;
-#endif
-#endif
+        y[yo + i] = SC_BOP_APPLY(va, vb);
     }
 }
+
+/* The same over a pattern of at most two collapsed dimensions [rows, cols]
+ * (a bias over rows, a per-row scale, a scalar): a 2-D grid, so no index
+ * division; ACS and BCS (0 or 1) are the operands' column strides, fixed at
+ * build time so the loads along a row are contiguous or uniform (integer
+ * division has no vector form: sc_bcast_offset kept the general kernel
+ * scalar on PoCL). */
+#ifdef ACS
+__kernel void sc_math_binary2d(__global float *y, uint yo, __global const float *a, uint ao,
+                               uint ars, __global const float *b, uint bo, uint brs, uint rows,
+                               uint cols)
+{
+    const uint c = (uint)get_global_id(0), r = (uint)get_global_id(1);
+    if (c < cols && r < rows) {
+        float va = a[ao + r * ars + c * ACS];
+        float vb = BOP == SC_BOP_COPY ? 0.0f : b[bo + r * brs + c * BCS];
+        y[yo + r * cols + c] = SC_BOP_APPLY(va, vb);
+    }
+}
+#endif
 #endif
 
 #ifdef UOP
@@ -245,4 +262,14 @@ __kernel void sc_math_permute(__global float *y, uint yo, __global const float *
                               uint4 yshape, uint4 xstride, uint n)
 {
     SC_EACH(i, n) y[yo + i] = x[xo + sc_bcast_offset(i, yshape, xstride)];
+}
+
+/* The same when the last axis stays last with an extent that is a multiple
+ * of 4 (attention's head split and merge): shape and strides count float4s
+ * and a work-item moves 4 contiguous floats, a quarter of the index
+ * arithmetic and vector loads and stores. */
+__kernel void sc_math_permute4(__global float *y, uint yo, __global const float *x, uint xo,
+                               uint4 yshape, uint4 xstride, uint n4)
+{
+    SC_EACH(i, n4) vstore4(vload4(sc_bcast_offset(i, yshape, xstride), x + xo), i, y + yo);
 }

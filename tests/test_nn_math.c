@@ -57,6 +57,8 @@ START_TEST(binary_broadcast)
     const int64_t pairs[][2][3] = {
         {{2, 3, 5}, {2, 3, 5}}, {{7, 1, 13}, {1, 3, 13}}, {{1, 1, 13}, {7, 5, 13}},
         {{2, 3, 1}, {1, 1, 1}},
+        /* two collapsed dims (the 2-D kernel): a per-row value, a scalar */
+        {{4, 6, 1}, {4, 6, 9}}, {{1, 1, 1}, {3, 5, 7}},
     };
     for (int op = 0; op < 4; op++)
         for (size_t p = 0; p < sizeof pairs / sizeof pairs[0]; p++) {
@@ -230,6 +232,53 @@ START_TEST(reductions_and_shapes)
         red_ud r = {op};
         gc_case c = {.name = names[op], .n_in = 1, .ndim = {3}, .shape = {{2, 3, 5}},
                      .dev = red_dev, .ref = red_ref, .ud = &r, .second_order = true};
+        gc_check(&c);
+    }
+}
+END_TEST
+
+/* permute keeping the last axis, 8 long: the float4 kernel (attention's
+ * head split [B, T, H, D] -> [B, H, T, D]); value and gradients against
+ * the index arithmetic in double, the input a view at an odd offset (a
+ * slice of a larger variable) in the second case. */
+typedef struct perm4_ud {
+    int sliced;
+} perm4_ud;
+
+static sc_var *perm4_dev(sc_graph *g, sc_var **in, void *ud)
+{
+    const perm4_ud *u = ud;
+    int perm[4] = {0, 2, 1, 3};
+    sc_var *x = sc_nn_mul(g, in[0], in[0]);
+    if (u->sliced) { /* [2*3*5*8 + 3] -> drop 3 -> [2, 3, 5, 8] */
+        int64_t s[4] = {2, 3, 5, 8};
+        x = sc_nn_reshape(g, sc_nn_slice(g, x, 0, 3, 240), 4, s);
+    }
+    return sc_nn_permute(g, x, perm);
+}
+
+static void perm4_ref(double *const *in, double *out, void *ud)
+{
+    const perm4_ud *u = ud;
+    const double *x = in[0] + (u->sliced ? 3 : 0);
+    for (int a = 0; a < 2; a++)
+        for (int c = 0; c < 5; c++)
+            for (int b = 0; b < 3; b++)
+                for (int d = 0; d < 8; d++) {
+                    double v = x[((a * 3 + b) * 5 + c) * 8 + d];
+                    out[((a * 5 + c) * 3 + b) * 8 + d] = v * v;
+                }
+}
+
+START_TEST(permute_last_axis_kept)
+{
+    for (int sl = 0; sl < 2; sl++) {
+        perm4_ud u = {sl};
+        gc_case c = {.name = sl ? "permute4 (sliced)" : "permute4", .n_in = 1,
+                     .ndim = {sl ? 1 : 4}, .shape = {{2, 3, 5, 8}}, .dev = perm4_dev,
+                     .ref = perm4_ref, .ud = &u, .second_order = true};
+        if (sl)
+            c.shape[0][0] = 243;
         gc_check(&c);
     }
 }
@@ -560,8 +609,8 @@ END_TEST
 int main(void)
 {
     const tu_case cases[] = {
-        {"ops", 0, {binary_broadcast, unary_ops, reductions_and_shapes, sum_to_large,
-                matmul_variants, gemm_providers, gelu_fused_backward}},
+        {"ops", 0, {binary_broadcast, unary_ops, reductions_and_shapes, permute_last_axis_kept,
+                sum_to_large, matmul_variants, gemm_providers, gelu_fused_backward}},
         {"engine", 0, {engine_semantics, engine_no_leak_over_steps}},
     };
     return tu_run(TU_SUITE("nn_math", cases));

@@ -104,6 +104,30 @@ static sc_status launch_binary(int bop, bool flat, sc_tensor *y, const sc_tensor
                         "sc_math_binary", n, 10, args);
 }
 
+/* sc_math_binary2d over [rows, cols] = (shape.s2, shape.s3): a
+ * work-group spans a row's columns up to the work-group size, and rows
+ * when the columns are fewer. */
+static sc_status launch_binary2d(int bop, sc_tensor *y, const sc_tensor *a, cl_uint4 astr,
+                                 const sc_tensor *b, cl_uint4 bstr, cl_uint4 shape)
+{
+    sc_context *ctx = y->ctx;
+    char defs[48];
+    snprintf(defs, sizeof defs, "-DBOP=%d -DACS=%u -DBCS=%u", bop, astr.s[3], bstr.s[3]);
+    cl_kernel k;
+    SC_TRY(sc_kernel_get(ctx, "math", defs, "sc_math_binary2d", &k));
+    cl_mem ym = y->buf->mem, am = a->buf->mem, bm = b->buf->mem;
+    cl_uint yo = (cl_uint)y->offset, ao = (cl_uint)a->offset, bo = (cl_uint)b->offset;
+    cl_uint ars = astr.s[2], brs = bstr.s[2], rows = shape.s[2], cols = shape.s[3];
+    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(am), SC_ARG(ao), SC_ARG(ars),
+                      SC_ARG(bm), SC_ARG(bo), SC_ARG(brs), SC_ARG(rows), SC_ARG(cols)};
+    size_t l0 = 1;
+    while (l0 < cols && l0 < ctx->wg_size)
+        l0 *= 2;
+    size_t local[2] = {l0, ctx->wg_size / l0};
+    size_t global[2] = {cols, rows};
+    return sc_launch(ctx, k, "sc_math_binary2d", 2, global, local, 10, args);
+}
+
 sc_status sc_k_math_binary(int bop, sc_tensor *y, const sc_tensor *a, const sc_tensor *b)
 {
     int r = y->ndim;
@@ -117,6 +141,8 @@ sc_status sc_k_math_binary(int bop, sc_tensor *y, const sc_tensor *a, const sc_t
     /* no broadcasting at all: one collapsed dim with unit strides */
     bool flat = shape.s[0] == 1 && shape.s[1] == 1 && shape.s[2] == 1 && astr.s[3] == 1 &&
                 (bop == SC_BOP_COPY || bstr.s[3] == 1);
+    if (!flat && shape.s[0] == 1 && shape.s[1] == 1)
+        return launch_binary2d(bop, y, a, astr, b ? b : a, bstr, shape);
     return launch_binary(bop, flat, y, a, astr, b ? b : a, bstr, shape);
 }
 
@@ -212,16 +238,20 @@ sc_status sc_k_math_permute(sc_tensor *y, const sc_tensor *x, const int *perm)
         xstr[i] = s;
         s *= x->shape[i];
     }
+    /* the last axis kept, a multiple of 4 long: float4 units (every other
+     * stride of x is a multiple of that extent) */
+    int64_t v = r > 0 && perm[r - 1] == r - 1 && x->shape[r - 1] % 4 == 0 ? 4 : 1;
     cl_uint4 shape = {{1, 1, 1, 1}}, str = {{0, 0, 0, 0}};
     for (int i = 0; i < r; i++) {
-        shape.s[4 - r + i] = (cl_uint)y->shape[i];
-        str.s[4 - r + i] = (cl_uint)xstr[perm[i]];
+        shape.s[4 - r + i] = (cl_uint)(i == r - 1 ? y->shape[i] / v : y->shape[i]);
+        str.s[4 - r + i] = (cl_uint)(i == r - 1 ? xstr[perm[i]] : xstr[perm[i]] / v);
     }
     cl_mem ym = y->buf->mem, xm = x->buf->mem;
-    cl_uint yo = (cl_uint)y->offset, xo = (cl_uint)x->offset, n = (cl_uint)y->numel;
+    cl_uint yo = (cl_uint)y->offset, xo = (cl_uint)x->offset, n = (cl_uint)(y->numel / v);
     sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo),
                       SC_ARG(shape), SC_ARG(str), SC_ARG(n)};
-    return sc_launch_1d(y->ctx, "math", NULL, "sc_math_permute", n, 7, args);
+    return sc_launch_1d(y->ctx, "math", NULL, v == 4 ? "sc_math_permute4" : "sc_math_permute", n,
+                        7, args);
 }
 
 /* ---- GEMM ------------------------------------------------------------------------------ */
