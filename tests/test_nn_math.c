@@ -284,9 +284,10 @@ START_TEST(permute_last_axis_kept)
 }
 END_TEST
 
-/* sum_to at bias-gradient sizes: few outputs over many elements take the
- * work-group kernel, many outputs the per-output one (ops_math.c picks by
- * outputs vs device size); both against a double sum. The shapes cover a
+/* sum_to at bias-gradient sizes, each case in both forms (a work-group per
+ * output, a work-item per output) and in the device's own choice (on a GPU,
+ * groups for few outputs over many elements; on a CPU, items), against a
+ * double sum. The shapes cover a
  * reduced count that is not a multiple of the work-group, reduced dims on
  * both sides of a kept one, and a kept innermost dim (strided reads). */
 START_TEST(sum_to_large)
@@ -304,8 +305,11 @@ START_TEST(sum_to_large)
     };
     sc_rng rng;
     sc_rng_seed(&rng, 11);
-    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
-        const int64_t *xs = cases[c].x, *ts = cases[c].to;
+    static const char *forms[] = {"groups", "items", NULL}; /* NULL: the device's choice */
+    for (size_t c = 0; c < 3 * (sizeof cases / sizeof cases[0]); c++) {
+        const char *form = forms[c % 3];
+        TU_OK(sc_context_set_form(ctx, "sum_to", form));
+        const int64_t *xs = cases[c / 3].x, *ts = cases[c / 3].to;
         size_t n = (size_t)(xs[0] * xs[1] * xs[2]), nout = (size_t)(ts[0] * ts[1] * ts[2]);
         float *xv = malloc(n * sizeof *xv);
         double *want = calloc(nout, sizeof *want);
@@ -324,13 +328,14 @@ START_TEST(sum_to_large)
         TU_OK(sc_graph_status(g));
         float *got = tu_download(sc_var_tensor(y));
         char what[64];
-        snprintf(what, sizeof what, "sum_to case %zu", c);
+        snprintf(what, sizeof what, "sum_to case %zu (%s)", c / 3, form ? form : "auto");
         tu_assert_close(what, got, want, nout, 1e-5, 1e-4);
         free(got);
         free(xv);
         free(want);
         sc_graph_free(g);
     }
+    TU_OK(sc_context_set_form(ctx, "sum_to", NULL));
 }
 END_TEST
 

@@ -74,17 +74,19 @@ typedef struct sc_profile sc_profile;
  * SC_FORM_AUTO lets the device decide (a CPU and a GPU want different
  * forms); the others force one. Read once from the environment when the
  * context is made (SPURCL_GEMM=clblast|native|host,
- * SPURCL_CONV_LAYOUT=rows|elements, SPURCL_NORM=channels|slices); tests
+ * SPURCL_CONV_LAYOUT=rows|elements, SPURCL_NORM=channels|slices,
+ * SPURCL_SUM_TO=groups|items); tests
  * set them on a live context to cover every form on one device. */
 typedef enum sc_form {
     SC_FORM_AUTO = 0,
     SC_FORM_GEMM_CLBLAST, SC_FORM_GEMM_NATIVE, SC_FORM_GEMM_HOST,
     SC_FORM_CONV_ROWS, SC_FORM_CONV_ELEMENTS,
     SC_FORM_NORM_CHANNELS, SC_FORM_NORM_SLICES,
+    SC_FORM_SUM_GROUPS, SC_FORM_SUM_ITEMS,
 } sc_form;
 
 typedef struct sc_kernel_forms {
-    sc_form gemm, conv_layout, norm;
+    sc_form gemm, conv_layout, norm, sum_to;
 } sc_kernel_forms;
 
 struct sc_context {

@@ -304,6 +304,8 @@ static const form_family form_families[] = {
      {"rows", "elements", NULL}, {SC_FORM_CONV_ROWS, SC_FORM_CONV_ELEMENTS, SC_FORM_AUTO}},
     {"norm", "SPURCL_NORM", offsetof(sc_kernel_forms, norm), {"channels", "slices", NULL},
      {SC_FORM_NORM_CHANNELS, SC_FORM_NORM_SLICES, SC_FORM_AUTO}},
+    {"sum_to", "SPURCL_SUM_TO", offsetof(sc_kernel_forms, sum_to), {"groups", "items", NULL},
+     {SC_FORM_SUM_GROUPS, SC_FORM_SUM_ITEMS, SC_FORM_AUTO}},
 };
 
 /* Sets one family's form from `value` (NULL or "": the device decides);
