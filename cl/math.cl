@@ -215,6 +215,22 @@ __kernel void sc_math_sum_to(__global float *y, uint yo, __global const float *x
     }
 }
 
+/* sum_to over [R, C] -> [C] (the reduced axis outer, C a multiple of 4;
+ * a bias gradient): a work-item sums 4 neighbouring columns with vector
+ * loads, each column in row order, as sc_math_sum_to does it (the same
+ * bits). PoCL keeps a loop's body scalar; the float4 is the vector. */
+__kernel void sc_math_sum_cols4(__global float *y, uint yo, __global const float *x, uint xo,
+                                uint R, uint C4)
+{
+    SC_EACH(c, C4) {
+        __global const float *p = x + xo;
+        float4 acc = (float4)(0.0f);
+        for (uint r = 0; r < R; r++)
+            acc += vload4((size_t)r * C4 + c, p);
+        vstore4(acc, c, y + yo);
+    }
+}
+
 /* One work-group per output, a fixed-order tree over its reduced elements:
  * for few outputs over many elements (a bias gradient summed over batch and
  * pixels), which one work-item each would leave a GPU nearly idle. The

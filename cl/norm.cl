@@ -179,6 +179,28 @@ __kernel void sc_norm_affine_part(__global float *part, uint po, __global const 
     }
 }
 
+/* Pass 1 for D a multiple of 4: a work-item takes 4 neighbouring columns
+ * of one row class with vector loads (t over Q * D / 4), each column
+ * summed in the order above (the same bits). */
+__kernel void sc_norm_affine_part4(__global float *part, uint po, __global const float *gy,
+                                   uint go, __global const float *xh, uint xho, uint rows, uint D,
+                                   uint Q)
+{
+    const uint D4 = D / 4;
+    SC_EACH(t, Q * D4) {
+        uint q = t / D4, j = t % D4;
+        float4 sw = (float4)(0.0f), sb = (float4)(0.0f);
+        for (uint r = q; r < rows; r += Q) {
+            size_t at = (size_t)r * D4 + j;
+            float4 g = vload4(at, gy + go);
+            sw = fma(g, vload4(at, xh + xho), sw);
+            sb += g;
+        }
+        vstore4(sw, (size_t)q * D4 + j, part + po);
+        vstore4(sb, (size_t)(Q + q) * D4 + j, part + po);
+    }
+}
+
 /* Pass 2: gw[j] = sum_q part[q, j] (aff & NORM_W), gb[j] = sum_q
  * part[Q + q, j] (aff & NORM_B), q in order. */
 __kernel void sc_norm_affine_grad(__global float *gw, uint gwo, __global float *gb, uint gbo,

@@ -220,13 +220,13 @@ sc_status sc_k_math_sum_to(sc_tensor *y, const sc_tensor *x)
     cl_uint yo = (cl_uint)y->offset, xo = (cl_uint)x->offset, n = (cl_uint)y->numel;
     sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo),
                       SC_ARG(cshape), SC_ARG(cred), SC_ARG(n)};
-    /* A work-group per output when the outputs are too few to fill the device
-     * and each sums many elements; else one work-item per output. */
-    /* A CPU device runs the per-output kernel: PoCL vectorises it across
-     * neighbouring outputs and it was 1.3-5x faster than the work-group
-     * form at every bias-gradient shape measured (2-core EPYC: [6400, 64]
-     * to [64] 0.37 against 1.15 ms; [32, 100352] to [32] 2.7 against 3.6
-     * ms), which is for GPUs. SPURCL_SUM_TO (ctx->forms) forces either. */
+    /* A GPU takes a work-group per output when the outputs are too few to
+     * fill it and each sums many elements, else a work-item per output. A
+     * CPU device always takes the work-item per output: on PoCL it was
+     * 1.3-5x faster than the work-group form at every bias-gradient shape
+     * measured (2-core EPYC: [6400, 64] to [64] 0.37 against 1.15 ms; [32,
+     * 100352] to [32] 2.7 against 3.6 ms). SPURCL_SUM_TO (ctx->forms)
+     * forces either. */
     size_t per_out = (size_t)(x->numel / (n ? n : 1));
     sc_form form = y->ctx->forms.sum_to;
     bool group = form == SC_FORM_AUTO
@@ -234,6 +234,11 @@ sc_status sc_k_math_sum_to(sc_tensor *y, const sc_tensor *x)
                      : form == SC_FORM_SUM_GROUPS;
     if (group)
         return sc_launch_groups(y->ctx, "math", NULL, "sc_math_sum_to_group", n, 7, args);
+    if (m == 2 && cr[0] && !cr[1] && cs[1] % 4 == 0) { /* [R, C] -> [C]: columns by 4 */
+        cl_uint R = (cl_uint)cs[0], C4 = (cl_uint)(cs[1] / 4);
+        sc_karg a4[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo), SC_ARG(R), SC_ARG(C4)};
+        return sc_launch_1d(y->ctx, "math", NULL, "sc_math_sum_cols4", C4, 6, a4);
+    }
     return sc_launch_1d(y->ctx, "math", NULL, "sc_math_sum_to", n, 7, args);
 }
 

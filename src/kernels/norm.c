@@ -231,8 +231,9 @@ sc_status sc_k_norm_affine_grad(sc_tensor *gw, sc_tensor *gb, const sc_tensor *g
     cl_uint po = (cl_uint)part->offset, go = (cl_uint)gy->offset, xho = (cl_uint)xh->offset;
     sc_karg a1[] = {SC_ARG(pm),  SC_ARG(po),   SC_ARG(gm), SC_ARG(go), SC_ARG(xhm),
                     SC_ARG(xho), SC_ARG(rows), SC_ARG(D),  SC_ARG(Q)};
-    sc_status st = sc_launch_1d(ctx, "norm", NULL, "sc_norm_affine_part", (size_t)Q * D,
-                          sizeof a1 / sizeof a1[0], a1);
+    bool by4 = D % 4 == 0;
+    sc_status st = sc_launch_1d(ctx, "norm", NULL, by4 ? "sc_norm_affine_part4" : "sc_norm_affine_part",
+                                (size_t)Q * (by4 ? D / 4 : D), sizeof a1 / sizeof a1[0], a1);
     if (st == SC_OK) {
         cl_mem gwm = gw ? gw->buf->mem : any->buf->mem, gbm = gb ? gb->buf->mem : any->buf->mem;
         cl_uint gwo = gw ? (cl_uint)gw->offset : 0, gbo = gb ? (cl_uint)gb->offset : 0;
