@@ -73,6 +73,50 @@ def geomean(xs):
     return math.exp(sum(math.log(x) for x in xs) / len(xs)) if xs else None
 
 
+def num(rec, key):
+    v = None if rec is None else rec.get(key)
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+
+def print_table(header, table, markdown, note):
+    if markdown:
+        print("| " + " | ".join(header) + " |")
+        print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
+        for row in table:
+            print("| " + " | ".join(row) + " |")
+        print()
+        print(note)
+    else:
+        widths = [max(len(r[i]) for r in table + [header]) for i in range(len(header))]
+        line = lambda r: "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
+        print(line(header))
+        print("  ".join("-" * w for w in widths))
+        for row in table:
+            print(line(row))
+        print(note)
+
+
+def memory_table(names, sp, th, markdown):
+    """Memory of the model steps (entries named model.*): the lines' pool_peak_mb,
+    rss_peak_mb and rss_growth_kb (spurcl-bench, torch_bench.py)."""
+    f = lambda v, d=1: "-" if v is None else f"{v:.{d}f}"
+    header = ["name", "spurcl pool peak MB", "spurcl RSS peak MB", "torch RSS peak MB",
+              "RSS ratio", "spurcl pool growth kB", "spurcl RSS growth kB", "torch RSS growth kB"]
+    table = []
+    for n in names:
+        if not n.startswith("model."):
+            continue
+        s, t = sp.get(n), th.get(n)
+        sr, tr = num(s, "rss_peak_mb"), num(t, "rss_peak_mb")
+        table.append([n, f(num(s, "pool_peak_mb")), f(sr), f(tr), fmt_ratio(ratio(sr, tr)),
+                      f(num(s, "pool_growth_kb")), f(num(s, "rss_growth_kb"), 0),
+                      f(num(t, "rss_growth_kb"), 0)])
+    print_table(header, table, markdown,
+                "peak resident set of the whole process over the timed forward+backward runs "
+                "(VmHWM, reset before them); on a CPU device the pool's buffers are host memory")
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description="spurcl vs PyTorch benchmark ratio table (ratio = spurcl / torch; < 1 means spurcl is faster).")
     ap.add_argument("spurcl", help="spurcl-bench output (JSON lines)")
@@ -80,6 +124,10 @@ def main():
     ap.add_argument("--shapes", default=os.path.join(HERE, "shapes.json"),
                     help="shapes file giving the row order (default bench/shapes.json; ignored if absent)")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    ap.add_argument("--memory", action="store_true",
+                    help="the memory table instead: per model entry, spurcl's pool peak, both "
+                         "sides' peak resident set over the timed forward+backward runs and its "
+                         "growth from the first run to the last")
     args = ap.parse_args()
 
     sp, sp_order = read_jsonl(args.spurcl, "spurcl")
@@ -91,6 +139,9 @@ def main():
     for n in sp_order + th_order:
         if n not in names:
             names.append(n)
+
+    if args.memory:
+        return memory_table(names, sp, th, args.markdown)
 
     header = ["name", "spurcl fwd ms", "torch fwd ms", "fwd ratio",
               "spurcl fwd+bwd ms", "torch fwd+bwd ms", "fwd+bwd ratio"]
@@ -108,21 +159,7 @@ def main():
     threads = sorted({str(r.get("threads")) for r in th.values() if r.get("threads") is not None})
     note = f"ratio = spurcl / torch (< 1: spurcl faster); torch threads: {', '.join(threads) or '-'}"
 
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-        for row in table:
-            print("| " + " | ".join(row) + " |")
-        print()
-        print(note)
-    else:
-        widths = [max(len(r[i]) for r in table + [header]) for i in range(len(header))]
-        line = lambda r: "  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r))
-        print(line(header))
-        print("  ".join("-" * w for w in widths))
-        for row in table:
-            print(line(row))
-        print(note)
+    print_table(header, table, args.markdown, note)
     return 0
 
 

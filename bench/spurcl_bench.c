@@ -262,17 +262,77 @@ static double run_once(bench *b, sc_graph *g, bool backward)
     return st == SC_OK && y ? t : -1;
 }
 
-static double median_ms(bench *b, sc_graph *g, bool backward, int warmup, int repeat)
+/* ---- memory: the pool's peak and the process's resident set --------------
+ * On a CPU device the pool's buffers are host memory too, so the resident
+ * set is what the step costs the machine; on a GPU the pool's peak is the
+ * device memory. Per entry: the peak of both over the timed runs (the
+ * kernel's VmHWM, reset through /proc/self/clear_refs, Linux >= 4.0) and
+ * their growth from the first timed run to the last (0 when nothing
+ * leaks or accumulates across steps). */
+typedef struct mem_report {
+    double rss_first_kb, rss_last_kb, rss_peak_kb;
+    uint64_t pool_first, pool_last, pool_peak;
+} mem_report;
+
+static double proc_status_kb(const char *key)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    double v = -1;
+    size_t n = strlen(key);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, n) && line[n] == ':') {
+            v = atof(line + n + 1);
+            break;
+        }
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static void reset_rss_peak(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+}
+
+static void mem_mark(sc_context *ctx, double *rss_kb, uint64_t *pool_bytes)
+{
+    sc_pool_stats ps;
+    sc_pool_get_stats(ctx, &ps);
+    *rss_kb = proc_status_kb("VmRSS");
+    *pool_bytes = ps.bytes_in_use;
+}
+
+static double median_ms(bench *b, sc_graph *g, bool backward, int warmup, int repeat,
+                        mem_report *mem)
 {
     for (int i = 0; i < warmup; i++)
         if (run_once(b, g, backward) < 0)
             return -1;
+    if (mem) {
+        reset_rss_peak();
+        sc_pool_reset_peak(b->ctx);
+    }
     double *t = malloc((size_t)repeat * sizeof *t);
-    for (int i = 0; i < repeat; i++)
+    for (int i = 0; i < repeat; i++) {
         if ((t[i] = run_once(b, g, backward)) < 0) {
             free(t);
             return -1;
         }
+        if (mem && i == 0)
+            mem_mark(b->ctx, &mem->rss_first_kb, &mem->pool_first);
+    }
+    if (mem) {
+        sc_pool_stats ps;
+        mem_mark(b->ctx, &mem->rss_last_kb, &mem->pool_last);
+        sc_pool_get_stats(b->ctx, &ps);
+        mem->pool_peak = ps.bytes_peak;
+        mem->rss_peak_kb = proc_status_kb("VmHWM");
+    }
     qsort(t, (size_t)repeat, sizeof *t, cmp_double);
     double m = repeat % 2 ? t[repeat / 2] : 0.5 * (t[repeat / 2 - 1] + t[repeat / 2]);
     free(t);
@@ -490,16 +550,17 @@ int main(int argc, char **argv)
         sc_rng_seed(&b.rng, 7);
         double fwd = -1, fb = -1;
         sc_queue_stats qf = {0}, qb = {0};
+        mem_report mem = {0};
         bool counted_f = false, counted_b = false;
         if (setup(&b) == 0) {
             if (!fwdbwd_only) {
-                fwd = median_ms(&b, g, false, warmup, repeat);
+                fwd = median_ms(&b, g, false, warmup, repeat, NULL);
                 if (fwd < 0)
                     fprintf(stderr, "# %s: %s\n", name, sc_last_error());
                 else
                     counted_f = count_run(&b, g, false, &qf) == 0;
             }
-            fb = median_ms(&b, g, true, warmup, repeat);
+            fb = median_ms(&b, g, true, warmup, repeat, &mem);
             if (fb < 0)
                 fprintf(stderr, "# %s (backward): %s\n", name, sc_last_error());
             else
@@ -516,12 +577,20 @@ int main(int argc, char **argv)
             print_counts("fwd", &qf);
         if (counted_b)
             print_counts("fwdbwd", &qb);
+        if (fb >= 0)
+            printf(", \"pool_peak_mb\": %.2f, \"pool_growth_kb\": %.1f, \"rss_peak_mb\": %.1f, "
+                   "\"rss_growth_kb\": %.0f",
+                   (double)mem.pool_peak / 1048576.0,
+                   ((double)mem.pool_last - (double)mem.pool_first) / 1024.0,
+                   mem.rss_peak_kb / 1024.0, mem.rss_last_kb - mem.rss_first_kb);
         printf(", \"device\": \"%s\"}\n", sc_context_device(ctx)->name);
         fflush(stdout);
         for (int i = 0; i < b.n_in; i++)
             sc_param_free(b.in[i]);
         sc_model_free(b.model);
         free(b.labels);
+        sc_graph_reset(g);
+        sc_pool_trim(ctx); /* each entry's resident set starts without the last one's buffers */
     }
     sc_graph_free(g);
     sc_context_free(ctx);

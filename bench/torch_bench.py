@@ -186,18 +186,52 @@ def loaded_blas():
         return "unknown"
 
 
-def median_ms(fn, repeat, warmup, sync):
+def proc_status_kb(key):
+    """A /proc/self/status entry in kB (VmRSS, VmHWM), or None."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return float(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def reset_rss_peak():
+    """Resets VmHWM to the current resident set (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def median_ms(fn, repeat, warmup, sync, mem=None):
     """Median wall time of fn in ms; sync() waits for queued device work, so a
-    GPU time covers the kernels and not only their launch."""
+    GPU time covers the kernels and not only their launch. With a dict `mem`,
+    fills rss_peak_mb (VmHWM over the timed runs) and rss_growth_kb (VmRSS
+    after the last timed run minus after the first), as spurcl-bench does."""
     for _ in range(warmup):
         fn()
     sync()
+    if mem is not None:
+        reset_rss_peak()
     times = []
-    for _ in range(repeat):
+    first = None
+    for i in range(repeat):
         t0 = time.perf_counter()
         fn()
         sync()
         times.append((time.perf_counter() - t0) * 1e3)
+        if i == 0:
+            first = proc_status_kb("VmRSS")
+    if mem is not None:
+        last, peak = proc_status_kb("VmRSS"), proc_status_kb("VmHWM")
+        if peak is not None:
+            mem["rss_peak_mb"] = round(peak / 1024, 1)
+        if first is not None and last is not None:
+            mem["rss_growth_kb"] = round(last - first)
     return statistics.median(times)
 
 
@@ -230,14 +264,20 @@ def main():
         if args.only and args.only not in e["name"]:
             continue
         fwd, fwdbwd = build(e, models)
+        mem = {}
+        if args.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
         rec = {
             "name": e["name"],
             "impl": "torch",
             "fwd_ms": round(median_ms(fwd, args.repeat, args.warmup, sync), 4),
-            "fwdbwd_ms": round(median_ms(fwdbwd, args.repeat, args.warmup, sync), 4),
+            "fwdbwd_ms": round(median_ms(fwdbwd, args.repeat, args.warmup, sync, mem), 4),
             "threads": args.threads,
             "device": args.device,
         }
+        if args.device.startswith("cuda"):
+            mem["cuda_peak_mb"] = round(torch.cuda.max_memory_allocated() / 1048576, 2)
+        rec.update(mem)
         print(json.dumps(rec), flush=True)
     return 0
 

@@ -574,6 +574,20 @@ START_TEST(pool_does_not_grow)
     ck_assert_uint_eq(st.buffers_allocated, 7); /* one per live tensor, none after */
     ck_assert_uint_eq(st.bytes_in_use, 0);
     ck_assert_uint_eq(st.reuses, 999u * 7u);
+    /* a new peak starts at what is in use */
+    ck_assert_uint_ge(st.bytes_peak, 100003u * 4u); /* the cycles held all seven at once */
+    sc_tensor *big;
+    int64_t nbig = 5000;
+    TU_OK(sc_tensor_create(ctx, SC_F32, 1, &nbig, &big));
+    sc_pool_reset_peak(ctx);
+    sc_pool_get_stats(ctx, &st);
+    ck_assert_uint_eq(st.bytes_peak, st.bytes_in_use);
+    ck_assert_uint_ge(st.bytes_in_use, 5000u * 4u);
+    sc_tensor_free(big);
+    sc_pool_get_stats(ctx, &st);
+    ck_assert_uint_eq(st.bytes_in_use, 0);
+    ck_assert_uint_ge(st.bytes_peak, 5000u * 4u);
+    ck_assert_uint_lt(st.bytes_peak, 100003u * 4u); /* below the cycles' peak: it was reset */
     sc_pool_trim(ctx);
     sc_pool_get_stats(ctx, &st);
     ck_assert_uint_eq(st.buffers_live, 0);

@@ -81,6 +81,9 @@ typedef struct sc_pool_stats {
 } sc_pool_stats;
 
 SC_API void sc_pool_get_stats(const sc_context *ctx, sc_pool_stats *stats);
+/* Starts a new peak: bytes_peak becomes bytes_in_use (a benchmark's peak
+ * per measured step). */
+SC_API void sc_pool_reset_peak(sc_context *ctx);
 /* Releases every free (unused) pooled buffer to the driver. */
 SC_API void sc_pool_trim(sc_context *ctx);
 

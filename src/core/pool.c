@@ -147,4 +147,6 @@ void sc_pool_release(sc_pool *p, sc_buffer *b)
 
 void sc_pool_get_stats(const sc_context *ctx, sc_pool_stats *stats) { *stats = ctx->pool->stats; }
 
+void sc_pool_reset_peak(sc_context *ctx) { ctx->pool->stats.bytes_peak = ctx->pool->stats.bytes_in_use; }
+
 void sc_pool_trim(sc_context *ctx) { release_free_lists(ctx->pool); }
