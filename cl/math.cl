@@ -231,6 +231,37 @@ __kernel void sc_math_sum_cols4(__global float *y, uint yo, __global const float
     }
 }
 
+/* sum_to over [A, C, B] -> [C] with B contiguous and a multiple of 4 (a
+ * convolution's bias gradient: [N, O, OH*OW]), in two passes with a fixed
+ * order. Pass 1, a work-item per (c, a): part[c * A + a] = the sum of the
+ * run x[a, c, 0..B) by float4 (lane k sums b = k mod 4 in order, then
+ * (l0 + l1) + (l2 + l3)). Pass 2, a work-item per c: y[c] = the sum of
+ * part[c, 0..A) in order. Many work-items over the runs where a work-item
+ * per channel left one core with 32 long sums, and vector loads. */
+__kernel void sc_math_sum_runs4(__global float *part, __global const float *x, uint xo, uint A,
+                                uint C, uint B4)
+{
+    SC_EACH(t, A * C) {
+        uint c = t / A, a = t % A;
+        __global const float *p = x + xo + ((size_t)a * C + c) * B4 * 4;
+        float4 acc = (float4)(0.0f);
+        for (uint b = 0; b < B4; b++)
+            acc += vload4(b, p);
+        part[t] = (acc.s0 + acc.s1) + (acc.s2 + acc.s3);
+    }
+}
+
+__kernel void sc_math_sum_parts(__global float *y, uint yo, __global const float *part, uint A,
+                                uint C)
+{
+    SC_EACH(c, C) {
+        float s = 0.0f;
+        for (uint a = 0; a < A; a++)
+            s += part[(size_t)c * A + a];
+        y[yo + c] = s;
+    }
+}
+
 /* One work-group per output, a fixed-order tree over its reduced elements:
  * for few outputs over many elements (a bias gradient summed over batch and
  * pixels), which one work-item each would leave a GPU nearly idle. The

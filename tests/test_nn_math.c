@@ -297,6 +297,7 @@ START_TEST(sum_to_large)
         int64_t x[3], to[3];
     } cases[] = {
         {{37, 5, 301}, {1, 5, 1}},   /* conv bias: batch and pixels */
+        {{37, 5, 304}, {1, 5, 1}},   /* the same, pixels by 4 (CPU: two passes) */
         {{1, 2177, 64}, {1, 1, 64}}, /* linear bias over 2177 rows */
         {{3, 700, 1}, {3, 1, 1}},    /* inner reduction */
         {{4, 3, 2000}, {4, 3, 1}},   /* more outputs, shorter sums */

@@ -186,6 +186,31 @@ sc_status sc_k_math_gelu_backward(sc_tensor *y, const sc_tensor *gy, const sc_te
 
 /* ---- sum_to and permute ----------------------------------------------------------- */
 
+/* sum_to over [A, C, B] -> [C], B a multiple of 4 (cl/math.cl's
+ * sc_math_sum_runs4, then sc_math_sum_parts over a pooled [C, A]). */
+static sc_status sum_runs(sc_tensor *y, const sc_tensor *x, int64_t A, int64_t C, int64_t B)
+{
+    sc_context *ctx = y->ctx;
+    int64_t ps[2] = {C, A};
+    sc_tensor *part;
+    SC_TRY(sc_tensor_create(ctx, SC_F32, 2, ps, &part));
+    cl_mem pm = part->buf->mem, xm = x->buf->mem, ym = y->buf->mem;
+    cl_uint xo = (cl_uint)x->offset, yo = (cl_uint)y->offset, po = (cl_uint)part->offset;
+    cl_uint a = (cl_uint)A, c = (cl_uint)C, b4 = (cl_uint)(B / 4);
+    sc_status st = SC_OK;
+    if (po) /* a pooled tensor starts its buffer; the kernels take no offset for it */
+        st = sc_error_set(SC_ERR_STATE, "sum_to: scratch at offset %u", po);
+    sc_karg a1[] = {SC_ARG(pm), SC_ARG(xm), SC_ARG(xo), SC_ARG(a), SC_ARG(c), SC_ARG(b4)};
+    if (st == SC_OK)
+        st = sc_launch_1d(ctx, "math", NULL, "sc_math_sum_runs4", (size_t)A * (size_t)C, 6, a1);
+    sc_karg a2[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(pm), SC_ARG(a), SC_ARG(c)};
+    if (st == SC_OK)
+        st = sc_launch_1d(ctx, "math", NULL, "sc_math_sum_parts", (size_t)C, 5, a2);
+    /* in-order queue: the buffer's next user is enqueued after these */
+    sc_tensor_free(part);
+    return st;
+}
+
 sc_status sc_k_math_sum_to(sc_tensor *y, const sc_tensor *x)
 {
     /* target aligned to x's rank; collapse: runs of equal reduce-flag, dims
@@ -234,6 +259,10 @@ sc_status sc_k_math_sum_to(sc_tensor *y, const sc_tensor *x)
                      : form == SC_FORM_SUM_GROUPS;
     if (group)
         return sc_launch_groups(y->ctx, "math", NULL, "sc_math_sum_to_group", n, 7, args);
+    /* [A, C, B] -> [C] (or [C, B] -> [C]), B contiguous: runs by 4, two passes */
+    bool runs = (m == 3 && cr[0] && !cr[1] && cr[2]) || (m == 2 && !cr[0] && cr[1]);
+    if (runs && cs[m - 1] % 4 == 0)
+        return sum_runs(y, x, m == 3 ? cs[0] : 1, cs[m - 2], cs[m - 1]);
     if (m == 2 && cr[0] && !cr[1] && cs[1] % 4 == 0) { /* [R, C] -> [C]: columns by 4 */
         cl_uint R = (cl_uint)cs[0], C4 = (cl_uint)(cs[1] / 4);
         sc_karg a4[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo), SC_ARG(R), SC_ARG(C4)};
