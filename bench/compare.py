@@ -2,6 +2,7 @@
 """Print the spurcl / PyTorch ratio table from two benchmark JSON-lines files.
 
     python3 bench/compare.py SPURCL.jsonl TORCH.jsonl [--shapes bench/shapes.json] [--markdown]
+    python3 bench/compare.py 'DIR/spurcl*.jsonl' 'DIR/torch*.jsonl'   # median of the runs
 
 Each input line is {"name", "impl", "fwd_ms", "fwdbwd_ms", "threads"} (see the
 "schema" key of bench/shapes.json). The first file is spurcl's, the second
@@ -13,9 +14,11 @@ in order of appearance. A time that is missing, null or not positive shows as
 the ratios over the entries that have both sides.
 """
 import argparse
+import glob
 import json
 import math
 import os
+import statistics
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,6 +46,31 @@ def read_jsonl(path, expect_impl):
                 order.append(rec["name"])
             rows[rec["name"]] = rec
     return rows, order
+
+
+def read_runs(pattern, expect_impl):
+    """One file, or a glob of several runs of the same side: each entry's
+    numbers become their median over the runs (the issue's 'median of 3')."""
+    files = sorted(glob.glob(pattern)) if any(c in pattern for c in "*?[") else [pattern]
+    if not files:
+        sys.exit(f"compare.py: no file matches {pattern}")
+    runs = [read_jsonl(f, expect_impl) for f in files]
+    if len(runs) == 1:
+        return runs[0]
+    order = []
+    for _, o in runs:
+        order += [n for n in o if n not in order]
+    merged = {}
+    for n in order:
+        recs = [r[n] for r, _ in runs if n in r]
+        m = dict(recs[-1])
+        for k in m:
+            vals = [r.get(k) for r in recs]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+                m[k] = statistics.median(vals)
+        m["runs"] = len(recs)
+        merged[n] = m
+    return merged, order
 
 
 def ms(rec, key):
@@ -119,8 +147,9 @@ def memory_table(names, sp, th, markdown):
 
 def main():
     ap = argparse.ArgumentParser(description="spurcl vs PyTorch benchmark ratio table (ratio = spurcl / torch; < 1 means spurcl is faster).")
-    ap.add_argument("spurcl", help="spurcl-bench output (JSON lines)")
-    ap.add_argument("torch", help="torch_bench.py output (JSON lines)")
+    ap.add_argument("spurcl", help="spurcl-bench output (JSON lines); a quoted glob of several "
+                                   "runs takes each number's median over them")
+    ap.add_argument("torch", help="torch_bench.py output (JSON lines); a glob as for spurcl")
     ap.add_argument("--shapes", default=os.path.join(HERE, "shapes.json"),
                     help="shapes file giving the row order (default bench/shapes.json; ignored if absent)")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
@@ -130,8 +159,8 @@ def main():
                          "growth from the first run to the last")
     args = ap.parse_args()
 
-    sp, sp_order = read_jsonl(args.spurcl, "spurcl")
-    th, th_order = read_jsonl(args.torch, "torch")
+    sp, sp_order = read_runs(args.spurcl, "spurcl")
+    th, th_order = read_runs(args.torch, "torch")
     names = []
     if os.path.exists(args.shapes):
         with open(args.shapes) as f:
