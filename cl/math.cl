@@ -304,19 +304,34 @@ void sc_math_sum_to_group(__global float *y, uint yo, __global const float *x, u
 }
 
 /* y = x permuted: y[j0,j1,j2,j3] = x[i] with i = sum_k j_k * xstride[k]
- * (xstride lists x's strides in y's axis order). */
-__kernel void sc_math_permute(__global float *y, uint yo, __global const float *x, uint xo,
-                              uint4 yshape, uint4 xstride, uint n)
+ * (xstride lists x's strides in y's axis order), on a 3-D grid (y's axes 3,
+ * 2, and 0 and 1 together): one division per work-item, by a value the whole
+ * row shares, where sc_bcast_offset's three per element kept PoCL scalar
+ * (a [B, D, P] -> [B, P, D] transpose, the ViT's patch tokens: 2.1 -> 0.9
+ * ms). */
+__kernel void sc_math_permute3d(__global float *y, uint yo, __global const float *x, uint xo,
+                                uint4 yshape, uint4 xstride)
 {
-    SC_EACH(i, n) y[yo + i] = x[xo + sc_bcast_offset(i, yshape, xstride)];
+    const uint j3 = (uint)get_global_id(0), j2 = (uint)get_global_id(1);
+    const uint j01 = (uint)get_global_id(2);
+    if (j3 < yshape.s3 && j2 < yshape.s2) {
+        uint j1 = j01 % yshape.s1, j0 = j01 / yshape.s1;
+        uint at = j0 * xstride.s0 + j1 * xstride.s1 + j2 * xstride.s2 + j3 * xstride.s3;
+        y[yo + ((j01 * yshape.s2) + j2) * yshape.s3 + j3] = x[xo + at];
+    }
 }
 
 /* The same when the last axis stays last with an extent that is a multiple
  * of 4 (attention's head split and merge): shape and strides count float4s
- * and a work-item moves 4 contiguous floats, a quarter of the index
- * arithmetic and vector loads and stores. */
+ * and a work-item moves 4 contiguous floats with vector loads and stores. */
 __kernel void sc_math_permute4(__global float *y, uint yo, __global const float *x, uint xo,
-                               uint4 yshape, uint4 xstride, uint n4)
+                               uint4 yshape, uint4 xstride)
 {
-    SC_EACH(i, n4) vstore4(vload4(sc_bcast_offset(i, yshape, xstride), x + xo), i, y + yo);
+    const uint j3 = (uint)get_global_id(0), j2 = (uint)get_global_id(1);
+    const uint j01 = (uint)get_global_id(2);
+    if (j3 < yshape.s3 && j2 < yshape.s2) {
+        uint j1 = j01 % yshape.s1, j0 = j01 / yshape.s1;
+        uint at = j0 * xstride.s0 + j1 * xstride.s1 + j2 * xstride.s2 + j3 * xstride.s3;
+        vstore4(vload4(at, x + xo), ((j01 * yshape.s2) + j2) * yshape.s3 + j3, y + yo);
+    }
 }

@@ -290,11 +290,22 @@ sc_status sc_k_math_permute(sc_tensor *y, const sc_tensor *x, const int *perm)
         str.s[4 - r + i] = (cl_uint)(i == r - 1 ? xstr[perm[i]] : xstr[perm[i]] / v);
     }
     cl_mem ym = y->buf->mem, xm = x->buf->mem;
-    cl_uint yo = (cl_uint)y->offset, xo = (cl_uint)x->offset, n = (cl_uint)(y->numel / v);
-    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo),
-                      SC_ARG(shape), SC_ARG(str), SC_ARG(n)};
-    return sc_launch_1d(y->ctx, "math", NULL, v == 4 ? "sc_math_permute4" : "sc_math_permute", n,
-                        7, args);
+    cl_uint yo = (cl_uint)y->offset, xo = (cl_uint)x->offset;
+    int64_t n = y->numel;
+    sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo), SC_ARG(shape), SC_ARG(str)};
+    if (n == 0)
+        return SC_OK;
+    /* a 3-D grid [y3, y2, y0 * y1], a work-group along y3 (float4s for v 4) */
+    sc_context *ctx = y->ctx;
+    const char *name = v == 4 ? "sc_math_permute4" : "sc_math_permute3d";
+    cl_kernel k;
+    SC_TRY(sc_kernel_get(ctx, "math", NULL, name, &k));
+    size_t l0 = 1;
+    while (l0 < shape.s[3] && l0 < ctx->wg_size)
+        l0 *= 2;
+    size_t local[3] = {l0, ctx->wg_size / l0, 1};
+    size_t global[3] = {shape.s[3], shape.s[2], (size_t)shape.s[0] * shape.s[1]};
+    return sc_launch(ctx, k, name, 3, global, local, 6, args);
 }
 
 /* ---- GEMM ------------------------------------------------------------------------------ */
