@@ -238,8 +238,8 @@ __kernel void sc_math_sum_cols4(__global float *y, uint yo, __global const float
  * (l0 + l1) + (l2 + l3)). Pass 2, a work-item per c: y[c] = the sum of
  * part[c, 0..A) in order. Many work-items over the runs where a work-item
  * per channel left one core with 32 long sums, and vector loads. */
-__kernel void sc_math_sum_runs4(__global float *part, __global const float *x, uint xo, uint A,
-                                uint C, uint B4)
+__kernel void sc_math_sum_runs4(__global float *part, uint po, __global const float *x, uint xo,
+                                uint A, uint C, uint B4)
 {
     SC_EACH(t, A * C) {
         uint c = t / A, a = t % A;
@@ -247,17 +247,17 @@ __kernel void sc_math_sum_runs4(__global float *part, __global const float *x, u
         float4 acc = (float4)(0.0f);
         for (uint b = 0; b < B4; b++)
             acc += vload4(b, p);
-        part[t] = (acc.s0 + acc.s1) + (acc.s2 + acc.s3);
+        part[po + t] = (acc.s0 + acc.s1) + (acc.s2 + acc.s3);
     }
 }
 
-__kernel void sc_math_sum_parts(__global float *y, uint yo, __global const float *part, uint A,
-                                uint C)
+__kernel void sc_math_sum_parts(__global float *y, uint yo, __global const float *part, uint po,
+                                uint A, uint C)
 {
     SC_EACH(c, C) {
         float s = 0.0f;
         for (uint a = 0; a < A; a++)
-            s += part[(size_t)c * A + a];
+            s += part[po + (size_t)c * A + a];
         y[yo + c] = s;
     }
 }

@@ -104,9 +104,20 @@ static sc_status launch_binary(int bop, bool flat, sc_tensor *y, const sc_tensor
                         "sc_math_binary", n, 10, args);
 }
 
-/* sc_math_binary2d over [rows, cols] = (shape.s2, shape.s3): a
- * work-group spans a row's columns up to the work-group size, and rows
- * when the columns are fewer. */
+/* The work-group of a 2-D or 3-D grid whose first axis runs along rows of
+ * `cols` elements: the row's columns up to the work-group size (a power of
+ * two), and rows when the columns are fewer. */
+static void row_group(const sc_context *ctx, size_t cols, size_t local[3])
+{
+    size_t l0 = 1;
+    while (l0 < cols && l0 < ctx->wg_size)
+        l0 *= 2;
+    local[0] = l0;
+    local[1] = ctx->wg_size / l0;
+    local[2] = 1;
+}
+
+/* sc_math_binary2d over [rows, cols] = (shape.s2, shape.s3). */
 static sc_status launch_binary2d(int bop, sc_tensor *y, const sc_tensor *a, cl_uint4 astr,
                                  const sc_tensor *b, cl_uint4 bstr, cl_uint4 shape)
 {
@@ -120,11 +131,8 @@ static sc_status launch_binary2d(int bop, sc_tensor *y, const sc_tensor *a, cl_u
     cl_uint ars = astr.s[2], brs = bstr.s[2], rows = shape.s[2], cols = shape.s[3];
     sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(am), SC_ARG(ao), SC_ARG(ars),
                       SC_ARG(bm), SC_ARG(bo), SC_ARG(brs), SC_ARG(rows), SC_ARG(cols)};
-    size_t l0 = 1;
-    while (l0 < cols && l0 < ctx->wg_size)
-        l0 *= 2;
-    size_t local[2] = {l0, ctx->wg_size / l0};
-    size_t global[2] = {cols, rows};
+    size_t local[3], global[2] = {cols, rows};
+    row_group(ctx, cols, local);
     return sc_launch(ctx, k, "sc_math_binary2d", 2, global, local, 10, args);
 }
 
@@ -197,15 +205,12 @@ static sc_status sum_runs(sc_tensor *y, const sc_tensor *x, int64_t A, int64_t C
     cl_mem pm = part->buf->mem, xm = x->buf->mem, ym = y->buf->mem;
     cl_uint xo = (cl_uint)x->offset, yo = (cl_uint)y->offset, po = (cl_uint)part->offset;
     cl_uint a = (cl_uint)A, c = (cl_uint)C, b4 = (cl_uint)(B / 4);
-    sc_status st = SC_OK;
-    if (po) /* a pooled tensor starts its buffer; the kernels take no offset for it */
-        st = sc_error_set(SC_ERR_STATE, "sum_to: scratch at offset %u", po);
-    sc_karg a1[] = {SC_ARG(pm), SC_ARG(xm), SC_ARG(xo), SC_ARG(a), SC_ARG(c), SC_ARG(b4)};
+    sc_karg a1[] = {SC_ARG(pm), SC_ARG(po), SC_ARG(xm), SC_ARG(xo),
+                    SC_ARG(a),  SC_ARG(c),  SC_ARG(b4)};
+    sc_status st = sc_launch_1d(ctx, "math", NULL, "sc_math_sum_runs4", (size_t)A * (size_t)C, 7, a1);
+    sc_karg a2[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(pm), SC_ARG(po), SC_ARG(a), SC_ARG(c)};
     if (st == SC_OK)
-        st = sc_launch_1d(ctx, "math", NULL, "sc_math_sum_runs4", (size_t)A * (size_t)C, 6, a1);
-    sc_karg a2[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(pm), SC_ARG(a), SC_ARG(c)};
-    if (st == SC_OK)
-        st = sc_launch_1d(ctx, "math", NULL, "sc_math_sum_parts", (size_t)C, 5, a2);
+        st = sc_launch_1d(ctx, "math", NULL, "sc_math_sum_parts", (size_t)C, 6, a2);
     /* in-order queue: the buffer's next user is enqueued after these */
     sc_tensor_free(part);
     return st;
@@ -300,11 +305,8 @@ sc_status sc_k_math_permute(sc_tensor *y, const sc_tensor *x, const int *perm)
     const char *name = v == 4 ? "sc_math_permute4" : "sc_math_permute3d";
     cl_kernel k;
     SC_TRY(sc_kernel_get(ctx, "math", NULL, name, &k));
-    size_t l0 = 1;
-    while (l0 < shape.s[3] && l0 < ctx->wg_size)
-        l0 *= 2;
-    size_t local[3] = {l0, ctx->wg_size / l0, 1};
-    size_t global[3] = {shape.s[3], shape.s[2], (size_t)shape.s[0] * shape.s[1]};
+    size_t local[3], global[3] = {shape.s[3], shape.s[2], (size_t)shape.s[0] * shape.s[1]};
+    row_group(ctx, shape.s[3], local);
     return sc_launch(ctx, k, name, 3, global, local, 6, args);
 }
 
