@@ -156,6 +156,85 @@ SC_ROW_KERNEL void sc_norm_backward(__global float *gx, uint gxo, __global const
     SC_ROW_END
 }
 
+/* Batch norm over [N, C] (inner 1) with C a multiple of 4, forward and
+ * backward: a work-item takes 4 neighbouring channels with vector loads
+ * along the row, each channel's sums in the order of sc_norm_forward /
+ * sc_norm_backward. A work-item per channel read one float
+ * per row, strided, and PoCL keeps a loop's body scalar (the SSL
+ * projector's [512, 512] batch norm). Per-channel affine only (aff &
+ * NORM_CH, or no affine); has_w 0 or 2. */
+__kernel void sc_norm_forward_c4(__global float *xh, uint xho, __global float *rstd, uint ro,
+                                 __global const float *x, uint xo, uint N, uint C, float eps,
+                                 uint update, float momentum, __global float *rmean, uint rmo,
+                                 __global float *rvar, uint rvo, __global float *y, uint yo,
+                                 __global const float *w, uint wo, __global const float *b,
+                                 uint bo, uint aff)
+{
+    const uint C4 = C / 4;
+    SC_EACH(c, C4) {
+        float4 s = (float4)(0.0f);
+        for (uint o = 0; o < N; o++)
+            s += vload4((size_t)o * C4 + c, x + xo);
+        float4 mean = s / (float)N;
+        float4 q = (float4)(0.0f);
+        for (uint o = 0; o < N; o++) {
+            float4 d = vload4((size_t)o * C4 + c, x + xo) - mean;
+            q = fma(d, d, q);
+        }
+        float4 var = q / (float)N;
+        float4 rs = 1.0f / sqrt(var + eps);
+        float4 a = (aff & NORM_W) ? vload4(c, w + wo) : (float4)(1.0f);
+        float4 sh = (aff & NORM_B) ? vload4(c, b + bo) : (float4)(0.0f);
+        for (uint o = 0; o < N; o++) {
+            size_t at = (size_t)o * C4 + c;
+            float4 v = (vload4(at, x + xo) - mean) * rs;
+            vstore4(v, at, xh + xho);
+            if (aff)
+                vstore4(fma(v, a, sh), at, y + yo);
+        }
+        vstore4(rs, c, rstd + ro);
+        if (update) {
+            float4 unbiased = N > 1 ? var * ((float)N / (float)(N - 1)) : var;
+            vstore4((1.0f - momentum) * vload4(c, rmean + rmo) + momentum * mean, c, rmean + rmo);
+            vstore4((1.0f - momentum) * vload4(c, rvar + rvo) + momentum * unbiased, c, rvar + rvo);
+        }
+    }
+}
+
+__kernel void sc_norm_backward_c4(__global float *gx, uint gxo, __global const float *gy,
+                                  uint gyo, __global const float *xh, uint xho,
+                                  __global const float *rstd, uint ro, __global const float *w,
+                                  uint wo, uint N, uint C, uint has_w, __global float *gw,
+                                  uint gwo, __global float *gb, uint gbo, uint gsum, uint want_gx)
+{
+    const uint C4 = C / 4;
+    SC_EACH(c, C4) {
+        float4 s1 = (float4)(0.0f), s2 = (float4)(0.0f);
+        for (uint o = 0; o < N; o++) {
+            size_t at = (size_t)o * C4 + c;
+            float4 g = vload4(at, gy + gyo);
+            s1 += g;
+            s2 = fma(g, vload4(at, xh + xho), s2);
+        }
+        if (gsum & NORM_W)
+            vstore4(s2, c, gw + gwo);
+        if (gsum & NORM_B)
+            vstore4(s1, c, gb + gbo);
+        if (want_gx) {
+            float4 wc = has_w == 2 ? vload4(c, w + wo) : (float4)(1.0f);
+            float4 m1 = wc * s1 / (float)N, m2 = wc * s2 / (float)N;
+            float4 rs = vload4(c, rstd + ro);
+            for (uint o = 0; o < N; o++) {
+                size_t at = (size_t)o * C4 + c;
+                float4 g = vload4(at, gy + gyo);
+                if (has_w == 2)
+                    g *= wc;
+                vstore4(rs * (g - m1 - vload4(at, xh + xho) * m2), at, gx + gxo);
+            }
+        }
+    }
+}
+
 /* Layer norm's affine gradients over [rows, D] in two passes, each over
  * work-items whose neighbours read neighbouring columns (one work-item per
  * column alone leaves the vit's 64 columns on one core; a work-group per
