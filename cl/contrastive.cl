@@ -109,6 +109,36 @@ void sc_contrastive_ntxent_rows(__global float *s, uint so, uint rows, uint nhal
         loss[lo + k] = d < 60.0f ? log1p(neg / epos) : d + log(sum);
 }
 
+/* The same, a work-item per anchor (a CPU device): the row's exps in a map
+ * loop of their own (PoCL keeps a loop with a sum scalar, and the
+ * work-group form's barriers and tree cost it 40 ns per element), the
+ * maximum and the negatives' sum in order along the row. The same values
+ * up to the order of those sums. */
+__kernel void sc_contrastive_ntxent_rows_serial(__global float *s, uint so, uint rows, uint nhalf,
+                                                float inv_tau, __global float *loss, uint lo)
+{
+    SC_EACH(k, rows) {
+        __global float *row = s + so + (size_t)k * rows;
+        uint pos = k < nhalf ? k + nhalf : k - nhalf;
+        float spos = row[pos] * inv_tau;
+        float m = -INFINITY;
+        for (uint j = 0; j < rows; j++)
+            if (j != k)
+                m = fmax(m, row[j] * inv_tau);
+        for (uint j = 0; j < rows; j++)
+            row[j] = exp(row[j] * inv_tau - m);
+        float neg = 0.0f;
+        for (uint j = 0; j < rows; j++)
+            if (j != k && j != pos)
+                neg += row[j];
+        float d = m - spos, epos = exp(-d), sum = epos + neg;
+        float rsum = 1.0f / sum;
+        for (uint j = 0; j < rows; j++)
+            row[j] = j == k ? 0.0f : row[j] * rsum;
+        loss[lo + k] = d < 60.0f ? log1p(neg / epos) : d + log(sum);
+    }
+}
+
 /* The gradient of the mean NT-Xent with respect to the similarity logits,
  * folded into one symmetric matrix so that dL/du = W u:
  *   W_km = gy * scale * (P_km + P_mk - 2 [m == pos(k)]),  scale = 1/(2N tau). */

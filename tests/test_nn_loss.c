@@ -372,17 +372,23 @@ START_TEST(nt_xent_grad)
 {
     const int ns[] = {1, 2, 7, 13}, ds[] = {5, 16};
     const double taus[] = {0.5, 0.1};
+    /* both forms of the row kernel (a work-group, a work-item per anchor) */
+    for (int form = 0; form < 2; form++) {
+    TU_OK(sc_context_set_form(tu_ctx(), "ntxent", form ? "items" : "groups"));
     for (int a = 0; a < 4; a++)
         for (int b = 0; b < 2; b++)
             for (int t = 0; t < 2; t++) {
                 pair_ud p = {.n = ns[a], .d = ds[b], .tau = taus[t]};
                 char name[64];
-                snprintf(name, sizeof name, "nt_xent N%d D%d tau%.1f", p.n, p.d, p.tau);
+                snprintf(name, sizeof name, "nt_xent N%d D%d tau%.1f %s", p.n, p.d, p.tau,
+                         form ? "items" : "groups");
                 gc_case c = {.name = name, .n_in = 2, .ndim = {2, 2},
                              .shape = {{p.n, p.d}, {p.n, p.d}}, .dev = ntx_dev,
                              .ref = ntx_ref, .ud = &p};
                 gc_check(&c);
             }
+    }
+    TU_OK(sc_context_set_form(tu_ctx(), "ntxent", NULL));
 }
 END_TEST
 
@@ -471,7 +477,11 @@ static void large_case(bool barlow, int n, int d)
 
 START_TEST(large_losses)
 {
-    large_case(false, 150, 16);
+    for (int form = 0; form < 2; form++) { /* both forms of NT-Xent's row kernel */
+        TU_OK(sc_context_set_form(tu_ctx(), "ntxent", form ? "items" : "groups"));
+        large_case(false, 150, 16);
+    }
+    TU_OK(sc_context_set_form(tu_ctx(), "ntxent", NULL));
     large_case(true, 40, 300);
 }
 END_TEST

@@ -84,7 +84,8 @@ SC_API const sc_device_info *sc_context_device(const sc_context *ctx);
 /* Forces one form of a kernel family where a device could run either
  * (the same choice as the environment variable, which is read once when
  * the context is made): family "gemm" (clblast|native|host), "conv_layout"
- * (rows|elements), "norm" (channels|slices) or "sum_to" (groups|items);
+ * (rows|elements), "norm" (channels|slices), "sum_to" (groups|items) or
+ * "ntxent" (groups|items: NT-Xent's rows);
  * form NULL or "" gives the
  * choice back to the device. Results agree within float rounding across
  * forms; tests use this to cover every form on one device. */

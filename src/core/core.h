@@ -75,7 +75,7 @@ typedef struct sc_profile sc_profile;
  * forms); the others force one. Read once from the environment when the
  * context is made (SPURCL_GEMM=clblast|native|host,
  * SPURCL_CONV_LAYOUT=rows|elements, SPURCL_NORM=channels|slices,
- * SPURCL_SUM_TO=groups|items); tests
+ * SPURCL_SUM_TO=groups|items, SPURCL_NTXENT=groups|items); tests
  * set them on a live context to cover every form on one device. */
 typedef enum sc_form {
     SC_FORM_AUTO = 0,
@@ -83,10 +83,11 @@ typedef enum sc_form {
     SC_FORM_CONV_ROWS, SC_FORM_CONV_ELEMENTS,
     SC_FORM_NORM_CHANNELS, SC_FORM_NORM_SLICES,
     SC_FORM_SUM_GROUPS, SC_FORM_SUM_ITEMS,
+    SC_FORM_NTXENT_GROUPS, SC_FORM_NTXENT_ITEMS,
 } sc_form;
 
 typedef struct sc_kernel_forms {
-    sc_form gemm, conv_layout, norm, sum_to;
+    sc_form gemm, conv_layout, norm, sum_to, ntxent;
 } sc_kernel_forms;
 
 struct sc_context {

@@ -306,6 +306,8 @@ static const form_family form_families[] = {
      {SC_FORM_NORM_CHANNELS, SC_FORM_NORM_SLICES, SC_FORM_AUTO}},
     {"sum_to", "SPURCL_SUM_TO", offsetof(sc_kernel_forms, sum_to), {"groups", "items", NULL},
      {SC_FORM_SUM_GROUPS, SC_FORM_SUM_ITEMS, SC_FORM_AUTO}},
+    {"ntxent", "SPURCL_NTXENT", offsetof(sc_kernel_forms, ntxent), {"groups", "items", NULL},
+     {SC_FORM_NTXENT_GROUPS, SC_FORM_NTXENT_ITEMS, SC_FORM_AUTO}},
 };
 
 /* Sets one family's form from `value` (NULL or "": the device decides);

@@ -43,6 +43,14 @@ sc_status sc_k_contrastive_ntxent_rows(sc_tensor *loss, sc_tensor *s, float inv_
     cl_uint rows = (cl_uint)s->shape[0], half = rows / 2;
     sc_karg args[] = {SC_ARG(sm), SC_ARG(so), SC_ARG(rows), SC_ARG(half),
                       SC_ARG(inv_tau), SC_ARG(lm), SC_ARG(lo)};
+    /* a work-item per anchor on a CPU device (cl/contrastive.cl), a
+     * work-group per anchor elsewhere; SPURCL_NTXENT (ctx->forms) forces */
+    sc_form form = s->ctx->forms.ntxent;
+    bool items = form == SC_FORM_AUTO ? s->ctx->dev.type == SC_DEVICE_CPU
+                                      : form == SC_FORM_NTXENT_ITEMS;
+    if (items)
+        return sc_launch_1d(s->ctx, "contrastive", NULL, "sc_contrastive_ntxent_rows_serial", rows,
+                            7, args);
     return sc_launch_groups(s->ctx, "contrastive", NULL, "sc_contrastive_ntxent_rows", rows, 7,
                             args);
 }
