@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cblas.h>
 #include "core/core.h"
 #include "core/gemm.h"
 #include "spurcl/nn.h"
@@ -194,6 +195,63 @@ START_TEST(blas_kernels)
     else
         unsetenv("OPENBLAS_CORETYPE");
     free(saved);
+}
+END_TEST
+
+/* The host GEMM's OpenBLAS thread policy (forms family blas_threads): every
+ * form gives the product (against double sums), on a thin shape (M*N <
+ * 65536: one thread under "thin") and a wide one, and OpenBLAS's own
+ * thread count is what it was after each call. */
+START_TEST(blas_thread_forms)
+{
+    sc_context *ctx;
+    TU_OK(sc_context_create(NULL, &ctx));
+    TU_OK(sc_context_set_form(ctx, "gemm", "host"));
+    const size_t shapes[2][3] = {{3, 5, 4099}, {300, 260, 7}}; /* m, n, k */
+    static const char *forms[] = {"all", "one", "thin", NULL};
+    int own = openblas_get_num_threads();
+    for (int sh = 0; sh < 2; sh++) {
+        size_t m = shapes[sh][0], n = shapes[sh][1], k = shapes[sh][2];
+        float *a = malloc(m * k * sizeof *a), *b = malloc(k * n * sizeof *b);
+        float *c = malloc(m * n * sizeof *c);
+        ck_assert(a && b && c);
+        for (size_t i = 0; i < m * k; i++)
+            a[i] = (float)((i * 7919) % 13) / 13.0f - 0.5f;
+        for (size_t i = 0; i < k * n; i++)
+            b[i] = (float)((i * 104729) % 11) / 11.0f - 0.5f;
+        int64_t sa = (int64_t)(m * k), sb = (int64_t)(k * n), sc = (int64_t)(m * n);
+        sc_tensor *ta, *tb, *tc;
+        TU_OK(sc_tensor_from_host(ctx, SC_F32, 1, &sa, a, &ta));
+        TU_OK(sc_tensor_from_host(ctx, SC_F32, 1, &sb, b, &tb));
+        TU_OK(sc_tensor_create(ctx, SC_F32, 1, &sc, &tc));
+        for (int f = 0; f < 4; f++) {
+            TU_OK(sc_context_set_form(ctx, "blas_threads", forms[f]));
+            sc_gemm_args g = {.m = m, .n = n, .k = k, .alpha = 1, .beta = 0,
+                              .a = sc_tensor_mem(ta), .lda = k, .a_stride = m * k,
+                              .b = sc_tensor_mem(tb), .ldb = n, .b_stride = k * n,
+                              .c = sc_tensor_mem(tc), .ldc = n, .c_stride = m * n, .batch = 1};
+            TU_OK(sc_gemm(ctx, &g));
+            TU_OK(sc_tensor_download(tc, c));
+            for (size_t i = 0; i < m; i += m / 3 + 1)
+                for (size_t j = 0; j < n; j += n / 4 + 1) {
+                    double want = 0;
+                    for (size_t l = 0; l < k; l++)
+                        want += (double)a[i * k + l] * b[l * n + j];
+                    ck_assert_msg(fabs(c[i * n + j] - want) <= 1e-4 * (1 + fabs(want)),
+                                  "%s [%zu,%zu]: %g want %g", forms[f] ? forms[f] : "auto", i, j,
+                                  (double)c[i * n + j], want);
+                }
+            ck_assert_int_eq(openblas_get_num_threads(), own);
+        }
+        sc_tensor_free(ta);
+        sc_tensor_free(tb);
+        sc_tensor_free(tc);
+        free(a);
+        free(b);
+        free(c);
+    }
+    ck_assert(sc_context_set_form(ctx, "blas_threads", "two") == SC_ERR_INVALID_ARG);
+    sc_context_free(ctx);
 }
 END_TEST
 
@@ -680,7 +738,7 @@ int main(int argc, char **argv)
         return probe_no_platform();
     const tu_case cases[] = {
         {"select", 0, {select_forms, select_env_and_bad, real_device_list, no_platform_message,
-                        kernel_forms, blas_kernels}},
+                        kernel_forms, blas_kernels, blas_thread_forms}},
         {"programs", 0, {build_error_has_log, kernel_dir_override, kernel_dir_shared_header,
                 error_names, error_buffer_freed_at_thread_exit}},
         {"tensors", 0, {tensor_round_trips, tensor_views, pool_does_not_grow, queue_stats_count_calls}},

@@ -143,6 +143,19 @@ static sc_status unmap_all(sc_context *ctx, host_map *hm)
     return st;
 }
 
+/* OpenBLAS's threads for one host GEMM (ctx->forms.blas_threads): its own
+ * count ("all"), one ("one"), or one for thin products, M*N < 65536 (a
+ * weight gradient: 8 x 72 outputs over K = 401,408), and its own
+ * otherwise ("thin"). Returns the count to set, 0 to leave it. */
+static int host_threads(const sc_context *ctx, const sc_gemm_args *g)
+{
+    switch (ctx->forms.blas_threads) {
+    case SC_FORM_BLAS_ONE: return 1;
+    case SC_FORM_BLAS_THIN: return g->m * g->n < 65536 ? 1 : 0;
+    default: return 0;
+    }
+}
+
 /* The host BLAS on mapped buffers. The blocking map waits for the kernels
  * that produce A and B; the unmap hands C back before later kernels run. */
 static sc_status gemm_host(sc_context *ctx, const sc_gemm_args *g)
@@ -155,6 +168,9 @@ static sc_status gemm_host(sc_context *ctx, const sc_gemm_args *g)
     if (st == SC_OK)
         st = map_one(ctx, &hm, g->c, &c);
     struct timespec t0, t1;
+    int threads = host_threads(ctx, g), before = threads ? openblas_get_num_threads() : 0;
+    if (threads && threads != before)
+        openblas_set_num_threads(threads);
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (st == SC_OK) {
         const float *A = (const float *)a + g->a_off, *B = (const float *)b + g->b_off;
@@ -167,6 +183,8 @@ static sc_status gemm_host(sc_context *ctx, const sc_gemm_args *g)
                         (blasint)g->ldc);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (threads && threads != before)
+        openblas_set_num_threads(before);
     if (ctx->profile) {
         char name[96];
         snprintf(name, sizeof name, "gemm.host %zux%zux%zu%s%s b%zu", g->m, g->n, g->k,
