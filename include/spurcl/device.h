@@ -86,7 +86,7 @@ SC_API const sc_device_info *sc_context_device(const sc_context *ctx);
  * the context is made): family "gemm" (clblast|native|host), "conv_layout"
  * (rows|elements), "norm" (channels|slices), "sum_to" (groups|items),
  * "ntxent" (groups|items: NT-Xent's rows) or "blas_threads" (all|one|thin:
- * the host GEMM's OpenBLAS threads, its own count, one, or by default one
+ * the host GEMM's OpenBLAS threads: its own count, by default, one, or one
  * for thin products, M*N < 65536);
  * form NULL or "" gives the
  * choice back to the device. Results agree within float rounding across

@@ -144,19 +144,21 @@ static sc_status unmap_all(sc_context *ctx, host_map *hm)
 }
 
 /* OpenBLAS's threads for one host GEMM (ctx->forms.blas_threads): its own
- * count ("all"), one ("one"), or one for thin products, M*N < 65536 (a
- * weight gradient: 8 x 72 outputs over K = 401,408), and its own
- * otherwise ("thin", the default). OpenBLAS splits a product's M and N
- * among its threads, never K: on a thin one both threads read all of the
- * long operands and wait for each other (sgemm 8x72x401408 on the 2-core
- * EPYC: 24 ms on one thread, 58 ms on two). Returns the count to set, 0 to
- * leave it. */
+ * count ("all", the default), one ("one"), or one for thin products, M*N <
+ * 65536 (a weight gradient: 8 x 72 outputs over K = 401,408), and its own
+ * otherwise ("thin"). With other work on the machine one thread was the
+ * faster at every thin shape tried (2-core EPYC, sgemm 8x72x401408: 24 ms
+ * on one thread, 58 ms on two); it also rounds differently from two
+ * threads, and the two-rank equivalence tests (tests/test_mpi.sh) then
+ * drift from one process by up to 1.1e-3 of a weight's scale on the
+ * corrupted data against 7e-5 with OpenBLAS's own count. Returns the
+ * count to set, 0 to leave it. */
 static int host_threads(const sc_context *ctx, const sc_gemm_args *g)
 {
     switch (ctx->forms.blas_threads) {
-    case SC_FORM_BLAS_ALL: return 0;
     case SC_FORM_BLAS_ONE: return 1;
-    default: return g->m * g->n < 65536 ? 1 : 0;
+    case SC_FORM_BLAS_THIN: return g->m * g->n < 65536 ? 1 : 0;
+    default: return 0;
     }
 }
 
