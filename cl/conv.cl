@@ -47,9 +47,9 @@
 
 /* col[r, (n, oh, ow)] = x[n, c, oh*s + kh - pad, ow*s + kw - pad] (0 outside),
  * r = (c, kh, kw); one row (r, n, oh) of OW outputs per work-item. */
-__kernel void sc_conv_im2col(__global float *col, __global const float *x, uint xo,
-                             uint N, uint C, uint H, uint W, uint KH, uint KW, uint stride,
-                             uint pad, uint OH, uint OW)
+__kernel void sc_conv_im2col(__global float *restrict col, __global const float *restrict x,
+                             uint xo, uint N, uint C, uint H, uint W, uint KH, uint KW,
+                             uint stride, uint pad, uint OH, uint OW)
 {
     uint rows = C_ * KH_ * KW_ * N * OH_;
     SC_FOR_EACH(i, rows) {
@@ -90,9 +90,9 @@ __kernel void sc_conv_im2col(__global float *col, __global const float *x, uint 
  * col[(c, kh, kw), (n, oh, ow)]. One row (n, c, h) of W outputs per
  * work-item, which owns it: each element adds its terms in increasing kh,
  * then kw (fixed order, no atomics). */
-__kernel void sc_conv_col2im(__global float *gx, uint gxo, __global const float *col,
-                             uint N, uint C, uint H, uint W, uint KH, uint KW, uint stride,
-                             uint pad, uint OH, uint OW)
+__kernel void sc_conv_col2im(__global float *restrict gx, uint gxo,
+                             __global const float *restrict col, uint N, uint C, uint H, uint W,
+                             uint KH, uint KW, uint stride, uint pad, uint OH, uint OW)
 {
     uint P = OH_ * OW_, NP = N * P, rows = N * C_ * H_;
     SC_FOR_EACH(i, rows) {
@@ -139,8 +139,8 @@ __kernel void sc_conv_col2im(__global float *gx, uint gxo, __global const float 
  *    row left an H100's loads strided by P and ran 20-30x slower. */
 
 /* yT[o, n*P + p] = g[n, o, p] */
-__kernel void sc_conv_to_cnp(__global float *yT, __global const float *g, uint go, uint N,
-                             uint O, uint P)
+__kernel void sc_conv_to_cnp(__global float *restrict yT, __global const float *restrict g,
+                             uint go, uint N, uint O, uint P)
 {
     uint p = (uint)get_global_id(0), o = (uint)get_global_id(1), n = (uint)get_global_id(2);
     if (p >= P || o >= O || n >= N)
@@ -148,8 +148,8 @@ __kernel void sc_conv_to_cnp(__global float *yT, __global const float *g, uint g
     yT[(o * N + n) * P + p] = g[go + (n * O + o) * P + p];
 }
 
-__kernel void sc_conv_to_cnp_rows(__global float *yT, __global const float *g, uint go,
-                                  uint N, uint O, uint P)
+__kernel void sc_conv_to_cnp_rows(__global float *restrict yT, __global const float *restrict g,
+                                  uint go, uint N, uint O, uint P)
 {
     SC_FOR_EACH(row, N * O) {
         uint o = row % O, n = row / O;
@@ -161,9 +161,9 @@ __kernel void sc_conv_to_cnp_rows(__global float *yT, __global const float *g, u
 }
 
 /* y[n, o, p] = yT[o, n*P + p] (+ b[o] when has_bias) */
-__kernel void sc_conv_from_cnp(__global float *y, uint yo, __global const float *yT,
-                               __global const float *b, uint bo, uint has_bias, uint N,
-                               uint O, uint P)
+__kernel void sc_conv_from_cnp(__global float *restrict y, uint yo,
+                               __global const float *restrict yT, __global const float *restrict b,
+                               uint bo, uint has_bias, uint N, uint O, uint P)
 {
     uint p = (uint)get_global_id(0), o = (uint)get_global_id(1), n = (uint)get_global_id(2);
     if (p >= P || o >= O || n >= N)
@@ -171,9 +171,10 @@ __kernel void sc_conv_from_cnp(__global float *y, uint yo, __global const float 
     y[yo + (n * O + o) * P + p] = yT[(o * N + n) * P + p] + (has_bias ? b[bo + o] : 0.0f);
 }
 
-__kernel void sc_conv_from_cnp_rows(__global float *y, uint yo, __global const float *yT,
-                                    __global const float *b, uint bo, uint has_bias, uint N,
-                                    uint O, uint P)
+__kernel void sc_conv_from_cnp_rows(__global float *restrict y, uint yo,
+                                    __global const float *restrict yT,
+                                    __global const float *restrict b, uint bo, uint has_bias,
+                                    uint N, uint O, uint P)
 {
     SC_FOR_EACH(row, N * O) {
         uint o = row % O, n = row / O;

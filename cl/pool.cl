@@ -52,9 +52,9 @@ inline void sc_pool_cover(uint h, uint k, uint s, uint OH, uint *lo, uint *hi)
  * the first maximal element (row-major scan; the first NaN, if any, wins
  * and propagates, as PyTorch's max pooling).
  * One (plane, oh) row per work-item. */
-__kernel void sc_pool_max_fwd(__global float *y, uint yo, __global int *idx, uint io,
-                              __global const float *x, uint xo, uint planes, uint H, uint W,
-                              uint OH, uint OW, uint k, uint s)
+__kernel void sc_pool_max_fwd(__global float *restrict y, uint yo, __global int *restrict idx,
+                              uint io, __global const float *restrict x, uint xo, uint planes,
+                              uint H, uint W, uint OH, uint OW, uint k, uint s)
 {
     uint rows = planes * OH_;
     SC_FOR_EACH(i, rows) {
@@ -100,9 +100,10 @@ __kernel void sc_pool_max_fwd(__global float *y, uint yo, __global int *idx, uin
  * windows covering (h, w) whose argmax is (h, w). One (plane, h) row of gx
  * per work-item: it visits the windows of the covering window rows and adds
  * each window's gradient to the element that is its argmax. */
-__kernel void sc_pool_max_scatter(__global float *gx, uint gxo, __global const float *gy,
-                                  uint gyo, __global const int *idx, uint io, uint planes,
-                                  uint H, uint W, uint OH, uint OW, uint k, uint s)
+__kernel void sc_pool_max_scatter(__global float *restrict gx, uint gxo,
+                                  __global const float *restrict gy, uint gyo,
+                                  __global const int *restrict idx, uint io, uint planes, uint H,
+                                  uint W, uint OH, uint OW, uint k, uint s)
 {
     uint rows = planes * H_;
     SC_FOR_EACH(i, rows) {
@@ -126,8 +127,9 @@ __kernel void sc_pool_max_scatter(__global float *gx, uint gxo, __global const f
 }
 
 /* y[pl, o] = x[pl, idx[pl, o]]; one (plane, oh) row per work-item. */
-__kernel void sc_pool_max_gather(__global float *y, uint yo, __global const float *x, uint xo,
-                                 __global const int *idx, uint io, uint planes, uint HW,
+__kernel void sc_pool_max_gather(__global float *restrict y, uint yo,
+                                 __global const float *restrict x, uint xo,
+                                 __global const int *restrict idx, uint io, uint planes, uint HW,
                                  uint OH, uint OW)
 {
     uint rows = planes * OH_;
@@ -141,9 +143,9 @@ __kernel void sc_pool_max_gather(__global float *y, uint yo, __global const floa
 
 /* y = mean over each window (sum in row-major order, times 1/k^2); one
  * (plane, oh) row per work-item. */
-__kernel void sc_pool_avg_fwd(__global float *y, uint yo, __global const float *x, uint xo,
-                              uint planes, uint H, uint W, uint OH, uint OW, uint k, uint s,
-                              float inv)
+__kernel void sc_pool_avg_fwd(__global float *restrict y, uint yo,
+                              __global const float *restrict x, uint xo, uint planes, uint H,
+                              uint W, uint OH, uint OW, uint k, uint s, float inv)
 {
     uint rows = planes * OH_;
     SC_FOR_EACH(i, rows) {
@@ -163,9 +165,9 @@ __kernel void sc_pool_avg_fwd(__global float *y, uint yo, __global const float *
 /* The adjoint: gx[pl, h, w] = (the sum of gy over the windows covering
  * (h, w)) / k^2; one (plane, h) row per work-item, terms added in
  * increasing oh, then ow. */
-__kernel void sc_pool_avg_bwd(__global float *gx, uint gxo, __global const float *gy, uint gyo,
-                              uint planes, uint H, uint W, uint OH, uint OW, uint k, uint s,
-                              float inv)
+__kernel void sc_pool_avg_bwd(__global float *restrict gx, uint gxo,
+                              __global const float *restrict gy, uint gyo, uint planes, uint H,
+                              uint W, uint OH, uint OW, uint k, uint s, float inv)
 {
     uint rows = planes * H_;
     SC_FOR_EACH(i, rows) {

@@ -3,8 +3,10 @@
  * the axes after it). Host side: src/kernels/shape.c. */
 
 /* y[o, :] = [a[o, 0:wa], b[o, 0:wb]] */
-__kernel void sc_shape_concat(__global float *y, uint yo, __global const float *a, uint ao,
-                              __global const float *b, uint bo, uint outer, uint wa, uint wb)
+__kernel void sc_shape_concat(__global float *restrict y, uint yo,
+                              __global const float *restrict a, uint ao,
+                              __global const float *restrict b, uint bo, uint outer, uint wa,
+                              uint wb)
 {
     uint w = wa + wb;
     SC_FOR_EACH(i, outer * w) {
@@ -14,8 +16,8 @@ __kernel void sc_shape_concat(__global float *y, uint yo, __global const float *
 }
 
 /* y[o, 0:w] = x[o, start:start + w] of x [outer, width] */
-__kernel void sc_shape_slice(__global float *y, uint yo, __global const float *x, uint xo,
-                             uint outer, uint width, uint start, uint w)
+__kernel void sc_shape_slice(__global float *restrict y, uint yo, __global const float *restrict x,
+                             uint xo, uint outer, uint width, uint start, uint w)
 {
     SC_FOR_EACH(i, outer * w) {
         uint o = i / w, j = i - o * w;
@@ -25,8 +27,8 @@ __kernel void sc_shape_slice(__global float *y, uint yo, __global const float *x
 
 /* y [outer, width] = x [outer, w] placed at columns start:start + w, zeros
  * elsewhere (the adjoint of sc_shape_slice). */
-__kernel void sc_shape_pad(__global float *y, uint yo, __global const float *x, uint xo,
-                           uint outer, uint width, uint start, uint w)
+__kernel void sc_shape_pad(__global float *restrict y, uint yo, __global const float *restrict x,
+                           uint xo, uint outer, uint width, uint start, uint w)
 {
     SC_FOR_EACH(i, outer * width) {
         uint o = i / width, j = i - o * width;
