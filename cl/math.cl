@@ -309,16 +309,20 @@ void sc_math_sum_to_group(__global float *y, uint yo, __global const float *x, u
  * row shares, where sc_bcast_offset's three per element kept PoCL scalar
  * (a [B, D, P] -> [B, P, D] transpose, the ViT's patch tokens: 2.1 -> 0.9
  * ms). */
+/* PERMUTE_3D(at, to) { ... }: this work-item's element of the 3-D grid,
+ * `at` its offset in x, `to` in y (units of the kernel's element). */
+#define PERMUTE_3D(at, to)                                                     \
+    const uint j3 = (uint)get_global_id(0), j2 = (uint)get_global_id(1);      \
+    const uint j01 = (uint)get_global_id(2);                                   \
+    const uint at = (j01 / yshape.s1) * xstride.s0 + (j01 % yshape.s1) * xstride.s1 + \
+                    j2 * xstride.s2 + j3 * xstride.s3;                         \
+    const uint to = (j01 * yshape.s2 + j2) * yshape.s3 + j3;                   \
+    if (j3 < yshape.s3 && j2 < yshape.s2)
+
 __kernel void sc_math_permute3d(__global float *y, uint yo, __global const float *x, uint xo,
                                 uint4 yshape, uint4 xstride)
 {
-    const uint j3 = (uint)get_global_id(0), j2 = (uint)get_global_id(1);
-    const uint j01 = (uint)get_global_id(2);
-    if (j3 < yshape.s3 && j2 < yshape.s2) {
-        uint j1 = j01 % yshape.s1, j0 = j01 / yshape.s1;
-        uint at = j0 * xstride.s0 + j1 * xstride.s1 + j2 * xstride.s2 + j3 * xstride.s3;
-        y[yo + ((j01 * yshape.s2) + j2) * yshape.s3 + j3] = x[xo + at];
-    }
+    PERMUTE_3D(at, to) y[yo + to] = x[xo + at];
 }
 
 /* The same when the last axis stays last with an extent that is a multiple
@@ -327,11 +331,5 @@ __kernel void sc_math_permute3d(__global float *y, uint yo, __global const float
 __kernel void sc_math_permute4(__global float *y, uint yo, __global const float *x, uint xo,
                                uint4 yshape, uint4 xstride)
 {
-    const uint j3 = (uint)get_global_id(0), j2 = (uint)get_global_id(1);
-    const uint j01 = (uint)get_global_id(2);
-    if (j3 < yshape.s3 && j2 < yshape.s2) {
-        uint j1 = j01 % yshape.s1, j0 = j01 / yshape.s1;
-        uint at = j0 * xstride.s0 + j1 * xstride.s1 + j2 * xstride.s2 + j3 * xstride.s3;
-        vstore4(vload4(at, x + xo), ((j01 * yshape.s2) + j2) * yshape.s3 + j3, y + yo);
-    }
+    PERMUTE_3D(at, to) vstore4(vload4(at, x + xo), to, y + yo);
 }
