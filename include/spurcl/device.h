@@ -123,7 +123,7 @@ SC_API sc_status sc_context_finish(sc_context *ctx);
  * kernels inside CLBlast, or the host BLAS on mapped buffers), buffer
  * commands (copy, fill, write, read), and host waits: calls that return
  * only when the queue has run up to them (clFinish, a blocking read or
- * write, the host GEMM's blocking maps). The launches and waits per
+ * write, the host GEMM's wait for its maps). The launches and waits per
  * training step are what a step pays beyond its arithmetic (bench/). */
 typedef struct sc_queue_stats {
     uint64_t kernels;

@@ -104,32 +104,60 @@ sc_gemm_provider sc_gemm_provider_for(const sc_context *ctx)
     }
 }
 
-/* Maps the whole of `mem` (once per distinct buffer) for host access. */
+/* Maps the whole of each distinct buffer among A, B and C for host access.
+ * The maps are enqueued without blocking and waited for once: a blocking map
+ * each costs a round trip to the device's worker threads (measured on the
+ * 2-core EPYC, quiet: a 1x1x1 GEMM took 91 us with three blocking maps). */
 typedef struct host_map {
     cl_mem mem[3];
     void *ptr[3];
+    cl_event ev[3];
     int n;
 } host_map;
 
-static sc_status map_one(sc_context *ctx, host_map *hm, cl_mem mem, void **out)
+static sc_status map_one(sc_context *ctx, host_map *hm, cl_mem mem)
 {
     for (int i = 0; i < hm->n; i++)
-        if (hm->mem[i] == mem) {
-            *out = hm->ptr[i];
+        if (hm->mem[i] == mem)
             return SC_OK;
-        }
     size_t size = 0;
     SC_CL_CHECK(clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL));
     cl_int err;
-    ctx->qstats.host_waits++;
-    void *p = clEnqueueMapBuffer(ctx->queue, mem, CL_TRUE, CL_MAP_READ | CL_MAP_WRITE, 0, size, 0,
-                                 NULL, NULL, &err);
+    void *p = clEnqueueMapBuffer(ctx->queue, mem, CL_FALSE, CL_MAP_READ | CL_MAP_WRITE, 0, size,
+                                 0, NULL, &hm->ev[hm->n], &err);
     if (err != CL_SUCCESS)
         return sc_cl_error(err, "clEnqueueMapBuffer", __FILE__, __LINE__);
     hm->mem[hm->n] = mem;
     hm->ptr[hm->n++] = p;
-    *out = p;
     return SC_OK;
+}
+
+static void *mapped(const host_map *hm, cl_mem mem)
+{
+    for (int i = 0; i < hm->n; i++)
+        if (hm->mem[i] == mem)
+            return hm->ptr[i];
+    return NULL;
+}
+
+/* Maps A, B and C and waits once for the maps (and so for the kernels that
+ * produce A and B, the queue being in order). */
+static sc_status map_all(sc_context *ctx, host_map *hm, const sc_gemm_args *g)
+{
+    sc_status st = map_one(ctx, hm, g->a);
+    if (st == SC_OK)
+        st = map_one(ctx, hm, g->b);
+    if (st == SC_OK)
+        st = map_one(ctx, hm, g->c);
+    if (hm->n) {
+        ctx->qstats.host_waits++;
+        cl_int err = clWaitForEvents((cl_uint)hm->n, hm->ev);
+        if (err != CL_SUCCESS && st == SC_OK)
+            st = sc_cl_error(err, "clWaitForEvents (host GEMM maps)", __FILE__, __LINE__);
+    }
+    for (int i = 0; i < hm->n; i++)
+        clReleaseEvent(hm->ev[i]);
+    return st;
 }
 
 static sc_status unmap_all(sc_context *ctx, host_map *hm)
@@ -162,17 +190,14 @@ static int host_threads(const sc_context *ctx, const sc_gemm_args *g)
     }
 }
 
-/* The host BLAS on mapped buffers. The blocking map waits for the kernels
- * that produce A and B; the unmap hands C back before later kernels run. */
+/* The host BLAS on mapped buffers. The wait for the maps waits for the
+ * kernels that produce A and B; the unmap hands C back before later
+ * kernels run. */
 static sc_status gemm_host(sc_context *ctx, const sc_gemm_args *g)
 {
     host_map hm = {0};
-    void *a, *b, *c;
-    sc_status st = map_one(ctx, &hm, g->a, &a);
-    if (st == SC_OK)
-        st = map_one(ctx, &hm, g->b, &b);
-    if (st == SC_OK)
-        st = map_one(ctx, &hm, g->c, &c);
+    sc_status st = map_all(ctx, &hm, g);
+    void *a = mapped(&hm, g->a), *b = mapped(&hm, g->b), *c = mapped(&hm, g->c);
     struct timespec t0, t1;
     int threads = host_threads(ctx, g), before = threads ? openblas_get_num_threads() : 0;
     if (threads && threads != before)
