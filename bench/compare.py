@@ -145,6 +145,70 @@ def memory_table(names, sp, th, markdown):
     return 0
 
 
+def entry_flops(e):
+    """Multiply-add FLOPs (2 per MAC) of an entry's forward and of its forward
+    + backward, for the GEMM-shaped ops; None for the others. The backward
+    of each product has two products of the same size (the gradients of both
+    operands: every float input and parameter gets one), so forward +
+    backward is three times the forward. Bias adds and attention's softmax
+    are not counted."""
+    op, sh = e.get("op"), e.get("shapes", {})
+    try:
+        if op == "linear":
+            f = 2 * sh["m"] * sh["k"] * sh["n"]
+        elif op == "conv2d":
+            oh = (sh["h"] + 2 * sh["pad"] - sh["kh"]) // sh["stride"] + 1
+            ow = (sh["w"] + 2 * sh["pad"] - sh["kw"]) // sh["stride"] + 1
+            f = 2 * sh["n"] * sh["c_out"] * oh * ow * sh["c_in"] * sh["kh"] * sh["kw"]
+        elif op == "attention":  # q k^T and p v
+            f = 2 * 2 * sh["b"] * sh["heads"] * sh["t"] * sh["t"] * sh["head_dim"]
+        else:
+            return None
+    except (KeyError, TypeError):
+        return None
+    return f, 3 * f
+
+
+def read_peak(arg):
+    """--peak: a number (GFLOP/s) or a file with torch_bench.py --peak's line."""
+    try:
+        return float(arg), "given"
+    except ValueError:
+        pass
+    rows, _ = read_jsonl(arg, "torch")
+    rec = rows.get("peak.sgemm")
+    g = num(rec, "gflops")
+    if g is None or g <= 0:
+        sys.exit(f"compare.py: {arg} has no peak.sgemm line with gflops")
+    return g, f"{rec.get('n')}^3 float32 matmul, {rec.get('threads')} threads, best of its runs"
+
+
+def flops_table(entries, sp, th, peak, markdown):
+    """GFLOP/s of the GEMM-shaped entries on both sides and their share of
+    the peak."""
+    g, how = peak if peak else (None, None)
+    rate = lambda fl, t: None if t is None else fl / (t * 1e6)  # GFLOP/s from ms
+    f = lambda v: "-" if v is None else f"{v:.1f}"
+    pc = lambda v: "-" if v is None or g is None else f"{100 * v / g:.0f} %"
+    header = ["name", "GFLOP fwd+bwd", "spurcl fwd GFLOP/s", "torch fwd GFLOP/s",
+              "spurcl fwd+bwd GFLOP/s", "of peak", "torch fwd+bwd GFLOP/s", "of peak"]
+    table = []
+    for e in entries:
+        fl = entry_flops(e)
+        if fl is None:
+            continue
+        s, t = sp.get(e["name"]), th.get(e["name"])
+        sf, tf = rate(fl[0], ms(s, "fwd_ms")), rate(fl[0], ms(t, "fwd_ms"))
+        sb, tb = rate(fl[1], ms(s, "fwdbwd_ms")), rate(fl[1], ms(t, "fwdbwd_ms"))
+        table.append([e["name"], f"{fl[1] / 1e9:.3f}", f(sf), f(tf), f(sb), pc(sb), f(tb), pc(tb)])
+    note = ("FLOPs: 2 per multiply-add of the op's products (forward + backward = 3x the "
+            "forward); ")
+    note += (f"peak: {g:.1f} GFLOP/s ({how})" if g is not None else
+             "no peak given (--peak): shares not computed")
+    print_table(header, table, markdown, note)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description="spurcl vs PyTorch benchmark ratio table (ratio = spurcl / torch; < 1 means spurcl is faster).")
     ap.add_argument("spurcl", help="spurcl-bench output (JSON lines); a quoted glob of several "
@@ -157,20 +221,31 @@ def main():
                     help="the memory table instead: per model entry, spurcl's pool peak, both "
                          "sides' peak resident set over the timed forward+backward runs and its "
                          "growth from the first run to the last")
+    ap.add_argument("--flops", action="store_true",
+                    help="the throughput table instead: GFLOP/s of the GEMM and convolution "
+                         "entries (linear, conv2d, attention) on both sides, and their share "
+                         "of --peak")
+    ap.add_argument("--peak", default=None,
+                    help="the fp32 peak for --flops: GFLOP/s, or the file written by "
+                         "torch_bench.py --peak")
     args = ap.parse_args()
 
     sp, sp_order = read_runs(args.spurcl, "spurcl")
     th, th_order = read_runs(args.torch, "torch")
-    names = []
+    names, entries = [], []
     if os.path.exists(args.shapes):
         with open(args.shapes) as f:
-            names = [e["name"] for e in json.load(f)["entries"]]
+            entries = json.load(f)["entries"]
+        names = [e["name"] for e in entries]
     for n in sp_order + th_order:
         if n not in names:
             names.append(n)
 
     if args.memory:
         return memory_table(names, sp, th, args.markdown)
+    if args.flops:
+        return flops_table(entries, sp, th, read_peak(args.peak) if args.peak else None,
+                           args.markdown)
 
     header = ["name", "spurcl fwd ms", "torch fwd ms", "fwd ratio",
               "spurcl fwd+bwd ms", "torch fwd+bwd ms", "fwd+bwd ratio"]

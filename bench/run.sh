@@ -9,8 +9,10 @@
 # R rounds (default 3) alternate the two sides; every number in the tables
 # is its median over the rounds. Results: DIR/spurcl.N.jsonl,
 # DIR/torch.N.jsonl, DIR/launch.jsonl (spurcl-bench --launch-cost),
-# DIR/ratios.md and DIR/memory.md (default DIR: bench/results/latest).
-# Run it on an idle machine.
+# DIR/peak.jsonl (torch_bench.py --peak: a 2048^3 float32 matmul),
+# DIR/ratios.md, DIR/memory.md and DIR/flops.md (GFLOP/s of the GEMM and
+# convolution entries, share of that peak; default DIR:
+# bench/results/latest). Run it on an idle machine.
 set -eu
 cd "$(dirname "$0")/.."
 repeat=10
@@ -23,7 +25,7 @@ while [ $# -gt 0 ]; do
         --rounds) rounds=$2; shift 2 ;;
         --device) device="--device $2"; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "bench/run.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -46,7 +48,10 @@ while [ "$r" -le "$rounds" ]; do
 done
 # shellcheck disable=SC2086
 build/bench/spurcl-bench --launch-cost $device > "$out/launch.jsonl"
+/usr/bin/python3 bench/torch_bench.py --peak --repeat 10 > "$out/peak.jsonl"
 python3 bench/compare.py "$out/spurcl.*.jsonl" "$out/torch.*.jsonl" --markdown > "$out/ratios.md"
 python3 bench/compare.py "$out/spurcl.*.jsonl" "$out/torch.*.jsonl" --memory --markdown \
     > "$out/memory.md"
+python3 bench/compare.py "$out/spurcl.*.jsonl" "$out/torch.*.jsonl" --flops \
+    --peak "$out/peak.jsonl" --markdown > "$out/flops.md"
 python3 bench/compare.py "$out/spurcl.*.jsonl" "$out/torch.*.jsonl"

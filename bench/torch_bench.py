@@ -13,6 +13,7 @@ classes the fixtures are made with), instantiated at the benchmark's sizes.
 import argparse
 import importlib.util
 import json
+import math
 import os
 import statistics
 import sys
@@ -235,6 +236,27 @@ def median_ms(fn, repeat, warmup, sync, mem=None):
     return statistics.median(times)
 
 
+def peak_sgemm(args, sync, n=2048):
+    """Best rate of an n x n x n float32 matmul over --repeat runs: the
+    fp32 peak that a dense GEMM reaches on this machine with this BLAS and
+    thread count (the GEMM and convolution entries are reported as a share
+    of it)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(max(args.warmup, 1)):
+        torch.mm(a, b)
+    sync()
+    best = math.inf
+    for _ in range(args.repeat):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    rec = {"name": "peak.sgemm", "impl": "torch", "gflops": round(2 * n ** 3 / best / 1e9, 1),
+           "n": n, "threads": args.threads, "device": args.device}
+    print(json.dumps(rec), flush=True)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description="Time bench/shapes.json entries on PyTorch (JSON lines on stdout).")
     ap.add_argument("--shapes", default=os.path.join(HERE, "shapes.json"))
@@ -245,6 +267,10 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cpu",
                     help="cpu (default) or cuda: every tensor and model is created there (torch >= 2.0 for cuda)")
+    ap.add_argument("--peak", action="store_true",
+                    help="instead of the entries, the machine's float32 peak as its BLAS reaches "
+                         "it: the best of --repeat timed N x N x N matmuls (N = 2048), one JSON "
+                         "line {name: peak.sgemm, gflops, n, threads} for compare.py --flops")
     args = ap.parse_args()
 
     sync = lambda: None
@@ -254,6 +280,8 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    if args.peak:
+        return peak_sgemm(args, sync)
     with open(args.shapes) as f:
         entries = json.load(f)["entries"]
     models = load_models()
