@@ -15,6 +15,7 @@
 #include <cblas.h>
 #include "core/core.h"
 #include "core/gemm.h"
+#include "kernels/kernels.h"
 #include "spurcl/nn.h"
 #include "spurcl/ops.h"
 
@@ -671,6 +672,67 @@ static sc_queue_stats queue_delta(sc_context *ctx, const sc_queue_stats *a)
         ck_assert_uint_eq((d).host_waits, (w));                                                    \
     } while (0)
 
+/* A device whose CL_DEVICE_MAX_WORK_ITEM_SIZES are below the work-group
+ * size: the 2-D and 3-D grids' work-groups stay within them (else the
+ * launch fails with CL_INVALID_WORK_ITEM_SIZE) and still compute the same
+ * values. The limits are lowered by hand on the real device. */
+START_TEST(row_group_within_item_limits)
+{
+    sc_context *ctx;
+    TU_OK(sc_context_create(NULL, &ctx));
+    size_t saved[3] = {ctx->max_items[0], ctx->max_items[1], ctx->max_items[2]}, l[3];
+    ck_assert_uint_ge(saved[0], 1);
+    ck_assert_uint_ge(saved[1], 1);
+    ctx->max_items[0] = 8;
+    ctx->max_items[1] = 3;
+    sc_row_group(ctx, 100, l); /* columns capped at 8, rows at 2 (a power of two <= 3) */
+    ck_assert_uint_eq(l[0], 8);
+    ck_assert_uint_eq(l[1], 2);
+    ck_assert_uint_eq(l[2], 1);
+    sc_row_group(ctx, 3, l); /* 4 columns, rows wg_size / 4 capped at 2 */
+    ck_assert_uint_eq(l[0], 4);
+    ck_assert_uint_eq(l[1], ctx->wg_size / 4 < 2 ? ctx->wg_size / 4 : 2);
+    /* a 2-D broadcast add [5, 7] + [1, 7] and a 3-D permute of [3, 5, 7]
+     * through the capped grids, against the host */
+    int64_t sa[2] = {5, 7}, sb[2] = {1, 7}, sp[3] = {3, 5, 7}, sq[3] = {7, 3, 5};
+    float ha[35], hb[7], hy[35], hp[105], hq[105];
+    for (int i = 0; i < 35; i++)
+        ha[i] = (float)(i * 3 % 11) - 4.5f;
+    for (int i = 0; i < 7; i++)
+        hb[i] = 0.25f * (float)i;
+    for (int i = 0; i < 105; i++)
+        hp[i] = (float)i;
+    sc_tensor *a, *b, *y, *p, *q;
+    TU_OK(sc_tensor_create(ctx, SC_F32, 2, sa, &a));
+    TU_OK(sc_tensor_create(ctx, SC_F32, 2, sb, &b));
+    TU_OK(sc_tensor_create(ctx, SC_F32, 2, sa, &y));
+    TU_OK(sc_tensor_create(ctx, SC_F32, 3, sp, &p));
+    TU_OK(sc_tensor_create(ctx, SC_F32, 3, sq, &q));
+    TU_OK(sc_tensor_upload(a, ha));
+    TU_OK(sc_tensor_upload(b, hb));
+    TU_OK(sc_tensor_upload(p, hp));
+    TU_OK(sc_k_math_binary(SC_BOP_ADD, y, a, b));
+    int perm[3] = {2, 0, 1}; /* q[k, i, j] = p[i, j, k] */
+    TU_OK(sc_k_math_permute(q, p, perm));
+    TU_OK(sc_tensor_download(y, hy));
+    TU_OK(sc_tensor_download(q, hq));
+    for (int i = 0; i < 35; i++)
+        ck_assert_float_eq(hy[i], ha[i] + hb[i % 7]);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 5; j++)
+            for (int k = 0; k < 7; k++)
+                ck_assert_float_eq(hq[(k * 3 + i) * 5 + j], hp[(i * 5 + j) * 7 + k]);
+    sc_tensor_free(a);
+    sc_tensor_free(b);
+    sc_tensor_free(y);
+    sc_tensor_free(p);
+    sc_tensor_free(q);
+    ctx->max_items[0] = saved[0];
+    ctx->max_items[1] = saved[1];
+    sc_context_free(ctx);
+}
+END_TEST
+
 START_TEST(queue_stats_count_calls)
 {
     sc_context *ctx;
@@ -742,7 +804,8 @@ int main(int argc, char **argv)
                         kernel_forms, blas_kernels, blas_thread_forms}},
         {"programs", 0, {build_error_has_log, kernel_dir_override, kernel_dir_shared_header,
                 error_names, error_buffer_freed_at_thread_exit}},
-        {"tensors", 0, {tensor_round_trips, tensor_views, pool_does_not_grow, queue_stats_count_calls}},
+        {"tensors", 0, {tensor_round_trips, tensor_views, pool_does_not_grow, queue_stats_count_calls,
+                     row_group_within_item_limits}},
     };
     return tu_run(TU_SUITE("core", cases));
 }

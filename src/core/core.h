@@ -100,6 +100,7 @@ struct sc_context {
     sc_pool *pool;
     sc_program_cache *programs;
     size_t wg_size;        /* preferred 1-D work-group size for our kernels */
+    size_t max_items[3];   /* CL_DEVICE_MAX_WORK_ITEM_SIZES of the first 3 dims */
     char base_options[256];
     sc_kernel_forms forms;  /* kernel forms forced by the environment */
     sc_queue_stats qstats;  /* sc_context_queue_stats */
@@ -139,6 +140,12 @@ typedef struct sc_karg {
 sc_status sc_launch(sc_context *ctx, cl_kernel kernel, const char *name,
                     int dims, const size_t *global, const size_t *local,
                     size_t nargs, const sc_karg *args);
+
+/* The work-group of a 2-D or 3-D grid whose first axis runs along rows of
+ * `cols` elements: the row's columns up to the work-group size (a power of
+ * two), then rows when the columns are fewer; each axis within the
+ * device's CL_DEVICE_MAX_WORK_ITEM_SIZES. */
+void sc_row_group(const sc_context *ctx, size_t cols, size_t local[3]);
 
 /* A 1-D grid of one work-item per element of n (at least one work-group of
  * the context's size), for the grid-stride kernels (SC_FOR_EACH). */

@@ -398,10 +398,25 @@ sc_status sc_context_create(const char *selector, sc_context **out)
         sc_context_free(ctx);
         return st;
     }
+    /* CL_DEVICE_MAX_WORK_ITEM_SIZES has one entry per dimension (at least 3) */
+    size_t items[16] = {0};
+    cl_uint ndims = 0;
+    if (clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_ITEM_DIMENSIONS, sizeof ndims, &ndims, NULL) !=
+            CL_SUCCESS ||
+        ndims < 3 || ndims > 16 ||
+        clGetDeviceInfo(dev, CL_DEVICE_MAX_WORK_ITEM_SIZES, ndims * sizeof(size_t), items, NULL) !=
+            CL_SUCCESS)
+        items[0] = items[1] = items[2] = 1; /* a device that does not say: the least */
+    for (int d = 0; d < 3; d++)
+        ctx->max_items[d] = items[d] ? items[d] : 1;
     ctx->wg_size = ctx->dev.max_work_group_size < 256 ? ctx->dev.max_work_group_size : 256;
+    if (ctx->wg_size > ctx->max_items[0]) /* the 1-D launches' only axis */
+        ctx->wg_size = ctx->max_items[0];
     /* The work-group size our reduction kernels assume must be a power of two. */
     while (ctx->wg_size & (ctx->wg_size - 1))
         ctx->wg_size &= ctx->wg_size - 1;
+    if (ctx->wg_size == 0) /* a device reporting no work-group size */
+        ctx->wg_size = 1;
 
     /* -cl-std follows the device's OpenCL C version, never the platform's. */
     int cmaj = 1, cmin = 0;

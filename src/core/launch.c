@@ -57,6 +57,26 @@ size_t sc_grid_1d(const sc_context *ctx, size_t n)
     return sc_round_up(n ? n : 1, ctx->wg_size);
 }
 
+/* The largest power of two <= v (v >= 1). */
+static size_t pow2_floor(size_t v)
+{
+    size_t p = 1;
+    while (p <= v / 2)
+        p *= 2;
+    return p;
+}
+
+void sc_row_group(const sc_context *ctx, size_t cols, size_t local[3])
+{
+    size_t l0 = 1, cap0 = pow2_floor(ctx->max_items[0] ? ctx->max_items[0] : 1);
+    while (l0 < cols && l0 < ctx->wg_size && l0 < cap0)
+        l0 *= 2;
+    size_t l1 = ctx->wg_size / l0, cap1 = pow2_floor(ctx->max_items[1] ? ctx->max_items[1] : 1);
+    local[0] = l0;
+    local[1] = l1 < cap1 ? l1 : cap1;
+    local[2] = 1;
+}
+
 sc_status sc_launch(sc_context *ctx, cl_kernel kernel, const char *name, int dims,
                     const size_t *global, const size_t *local, size_t nargs, const sc_karg *args)
 {

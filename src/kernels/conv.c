@@ -50,10 +50,8 @@ static sc_status launch_layout(sc_context *ctx, const char *name, const sc_k_con
     }
     cl_kernel k;
     SC_TRY(sc_kernel_get(ctx, "conv", NULL, name, &k));
-    size_t p = (size_t)(cg->oh * cg->ow), l0 = 1;
-    while (l0 < p && l0 < ctx->wg_size)
-        l0 <<= 1;
-    size_t local[3] = {l0, ctx->wg_size / l0, 1};
+    size_t p = (size_t)(cg->oh * cg->ow), local[3];
+    sc_row_group(ctx, p, local);
     size_t global[3] = {p, (size_t)cg->o, (size_t)cg->n};
     return sc_launch(ctx, k, name, 3, global, local, nargs, args);
 }

@@ -104,19 +104,6 @@ static sc_status launch_binary(int bop, bool flat, sc_tensor *y, const sc_tensor
                         "sc_math_binary", n, 10, args);
 }
 
-/* The work-group of a 2-D or 3-D grid whose first axis runs along rows of
- * `cols` elements: the row's columns up to the work-group size (a power of
- * two), and rows when the columns are fewer. */
-static void row_group(const sc_context *ctx, size_t cols, size_t local[3])
-{
-    size_t l0 = 1;
-    while (l0 < cols && l0 < ctx->wg_size)
-        l0 *= 2;
-    local[0] = l0;
-    local[1] = ctx->wg_size / l0;
-    local[2] = 1;
-}
-
 /* sc_math_binary2d over [rows, cols] = (shape.s2, shape.s3). */
 static sc_status launch_binary2d(int bop, sc_tensor *y, const sc_tensor *a, cl_uint4 astr,
                                  const sc_tensor *b, cl_uint4 bstr, cl_uint4 shape)
@@ -132,7 +119,7 @@ static sc_status launch_binary2d(int bop, sc_tensor *y, const sc_tensor *a, cl_u
     sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(am), SC_ARG(ao), SC_ARG(ars),
                       SC_ARG(bm), SC_ARG(bo), SC_ARG(brs), SC_ARG(rows), SC_ARG(cols)};
     size_t local[3], global[2] = {cols, rows};
-    row_group(ctx, cols, local);
+    sc_row_group(ctx, cols, local);
     return sc_launch(ctx, k, "sc_math_binary2d", 2, global, local, 10, args);
 }
 
@@ -306,7 +293,7 @@ sc_status sc_k_math_permute(sc_tensor *y, const sc_tensor *x, const int *perm)
     cl_kernel k;
     SC_TRY(sc_kernel_get(ctx, "math", NULL, name, &k));
     size_t local[3], global[3] = {shape.s[3], shape.s[2], (size_t)shape.s[0] * shape.s[1]};
-    row_group(ctx, shape.s[3], local);
+    sc_row_group(ctx, shape.s[3], local);
     return sc_launch(ctx, k, name, 3, global, local, 6, args);
 }
 
