@@ -8,6 +8,7 @@
  * after --warmup, each ending with clFinish. One JSON line per entry. */
 #define _GNU_SOURCE
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -378,9 +379,21 @@ static void print_counts(const char *pass, const sc_queue_stats *q)
  *                       waits for the queue; CLBlast enqueues kernels) */
 enum { PROBES = 5, BLOCKS = 7 };
 
-static double probe_block(sc_context *ctx, sc_graph *g, sc_tensor *t, sc_var *v, int probe,
-                          int n)
+/* A fresh graph with the 1x1 input of the graph probes (the pool's
+ * buffers come back at the reset). */
+static sc_var *fresh_input(sc_context *ctx, sc_graph *g)
 {
+    int64_t sh[2] = {1, 1};
+    float one = 1.0f;
+    sc_context_finish(ctx);
+    sc_graph_reset(g);
+    return sc_var_from_host(g, 2, sh, &one, false);
+}
+
+static double probe_block(sc_context *ctx, sc_graph *g, sc_tensor *t, int probe, int n)
+{
+    bool graph = probe == 3 || probe == 4;
+    sc_var *v = graph ? fresh_input(ctx, g) : NULL;
     double t0 = now_ms();
     for (int i = 0; i < n; i++) {
         sc_status st = SC_OK;
@@ -397,17 +410,10 @@ static double probe_block(sc_context *ctx, sc_graph *g, sc_tensor *t, sc_var *v,
         }
         if (st != SC_OK)
             return -1;
-        if ((probe == 3 || probe == 4) && (i % 64 == 63 || i == n - 1)) {
+        if (graph && (i % 64 == 63 || i == n - 1)) { /* bound the graph's size */
             if (sc_graph_status(g) != SC_OK)
                 return -1;
-            sc_context_finish(ctx); /* the pool's buffers come back at reset */
-            sc_graph_reset(g);
-            v = NULL;
-        }
-        if (!v && (probe == 3 || probe == 4)) {
-            int64_t sh[2] = {1, 1};
-            float one = 1.0f;
-            v = sc_var_from_host(g, 2, sh, &one, false);
+            v = fresh_input(ctx, g);
         }
     }
     if (sc_context_finish(ctx) != SC_OK)
@@ -431,12 +437,8 @@ static int launch_cost(sc_context *ctx, int n)
     for (int p = 0; p < PROBES; p++) {
         double us[BLOCKS];
         int ok = 1;
-        int64_t sh[2] = {1, 1};
-        float v1 = 1.0f;
         for (int r = -1; r < BLOCKS && ok; r++) { /* r = -1: warm-up (builds programs) */
-            sc_graph_reset(g);
-            sc_var *v = sc_var_from_host(g, 2, sh, &v1, false);
-            double x = probe_block(ctx, g, t, v, p, n);
+            double x = probe_block(ctx, g, t, p, n);
             if (x < 0)
                 ok = 0;
             else if (r >= 0)
@@ -466,6 +468,21 @@ static void print_ms(const char *key, double v)
         printf("\"%s\": %.3f", key, v);
 }
 
+/* A whole-number option value within [lo, hi], or -1 after a message that
+ * names the option. */
+static int int_option(const char *name, const char *text, int lo, int hi)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < lo || v > hi) {
+        fprintf(stderr, "spurcl-bench: --%s '%s': expected a whole number from %d to %d\n", name,
+                text, lo, hi);
+        return -1;
+    }
+    return (int)v;
+}
+
 int main(int argc, char **argv)
 {
     sc_host_blas_fit(argv); /* OpenBLAS on the kernels the CPU can run, as spurcl does */
@@ -480,12 +497,21 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "s:r:w:o:d:hFL::", opts, NULL)) != -1) {
         switch (c) {
         case 's': shapes = optarg; break;
-        case 'r': repeat = atoi(optarg); break;
-        case 'w': warmup = atoi(optarg); break;
+        case 'r':
+            if ((repeat = int_option("repeat", optarg, 1, 1000000)) < 0)
+                return 2;
+            break;
+        case 'w':
+            if ((warmup = int_option("warmup", optarg, 0, 1000000)) < 0)
+                return 2;
+            break;
         case 'o': only = optarg; break;
         case 'd': device = optarg; break;
         case 'F': fwdbwd_only = 1; break;
-        case 'L': launch_calls = optarg ? atoi(optarg) : 2000; break;
+        case 'L':
+            if ((launch_calls = optarg ? int_option("launch-cost", optarg, 1, 100000000) : 2000) < 0)
+                return 2;
+            break;
         case 'h':
             printf("usage: spurcl-bench [--shapes FILE] [--repeat N] [--warmup N] [--only SUBSTR] "
                    "[--device SEL] [--fwdbwd-only]\n"
@@ -497,10 +523,6 @@ int main(int argc, char **argv)
             return 0;
         default: fprintf(stderr, "spurcl-bench: bad option; see --help\n"); return 2;
         }
-    }
-    if (repeat < 1 || warmup < 0 || launch_calls < 0) {
-        fprintf(stderr, "spurcl-bench: --repeat must be >= 1 and --warmup >= 0\n");
-        return 2;
     }
     if (launch_calls > 0) {
         sc_context *lc;
