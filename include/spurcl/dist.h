@@ -43,6 +43,9 @@ SC_API bool sc_dist_built(void);
 /* This process's rank and the number of ranks (0 and 1 without MPI). */
 SC_API int sc_dist_rank(void);
 SC_API int sc_dist_size(void);
+/* Whether this process is the one that writes the run's files and prints
+ * its tables: rank 0 (every process without MPI). */
+SC_API bool sc_dist_writes(void);
 /* The rank among the ranks on this machine and their number (from
  * MPI_Comm_split_type(MPI_COMM_TYPE_SHARED)): picks the device. */
 SC_API int sc_dist_local_rank(void);

@@ -26,6 +26,7 @@ bool sc_dist_built(void)
 
 int sc_dist_rank(void) { return g_rank; }
 int sc_dist_size(void) { return g_size; }
+bool sc_dist_writes(void) { return g_rank == 0; }
 int sc_dist_local_rank(void) { return g_local_rank; }
 int sc_dist_local_size(void) { return g_local_size; }
 

@@ -172,7 +172,7 @@ static int prepare_run_dir(sc_cli_args *a, const sc_cli_global *g)
             return sc_cli_usage_error(cmd, "--resume needs --out DIR, the run to continue "
                                            "(without --out every run gets a new directory)");
         /* under mpirun rank 0 names and makes it, and tells the others */
-        int rc = sc_dist_rank() == 0 ? fresh_run_dir(a) : SC_CLI_CONTINUE;
+        int rc = sc_dist_writes() ? fresh_run_dir(a) : SC_CLI_CONTINUE;
         if (rc != SC_CLI_CONTINUE)
             return rc;
         if (sc_dist_bcast(a->run_dir_buf, sizeof a->run_dir_buf, "the run directory's name") !=
@@ -208,7 +208,7 @@ static int prepare_run_dir(sc_cli_args *a, const sc_cli_global *g)
  * invocation made it. rmdir fails, as it should, on one that holds files. */
 static void drop_empty_fresh_dir(const sc_cli_args *a)
 {
-    if (!a->run || a->run->run_dir != a->run_dir_buf || sc_dist_rank() > 0 ||
+    if (!a->run || a->run->run_dir != a->run_dir_buf || !sc_dist_writes() ||
         rmdir(a->run_dir_buf) != 0 ||
         !a->fresh_parent_made)
         return;

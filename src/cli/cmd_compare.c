@@ -34,7 +34,7 @@ int sc_cli_compare_run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s
         c->ule_loss.lambda = (float)a->lambdas[0];
     c->progress = sc_cli_progress;
     c->progress_ud = &s->progress;
-    if (c->methods[SC_METHOD_JTT] && sc_dist_rank() == 0) /* once under mpirun */
+    if (c->methods[SC_METHOD_JTT] && sc_dist_writes()) /* once under mpirun */
         sc_cli_warn_jtt_no_minority(a->spec->name, s->d);
     sc_compare_result r;
     if (sc_compare_run(s->ctx, s->d, c, &r) != SC_OK)

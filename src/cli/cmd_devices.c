@@ -25,8 +25,8 @@ static int print_ranks(const sc_device_info *mine)
         snprintf(me.host, sizeof me.host, "?");
     snprintf(me.name, sizeof me.name, "%s", mine->name);
     int n = sc_dist_size();
-    rank_line *all = sc_dist_rank() == 0 ? calloc((size_t)n, sizeof *all) : NULL;
-    if (sc_dist_rank() == 0 && !all) {
+    rank_line *all = sc_dist_writes() ? calloc((size_t)n, sizeof *all) : NULL;
+    if (sc_dist_writes() && !all) {
         fprintf(stderr, "spurcl: devices: out of host memory\n");
         return SC_EXIT_FAIL;
     }

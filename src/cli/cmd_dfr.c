@@ -24,7 +24,7 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
      * dfr has no --resume, so its refusal offers --force alone. Under
      * mpirun rank 0 alone checks and writes (another rank would find the
      * files rank 0 has begun to write); a refusal there ends the job. */
-    bool writes = sc_dist_rank() == 0;
+    bool writes = sc_dist_writes();
     DIR *dp = a->run->force || !writes ? NULL : opendir(a->run->run_dir);
     bool used = false;
     for (const struct dirent *e; dp && !used && (e = readdir(dp)) != NULL;)

@@ -76,7 +76,7 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
         }
         sc_group_metrics_free(&gm);
     }
-    if (rc == SC_EXIT_OK && a->json && sc_dist_rank() == 0) { /* rank 0 writes */
+    if (rc == SC_EXIT_OK && a->json && sc_dist_writes()) { /* rank 0 writes */
         eval_json ej = {a->ckpt, a->data, splits};
         sc_status st = sc_io_write_atomic(a->json, write_json, &ej);
         if (st != SC_OK) {

@@ -22,7 +22,7 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     sc_jtt_result r;
     if (sc_train_jtt(s->ctx, s->d, jc, &r) != SC_OK)
         return sc_cli_fail("jtt");
-    if (sc_dist_rank() > 0) { /* rank 0 reports and writes the files */
+    if (!sc_dist_writes()) { /* rank 0 reports and writes the files */
         sc_train_result_free(&r.final);
         return SC_EXIT_OK;
     }

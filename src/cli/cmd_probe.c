@@ -64,7 +64,7 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     sc_cli_print_probe(&r, s->d);
     probe_json pj = {a->ckpt, a->random_encoder, &r};
     /* (under mpirun every rank holds the same results; rank 0 writes) */
-    sc_status st = a->json && sc_dist_rank() == 0 ? sc_io_write_atomic(a->json, write_json, &pj)
+    sc_status st = a->json && sc_dist_writes() ? sc_io_write_atomic(a->json, write_json, &pj)
                                                   : SC_OK;
     sc_probe_result_free(&r);
     if (st != SC_OK) {

@@ -60,7 +60,7 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
             fputs("\n", stderr);
         return sc_cli_fail("ssl");
     }
-    if (sc_dist_rank() > 0) { /* rank 0 reports and writes the files */
+    if (!sc_dist_writes()) { /* rank 0 reports and writes the files */
         sc_ssl_result_free(&r);
         return SC_EXIT_OK;
     }

@@ -101,7 +101,7 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     sc_ule_result *res = calloc((size_t)nl, sizeof *res);
     if (!res || sc_train_ule_sweep(s->ctx, s->d, uc, a->lambdas, nl, res, &best) != SC_OK) {
         rc = sc_cli_fail("ule");
-    } else if (sc_dist_rank() > 0) {
+    } else if (!sc_dist_writes()) {
         /* rank 0 reports and writes the files */
     } else {
         if (nl > 1)

@@ -120,7 +120,7 @@ static int dist_check(const command *c, sc_cli_global *g)
     if (sc_dist_size() == 1)
         return SC_EXIT_OK;
     if (!c->parallel) {
-        if (sc_dist_rank() == 0)
+        if (sc_dist_writes())
             fprintf(stderr,
                     "spurcl: '%s' does not run data-parallel yet (issue #15; %s do): run "
                     "it as one process, without mpirun\n",
@@ -128,7 +128,7 @@ static int dist_check(const command *c, sc_cli_global *g)
         g_refused = true;
         return SC_EXIT_USAGE;
     }
-    if (sc_dist_rank() > 0) {
+    if (!sc_dist_writes()) {
         g->quiet = true;
         if (!freopen("/dev/null", "w", stdout)) {
             fprintf(stderr, "spurcl: rank %d: cannot silence standard output: %s\n",

@@ -160,7 +160,6 @@ static void setting_label(const grid *g, sc_method m, int s, char *buf, size_t n
  * written the run's files: the next run may read them (DFR and ULE load
  * the seed's ERM checkpoint). */
 
-static bool writes(void) { return sc_dist_rank() == 0; }
 
 /* Rank 0's status and `bytes` at buf on every rank (collective). A rank
  * other than 0 that failed itself returns at once (main() ends the job);
@@ -169,7 +168,7 @@ static bool writes(void) { return sc_dist_rank() == 0; }
  * they end without MPI_Abort. */
 static sc_status share(sc_status st, void *buf, size_t bytes, const char *what)
 {
-    if (sc_dist_size() == 1 || (!writes() && st != SC_OK))
+    if (sc_dist_size() == 1 || (!sc_dist_writes() && st != SC_OK))
         return st;
     int32_t s0 = (int32_t)st;
     sc_status bst = sc_dist_bcast(&s0, sizeof s0, what);
@@ -179,7 +178,7 @@ static sc_status share(sc_status st, void *buf, size_t bytes, const char *what)
         return bst;
     if (s0 != SC_OK) /* every rank stops here: no rank waits for another */
         sc_dist_failure_mark_agreed();
-    if (!writes() && s0 != SC_OK)
+    if (!sc_dist_writes() && s0 != SC_OK)
         return sc_error_set(SC_ERR_STATE, "rank 0 failed (%s); its message says why",
                             what);
     return st;
@@ -208,7 +207,7 @@ static double jnum(const cJSON *o, const char *k)
  * `prefix`: "" or "teacher_"). The first of equal values wins. */
 static sc_status select_from_log(const char *dir, const char *prefix, run_result *r)
 {
-    if (!writes()) /* rank 0 alone reads the log; share() sends its selection */
+    if (!sc_dist_writes()) /* rank 0 alone reads the log; share() sends its selection */
         return SC_OK;
     char path[4200], k[64];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
@@ -457,7 +456,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
         fc.progress = cfg->progress;
         fc.progress_ud = cfg->progress_ud;
         sc_dfr_result dr;
-        sc_status st = writes() ? sc_run_record(R->ctx, R->d, &tc.run, "dfr") : SC_OK;
+        sc_status st = sc_dist_writes() ? sc_run_record(R->ctx, R->d, &tc.run, "dfr") : SC_OK;
         if (st == SC_OK)
             st = sc_dfr(R->ctx, base, R->d, &fc, &dr);
         sc_model_free(base);
@@ -468,7 +467,7 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
         snprintf(path, sizeof path, "%s/dfr.safetensors", dir);
         char meta[64];
         snprintf(meta, sizeof meta, "{\"dfr_c\": %g}", dr.c);
-        st = writes() ? sc_checkpoint_save(path, dr.model, NULL, 0, (uint64_t)seed, meta) : SC_OK;
+        st = sc_dist_writes() ? sc_checkpoint_save(path, dr.model, NULL, 0, (uint64_t)seed, meta) : SC_OK;
         sc_dfr_result_free(&dr);
         return st;
     }
@@ -573,7 +572,7 @@ static sc_status overall_line(const sc_compare_config *cfg, const overall *o, co
         sc_format_duration(d, sizeof d, left);
         snprintf(eta, sizeof eta, "ETA %s", d);
     }
-    if (!writes())
+    if (!sc_dist_writes())
         return SC_OK;
     if (next)
         snprintf(b, sizeof b, "overall: run %d/%d (%s); %d done (%d trained, %d found finished), "
@@ -606,7 +605,7 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
     top.run_dir = cfg->out;
     top.resume = false;
     top.force = true;
-    SC_TRY(share(writes() ? sc_run_record(ctx, d, &top, "compare") : SC_OK, NULL, 0,
+    SC_TRY(share(sc_dist_writes() ? sc_run_record(ctx, d, &top, "compare") : SC_OK, NULL, 0,
                  "the comparison's config.json"));
     bool need_erm = cfg->methods[SC_METHOD_ERM] ||
                     (!cfg->backbone && (cfg->methods[SC_METHOD_DFR] ||
@@ -657,7 +656,7 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
                 } seen = {0};
                 if (!settings)
                     st = sc_oom("compare settings");
-                else if (writes())
+                else if (sc_dist_writes())
                     st = read_done(dir, settings, &seen.r, &seen.found);
                 st = share(st, &seen, sizeof seen, "a run's done.json");
                 bool found = st == SC_OK && seen.found;
@@ -676,7 +675,7 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
                                     settings};
                     char path[4300];
                     snprintf(path, sizeof path, "%s/done.json", dir);
-                    if (st == SC_OK && writes())
+                    if (st == SC_OK && sc_dist_writes())
                         st = sc_io_write_atomic(path, write_done, &df);
                     /* rank 0's selection, once its files are written */
                     st = share(st, r, sizeof *r, "a run's results");
@@ -703,7 +702,7 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
     out->seconds = sc_time_now() - t0;
     if (st == SC_OK)
         st = overall_line(cfg, &ov, NULL);
-    if (st == SC_OK && writes())
+    if (st == SC_OK && sc_dist_writes())
         st = sc__compare_write(cfg->out, out, runs);
     cJSON_Delete(runs);
     for (int m = 0; m < SC_METHOD_COUNT; m++) {

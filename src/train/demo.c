@@ -33,7 +33,7 @@ void sc_demo_config_default(sc_demo_config *c)
 sc_status sc_demo_build_data(const sc_demo_config *cfg, sc_dataset **out)
 {
     *out = NULL;
-    bool writes = sc_dist_rank() == 0;
+    bool writes = sc_dist_writes();
     if (writes)
         SC_TRY(sc_mkdir_p(cfg->out));
     sc_build_opts bo;

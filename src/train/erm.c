@@ -255,7 +255,7 @@ static sc_status dro_begin_epoch(void *self, int epoch, const int64_t **order, i
     erm *e = self;
     *order = NULL;
     *n = 0;
-    if (!e->csv && sc_dist_rank() == 0) /* rank 0 writes the run's files */
+    if (!e->csv && sc_dist_writes()) /* rank 0 writes the run's files */
         SC_TRY(dro_open_csv(e));
     if (!e->dro->balanced)
         return SC_OK;

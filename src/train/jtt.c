@@ -28,7 +28,7 @@ sc_status sc_train_jtt(sc_context *ctx, const sc_dataset *d, const sc_jtt_config
     /* the whole run's directory is checked and recorded once, here, by rank
      * 0 under mpirun (the one that writes); its two stages then run in it
      * (stage 1 in DIR/identify, always anew), each data-parallel */
-    sc_status st = sc_dist_rank() == 0 ? sc_run_record(ctx, d, &cfg->train.run, "jtt") : SC_OK;
+    sc_status st = sc_dist_writes() ? sc_run_record(ctx, d, &cfg->train.run, "jtt") : SC_OK;
     if (st != SC_OK)
         return st;
     char id_dir[4096];

@@ -160,7 +160,7 @@ static sc_status follow_resume(loop *L, int *start_epoch)
     double best_value = L->best.value;
     SC_TRY(sc_dist_bcast(hdr, sizeof hdr, "the resume point"));
     SC_TRY(sc_dist_bcast(&best_value, sizeof best_value, "the resume point"));
-    if (sc_dist_rank() == 0)
+    if (sc_dist_writes())
         return SC_OK;
     *start_epoch = (int)hdr[0];
     L->fresh = false;
@@ -617,7 +617,7 @@ sc_status sc_loop_run(sc_context *ctx, const sc_dataset *d, const sc_run_config 
     /* data-parallel: rank 0 writes the run's files and reports progress,
      * the other ranks neither */
     sc_run_config run = *run_in;
-    if (sc_dist_rank() > 0) {
+    if (!sc_dist_writes()) {
         run.run_dir = NULL;
         run.progress = NULL;
     }

@@ -720,7 +720,7 @@ sc_status sc_train_ssl(sc_context *ctx, const sc_dataset *d, const sc_ssl_config
     sc_loop_result lr = {0};
     if (st == SC_OK)
         st = sc_loop_run(ctx, d, &cfg.run, &t, &lr);
-    if (st == SC_OK && sc_dist_rank() == 0) {
+    if (st == SC_OK && sc_dist_writes()) {
         char jsonl[4096], png[4096];
         snprintf(jsonl, sizeof jsonl, "%s/metrics.jsonl", cfg.run_dir);
         snprintf(png, sizeof png, "%s/speeds.png", cfg.run_dir);

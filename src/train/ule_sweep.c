@@ -69,7 +69,7 @@ sc_status sc_train_ule_sweep(sc_context *ctx, const sc_dataset *d, const sc_ule_
     /* a sweep's directory is checked and recorded here, each lambda's run
      * in its lambda-L/ by the loop (one lambda: the loop, in DIR itself) */
     /* (rank 0 alone under mpirun: the one that writes) */
-    bool writes = sc_dist_rank() == 0;
+    bool writes = sc_dist_writes();
     sc_status st = n > 1 && writes ? sc_run_record(ctx, d, &cfg->run, "ule sweep") : SC_OK;
     double best_val = -INFINITY;
     char dir[4096];
