@@ -733,6 +733,33 @@ START_TEST(row_group_within_item_limits)
 }
 END_TEST
 
+/* sc_launch_1d's work-groups on a CPU device: small grids are split so
+ * that every compute unit gets two groups (down to 16 work-items a group);
+ * large ones keep the context's size; a GPU always keeps it. */
+START_TEST(local_1d_spreads_small_grids)
+{
+    sc_context *ctx;
+    TU_OK(sc_context_create(NULL, &ctx));
+    size_t cu = ctx->dev.compute_units ? ctx->dev.compute_units : 1;
+    size_t sizes[] = {1, 7, 64, 128, 256, 1000, 4096, 1u << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t n = sizes[i], l = sc_local_1d(ctx, n), groups = (n + l - 1) / l;
+        ck_assert_uint_eq(l & (l - 1), 0); /* a power of two */
+        ck_assert_uint_le(l, ctx->wg_size);
+        if (ctx->dev.type != SC_DEVICE_CPU || ctx->wg_size <= 16) {
+            ck_assert_uint_eq(l, ctx->wg_size);
+            continue;
+        }
+        ck_assert_uint_ge(l, 16);
+        if (l > 16) /* shrunk no further than needed */
+            ck_assert_uint_ge(groups, 2 * cu);
+        if (l < ctx->wg_size) /* shrunk only when the full size gave too few groups */
+            ck_assert_uint_lt((n + 2 * l - 1) / (2 * l), 2 * cu);
+    }
+    sc_context_free(ctx);
+}
+END_TEST
+
 START_TEST(queue_stats_count_calls)
 {
     sc_context *ctx;
@@ -805,7 +832,7 @@ int main(int argc, char **argv)
         {"programs", 0, {build_error_has_log, kernel_dir_override, kernel_dir_shared_header,
                 error_names, error_buffer_freed_at_thread_exit}},
         {"tensors", 0, {tensor_round_trips, tensor_views, pool_does_not_grow, queue_stats_count_calls,
-                     row_group_within_item_limits}},
+                     row_group_within_item_limits, local_1d_spreads_small_grids}},
     };
     return tu_run(TU_SUITE("core", cases));
 }

@@ -147,12 +147,13 @@ sc_status sc_launch(sc_context *ctx, cl_kernel kernel, const char *name,
  * device's CL_DEVICE_MAX_WORK_ITEM_SIZES. */
 void sc_row_group(const sc_context *ctx, size_t cols, size_t local[3]);
 
-/* A 1-D grid of one work-item per element of n (at least one work-group of
- * the context's size), for the grid-stride kernels (SC_FOR_EACH). */
-size_t sc_grid_1d(const sc_context *ctx, size_t n);
+/* The work-group size of sc_launch_1d's grid over n work-items: the
+ * context's, or on a CPU device smaller when n is small, so that every
+ * compute unit gets work. */
+size_t sc_local_1d(const sc_context *ctx, size_t n);
 
-/* The cached kernel `name` of `family` (built with `defines`) over
- * sc_grid_1d(n) work-items in work-groups of the context's size. */
+/* The cached kernel `name` of `family` (built with `defines`) over n
+ * work-items (rounded up) in work-groups of sc_local_1d(ctx, n). */
 sc_status sc_launch_1d(sc_context *ctx, const char *family, const char *defines,
                        const char *name, size_t n, size_t nargs, const sc_karg *args);
 

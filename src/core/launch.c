@@ -49,12 +49,24 @@ const char *sc_cl_error_name(int code)
     return "CL_UNKNOWN_ERROR";
 }
 
-size_t sc_grid_1d(const sc_context *ctx, size_t n)
+size_t sc_local_1d(const sc_context *ctx, size_t n)
 {
-    /* One work-item per element. The kernels still loop (SC_FOR_EACH) so any
-     * grid is correct, but PoCL vectorises across work-items only when each
-     * handles one element: capping the grid made relu 26x slower there. */
-    return sc_round_up(n ? n : 1, ctx->wg_size);
+    /* The grid is one work-item per element (the kernels still loop,
+     * SC_FOR_EACH, so any grid is correct, but PoCL vectorises across
+     * work-items only when each handles one element: capping the grid made
+     * relu 26x slower there). A CPU device runs each work-group on one of
+     * its threads: 128 items
+     * (batch norm's channels by 4, a loss's rows) in one group of 256 left
+     * the other cores idle. There, halve the group (down to 16 work-items,
+     * still a few of PoCL's vectors) until the grid has two groups per
+     * compute unit. A GPU keeps the context's size. */
+    size_t local = ctx->wg_size;
+    if (ctx->dev.type != SC_DEVICE_CPU)
+        return local;
+    size_t want = 2 * (size_t)(ctx->dev.compute_units ? ctx->dev.compute_units : 1);
+    while (local > 16 && (n + local - 1) / local < want)
+        local /= 2;
+    return local;
 }
 
 /* The largest power of two <= v (v >= 1). */
@@ -117,7 +129,7 @@ sc_status sc_launch_1d(sc_context *ctx, const char *family, const char *defines,
 {
     cl_kernel k;
     SC_TRY(sc_kernel_get(ctx, family, defines, name, &k));
-    size_t global = sc_grid_1d(ctx, n), local = ctx->wg_size;
+    size_t local = sc_local_1d(ctx, n), global = sc_round_up(n ? n : 1, local);
     return sc_launch(ctx, k, name, 1, &global, &local, nargs, args);
 }
 

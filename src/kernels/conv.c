@@ -20,7 +20,7 @@ static sc_status whole(const sc_tensor *t, const char *what)
 }
 
 /* One work-item per output row (the kernels loop along the row): a full
- * grid, sc_grid_1d. On PoCL a grid capped at a few thousand work-items that
+ * grid (sc_launch_1d). On PoCL a grid capped at a few thousand work-items that
  * each stride over the whole tensor runs ~20x slower. */
 static sc_status launch_rows(sc_context *ctx, const char *name, const char *defines, size_t rows,
                              size_t nargs, const sc_karg *args)

@@ -19,7 +19,7 @@ sc_k_pool_geom sc_k_pool_geom_of(const sc_tensor *x, int k, int s)
 
 /* One work-item per row of the output (the kernels loop along it), the
  * program specialised to the geometry (cl/pool.cl; planes stay an
- * argument). A full grid, sc_grid_1d: on PoCL a grid capped at a few
+ * argument). A full grid (sc_launch_1d): on PoCL a grid capped at a few
  * thousand work-items that each stride over the whole tensor runs ~20x
  * slower. */
 static sc_status launch(sc_context *ctx, const char *name, const sc_k_pool_geom *pg, size_t rows,
