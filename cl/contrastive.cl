@@ -157,8 +157,10 @@ __kernel void sc_contrastive_ntxent_w(__global float *w, uint wo, __global const
 }
 
 /* ---- BarlowTwins ----------------------------------------------------------
- * c: the [d, d] cross-correlation. One work-group per row i:
- *   part[i] = (1 - c_ii)^2 + lambda * sum_{j != i} c_ij^2 */
+ * c: the [d, d] cross-correlation. Per row i:
+ *   part[i] = (1 - c_ii)^2 + lambda * sum_{j != i} c_ij^2
+ * in two forms (the host picks, sc_k_use_group): a work-group per row, or
+ * a work-item per row adding its terms in order j = 0, 1, ... */
 __kernel __attribute__((reqd_work_group_size(SC_WG, 1, 1)))
 void sc_contrastive_barlow_rows(__global const float *c, uint co, uint d, float lambda,
                                 __global float *part, uint po)
@@ -177,6 +179,22 @@ void sc_contrastive_barlow_rows(__global const float *c, uint co, uint d, float 
     if (lid == 0) {
         float t = 1.0f - row[i];
         part[po + i] = t * t + buf[0];
+    }
+}
+
+__kernel void sc_contrastive_barlow_rows_serial(__global const float *c, uint co, uint d,
+                                                float lambda, __global float *part, uint po)
+{
+    SC_EACH(i, d) {
+        __global const float *row = c + co + (size_t)i * d;
+        float acc = 0.0f;
+        for (uint j = 0; j < d; j++) {
+            float v = row[j];
+            if (j != i)
+                acc = fma(v * v, lambda, acc);
+        }
+        float t = 1.0f - row[i];
+        part[po + i] = t * t + acc;
     }
 }
 

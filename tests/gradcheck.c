@@ -1,4 +1,5 @@
 #include "gradcheck.h"
+#include "testutil.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -92,6 +93,14 @@ static double rel_err(const float *got, const double *want, size_t n, size_t *wh
 
 void gc_check(const gc_case *c)
 {
+    gc_case labelled; /* the name with the forced row-kernel form, if any */
+    char label[192];
+    if (tu_rows_form) {
+        labelled = *c;
+        snprintf(label, sizeof label, "%s [rows %s]", c->name, tu_rows_form);
+        labelled.name = label;
+        c = &labelled;
+    }
     gc_state s = {.c = c};
     sc_rng rng;
     sc_rng_seed(&rng, c->seed ? c->seed : 12345);

@@ -135,7 +135,7 @@ static void cos_ref(double *const *in, double *out, void *ud)
     free(b);
 }
 
-START_TEST(l2_normalize_and_cosine)
+static void l2_normalize_and_cosine_once(void)
 {
     /* shapes: batch 1, odd sizes, a row longer than the work-group loop's 64 */
     const int shapes[][2] = {{1, 5}, {7, 13}, {13, 16}, {3, 70}};
@@ -152,6 +152,12 @@ START_TEST(l2_normalize_and_cosine)
                       .dev = cos_dev, .ref = cos_ref, .ud = &p, .second_order = true};
         gc_check(&c2);
     }
+}
+
+/* both forms of the row-reducing kernels (TU_EACH_ROWS_FORM) */
+START_TEST(l2_normalize_and_cosine)
+{
+    TU_EACH_ROWS_FORM(l2_normalize_and_cosine_once());
 }
 END_TEST
 
@@ -251,7 +257,7 @@ static void max_vjp(double *const *in, const double *u, double **gin, void *ud)
         }
 }
 
-START_TEST(max_axis_grad)
+static void max_axis_grad_once(void)
 {
     /* every axis of an odd 3-d shape; long axes take the work-group kernel */
     const max_ud cases[] = {
@@ -267,6 +273,12 @@ START_TEST(max_axis_grad)
         memcpy(c.shape[0], p.shape, sizeof p.shape);
         gc_check(&c);
     }
+}
+
+/* both forms of the row-reducing kernels (TU_EACH_ROWS_FORM) */
+START_TEST(max_axis_grad)
+{
+    TU_EACH_ROWS_FORM(max_axis_grad_once());
 }
 END_TEST
 
@@ -368,31 +380,31 @@ static void bt_ref(double *const *in, double *out, void *ud)
     out[0] = ref_barlow(in[0], in[1], p->n, p->d, p->lambda);
 }
 
-START_TEST(nt_xent_grad)
+static void nt_xent_grad_once(void)
 {
     const int ns[] = {1, 2, 7, 13}, ds[] = {5, 16};
     const double taus[] = {0.5, 0.1};
-    /* both forms of the row kernel (a work-group, a work-item per anchor) */
-    for (int form = 0; form < 2; form++) {
-    TU_OK(sc_context_set_form(tu_ctx(), "ntxent", form ? "items" : "groups"));
     for (int a = 0; a < 4; a++)
         for (int b = 0; b < 2; b++)
             for (int t = 0; t < 2; t++) {
                 pair_ud p = {.n = ns[a], .d = ds[b], .tau = taus[t]};
                 char name[64];
-                snprintf(name, sizeof name, "nt_xent N%d D%d tau%.1f %s", p.n, p.d, p.tau,
-                         form ? "items" : "groups");
+                snprintf(name, sizeof name, "nt_xent N%d D%d tau%.1f", p.n, p.d, p.tau);
                 gc_case c = {.name = name, .n_in = 2, .ndim = {2, 2},
                              .shape = {{p.n, p.d}, {p.n, p.d}}, .dev = ntx_dev,
                              .ref = ntx_ref, .ud = &p};
                 gc_check(&c);
             }
-    }
-    TU_OK(sc_context_set_form(tu_ctx(), "ntxent", NULL));
+}
+
+/* both forms of the row kernels (a work-group, a work-item per anchor) */
+START_TEST(nt_xent_grad)
+{
+    TU_EACH_ROWS_FORM(nt_xent_grad_once());
 }
 END_TEST
 
-START_TEST(barlow_twins_grad)
+static void barlow_twins_grad_once(void)
 {
     const int ns[] = {7, 13}, ds[] = {5, 16};
     for (int a = 0; a < 2; a++)
@@ -411,6 +423,12 @@ START_TEST(barlow_twins_grad)
                  .shape = {{13, 16}, {13, 16}}, .dev = bt_dev, .ref = bt_ref, .ud = &p,
                  .grad_tol = 1e-4};
     gc_check(&c);
+}
+
+/* both forms of the row-reducing kernels (TU_EACH_ROWS_FORM) */
+START_TEST(barlow_twins_grad)
+{
+    TU_EACH_ROWS_FORM(barlow_twins_grad_once());
 }
 END_TEST
 
@@ -477,12 +495,11 @@ static void large_case(bool barlow, int n, int d)
 
 START_TEST(large_losses)
 {
-    for (int form = 0; form < 2; form++) { /* both forms of NT-Xent's row kernel */
-        TU_OK(sc_context_set_form(tu_ctx(), "ntxent", form ? "items" : "groups"));
+    /* both forms of the row kernels (NT-Xent's anchors, BarlowTwins' rows of C) */
+    TU_EACH_ROWS_FORM({
         large_case(false, 150, 16);
-    }
-    TU_OK(sc_context_set_form(tu_ctx(), "ntxent", NULL));
-    large_case(true, 40, 300);
+        large_case(true, 40, 300);
+    });
 }
 END_TEST
 
@@ -571,7 +588,7 @@ static void norm_ref(double *const *in, double *out, void *ud)
     ref_sal_normalize(in[0], out, p->n, p->m, p->norm);
 }
 
-START_TEST(saliency_normalize_grad)
+static void saliency_normalize_grad_once(void)
 {
     const char *names[3] = {"maxabs", "l2", "none"};
     for (int k = 0; k < 3; k++) {
@@ -604,6 +621,12 @@ START_TEST(saliency_normalize_grad)
         tu_assert_close("normalize zero map grad", gv, want_g, 10, 1e-6, 0);
         sc_graph_free(g);
     }
+}
+
+/* both forms of the row-reducing kernels (TU_EACH_ROWS_FORM) */
+START_TEST(saliency_normalize_grad)
+{
+    TU_EACH_ROWS_FORM(saliency_normalize_grad_once());
 }
 END_TEST
 

@@ -225,7 +225,7 @@ static void red_ref(double *const *in, double *out, void *ud)
 #undef X
 }
 
-START_TEST(reductions_and_shapes)
+static void reductions_and_shapes_once(void)
 {
     const char *names[] = {"sum", "mean", "sum_axis", "mean_axis", "sum_to", "permute", "expand"};
     for (int op = 0; op < 7; op++) {
@@ -234,6 +234,12 @@ START_TEST(reductions_and_shapes)
                      .dev = red_dev, .ref = red_ref, .ud = &r, .second_order = true};
         gc_check(&c);
     }
+}
+
+/* both forms of the row-reducing kernels (TU_EACH_ROWS_FORM) */
+START_TEST(reductions_and_shapes)
+{
+    TU_EACH_ROWS_FORM(reductions_and_shapes_once());
 }
 END_TEST
 
@@ -309,7 +315,7 @@ START_TEST(sum_to_large)
     static const char *forms[] = {"groups", "items", NULL}; /* NULL: the device's choice */
     for (size_t c = 0; c < 3 * (sizeof cases / sizeof cases[0]); c++) {
         const char *form = forms[c % 3];
-        TU_OK(sc_context_set_form(ctx, "sum_to", form));
+        TU_OK(sc_context_set_form(ctx, "rows", form));
         const int64_t *xs = cases[c / 3].x, *ts = cases[c / 3].to;
         size_t n = (size_t)(xs[0] * xs[1] * xs[2]), nout = (size_t)(ts[0] * ts[1] * ts[2]);
         float *xv = malloc(n * sizeof *xv);
@@ -336,7 +342,7 @@ START_TEST(sum_to_large)
         free(want);
         sc_graph_free(g);
     }
-    TU_OK(sc_context_set_form(ctx, "sum_to", NULL));
+    TU_OK(sc_context_set_form(ctx, "rows", NULL));
 }
 END_TEST
 

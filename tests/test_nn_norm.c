@@ -187,7 +187,7 @@ static void sm_vjp(double *const *in, const double *u, double **gin, void *ud)
     free(y);
 }
 
-START_TEST(softmax_ops)
+static void softmax_ops_once(void)
 {
     /* [3,300]: long rows, few of them -> the work-group-per-row kernels */
     const int64_t shapes[][3] = {{7, 13, 0}, {1, 5, 0}, {2, 3, 17}, {13, 1, 0}, {3, 300, 0}};
@@ -204,6 +204,12 @@ START_TEST(softmax_ops)
             memcpy(c.shape[0], shapes[i], sizeof shapes[i]);
             gc_check(&c);
         }
+}
+
+/* both forms of the row-reducing kernels (TU_EACH_ROWS_FORM) */
+START_TEST(softmax_ops)
+{
+    TU_EACH_ROWS_FORM(softmax_ops_once());
 }
 END_TEST
 
@@ -327,7 +333,7 @@ static void ce_vjp(double *const *in, const double *u, double **gin, void *ud)
     free(sm);
 }
 
-START_TEST(cross_entropy_cases)
+static void cross_entropy_cases_once(void)
 {
     const int64_t shapes[][2] = {{7, 13}, {1, 5}, {13, 7}, {3, 100}};
     const char *rn[3] = {"mean", "sum", "none"};
@@ -350,6 +356,12 @@ START_TEST(cross_entropy_cases)
                              .hi = 3.0, .seed = 100 + (uint64_t)(s * 6 + weighted * 3 + red)};
                 gc_check(&c);
             }
+}
+
+/* both forms of the row-reducing kernels (TU_EACH_ROWS_FORM) */
+START_TEST(cross_entropy_cases)
+{
+    TU_EACH_ROWS_FORM(cross_entropy_cases_once());
 }
 END_TEST
 
@@ -538,7 +550,7 @@ static void ln_vjp(double *const *in, const double *u, double **gin, void *ud)
     free(gxh);
 }
 
-START_TEST(layer_norm_cases)
+static void layer_norm_cases_once(void)
 {
     struct {
         int ndim;
@@ -562,6 +574,12 @@ START_TEST(layer_norm_cases)
         c.shape[1][0] = c.shape[2][0] = d;
         gc_check(&c);
     }
+}
+
+/* both forms of the row-reducing kernels (TU_EACH_ROWS_FORM) */
+START_TEST(layer_norm_cases)
+{
+    TU_EACH_ROWS_FORM(layer_norm_cases_once());
 }
 END_TEST
 
@@ -651,7 +669,7 @@ static void bn_eval_vjp(double *const *in, const double *u, double **gin, void *
     }
 }
 
-START_TEST(batch_norm_training)
+static void batch_norm_training_once(void)
 {
     struct {
         int ndim;
@@ -684,6 +702,12 @@ START_TEST(batch_norm_training)
         gc_check(&c);
     }
     TU_OK(sc_context_set_form(tu_ctx(), "norm", NULL));
+}
+
+/* both forms of the row-reducing kernels (TU_EACH_ROWS_FORM) */
+START_TEST(batch_norm_training)
+{
+    TU_EACH_ROWS_FORM(batch_norm_training_once());
 }
 END_TEST
 
@@ -1399,7 +1423,7 @@ static void fused_vs_composed(const fc_case *c, uint64_t seed)
     free(ud);
 }
 
-START_TEST(layer_norm_fused_backward)
+static void layer_norm_fused_backward_once(void)
 {
     /* D = 1, odd D, D = 64 (the vit's), D = 65; rows that are no multiple of
      * the work-group size, on both sides of the per-work-group threshold */
@@ -1424,6 +1448,12 @@ START_TEST(layer_norm_fused_backward)
                      .no_grad = {cases[i].x_const}, .dev = ln_dev, .ref_vjp = ln_vjp, .ud = &p};
         fused_vs_composed(&c, 100 + i);
     }
+}
+
+/* both forms of the row-reducing kernels (TU_EACH_ROWS_FORM) */
+START_TEST(layer_norm_fused_backward)
+{
+    TU_EACH_ROWS_FORM(layer_norm_fused_backward_once());
 }
 END_TEST
 
@@ -1456,7 +1486,7 @@ START_TEST(batch_norm_fused_backward)
 }
 END_TEST
 
-START_TEST(softmax_fused_backward)
+static void softmax_fused_backward_once(void)
 {
     /* rows on both sides of the work-group-per-row threshold (512 rows,
      * 64 columns), odd sizes, one column */
@@ -1475,6 +1505,12 @@ START_TEST(softmax_fused_backward)
             memcpy(c.shape[0], shapes[i], sizeof shapes[i]);
             fused_vs_composed(&c, 300 + i + 10 * (uint64_t)logm);
         }
+}
+
+/* both forms of the row-reducing kernels (TU_EACH_ROWS_FORM) */
+START_TEST(softmax_fused_backward)
+{
+    TU_EACH_ROWS_FORM(softmax_fused_backward_once());
 }
 END_TEST
 

@@ -13,6 +13,8 @@
 
 static sc_context *shared_ctx;
 
+const char *tu_rows_form = NULL;
+
 sc_context *tu_ctx(void)
 {
     if (!shared_ctx) {

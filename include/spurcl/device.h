@@ -84,8 +84,10 @@ SC_API const sc_device_info *sc_context_device(const sc_context *ctx);
 /* Forces one form of a kernel family where a device could run either
  * (the same choice as the environment variable, which is read once when
  * the context is made): family "gemm" (clblast|native|host), "conv_layout"
- * (rows|elements), "norm" (channels|slices), "sum_to" (groups|items),
- * "ntxent" (groups|items: NT-Xent's rows) or "blas_threads" (all|one|thin:
+ * (rows|elements), "norm" (channels|slices), "rows" (groups|items: a
+ * work-group or a work-item per row of every row-reducing kernel: sums
+ * over broadcast axes, axis reductions, softmax, the norms' statistics,
+ * NT-Xent's rows, row norms, saliency maxima) or "blas_threads" (all|one|thin:
  * the host GEMM's OpenBLAS threads: its own count, by default, one, or one
  * for thin products, M*N < 65536);
  * form NULL or "" gives the

@@ -304,10 +304,8 @@ static const form_family form_families[] = {
      {"rows", "elements", NULL}, {SC_FORM_CONV_ROWS, SC_FORM_CONV_ELEMENTS, SC_FORM_AUTO}},
     {"norm", "SPURCL_NORM", offsetof(sc_kernel_forms, norm), {"channels", "slices", NULL},
      {SC_FORM_NORM_CHANNELS, SC_FORM_NORM_SLICES, SC_FORM_AUTO}},
-    {"sum_to", "SPURCL_SUM_TO", offsetof(sc_kernel_forms, sum_to), {"groups", "items", NULL},
-     {SC_FORM_SUM_GROUPS, SC_FORM_SUM_ITEMS, SC_FORM_AUTO}},
-    {"ntxent", "SPURCL_NTXENT", offsetof(sc_kernel_forms, ntxent), {"groups", "items", NULL},
-     {SC_FORM_NTXENT_GROUPS, SC_FORM_NTXENT_ITEMS, SC_FORM_AUTO}},
+    {"rows", "SPURCL_ROWS", offsetof(sc_kernel_forms, rows), {"groups", "items", NULL},
+     {SC_FORM_ROWS_GROUPS, SC_FORM_ROWS_ITEMS, SC_FORM_AUTO}},
     {"blas_threads", "SPURCL_BLAS_THREADS", offsetof(sc_kernel_forms, blas_threads),
      {"all", "one", "thin"}, {SC_FORM_BLAS_ALL, SC_FORM_BLAS_ONE, SC_FORM_BLAS_THIN}},
 };
@@ -342,8 +340,8 @@ sc_status sc_context_set_form(sc_context *ctx, const char *family, const char *f
             return set_form(&ctx->forms, &form_families[i], form, what);
         }
     return sc_error_set(SC_ERR_INVALID_ARG,
-                        "no kernel family '%s' has forms (gemm, conv_layout, norm, "
-                        "sum_to, ntxent, blas_threads)",
+                        "no kernel family '%s' has forms (gemm, conv_layout, norm, rows, "
+                        "blas_threads)",
                         family ? family : "(null)");
 }
 

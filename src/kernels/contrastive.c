@@ -43,12 +43,9 @@ sc_status sc_k_contrastive_ntxent_rows(sc_tensor *loss, sc_tensor *s, float inv_
     cl_uint rows = (cl_uint)s->shape[0], half = rows / 2;
     sc_karg args[] = {SC_ARG(sm), SC_ARG(so), SC_ARG(rows), SC_ARG(half),
                       SC_ARG(inv_tau), SC_ARG(lm), SC_ARG(lo)};
-    /* a work-item per anchor on a CPU device (cl/contrastive.cl), a
-     * work-group per anchor elsewhere; SPURCL_NTXENT (ctx->forms) forces */
-    sc_form form = s->ctx->forms.ntxent;
-    bool items = form == SC_FORM_AUTO ? s->ctx->dev.type == SC_DEVICE_CPU
-                                      : form == SC_FORM_NTXENT_ITEMS;
-    if (items)
+    /* a work-item or a work-group per anchor, each reducing its row of
+     * `rows` similarities (sc_k_use_group; cl/contrastive.cl) */
+    if (!sc_k_use_group(s->ctx, rows, rows))
         return sc_launch_1d(s->ctx, "contrastive", NULL, "sc_contrastive_ntxent_rows_serial", rows,
                             7, args);
     return sc_launch_groups(s->ctx, "contrastive", NULL, "sc_contrastive_ntxent_rows", rows, 7,
@@ -72,8 +69,11 @@ sc_status sc_k_contrastive_barlow_rows(sc_tensor *part, const sc_tensor *c, floa
     cl_mem cm = c->buf->mem, pm = part->buf->mem;
     cl_uint co = (cl_uint)c->offset, po = (cl_uint)part->offset, d = (cl_uint)c->shape[0];
     sc_karg args[] = {SC_ARG(cm), SC_ARG(co), SC_ARG(d), SC_ARG(lambda), SC_ARG(pm), SC_ARG(po)};
-    return sc_launch_groups(c->ctx, "contrastive", NULL, "sc_contrastive_barlow_rows", d, 6,
-                            args);
+    if (sc_k_use_group(c->ctx, d, d))
+        return sc_launch_groups(c->ctx, "contrastive", NULL, "sc_contrastive_barlow_rows", d, 6,
+                                args);
+    return sc_launch_1d(c->ctx, "contrastive", NULL, "sc_contrastive_barlow_rows_serial", d, 6,
+                        args);
 }
 
 sc_status sc_k_contrastive_barlow_grad(sc_tensor *gc, const sc_tensor *c, const sc_tensor *gy,

@@ -41,8 +41,16 @@ typedef struct sc_k_axis {
 sc_k_axis sc_k_axis_split(const sc_tensor *t, int ax);
 
 /* True when `outputs` reductions of `len` elements each should run one
- * work-group per output (long reductions too few to fill the device with
- * one work-item each) rather than one work-item per output. Both orders
+ * work-group per output rather than one work-item per output: the one
+ * place every row-reducing kernel (sum_to, axis reductions, softmax, the
+ * norms' statistics, NT-Xent's rows, row norms, saliency maxima) decides.
+ * ctx->forms.rows (SPURCL_ROWS) forces either. Else a GPU takes groups
+ * for long reductions too few to fill it with one work-item each; a CPU
+ * device only when there are fewer reductions than compute units and each
+ * is 4,096 long or more: PoCL runs a work-group on one thread, where the
+ * lanes' strided visits and the tree's barriers lost to a work-item per
+ * output at every shape measured (sum_to, NT-Xent's rows), and
+ * sc_launch_1d spreads even a few work-items over the cores. Both orders
  * are fixed, so either way results repeat run to run. */
 bool sc_k_use_group(const sc_context *ctx, size_t outputs, size_t len);
 

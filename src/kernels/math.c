@@ -237,19 +237,12 @@ sc_status sc_k_math_sum_to(sc_tensor *y, const sc_tensor *x)
     cl_uint yo = (cl_uint)y->offset, xo = (cl_uint)x->offset, n = (cl_uint)y->numel;
     sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(xm), SC_ARG(xo),
                       SC_ARG(cshape), SC_ARG(cred), SC_ARG(n)};
-    /* A GPU takes a work-group per output when the outputs are too few to
-     * fill it and each sums many elements, else a work-item per output. A
-     * CPU device always takes the work-item per output: on PoCL it was
-     * 1.3-5x faster than the work-group form at every bias-gradient shape
-     * measured (2-core EPYC: [6400, 64] to [64] 0.37 against 1.15 ms; [32,
-     * 100352] to [32] 2.7 against 3.6 ms). SPURCL_SUM_TO (ctx->forms)
-     * forces either. */
+    /* a work-group per output or a work-item per output (sc_k_use_group;
+     * on PoCL the work-item form was 1.3-5x faster at every bias-gradient
+     * shape measured, 2-core EPYC: [6400, 64] to [64] 0.37 against 1.15 ms;
+     * [32, 100352] to [32] 2.7 against 3.6 ms) */
     size_t per_out = (size_t)(x->numel / (n ? n : 1));
-    sc_form form = y->ctx->forms.sum_to;
-    bool group = form == SC_FORM_AUTO
-                     ? y->ctx->dev.type != SC_DEVICE_CPU && sc_k_use_group(y->ctx, n, per_out)
-                     : form == SC_FORM_SUM_GROUPS;
-    if (group)
+    if (sc_k_use_group(y->ctx, n, per_out))
         return sc_launch_groups(y->ctx, "math", NULL, "sc_math_sum_to_group", n, 7, args);
     /* [A, C, B] -> [C] (or [C, B] -> [C]), B contiguous: runs by 4, two passes */
     bool runs = (m == 3 && cr[0] && !cr[1] && cr[2]) || (m == 2 && !cr[0] && cr[1]);

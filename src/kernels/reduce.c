@@ -18,7 +18,11 @@ sc_k_axis sc_k_axis_split(const sc_tensor *t, int ax)
 
 bool sc_k_use_group(const sc_context *ctx, size_t outputs, size_t len)
 {
+    if (ctx->forms.rows != SC_FORM_AUTO)
+        return ctx->forms.rows == SC_FORM_ROWS_GROUPS;
     size_t cu = ctx->dev.compute_units ? ctx->dev.compute_units : 1;
+    if (ctx->dev.type == SC_DEVICE_CPU)
+        return len >= 4096 && outputs < cu;
     return len >= 64 && outputs < cu * ctx->wg_size;
 }
 
