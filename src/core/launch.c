@@ -55,11 +55,11 @@ size_t sc_local_1d(const sc_context *ctx, size_t n)
      * SC_FOR_EACH, so any grid is correct, but PoCL vectorises across
      * work-items only when each handles one element: capping the grid made
      * relu 26x slower there). A CPU device runs each work-group on one of
-     * its threads: 128 items
-     * (batch norm's channels by 4, a loss's rows) in one group of 256 left
-     * the other cores idle. There, halve the group (down to 16 work-items,
-     * still a few of PoCL's vectors) until the grid has two groups per
-     * compute unit. A GPU keeps the context's size. */
+     * its threads: 128 items (batch norm's channels by 4, a loss's rows)
+     * in one group of 256 left the other cores idle. There, halve the
+     * group (down to 16 work-items, still a few of PoCL's vectors) until
+     * the grid has two groups per compute unit. A GPU keeps the context's
+     * size. */
     size_t local = ctx->wg_size;
     if (ctx->dev.type != SC_DEVICE_CPU)
         return local;
