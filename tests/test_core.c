@@ -760,6 +760,41 @@ START_TEST(local_1d_spreads_small_grids)
 }
 END_TEST
 
+/* The kernels with restrict buffers refuse an output that shares its
+ * buffer with an input (they would read what they overwrite), naming the
+ * kernel; distinct buffers pass. */
+START_TEST(restrict_kernels_refuse_aliasing)
+{
+    sc_context *ctx;
+    TU_OK(sc_context_create(NULL, &ctx));
+    int64_t s4[4] = {1, 2, 4, 4}, s2[2] = {2, 16};
+    sc_tensor *x, *y, *t;
+    TU_OK(sc_tensor_create(ctx, SC_F32, 4, s4, &x));
+    TU_OK(sc_tensor_create(ctx, SC_F32, 4, s4, &y));
+    TU_OK(sc_tensor_create(ctx, SC_F32, 2, s2, &t));
+    TU_OK(sc_tensor_fill(x, 1.0));
+    sc_k_conv_geom cg = {.n = 1, .c = 2, .h = 4, .w = 4, .o = 2, .kh = 1, .kw = 1,
+                         .s = 1, .p = 0, .oh = 4, .ow = 4};
+    ck_assert_int_eq(sc_k_conv_to_cnp(x, x, &cg), SC_ERR_STATE);
+    ck_assert_ptr_nonnull(strstr(sc_last_error(), "sc_conv_to_cnp"));
+    ck_assert_int_eq(sc_k_shape_slice(x, x, 3, 0), SC_ERR_STATE);
+    ck_assert_ptr_nonnull(strstr(sc_last_error(), "shares its buffer"));
+    sc_k_pool_geom pg = sc_k_pool_geom_of(x, 1, 1);
+    ck_assert_int_eq(sc_k_pool_avg_fwd(x, x, &pg), SC_ERR_STATE);
+    /* distinct buffers: the same calls run */
+    TU_OK(sc_k_conv_to_cnp(t, x, &cg));
+    TU_OK(sc_k_pool_avg_fwd(y, x, &pg));
+    float back[32];
+    TU_OK(sc_tensor_download(y, back));
+    for (int i = 0; i < 32; i++)
+        ck_assert_float_eq(back[i], 1.0f);
+    sc_tensor_free(x);
+    sc_tensor_free(y);
+    sc_tensor_free(t);
+    sc_context_free(ctx);
+}
+END_TEST
+
 START_TEST(queue_stats_count_calls)
 {
     sc_context *ctx;
@@ -832,7 +867,8 @@ int main(int argc, char **argv)
         {"programs", 0, {build_error_has_log, kernel_dir_override, kernel_dir_shared_header,
                 error_names, error_buffer_freed_at_thread_exit}},
         {"tensors", 0, {tensor_round_trips, tensor_views, pool_does_not_grow, queue_stats_count_calls,
-                     row_group_within_item_limits, local_1d_spreads_small_grids}},
+                     row_group_within_item_limits, local_1d_spreads_small_grids,
+                     restrict_kernels_refuse_aliasing}},
     };
     return tu_run(TU_SUITE("core", cases));
 }

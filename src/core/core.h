@@ -122,6 +122,13 @@ static inline cl_mem sc_tensor_mem(const sc_tensor *t) { return t->buf->mem; }
  * error naming op and the tensor (`name`). */
 sc_status sc_check_f32(const sc_tensor *t, const char *op, const char *name);
 
+/* SC_OK when the output `out` shares no buffer with any of the n inputs
+ * (NULL entries skipped); else an error naming op. The kernels that
+ * declare their buffers restrict (cl/conv.cl, cl/pool.cl, cl/shape.cl)
+ * would compute garbage on aliased buffers; their hosts check first. */
+sc_status sc_check_distinct(const char *op, const sc_tensor *out, int n,
+                            const sc_tensor *const *in);
+
 /* ---- kernel launch helpers ------------------------------------------- */
 
 /* Argument list for sc_launch: each entry is a (size, pointer) pair. */

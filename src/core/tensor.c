@@ -38,6 +38,18 @@ sc_status sc_check_f32(const sc_tensor *t, const char *op, const char *name)
     return SC_OK;
 }
 
+sc_status sc_check_distinct(const char *op, const sc_tensor *out, int n,
+                            const sc_tensor *const *in)
+{
+    for (int i = 0; i < n; i++)
+        if (in[i] && in[i]->buf == out->buf)
+            return sc_error_set(SC_ERR_STATE,
+                                "%s: the output shares its buffer with input %d (the kernel "
+                                "needs distinct buffers)",
+                                op, i + 1);
+    return SC_OK;
+}
+
 static sc_status check_shape(int ndim, const int64_t *shape, int64_t *numel)
 {
     if (ndim < 0 || ndim > SC_MAX_DIMS)

@@ -87,6 +87,7 @@ static sc_status unfold_kernel(const char *name, bool to_col, sc_tensor *out, co
 {
     const sc_tensor *col = to_col ? out : in, *img = to_col ? in : out;
     SC_TRY(whole(col, "unfolded"));
+    SC_TRY(sc_check_distinct(name, out, 1, &in));
     geom_args a = gargs(cg);
     cl_mem cm = col->buf->mem, im = img->buf->mem;
     cl_uint io = (cl_uint)img->offset;
@@ -115,6 +116,7 @@ sc_status sc_k_conv_col2im(sc_tensor *gx, const sc_tensor *col, const sc_k_conv_
 sc_status sc_k_conv_to_cnp(sc_tensor *gT, const sc_tensor *gy, const sc_k_conv_geom *cg)
 {
     SC_TRY(whole(gT, "channel-major"));
+    SC_TRY(sc_check_distinct("sc_conv_to_cnp", gT, 1, &gy));
     cl_mem tm = gT->buf->mem, gm = gy->buf->mem;
     cl_uint go = (cl_uint)gy->offset, n = (cl_uint)cg->n, o = (cl_uint)cg->o,
             p = (cl_uint)(cg->oh * cg->ow);
@@ -126,6 +128,7 @@ sc_status sc_k_conv_from_cnp(sc_tensor *y, const sc_tensor *yT, const sc_tensor 
                              const sc_k_conv_geom *cg)
 {
     SC_TRY(whole(yT, "channel-major"));
+    SC_TRY(sc_check_distinct("sc_conv_from_cnp", y, 2, (const sc_tensor *const[]){yT, b}));
     cl_mem ym = y->buf->mem, tm = yT->buf->mem, bm = b ? b->buf->mem : yT->buf->mem;
     cl_uint yo = (cl_uint)y->offset, bo = b ? (cl_uint)b->offset : 0, hb = b != NULL,
             n = (cl_uint)cg->n, o = (cl_uint)cg->o, p = (cl_uint)(cg->oh * cg->ow);

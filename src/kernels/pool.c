@@ -37,6 +37,8 @@ static sc_status launch(sc_context *ctx, const char *name, const sc_k_pool_geom 
 static sc_status max3(const char *name, sc_tensor *a, const sc_tensor *b, const sc_tensor *c,
                       const sc_k_pool_geom *pg, size_t rows)
 {
+    SC_TRY(sc_check_distinct(name, a, 2, (const sc_tensor *const[]){b, c}));
+    SC_TRY(sc_check_distinct(name, b, 1, &c)); /* max_fwd's idx is an output too */
     cl_mem am = a->buf->mem, bm = b->buf->mem, cm = c->buf->mem;
     cl_uint ao = (cl_uint)a->offset, bo = (cl_uint)b->offset, co = (cl_uint)c->offset;
     sc_karg args[] = {SC_ARG(am), SC_ARG(ao), SC_ARG(bm), SC_ARG(bo), SC_ARG(cm),
@@ -60,6 +62,7 @@ sc_status sc_k_pool_max_scatter(sc_tensor *gx, const sc_tensor *gy, const sc_ten
 sc_status sc_k_pool_max_gather(sc_tensor *y, const sc_tensor *x, const sc_tensor *idx,
                                const sc_k_pool_geom *pg)
 {
+    SC_TRY(sc_check_distinct("sc_pool_max_gather", y, 2, (const sc_tensor *const[]){x, idx}));
     cl_mem ym = y->buf->mem, xm = x->buf->mem, im = idx->buf->mem;
     cl_uint yo = (cl_uint)y->offset, xo = (cl_uint)x->offset, io = (cl_uint)idx->offset;
     cl_uint hw = pg->h * pg->w;
@@ -72,6 +75,7 @@ sc_status sc_k_pool_max_gather(sc_tensor *y, const sc_tensor *x, const sc_tensor
 static sc_status avg(const char *name, sc_tensor *out, const sc_tensor *in,
                      const sc_k_pool_geom *pg, size_t rows)
 {
+    SC_TRY(sc_check_distinct(name, out, 1, &in));
     cl_mem om = out->buf->mem, im = in->buf->mem;
     cl_uint oo = (cl_uint)out->offset, io = (cl_uint)in->offset;
     float inv = 1.0f / (float)(pg->k * pg->k);

@@ -10,6 +10,7 @@ static sc_status launch_copy(const char *name, sc_tensor *y, const sc_tensor *x,
 {
     if (y->numel == 0)
         return SC_OK;
+    SC_TRY(sc_check_distinct(name, y, 1, &x));
     cl_mem ym = y->buf->mem, xm = x->buf->mem;
     cl_uint yo = (cl_uint)y->offset, xo = (cl_uint)x->offset;
     sc_karg args[] = {SC_ARG(ym),    SC_ARG(yo),    SC_ARG(xm),    SC_ARG(xo),
@@ -35,6 +36,7 @@ sc_status sc_k_shape_concat(sc_tensor *y, const sc_tensor *a, const sc_tensor *b
 {
     if (y->numel == 0)
         return SC_OK;
+    SC_TRY(sc_check_distinct("sc_shape_concat", y, 2, (const sc_tensor *const[]){a, b}));
     sc_k_axis s = sc_k_axis_split(a, ax);
     cl_uint outer = s.outer, wa = s.len * s.inner, wb = (cl_uint)(b->shape[ax] * s.inner);
     cl_mem ym = y->buf->mem, am = a->buf->mem, bm = b->buf->mem;
