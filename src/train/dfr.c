@@ -420,8 +420,11 @@ sc_status sc__dfr_head(sc_context *ctx, const sc_dataset *d, const float *z, int
             *chosen = cfg->c_grid[c];
         }
     /* the final head: the average of fits on balanced subsets of all of val
-     * (rank r fits k = r mod N) */
+     * (rank r fits k = r mod N, drawing only its own subsets, each from its
+     * own stream, and the first for the size every subset has) */
     for (int k = 0; st == SC_OK && k < cfg->fits; k++) {
+        if (k % N != rank && k > 0)
+            continue;
         int64_t m = balanced_subset(d, val, nval, cfg->seed, 2 + (uint64_t)k, sub);
         if (m < 0) {
             st = sc_oom("dfr");
