@@ -66,7 +66,8 @@ def read_runs(pattern, expect_impl):
         m = dict(recs[-1])
         for k in m:
             vals = [r.get(k) for r in recs]
-            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+            numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
+            if numeric and len(set(vals)) > 1:  # equal values (threads) stay as they are
                 m[k] = statistics.median(vals)
         m["runs"] = len(recs)
         merged[n] = m
