@@ -108,7 +108,7 @@ static const sc_cli_spec spec = {
     "points there (README, 'spurcl ssl and spurcl probe').\n"
     "\n"
     "LA-SSL (--sampler la) was measured against uniform sampling at these\n"
-    "defaults on SpuCo-style Fashion-MNIST (rho 0.95, 54,000 images, 4-5\n"
+    "defaults on SpuCo-style Fashion-MNIST (rho 0.95, 54,000 images, 5\n"
     "seeds) and at a smaller budget (the cnn for 8 epochs on SpuCo-style and\n"
     "corrupted data, 5 seeds): at 2 epochs the conflicting images are learned\n"
     "barely more slowly (at most 2.4 % apart), LA changed their share of the\n"
