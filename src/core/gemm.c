@@ -115,11 +115,13 @@ typedef struct host_map {
     int n;
 } host_map;
 
-static sc_status map_one(sc_context *ctx, host_map *hm, cl_mem mem)
+static sc_status map_one(sc_context *ctx, host_map *hm, cl_mem mem, void **out)
 {
     for (int i = 0; i < hm->n; i++)
-        if (hm->mem[i] == mem)
+        if (hm->mem[i] == mem) {
+            *out = hm->ptr[i];
             return SC_OK;
+        }
     size_t size = 0;
     SC_CL_CHECK(clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL));
     cl_int err;
@@ -129,26 +131,20 @@ static sc_status map_one(sc_context *ctx, host_map *hm, cl_mem mem)
         return sc_cl_error(err, "clEnqueueMapBuffer", __FILE__, __LINE__);
     hm->mem[hm->n] = mem;
     hm->ptr[hm->n++] = p;
+    *out = p; /* the host address; its contents are valid after the wait */
     return SC_OK;
-}
-
-static void *mapped(const host_map *hm, cl_mem mem)
-{
-    for (int i = 0; i < hm->n; i++)
-        if (hm->mem[i] == mem)
-            return hm->ptr[i];
-    return NULL;
 }
 
 /* Maps A, B and C and waits once for the maps (and so for the kernels that
  * produce A and B, the queue being in order). */
-static sc_status map_all(sc_context *ctx, host_map *hm, const sc_gemm_args *g)
+static sc_status map_all(sc_context *ctx, host_map *hm, const sc_gemm_args *g, void **a,
+                         void **b, void **c)
 {
-    sc_status st = map_one(ctx, hm, g->a);
+    sc_status st = map_one(ctx, hm, g->a, a);
     if (st == SC_OK)
-        st = map_one(ctx, hm, g->b);
+        st = map_one(ctx, hm, g->b, b);
     if (st == SC_OK)
-        st = map_one(ctx, hm, g->c);
+        st = map_one(ctx, hm, g->c, c);
     if (hm->n) {
         ctx->qstats.host_waits++;
         cl_int err = clWaitForEvents((cl_uint)hm->n, hm->ev);
@@ -196,8 +192,8 @@ static int host_threads(const sc_context *ctx, const sc_gemm_args *g)
 static sc_status gemm_host(sc_context *ctx, const sc_gemm_args *g)
 {
     host_map hm = {0};
-    sc_status st = map_all(ctx, &hm, g);
-    void *a = mapped(&hm, g->a), *b = mapped(&hm, g->b), *c = mapped(&hm, g->c);
+    void *a = NULL, *b = NULL, *c = NULL;
+    sc_status st = map_all(ctx, &hm, g, &a, &b, &c);
     struct timespec t0, t1;
     int threads = host_threads(ctx, g), before = threads ? openblas_get_num_threads() : 0;
     if (threads && threads != before)

@@ -232,7 +232,7 @@ sc_status sc_k_norm_backward(sc_tensor *gx, const sc_tensor *gy, const sc_tensor
     cl_uint has_w = w ? (per_channel ? 2u : 1u) : 0u;
     cl_uint gsum = per_channel ? (gw ? NORM_W : 0) | (gb ? NORM_B : 0) : 0;
     cl_uint want_gx = gx != NULL;
-    if (want_gx && !gsum && has_w != 2 && use_r4(xh->ctx, outer, C, inner, per_channel)) {
+    if (want_gx && use_r4(xh->ctx, outer, C, inner, per_channel)) { /* has_w 0 or 1, gsum 0 */
         sc_karg a4[] = {SC_ARG(gxm), SC_ARG(gxo), SC_ARG(gm),  SC_ARG(go),  SC_ARG(xhm),
                         SC_ARG(xho), SC_ARG(rsm), SC_ARG(rso), SC_ARG(wm),  SC_ARG(wo),
                         SC_ARG(C),   SC_ARG(inner), SC_ARG(has_w)};
