@@ -2,7 +2,9 @@
  * reference of the same function:
  *   forward      device f(x) vs ref f(x);
  *   first order  device d<u, f>/dx_j (random u) vs central differences of
- *                the reference <u, f> in double;
+ *                the reference <u, f> in double; a case with second order
+ *                checks it twice, from a recording pass and a plain one
+ *                (whose rules may be fused kernels);
  *   second order device d<v, d<u,f>/dx_k>/dx_j (random v; the gradient of a
  *                random projection of the first input's gradient, as the
  *                ULE teacher loss needs) vs central differences of the

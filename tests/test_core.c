@@ -158,8 +158,14 @@ START_TEST(kernel_forms)
     ck_assert_msg(strstr(sc_last_error(), "gemm form 'rows': expected clblast or native or host"),
                   "%s", sc_last_error());
     ck_assert_int_eq(ctx->forms.gemm, SC_FORM_GEMM_HOST); /* unchanged */
+    TU_OK(sc_context_set_form(ctx, "attention", "rows"));
+    ck_assert_int_eq(ctx->forms.attention, SC_FORM_ATTN_ROWS);
     ck_assert_int_eq(sc_context_set_form(ctx, "attention", "flash"), SC_ERR_INVALID_ARG);
-    ck_assert_msg(strstr(sc_last_error(), "'attention'"), "%s", sc_last_error());
+    ck_assert_msg(strstr(sc_last_error(), "attention form 'flash': expected tiles or rows or "
+                                          "composed"),
+                  "%s", sc_last_error());
+    ck_assert_int_eq(sc_context_set_form(ctx, "pooling", "max"), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "'pooling'"), "%s", sc_last_error());
     sc_context_free(ctx);
 }
 END_TEST

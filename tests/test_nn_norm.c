@@ -1012,6 +1012,7 @@ START_TEST(sdpa_cases)
         {1, 5, 5, 4, 4, 0.5},  {2, 17, 17, 8, 8, 0.35355339},
         {3, 5, 7, 3, 6, 0.7},  /* cross attention, S != T, F != E */
         {2, 5, 3, 8, 2, 0.4},  /* E > S: the scores are scaled, not q */
+        {1, 40, 70, 3, 5, 0.6}, /* more rows than a work-group's tile, both sides */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sdpa_ud *p = &cases[i];
@@ -1021,7 +1022,7 @@ START_TEST(sdpa_cases)
                      .shape = {{p->B, p->T, p->E}, {p->B, p->S, p->E}, {p->B, p->S, p->F}},
                      .dev = sdpa_dev, .ref = sdpa_ref, .ref_vjp = sdpa_vjp, .ud = p,
                      .second_order = true, .lo = 0.1, .hi = 1.5};
-        gc_check(&c);
+        TU_EACH_FORM("attention", gc_check(&c), "tiles", "rows", "composed");
     }
 }
 END_TEST
@@ -1214,13 +1215,13 @@ START_TEST(attention_cases)
         c.ndim[pw] = 2;
         c.shape[pw][0] = D;
         c.shape[pw][1] = D;
-        gc_check(&c);
+        TU_EACH_FORM("attention", gc_check(&c), "tiles", "rows", "composed");
     }
 }
 END_TEST
 
 /* The ViT shape: T = 50 (49 patches + class token), D = 64, 4 heads. */
-START_TEST(attention_vit_shape_forward)
+static void vit_shape_forward(void)
 {
     att_ud p = {2, 50, 64, 4, true};
     int64_t D = p.D, n = (int64_t)p.B * p.T * D;
@@ -1254,8 +1255,10 @@ START_TEST(attention_vit_shape_forward)
         m = fmax(m, fabs(want[i]));
         e = fmax(e, fabs(got[i] - want[i]));
     }
-    printf("  attention B2 T50 D64 H4 fwd  max|err| %.2e, max|ref| %.2e, rel %.2e\n", e, m, e / m);
-    ck_assert_msg(e <= 1e-5 * m + 1e-6, "attention T=50: max error %g (max |ref| %g)", e, m);
+    printf("  attention B2 T50 D64 H4 fwd [%s] max|err| %.2e, max|ref| %.2e, rel %.2e\n", tu_form,
+           e, m, e / m);
+    ck_assert_msg(e <= 1e-5 * m + 1e-6, "attention T=50 [%s]: max error %g (max |ref| %g)", tu_form,
+                  e, m);
     free(got);
     free(want);
     for (int i = 0; i < 4; i++) {
@@ -1263,6 +1266,76 @@ START_TEST(attention_vit_shape_forward)
         free(dd[i]);
     }
     sc_graph_free(g);
+}
+
+START_TEST(attention_vit_shape_forward)
+{
+    TU_EACH_FORM("attention", vit_shape_forward(), "tiles", "rows", "composed");
+}
+END_TEST
+
+/* Output and first-order gradients of sdpa at the bench's ViT shape
+ * (B*H = 32, T = 50, head width 16) in one form, with the cotangent u. */
+static void sdpa_form(const char *form, float *const *h, const float *u, float **out)
+{
+    TU_OK(sc_context_set_form(tu_ctx(), "attention", form));
+    sc_graph *g;
+    TU_OK(sc_graph_create(tu_ctx(), &g));
+    int64_t s[3] = {32, 50, 16};
+    sc_var *in[3];
+    for (int i = 0; i < 3; i++)
+        in[i] = sc_var_from_host(g, 3, s, h[i], true);
+    sc_var *y = sc_nn_sdpa(g, in[0], in[1], in[2], 0.25f);
+    sc_var *uv = sc_var_from_host(g, 3, s, u, false), *gin[3];
+    TU_OK(sc_grad(g, 1, &y, &uv, 3, in, false, gin));
+    out[0] = tu_download(sc_var_tensor(y));
+    for (int i = 0; i < 3; i++)
+        out[1 + i] = tu_download(sc_var_tensor(gin[i]));
+    sc_graph_free(g);
+    TU_OK(sc_context_set_form(tu_ctx(), "attention", NULL));
+}
+
+/* The fused kernels (both forms) and the recorded ops agree (output, dq,
+ * dk, dv) within float rounding, and the kernels repeat bit for bit. */
+START_TEST(attention_forms_agree)
+{
+    const size_t n = 32 * 50 * 16;
+    sc_rng rng;
+    sc_rng_seed(&rng, 77);
+    float *h[3], *u = malloc(n * sizeof *u);
+    for (int i = 0; i < 3; i++) {
+        h[i] = malloc(n * sizeof *h[i]);
+        tu_normal(&rng, h[i], n);
+    }
+    tu_normal(&rng, u, n);
+    float *co[4];
+    sdpa_form("composed", h, u, co);
+    const char *what[4] = {"output", "dq", "dk", "dv"}, *forms[2] = {"tiles", "rows"};
+    for (int f = 0; f < 2; f++) {
+        float *fu[4], *fu2[4];
+        sdpa_form(forms[f], h, u, fu);
+        sdpa_form(forms[f], h, u, fu2);
+        for (int j = 0; j < 4; j++) {
+            double m = 0, e = 0;
+            for (size_t i = 0; i < n; i++) {
+                m = fmax(m, fabs(co[j][i]));
+                e = fmax(e, fabs((double)fu[j][i] - co[j][i]));
+            }
+            printf("  sdpa [32,50,16] %s - composed, %s: max|diff| %.2e, max|composed| %.2e\n",
+                   forms[f], what[j], e, m);
+            ck_assert_msg(e <= 2e-6 * m + 1e-7, "%s, %s: differs from composed by %g (max %g)",
+                          forms[f], what[j], e, m);
+            ck_assert_msg(memcmp(fu[j], fu2[j], n * sizeof(float)) == 0,
+                          "%s, %s: other bits on a second run", forms[f], what[j]);
+            free(fu[j]);
+            free(fu2[j]);
+        }
+    }
+    for (int j = 0; j < 4; j++)
+        free(co[j]);
+    for (int i = 0; i < 3; i++)
+        free(h[i]);
+    free(u);
 }
 END_TEST
 
@@ -1567,7 +1640,7 @@ int main(void)
         {"norm", 0, {layer_norm_cases, batch_norm_training, batch_norm_eval,
                 batch_norm_running_stats, norm_errors, layer_norm_fused_backward,
                 batch_norm_fused_backward}},
-        {"attention", 0, {concat_and_slice, sdpa_cases, attention_cases,
+        {"attention", 0, {concat_and_slice, sdpa_cases, attention_cases, attention_forms_agree,
                 attention_vit_shape_forward, deterministic}},
     };
     return tu_run(TU_SUITE("nn_norm", cases));

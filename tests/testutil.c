@@ -13,7 +13,7 @@
 
 static sc_context *shared_ctx;
 
-const char *tu_rows_form = NULL;
+const char *tu_form_family = NULL, *tu_form = NULL;
 
 sc_context *tu_ctx(void)
 {

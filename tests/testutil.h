@@ -16,23 +16,28 @@
  * or auto). Fails the test with the library's message if none can be made. */
 sc_context *tu_ctx(void);
 
-/* Runs BODY once per form of the row-reducing kernels on tu_ctx() (the
- * "rows" family: a work-group per row, then a work-item per row), so that
- * one device covers the form another device would pick; then gives the
- * choice back to the device. tu_rows_form names the form being run (NULL
+/* Runs BODY once per form of a kernel family on tu_ctx() (the forms listed,
+ * in order, as sc_context_set_form names them), so that one device covers the
+ * form another device would pick; then gives the choice back to the
+ * device. tu_form_family and tu_form name the form being run (NULL
  * outside), for messages. */
-extern const char *tu_rows_form;
-#define TU_EACH_ROWS_FORM(BODY)                                                   \
+extern const char *tu_form_family, *tu_form;
+#define TU_EACH_FORM(FAMILY, BODY, ...)                                           \
     do {                                                                          \
-        static const char *const tu_forms_[2] = {"groups", "items"};              \
-        for (int tu_f_ = 0; tu_f_ < 2; tu_f_++) {                                 \
-            TU_OK(sc_context_set_form(tu_ctx(), "rows", tu_forms_[tu_f_]));       \
-            tu_rows_form = tu_forms_[tu_f_];                                      \
+        static const char *const tu_forms_[] = {__VA_ARGS__, NULL};               \
+        for (int tu_f_ = 0; tu_forms_[tu_f_]; tu_f_++) {                          \
+            TU_OK(sc_context_set_form(tu_ctx(), FAMILY, tu_forms_[tu_f_]));       \
+            tu_form_family = FAMILY;                                              \
+            tu_form = tu_forms_[tu_f_];                                           \
             BODY;                                                                 \
         }                                                                         \
-        tu_rows_form = NULL;                                                      \
-        TU_OK(sc_context_set_form(tu_ctx(), "rows", NULL));                       \
+        tu_form_family = tu_form = NULL;                                          \
+        TU_OK(sc_context_set_form(tu_ctx(), FAMILY, NULL));                       \
     } while (0)
+
+/* The row-reducing kernels (the "rows" family): a work-group per row, then
+ * a work-item per row. */
+#define TU_EACH_ROWS_FORM(BODY) TU_EACH_FORM("rows", BODY, "groups", "items")
 
 /* Fills with N(0,1) (or uniform [lo,hi) for tu_uniform). */
 void tu_normal(sc_rng *rng, float *x, size_t n);

@@ -89,7 +89,10 @@ SC_API const sc_device_info *sc_context_device(const sc_context *ctx);
  * over broadcast axes, axis reductions, softmax, the norms' statistics,
  * NT-Xent's rows, row norms, saliency maxima) or "blas_threads" (all|one|thin:
  * the host GEMM's OpenBLAS threads: its own count, by default, one, or one
- * for thin products, M*N < 65536);
+ * for thin products, M*N < 65536) or "attention" (tiles|rows|composed:
+ * the flash-style attention kernels with key tiles staged in local memory
+ * or read in place, or the recorded softmax(q k^T) v, which a recorded
+ * backward pass always uses);
  * form NULL or "" gives the
  * choice back to the device. Results agree within float rounding across
  * forms; tests use this to cover every form on one device. */

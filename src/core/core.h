@@ -75,7 +75,8 @@ typedef struct sc_profile sc_profile;
  * forms); the others force one. Read once from the environment when the
  * context is made (SPURCL_GEMM=clblast|native|host,
  * SPURCL_CONV_LAYOUT=rows|elements, SPURCL_NORM=channels|slices,
- * SPURCL_ROWS=groups|items, SPURCL_BLAS_THREADS=all|one|thin); tests
+ * SPURCL_ROWS=groups|items, SPURCL_BLAS_THREADS=all|one|thin,
+ * SPURCL_ATTENTION=tiles|rows|composed); tests
  * set them on a live context to cover every form on one device. */
 typedef enum sc_form {
     SC_FORM_AUTO = 0,
@@ -84,10 +85,11 @@ typedef enum sc_form {
     SC_FORM_NORM_CHANNELS, SC_FORM_NORM_SLICES,
     SC_FORM_ROWS_GROUPS, SC_FORM_ROWS_ITEMS,
     SC_FORM_BLAS_ALL, SC_FORM_BLAS_ONE, SC_FORM_BLAS_THIN,
+    SC_FORM_ATTN_TILES, SC_FORM_ATTN_ROWS, SC_FORM_ATTN_COMPOSED,
 } sc_form;
 
 typedef struct sc_kernel_forms {
-    sc_form gemm, conv_layout, norm, rows, blas_threads;
+    sc_form gemm, conv_layout, norm, rows, blas_threads, attention;
 } sc_kernel_forms;
 
 struct sc_context {

@@ -308,6 +308,8 @@ static const form_family form_families[] = {
      {SC_FORM_ROWS_GROUPS, SC_FORM_ROWS_ITEMS, SC_FORM_AUTO}},
     {"blas_threads", "SPURCL_BLAS_THREADS", offsetof(sc_kernel_forms, blas_threads),
      {"all", "one", "thin"}, {SC_FORM_BLAS_ALL, SC_FORM_BLAS_ONE, SC_FORM_BLAS_THIN}},
+    {"attention", "SPURCL_ATTENTION", offsetof(sc_kernel_forms, attention),
+     {"tiles", "rows", "composed"}, {SC_FORM_ATTN_TILES, SC_FORM_ATTN_ROWS, SC_FORM_ATTN_COMPOSED}},
 };
 
 /* Sets one family's form from `value` (NULL or "": the device decides);
@@ -341,7 +343,7 @@ sc_status sc_context_set_form(sc_context *ctx, const char *family, const char *f
         }
     return sc_error_set(SC_ERR_INVALID_ARG,
                         "no kernel family '%s' has forms (gemm, conv_layout, norm, rows, "
-                        "blas_threads)",
+                        "blas_threads, attention)",
                         family ? family : "(null)");
 }
 

@@ -132,6 +132,36 @@ sc_status sc_k_pool_max_gather(sc_tensor *y, const sc_tensor *x, const sc_tensor
 sc_status sc_k_pool_avg_fwd(sc_tensor *y, const sc_tensor *x, const sc_k_pool_geom *pg);
 sc_status sc_k_pool_avg_bwd(sc_tensor *gx, const sc_tensor *gy, const sc_k_pool_geom *pg);
 
+/* ---- attention.cl: fused scaled dot-product attention -------------------- */
+
+/* The widest head (E or F) the fused kernels take: their rows are private
+ * arrays of the head's width. */
+#define SC_K_ATTN_MAX_HD 128
+
+/* True when attention with head widths e (q, k) and f (v) runs fused:
+ * only when ctx->forms.attention (SPURCL_ATTENTION) asks for the kernels
+ * (tiles: key tiles staged in local memory, the GPU form; rows: read in
+ * place, the CPU form) and both widths are at most SC_K_ATTN_MAX_HD. The
+ * device's own choice is the composed ops (recorded, as a recorded
+ * backward always is): on the 2-core EPYC (PoCL) the kernels lost to them
+ * inside the ViT step (model.vit.ce forward + backward 83 ms against
+ * 54-68), and no GPU has run them yet. */
+bool sc_k_attention_fused(const sc_context *ctx, int64_t e, int64_t f);
+
+/* q [B,T,H*E], k [B,S,H*E], v [B,S,H*F] (H = heads side by side in the
+ * last axis, S >= 1): o [B,T,H*F] = softmax(scale q k^T) v per head, and
+ * lse [B*H*T] the log-sum-exp of each query row's scores, which the
+ * backward needs. */
+sc_status sc_k_attention_forward(sc_tensor *o, sc_tensor *lse, const sc_tensor *q,
+                                 const sc_tensor *k, const sc_tensor *v, int heads, float scale);
+
+/* The gradients dq, dk, dv (shaped as q, k, v) of the forward above for the
+ * cotangent go (shaped as o); dd [B*H*T] is scratch (rowsum(go * o)). */
+sc_status sc_k_attention_backward(sc_tensor *dq, sc_tensor *dk, sc_tensor *dv, sc_tensor *dd,
+                                  const sc_tensor *q, const sc_tensor *k, const sc_tensor *v,
+                                  const sc_tensor *o, const sc_tensor *lse, const sc_tensor *go,
+                                  int heads, float scale);
+
 /* ---- softmax.cl: rows of the last axis ------------------------------------ */
 
 /* y = softmax(x), or log_softmax(x) when logmode. */

@@ -6,9 +6,7 @@
  *   concat backward = the two slices of the gradient;
  *   slice  backward = pad (the gradient placed in zeros), whose backward is
  *                     the slice again; so both differentiate to any order.
- * Attention is composed of recorded ops (linear, reshape, permute, batched
- * matmul through the GEMM interface, the softmax op), so it is as
- * differentiable as those are. */
+ * Attention: fused kernels or recorded ops, see its section below. */
 #include "nn/ops_internal.h"
 #include "spurcl/nn.h"
 
@@ -137,6 +135,125 @@ sc_var *sc_nn_concat(sc_graph *g, sc_var *a, sc_var *b, int axis)
 
 /* ---- attention ------------------------------------------------------------------------- */
 
+/* Attention runs over heads side by side in the last axis (q, k [B, T|S,
+ * H*E], v [B,S,H*F], as the qkv linears make them), in one of two forms:
+ *   fused     cl/attention.cl's flash-style kernels (sc_k_attention_*): the
+ *             scores never reach memory, the heads are read in place (no
+ *             split or merge copies), the backward is two kernels from the
+ *             saved output and row log-sum-exp;
+ *   composed  recorded ops: heads split, softmax(scale q k^T) v by batched
+ *             matmuls and the softmax op, heads merged.
+ * The fused node's backward is the fused kernels when the pass does not
+ * record; a recording pass (create_graph: the ULE teacher's saliency)
+ * recomputes the probabilities with recorded ops and writes the gradient
+ * with them, so attention differentiates to any order either way. Both
+ * forms give the same values (the tests run each). */
+
+/* [B,T,H*hd] -> [B*H, T, hd] (head h takes features h*hd .. (h+1)*hd - 1) */
+static sc_var *split_heads(sc_graph *g, sc_var *t, int64_t H)
+{
+    if (H == 1)
+        return t;
+    int64_t B = t->t->shape[0], T = t->t->shape[1], hd = t->t->shape[2] / H;
+    int64_t s4[4] = {B, T, H, hd}, s3[3] = {B * H, T, hd};
+    int perm[4] = {0, 2, 1, 3};
+    return sc_nn_reshape(g, sc_nn_permute(g, sc_nn_reshape(g, t, 4, s4), perm), 3, s3);
+}
+
+/* [B*H, T, hd] -> [B,T,H*hd], heads concatenated in order */
+static sc_var *merge_heads(sc_graph *g, sc_var *o, int64_t H)
+{
+    if (H == 1 || !o)
+        return o;
+    int64_t B = o->t->shape[0] / H, T = o->t->shape[1], hd = o->t->shape[2];
+    int64_t s4[4] = {B, H, T, hd}, s3[3] = {B, T, H * hd};
+    int perm[4] = {0, 2, 1, 3};
+    return sc_nn_reshape(g, sc_nn_permute(g, sc_nn_reshape(g, o, 4, s4), perm), 3, s3);
+}
+
+/* softmax(scale q k^T) of one head per batch entry (q [N,T,E], k [N,S,E]),
+ * recorded; the scale goes on whichever is smaller, q or the scores. */
+static sc_var *probabilities(sc_graph *g, sc_var *q, sc_var *k, float scale)
+{
+    if (!sc__ok(g, 2, q, k))
+        return NULL;
+    bool scale_q = q->t->shape[2] <= k->t->shape[1];
+    sc_var *s = sc_nn_matmul(g, scale_q ? sc_nn_scale(g, q, scale) : q, k, false, true);
+    return scale_q ? s : sc_nn_scale(g, s, scale);
+}
+
+static sc_var *attention_composed(sc_graph *g, sc_var *q, sc_var *k, sc_var *v, int64_t H,
+                                  float scale)
+{
+    sc_var *p = sc_nn_softmax(g, probabilities(g, split_heads(g, q, H), split_heads(g, k, H),
+                                               scale));
+    return merge_heads(g, sc_nn_matmul(g, p, split_heads(g, v, H), false, false), H);
+}
+
+static void attention_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    sc_var *q = n->in[0], *k = n->in[1], *v = n->in[2];
+    int64_t H = n->ip[0];
+    float scale = n->fp[0];
+    if (!g->recording) {
+        sc_var *dq = sc__out_like(g, q), *dk = sc__out_like(g, k), *dv = sc__out_like(g, v);
+        int64_t rows = n->saved[0]->t->numel;
+        sc_var *dd = sc__out(g, SC_F32, 1, &rows);
+        if (!dq || !dk || !dv || !dd)
+            return;
+        sc_status st = sc_k_attention_backward(dq->t, dk->t, dv->t, dd->t, q->t, k->t, v->t,
+                                               n->out->t, n->saved[0]->t, gy->t, (int)H, scale);
+        if (st != SC_OK) {
+            sc__fail(g, st);
+            return;
+        }
+        sc_var *d[3] = {dq, dk, dv};
+        for (int i = 0; i < 3; i++)
+            if (n->need[i])
+                gin[i] = d[i];
+        return;
+    }
+    /* recorded: P recomputed, dS = P * (dP - rowsum(dP * P)), dP = gy v^T */
+    sc_var *qh = split_heads(g, q, H), *kh = split_heads(g, k, H), *gh = split_heads(g, gy, H);
+    sc_var *p = sc_nn_softmax(g, probabilities(g, qh, kh, scale));
+    if (n->need[2])
+        gin[2] = merge_heads(g, sc_nn_matmul(g, p, gh, true, false), H);
+    if (!n->need[0] && !n->need[1])
+        return;
+    sc_var *dp = sc_nn_matmul(g, gh, split_heads(g, v, H), false, true);
+    sc_var *ds = sc_nn_mul(g, p, sc_nn_sub(g, dp, sc_nn_sum_axis(g, sc_nn_mul(g, dp, p), -1)));
+    if (n->need[0])
+        gin[0] = merge_heads(g, sc_nn_scale(g, sc_nn_matmul(g, ds, kh, false, false), scale), H);
+    if (n->need[1])
+        gin[1] = merge_heads(g, sc_nn_scale(g, sc_nn_matmul(g, ds, qh, true, false), scale), H);
+}
+
+/* softmax(scale q k^T) v for each of H heads side by side in the last axis;
+ * shapes checked by the caller. */
+static sc_var *attention_heads(sc_graph *g, sc_var *q, sc_var *k, sc_var *v, int64_t H,
+                               float scale)
+{
+    if (!sc__ok(g, 3, q, k, v))
+        return NULL;
+    int64_t B = q->t->shape[0], T = q->t->shape[1], S = k->t->shape[1];
+    int64_t E = q->t->shape[2] / H, F = v->t->shape[2] / H;
+    if (B * T * S == 0 || !sc_k_attention_fused(g->ctx, E, F))
+        return attention_composed(g, q, k, v, H, scale);
+    int64_t os[3] = {B, T, H * F}, rows = B * H * T;
+    sc_var *o = sc__out(g, SC_F32, 3, os), *lse = sc__out(g, SC_F32, 1, &rows);
+    if (!o || !lse)
+        return NULL;
+    SC_NN_TRY(g, sc_k_attention_forward(o->t, lse->t, q->t, k->t, v->t, (int)H, scale));
+    sc_var *in[3] = {q, k, v};
+    sc_node *nd = sc__record(g, o, "attention", attention_bw, 3, in);
+    if (nd) {
+        nd->saved[0] = lse;
+        nd->ip[0] = H;
+        nd->fp[0] = scale;
+    }
+    return o;
+}
+
 sc_var *sc_nn_sdpa(sc_graph *g, sc_var *q, sc_var *k, sc_var *v, float scale)
 {
     SC_NN_CHECK(g, 3, q, k, v);
@@ -150,32 +267,10 @@ sc_var *sc_nn_sdpa(sc_graph *g, sc_var *q, sc_var *k, sc_var *v, float scale)
                                         sc__shape(q, b1, sizeof b1), sc__shape(k, b2, sizeof b2),
                                         sc__shape(v, b3, sizeof b3)));
     }
-    /* scale whichever is smaller: q [B,T,E] or the scores [B,T,S] */
-    bool scale_q = qt->shape[2] <= kt->shape[1];
-    sc_var *s = sc_nn_matmul(g, scale_q ? sc_nn_scale(g, q, scale) : q, k, false, true);
-    if (!scale_q)
-        s = sc_nn_scale(g, s, scale);
-    return sc_nn_matmul(g, sc_nn_softmax(g, s), v, false, false);
-}
-
-/* [B,T,D] -> [B*H, T, D/H] (head h takes features h*hd .. (h+1)*hd - 1) */
-static sc_var *split_heads(sc_graph *g, sc_var *t, int64_t B, int64_t T, int64_t H, int64_t hd)
-{
-    if (H == 1)
-        return t;
-    int64_t s4[4] = {B, T, H, hd}, s3[3] = {B * H, T, hd};
-    int perm[4] = {0, 2, 1, 3};
-    return sc_nn_reshape(g, sc_nn_permute(g, sc_nn_reshape(g, t, 4, s4), perm), 3, s3);
-}
-
-/* [B*H, T, hd] -> [B,T,H*hd], heads concatenated in order */
-static sc_var *merge_heads(sc_graph *g, sc_var *o, int64_t B, int64_t T, int64_t H, int64_t hd)
-{
-    if (H == 1)
-        return o;
-    int64_t s4[4] = {B, H, T, hd}, s3[3] = {B, T, H * hd};
-    int perm[4] = {0, 2, 1, 3};
-    return sc_nn_reshape(g, sc_nn_permute(g, sc_nn_reshape(g, o, 4, s4), perm), 3, s3);
+    if (!sc__check_f32(g, "sdpa", q, "q") || !sc__check_f32(g, "sdpa", k, "k") ||
+        !sc__check_f32(g, "sdpa", v, "v"))
+        return NULL;
+    return attention_heads(g, q, k, v, 1, scale);
 }
 
 static bool check_param(sc_graph *g, const sc_var *p, const char *name, int ndim, int64_t d0,
@@ -209,7 +304,7 @@ sc_var *sc_nn_attention(sc_graph *g, sc_var *x, sc_var *qkv_w, sc_var *qkv_b, sc
     if (x->t->ndim != 3 || x->t->shape[2] < 1)
         return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "attention: x must be [B,T,D], not %s",
                                         sc__shape(x, b1, sizeof b1)));
-    int64_t B = x->t->shape[0], T = x->t->shape[1], D = x->t->shape[2];
+    int64_t D = x->t->shape[2];
     if (heads < 1 || D % heads != 0)
         return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
                                         "attention: %d heads do not divide the width %lld", heads,
@@ -221,13 +316,14 @@ sc_var *sc_nn_attention(sc_graph *g, sc_var *x, sc_var *qkv_w, sc_var *qkv_b, sc
         return NULL;
     int64_t H = heads, hd = D / heads;
     /* qkv = x W^T + b with W's rows ordered (q|k|v, head, feature), as timm's
-     * reshape(B, T, 3, H, hd): one linear per third of W. */
+     * reshape(B, T, 3, H, hd): one linear per third of W, each [B,T,D] with
+     * the heads side by side, as attention_heads takes them. */
     sc_var *qkv[3];
     for (int i = 0; i < 3; i++) {
         sc_var *w = sc_nn_slice(g, qkv_w, 0, i * D, D);
         sc_var *b = qkv_b ? sc_nn_slice(g, qkv_b, 0, i * D, D) : NULL;
-        qkv[i] = split_heads(g, sc_nn_linear(g, x, w, b), B, T, H, hd);
+        qkv[i] = sc_nn_linear(g, x, w, b);
     }
-    sc_var *o = sc_nn_sdpa(g, qkv[0], qkv[1], qkv[2], 1.0f / sqrtf((float)hd));
-    return sc_nn_linear(g, merge_heads(g, o, B, T, H, hd), proj_w, proj_b);
+    sc_var *o = attention_heads(g, qkv[0], qkv[1], qkv[2], H, 1.0f / sqrtf((float)hd));
+    return sc_nn_linear(g, o, proj_w, proj_b);
 }
