@@ -143,9 +143,10 @@ sc_status sc_k_pool_avg_bwd(sc_tensor *gx, const sc_tensor *gy, const sc_k_pool_
  * (tiles: key tiles staged in local memory, the GPU form; rows: read in
  * place, the CPU form) and both widths are at most SC_K_ATTN_MAX_HD. The
  * device's own choice is the composed ops (recorded, as a recorded
- * backward always is): on the 2-core EPYC (PoCL) the kernels lost to them
- * inside the ViT step (model.vit.ce forward + backward 83 ms against
- * 54-68), and no GPU has run them yet. */
+ * backward always is): on the 2-core EPYC (PoCL) the rows form's forward
+ * is faster but its backward slower, even overall and within the noise
+ * inside the ViT step, and slower in ULE's teacher
+ * (bench/results/pocl-2core-epyc-6a5a972); no GPU has run them yet. */
 bool sc_k_attention_fused(const sc_context *ctx, int64_t e, int64_t f);
 
 /* q [B,T,H*E], k [B,S,H*E], v [B,S,H*F] (H = heads side by side in the

@@ -152,7 +152,7 @@ sc_var *sc_nn_concat(sc_graph *g, sc_var *a, sc_var *b, int axis)
 /* [B,T,H*hd] -> [B*H, T, hd] (head h takes features h*hd .. (h+1)*hd - 1) */
 static sc_var *split_heads(sc_graph *g, sc_var *t, int64_t H)
 {
-    if (H == 1)
+    if (H == 1 || !t)
         return t;
     int64_t B = t->t->shape[0], T = t->t->shape[1], hd = t->t->shape[2] / H;
     int64_t s4[4] = {B, T, H, hd}, s3[3] = {B * H, T, hd};
@@ -171,9 +171,10 @@ static sc_var *merge_heads(sc_graph *g, sc_var *o, int64_t H)
     return sc_nn_reshape(g, sc_nn_permute(g, sc_nn_reshape(g, o, 4, s4), perm), 3, s3);
 }
 
-/* softmax(scale q k^T) of one head per batch entry (q [N,T,E], k [N,S,E]),
- * recorded; the scale goes on whichever is smaller, q or the scores. */
-static sc_var *probabilities(sc_graph *g, sc_var *q, sc_var *k, float scale)
+/* The scores scale q k^T of one head per batch entry (q [N,T,E], k
+ * [N,S,E]), recorded; the scale goes on whichever is smaller, q or the
+ * scores. */
+static sc_var *scores(sc_graph *g, sc_var *q, sc_var *k, float scale)
 {
     if (!sc__ok(g, 2, q, k))
         return NULL;
@@ -185,7 +186,7 @@ static sc_var *probabilities(sc_graph *g, sc_var *q, sc_var *k, float scale)
 static sc_var *attention_composed(sc_graph *g, sc_var *q, sc_var *k, sc_var *v, int64_t H,
                                   float scale)
 {
-    sc_var *p = sc_nn_softmax(g, probabilities(g, split_heads(g, q, H), split_heads(g, k, H),
+    sc_var *p = sc_nn_softmax(g, scores(g, split_heads(g, q, H), split_heads(g, k, H),
                                                scale));
     return merge_heads(g, sc_nn_matmul(g, p, split_heads(g, v, H), false, false), H);
 }
@@ -215,7 +216,7 @@ static void attention_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     }
     /* recorded: P recomputed, dS = P * (dP - rowsum(dP * P)), dP = gy v^T */
     sc_var *qh = split_heads(g, q, H), *kh = split_heads(g, k, H), *gh = split_heads(g, gy, H);
-    sc_var *p = sc_nn_softmax(g, probabilities(g, qh, kh, scale));
+    sc_var *p = sc_nn_softmax(g, scores(g, qh, kh, scale));
     if (n->need[2])
         gin[2] = merge_heads(g, sc_nn_matmul(g, p, gh, true, false), H);
     if (!n->need[0] && !n->need[1])
