@@ -824,12 +824,17 @@ START_TEST(queue_stats_count_calls)
     d = queue_delta(ctx, &s0);
     ASSERT_QUEUE(d, 2, 0, 4, 3);
     ck_assert_float_eq(back[5], 6.0f);
-    /* a matmul: one GEMM call whatever the provider; the host BLAS maps its
-     * three buffers and waits once for the maps, the native form is one of
-     * our kernels */
-    static const char *forms[] = {"host", "native", "clblast"};
-    for (int f = 0; f < 3; f++) {
+    /* a matmul: one GEMM call whatever the provider; the host BLAS is a
+     * native kernel on the queue where the device runs those (no wait), or
+     * when profiled (f == 3) maps its buffers and waits once for the maps;
+     * the native form is one of our kernels */
+    static const char *forms[] = {"host", "native", "clblast", "host"};
+    char *pdir = tu_tmpdir("prof"), ppath[4200];
+    snprintf(ppath, sizeof ppath, "%s/p.csv", pdir);
+    for (int f = 0; f < 4; f++) {
         TU_OK(sc_context_set_form(ctx, "gemm", forms[f]));
+        if (f == 3)
+            TU_OK(sc_profile_open(ctx, ppath));
         sc_graph *g;
         TU_OK(sc_graph_create(ctx, &g));
         sc_graph_set_recording(g, false);
@@ -843,8 +848,8 @@ START_TEST(queue_stats_count_calls)
         d = queue_delta(ctx, &s0);
         ck_assert_uint_eq(d.gemms, 1);
         ck_assert_uint_eq(d.transfers, 0);
-        if (f == 0) {
-            ck_assert_uint_eq(d.host_waits, 1);
+        if (f == 0 || f == 3) {
+            ck_assert_uint_eq(d.host_waits, f == 0 && ctx->native_kernels ? 0 : 1);
             ck_assert_uint_eq(d.kernels, 0);
         } else if (f == 1) {
             ck_assert_uint_eq(d.host_waits, 0);
@@ -855,8 +860,47 @@ START_TEST(queue_stats_count_calls)
         float zz[4];
         TU_OK(sc_tensor_download(sc_var_tensor(z), zz));
         ck_assert_float_eq(zz[0], 1 * 1 + 2 * 3 + 3 * 5);
+        ck_assert_float_eq(zz[3], 4 * 2 + 5 * 4 + 6 * 6);
+        /* A and B one buffer */
+        sc_var *xx = sc_var_from_host(g, 2, sh, h, false);
+        sc_var *w = sc_nn_matmul(g, xx, xx, false, true);
+        ck_assert_ptr_nonnull(w);
+        TU_OK(sc_graph_status(g));
+        TU_OK(sc_tensor_download(sc_var_tensor(w), zz));
+        ck_assert_float_eq(zz[0], 1 * 1 + 2 * 2 + 3 * 3);
+        ck_assert_float_eq(zz[1], 1 * 4 + 2 * 5 + 3 * 6);
+        ck_assert_float_eq(zz[3], 4 * 4 + 5 * 5 + 6 * 6);
         sc_graph_free(g);
     }
+    sc_profile_close(ctx);
+    tu_rmtree(pdir);
+    /* the host form with buffers made in the order C, B, A: the queued
+     * host GEMM takes each buffer's address by a native kernel of its own,
+     * as PoCL pairs the addresses of several buffers with their slots in
+     * its own order (creation order), not the list's */
+    TU_OK(sc_context_set_form(ctx, "gemm", "host"));
+    sc_buffer *bc, *bb, *ba;
+    /* new buffers: a size class no earlier call of this test used */
+    TU_OK(sc_pool_acquire(ctx->pool, 3000 * sizeof(float), &bc));
+    TU_OK(sc_pool_acquire(ctx->pool, 3000 * sizeof(float), &bb));
+    TU_OK(sc_pool_acquire(ctx->pool, 3000 * sizeof(float), &ba));
+    float ha[6] = {1, 2, 3, 4, 5, 6}, hb[6] = {7, 8, 9, 10, 11, 12}, hc[4];
+    ck_assert_int_eq(clEnqueueWriteBuffer(ctx->queue, ba->mem, CL_TRUE, 0, sizeof ha, ha, 0, NULL,
+                                          NULL), CL_SUCCESS);
+    ck_assert_int_eq(clEnqueueWriteBuffer(ctx->queue, bb->mem, CL_TRUE, 0, sizeof hb, hb, 0, NULL,
+                                          NULL), CL_SUCCESS);
+    sc_gemm_args ga = {.m = 2, .n = 2, .k = 3, .a = ba->mem, .b = bb->mem, .c = bc->mem,
+                       .lda = 3, .ldb = 2, .ldc = 2, .batch = 1, .alpha = 1.0f, .beta = 0.0f};
+    TU_OK(sc_gemm(ctx, &ga));
+    ck_assert_int_eq(clEnqueueReadBuffer(ctx->queue, bc->mem, CL_TRUE, 0, sizeof hc, hc, 0, NULL,
+                                         NULL), CL_SUCCESS);
+    ck_assert_float_eq(hc[0], 1 * 7 + 2 * 9 + 3 * 11);
+    ck_assert_float_eq(hc[1], 1 * 8 + 2 * 10 + 3 * 12);
+    ck_assert_float_eq(hc[2], 4 * 7 + 5 * 9 + 6 * 11);
+    ck_assert_float_eq(hc[3], 4 * 8 + 5 * 10 + 6 * 12);
+    sc_pool_release(ctx->pool, ba);
+    sc_pool_release(ctx->pool, bb);
+    sc_pool_release(ctx->pool, bc);
     sc_tensor_free(a);
     sc_tensor_free(b);
     sc_context_free(ctx);

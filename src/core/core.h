@@ -101,6 +101,7 @@ struct sc_context {
     sc_program_cache *programs;
     size_t wg_size;        /* preferred 1-D work-group size for our kernels */
     size_t max_items[3];   /* CL_DEVICE_MAX_WORK_ITEM_SIZES of the first 3 dims */
+    bool native_kernels;   /* CL_EXEC_NATIVE_KERNEL: the host GEMM can be queued */
     char base_options[256];
     sc_kernel_forms forms;  /* kernel forms forced by the environment */
     sc_queue_stats qstats;  /* sc_context_queue_stats */

@@ -409,6 +409,11 @@ sc_status sc_context_create(const char *selector, sc_context **out)
         items[0] = items[1] = items[2] = 1; /* a device that does not say: the least */
     for (int d = 0; d < 3; d++)
         ctx->max_items[d] = items[d] ? items[d] : 1;
+    cl_device_exec_capabilities caps = 0;
+    ctx->native_kernels =
+        clGetDeviceInfo(dev, CL_DEVICE_EXECUTION_CAPABILITIES, sizeof caps, &caps, NULL) ==
+            CL_SUCCESS &&
+        (caps & CL_EXEC_NATIVE_KERNEL);
     ctx->wg_size = ctx->dev.max_work_group_size < 256 ? ctx->dev.max_work_group_size : 256;
     if (ctx->wg_size > ctx->max_items[0]) /* the 1-D launches' only axis */
         ctx->wg_size = ctx->max_items[0];
