@@ -227,10 +227,19 @@ __kernel void sc_norm_backward_r4(__global float *gx, uint gxo, __global const f
     }
 }
 
-/* Batch norm over [N, C] (inner 1) with C a multiple of 4, forward and
- * backward: a work-item takes 4 neighbouring channels with vector loads
- * along the row, each channel's sums in the order of sc_norm_forward /
- * sc_norm_backward. A work-item per channel read one float
+#ifndef SC_NORM_CV
+#define SC_NORM_CV 4
+#endif
+#define NORM_CAT_(a, b) a##b
+#define NORM_CAT(a, b) NORM_CAT_(a, b)
+#define NORM_VT NORM_CAT(float, SC_NORM_CV)
+#define NORM_VLOAD NORM_CAT(vload, SC_NORM_CV)
+#define NORM_VSTORE NORM_CAT(vstore, SC_NORM_CV)
+
+/* Batch norm over [N, C] (inner 1) with C a multiple of SC_NORM_CV (4, or
+ * 8 or 16 by -D), forward and backward: a work-item takes SC_NORM_CV
+ * neighbouring channels with vector loads along the row, each channel's
+ * sums in the order of sc_norm_forward / sc_norm_backward. A work-item per channel read one float
  * per row, strided, and PoCL keeps a loop's body scalar (the SSL
  * projector's [512, 512] batch norm). Per-channel affine only (aff &
  * NORM_CH, or no affine); has_w 0 or 2. */
@@ -241,33 +250,33 @@ __kernel void sc_norm_forward_c4(__global float *xh, uint xho, __global float *r
                                  __global const float *w, uint wo, __global const float *b,
                                  uint bo, uint aff)
 {
-    const uint C4 = C / 4;
+    const uint C4 = C / SC_NORM_CV;
     SC_EACH(c, C4) {
-        float4 s = (float4)(0.0f);
+        NORM_VT s = (NORM_VT)(0.0f);
         for (uint o = 0; o < N; o++)
-            s += vload4((size_t)o * C4 + c, x + xo);
-        float4 mean = s / (float)N;
-        float4 q = (float4)(0.0f);
+            s += NORM_VLOAD((size_t)o * C4 + c, x + xo);
+        NORM_VT mean = s / (float)N;
+        NORM_VT q = (NORM_VT)(0.0f);
         for (uint o = 0; o < N; o++) {
-            float4 d = vload4((size_t)o * C4 + c, x + xo) - mean;
+            NORM_VT d = NORM_VLOAD((size_t)o * C4 + c, x + xo) - mean;
             q = fma(d, d, q);
         }
-        float4 var = q / (float)N;
-        float4 rs = 1.0f / sqrt(var + eps);
-        float4 a = (aff & NORM_W) ? vload4(c, w + wo) : (float4)(1.0f);
-        float4 sh = (aff & NORM_B) ? vload4(c, b + bo) : (float4)(0.0f);
+        NORM_VT var = q / (float)N;
+        NORM_VT rs = 1.0f / sqrt(var + eps);
+        NORM_VT a = (aff & NORM_W) ? NORM_VLOAD(c, w + wo) : (NORM_VT)(1.0f);
+        NORM_VT sh = (aff & NORM_B) ? NORM_VLOAD(c, b + bo) : (NORM_VT)(0.0f);
         for (uint o = 0; o < N; o++) {
             size_t at = (size_t)o * C4 + c;
-            float4 v = (vload4(at, x + xo) - mean) * rs;
-            vstore4(v, at, xh + xho);
+            NORM_VT v = (NORM_VLOAD(at, x + xo) - mean) * rs;
+            NORM_VSTORE(v, at, xh + xho);
             if (aff)
-                vstore4(fma(v, a, sh), at, y + yo);
+                NORM_VSTORE(fma(v, a, sh), at, y + yo);
         }
-        vstore4(rs, c, rstd + ro);
+        NORM_VSTORE(rs, c, rstd + ro);
         if (update) {
-            float4 unbiased = N > 1 ? var * ((float)N / (float)(N - 1)) : var;
-            vstore4((1.0f - momentum) * vload4(c, rmean + rmo) + momentum * mean, c, rmean + rmo);
-            vstore4((1.0f - momentum) * vload4(c, rvar + rvo) + momentum * unbiased, c, rvar + rvo);
+            NORM_VT unbiased = N > 1 ? var * ((float)N / (float)(N - 1)) : var;
+            NORM_VSTORE((1.0f - momentum) * NORM_VLOAD(c, rmean + rmo) + momentum * mean, c, rmean + rmo);
+            NORM_VSTORE((1.0f - momentum) * NORM_VLOAD(c, rvar + rvo) + momentum * unbiased, c, rvar + rvo);
         }
     }
 }
@@ -278,29 +287,29 @@ __kernel void sc_norm_backward_c4(__global float *gx, uint gxo, __global const f
                                   uint wo, uint N, uint C, uint has_w, __global float *gw,
                                   uint gwo, __global float *gb, uint gbo, uint gsum, uint want_gx)
 {
-    const uint C4 = C / 4;
+    const uint C4 = C / SC_NORM_CV;
     SC_EACH(c, C4) {
-        float4 s1 = (float4)(0.0f), s2 = (float4)(0.0f);
+        NORM_VT s1 = (NORM_VT)(0.0f), s2 = (NORM_VT)(0.0f);
         for (uint o = 0; o < N; o++) {
             size_t at = (size_t)o * C4 + c;
-            float4 g = vload4(at, gy + gyo);
+            NORM_VT g = NORM_VLOAD(at, gy + gyo);
             s1 += g;
-            s2 = fma(g, vload4(at, xh + xho), s2);
+            s2 = fma(g, NORM_VLOAD(at, xh + xho), s2);
         }
         if (gsum & NORM_W)
-            vstore4(s2, c, gw + gwo);
+            NORM_VSTORE(s2, c, gw + gwo);
         if (gsum & NORM_B)
-            vstore4(s1, c, gb + gbo);
+            NORM_VSTORE(s1, c, gb + gbo);
         if (want_gx) {
-            float4 wc = has_w == 2 ? vload4(c, w + wo) : (float4)(1.0f);
-            float4 m1 = wc * s1 / (float)N, m2 = wc * s2 / (float)N;
-            float4 rs = vload4(c, rstd + ro);
+            NORM_VT wc = has_w == 2 ? NORM_VLOAD(c, w + wo) : (NORM_VT)(1.0f);
+            NORM_VT m1 = wc * s1 / (float)N, m2 = wc * s2 / (float)N;
+            NORM_VT rs = NORM_VLOAD(c, rstd + ro);
             for (uint o = 0; o < N; o++) {
                 size_t at = (size_t)o * C4 + c;
-                float4 g = vload4(at, gy + gyo);
+                NORM_VT g = NORM_VLOAD(at, gy + gyo);
                 if (has_w == 2)
                     g *= wc;
-                vstore4(rs * (g - m1 - vload4(at, xh + xho) * m2), at, gx + gxo);
+                NORM_VSTORE(rs * (g - m1 - NORM_VLOAD(at, xh + xho) * m2), at, gx + gxo);
             }
         }
     }

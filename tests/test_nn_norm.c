@@ -681,8 +681,9 @@ static void batch_norm_training_once(void)
         /* inner >= 8: the CPU's slice kernels; 81 = 10 x 8 + 1, 8 slices
          * of 37 rows (uneven), one slice per row */
         {4, {4, 3, 9, 9}, true},  {4, {37, 2, 4, 2}, true},   {4, {9, 1, 3, 3}, false},
-        /* [N, C] with C a multiple of 4: 4 channels per work-item (CPU) */
-        {2, {6, 8}, true},        {2, {5, 12}, false},
+        /* [N, C] with C a multiple of 4: 4 channels per work-item (CPU);
+         * 16 per work-item with C = 256 on up to 2 compute units */
+        {2, {6, 8}, true},        {2, {5, 12}, false},        {2, {3, 256}, true},
     };
     /* both batch-norm kernels of a CPU device (src/kernels/norm.c) */
     for (int mode = 0; mode < 2; mode++)
