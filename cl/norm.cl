@@ -239,26 +239,26 @@ __kernel void sc_norm_backward_r4(__global float *gx, uint gxo, __global const f
 /* Batch norm over [N, C] (inner 1) with C a multiple of SC_NORM_CV (4, or
  * 8 or 16 by -D), forward and backward: a work-item takes SC_NORM_CV
  * neighbouring channels with vector loads along the row, each channel's
- * sums in the order of sc_norm_forward / sc_norm_backward. A work-item per channel read one float
- * per row, strided, and PoCL keeps a loop's body scalar (the SSL
- * projector's [512, 512] batch norm). Per-channel affine only (aff &
- * NORM_CH, or no affine); has_w 0 or 2. */
-__kernel void sc_norm_forward_c4(__global float *xh, uint xho, __global float *rstd, uint ro,
+ * sums in the order of sc_norm_forward / sc_norm_backward. A work-item
+ * per channel read one float per row, strided, and PoCL keeps a loop's
+ * body scalar (the SSL projector's [512, 512] batch norm). Per-channel
+ * affine only (aff & NORM_CH, or no affine); has_w 0 or 2. */
+__kernel void sc_norm_forward_cv(__global float *xh, uint xho, __global float *rstd, uint ro,
                                  __global const float *x, uint xo, uint N, uint C, float eps,
                                  uint update, float momentum, __global float *rmean, uint rmo,
                                  __global float *rvar, uint rvo, __global float *y, uint yo,
                                  __global const float *w, uint wo, __global const float *b,
                                  uint bo, uint aff)
 {
-    const uint C4 = C / SC_NORM_CV;
-    SC_EACH(c, C4) {
+    const uint CV = C / SC_NORM_CV;
+    SC_EACH(c, CV) {
         NORM_VT s = (NORM_VT)(0.0f);
         for (uint o = 0; o < N; o++)
-            s += NORM_VLOAD((size_t)o * C4 + c, x + xo);
+            s += NORM_VLOAD((size_t)o * CV + c, x + xo);
         NORM_VT mean = s / (float)N;
         NORM_VT q = (NORM_VT)(0.0f);
         for (uint o = 0; o < N; o++) {
-            NORM_VT d = NORM_VLOAD((size_t)o * C4 + c, x + xo) - mean;
+            NORM_VT d = NORM_VLOAD((size_t)o * CV + c, x + xo) - mean;
             q = fma(d, d, q);
         }
         NORM_VT var = q / (float)N;
@@ -266,7 +266,7 @@ __kernel void sc_norm_forward_c4(__global float *xh, uint xho, __global float *r
         NORM_VT a = (aff & NORM_W) ? NORM_VLOAD(c, w + wo) : (NORM_VT)(1.0f);
         NORM_VT sh = (aff & NORM_B) ? NORM_VLOAD(c, b + bo) : (NORM_VT)(0.0f);
         for (uint o = 0; o < N; o++) {
-            size_t at = (size_t)o * C4 + c;
+            size_t at = (size_t)o * CV + c;
             NORM_VT v = (NORM_VLOAD(at, x + xo) - mean) * rs;
             NORM_VSTORE(v, at, xh + xho);
             if (aff)
@@ -275,23 +275,25 @@ __kernel void sc_norm_forward_c4(__global float *xh, uint xho, __global float *r
         NORM_VSTORE(rs, c, rstd + ro);
         if (update) {
             NORM_VT unbiased = N > 1 ? var * ((float)N / (float)(N - 1)) : var;
-            NORM_VSTORE((1.0f - momentum) * NORM_VLOAD(c, rmean + rmo) + momentum * mean, c, rmean + rmo);
-            NORM_VSTORE((1.0f - momentum) * NORM_VLOAD(c, rvar + rvo) + momentum * unbiased, c, rvar + rvo);
+            NORM_VSTORE((1.0f - momentum) * NORM_VLOAD(c, rmean + rmo) + momentum * mean, c,
+                        rmean + rmo);
+            NORM_VSTORE((1.0f - momentum) * NORM_VLOAD(c, rvar + rvo) + momentum * unbiased, c,
+                        rvar + rvo);
         }
     }
 }
 
-__kernel void sc_norm_backward_c4(__global float *gx, uint gxo, __global const float *gy,
+__kernel void sc_norm_backward_cv(__global float *gx, uint gxo, __global const float *gy,
                                   uint gyo, __global const float *xh, uint xho,
                                   __global const float *rstd, uint ro, __global const float *w,
                                   uint wo, uint N, uint C, uint has_w, __global float *gw,
                                   uint gwo, __global float *gb, uint gbo, uint gsum, uint want_gx)
 {
-    const uint C4 = C / SC_NORM_CV;
-    SC_EACH(c, C4) {
+    const uint CV = C / SC_NORM_CV;
+    SC_EACH(c, CV) {
         NORM_VT s1 = (NORM_VT)(0.0f), s2 = (NORM_VT)(0.0f);
         for (uint o = 0; o < N; o++) {
-            size_t at = (size_t)o * C4 + c;
+            size_t at = (size_t)o * CV + c;
             NORM_VT g = NORM_VLOAD(at, gy + gyo);
             s1 += g;
             s2 = fma(g, NORM_VLOAD(at, xh + xho), s2);
@@ -305,7 +307,7 @@ __kernel void sc_norm_backward_c4(__global float *gx, uint gxo, __global const f
             NORM_VT m1 = wc * s1 / (float)N, m2 = wc * s2 / (float)N;
             NORM_VT rs = NORM_VLOAD(c, rstd + ro);
             for (uint o = 0; o < N; o++) {
-                size_t at = (size_t)o * C4 + c;
+                size_t at = (size_t)o * CV + c;
                 NORM_VT g = NORM_VLOAD(at, gy + gyo);
                 if (has_w == 2)
                     g *= wc;

@@ -304,9 +304,8 @@ static sc_status gemm_host_queued(sc_context *ctx, const sc_gemm_args *g)
 
 /* The host BLAS on mapped buffers: the form for products too large to
  * queue, devices without native kernels and profiled runs (it times the
- * BLAS call itself). The wait
- * for the maps waits for the kernels that produce A and B; the unmap hands
- * C back before later kernels run. */
+ * BLAS call itself). The wait for the maps waits for the kernels that
+ * produce A and B; the unmap hands C back before later kernels run. */
 static sc_status gemm_host(sc_context *ctx, const sc_gemm_args *g)
 {
     if (ctx->native_kernels && !ctx->profile && queued_fits(g))

@@ -158,17 +158,17 @@ static bool use_r4(const sc_context *ctx, cl_uint outer, cl_uint C, cl_uint inne
 
 /* Batch norm over [N, C] (inner 1, N > 1, C a multiple of 4, per-channel
  * affine or none) where a work-item per channel would run: cl/norm.cl's
- * c4 kernels, several channels per work-item by vector. */
-static bool use_c4(const sc_context *ctx, cl_uint outer, cl_uint C, cl_uint inner, bool per_ch)
+ * cv kernels, several channels per work-item by vector. */
+static bool use_cv(const sc_context *ctx, cl_uint outer, cl_uint C, cl_uint inner, bool per_ch)
 {
     return per_ch && inner == 1 && outer > 1 && C % 4 == 0 && !sc_k_use_group(ctx, C, outer);
 }
 
-/* The c4 kernels' channels per work-item (SC_NORM_CV): 16 when C allows
+/* The cv kernels' channels per work-item (SC_NORM_CV): 16 when C allows
  * and leaves every compute unit eight work-items or more, else 4. With 4
  * the SSL projector's [512, 512] forward took 252 us a call (128
  * work-items, each striding through the rows 16 bytes at a time). */
-static const char *c4_defines(const sc_context *ctx, cl_uint C, cl_uint *per_item)
+static const char *cv_defines(const sc_context *ctx, cl_uint C, cl_uint *per_item)
 {
     size_t cu = ctx->dev.compute_units ? ctx->dev.compute_units : 1;
     if (C % 16 == 0 && C / 16 >= 8 * cu) {
@@ -207,15 +207,15 @@ sc_status sc_k_norm_forward(sc_tensor *xh, sc_tensor *rstd, const sc_tensor *x3,
         return sc_launch_1d(xh->ctx, "norm", NULL, "sc_norm_forward_r4", C,
                             sizeof a4 / sizeof a4[0], a4);
     }
-    if (use_c4(xh->ctx, outer, C, inner, per_channel || !y)) {
+    if (use_cv(xh->ctx, outer, C, inner, per_channel || !y)) {
         sc_karg a4[] = {SC_ARG(xhm), SC_ARG(xho), SC_ARG(rsm), SC_ARG(rso),    SC_ARG(xm),
                         SC_ARG(xo),  SC_ARG(outer), SC_ARG(C), SC_ARG(eps),    SC_ARG(update),
                         SC_ARG(momentum), SC_ARG(rmm), SC_ARG(rmo), SC_ARG(rvm), SC_ARG(rvo),
                         SC_ARG(ym),  SC_ARG(yo),  SC_ARG(wm),  SC_ARG(wo),     SC_ARG(bm),
                         SC_ARG(bo),  SC_ARG(aff)};
         cl_uint cv;
-        const char *defs = c4_defines(xh->ctx, C, &cv);
-        return sc_launch_1d(xh->ctx, "norm", defs, "sc_norm_forward_c4", C / cv,
+        const char *defs = cv_defines(xh->ctx, C, &cv);
+        return sc_launch_1d(xh->ctx, "norm", defs, "sc_norm_forward_cv", C / cv,
                             sizeof a4 / sizeof a4[0], a4);
     }
     sc_karg args[] = {SC_ARG(xhm),   SC_ARG(xho), SC_ARG(rsm),    SC_ARG(rso),
@@ -256,14 +256,14 @@ sc_status sc_k_norm_backward(sc_tensor *gx, const sc_tensor *gy, const sc_tensor
         return sc_launch_1d(xh->ctx, "norm", NULL, "sc_norm_backward_r4", C,
                             sizeof a4 / sizeof a4[0], a4);
     }
-    if (use_c4(xh->ctx, outer, C, inner, per_channel || !w)) {
+    if (use_cv(xh->ctx, outer, C, inner, per_channel || !w)) {
         sc_karg a4[] = {SC_ARG(gxm), SC_ARG(gxo), SC_ARG(gm),    SC_ARG(go),  SC_ARG(xhm),
                         SC_ARG(xho), SC_ARG(rsm), SC_ARG(rso),   SC_ARG(wm),  SC_ARG(wo),
                         SC_ARG(outer), SC_ARG(C), SC_ARG(has_w), SC_ARG(gwm), SC_ARG(gwo),
                         SC_ARG(gbm), SC_ARG(gbo), SC_ARG(gsum),  SC_ARG(want_gx)};
         cl_uint cv;
-        const char *defs = c4_defines(xh->ctx, C, &cv);
-        return sc_launch_1d(xh->ctx, "norm", defs, "sc_norm_backward_c4", C / cv,
+        const char *defs = cv_defines(xh->ctx, C, &cv);
+        return sc_launch_1d(xh->ctx, "norm", defs, "sc_norm_backward_cv", C / cv,
                             sizeof a4 / sizeof a4[0], a4);
     }
     sc_karg args[] = {SC_ARG(gxm),   SC_ARG(gxo), SC_ARG(gm),      SC_ARG(go),  SC_ARG(xhm),
