@@ -156,6 +156,17 @@ inline void attn_stage(__local float *dst, __global const float *src, uint off, 
     }
 }
 
+/* s[j] = row . tile row j for the tile's n rows, -inf for the rest (exp
+ * gives 0): the scores of a work-item's row against a tile (`tile` and
+ * tile_ld as ATTN_TILE declares them; row an array of ATTN_N vectors). */
+#define ATTN_SCORES(s, row, tile, n, N, VW)                                    \
+    for (uint j_ = 0; j_ < SC_ATTN_TILE; j_++) {                               \
+        if (j_ < (n))                                                          \
+            ATTN_DOT((s)[j_], row, tile + j_ * tile##_ld, N, VW);              \
+        else                                                                   \
+            (s)[j_] = -INFINITY;                                               \
+    }
+
 /* x[j] = exp(x[j] - m) over a tile, in float16s; returns the sum. */
 inline float attn_exp_tile(float *x, float m)
 {
@@ -191,13 +202,10 @@ __kernel void sc_attention_forward(__global float *o, uint oo, __global float *l
         ATTN_TILE(kt, ks, k, ko, S, j0, n, SC_ATTN_E);
         ATTN_TILE(vt, vs, v, vo, S, j0, n, SC_ATTN_F);
         if (live) {
+            ATTN_SCORES(s, qr, kt, n, ATTN_NE, ATTN_EV);
             float mt = m;
-            for (uint j = 0; j < n; j++) {
-                ATTN_DOT(s[j], qr, kt + j * kt_ld, ATTN_NE, ATTN_EV);
+            for (uint j = 0; j < n; j++)
                 mt = fmax(mt, s[j]);
-            }
-            for (uint j = n; j < SC_ATTN_TILE; j++)
-                s[j] = -INFINITY; /* exp gives 0 */
             float c = exp(m - mt); /* 0 on the first tile: m = -inf */
             l = l * c + attn_exp_tile(s, mt);
             for (uint f = 0; f < ATTN_NF; f++)
@@ -243,10 +251,7 @@ __kernel void sc_attention_backward_q(__global float *dq, uint dqo, __global flo
         ATTN_TILE(kt, ks, k, ko, S, j0, n, SC_ATTN_E);
         ATTN_TILE(vt, vs, v, vo, S, j0, n, SC_ATTN_F);
         if (live) {
-            for (uint j = 0; j < n; j++)
-                ATTN_DOT(s[j], qr, kt + j * kt_ld, ATTN_NE, ATTN_EV);
-            for (uint j = n; j < SC_ATTN_TILE; j++)
-                s[j] = -INFINITY;
+            ATTN_SCORES(s, qr, kt, n, ATTN_NE, ATTN_EV);
             attn_exp_tile(s, li); /* s = P */
             for (uint j = 0; j < n; j++) {
                 float dp;

@@ -29,6 +29,8 @@ static sc_status dims_of(const sc_tensor *q, const sc_tensor *k, const sc_tensor
     const sc_tensor *all[3] = {q, k, v};
     for (int i = 0; i < 3; i++)
         SC_TRY(sc_check_f32(all[i], "attention", i == 0 ? "q" : i == 1 ? "k" : "v"));
+    if (k->shape[1] == 0)
+        return sc_error_set(SC_ERR_INVALID_ARG, "attention: no keys to attend to");
     d->h = (cl_uint)heads;
     d->bh = (cl_uint)(q->shape[0] * heads);
     d->t = (cl_uint)q->shape[1];
@@ -71,13 +73,21 @@ static void tensor_args(int n, const sc_tensor *const *t, cl_mem *m, cl_uint *of
     }
 }
 
-/* The trailing scalars every attention kernel takes. */
-static void shape_args(const attn_dims *d, const float *scale, sc_karg *args, size_t *na)
+/* Kernel `name` over `rows` rows of each head: its tensor arguments t[0..nt)
+ * as (buffer, offset) pairs, then the scalars every attention kernel takes. */
+static sc_status run(const attn_dims *d, const char *name, cl_uint rows, int nt,
+                     const sc_tensor *const *t, float scale)
 {
-    args[(*na)++] = SC_ARG(d->t);
-    args[(*na)++] = SC_ARG(d->s);
-    args[(*na)++] = SC_ARG(d->h);
-    args[(*na)++] = SC_ARG(*scale);
+    cl_mem m[8];
+    cl_uint off[8];
+    sc_karg args[20];
+    size_t n = 0;
+    tensor_args(nt, t, m, off, args, &n);
+    args[n++] = SC_ARG(d->t);
+    args[n++] = SC_ARG(d->s);
+    args[n++] = SC_ARG(d->h);
+    args[n++] = SC_ARG(scale);
+    return launch(t[0]->ctx, d, name, rows, n, args);
 }
 
 sc_status sc_k_attention_forward(sc_tensor *o, sc_tensor *lse, const sc_tensor *q,
@@ -85,16 +95,8 @@ sc_status sc_k_attention_forward(sc_tensor *o, sc_tensor *lse, const sc_tensor *
 {
     attn_dims d;
     SC_TRY(dims_of(q, k, v, heads, &d));
-    if (d.s == 0)
-        return sc_error_set(SC_ERR_INVALID_ARG, "attention: no keys to attend to");
     const sc_tensor *t[5] = {o, lse, q, k, v};
-    cl_mem m[5];
-    cl_uint off[5];
-    sc_karg args[14];
-    size_t n = 0;
-    tensor_args(5, t, m, off, args, &n);
-    shape_args(&d, &scale, args, &n);
-    return launch(o->ctx, &d, "sc_attention_forward", d.t, n, args);
+    return run(&d, "sc_attention_forward", d.t, 5, t, scale);
 }
 
 sc_status sc_k_attention_backward(sc_tensor *dq, sc_tensor *dk, sc_tensor *dv, sc_tensor *dd,
@@ -104,20 +106,7 @@ sc_status sc_k_attention_backward(sc_tensor *dq, sc_tensor *dk, sc_tensor *dv, s
 {
     attn_dims d;
     SC_TRY(dims_of(q, k, v, heads, &d));
-    if (d.s == 0)
-        return sc_error_set(SC_ERR_INVALID_ARG, "attention: no keys to attend to");
-    /* backward_q: dq, D, q, k, v, o, lse, go; backward_kv: dk, dv, q, k, v,
-     * lse, D, go */
     const sc_tensor *tq[8] = {dq, dd, q, k, v, o, lse, go}, *tk[8] = {dk, dv, q, k, v, lse, dd, go};
-    cl_mem m[8];
-    cl_uint off[8];
-    sc_karg args[20];
-    size_t n = 0;
-    tensor_args(8, tq, m, off, args, &n);
-    shape_args(&d, &scale, args, &n);
-    SC_TRY(launch(q->ctx, &d, "sc_attention_backward_q", d.t, n, args));
-    n = 0;
-    tensor_args(8, tk, m, off, args, &n);
-    shape_args(&d, &scale, args, &n);
-    return launch(q->ctx, &d, "sc_attention_backward_kv", d.s, n, args);
+    SC_TRY(run(&d, "sc_attention_backward_q", d.t, 8, tq, scale));
+    return run(&d, "sc_attention_backward_kv", d.s, 8, tk, scale);
 }
