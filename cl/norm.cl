@@ -340,25 +340,26 @@ __kernel void sc_norm_affine_part(__global float *part, uint po, __global const 
     }
 }
 
-/* Pass 1 for D a multiple of 4: a work-item takes 4 neighbouring columns
- * of one row class with vector loads (t over Q * D / 4), each column
- * summed in the order above (the same bits). */
+/* Pass 1 for D a multiple of SC_NORM_CV (4, or 8 or 16 by -D): a work-item
+ * takes SC_NORM_CV neighbouring columns of one row class with vector loads
+ * (t over Q * D / SC_NORM_CV), each column summed in the order above (the
+ * same bits). */
 __kernel void sc_norm_affine_part4(__global float *part, uint po, __global const float *gy,
                                    uint go, __global const float *xh, uint xho, uint rows, uint D,
                                    uint Q)
 {
-    const uint D4 = D / 4;
-    SC_EACH(t, Q * D4) {
-        uint q = t / D4, j = t % D4;
-        float4 sw = (float4)(0.0f), sb = (float4)(0.0f);
+    const uint DV = D / SC_NORM_CV;
+    SC_EACH(t, Q * DV) {
+        uint q = t / DV, j = t % DV;
+        NORM_VT sw = (NORM_VT)(0.0f), sb = (NORM_VT)(0.0f);
         for (uint r = q; r < rows; r += Q) {
-            size_t at = (size_t)r * D4 + j;
-            float4 g = vload4(at, gy + go);
-            sw = fma(g, vload4(at, xh + xho), sw);
+            size_t at = (size_t)r * DV + j;
+            NORM_VT g = NORM_VLOAD(at, gy + go);
+            sw = fma(g, NORM_VLOAD(at, xh + xho), sw);
             sb += g;
         }
-        vstore4(sw, (size_t)q * D4 + j, part + po);
-        vstore4(sb, (size_t)(Q + q) * D4 + j, part + po);
+        NORM_VSTORE(sw, (size_t)q * DV + j, part + po);
+        NORM_VSTORE(sb, (size_t)(Q + q) * DV + j, part + po);
     }
 }
 

@@ -164,14 +164,16 @@ static bool use_cv(const sc_context *ctx, cl_uint outer, cl_uint C, cl_uint inne
     return per_ch && inner == 1 && outer > 1 && C % 4 == 0 && !sc_k_use_group(ctx, C, outer);
 }
 
-/* The cv kernels' channels per work-item (SC_NORM_CV): 16 when C allows
- * and leaves every compute unit eight work-items or more, else 4. With 4
- * the SSL projector's [512, 512] forward took 252 us a call (128
+/* The vector width of the kernels that take neighbouring columns of C by
+ * vector (SC_NORM_CV: the cv kernels, sc_norm_affine_part4), for `lines`
+ * independent lines of C columns: 16 when C allows and leaves every
+ * compute unit eight work-items or more, else 4. With 4 the SSL
+ * projector's [512, 512] batch norm forward took 252 us a call (128
  * work-items, each striding through the rows 16 bytes at a time). */
-static const char *cv_defines(const sc_context *ctx, cl_uint C, cl_uint *per_item)
+static const char *cv_defines(const sc_context *ctx, cl_uint C, size_t lines, cl_uint *per_item)
 {
     size_t cu = ctx->dev.compute_units ? ctx->dev.compute_units : 1;
-    if (C % 16 == 0 && C / 16 >= 8 * cu) {
+    if (C % 16 == 0 && lines * (C / 16) >= 8 * cu) {
         *per_item = 16;
         return "-DSC_NORM_CV=16";
     }
@@ -214,7 +216,7 @@ sc_status sc_k_norm_forward(sc_tensor *xh, sc_tensor *rstd, const sc_tensor *x3,
                         SC_ARG(ym),  SC_ARG(yo),  SC_ARG(wm),  SC_ARG(wo),     SC_ARG(bm),
                         SC_ARG(bo),  SC_ARG(aff)};
         cl_uint cv;
-        const char *defs = cv_defines(xh->ctx, C, &cv);
+        const char *defs = cv_defines(xh->ctx, C, 1, &cv);
         return sc_launch_1d(xh->ctx, "norm", defs, "sc_norm_forward_cv", C / cv,
                             sizeof a4 / sizeof a4[0], a4);
     }
@@ -262,7 +264,7 @@ sc_status sc_k_norm_backward(sc_tensor *gx, const sc_tensor *gy, const sc_tensor
                         SC_ARG(outer), SC_ARG(C), SC_ARG(has_w), SC_ARG(gwm), SC_ARG(gwo),
                         SC_ARG(gbm), SC_ARG(gbo), SC_ARG(gsum),  SC_ARG(want_gx)};
         cl_uint cv;
-        const char *defs = cv_defines(xh->ctx, C, &cv);
+        const char *defs = cv_defines(xh->ctx, C, 1, &cv);
         return sc_launch_1d(xh->ctx, "norm", defs, "sc_norm_backward_cv", C / cv,
                             sizeof a4 / sizeof a4[0], a4);
     }
@@ -298,9 +300,16 @@ sc_status sc_k_norm_affine_grad(sc_tensor *gw, sc_tensor *gb, const sc_tensor *g
     cl_uint po = (cl_uint)part->offset, go = (cl_uint)gy->offset, xho = (cl_uint)xh->offset;
     sc_karg a1[] = {SC_ARG(pm),  SC_ARG(po),   SC_ARG(gm), SC_ARG(go), SC_ARG(xhm),
                     SC_ARG(xho), SC_ARG(rows), SC_ARG(D),  SC_ARG(Q)};
-    bool by4 = D % 4 == 0;
-    sc_status st = sc_launch_1d(ctx, "norm", NULL, by4 ? "sc_norm_affine_part4" : "sc_norm_affine_part",
-                                (size_t)Q * (by4 ? D / 4 : D), sizeof a1 / sizeof a1[0], a1);
+    sc_status st;
+    if (D % 4 == 0) {
+        cl_uint cv;
+        const char *defs = cv_defines(ctx, D, Q, &cv);
+        st = sc_launch_1d(ctx, "norm", defs, "sc_norm_affine_part4", (size_t)Q * (D / cv),
+                          sizeof a1 / sizeof a1[0], a1);
+    } else {
+        st = sc_launch_1d(ctx, "norm", NULL, "sc_norm_affine_part", (size_t)Q * D,
+                          sizeof a1 / sizeof a1[0], a1);
+    }
     if (st == SC_OK) {
         cl_mem gwm = gw ? gw->buf->mem : any->buf->mem, gbm = gb ? gb->buf->mem : any->buf->mem;
         cl_uint gwo = gw ? (cl_uint)gw->offset : 0, gbo = gb ? (cl_uint)gb->offset : 0;
