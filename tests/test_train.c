@@ -676,7 +676,9 @@ START_TEST(compare_resumes)
     d->labels[0] = 1 - d->labels[0];
     TU_OK(sc_compare_run(tu_ctx(), d, &c, &b)); /* unchanged: all found */
     ck_assert_int_eq(b.skipped, 8);
-    /* another backbone: DFR refits it and no ERM model is trained */
+    /* another backbone: DFR refits it, both ULE models start from it and no
+     * ERM model is trained; the backbone's architecture is used, not the
+     * comparison's model option (an SSL encoder is not the default cnn) */
     char *dir2 = tu_tmpdir("compare");
     char backbone[600];
     snprintf(backbone, sizeof backbone, "%s/erm/seed-0/last.safetensors", dir);
@@ -685,11 +687,18 @@ START_TEST(compare_resumes)
     bb.seeds = 1;
     bb.grid = NULL;
     for (int m = 0; m < SC_METHOD_COUNT; m++)
-        bb.methods[m] = m == SC_METHOD_DFR;
+        bb.methods[m] = m == SC_METHOD_DFR || m == SC_METHOD_ULE;
     bb.backbone = backbone;
+    bb.train.model.cnn_c1 = 6;
+    bb.train.model.cnn_fc = 24;
     TU_OK(sc_compare_run(tu_ctx(), d, &bb, &b));
-    ck_assert_int_eq(b.runs, 1);
-    ck_assert_int_eq(b.nrows, 1);
+    ck_assert_int_eq(b.runs, 2);
+    ck_assert_int_eq(b.nrows, 2);
+    snprintf(path, sizeof path, "%s/ule/seed-0/teacher.safetensors", dir2);
+    sc_model_config tmc;
+    TU_OK(sc_checkpoint_model_config(path, &tmc));
+    ck_assert_int_eq(tmc.cnn_c1, 4);
+    ck_assert_int_eq(tmc.cnn_fc, 16);
     snprintf(path, sizeof path, "%s/erm", dir2);
     ck_assert_int_ne(access(path, F_OK), 0);
     snprintf(path, sizeof path, "%s/dfr/seed-0/dfr.safetensors", dir2);

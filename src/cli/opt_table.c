@@ -268,7 +268,8 @@ const sc_cli_opt sc_cli_opts[] = {
      "their last layers on the seed's frozen ERM model, the paper's setting)", FLAG,
      ARG(compare.ule_whole_network)},
     {"backbone", SC_CLI_COMPARE, "CKPT", "DFR refits this checkpoint and both ULE models start "
-     "from it (an SSL encoder, a PyTorch import) instead of the seed's ERM model", STR,
+     "from it (an SSL encoder, a PyTorch import) instead of the seed's ERM model; "
+     "its architecture, not --model's", STR,
      ARG(compare.backbone), .def = "the seed's ERM model"},
     /* self-supervised */
     SECTION("Method"),

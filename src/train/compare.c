@@ -482,6 +482,10 @@ static sc_status train_one(runner *R, sc_method m, int s, int seed, const char *
             uc.loss.lambda = (float)v;
         uc.freeze_backbone = !cfg->ule_whole_network;
         uc.init = cfg->backbone ? cfg->backbone : uc.freeze_backbone ? erm_ckpt : NULL;
+        if (cfg->backbone) { /* both models are the backbone's architecture, as DFR's */
+            SC_TRY(sc_checkpoint_model_config(cfg->backbone, &uc.student));
+            uc.teacher = uc.student;
+        }
         sc_ule_result ur;
         SC_TRY(sc_train_ule(R->ctx, R->d, &uc, &ur));
         sc_ule_result_free(&ur);
