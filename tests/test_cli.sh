@@ -31,6 +31,13 @@ if ls "${OCL_ICD_VENDORS:-/etc/OpenCL/vendors}" 2>/dev/null | grep -q pocl; then
 fi
 grep_in "devices marks the selection" out '^\* [0-9][0-9]*:[0-9]'
 grep_in "devices shows fp64 column" out "fp64"
+# --forms: the suite runs with SPURCL_TUNE=off, so every family shows its
+# rule; forced by the environment, one shows as forced
+check "devices --forms" 0 env SPURCL_NORM=channels "$exe" devices --forms
+grep_in "devices --forms: gemm by its rule" out '^  gemm  *[a-z][a-z]*  *rule '
+grep_in "devices --forms: a forced form" out '^  norm  *channels  *forced '
+check "devices: a bad SPURCL_TUNE" 1 env SPURCL_TUNE=sometimes "$exe" devices --forms
+grep_in "devices: SPURCL_TUNE named" err "SPURCL_TUNE 'sometimes': expected on, off or again"
 
 # every device type listed can be selected by its name
 types=0

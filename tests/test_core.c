@@ -13,10 +13,12 @@
 #include <unistd.h>
 
 #include <cblas.h>
+#include <cjson/cJSON.h>
 #include "core/core.h"
 #include "core/gemm.h"
 #include "kernels/kernels.h"
 #include "spurcl/nn.h"
+#include "spurcl/io.h"
 #include "spurcl/ops.h"
 
 /* ---- selection logic on a synthetic device list ---------------------- */
@@ -907,13 +909,171 @@ START_TEST(queue_stats_count_calls)
 }
 END_TEST
 
+/* ---- per-device tuning (core/forms.c) ------------------------------------- */
+
+static cJSON *read_json(const char *path)
+{
+    uint8_t *txt;
+    size_t size;
+    TU_OK(sc_io_read_file(path, 1 << 20, &txt, &size));
+    cJSON *j = cJSON_ParseWithLength((const char *)txt, size);
+    free(txt);
+    ck_assert_msg(j, "%s is not JSON", path);
+    return j;
+}
+
+static void write_json(const char *path, const cJSON *j)
+{
+    char *txt = cJSON_Print(j);
+    FILE *fp = fopen(path, "w");
+    ck_assert(txt && fp);
+    fputs(txt, fp);
+    fclose(fp);
+    free(txt);
+}
+
+static void write_text(const char *path, const char *txt)
+{
+    FILE *fp = fopen(path, "w");
+    ck_assert(fp);
+    fputs(txt, fp);
+    fclose(fp);
+}
+
+/* A new context on `path` in `mode`: what it runs for `family`. */
+static sc_form_info form_on(const char *mode, const char *path, const char *family,
+                            const char *forced)
+{
+    sc_context *ctx;
+    TU_OK(sc_context_create(NULL, &ctx));
+    TU_OK(sc_context_set_tuning(ctx, mode, path));
+    if (forced)
+        TU_OK(sc_context_set_form(ctx, family, forced));
+    sc_form_info fi;
+    TU_OK(sc_context_form(ctx, family, &fi));
+    sc_context_free(ctx);
+    return fi; /* its strings are static */
+}
+
+static cJSON *families_of(cJSON *root, int index)
+{
+    cJSON *dev = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "devices"), index);
+    ck_assert_ptr_nonnull(dev);
+    return cJSON_GetObjectItem(dev, "families");
+}
+
+/* Tuning measures each tunable family once per device and caches it: a
+ * first context times every candidate and writes the choice; a second
+ * reads it (a choice edited into the file is obeyed, so the cache and not
+ * a new measurement decides); a forced form beats the cache; a stale key
+ * (other kernel sources) and a malformed file are measured again, the
+ * other entries kept; off keeps the device-type rule. */
+START_TEST(tuning_cache)
+{
+    char *dir = tu_tmpdir("tune");
+    char path[600];
+    snprintf(path, sizeof path, "%s/sub/tune.json", dir); /* its directory is made */
+    const char *fams[3] = {"gemm", "conv_layout", "norm"};
+    const bool cpu = sc_context_device(tu_ctx())->type == SC_DEVICE_CPU;
+    for (int f = 0; f < 3; f++) {
+        sc_form_info fi = form_on("on", path, fams[f], NULL);
+        ck_assert_str_eq(fi.how, "tuned");
+        ck_assert_ptr_nonnull(fi.form);
+        int chosen = -1, timed = 0, fastest = -1;
+        for (int i = 0; i < fi.candidates; i++) {
+            if (strcmp(fi.form, fi.names[i]) == 0)
+                chosen = i;
+            if (!isnan(fi.seconds[i])) {
+                ck_assert(fi.seconds[i] > 0 && fi.seconds[i] < 10);
+                timed++;
+                if (fastest < 0 || fi.seconds[i] < fi.seconds[fastest])
+                    fastest = i;
+            }
+        }
+        ck_assert_int_ge(chosen, 0);
+        ck_assert_int_ge(timed, 2); /* every form runs on a CPU device; a GPU may refuse host */
+        /* the fastest, or the rule's form where the fastest is within 15 % of it */
+        ck_assert(chosen == fastest || fi.seconds[fastest] >= 0.85 * fi.seconds[chosen]);
+    }
+    /* a family without a workload: the rule, nothing measured */
+    sc_form_info fr = form_on("on", path, "rows", NULL);
+    ck_assert_str_eq(fr.how, "rule");
+    ck_assert_ptr_null(fr.form);
+    ck_assert(isnan(fr.seconds[0]));
+
+    cJSON *root = read_json(path);
+    ck_assert_str_eq(cJSON_GetObjectItem(root, "format")->valuestring, "spurcl-tune-1");
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(root, "devices")), 1);
+    cJSON *dev = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "devices"), 0);
+    ck_assert_str_eq(cJSON_GetObjectItem(dev, "device")->valuestring,
+                     sc_context_device(tu_ctx())->name);
+    ck_assert_str_eq(cJSON_GetObjectItem(dev, "driver")->valuestring,
+                     sc_context_device(tu_ctx())->driver_version);
+    ck_assert_int_eq(cJSON_GetArraySize(families_of(root, 0)), 3);
+    /* edit norm's choice to the other form: the next context runs it */
+    cJSON *norm = cJSON_GetObjectItem(families_of(root, 0), "norm");
+    const char *was = strcmp(cJSON_GetObjectItem(norm, "form")->valuestring, "slices") == 0
+                          ? "slices" : "channels";
+    const char *other = strcmp(was, "slices") == 0 ? "channels" : "slices";
+    cJSON_ReplaceItemInObject(norm, "form", cJSON_CreateString(other));
+    write_json(path, root);
+    sc_form_info fc = form_on("on", path, "norm", NULL);
+    ck_assert_str_eq(fc.how, "cached");
+    ck_assert_str_eq(fc.form, other);
+    ck_assert(!isnan(fc.seconds[0]) && !isnan(fc.seconds[1])); /* the cached times */
+    /* the kernels follow it: batch norm takes the slice kernels or not */
+    {
+        sc_context *ctx;
+        TU_OK(sc_context_create(NULL, &ctx));
+        TU_OK(sc_context_set_tuning(ctx, "on", path));
+        ck_assert_int_eq(sc_k_norm_slices_form(ctx), strcmp(other, "slices") == 0);
+        sc_context_free(ctx);
+    }
+    sc_form_info ff = form_on("on", path, "norm", was);
+    ck_assert_str_eq(ff.how, "forced");
+    ck_assert_str_eq(ff.form, was);
+    /* off: the rule, whatever the cache says */
+    sc_form_info fo = form_on("off", path, "norm", NULL);
+    ck_assert_str_eq(fo.how, "rule");
+    ck_assert_str_eq(fo.form, cpu ? "slices" : "channels");
+    /* again: measured, ignoring the edited choice */
+    sc_form_info fa = form_on("again", path, "conv_layout", NULL);
+    ck_assert_str_eq(fa.how, "tuned");
+
+    /* a stale key: measured again, a second entry added, the stale one kept */
+    cJSON_Delete(root);
+    root = read_json(path);
+    cJSON *dev0 = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "devices"), 0);
+    cJSON_ReplaceItemInObject(dev0, "sources", cJSON_CreateString("0000000000000000"));
+    write_json(path, root);
+    cJSON_Delete(root);
+    ck_assert_str_eq(form_on("on", path, "norm", NULL).how, "tuned");
+    root = read_json(path);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(root, "devices")), 2);
+    ck_assert_int_eq(cJSON_GetArraySize(families_of(root, 0)), 3);
+    ck_assert_int_eq(cJSON_GetArraySize(families_of(root, 1)), 1);
+    cJSON_Delete(root);
+    /* a malformed file: measured again and rewritten whole */
+    write_text(path, "{\"format\": \"spurcl-tune-1\", \"devices\": [");
+    ck_assert_str_eq(form_on("on", path, "conv_layout", NULL).how, "tuned");
+    root = read_json(path);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(root, "devices")), 1);
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(families_of(root, 0), "conv_layout"));
+    cJSON_Delete(root);
+    /* a mode that is none */
+    ck_assert_int_eq(sc_context_set_tuning(tu_ctx(), "sometimes", path), SC_ERR_INVALID_ARG);
+    ck_assert_msg(strstr(sc_last_error(), "expected on, off or again"), "%s", sc_last_error());
+    tu_rmtree(dir);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--probe-no-platform") == 0)
         return probe_no_platform();
     const tu_case cases[] = {
         {"select", 0, {select_forms, select_env_and_bad, real_device_list, no_platform_message,
-                        kernel_forms, blas_kernels, blas_thread_forms}},
+                        kernel_forms, blas_kernels, blas_thread_forms, tuning_cache}},
         {"programs", 0, {build_error_has_log, kernel_dir_override, kernel_dir_shared_header,
                 error_names, error_buffer_freed_at_thread_exit}},
         {"tensors", 0, {tensor_round_trips, tensor_views, pool_does_not_grow, queue_stats_count_calls,

@@ -98,6 +98,43 @@ SC_API const sc_device_info *sc_context_device(const sc_context *ctx);
  * forms; tests use this to cover every form on one device. */
 SC_API sc_status sc_context_set_form(sc_context *ctx, const char *family, const char *form);
 
+/* Per-device tuning. Where nothing forces a form, the families gemm,
+ * conv_layout and norm are tuned on the context the first time they run:
+ * each candidate form is timed on the family's workload (a few tens of
+ * milliseconds to a few seconds, kernel builds included) and the fastest
+ * kept where it beats the device-type rule's form by 15 % or more, so that
+ * the rule stands unless the measurement is clear. The choice is cached in
+ * a JSON file, keyed by the device, its vendor, driver and platform
+ * versions, its compute units and a hash of the kernel sources, so that it
+ * is measured once per device and build. The environment sets the mode and
+ * the file when the context is made: SPURCL_TUNE=on (the default), off (the
+ * device-type rules alone) or again (measure, ignoring the cache, and store
+ * the new choice); SPURCL_TUNE_CACHE=path (default
+ * $XDG_CACHE_HOME/spurcl/tune.json, else ~/.cache/spurcl/tune.json). An
+ * unreadable or malformed cache is measured again and rewritten, with one
+ * line on stderr; one that cannot be written leaves the choice to the
+ * process. Forms agree within float rounding; a run repeats bit for bit on
+ * a device once its choices are cached. This call sets the mode ("on",
+ * "off", "again") and the file (NULL: the default) and forgets the
+ * context's choices. */
+SC_API sc_status sc_context_set_tuning(sc_context *ctx, const char *mode, const char *cache);
+
+/* What a context runs for one kernel family. */
+typedef struct sc_form_info {
+    const char *family;
+    const char *form;        /* NULL: the device's rule, decided per call by shape */
+    const char *how;         /* "forced" (environment or sc_context_set_form),
+                                "tuned" (measured now), "cached" (measured before,
+                                read from the cache) or "rule" */
+    int candidates;
+    const char *names[3];
+    double seconds[3];       /* a candidate's time on the workload; NaN: none */
+} sc_form_info;
+
+/* The form `family` runs on ctx ("gemm", "conv_layout", "norm", "rows",
+ * "blas_threads", "attention"); a tunable family is tuned now if it is due. */
+SC_API sc_status sc_context_form(sc_context *ctx, const char *family, sc_form_info *out);
+
 /* The host BLAS behind the "host" GEMM form (OpenBLAS): the kernel set it
  * runs, as openblas_get_corename() names it ("Cooperlake", "Haswell"). */
 SC_API const char *sc_host_blas_core(void);

@@ -5,6 +5,7 @@
 #include "spurcl/device.h"
 #include "spurcl/dist.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +42,42 @@ static int print_ranks(const sc_device_info *mine)
     return SC_EXIT_OK;
 }
 
+/* The form of every kernel family on the selected device (--forms). */
+static int print_forms(const char *selector)
+{
+    static const char *const families[] = {"gemm", "conv_layout", "norm", "rows",
+                                           "blas_threads", "attention"};
+    sc_context *ctx;
+    if (sc_context_create(selector, &ctx) != SC_OK)
+        return sc_cli_fail("devices");
+    printf("\nkernel forms on the selected device (tuned: measured now; cached: measured "
+           "before; seconds per candidate on its workload):\n");
+    printf("  %-13s %-9s %-7s %s\n", "family", "form", "how", "candidates");
+    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+        sc_form_info fi;
+        if (sc_context_form(ctx, families[i], &fi) != SC_OK) {
+            sc_context_free(ctx);
+            return sc_cli_fail("devices");
+        }
+        char cands[160] = "";
+        size_t len = 0;
+        for (int k = 0; k < fi.candidates && len < sizeof cands; k++) {
+            int w = isnan(fi.seconds[k])
+                        ? snprintf(cands + len, sizeof cands - len, "%s%s", k ? ", " : "",
+                                   fi.names[k])
+                        : snprintf(cands + len, sizeof cands - len, "%s%s %.3g s", k ? ", " : "",
+                                   fi.names[k], fi.seconds[k]);
+            len += w > 0 ? (size_t)w : 0;
+        }
+        printf("  %-13s %-9s %-7s %s\n", fi.family, fi.form ? fi.form : "by shape", fi.how,
+               cands);
+    }
+    sc_context_free(ctx);
+    return SC_EXIT_OK;
+}
+
 static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
 {
-    (void)a;
     (void)s;
     sc_device_info *list;
     size_t n, sel;
@@ -72,12 +106,14 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     printf("host BLAS (GEMM on CPU devices): OpenBLAS, %s kernels%s%s%s\n", sc_host_blas_core(),
            forced ? " (OPENBLAS_CORETYPE=" : "", forced ? forced : "", forced ? ")" : "");
     int rc = sc_dist_size() > 1 ? print_ranks(&list[sel]) : SC_EXIT_OK;
+    if (rc == SC_EXIT_OK && a->forms && sc_dist_writes())
+        rc = print_forms(selector);
     sc_device_list_free(list);
     return rc;
 }
 
 static const sc_cli_spec spec = {
-    "devices", SC_CLI_DEVICES, "spurcl [--device SEL] devices [--help]",
+    "devices", SC_CLI_DEVICES, "spurcl [--device SEL] devices [--forms] [--help]",
     "Lists every OpenCL device of every platform and marks with '*' the one\n"
     "that the selector picks (--device before the command; default\n"
     "$SPURCL_DEVICE, else auto).\n"
@@ -89,7 +125,17 @@ static const sc_cli_spec spec = {
     "restarts itself before anything else; a value you set is kept.\n"
     "Under mpirun, rank 0 prints the table and then one line a rank: its host,\n"
     "node-local rank and the device it selected (a type selector such as auto\n"
-    "spreads the ranks of a machine over its devices of that type).\n",
+    "spreads the ranks of a machine over its devices of that type).\n"
+    "Kernel forms: where a family of kernels has more than one form (gemm:\n"
+    "clblast, native or the host BLAS; conv_layout; norm), the first run of\n"
+    "the family on a device times each on a small workload and keeps the\n"
+    "fastest where it beats the device-type rule's by 15 % or more; the\n"
+    "choice is cached in $SPURCL_TUNE_CACHE, else\n"
+    "$XDG_CACHE_HOME/spurcl/tune.json, else ~/.cache/spurcl/tune.json, keyed\n"
+    "by device, driver and kernel sources. SPURCL_TUNE=off keeps the rules,\n"
+    "=again measures again; SPURCL_GEMM, SPURCL_CONV_LAYOUT, SPURCL_NORM\n"
+    "(and SPURCL_ROWS, SPURCL_BLAS_THREADS, SPURCL_ATTENTION) force a form.\n"
+    "--forms prints them.\n",
     NULL, NULL, SC_CLI_OPENS_NOTHING, run, .flat = true,
 };
 

@@ -407,6 +407,9 @@ const sc_cli_opt sc_cli_opts[] = {
      ARG(per_group)},
     {"csv", SC_CLI_INFO, NULL, "instead print split,label,attr,group,count lines", FLAG,
      ARG(csv)},
+    {"forms", SC_CLI_DEVICES, NULL, "also open the selected device and print the form each "
+     "kernel family runs there and how it was decided, tuning the tunable ones where due "
+     "(SPURCL_TUNE=again measures them again)", FLAG, ARG(forms)},
     {"no-standardize", SC_CLI_PROBE, NULL, "use raw features (default: z-scored with the "
      "train split's mean and std)", .type = SC_OPT_UNFLAG, ARG(probe.standardize)},
     {"random-encoder", SC_CLI_PROBE, NULL, "ignore the checkpoint's weights: a randomly "

@@ -79,7 +79,7 @@ typedef struct sc_cli_args {
     int target;                  /* an sc_saliency_target */
     int n, scale, per_group;
     int64_t size;
-    bool csv, probe_after, random_encoder;
+    bool csv, probe_after, random_encoder, forms;
     unsigned char given[SC_CLI_MAX_OPTS]; /* table entries seen on the command line */
     const char *arg[SC_CLI_MAX_OPTS];     /* the (last) argument each was given */
     /* the run directory and its record (sc_cli_run) */

@@ -92,6 +92,38 @@ typedef struct sc_kernel_forms {
     sc_form gemm, conv_layout, norm, rows, blas_threads, attention;
 } sc_kernel_forms;
 
+/* The families, in sc_kernel_forms's order (forms.c). */
+typedef enum sc_form_family {
+    SC_FAMILY_GEMM, SC_FAMILY_CONV_LAYOUT, SC_FAMILY_NORM, SC_FAMILY_ROWS,
+    SC_FAMILY_BLAS_THREADS, SC_FAMILY_ATTENTION, SC_FAMILY_COUNT
+} sc_form_family;
+
+/* The forms the environment forces (SPURCL_GEMM, ...); SC_FORM_AUTO where
+ * it says nothing. An unknown value is an error naming the variable. */
+sc_status sc_forms_from_env(sc_kernel_forms *f);
+sc_status sc_form_family_of(const char *family, sc_form_family *out);
+
+/* Per-context tuning state (forms.c): the mode (SPURCL_TUNE), the cache
+ * file and the choices made. */
+typedef struct sc_tune_state sc_tune_state;
+sc_status sc_tune_state_create(sc_tune_state **out);
+void sc_tune_state_free(sc_tune_state *ts);
+
+/* Enqueues one run of a tunable family's workload under ctx->forms. */
+typedef sc_status (*sc_tune_workload)(sc_context *ctx);
+
+/* The form `fam` runs on ctx: the forced one if any; else the choice made
+ * on this context; else, when tuning is on and `work` is given, the cached
+ * choice for this device or (none cached) each candidate timed on `work`
+ * and the fastest kept where it beats `rule` by 15 % or more, then cached;
+ * else `rule`. A candidate whose workload fails is not one. Picks made
+ * while measuring (the workload's own) take their rule. */
+sc_form sc_form_pick(const sc_context *ctx, sc_form_family fam, sc_form rule,
+                     sc_tune_workload work);
+
+/* What ctx runs for fam (sc_context_form's body). */
+sc_status sc_form_describe(const sc_context *ctx, sc_form_family fam, sc_form_info *out);
+
 struct sc_context {
     sc_profile *profile;    /* SPURCL_PROFILE=path: per-kernel times, else NULL */
     sc_device_info dev;
@@ -104,6 +136,7 @@ struct sc_context {
     bool native_kernels;   /* CL_EXEC_NATIVE_KERNEL: the host GEMM can be queued */
     char base_options[256];
     sc_kernel_forms forms;  /* kernel forms forced by the environment */
+    sc_tune_state *tune;    /* measured choices where none is forced */
     sc_queue_stats qstats;  /* sc_context_queue_stats */
 };
 

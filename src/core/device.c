@@ -289,80 +289,13 @@ sc_status sc_device_select(const sc_device_info *list, size_t count, const char 
     return SC_OK;
 }
 
-/* The kernel forms a context can be told to run (sc_kernel_forms). */
-typedef struct form_family {
-    const char *family, *env;
-    size_t field; /* offset in sc_kernel_forms */
-    const char *names[3];
-    sc_form forms[3];
-} form_family;
-
-static const form_family form_families[] = {
-    {"gemm", "SPURCL_GEMM", offsetof(sc_kernel_forms, gemm), {"clblast", "native", "host"},
-     {SC_FORM_GEMM_CLBLAST, SC_FORM_GEMM_NATIVE, SC_FORM_GEMM_HOST}},
-    {"conv_layout", "SPURCL_CONV_LAYOUT", offsetof(sc_kernel_forms, conv_layout),
-     {"rows", "elements", NULL}, {SC_FORM_CONV_ROWS, SC_FORM_CONV_ELEMENTS, SC_FORM_AUTO}},
-    {"norm", "SPURCL_NORM", offsetof(sc_kernel_forms, norm), {"channels", "slices", NULL},
-     {SC_FORM_NORM_CHANNELS, SC_FORM_NORM_SLICES, SC_FORM_AUTO}},
-    {"rows", "SPURCL_ROWS", offsetof(sc_kernel_forms, rows), {"groups", "items", NULL},
-     {SC_FORM_ROWS_GROUPS, SC_FORM_ROWS_ITEMS, SC_FORM_AUTO}},
-    {"blas_threads", "SPURCL_BLAS_THREADS", offsetof(sc_kernel_forms, blas_threads),
-     {"all", "one", "thin"}, {SC_FORM_BLAS_ALL, SC_FORM_BLAS_ONE, SC_FORM_BLAS_THIN}},
-    {"attention", "SPURCL_ATTENTION", offsetof(sc_kernel_forms, attention),
-     {"tiles", "rows", "composed"}, {SC_FORM_ATTN_TILES, SC_FORM_ATTN_ROWS, SC_FORM_ATTN_COMPOSED}},
-};
-
-/* Sets one family's form from `value` (NULL or "": the device decides);
- * `what` names the source in the error (an environment variable or the
- * family). */
-static sc_status set_form(sc_kernel_forms *f, const form_family *ff, const char *value,
-                          const char *what)
-{
-    sc_form *slot = (sc_form *)((char *)f + ff->field);
-    if (!value || !*value) {
-        *slot = SC_FORM_AUTO;
-        return SC_OK;
-    }
-    for (int i = 0; i < 3 && ff->names[i]; i++)
-        if (strcmp(value, ff->names[i]) == 0) {
-            *slot = ff->forms[i];
-            return SC_OK;
-        }
-    return sc_error_set(SC_ERR_INVALID_ARG, "%s '%s': expected %s or %s%s%s", what, value,
-                        ff->names[0], ff->names[1], ff->names[2] ? " or " : "",
-                        ff->names[2] ? ff->names[2] : "");
-}
-
-sc_status sc_context_set_form(sc_context *ctx, const char *family, const char *form)
-{
-    for (size_t i = 0; i < sizeof form_families / sizeof form_families[0]; i++)
-        if (family && strcmp(family, form_families[i].family) == 0) {
-            char what[48];
-            snprintf(what, sizeof what, "%s form", family);
-            return set_form(&ctx->forms, &form_families[i], form, what);
-        }
-    return sc_error_set(SC_ERR_INVALID_ARG,
-                        "no kernel family '%s' has forms (gemm, conv_layout, norm, rows, "
-                        "blas_threads, attention)",
-                        family ? family : "(null)");
-}
-
-static sc_status read_forms(sc_kernel_forms *f)
-{
-    *f = (sc_kernel_forms){0};
-    for (size_t i = 0; i < sizeof form_families / sizeof form_families[0]; i++)
-        SC_TRY(set_form(f, &form_families[i], getenv(form_families[i].env),
-                        form_families[i].env));
-    return SC_OK;
-}
-
 sc_status sc_context_create(const char *selector, sc_context **out)
 {
     *out = NULL;
     sc_device_info *list = NULL;
     size_t count = 0, idx = 0;
     sc_kernel_forms forms;
-    SC_TRY(read_forms(&forms));
+    SC_TRY(sc_forms_from_env(&forms));
     SC_TRY(sc_device_list(&list, &count));
     sc_status st = sc_device_select(list, count, selector, &idx);
     if (st != SC_OK) {
@@ -435,7 +368,8 @@ sc_status sc_context_create(const char *selector, sc_context **out)
              cl12 ? "-cl-std=CL1.2" : "", ctx->wg_size,
              (fast && strcmp(fast, "1") == 0) ? " -cl-fast-relaxed-math" : "");
 
-    if ((st = sc_pool_create(ctx, &ctx->pool)) != SC_OK ||
+    if ((st = sc_tune_state_create(&ctx->tune)) != SC_OK ||
+        (st = sc_pool_create(ctx, &ctx->pool)) != SC_OK ||
         (st = sc_program_cache_create(&ctx->programs)) != SC_OK ||
         (prof && *prof && (st = sc_profile_open(ctx, prof)) != SC_OK)) {
         sc_context_free(ctx);
@@ -454,6 +388,7 @@ void sc_context_free(sc_context *ctx)
     sc_profile_close(ctx);
     sc_program_cache_free(ctx->programs);
     sc_pool_free(ctx->pool);
+    sc_tune_state_free(ctx->tune);
     if (ctx->queue)
         clReleaseCommandQueue(ctx->queue);
     if (ctx->cl)

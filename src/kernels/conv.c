@@ -33,12 +33,15 @@ static sc_status launch_rows(sc_context *ctx, const char *name, const char *defi
  * smallest power of two >= P along p (up to the context's size) and filling
  * the rest with channels. SPURCL_CONV_LAYOUT=rows|elements (ctx->forms) overrides
  * the choice (tests run both forms on any device). */
-static bool layout_rows(const sc_context *ctx)
+static sc_status tune_workload(sc_context *ctx);
+
+bool sc_k_conv_layout_rows(const sc_context *ctx)
 {
-    if (ctx->forms.conv_layout != SC_FORM_AUTO)
-        return ctx->forms.conv_layout == SC_FORM_CONV_ROWS;
-    return ctx->dev.type == SC_DEVICE_CPU;
+    sc_form rule = ctx->dev.type == SC_DEVICE_CPU ? SC_FORM_CONV_ROWS : SC_FORM_CONV_ELEMENTS;
+    return sc_form_pick(ctx, SC_FAMILY_CONV_LAYOUT, rule, tune_workload) == SC_FORM_CONV_ROWS;
 }
+
+static bool layout_rows(const sc_context *ctx) { return sc_k_conv_layout_rows(ctx); }
 
 static sc_status launch_layout(sc_context *ctx, const char *name, const sc_k_conv_geom *cg,
                                size_t nargs, const sc_karg *args)
@@ -135,4 +138,24 @@ sc_status sc_k_conv_from_cnp(sc_tensor *y, const sc_tensor *yT, const sc_tensor 
     sc_karg args[] = {SC_ARG(ym), SC_ARG(yo), SC_ARG(tm), SC_ARG(bm), SC_ARG(bo),
                       SC_ARG(hb), SC_ARG(n),  SC_ARG(o),  SC_ARG(p)};
     return launch_layout(y->ctx, "sc_conv_from_cnp", cg, 9, args);
+}
+
+/* The conv_layout family's tuning workload (sc_form_pick): both layout
+ * moves of the cnn's second convolution at batch 32 ([32, 64, 14, 14]). */
+static sc_status tune_workload(sc_context *ctx)
+{
+    const sc_k_conv_geom cg = {.n = 32, .c = 32, .h = 14, .w = 14, .o = 64, .kh = 3, .kw = 3,
+                               .s = 1, .p = 1, .oh = 14, .ow = 14};
+    const int64_t ys[4] = {cg.n, cg.o, cg.oh, cg.ow}, ts[2] = {cg.o, cg.n * cg.oh * cg.ow};
+    sc_tensor *y = NULL, *t = NULL;
+    sc_status st = sc_tensor_zeros(ctx, SC_F32, 4, ys, &y);
+    if (st == SC_OK)
+        st = sc_tensor_zeros(ctx, SC_F32, 2, ts, &t);
+    if (st == SC_OK)
+        st = sc_k_conv_to_cnp(t, y, &cg);
+    if (st == SC_OK)
+        st = sc_k_conv_from_cnp(y, t, NULL, &cg);
+    sc_tensor_free(t);
+    sc_tensor_free(y);
+    return st;
 }

@@ -83,6 +83,15 @@ typedef struct sc_k_mat {
     size_t off, ld, stride;
 } sc_k_mat;
 
+/* ---- kernel forms: the tunable families' choices (core/forms.c) -------- */
+
+/* True when the conv layout moves run a work-item per (n, o) row (the CPU
+ * rule), false for a work-item per element; tuned on first use. */
+bool sc_k_conv_layout_rows(const sc_context *ctx);
+/* True when batch norm over [outer > 1, C, inner >= 8] runs the slice
+ * kernels (the CPU rule), false for the channel kernels; tuned on first use. */
+bool sc_k_norm_slices_form(const sc_context *ctx);
+
 /* c = alpha * op(a) @ op(b) for each of `batch` members (m x k times k x n;
  * op transposes when ta / tb), through the GEMM providers of core/gemm.h. */
 sc_status sc_k_gemm(bool ta, bool tb, size_t m, size_t n, size_t k, float alpha, sc_k_mat a,
