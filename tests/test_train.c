@@ -933,6 +933,15 @@ START_TEST(run_record_refuses_and_compares)
     ck_assert_str_eq(cJSON_GetObjectItem(cf, "git")->valuestring, sc_version_git());
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cf, "argv")), 2);
     ck_assert_ptr_nonnull(cJSON_GetObjectItem(cf, "device"));
+    /* the kernels' forms as sc_context_form says (the suite: the rules) */
+    const cJSON *kf = cJSON_GetObjectItem(cf, "kernel_forms");
+    ck_assert_int_eq(cJSON_GetArraySize(kf), 6);
+    sc_form_info fi;
+    TU_OK(sc_context_form(tu_ctx(), "norm", &fi));
+    char form[64];
+    snprintf(form, sizeof form, "%s (%s)", fi.form, fi.how);
+    ck_assert_str_eq(cJSON_GetObjectItem(kf, "norm")->valuestring, form);
+    ck_assert_str_eq(cJSON_GetObjectItem(kf, "attention")->valuestring, "composed (rule)");
     const cJSON *data = cJSON_GetObjectItem(cf, "data"), *run = cJSON_GetObjectItem(cf, "run");
     char hex[24];
     snprintf(hex, sizeof hex, "%016llx", (unsigned long long)sc__data_hash(d));

@@ -119,6 +119,29 @@ static cJSON *data_object(const sc_dataset *d, const cJSON *path)
     return o;
 }
 
+/* The form each kernel family runs on ctx and how it was decided ("host
+ * (tuned)", "composed (rule)"; "by shape (rule)" where each call decides),
+ * tuning the tunable families if they are due: results agree across forms
+ * within float rounding, and repeat bit for bit within one. Not compared on
+ * --resume (a new cache may choose again). */
+static cJSON *forms_object(sc_context *ctx)
+{
+    static const char *const families[] = {"gemm", "conv_layout", "norm", "rows",
+                                           "blas_threads", "attention"};
+    cJSON *o = cJSON_CreateObject();
+    for (size_t i = 0; o && i < sizeof families / sizeof families[0]; i++) {
+        sc_form_info fi;
+        if (sc_context_form(ctx, families[i], &fi) != SC_OK) {
+            sc_error_clear();
+            continue;
+        }
+        char txt[64];
+        snprintf(txt, sizeof txt, "%s (%s)", fi.form ? fi.form : "by shape", fi.how);
+        cJSON_AddStringToObject(o, families[i], txt);
+    }
+    return o;
+}
+
 /* The configuration of this run, as config.json will hold it (parsed back
  * from its text, so that numbers compare as the stored file's do). */
 static sc_status build_config(sc_context *ctx, const sc_dataset *d, const sc_run_config *run,
@@ -153,8 +176,10 @@ static sc_status build_config(sc_context *ctx, const sc_dataset *d, const sc_run
     cJSON_AddItemToObject(c, "run", run_object(run));
     if (d)
         cJSON_AddItemToObject(c, "data", data_object(d, path));
-    if (ctx)
+    if (ctx) {
         cJSON_AddStringToObject(c, "device", sc_context_device(ctx)->name);
+        cJSON_AddItemToObject(c, "kernel_forms", forms_object(ctx));
+    }
     cJSON_AddStringToObject(c, "created", when);
     /* the record's "free" keys travel with the new configuration only */
     const cJSON *fr = rec ? cJSON_GetObjectItemCaseSensitive(rec, "free") : NULL;
