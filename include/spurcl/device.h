@@ -134,6 +134,8 @@ typedef struct sc_form_info {
 /* The form `family` runs on ctx ("gemm", "conv_layout", "norm", "rows",
  * "blas_threads", "attention"); a tunable family is tuned now if it is due. */
 SC_API sc_status sc_context_form(sc_context *ctx, const char *family, sc_form_info *out);
+/* The i-th kernel family with forms ("gemm", ...); NULL past the last. */
+SC_API const char *sc_kernel_family_name(int i);
 
 /* The host BLAS behind the "host" GEMM form (OpenBLAS): the kernel set it
  * runs, as openblas_get_corename() names it ("Cooperlake", "Haswell"). */

@@ -45,17 +45,16 @@ static int print_ranks(const sc_device_info *mine)
 /* The form of every kernel family on the selected device (--forms). */
 static int print_forms(const char *selector)
 {
-    static const char *const families[] = {"gemm", "conv_layout", "norm", "rows",
-                                           "blas_threads", "attention"};
     sc_context *ctx;
     if (sc_context_create(selector, &ctx) != SC_OK)
         return sc_cli_fail("devices");
     printf("\nkernel forms on the selected device (tuned: measured now; cached: measured "
            "before; seconds per candidate on its workload):\n");
     printf("  %-13s %-9s %-7s %s\n", "family", "form", "how", "candidates");
-    for (size_t i = 0; i < sizeof families / sizeof families[0]; i++) {
+    const char *family;
+    for (int i = 0; (family = sc_kernel_family_name(i)); i++) {
         sc_form_info fi;
-        if (sc_context_form(ctx, families[i], &fi) != SC_OK) {
+        if (sc_context_form(ctx, family, &fi) != SC_OK) {
             sc_context_free(ctx);
             return sc_cli_fail("devices");
         }

@@ -95,6 +95,11 @@ static sc_status family_of(const char *family, sc_form_family *out)
                         family ? family : "(null)");
 }
 
+const char *sc_kernel_family_name(int i)
+{
+    return i >= 0 && i < SC_FAMILY_COUNT ? form_families[i].family : NULL;
+}
+
 sc_status sc_context_set_form(sc_context *ctx, const char *family, const char *form)
 {
     sc_form_family fam;

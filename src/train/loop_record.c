@@ -126,18 +126,17 @@ static cJSON *data_object(const sc_dataset *d, const cJSON *path)
  * --resume (a new cache may choose again). */
 static cJSON *forms_object(sc_context *ctx)
 {
-    static const char *const families[] = {"gemm", "conv_layout", "norm", "rows",
-                                           "blas_threads", "attention"};
     cJSON *o = cJSON_CreateObject();
-    for (size_t i = 0; o && i < sizeof families / sizeof families[0]; i++) {
+    const char *family;
+    for (int i = 0; o && (family = sc_kernel_family_name(i)); i++) {
         sc_form_info fi;
-        if (sc_context_form(ctx, families[i], &fi) != SC_OK) {
+        if (sc_context_form(ctx, family, &fi) != SC_OK) {
             sc_error_clear();
             continue;
         }
         char txt[64];
         snprintf(txt, sizeof txt, "%s (%s)", fi.form ? fi.form : "by shape", fi.how);
-        cJSON_AddStringToObject(o, families[i], txt);
+        cJSON_AddStringToObject(o, family, txt);
     }
     return o;
 }
