@@ -109,8 +109,15 @@ typedef struct sc_tune_state sc_tune_state;
 sc_status sc_tune_state_create(sc_tune_state **out);
 void sc_tune_state_free(sc_tune_state *ts);
 
-/* Enqueues one run of a tunable family's workload under ctx->forms. */
-typedef sc_status (*sc_tune_workload)(sc_context *ctx);
+/* A tunable family's workload: `run` enqueues one run under ctx->forms on
+ * the tensors the tuner made (zeros of these shapes, before the timing and
+ * freed after it). */
+enum { SC_TUNE_MAX_TENSORS = 8 };
+typedef struct sc_tune_workload {
+    int ntensors;
+    struct { int ndim; int64_t shape[4]; } tensors[SC_TUNE_MAX_TENSORS];
+    sc_status (*run)(sc_context *ctx, sc_tensor *const *t);
+} sc_tune_workload;
 
 /* The form `fam` runs on ctx: the forced one if any; else the choice made
  * on this context; else, when tuning is on and `work` is given, the cached
@@ -119,7 +126,7 @@ typedef sc_status (*sc_tune_workload)(sc_context *ctx);
  * else `rule`. A candidate whose workload fails is not one. Picks made
  * while measuring (the workload's own) take their rule. */
 sc_form sc_form_pick(const sc_context *ctx, sc_form_family fam, sc_form rule,
-                     sc_tune_workload work);
+                     const sc_tune_workload *work);
 
 /* What ctx runs for fam (sc_context_form's body). */
 sc_status sc_form_describe(const sc_context *ctx, sc_form_family fam, sc_form_info *out);

@@ -401,13 +401,14 @@ enum { TUNE_ROUNDS = 5, TUNE_MAX_REPEATS = 64 };
  * rule stays unless the measurement is clear. */
 #define TUNE_MARGIN 0.85
 
-static double time_runs(sc_context *ctx, sc_tune_workload work, int repeats)
+static double time_runs(sc_context *ctx, const sc_tune_workload *work, sc_tensor *const *t,
+                        int repeats)
 {
     if (clFinish(ctx->queue) != CL_SUCCESS)
         return NAN;
     double t0 = sc_time_now();
     for (int r = 0; r < repeats; r++)
-        if (work(ctx) != SC_OK) {
+        if (work->run(ctx, t) != SC_OK) {
             sc_error_clear();
             clFinish(ctx->queue);
             return NAN;
@@ -417,8 +418,8 @@ static double time_runs(sc_context *ctx, sc_tune_workload work, int repeats)
     return (sc_time_now() - t0) / repeats;
 }
 
-static void measure(sc_context *ctx, sc_form_family fam, sc_tune_workload work,
-                    double seconds[3])
+static void measure(sc_context *ctx, sc_form_family fam, const sc_tune_workload *work,
+                    sc_tensor *const *t, double seconds[3])
 {
     int n = candidate_count(fam);
     sc_form *slot = slot_of(&ctx->forms, fam);
@@ -428,7 +429,7 @@ static void measure(sc_context *ctx, sc_form_family fam, sc_tune_workload work,
             if (pass && isnan(seconds[i]))
                 continue; /* failed: not a candidate on this device */
             *slot = form_families[fam].forms[i];
-            seconds[i] = time_runs(ctx, work, 1);
+            seconds[i] = time_runs(ctx, work, t, 1);
             if (pass && seconds[i] < best)
                 best = seconds[i];
         }
@@ -440,17 +441,35 @@ static void measure(sc_context *ctx, sc_form_family fam, sc_tune_workload work,
             if (isnan(seconds[i]) || (r > 0 && seconds[i] > 3 * best))
                 continue;
             *slot = form_families[fam].forms[i];
-            double t = time_runs(ctx, work, repeats);
-            if (isnan(t) || r == 0 || t < seconds[i])
-                seconds[i] = t; /* round 0 replaces the single timing run's */
-            if (t < best)
-                best = t;
+            double s = time_runs(ctx, work, t, repeats);
+            if (isnan(s) || r == 0 || s < seconds[i])
+                seconds[i] = s; /* round 0 replaces the single timing run's */
+            if (s < best)
+                best = s;
         }
     *slot = SC_FORM_AUTO;
 }
 
+/* The workload's tensors, then the measurement; every candidate NaN when
+ * they cannot be made. */
+static void measure_work(sc_context *ctx, sc_form_family fam, const sc_tune_workload *work,
+                         double seconds[3])
+{
+    sc_tensor *t[SC_TUNE_MAX_TENSORS] = {NULL};
+    bool made = work->ntensors <= SC_TUNE_MAX_TENSORS;
+    for (int i = 0; made && i < work->ntensors; i++)
+        made = sc_tensor_zeros(ctx, SC_F32, work->tensors[i].ndim, work->tensors[i].shape,
+                               &t[i]) == SC_OK;
+    if (made)
+        measure(ctx, fam, work, t, seconds);
+    else
+        sc_error_clear();
+    for (int i = 0; i < SC_TUNE_MAX_TENSORS; i++)
+        sc_tensor_free(t[i]);
+}
+
 sc_form sc_form_pick(const sc_context *cctx, sc_form_family fam, sc_form rule,
-                     sc_tune_workload work)
+                     const sc_tune_workload *work)
 {
     sc_form forced = *slot_of((sc_kernel_forms *)&cctx->forms, fam);
     if (forced != SC_FORM_AUTO)
@@ -477,7 +496,7 @@ sc_form sc_form_pick(const sc_context *cctx, sc_form_family fam, sc_form rule,
      * for each candidate in turn and puts it back; nothing else changes. */
     sc_context *ctx = (sc_context *)cctx;
     ts->busy = true;
-    measure(ctx, fam, work, c->seconds);
+    measure_work(ctx, fam, work, c->seconds);
     ts->busy = false;
     int n = candidate_count(fam), best = -1, ri = -1;
     for (int i = 0; i < n; i++) {
@@ -489,6 +508,8 @@ sc_form sc_form_pick(const sc_context *cctx, sc_form_family fam, sc_form rule,
     if (best >= 0 && (ri < 0 || isnan(c->seconds[ri]) ||
                       c->seconds[best] < TUNE_MARGIN * c->seconds[ri]))
         c->form = form_families[fam].forms[best];
+    if (best < 0)
+        return c->form; /* nothing ran: the rule, and nothing cached */
     c->how = "tuned";
     if (ts->path)
         cache_store(cctx, fam, c);

@@ -95,36 +95,33 @@ static bool host_capable(const sc_context *ctx)
 /* The tuning workload (sc_form_pick): the cnn's second convolution's
  * forward product at batch 32 (64 x 6272 x 288) and four head-sized ones
  * (128 x 10 x 128), where a launch costs more than the arithmetic. */
-static sc_status tune_workload(sc_context *ctx)
+static sc_status tune_run(sc_context *ctx, sc_tensor *const *t)
 {
     static const size_t dims[2][3] = {{64, 6272, 288}, {128, 10, 128}};
-    sc_status st = SC_OK;
-    for (int s = 0; s < 2 && st == SC_OK; s++) {
+    for (int s = 0; s < 2; s++) {
         size_t m = dims[s][0], n = dims[s][1], k = dims[s][2];
-        sc_tensor *t[3] = {NULL, NULL, NULL};
-        const int64_t sh[3][2] = {{(int64_t)m, (int64_t)k}, {(int64_t)k, (int64_t)n},
-                                  {(int64_t)m, (int64_t)n}};
-        for (int i = 0; i < 3 && st == SC_OK; i++)
-            st = sc_tensor_zeros(ctx, SC_F32, 2, sh[i], &t[i]);
         sc_gemm_args g = {.m = m, .n = n, .k = k, .alpha = 1.0f, .beta = 0.0f,
-                          .lda = k, .ldb = n, .ldc = n, .batch = 1};
-        for (int r = 0; r < (s ? 4 : 1) && st == SC_OK; r++) {
-            g.a = sc_tensor_mem(t[0]);
-            g.b = sc_tensor_mem(t[1]);
-            g.c = sc_tensor_mem(t[2]);
-            st = sc_gemm(ctx, &g);
-        }
-        for (int i = 0; i < 3; i++)
-            sc_tensor_free(t[i]);
+                          .a = sc_tensor_mem(t[3 * s]), .lda = k,
+                          .b = sc_tensor_mem(t[3 * s + 1]), .ldb = n,
+                          .c = sc_tensor_mem(t[3 * s + 2]), .ldc = n, .batch = 1};
+        for (int r = 0; r < (s ? 4 : 1); r++)
+            SC_TRY(sc_gemm(ctx, &g));
     }
-    return st;
+    return SC_OK;
 }
+
+static const sc_tune_workload tune_workload = {
+    6,
+    {{2, {64, 288}}, {2, {288, 6272}}, {2, {64, 6272}},
+     {2, {128, 128}}, {2, {128, 10}}, {2, {128, 10}}},
+    tune_run,
+};
 
 sc_gemm_provider sc_gemm_provider_for(const sc_context *ctx)
 {
     /* the rule: host where the device can take it, else CLBlast */
     sc_form rule = host_capable(ctx) ? SC_FORM_GEMM_HOST : SC_FORM_GEMM_CLBLAST;
-    switch (sc_form_pick(ctx, SC_FAMILY_GEMM, rule, tune_workload)) {
+    switch (sc_form_pick(ctx, SC_FAMILY_GEMM, rule, &tune_workload)) {
     case SC_FORM_GEMM_NATIVE:
         return SC_GEMM_NATIVE;
     case SC_FORM_GEMM_HOST:

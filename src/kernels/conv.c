@@ -33,12 +33,12 @@ static sc_status launch_rows(sc_context *ctx, const char *name, const char *defi
  * smallest power of two >= P along p (up to the context's size) and filling
  * the rest with channels. SPURCL_CONV_LAYOUT=rows|elements (ctx->forms) overrides
  * the choice (tests run both forms on any device). */
-static sc_status tune_workload(sc_context *ctx);
+static const sc_tune_workload tune_workload;
 
 bool sc_k_conv_layout_rows(const sc_context *ctx)
 {
     sc_form rule = ctx->dev.type == SC_DEVICE_CPU ? SC_FORM_CONV_ROWS : SC_FORM_CONV_ELEMENTS;
-    return sc_form_pick(ctx, SC_FAMILY_CONV_LAYOUT, rule, tune_workload) == SC_FORM_CONV_ROWS;
+    return sc_form_pick(ctx, SC_FAMILY_CONV_LAYOUT, rule, &tune_workload) == SC_FORM_CONV_ROWS;
 }
 
 static bool layout_rows(const sc_context *ctx) { return sc_k_conv_layout_rows(ctx); }
@@ -142,20 +142,16 @@ sc_status sc_k_conv_from_cnp(sc_tensor *y, const sc_tensor *yT, const sc_tensor 
 
 /* The conv_layout family's tuning workload (sc_form_pick): both layout
  * moves of the cnn's second convolution at batch 32 ([32, 64, 14, 14]). */
-static sc_status tune_workload(sc_context *ctx)
+static const sc_k_conv_geom tune_geom = {.n = 32, .c = 32, .h = 14, .w = 14, .o = 64,
+                                         .kh = 3, .kw = 3, .s = 1, .p = 1, .oh = 14, .ow = 14};
+
+static sc_status tune_run(sc_context *ctx, sc_tensor *const *t)
 {
-    const sc_k_conv_geom cg = {.n = 32, .c = 32, .h = 14, .w = 14, .o = 64, .kh = 3, .kw = 3,
-                               .s = 1, .p = 1, .oh = 14, .ow = 14};
-    const int64_t ys[4] = {cg.n, cg.o, cg.oh, cg.ow}, ts[2] = {cg.o, cg.n * cg.oh * cg.ow};
-    sc_tensor *y = NULL, *t = NULL;
-    sc_status st = sc_tensor_zeros(ctx, SC_F32, 4, ys, &y);
-    if (st == SC_OK)
-        st = sc_tensor_zeros(ctx, SC_F32, 2, ts, &t);
-    if (st == SC_OK)
-        st = sc_k_conv_to_cnp(t, y, &cg);
-    if (st == SC_OK)
-        st = sc_k_conv_from_cnp(y, t, NULL, &cg);
-    sc_tensor_free(t);
-    sc_tensor_free(y);
-    return st;
+    (void)ctx;
+    SC_TRY(sc_k_conv_to_cnp(t[1], t[0], &tune_geom));
+    return sc_k_conv_from_cnp(t[0], t[1], NULL, &tune_geom);
 }
+
+static const sc_tune_workload tune_workload = {
+    2, {{4, {32, 64, 14, 14}}, {2, {64, 32 * 14 * 14}}}, tune_run,
+};

@@ -31,12 +31,12 @@ static sc_status launch_channels(sc_context *ctx, const char *name, cl_uint oute
  * slice kernels: S contiguous slices of each channel, a work-item each.
  * SPURCL_NORM=channels (ctx->forms) forces the work-group-per-channel kernels (what a
  * GPU runs) so that the tests cover both on a CPU; =slices forces these. */
-static sc_status tune_workload(sc_context *ctx);
+static const sc_tune_workload tune_workload;
 
 bool sc_k_norm_slices_form(const sc_context *ctx)
 {
     sc_form rule = ctx->dev.type == SC_DEVICE_CPU ? SC_FORM_NORM_SLICES : SC_FORM_NORM_CHANNELS;
-    return sc_form_pick(ctx, SC_FAMILY_NORM, rule, tune_workload) == SC_FORM_NORM_SLICES;
+    return sc_form_pick(ctx, SC_FAMILY_NORM, rule, &tune_workload) == SC_FORM_NORM_SLICES;
 }
 
 static cl_uint norm_slices(const sc_context *ctx, cl_uint outer, cl_uint C, cl_uint inner)
@@ -332,19 +332,17 @@ sc_status sc_k_norm_affine_grad(sc_tensor *gw, sc_tensor *gb, const sc_tensor *g
 
 /* The norm family's tuning workload (sc_form_pick): batch norm's statistics
  * and normalisation, then its backward, at the resnet's first stage at
- * batch 32 ([32, 16, 28, 28]). */
-static sc_status tune_workload(sc_context *ctx)
+ * batch 32 ([32, 16, 28, 28]); t: x, xh, rstd, gy, gx. */
+static sc_status tune_run(sc_context *ctx, sc_tensor *const *t)
 {
-    const int64_t xs[3] = {32, 16, 28 * 28}, cs[3] = {1, 16, 1};
-    sc_tensor *t[5] = {NULL, NULL, NULL, NULL, NULL}; /* x, xh, rstd, gy, gx */
-    sc_status st = SC_OK;
-    for (int i = 0; i < 5 && st == SC_OK; i++)
-        st = sc_tensor_zeros(ctx, SC_F32, 3, i == 2 ? cs : xs, &t[i]);
-    if (st == SC_OK)
-        st = sc_k_norm_forward(t[1], t[2], t[0], 1e-5f, NULL, NULL, 0.0f, NULL, NULL, NULL, true);
-    if (st == SC_OK)
-        st = sc_k_norm_backward(t[4], t[3], t[1], t[2], NULL, true, NULL, NULL);
-    for (int i = 0; i < 5; i++)
-        sc_tensor_free(t[i]);
-    return st;
+    (void)ctx;
+    SC_TRY(sc_k_norm_forward(t[1], t[2], t[0], 1e-5f, NULL, NULL, 0.0f, NULL, NULL, NULL, true));
+    return sc_k_norm_backward(t[4], t[3], t[1], t[2], NULL, true, NULL, NULL);
 }
+
+static const sc_tune_workload tune_workload = {
+    5,
+    {{3, {32, 16, 784}}, {3, {32, 16, 784}}, {3, {1, 16, 1}}, {3, {32, 16, 784}},
+     {3, {32, 16, 784}}},
+    tune_run,
+};
