@@ -156,73 +156,95 @@ SC_ROW_KERNEL void sc_norm_backward(__global float *gx, uint gxo, __global const
     SC_ROW_END
 }
 
-/* Layer norm over rows of D floats ([1, rows, D], D a multiple of 4),
- * forward and backward, a work-item per row on a CPU device: the row is
- * read by float4, each sum in 4 partial sums (lane k adds the elements
- * 4j + k in order of j) combined as (s.x + s.y) + (s.z + s.w). A work-item
- * per row with a scalar loop ran each sum as one dependent chain (PoCL
- * keeps a loop's body scalar): the vit's [6400, 64] forward took 0.5-0.9
- * ms. Layer norm's affine (w, b by position: aff without NORM_CH, has_w
- * 0 or 1), no running statistics, no affine gradients (gsum 0). */
-inline float sc_sum4(float4 s) { return (s.x + s.y) + (s.z + s.w); }
+#define NORM_CAT_(a, b) a##b
+#define NORM_CAT(a, b) NORM_CAT_(a, b)
 
-__kernel void sc_norm_forward_r4(__global float *xh, uint xho, __global float *rstd, uint ro,
+/* Layer norm over rows of D floats ([1, rows, D], D a multiple of
+ * SC_NORM_RW: 4, or 8 or 16 by -D), forward and backward, a work-item per
+ * row on a CPU device: the row is read by vectors of SC_NORM_RW, each sum
+ * in SC_NORM_RW partial sums (lane k adds the elements RW j + k in order
+ * of j) combined by halves down to 4 lanes, then as (s.x + s.y) + (s.z +
+ * s.w). A work-item per row with a scalar loop ran each sum as one
+ * dependent chain (PoCL keeps a loop's body scalar): the vit's [6400, 64]
+ * forward took 0.5-0.9 ms; by float4 0.38-0.43 ms a call, by float16
+ * 0.21-0.25 (SPURCL_PROFILE, 2-core EPYC). Layer norm's affine (w, b by
+ * position: aff without NORM_CH, has_w 0 or 1), no running statistics, no
+ * affine gradients (gsum 0). */
+#ifndef SC_NORM_RW
+#define SC_NORM_RW 4
+#endif
+#define NORM_RT NORM_CAT(float, SC_NORM_RW)
+#define NORM_RLOAD NORM_CAT(vload, SC_NORM_RW)
+#define NORM_RSTORE NORM_CAT(vstore, SC_NORM_RW)
+
+inline float sc_sum4(float4 s) { return (s.x + s.y) + (s.z + s.w); }
+#if SC_NORM_RW == 4
+#define NORM_RSUM(s) sc_sum4(s)
+#elif SC_NORM_RW == 8
+#define NORM_RSUM(s) sc_sum4((s).lo + (s).hi)
+#elif SC_NORM_RW == 16
+#define NORM_RSUM(s) sc_sum4(((s).lo + (s).hi).lo + ((s).lo + (s).hi).hi)
+#else
+#error "SC_NORM_RW: 4, 8 or 16"
+#endif
+
+__kernel void sc_norm_forward_rv(__global float *xh, uint xho, __global float *rstd, uint ro,
                                  __global const float *x, uint xo, uint rows, uint D, float eps,
                                  __global float *y, uint yo, __global const float *w, uint wo,
                                  __global const float *b, uint bo, uint aff)
 {
-    const uint D4 = D / 4;
+    const uint DV = D / SC_NORM_RW;
     SC_EACH(r, rows) {
         __global const float *xr = x + xo + (size_t)r * D;
-        float4 s = (float4)(0.0f);
-        for (uint j = 0; j < D4; j++)
-            s += vload4(j, xr);
-        float mean = sc_sum4(s) / (float)D;
-        float4 q = (float4)(0.0f);
-        for (uint j = 0; j < D4; j++) {
-            float4 d = vload4(j, xr) - mean;
+        NORM_RT s = (NORM_RT)(0.0f);
+        for (uint j = 0; j < DV; j++)
+            s += NORM_RLOAD(j, xr);
+        float mean = NORM_RSUM(s) / (float)D;
+        NORM_RT q = (NORM_RT)(0.0f);
+        for (uint j = 0; j < DV; j++) {
+            NORM_RT d = NORM_RLOAD(j, xr) - mean;
             q = fma(d, d, q);
         }
-        float rs = 1.0f / sqrt(sc_sum4(q) / (float)D + eps);
+        float rs = 1.0f / sqrt(NORM_RSUM(q) / (float)D + eps);
         __global float *xhr = xh + xho + (size_t)r * D, *yr = y + yo + (size_t)r * D;
-        for (uint j = 0; j < D4; j++) {
-            float4 v = (vload4(j, xr) - mean) * rs;
-            vstore4(v, j, xhr);
+        for (uint j = 0; j < DV; j++) {
+            NORM_RT v = (NORM_RLOAD(j, xr) - mean) * rs;
+            NORM_RSTORE(v, j, xhr);
             if (aff) {
                 if (aff & NORM_W)
-                    v *= vload4(j, w + wo);
+                    v *= NORM_RLOAD(j, w + wo);
                 if (aff & NORM_B)
-                    v += vload4(j, b + bo);
-                vstore4(v, j, yr);
+                    v += NORM_RLOAD(j, b + bo);
+                NORM_RSTORE(v, j, yr);
             }
         }
         rstd[ro + r] = rs;
     }
 }
 
-__kernel void sc_norm_backward_r4(__global float *gx, uint gxo, __global const float *gy, uint gyo,
+__kernel void sc_norm_backward_rv(__global float *gx, uint gxo, __global const float *gy, uint gyo,
                                   __global const float *xh, uint xho, __global const float *rstd,
                                   uint ro, __global const float *w, uint wo, uint rows, uint D,
                                   uint has_w)
 {
-    const uint D4 = D / 4;
+    const uint DV = D / SC_NORM_RW;
     SC_EACH(r, rows) {
         __global const float *gyr = gy + gyo + (size_t)r * D, *xhr = xh + xho + (size_t)r * D;
-        float4 s1 = (float4)(0.0f), s2 = (float4)(0.0f);
-        for (uint j = 0; j < D4; j++) {
-            float4 g = vload4(j, gyr);
+        NORM_RT s1 = (NORM_RT)(0.0f), s2 = (NORM_RT)(0.0f);
+        for (uint j = 0; j < DV; j++) {
+            NORM_RT g = NORM_RLOAD(j, gyr);
             if (has_w)
-                g *= vload4(j, w + wo);
+                g *= NORM_RLOAD(j, w + wo);
             s1 += g;
-            s2 = fma(g, vload4(j, xhr), s2);
+            s2 = fma(g, NORM_RLOAD(j, xhr), s2);
         }
-        float m1 = sc_sum4(s1) / (float)D, m2 = sc_sum4(s2) / (float)D, rs = rstd[ro + r];
+        float m1 = NORM_RSUM(s1) / (float)D, m2 = NORM_RSUM(s2) / (float)D, rs = rstd[ro + r];
         __global float *gxr = gx + gxo + (size_t)r * D;
-        for (uint j = 0; j < D4; j++) {
-            float4 g = vload4(j, gyr);
+        for (uint j = 0; j < DV; j++) {
+            NORM_RT g = NORM_RLOAD(j, gyr);
             if (has_w)
-                g *= vload4(j, w + wo);
-            vstore4(rs * (g - m1 - vload4(j, xhr) * m2), j, gxr);
+                g *= NORM_RLOAD(j, w + wo);
+            NORM_RSTORE(rs * (g - m1 - NORM_RLOAD(j, xhr) * m2), j, gxr);
         }
     }
 }
@@ -230,8 +252,6 @@ __kernel void sc_norm_backward_r4(__global float *gx, uint gxo, __global const f
 #ifndef SC_NORM_CV
 #define SC_NORM_CV 4
 #endif
-#define NORM_CAT_(a, b) a##b
-#define NORM_CAT(a, b) NORM_CAT_(a, b)
 #define NORM_VT NORM_CAT(float, SC_NORM_CV)
 #define NORM_VLOAD NORM_CAT(vload, SC_NORM_CV)
 #define NORM_VSTORE NORM_CAT(vstore, SC_NORM_CV)

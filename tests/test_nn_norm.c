@@ -559,6 +559,8 @@ static void layer_norm_cases_once(void)
     } cases[] = {
         {2, {7, 13}, true, true},  {3, {2, 5, 17}, false, false}, {2, {13, 7}, true, false},
         {2, {1, 5}, false, true},  {3, {2, 17, 5}, true, true},   {2, {3, 100}, true, true},
+        /* D by vectors of 8 and of 16 (two) in the row kernels (D 100: of 4) */
+        {2, {9, 24}, true, true},  {2, {5, 32}, true, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ln_ud p = {.ndim = cases[i].ndim, .has_w = cases[i].w, .has_b = cases[i].b, .eps = 1e-5};
@@ -1499,8 +1501,9 @@ static void fused_vs_composed(const fc_case *c, uint64_t seed)
 
 static void layer_norm_fused_backward_once(void)
 {
-    /* D = 1, odd D, D = 64 (the vit's), D = 65; rows that are no multiple of
-     * the work-group size, on both sides of the per-work-group threshold */
+    /* D = 1, odd D, D = 64 (the vit's), D = 65, D read by vectors of 8, 16
+     * and 4 (24, 32, 100); rows that are no multiple of the work-group size,
+     * on both sides of the per-work-group threshold */
     struct {
         int64_t rows, d;
         bool w, b, x_const;
@@ -1508,7 +1511,8 @@ static void layer_norm_fused_backward_once(void)
         {5, 1, true, true, false},    {3, 7, true, true, false},   {300, 7, false, false, false},
         {13, 64, true, true, false},  {600, 64, true, true, false}, {3, 65, true, false, false},
         {601, 65, false, true, false}, {1, 65, true, true, false},  {37, 13, true, true, true},
-        {700, 5, true, true, false},
+        {700, 5, true, true, false},  {70, 24, true, true, false}, {70, 32, false, true, false},
+        {70, 100, true, false, false},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ln_ud p = {.ndim = 2, .shape = {cases[i].rows, cases[i].d}, .has_w = cases[i].w,
