@@ -36,6 +36,7 @@ typedef struct bench {
     int32_t *labels;
     int64_t nlabels;
     sc_model *model;
+    sc_var *upstream;    /* the fixed upstream gradient of a non-scalar output */
     sc_rng rng;
 } bench;
 
@@ -232,6 +233,27 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* b->upstream: normal random values of y's shape (torch_bench.py: randn). */
+static int make_upstream(bench *b, const sc_var *y)
+{
+    const sc_tensor *t = sc_var_tensor(y);
+    int64_t shape[8];
+    int ndim = sc_tensor_ndim(t);
+    for (int i = 0; i < ndim && i < 8; i++)
+        shape[i] = sc_tensor_shape(t)[i];
+    if (ndim > 8 || sc_param_create(b->ctx, "upstream", ndim, shape, &b->upstream) != SC_OK)
+        return -1;
+    int64_t n = sc_var_numel(y);
+    float *h = malloc((size_t)n * sizeof *h);
+    if (!h)
+        return -1;
+    for (int64_t i = 0; i < n; i++)
+        h[i] = (float)sc_rng_normal(&b->rng);
+    sc_status st = sc_tensor_upload(sc_var_tensor(b->upstream), h);
+    free(h);
+    return st == SC_OK ? 0 : -1;
+}
+
 /* One timed run; fwdbwd adds the gradients. Returns ms or -1 on error. */
 static double run_once(bench *b, sc_graph *g, bool backward)
 {
@@ -251,7 +273,15 @@ static double run_once(bench *b, sc_graph *g, bool backward)
             for (int i = 0; i < b->n_in; i++)
                 targets[nt++] = b->in[i];
         }
-        sc_var *seed = sc_var_numel(y) == 1 ? NULL : sc_nn_full_like(g, y, 0.5f);
+        /* a fixed upstream gradient, made on the first (warm-up) run and
+         * kept, as torch_bench.py's grad_outputs is made once outside its
+         * timing: a fill per run would time a memset torch does not do */
+        sc_var *seed = NULL;
+        if (sc_var_numel(y) != 1) {
+            if (!b->upstream && make_upstream(b, y) != 0)
+                return -1;
+            seed = b->upstream;
+        }
         sc_var *grads[MAX_IN + 256];
         sc_grad(g, 1, &y, &seed, nt, targets, false, grads);
     }
@@ -609,6 +639,7 @@ int main(int argc, char **argv)
         fflush(stdout);
         for (int i = 0; i < b.n_in; i++)
             sc_param_free(b.in[i]);
+        sc_param_free(b.upstream);
         sc_model_free(b.model);
         free(b.labels);
         sc_graph_reset(g);
