@@ -568,6 +568,63 @@ START_TEST(engine_no_leak_over_steps)
 }
 END_TEST
 
+/* GELU over the whole float range its exp sees (cl/math.cl's sc_exp_neg:
+ * exp(-x^2 / 2) below -87 is clamped): a grid over [-30, 30] in steps of
+ * 0.05 plus +-0, subnormal and huge inputs, forward and the fused and
+ * composed backward against double; +inf maps to +inf, NaN to NaN. */
+START_TEST(gelu_extremes)
+{
+    enum { GRID = 1201, N = GRID + 6 };
+    float x[N];
+    for (int i = 0; i < GRID; i++)
+        x[i] = -30.0f + 0.05f * (float)i;
+    x[GRID] = 0.0f;
+    x[GRID + 1] = -0.0f;
+    x[GRID + 2] = 1e-40f;
+    x[GRID + 3] = -3e38f;
+    x[GRID + 4] = INFINITY;
+    x[GRID + 5] = NAN;
+    int64_t n = N;
+    float ones[N];
+    for (int i = 0; i < N; i++)
+        ones[i] = 1.0f;
+    float *y = NULL, *gx[2] = {NULL, NULL};
+    for (int rec = 0; rec < 2; rec++) {
+        sc_graph *g;
+        TU_OK(sc_graph_create(tu_ctx(), &g));
+        sc_var *xv = sc_var_from_host(g, 1, &n, x, true);
+        sc_var *yv = sc_nn_gelu(g, xv);
+        sc_var *seed = sc_var_from_host(g, 1, &n, ones, false), *gv = NULL;
+        TU_OK(sc_grad(g, 1, &yv, &seed, 1, &xv, rec == 1, &gv));
+        if (!rec)
+            y = tu_download(sc_var_tensor(yv));
+        gx[rec] = tu_download(sc_var_tensor(gv));
+        sc_graph_free(g);
+    }
+    for (int i = 0; i < N - 2; i++) { /* the finite inputs */
+        double v = x[i];
+        double want_y = i == GRID + 3 ? 0.0 : gelu_d(v);
+        double want_d = i == GRID + 3 ? 0.0
+                                      : 0.5 * (1.0 + erf(v / sqrt(2.0))) +
+                                            v * exp(-0.5 * v * v) * 0.39894228040143267794;
+        /* A&S erf's absolute error 1.5e-7 bounds the absolute error: 1e-6
+         * x max(1, |x|) for y (x * Phi(x)), 1e-6 for gelu' */
+        ck_assert_msg(fabs(y[i] - want_y) <= 1e-6 * fmax(1.0, fabs(v)) + 1e-5 * fabs(want_y),
+                      "gelu(%g) = %.9g, want %.9g", v, y[i], want_y);
+        for (int k = 0; k < 2; k++)
+            ck_assert_msg(fabs(gx[k][i] - want_d) <= 1e-6 + 1e-5 * fabs(want_d),
+                          "gelu'(%g) (%s) = %.9g, want %.9g", v, k ? "composed" : "fused",
+                          gx[k][i], want_d);
+    }
+    ck_assert(isinf(y[GRID + 4]) && y[GRID + 4] > 0);
+    ck_assert(isnan(y[GRID + 5]));
+    ck_assert(isnan(gx[0][GRID + 5]) && isnan(gx[1][GRID + 5]));
+    free(y);
+    free(gx[0]);
+    free(gx[1]);
+}
+END_TEST
+
 /* GELU's backward without recording is one fused kernel (gy * gelu'(x));
  * with recording it is the composed gelu' op and a mul. Both on the same
  * inputs (odd sizes, x over [-6, 6] and exact 0) against each other and
@@ -622,7 +679,8 @@ int main(void)
 {
     const tu_case cases[] = {
         {"ops", 0, {binary_broadcast, unary_ops, reductions_and_shapes, permute_last_axis_kept,
-                sum_to_large, matmul_variants, gemm_providers, gelu_fused_backward}},
+                sum_to_large, matmul_variants, gemm_providers, gelu_fused_backward,
+                gelu_extremes}},
         {"engine", 0, {engine_semantics, engine_no_leak_over_steps}},
     };
     return tu_run(TU_SUITE("nn_math", cases));
