@@ -522,6 +522,14 @@ assert re.search(r'  overall: 8/8 runs done \(8 trained, 0 found finished\) in \
         --iterations 40 --grid "ule.lambda=10,100" --out "$tmp/cmp"
     grep_in "compare again trains nothing" err "0 runs trained, 8 found finished"
     grep_in "compare again: the overall line" err "^overall: 8/8 runs done (0 trained, 8 found finished)"
+    # --lambda 10,100 is that grid's sweep: the same runs, all found
+    check "compare --lambda list: the grid's runs" 0 "$exe" compare --data "$tmp/spuco.st" \
+        --methods erm,dfr,ule --seeds 2 --epochs 1 --batch 64 --eval-every 4 --fits 2 \
+        --iterations 40 --lambda 10,100 --out "$tmp/cmp"
+    grep_in "compare --lambda list trains nothing" err "0 runs trained, 8 found finished"
+    check "compare --lambda list and a grid sweeping it" 2 "$exe" compare --data "$tmp/spuco.st" \
+        --lambda 1,10 --grid "ule.lambda=3" --out "$tmp/cmp-x"
+    grep_in "compare names the double sweep" err "both sweep the ULE lambda"
     # the demo end to end on 600 source images and 2 seeds: the table, the files
     check "demo, tiny" 0 "$exe" -q demo --max-train 600 --max-test 500 --seeds 2 --eval-every 3 \
         --out "$tmp/demo"

@@ -1,6 +1,7 @@
 /* spurcl compare: methods x seeds x grid on one data set, one table. */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 #include "opts.h"
@@ -48,11 +49,23 @@ int sc_cli_compare_run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s
     return SC_EXIT_OK;
 }
 
+/* A --lambda list is the grid's ule.lambda sweep (as 'spurcl ule' sweeps
+ * it): appended to --grid, which must not sweep it too. */
 static int check(sc_cli_args *a)
 {
-    if (a->nlambdas > 1)
-        return sc_cli_usage_error("compare", "--lambda takes one value here; a list belongs "
-                                             "in --grid 'ule.lambda=...'");
+    if (a->nlambdas < 2)
+        return SC_CLI_CONTINUE;
+    const char *grid = a->compare.grid;
+    if (grid && strstr(grid, "ule.lambda"))
+        return sc_cli_usage_error("compare", "--lambda and --grid '%s' both sweep the ULE "
+                                             "lambda: give it once", grid);
+    static char buf[1024];
+    int n = snprintf(buf, sizeof buf, "%s%sule.lambda=", grid ? grid : "", grid ? ";" : "");
+    for (int i = 0; i < a->nlambdas && n > 0 && (size_t)n < sizeof buf; i++)
+        n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%.9g", i ? "," : "", a->lambdas[i]);
+    if (n <= 0 || (size_t)n >= sizeof buf)
+        return sc_cli_usage_error("compare", "--grid and --lambda together are too long");
+    a->compare.grid = buf;
     return SC_CLI_CONTINUE;
 }
 
