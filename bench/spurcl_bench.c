@@ -32,9 +32,10 @@ typedef struct bench {
     const char *op;
     sc_var *in[MAX_IN];  /* persistent leaves (parameters) */
     int n_in;
-    sc_var *labels_host_dummy;
     int32_t *labels;
     int64_t nlabels;
+    sc_tensor *labels_t; /* on the device once, as torch_bench.py's y */
+    sc_var *smap;        /* the ULE student map, a constant made once */
     sc_model *model;
     sc_var *upstream;    /* the fixed upstream gradient of a non-scalar output */
     sc_rng rng;
@@ -84,12 +85,24 @@ static int add_input(bench *b, int ndim, const int64_t *shape, double scale)
     return 0;
 }
 
+/* A graph variable viewing b->labels_t (the graph frees the view, not the
+ * labels). */
+static sc_var *labels_var(bench *b, sc_graph *g)
+{
+    sc_tensor *v;
+    if (sc_tensor_reshape(b->labels_t, 1, &b->nlabels, &v) != SC_OK)
+        return NULL;
+    return sc_var_wrap(g, v, false);
+}
+
 static void make_labels(bench *b, int64_t n, int classes)
 {
     b->nlabels = n;
     b->labels = malloc((size_t)n * sizeof *b->labels);
     for (int64_t i = 0; i < n; i++)
         b->labels[i] = (int32_t)sc_rng_below(&b->rng, (uint64_t)classes);
+    if (sc_tensor_from_host(b->ctx, SC_I32, 1, &n, b->labels, &b->labels_t) != SC_OK)
+        b->labels_t = NULL;
 }
 
 /* Creates the entry's inputs; returns 0, or -1 for an unknown op. */
@@ -205,20 +218,25 @@ static sc_var *build(bench *b, sc_graph *g)
         return sc_nn_nt_xent(g, in[0], in[1], (float)getd(s, "tau", 0.5));
     if (!strcmp(op, "barlow_twins"))
         return sc_nn_barlow_twins(g, in[0], in[1], (float)getd(s, "lambda_offdiag", 0.0051));
-    int64_t ln[1] = {b->nlabels};
+    /* labels and the student map are made once, outside the timing, as
+     * torch_bench.py's y and student_sal */
     if (!strcmp(op, "cross_entropy"))
-        return sc_nn_cross_entropy(g, in[0], sc_var_from_host_i32(g, 1, ln, b->labels), NULL,
-                                   SC_LOSS_MEAN);
+        return sc_nn_cross_entropy(g, in[0], labels_var(b, g), NULL, SC_LOSS_MEAN);
     if (!strcmp(op, "model_step")) {
-        sc_var *y = sc_var_from_host_i32(g, 1, ln, b->labels);
+        sc_var *y = labels_var(b, g);
         if (!strcmp(gets_(s, "loss", "ce"), "ule")) {
             sc_ule_loss_config lc;
             sc_ule_loss_config_default(&lc);
             lc.lambda = (float)getd(s, "lambda", 100.0);
-            /* the student map is a constant of the input's shape */
-            sc_var *smap = sc_nn_full_like(g, in[0], 0.01f);
+            if (!b->smap) {
+                const sc_tensor *xt = sc_var_tensor(in[0]);
+                if (sc_param_create(b->ctx, "student_map", sc_tensor_ndim(xt),
+                                    sc_tensor_shape(xt), &b->smap) != SC_OK ||
+                    sc_tensor_fill(sc_var_tensor(b->smap), 0.01) != SC_OK)
+                    return NULL;
+            }
             sc_ule_loss_parts parts;
-            sc_ule_teacher_loss(g, b->model, in[0], y, smap, &lc, &parts);
+            sc_ule_teacher_loss(g, b->model, in[0], y, b->smap, &lc, &parts);
             return parts.loss;
         }
         return sc_nn_cross_entropy(g, sc_model_forward(b->model, g, in[0], true), y, NULL,
@@ -640,6 +658,8 @@ int main(int argc, char **argv)
         for (int i = 0; i < b.n_in; i++)
             sc_param_free(b.in[i]);
         sc_param_free(b.upstream);
+        sc_param_free(b.smap);
+        sc_tensor_free(b.labels_t);
         sc_model_free(b.model);
         free(b.labels);
         sc_graph_reset(g);
