@@ -151,11 +151,17 @@ static sc_status parse_mode(const char *mode, const char *what, int *out)
     return SC_OK;
 }
 
+/* The cache file; NULL (measure in each process, keep nothing) when the
+ * kernels come from SPURCL_KERNEL_DIR, whose edits the embedded sources'
+ * hash in the key would not see, unless SPURCL_TUNE_CACHE names a file. */
 static char *default_cache_path(void)
 {
     const char *env = getenv("SPURCL_TUNE_CACHE");
     if (env && *env)
         return sc_strprintf("%s", env);
+    const char *kdir = getenv("SPURCL_KERNEL_DIR");
+    if (kdir && *kdir)
+        return NULL;
     const char *xdg = getenv("XDG_CACHE_HOME");
     if (xdg && *xdg)
         return sc_strprintf("%s/spurcl/tune.json", xdg);
