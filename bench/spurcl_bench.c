@@ -255,11 +255,8 @@ static int cmp_double(const void *a, const void *b)
 static int make_upstream(bench *b, const sc_var *y)
 {
     const sc_tensor *t = sc_var_tensor(y);
-    int64_t shape[8];
-    int ndim = sc_tensor_ndim(t);
-    for (int i = 0; i < ndim && i < 8; i++)
-        shape[i] = sc_tensor_shape(t)[i];
-    if (ndim > 8 || sc_param_create(b->ctx, "upstream", ndim, shape, &b->upstream) != SC_OK)
+    if (sc_param_create(b->ctx, "upstream", sc_tensor_ndim(t), sc_tensor_shape(t),
+                        &b->upstream) != SC_OK)
         return -1;
     int64_t n = sc_var_numel(y);
     float *h = malloc((size_t)n * sizeof *h);

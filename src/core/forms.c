@@ -134,6 +134,8 @@ struct sc_tune_state {
     char *path;                   /* the cache file; NULL: no cache (no home) */
     bool busy;                    /* measuring: nested picks take their rule */
     bool warned;                  /* one cache message per context */
+    cJSON *read;                  /* the file as this context first read it
+                                     (its lookups parse it once), or NULL */
     family_choice fam[SC_FAMILY_COUNT];
 };
 
@@ -191,6 +193,7 @@ void sc_tune_state_free(sc_tune_state *ts)
 {
     if (!ts)
         return;
+    cJSON_Delete(ts->read);
     free(ts->path);
     free(ts);
 }
@@ -205,6 +208,8 @@ sc_status sc_context_set_tuning(sc_context *ctx, const char *mode, const char *c
     ts->path = path;
     ts->mode = m;
     ts->warned = false;
+    cJSON_Delete(ts->read);
+    ts->read = NULL;
     for (int i = 0; i < SC_FAMILY_COUNT; i++)
         ts->fam[i] = (family_choice){0};
     return SC_OK;
@@ -318,10 +323,14 @@ static cJSON *cache_entry(const sc_context *ctx, cJSON *root, bool create)
     return dev;
 }
 
-/* The cached form of `fam` for ctx's device, or SC_FORM_AUTO. */
+/* The cached form of `fam` for ctx's device, or SC_FORM_AUTO. The file is
+ * read and parsed on the context's first lookup only. */
 static sc_form cache_lookup(const sc_context *ctx, sc_form_family fam, double seconds[3])
 {
-    cJSON *root = cache_read(ctx);
+    sc_tune_state *ts = ctx->tune;
+    if (!ts->read)
+        ts->read = cache_read(ctx);
+    cJSON *root = ts->read;
     sc_form form = SC_FORM_AUTO;
     cJSON *dev = root ? cache_entry(ctx, root, false) : NULL;
     cJSON *f = dev ? cJSON_GetObjectItem(cJSON_GetObjectItem(dev, "families"),
@@ -338,7 +347,6 @@ static sc_form cache_lookup(const sc_context *ctx, sc_form_family fam, double se
                                            form_families[fam].names[i]);
             seconds[i] = cJSON_IsNumber(s) ? s->valuedouble : NAN;
         }
-    cJSON_Delete(root);
     return form;
 }
 
@@ -348,7 +356,7 @@ static sc_status write_json(FILE *fp, void *ud)
     if (!text)
         return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (tuning cache)");
     int ok = fputs(text, fp) >= 0 && fputc('\n', fp) != EOF;
-    free(text);
+    cJSON_free(text);
     return ok ? SC_OK : sc_error_set(SC_ERR_IO, "write failed");
 }
 
