@@ -28,11 +28,12 @@ static sc_status launch_rows(sc_context *ctx, const char *name, const char *defi
     return sc_launch_1d(ctx, "conv", defines, name, rows, nargs, args);
 }
 
-/* The layout moves (cl/conv.cl): on a CPU a work-item per (n, o) row; else
- * a work-item per element over (P, O, N), the work-group spanning the
- * smallest power of two >= P along p (up to the context's size) and filling
- * the rest with channels. SPURCL_CONV_LAYOUT=rows|elements (ctx->forms) overrides
- * the choice (tests run both forms on any device). */
+/* The layout moves (cl/conv.cl): a work-item per (n, o) row (the CPU
+ * rule), or a work-item per element over (P, O, N), the work-group spanning
+ * the smallest power of two >= P along p (up to the context's size) and
+ * filling the rest with channels (the rule elsewhere); the device's tuned
+ * choice (core/forms.c) before the rule. SPURCL_CONV_LAYOUT=rows|elements
+ * (ctx->forms) overrides both (tests run both forms on any device). */
 static const sc_tune_workload tune_workload;
 
 bool sc_k_conv_layout_rows(const sc_context *ctx)
@@ -41,12 +42,10 @@ bool sc_k_conv_layout_rows(const sc_context *ctx)
     return sc_form_pick(ctx, SC_FAMILY_CONV_LAYOUT, rule, &tune_workload) == SC_FORM_CONV_ROWS;
 }
 
-static bool layout_rows(const sc_context *ctx) { return sc_k_conv_layout_rows(ctx); }
-
 static sc_status launch_layout(sc_context *ctx, const char *name, const sc_k_conv_geom *cg,
                                size_t nargs, const sc_karg *args)
 {
-    if (layout_rows(ctx)) {
+    if (sc_k_conv_layout_rows(ctx)) {
         char rows_name[64];
         snprintf(rows_name, sizeof rows_name, "%s_rows", name);
         return launch_rows(ctx, rows_name, NULL, (size_t)(cg->n * cg->o), nargs, args);

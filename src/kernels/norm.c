@@ -28,7 +28,8 @@ static sc_status launch_channels(sc_context *ctx, const char *name, cl_uint oute
 }
 
 /* Batch norm ([outer > 1, C, inner >= 8]) on a CPU device runs cl/norm.cl's
- * slice kernels: S contiguous slices of each channel, a work-item each.
+ * slice kernels: S contiguous slices of each channel, a work-item each (the
+ * rule; the device's tuned choice, core/forms.c, comes before it).
  * SPURCL_NORM=channels (ctx->forms) forces the work-group-per-channel kernels (what a
  * GPU runs) so that the tests cover both on a CPU; =slices forces these. */
 static const sc_tune_workload tune_workload;
