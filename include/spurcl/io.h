@@ -51,6 +51,11 @@ SC_API void sc_io_atomic_abort(sc_io_atomic *w);
  * SC_OK, else aborted and its status returned. */
 typedef sc_status (*sc_io_write_fn)(FILE *fp, void *ctx);
 SC_API sc_status sc_io_write_atomic(const char *path, sc_io_write_fn write, void *ctx);
+/* The same for a text already made (a JSON document, say): `text` is
+ * written as is, with a final newline added when it lacks one. A NULL
+ * `text` (its maker ran out of memory) is SC_ERR_OUT_OF_MEMORY naming
+ * `path`, and nothing is written. */
+SC_API sc_status sc_io_write_text_atomic(const char *path, const char *text);
 
 /* Removes the temporary files "<name>.<pid>.<n>.tmp" in `dir` whose writer
  * process no longer exists (a writer killed mid-write leaves one); those of

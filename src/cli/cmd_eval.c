@@ -20,24 +20,17 @@ static void defaults(sc_cli_args *a)
 
 /* --json: {"model": CKPT, "data": FILE, "val": {...}, "test": {...}}, each
  * split in sc_group_metrics_json's keys (only the splits evaluated). */
-typedef struct eval_json {
-    const char *ckpt, *data;
-    cJSON *splits;
-} eval_json;
-
-static sc_status write_json(FILE *f, void *ud)
+static sc_status write_json(const char *path, const char *ckpt, const char *data,
+                            const cJSON *splits)
 {
-    const eval_json *e = ud;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "model", e->ckpt);
-    cJSON_AddStringToObject(o, "data", e->data);
-    for (cJSON *it = e->splits->child; it; it = it->next)
+    cJSON_AddStringToObject(o, "model", ckpt);
+    cJSON_AddStringToObject(o, "data", data);
+    for (cJSON *it = splits->child; it; it = it->next)
         cJSON_AddItemReferenceToObject(o, it->string, it);
-    char *s = cJSON_Print(o);
-    int err = s && fprintf(f, "%s\n", s) < 0 ? (errno ? errno : EIO) : 0;
-    sc_status st = !s ? sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory")
-                   : err ? sc_error_set(SC_ERR_IO, "write failed: %s", strerror(err)) : SC_OK;
-    cJSON_free(s);
+    char *text = cJSON_Print(o);
+    sc_status st = sc_io_write_text_atomic(path, text);
+    cJSON_free(text);
     cJSON_Delete(o);
     return st;
 }
@@ -77,8 +70,7 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
         sc_group_metrics_free(&gm);
     }
     if (rc == SC_EXIT_OK && a->json && sc_dist_writes()) { /* rank 0 writes */
-        eval_json ej = {a->ckpt, a->data, splits};
-        sc_status st = sc_io_write_atomic(a->json, write_json, &ej);
+        sc_status st = write_json(a->json, a->ckpt, a->data, splits);
         if (st != SC_OK) {
             sc_error_wrap(st, "writing %s", a->json);
             rc = sc_cli_fail("eval");

@@ -18,30 +18,22 @@ static void defaults(sc_cli_args *a)
     a->run = &a->probe.run;
 }
 
-typedef struct probe_json {
-    const char *ckpt;
-    bool random_encoder;
-    const sc_probe_result *r;
-} probe_json;
-
 /* The results as one JSON object; val and test in sc_group_metrics_json's keys. */
-static sc_status write_json(FILE *f, void *ud)
+static sc_status write_json(const char *path, const char *ckpt, bool random_encoder,
+                            const sc_probe_result *r)
 {
-    const probe_json *p = ud;
     cJSON *o = cJSON_CreateObject();
-    char *val = sc_group_metrics_json(&p->r->val), *test = sc_group_metrics_json(&p->r->test);
-    cJSON_AddStringToObject(o, "model", p->ckpt);
-    cJSON_AddBoolToObject(o, "random_encoder", p->random_encoder);
-    cJSON_AddNumberToObject(o, "feature_dim", p->r->feature_dim);
-    cJSON_AddNumberToObject(o, "train_acc", p->r->train_acc);
+    char *val = sc_group_metrics_json(&r->val), *test = sc_group_metrics_json(&r->test);
+    cJSON_AddStringToObject(o, "model", ckpt);
+    cJSON_AddBoolToObject(o, "random_encoder", random_encoder);
+    cJSON_AddNumberToObject(o, "feature_dim", r->feature_dim);
+    cJSON_AddNumberToObject(o, "train_acc", r->train_acc);
     cJSON_AddItemToObject(o, "val", val ? cJSON_Parse(val) : NULL);
     cJSON_AddItemToObject(o, "test", test ? cJSON_Parse(test) : NULL);
-    cJSON_AddNumberToObject(o, "seconds", p->r->seconds);
-    char *s = val && test ? cJSON_Print(o) : NULL;
-    int err = s && fprintf(f, "%s\n", s) < 0 ? (errno ? errno : EIO) : 0;
-    sc_status st = !s ? sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory")
-                   : err ? sc_error_set(SC_ERR_IO, "write failed: %s", strerror(err)) : SC_OK;
-    cJSON_free(s);
+    cJSON_AddNumberToObject(o, "seconds", r->seconds);
+    char *text = val && test ? cJSON_Print(o) : NULL;
+    sc_status st = sc_io_write_text_atomic(path, text);
+    cJSON_free(text);
     cJSON_Delete(o);
     free(val);
     free(test);
@@ -62,10 +54,10 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     if (sc_probe(s->ctx, s->model, s->d, pc, &r) != SC_OK)
         return sc_cli_fail("probe");
     sc_cli_print_probe(&r, s->d);
-    probe_json pj = {a->ckpt, a->random_encoder, &r};
     /* (under mpirun every rank holds the same results; rank 0 writes) */
-    sc_status st = a->json && sc_dist_writes() ? sc_io_write_atomic(a->json, write_json, &pj)
-                                                  : SC_OK;
+    sc_status st = a->json && sc_dist_writes()
+                       ? write_json(a->json, a->ckpt, a->random_encoder, &r)
+                       : SC_OK;
     sc_probe_result_free(&r);
     if (st != SC_OK) {
         sc_error_wrap(st, "writing %s", a->json);

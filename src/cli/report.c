@@ -234,15 +234,6 @@ static cJSON *names_json(char *const *names, int n)
     return a;
 }
 
-static sc_status write_eval_json(FILE *f, void *ud)
-{
-    char *txt = cJSON_Print(ud);
-    int bad = !txt || fprintf(f, "%s\n", txt) < 0;
-    cJSON_free(txt);
-    return !txt ? sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory")
-           : bad ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
-}
-
 sc_status sc_cli_write_eval_json(const char *dir, const char *name, int64_t step, int epoch,
                                  const sc_group_metrics *val, const sc_group_metrics *test,
                                  const sc_dataset *d)
@@ -269,8 +260,9 @@ sc_status sc_cli_write_eval_json(const char *dir, const char *name, int64_t step
     }
     char path[4096];
     snprintf(path, sizeof path, "%s/eval.json", dir);
-    sc_status st = ok ? sc_io_write_atomic(path, write_eval_json, o)
-                      : sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory");
+    char *text = ok ? cJSON_Print(o) : NULL;
+    sc_status st = sc_io_write_text_atomic(path, text);
+    cJSON_free(text);
     cJSON_Delete(o);
     return st == SC_OK ? st : sc_error_wrap(st, "writing %s", path);
 }

@@ -350,16 +350,6 @@ static sc_form cache_lookup(const sc_context *ctx, sc_form_family fam, double se
     return form;
 }
 
-static sc_status write_json(FILE *fp, void *ud)
-{
-    char *text = cJSON_Print(ud);
-    if (!text)
-        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (tuning cache)");
-    int ok = fputs(text, fp) >= 0 && fputc('\n', fp) != EOF;
-    cJSON_free(text);
-    return ok ? SC_OK : sc_error_set(SC_ERR_IO, "write failed");
-}
-
 /* Adds fam's choice to the cache file (read again first, so that other
  * devices' and families' entries written meanwhile stay). */
 static void cache_store(const sc_context *ctx, sc_form_family fam, const family_choice *c)
@@ -389,8 +379,11 @@ static void cache_store(const sc_context *ctx, sc_form_family fam, const family_
         st = sc_mkdir_p(dir);
     }
     free(dir);
-    if (st == SC_OK)
-        st = sc_io_write_atomic(ts->path, write_json, root);
+    if (st == SC_OK) {
+        char *text = cJSON_Print(root);
+        st = sc_io_write_text_atomic(ts->path, text);
+        cJSON_free(text);
+    }
     if (st != SC_OK) {
         char msg[600];
         snprintf(msg, sizeof msg, "cannot write it (%s); the choice holds for this process only",

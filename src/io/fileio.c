@@ -194,6 +194,22 @@ sc_status sc_io_write_atomic(const char *path, sc_io_write_fn write, void *ctx)
     return sc_io_atomic_commit(&w);
 }
 
+static sc_status write_text(FILE *fp, void *ud)
+{
+    const char *text = ud;
+    size_t n = strlen(text);
+    if (fwrite(text, 1, n, fp) != n || ((n == 0 || text[n - 1] != '\n') && fputc('\n', fp) == EOF))
+        return sc_error_set(SC_ERR_IO, "write failed");
+    return SC_OK;
+}
+
+sc_status sc_io_write_text_atomic(const char *path, const char *text)
+{
+    if (!text)
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
+    return sc_io_write_atomic(path, write_text, (void *)text);
+}
+
 /* The writer's pid of a name "<name>.<pid>.<n>.tmp", or 0 when the name is
  * not one. */
 static long tmp_writer_pid(const char *name)

@@ -276,9 +276,9 @@ typedef struct done_file {
     const char *settings;      /* the run's settings (run_settings) */
 } done_file;
 
-static sc_status write_done(FILE *f, void *ud)
+/* done.json's text (cJSON_free it), or NULL when out of memory. */
+static char *done_text(const done_file *df)
 {
-    const done_file *df = ud;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "method", df->method);
     cJSON_AddStringToObject(o, "setting", df->setting);
@@ -287,13 +287,9 @@ static sc_status write_done(FILE *f, void *ud)
     cJSON_AddItemToObject(o, "by_val_avg", pick_json(&df->r->by_avg));
     cJSON_AddItemToObject(o, "by_val_wga", pick_json(&df->r->by_wga));
     cJSON_AddStringToObject(o, "settings", df->settings);
-    char *txt = cJSON_Print(o);
+    char *text = cJSON_Print(o);
     cJSON_Delete(o);
-    if (!txt)
-        return sc_oom("done.json");
-    int err = fprintf(f, "%s\n", txt) < 0 ? (errno ? errno : EIO) : 0;
-    cJSON_free(txt);
-    return err ? sc_error_set(SC_ERR_IO, "write failed: %s", strerror(err)) : SC_OK;
+    return text;
 }
 
 /* A finished run of dir: *found, and its results when its settings are
@@ -679,8 +675,11 @@ sc_status sc_compare_run(sc_context *ctx, const sc_dataset *d, const sc_compare_
                                     settings};
                     char path[4300];
                     snprintf(path, sizeof path, "%s/done.json", dir);
-                    if (st == SC_OK && sc_dist_writes())
-                        st = sc_io_write_atomic(path, write_done, &df);
+                    if (st == SC_OK && sc_dist_writes()) {
+                        char *text = done_text(&df);
+                        st = sc_io_write_text_atomic(path, text);
+                        cJSON_free(text);
+                    }
                     /* rank 0's selection, once its files are written */
                     st = share(st, r, sizeof *r, "a run's results");
                     if (st != SC_OK)

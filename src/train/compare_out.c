@@ -51,9 +51,9 @@ static cJSON *cell_json(const sc_compare_cell *c)
     return o;
 }
 
-static sc_status write_json(FILE *f, void *ud)
+/* results.json's text (cJSON_free it), or NULL when out of memory. */
+static char *json_text(const json_out *j)
 {
-    const json_out *j = ud;
     cJSON *root = cJSON_CreateObject(), *rows = cJSON_AddArrayToObject(root, "table");
     for (int i = 0; i < j->r->nrows; i++) {
         const sc_compare_row *w = &j->r->rows[i];
@@ -67,14 +67,9 @@ static sc_status write_json(FILE *f, void *ud)
     }
     cJSON_AddItemReferenceToObject(root, "runs", j->runs);
     cJSON_AddNumberToObject(root, "seconds", j->r->seconds);
-    char *txt = cJSON_Print(root);
+    char *text = cJSON_Print(root);
     cJSON_Delete(root);
-    if (!txt)
-        return sc_oom("results.json");
-    int err = 0;
-    PUT(err, fprintf(f, "%s\n", txt));
-    cJSON_free(txt);
-    return err ? sc_error_set(SC_ERR_IO, "write failed: %s", strerror(err)) : SC_OK;
+    return text;
 }
 
 /* Two panels (selected without / with group labels), per method a bar of
@@ -129,7 +124,9 @@ sc_status sc__compare_write(const char *dir, const sc_compare_result *r, cJSON *
     if (st == SC_OK) {
         json_out j = {r, runs};
         snprintf(path, sizeof path, "%s/results.json", dir);
-        st = sc_io_write_atomic(path, write_json, &j);
+        char *text = json_text(&j);
+        st = sc_io_write_text_atomic(path, text);
+        cJSON_free(text);
     }
     if (st == SC_OK) {
         snprintf(path, sizeof path, "%s/chart.png", dir);

@@ -418,22 +418,14 @@ sc_status sc__record_begin(sc_context *ctx, const sc_dataset *d, const sc_run_co
     return SC_OK;
 }
 
-static sc_status write_config(FILE *f, void *ud)
-{
-    char *txt = cJSON_Print(ud);
-    if (!txt)
-        return sc_oom("config.json");
-    int err = fprintf(f, "%s\n", txt) < 0 ? (errno ? errno : EIO) : 0;
-    cJSON_free(txt);
-    return err ? sc_error_set(SC_ERR_IO, "write failed: %s", strerror(err)) : SC_OK;
-}
-
 sc_status sc__record_write(const sc_run_config *run, cJSON *config)
 {
     if (!config)
         return SC_OK;
     char *path = sc_strprintf("%s/%s", run->run_dir, CONFIG_FILE);
-    sc_status st = path ? sc_io_write_atomic(path, write_config, config) : sc_oom("config.json");
+    char *text = path ? cJSON_Print(config) : NULL;
+    sc_status st = text ? sc_io_write_text_atomic(path, text) : sc_oom("config.json");
+    cJSON_free(text);
     if (st != SC_OK && path)
         st = sc_error_wrap(st, "writing %s", path);
     free(path);

@@ -67,9 +67,9 @@ static cJSON *entry_json(const sc__run_entry *e, bool best)
     return o;
 }
 
-static sc_status write_state_json(FILE *f, void *ud)
+/* run.json's text (cJSON_free it), or NULL when out of memory. */
+static char *state_text(const sc__run_state *s)
 {
-    const sc__run_state *s = ud;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "format", STATE_FORMAT);
     cJSON *r = cJSON_AddObjectToObject(o, "resume");
@@ -87,20 +87,18 @@ static sc_status write_state_json(FILE *f, void *ud)
     for (int i = 0; i < SC_LOOP_MAX_FILES; i++)
         if (s->name[i] && s->held[i].set)
             cJSON_AddItemToObject(files, s->name[i], entry_json(&s->held[i], i >= s->nparts));
-    char *txt = cJSON_Print(o);
+    char *text = cJSON_Print(o);
     cJSON_Delete(o);
-    if (!txt)
-        return sc_oom(SC_RUN_STATE_FILE);
-    int err = fprintf(f, "%s\n", txt) < 0 ? (errno ? errno : EIO) : 0;
-    cJSON_free(txt);
-    return err ? sc_error_set(SC_ERR_IO, "write failed: %s", strerror(err)) : SC_OK;
+    return text;
 }
 
 static sc_status write_state(sc__run_state *s)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/" SC_RUN_STATE_FILE, s->dir);
-    sc_status st = sc_io_write_atomic(path, write_state_json, s);
+    char *text = state_text(s);
+    sc_status st = sc_io_write_text_atomic(path, text);
+    cJSON_free(text);
     if (st != SC_OK)
         return sc_error_wrap(st, "writing %s", path);
     SC_TRY(sc_io_sync_dir(s->dir));

@@ -25,9 +25,9 @@ static cJSON *metrics_object(const sc_group_metrics *m)
     return o;
 }
 
-static sc_status write_summary(FILE *f, void *ud)
+/* results.json's text (cJSON_free it), or NULL when out of memory. */
+static char *summary_text(const sweep_summary *u)
 {
-    const sweep_summary *u = ud;
     cJSON *root = cJSON_CreateObject(), *runs = cJSON_AddArrayToObject(root, "runs");
     cJSON_AddStringToObject(root, "select", sc_select_name(u->cfg->select));
     cJSON_AddStringToObject(root, "sweep_select", "teacher val accuracy");
@@ -50,13 +50,9 @@ static sc_status write_summary(FILE *f, void *ud)
         }
         cJSON_AddItemToArray(runs, o);
     }
-    char *txt = cJSON_Print(root);
+    char *text = cJSON_Print(root);
     cJSON_Delete(root);
-    if (!txt)
-        return sc_oom("results.json");
-    int bad = fprintf(f, "%s\n", txt) < 0;
-    cJSON_free(txt);
-    return bad ? sc_error_set(SC_ERR_IO, "writing failed") : SC_OK;
+    return text;
 }
 
 sc_status sc_train_ule_sweep(sc_context *ctx, const sc_dataset *d, const sc_ule_config *cfg,
@@ -112,7 +108,11 @@ sc_status sc_train_ule_sweep(sc_context *ctx, const sc_dataset *d, const sc_ule_
     }
     char path[4200];
     snprintf(path, sizeof path, "%s/results.json", cfg->run_dir);
-    if (st == SC_OK && writes && (st = sc_io_write_atomic(path, write_summary, &sum)) != SC_OK)
-        st = sc_error_wrap(st, "writing %s", path);
+    if (st == SC_OK && writes) {
+        char *text = summary_text(&sum);
+        if ((st = sc_io_write_text_atomic(path, text)) != SC_OK)
+            st = sc_error_wrap(st, "writing %s", path);
+        cJSON_free(text);
+    }
     return st;
 }

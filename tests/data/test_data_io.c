@@ -481,6 +481,40 @@ static sc_status write_big_quietly(FILE *fp, void *ctx)
 
 /* #19: every failed write names errno's text and the file: stdio bodies
  * (also those that say only "writing failed"), safetensors and PNG. */
+/* sc_io_write_text_atomic: the text as is, a final newline added only
+ * where it lacks one; a NULL text (its maker out of memory) writes nothing
+ * and names the file. */
+START_TEST(atomic_write_text)
+{
+    char *dir = dt_mkdtemp();
+    char *p = dt_path(dir, "out.json");
+    static const struct {
+        const char *text, *want;
+    } cases[] = {{"{\"a\": 1}", "{\"a\": 1}\n"}, {"x\n", "x\n"}, {"", "\n"},
+                 {"a\nb", "a\nb\n"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        DT_OK(sc_io_write_text_atomic(p, cases[i].text));
+        size_t n;
+        uint8_t *b = dt_read(p, &n);
+        ck_assert_uint_eq(n, strlen(cases[i].want));
+        ck_assert_int_eq(memcmp(b, cases[i].want, n), 0);
+        free(b);
+    }
+    DT_FAILS(sc_io_write_text_atomic(p, NULL), SC_ERR_OUT_OF_MEMORY, p, "out of host memory");
+    size_t n;
+    uint8_t *b = dt_read(p, &n);
+    ck_assert_uint_eq(n, 4); /* the last good text stays */
+    free(b);
+    ck_assert_int_eq(dt_count_files(dir), 1);
+    struct stat sb;
+    if (stat("/dev/full", &sb) == 0 && S_ISCHR(sb.st_mode))
+        DT_FAILS(sc_io_write_text_atomic("/dev/full", "{}"), SC_ERR_IO, "/dev/full",
+                 "No space left on device");
+    free(p);
+    dt_rmtree(dir);
+}
+END_TEST
+
 START_TEST(write_errors_name_errno)
 {
     struct stat sb;
@@ -580,7 +614,7 @@ int main(void)
     const tu_case cases[] = {
         {"io", 0, {st_round_trip, st_python_fixture, st_bad_headers, png_round_trip,
                 png_conversions, png_bad, atomic_write, gunzip_errors, special_files_refused,
-                atomic_write_special_targets, stale_tmp_removed, write_errors_name_errno,
+                atomic_write_special_targets, stale_tmp_removed, write_errors_name_errno, atomic_write_text,
                 read_caps_before_reading}},
     };
     return dt_run(TU_SUITE("data_io", cases));
