@@ -251,6 +251,23 @@ assert h['projector.2.weight']['shape'] == [1024, 1024], h['projector.2.weight']
         --data "$tmp/sc.st" --out "$tmp/x.png"
     check "probe takes an SSL encoder" 0 "$exe" -q probe --model "$tmp/ssl1/last.safetensors" \
         --data "$tmp/sc.st" --epochs 1
+    # ule --init takes the checkpoint's architecture (here ssl's resnet of
+    # width 8; the default --model is the cnn) and records it; another kind
+    # given with it is refused before anything runs, naming both
+    check "ule --init an SSL encoder, last layer" 0 "$exe" -q ule --init "$tmp/ssl1/last.safetensors" \
+        --freeze-backbone --data "$tmp/sc.st" --epochs 1 --batch 64 --out "$tmp/ui"
+    check "ule --init: the models and config.json are the checkpoint's resnet" 0 python3 -c "
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read()
+m = json.loads(json.loads(b[8:8 + struct.unpack('<Q', b[:8])[0]])['__metadata__']['model'])
+assert m['kind'] == 'resnet' and m['resnet_width'] == 8, m
+s = json.load(open(sys.argv[2]))['settings']
+assert s['model'] == 'resnet' and s['resnet-width'] == 8, s
+" "$tmp/ui/teacher.safetensors" "$tmp/ui/config.json"
+    check "ule --init resnet --teacher cnn" 1 "$exe" -q ule --init "$tmp/ssl1/last.safetensors" \
+        --teacher cnn --data "$tmp/sc.st" --epochs 1 --out "$tmp/uj"
+    grep_in "ule --init: the kinds named" err "holds a resnet, not the teacher's cnn"
+    check "ule --init refused before a run directory" 1 test -e "$tmp/uj"
     # --resume of a finished run trains nothing and reports again; to more
     # epochs it goes on (metrics.jsonl: one line more)
     check "ule --resume, finished" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 --out "$tmp/u1" --resume

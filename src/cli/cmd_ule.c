@@ -1,6 +1,7 @@
 /* spurcl ule: ULE (UnLearning from Experience), a teacher that unlearns the
  * student's shortcut; one run or a lambda sweep (sc_train_ule_sweep). */
 #define _GNU_SOURCE
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -25,11 +26,58 @@ static int check(sc_cli_args *a)
     for (int i = 0; uc->loss.form == SC_ULE_CONVEX && i < a->nlambdas; i++)
         if (a->lambdas[i] > 1)
             return sc_cli_usage_error("ule", "--form convex needs --lambda in [0, 1]");
-    uc->student = uc->teacher = a->model_store;
+    sc_model_config mc = a->model_store;
+    sc_model_kind held = mc.kind; /* with --init, the checkpoint's */
+    if (uc->init) {
+        /* --init: both models are the checkpoint's architecture (as compare
+         * --backbone's), with the architecture options given on top; a
+         * shape that then differs is refused when the weights are loaded */
+        const sc_model_config *g = &a->model_store;
+        sc_status st = sc_checkpoint_model_config(uc->init, &mc);
+        if (st != SC_OK) {
+            sc_error_wrap(st, "--init");
+            return sc_cli_fail("ule");
+        }
+        held = mc.kind;
+        if (sc_cli_given(a, "model"))
+            mc.kind = g->kind;
+        if (sc_cli_given(a, "cnn-widths")) {
+            mc.cnn_c1 = g->cnn_c1;
+            mc.cnn_c2 = g->cnn_c2;
+            mc.cnn_fc = g->cnn_fc;
+        }
+        if (sc_cli_given(a, "cnn-norm"))
+            mc.cnn_norm = g->cnn_norm;
+        if (sc_cli_given(a, "vit-patch"))
+            mc.patch = g->patch;
+        if (sc_cli_given(a, "vit-dim"))
+            mc.dim = g->dim;
+        if (sc_cli_given(a, "vit-depth"))
+            mc.depth = g->depth;
+        if (sc_cli_given(a, "vit-heads"))
+            mc.heads = g->heads;
+        if (sc_cli_given(a, "vit-mlp"))
+            mc.mlp = g->mlp;
+        if (sc_cli_given(a, "resnet-width"))
+            mc.resnet_width = g->resnet_width;
+        a->model_store = mc; /* so config.json records the models' architecture */
+    }
+    uc->student = uc->teacher = mc;
     if (a->student >= 0)
         uc->student.kind = (sc_model_kind)a->student;
     if (a->teacher >= 0)
         uc->teacher.kind = (sc_model_kind)a->teacher;
+    if (uc->init) {
+        const sc_model_config *side[2] = {&uc->student, &uc->teacher};
+        static const char *const names[2] = {"student", "teacher"};
+        for (int i = 0; i < 2; i++)
+            if (side[i]->kind != held) {
+                sc_error_set(SC_ERR_INVALID_ARG, "--init %s holds a %s, not the %s's %s",
+                             uc->init, sc_model_kind_name(held), names[i],
+                             sc_model_kind_name(side[i]->kind));
+                return sc_cli_fail("ule");
+            }
+    }
     return SC_CLI_CONTINUE;
 }
 

@@ -233,7 +233,8 @@ const sc_cli_opt sc_cli_opts[] = {
      ARG(teacher), .def = "--model"},
     {"freeze-backbone", SC_CLI_ULE, NULL, "train only the last layer of both models", FLAG,
      ARG(ule.freeze_backbone)},
-    {"init", SC_CLI_ULE, "CKPT", "start both models from these weights", STR, ARG(ule.init)},
+    {"init", SC_CLI_ULE, "CKPT", "start both models from these weights (from train, jtt, ule or "
+     "ssl) and their architecture, with the architecture options given on top", STR, ARG(ule.init)},
     SECTION("JTT"),
     {"id-epochs", SC_CLI_JTT | SC_CLI_COMPARE, "T", "epochs of the identification model", INT(1, 10000),
      ARG(jtt.id_epochs)},
