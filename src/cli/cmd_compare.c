@@ -59,11 +59,12 @@ static int check(sc_cli_args *a)
     if (grid && strstr(grid, "ule.lambda"))
         return sc_cli_usage_error("compare", "--lambda and --grid '%s' both sweep the ULE "
                                              "lambda: give it once", grid);
-    static char buf[1024];
-    int n = snprintf(buf, sizeof buf, "%s%sule.lambda=", grid ? grid : "", grid ? ";" : "");
-    for (int i = 0; i < a->nlambdas && n > 0 && (size_t)n < sizeof buf; i++)
-        n += snprintf(buf + n, sizeof buf - (size_t)n, "%s%.9g", i ? "," : "", a->lambdas[i]);
-    if (n <= 0 || (size_t)n >= sizeof buf)
+    char *buf = a->grid_buf;
+    size_t cap = sizeof a->grid_buf;
+    int n = snprintf(buf, cap, "%s%sule.lambda=", grid ? grid : "", grid ? ";" : "");
+    for (int i = 0; i < a->nlambdas && n > 0 && (size_t)n < cap; i++)
+        n += snprintf(buf + n, cap - (size_t)n, "%s%.9g", i ? "," : "", a->lambdas[i]);
+    if (n <= 0 || (size_t)n >= cap)
         return sc_cli_usage_error("compare", "--grid and --lambda together are too long");
     a->compare.grid = buf;
     return SC_CLI_CONTINUE;

@@ -89,6 +89,7 @@ typedef struct sc_cli_args {
     const char *overrides;       /* --override's keys, joined by commas */
     char override_buf[1024];
     char data_buf[4096];         /* a data path a command makes itself (demo) */
+    char grid_buf[1024];         /* compare's --grid with its --lambda list appended */
     char *record;                /* config.json's command, argv and settings (malloc'd) */
 } sc_cli_args;
 
