@@ -268,6 +268,9 @@ assert s['model'] == 'resnet' and s['resnet-width'] == 8, s
         --teacher cnn --data "$tmp/sc.st" --epochs 1 --out "$tmp/uj"
     grep_in "ule --init: the kinds named" err "holds a resnet, not the teacher's cnn"
     check "ule --init refused before a run directory" 1 test -e "$tmp/uj"
+    check "ule --init, a shape option on top" 1 "$exe" -q ule --init "$tmp/ssl1/last.safetensors" \
+        --resnet-width 4 --data "$tmp/sc.st" --epochs 1 --out "$tmp/uk"
+    grep_in "ule --init, a shape option on top: the loader names the shape" err "needs shape \[4, 1, 3, 3\]"
     # --resume of a finished run trains nothing and reports again; to more
     # epochs it goes on (metrics.jsonl: one line more)
     check "ule --resume, finished" 0 "$exe" -q ule --data "$tmp/sc.st" --epochs 1 --batch 64 --out "$tmp/u1" --resume

@@ -32,34 +32,13 @@ static int check(sc_cli_args *a)
         /* --init: both models are the checkpoint's architecture (as compare
          * --backbone's), with the architecture options given on top; a
          * shape that then differs is refused when the weights are loaded */
-        const sc_model_config *g = &a->model_store;
         sc_status st = sc_checkpoint_model_config(uc->init, &mc);
         if (st != SC_OK) {
             sc_error_wrap(st, "--init");
             return sc_cli_fail("ule");
         }
         held = mc.kind;
-        if (sc_cli_given(a, "model"))
-            mc.kind = g->kind;
-        if (sc_cli_given(a, "cnn-widths")) {
-            mc.cnn_c1 = g->cnn_c1;
-            mc.cnn_c2 = g->cnn_c2;
-            mc.cnn_fc = g->cnn_fc;
-        }
-        if (sc_cli_given(a, "cnn-norm"))
-            mc.cnn_norm = g->cnn_norm;
-        if (sc_cli_given(a, "vit-patch"))
-            mc.patch = g->patch;
-        if (sc_cli_given(a, "vit-dim"))
-            mc.dim = g->dim;
-        if (sc_cli_given(a, "vit-depth"))
-            mc.depth = g->depth;
-        if (sc_cli_given(a, "vit-heads"))
-            mc.heads = g->heads;
-        if (sc_cli_given(a, "vit-mlp"))
-            mc.mlp = g->mlp;
-        if (sc_cli_given(a, "resnet-width"))
-            mc.resnet_width = g->resnet_width;
+        sc_cli_given_model(a, &mc);
         a->model_store = mc; /* so config.json records the models' architecture */
     }
     uc->student = uc->teacher = mc;

@@ -367,6 +367,24 @@ bool sc_cli_given(const sc_cli_args *a, const char *name)
     return false;
 }
 
+void sc_cli_given_model(const sc_cli_args *a, sc_model_config *dst)
+{
+    for (size_t i = 0; i < sc_cli_nopts; i++) {
+        const sc_cli_opt *o = &sc_cli_opts[i];
+        if (!a->given[i] || o->base != SC_BASE_MODEL || !(o->scope & a->spec->scope))
+            continue;
+        size_t size = o->type == SC_OPT_INT3                          ? 3 * sizeof(int)
+                      : o->type == SC_OPT_INT || o->type == SC_OPT_ENUM ? sizeof(int)
+                                                                        : 0;
+        if (!size) {
+            fprintf(stderr, "spurcl: option table: --%s: a model field of an unexpected type\n",
+                    o->name);
+            abort();
+        }
+        memcpy((char *)dst + o->off, (const char *)sc_cli_target(a, o, o->off), size);
+    }
+}
+
 /* An unknown option that the command knows and refuses gets its reason. */
 static int unknown_option(const sc_cli_spec *spec, const char *arg)
 {

@@ -140,6 +140,10 @@ int sc_cli_parse(const sc_cli_spec *spec, int argc, char **argv, sc_cli_args *a)
 
 /* Whether the option `name` was given on the command line. */
 bool sc_cli_given(const sc_cli_args *a, const char *name);
+/* Copies into *dst the model fields (--model, the shape options) that the
+ * command line gave: a checkpoint's architecture with the options given on
+ * top. */
+void sc_cli_given_model(const sc_cli_args *a, sc_model_config *dst);
 
 /* For a `defaults` hook: the run settings and model config the shared
  * options land in, and the base of the default run directory: without
