@@ -56,6 +56,11 @@ SC_API sc_status sc_io_write_atomic(const char *path, sc_io_write_fn write, void
  * `text` (its maker ran out of memory) is SC_ERR_OUT_OF_MEMORY naming
  * `path`, and nothing is written. */
 SC_API sc_status sc_io_write_text_atomic(const char *path, const char *text);
+/* The writers above name the file in every error they set ("writing PATH:
+ * ..."). A caller whose own step can fail too hands its status here: `st`
+ * is returned as is, and a failure whose message does not name `path` yet
+ * is wrapped as "writing PATH: <message>", so the file is named once. */
+SC_API sc_status sc_io_write_error(sc_status st, const char *path);
 
 /* Removes the temporary files "<name>.<pid>.<n>.tmp" in `dir` whose writer
  * process no longer exists (a writer killed mid-write leaves one); those of

@@ -72,7 +72,7 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     if (rc == SC_EXIT_OK && a->json && sc_dist_writes()) { /* rank 0 writes */
         sc_status st = write_json(a->json, a->ckpt, a->data, splits);
         if (st != SC_OK) {
-            sc_error_wrap(st, "writing %s", a->json);
+            sc_io_write_error(st, a->json);
             rc = sc_cli_fail("eval");
         }
     }

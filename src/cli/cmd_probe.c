@@ -60,7 +60,7 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
                        : SC_OK;
     sc_probe_result_free(&r);
     if (st != SC_OK) {
-        sc_error_wrap(st, "writing %s", a->json);
+        sc_io_write_error(st, a->json);
         return sc_cli_fail("probe");
     }
     return SC_EXIT_OK;

@@ -186,7 +186,7 @@ sc_status sc_cli_write_groups_csv(const char *path, const char *const *names,
 {
     groups_csv c = {names, val, test, nm};
     sc_status st = sc_io_write_atomic(path, write_groups_csv, &c);
-    return st == SC_OK ? st : sc_error_wrap(st, "writing %s", path);
+    return sc_io_write_error(st, path);
 }
 
 void sc_cli_print_comparison(FILE *out, const sc_compare_result *r, int seeds)
@@ -264,7 +264,7 @@ sc_status sc_cli_write_eval_json(const char *dir, const char *name, int64_t step
     sc_status st = sc_io_write_text_atomic(path, text);
     cJSON_free(text);
     cJSON_Delete(o);
-    return st == SC_OK ? st : sc_error_wrap(st, "writing %s", path);
+    return sc_io_write_error(st, path);
 }
 
 int sc_cli_report_run(const char *cmd, const char *name, const sc_train_result *r,

@@ -42,7 +42,7 @@ static sc_status direct_begin(sc_io_atomic *w, const char *path)
     int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        return sc_error_set(SC_ERR_IO, "%s: cannot open for writing: %s", path,
+        return sc_error_set(SC_ERR_IO, "writing %s: cannot open: %s", path,
                             e == ENXIO ? "a FIFO with no reader" : strerror(e));
     }
     int fl = fcntl(fd, F_GETFL);
@@ -53,7 +53,7 @@ static sc_status direct_begin(sc_io_atomic *w, const char *path)
     if (!w->fp) {
         close(fd);
         atomic_clear(w);
-        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of memory", path);
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "writing %s: out of memory", path);
     }
     return SC_OK;
 }
@@ -74,7 +74,7 @@ sc_status sc_io_atomic_begin(sc_io_atomic *w, const char *path)
     char *real = NULL;
     if (stat(path, &sb) == 0) {
         if (S_ISDIR(sb.st_mode))
-            return sc_error_set(SC_ERR_IO, "%s: is a directory, not a file to write", path);
+            return sc_error_set(SC_ERR_IO, "writing %s: it is a directory, not a file", path);
         if (!S_ISREG(sb.st_mode))
             return direct_begin(w, path);
         struct stat lb;
@@ -82,7 +82,7 @@ sc_status sc_io_atomic_begin(sc_io_atomic *w, const char *path)
             real = realpath(path, NULL);
             if (!real) {
                 int e = errno;
-                return sc_error_set(SC_ERR_IO, "%s: cannot resolve the link: %s", path,
+                return sc_error_set(SC_ERR_IO, "writing %s: cannot resolve the link: %s", path,
                                     strerror(e));
             }
             path = real;
@@ -106,7 +106,7 @@ sc_status sc_io_atomic_begin(sc_io_atomic *w, const char *path)
             if (errno == EEXIST)
                 continue;
             int e = errno;
-            sc_status st = sc_error_set(SC_ERR_IO, "%s: cannot create temporary file %s: %s",
+            sc_status st = sc_error_set(SC_ERR_IO, "writing %s: cannot create the temporary file %s: %s",
                                         path, w->tmp_path, strerror(e));
             atomic_clear(w);
             return st;
@@ -116,13 +116,13 @@ sc_status sc_io_atomic_begin(sc_io_atomic *w, const char *path)
             int e = errno;
             close(fd);
             unlink(w->tmp_path);
-            sc_status st = sc_error_set(SC_ERR_IO, "%s: %s", path, strerror(e));
+            sc_status st = sc_error_set(SC_ERR_IO, "writing %s: %s", path, strerror(e));
             atomic_clear(w);
             return st;
         }
         return SC_OK;
     }
-    sc_status st = sc_error_set(SC_ERR_IO, "%s: cannot find a free temporary name", path);
+    sc_status st = sc_error_set(SC_ERR_IO, "writing %s: no free temporary name beside it", path);
     atomic_clear(w);
     return st;
 }
@@ -141,12 +141,12 @@ sc_status sc_io_atomic_commit(sc_io_atomic *w)
         e = errno ? errno : EIO;
     w->fp = NULL;
     if (e) {
-        st = sc_error_set(SC_ERR_IO, "%s: write failed: %s", w->path, strerror(e));
+        st = sc_error_set(SC_ERR_IO, "writing %s: write failed: %s", w->path, strerror(e));
         if (w->tmp_path)
             unlink(w->tmp_path);
     } else if (w->tmp_path && rename(w->tmp_path, w->path) != 0) {
         e = errno;
-        st = sc_error_set(SC_ERR_IO, "%s: cannot rename %s into place: %s", w->path,
+        st = sc_error_set(SC_ERR_IO, "writing %s: cannot rename %s into place: %s", w->path,
                           w->tmp_path, strerror(e));
         unlink(w->tmp_path);
     }
@@ -186,12 +186,16 @@ sc_status sc_io_write_atomic(const char *path, sc_io_write_fn write, void *ctx)
                 sc_error_set(st, "%s: %s", msg, strerror(e));
             free(msg);
         }
-        /* ... and names the file */
-        if (!strstr(sc_last_error(), path))
-            sc_error_wrap(st, "%s", path);
-        return st;
+        return sc_io_write_error(st, path);
     }
     return sc_io_atomic_commit(&w);
+}
+
+sc_status sc_io_write_error(sc_status st, const char *path)
+{
+    if (st != SC_OK && path && !strstr(sc_last_error(), path))
+        sc_error_wrap(st, "writing %s", path);
+    return st;
 }
 
 static sc_status write_text(FILE *fp, void *ud)
@@ -206,7 +210,7 @@ static sc_status write_text(FILE *fp, void *ud)
 sc_status sc_io_write_text_atomic(const char *path, const char *text)
 {
     if (!text)
-        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "%s: out of host memory", path);
+        return sc_error_set(SC_ERR_OUT_OF_MEMORY, "writing %s: out of host memory", path);
     return sc_io_write_atomic(path, write_text, (void *)text);
 }
 

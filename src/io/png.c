@@ -245,8 +245,5 @@ sc_status sc_png_write(const char *path, const uint8_t *pixels, int width, int h
         return sc_error_set(SC_ERR_INVALID_ARG, "%s: PNG channels must be 1..4, not %d", path,
                             channels);
     png_write_ctx ctx = {pixels, width, height, channels, NULL, 0};
-    sc_status st = sc_io_write_atomic(path, png_write_body, &ctx);
-    if (st != SC_OK && strstr(sc_last_error(), path) == NULL)
-        sc_error_wrap(st, "%s", path);
-    return st;
+    return sc_io_write_atomic(path, png_write_body, &ctx); /* names path on failure */
 }

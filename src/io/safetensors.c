@@ -228,9 +228,7 @@ sc_status sc_safetensors_write(const char *path, const sc_st_tensor *tensors, si
         .header_len = strlen(header),
     };
     ctx.padded_len = (ctx.header_len + 7) / 8 * 8;
-    st = sc_io_write_atomic(path, st_write_body, &ctx);
-    if (st != SC_OK && strstr(sc_last_error(), path) == NULL)
-        sc_error_wrap(st, "%s", path);
+    st = sc_io_write_atomic(path, st_write_body, &ctx); /* names path on failure */
 out:
     free(header);
     cJSON_Delete(root);

@@ -222,7 +222,7 @@ sc_status sc_checkpoint_save_extra(const char *path, const sc_model *m, const sc
         cJSON_free(mj);
     }
     out_free(&o);
-    return st == SC_OK ? st : sc_error_wrap(st, "writing checkpoint %s", path);
+    return sc_io_write_error(st, path);
 }
 
 sc_status sc_checkpoint_save(const char *path, const sc_model *m, const sc_optim *opt, int epoch,

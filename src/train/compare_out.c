@@ -132,5 +132,5 @@ sc_status sc__compare_write(const char *dir, const sc_compare_result *r, cJSON *
         snprintf(path, sizeof path, "%s/chart.png", dir);
         st = write_chart(r, path);
     }
-    return st == SC_OK ? st : sc_error_wrap(st, "writing %s", path);
+    return sc_io_write_error(st, path);
 }

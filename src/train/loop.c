@@ -86,8 +86,7 @@ static sc_status save_part(loop *L, int k, int epoch, bool best)
         st = sc_checkpoint_save_extra(path, p->model, best ? NULL : p->optim, epoch,
                                       L->run->seed, mj, ex, nex);
     cJSON_free(mj);
-    if (st != SC_OK)
-        return sc_error_wrap(st, "%s", best ? L->best_path[k] : L->last[k]);
+    SC_TRY(sc_io_write_error(st, best ? L->best_path[k] : L->last[k]));
     return sc__state_staged(&L->state, i, epoch, L->step);
 }
 

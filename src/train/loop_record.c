@@ -426,8 +426,7 @@ sc_status sc__record_write(const sc_run_config *run, cJSON *config)
     char *text = path ? cJSON_Print(config) : NULL;
     sc_status st = text ? sc_io_write_text_atomic(path, text) : sc_oom("config.json");
     cJSON_free(text);
-    if (st != SC_OK && path)
-        st = sc_error_wrap(st, "writing %s", path);
+    st = sc_io_write_error(st, path);
     free(path);
     cJSON_Delete(config);
     return st;

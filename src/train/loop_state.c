@@ -99,8 +99,7 @@ static sc_status write_state(sc__run_state *s)
     char *text = state_text(s);
     sc_status st = sc_io_write_text_atomic(path, text);
     cJSON_free(text);
-    if (st != SC_OK)
-        return sc_error_wrap(st, "writing %s", path);
+    SC_TRY(sc_io_write_error(st, path));
     SC_TRY(sc_io_sync_dir(s->dir));
     return sc__state_wrote(s, SC_RUN_STATE_FILE);
 }

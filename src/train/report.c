@@ -546,8 +546,7 @@ sc_status sc_report_write(const char *dir, const char *out, sc_report_kind *kind
     if (st == SC_OK) {
         path = out ? strdup(out) : sc__report_join(dir, "report.html");
         st = path ? sc_io_write_atomic(path, write_page, &h) : sc_oom("report path");
-        if (st != SC_OK && path)
-            st = sc_error_wrap(st, "writing %s", path);
+        st = sc_io_write_error(st, path);
     }
     free(path);
     sc_html_free(&h);

@@ -110,8 +110,7 @@ sc_status sc_train_ule_sweep(sc_context *ctx, const sc_dataset *d, const sc_ule_
     snprintf(path, sizeof path, "%s/results.json", cfg->run_dir);
     if (st == SC_OK && writes) {
         char *text = summary_text(&sum);
-        if ((st = sc_io_write_text_atomic(path, text)) != SC_OK)
-            st = sc_error_wrap(st, "writing %s", path);
+        st = sc_io_write_error(sc_io_write_text_atomic(path, text), path);
         cJSON_free(text);
     }
     return st;

@@ -515,6 +515,44 @@ START_TEST(atomic_write_text)
 }
 END_TEST
 
+/* Count of non-overlapping occurrences of needle in hay. */
+static int count_in(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(hay, needle); p; p = strstr(p + strlen(needle), needle))
+        n++;
+    return n;
+}
+
+/* Every failed write says "writing PATH" once: the writers' own errors,
+ * and sc_io_write_error over them (as the callers hand theirs on) leaves
+ * them as they are, while a caller's failure that does not name the file
+ * yet gets it. */
+START_TEST(write_errors_name_the_file_once)
+{
+    char *dir = dt_mkdtemp();
+    char *missing = dt_path(dir, "no/such/dir/out.json");
+    char want[4200];
+    snprintf(want, sizeof want, "writing %s: cannot create the temporary file", missing);
+    sc_status st = sc_io_write_error(sc_io_write_text_atomic(missing, "{}"), missing);
+    ck_assert_int_eq(st, SC_ERR_IO);
+    ck_assert_msg(dt_contains(sc_last_error(), want), "message '%s'", sc_last_error());
+    ck_assert_msg(count_in(sc_last_error(), "writing") == 1, "message '%s'", sc_last_error());
+    /* the path appears twice: the file, then its temporary name */
+    ck_assert_msg(count_in(sc_last_error(), missing) == 2, "message '%s'", sc_last_error());
+    DT_FAILS(sc_io_write_atomic(dir, write_hello, NULL), SC_ERR_IO, "writing", "is a directory");
+    ck_assert_int_eq(count_in(sc_last_error(), dir), 1);
+    sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (the chart)");
+    snprintf(want, sizeof want, "writing %s: out of host memory (the chart)", missing);
+    ck_assert_int_eq(sc_io_write_error(SC_ERR_OUT_OF_MEMORY, missing), SC_ERR_OUT_OF_MEMORY);
+    ck_assert_str_eq(sc_last_error(), want);
+    ck_assert_int_eq(sc_io_write_error(SC_OK, missing), SC_OK);
+    ck_assert_str_eq(sc_last_error(), want); /* a success leaves the message alone */
+    free(missing);
+    dt_rmtree(dir);
+}
+END_TEST
+
 START_TEST(write_errors_name_errno)
 {
     struct stat sb;
@@ -615,7 +653,7 @@ int main(void)
         {"io", 0, {st_round_trip, st_python_fixture, st_bad_headers, png_round_trip,
                 png_conversions, png_bad, atomic_write, gunzip_errors, special_files_refused,
                 atomic_write_special_targets, stale_tmp_removed, write_errors_name_errno, atomic_write_text,
-                read_caps_before_reading}},
+                write_errors_name_the_file_once, read_caps_before_reading}},
     };
     return dt_run(TU_SUITE("data_io", cases));
 }
