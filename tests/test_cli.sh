@@ -31,6 +31,12 @@ if ls "${OCL_ICD_VENDORS:-/etc/OpenCL/vendors}" 2>/dev/null | grep -q pocl; then
 fi
 grep_in "devices marks the selection" out '^\* [0-9][0-9]*:[0-9]'
 grep_in "devices shows fp64 column" out "fp64"
+# OpenBLAS's threads sleep after a GEMM: spurcl sets OPENBLAS_THREAD_TIMEOUT
+# and restarts itself when it is unset, and keeps a value the user set
+check "devices without OPENBLAS_THREAD_TIMEOUT" 0 env -u OPENBLAS_THREAD_TIMEOUT "$exe" devices
+grep_in "devices: OPENBLAS_THREAD_TIMEOUT set to 4" out "threads spin as OPENBLAS_THREAD_TIMEOUT=4$"
+check "devices with OPENBLAS_THREAD_TIMEOUT=9" 0 env OPENBLAS_THREAD_TIMEOUT=9 "$exe" devices
+grep_in "devices: the user's OPENBLAS_THREAD_TIMEOUT kept" out "threads spin as OPENBLAS_THREAD_TIMEOUT=9$"
 # --forms: the suite runs with SPURCL_TUNE=off, so every family shows its
 # rule; forced by the environment, one shows as forced
 check "devices --forms" 0 env SPURCL_NORM=channels "$exe" devices --forms

@@ -101,9 +101,12 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
                d->opencl_c_version, d->fp64 ? "yes" : "no");
     }
     printf("\n* selected by '%s'\n", selector);
-    const char *forced = getenv("OPENBLAS_CORETYPE");
-    printf("host BLAS (GEMM on CPU devices): OpenBLAS, %s kernels%s%s%s\n", sc_host_blas_core(),
-           forced ? " (OPENBLAS_CORETYPE=" : "", forced ? forced : "", forced ? ")" : "");
+    const char *forced = getenv("OPENBLAS_CORETYPE"), *spin = getenv("OPENBLAS_THREAD_TIMEOUT");
+    printf("host BLAS (GEMM on CPU devices): OpenBLAS, %s kernels%s%s%s; after a call its "
+           "threads spin %s%s\n",
+           sc_host_blas_core(), forced ? " (OPENBLAS_CORETYPE=" : "", forced ? forced : "",
+           forced ? ")" : "", spin && *spin ? "as OPENBLAS_THREAD_TIMEOUT=" : "OpenBLAS's default",
+           spin && *spin ? spin : " (2^28 cycles)");
     int rc = sc_dist_size() > 1 ? print_ranks(&list[sel]) : SC_EXIT_OK;
     if (rc == SC_EXIT_OK && a->forms && sc_dist_writes())
         rc = print_forms(selector);
@@ -119,9 +122,12 @@ static const sc_cli_spec spec = {
     "Columns: index P:D, platform, device, type, compute units, max clock (MHz),\n"
     "global memory, max work-group size, OpenCL C version, fp64 support.\n"
     "Then the kernel set of the host BLAS (OpenBLAS) that CPU devices use for\n"
-    "GEMM; where OpenBLAS fell back to pre-AVX kernels on a CPU with AVX\n"
-    "(a hypervisor hiding the CPU model), spurcl sets OPENBLAS_CORETYPE and\n"
-    "restarts itself before anything else; a value you set is kept.\n"
+    "GEMM. Before anything else spurcl sets two variables OpenBLAS reads when\n"
+    "it loads, and restarts itself: OPENBLAS_CORETYPE where OpenBLAS fell back\n"
+    "to pre-AVX kernels on a CPU with AVX (a hypervisor hiding the CPU model),\n"
+    "and OPENBLAS_THREAD_TIMEOUT=4, so that OpenBLAS's threads sleep when a\n"
+    "GEMM ends instead of spinning on the cores the other kernels need.\n"
+    "Values you set are kept.\n"
     "Under mpirun, rank 0 prints the table and then one line a rank: its host,\n"
     "node-local rank and the device it selected (a type selector such as auto\n"
     "spreads the ranks of a machine over its devices of that type).\n"
