@@ -5,7 +5,7 @@
 #                          (spurcl demo: ERM, JTT, GroupDRO, DFR and ULE on SpuCo-style
 #                          Fashion-MNIST, 5 seeds)
 #   sh tools/run.sh test   install what is missing, build, run the whole test suite
-#                          three ways (about 10 minutes on 2 cores):
+#                          three ways (10-13 minutes on 2 cores):
 #                          1. build/       the suite as built normally
 #                          2. build-asan/  the whole project built with
 #                             AddressSanitizer + UndefinedBehaviorSanitizer (gcc),
