@@ -102,11 +102,13 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
     }
     printf("\n* selected by '%s'\n", selector);
     const char *forced = getenv("OPENBLAS_CORETYPE"), *spin = getenv("OPENBLAS_THREAD_TIMEOUT");
-    printf("host BLAS (GEMM on CPU devices): OpenBLAS, %s kernels%s%s%s; after a call its "
-           "threads spin %s%s\n",
-           sc_host_blas_core(), forced ? " (OPENBLAS_CORETYPE=" : "", forced ? forced : "",
-           forced ? ")" : "", spin && *spin ? "as OPENBLAS_THREAD_TIMEOUT=" : "OpenBLAS's default",
-           spin && *spin ? spin : " (2^28 cycles)");
+    printf("host BLAS (GEMM on CPU devices): OpenBLAS, %s kernels", sc_host_blas_core());
+    if (forced)
+        printf(" (OPENBLAS_CORETYPE=%s)", forced);
+    if (spin && *spin)
+        printf("; after a call its threads spin as OPENBLAS_THREAD_TIMEOUT=%s\n", spin);
+    else
+        printf("; after a call its threads spin OpenBLAS's default (2^28 cycles)\n");
     int rc = sc_dist_size() > 1 ? print_ranks(&list[sel]) : SC_EXIT_OK;
     if (rc == SC_EXIT_OK && a->forms && sc_dist_writes())
         rc = print_forms(selector);
