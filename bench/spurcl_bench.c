@@ -396,16 +396,18 @@ static int count_run(bench *b, sc_graph *g, bool backward, sc_queue_stats *d)
         return -1;
     sc_context_queue_stats(b->ctx, &s1);
     *d = (sc_queue_stats){s1.kernels - s0.kernels, s1.gemms - s0.gemms,
-                          s1.transfers - s0.transfers, s1.host_waits - s0.host_waits};
+                          s1.transfers - s0.transfers, s1.host_waits - s0.host_waits,
+                          s1.narrow - s0.narrow};
     return 0;
 }
 
 static void print_counts(const char *pass, const sc_queue_stats *q)
 {
     printf(", \"%s_kernels\": %llu, \"%s_gemms\": %llu, \"%s_transfers\": %llu, "
-           "\"%s_waits\": %llu",
+           "\"%s_waits\": %llu, \"%s_narrow\": %llu",
            pass, (unsigned long long)q->kernels, pass, (unsigned long long)q->gemms, pass,
-           (unsigned long long)q->transfers, pass, (unsigned long long)q->host_waits);
+           (unsigned long long)q->transfers, pass, (unsigned long long)q->host_waits, pass,
+           (unsigned long long)q->narrow);
 }
 
 /* ---- --launch-cost: what one launch costs, below any op ----------------

@@ -669,7 +669,8 @@ static sc_queue_stats queue_delta(sc_context *ctx, const sc_queue_stats *a)
     sc_queue_stats b;
     sc_context_queue_stats(ctx, &b);
     return (sc_queue_stats){b.kernels - a->kernels, b.gemms - a->gemms,
-                            b.transfers - a->transfers, b.host_waits - a->host_waits};
+                            b.transfers - a->transfers, b.host_waits - a->host_waits,
+                            b.narrow - a->narrow};
 }
 
 #define ASSERT_QUEUE(d, k, g, t, w)                                                                \
@@ -968,6 +969,141 @@ static cJSON *families_of(cJSON *root, int index)
  * a new measurement decides); a forced form beats the cache; a stale key
  * (other kernel sources) and a malformed file are measured again, the
  * other entries kept; off keeps the device-type rule. */
+/* One step of a small convolutional network with a second-order term (the
+ * ULE teacher's kind): the loss's gradients with respect to the weights of
+ * CE(linear(relu(conv(x)))) + sum(d CE / d x ^ 2), on ctx; into out
+ * (conv weight, conv bias, linear weight, in that order). */
+static void narrow_step(sc_context *ctx, float *out, size_t *nout)
+{
+    enum { N = 64, C = 4, H = 12 };
+    static float x[N * H * H], cw[C * 9], cb[C], lw[5 * C * H * H];
+    int32_t lab[N];
+    uint64_t r = 7;
+    float *all[3] = {x, cw, lw};
+    size_t len[3] = {N * H * H, C * 9, 5 * C * H * H};
+    for (int a = 0; a < 3; a++)
+        for (size_t i = 0; i < len[a]; i++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            all[a][i] = (float)((double)(r >> 40) / (double)(1ULL << 24) - 0.5) *
+                        (a ? 0.3f : 2.0f);
+        }
+    for (int i = 0; i < C; i++)
+        cb[i] = 0.01f * (float)i;
+    for (int i = 0; i < N; i++)
+        lab[i] = i % 5;
+    sc_graph *g;
+    TU_OK(sc_graph_create(ctx, &g));
+    int64_t sx[4] = {N, 1, H, H}, sw[4] = {C, 1, 3, 3}, sb[1] = {C}, sl[2] = {5, C * H * H},
+            flat[2] = {N, C * H * H};
+    sc_var *vx = sc_var_from_host(g, 4, sx, x, true), *vw = sc_var_from_host(g, 4, sw, cw, true),
+           *vb = sc_var_from_host(g, 1, sb, cb, true), *vl = sc_var_from_host(g, 2, sl, lw, true),
+           *vy = sc_var_labels_from_host(g, N, lab, 5);
+    sc_var *h = sc_nn_relu(g, sc_nn_conv2d(g, vx, vw, vb, 1, 1));
+    sc_var *logits = sc_nn_matmul(g, sc_nn_reshape(g, h, 2, flat), vl, false, true);
+    sc_var *ce = sc_nn_cross_entropy(g, logits, vy, NULL, SC_LOSS_MEAN);
+    sc_var *gx;
+    TU_OK(sc_grad(g, 1, &ce, NULL, 1, &vx, true, &gx));
+    sc_var *loss = sc_nn_add(g, ce, sc_nn_sum(g, sc_nn_mul(g, gx, gx)));
+    sc_var *in[3] = {vw, vb, vl}, *gr[3];
+    TU_OK(sc_grad(g, 1, &loss, NULL, 3, in, false, gr));
+    *nout = 0;
+    for (int i = 0; i < 3; i++) {
+        float *hgr = tu_download(sc_var_tensor(gr[i]));
+        size_t n = (size_t)sc_var_numel(gr[i]);
+        memcpy(out + *nout, hgr, n * sizeof *hgr);
+        *nout += n;
+        free(hgr);
+    }
+    sc_graph_free(g);
+}
+
+/* The narrow queue (sc_device_narrow): where the threaded PoCL device has
+ * the basic one beside it (POCL_DEVICES in tests/meson.build), a small
+ * kernel that finds the device idle runs there, a large one or one queued
+ * behind unfinished work does not; and a step with first and second order
+ * gives the same bits with it as without (SPURCL_NARROW=0). */
+START_TEST(narrow_same_bits)
+{
+    sc_context *ctx;
+    TU_OK(sc_context_create(NULL, &ctx));
+    char name[256];
+    size_t items = 0;
+    bool has = sc_device_narrow(sc_context_device(ctx), name, sizeof name, &items);
+    ck_assert_int_eq(has, ctx->narrow != NULL);
+    const sc_device_info *dev = sc_context_device(ctx);
+    if (strncmp(dev->name, "pthread-", 8) == 0) {
+        /* the suites' environment lists the basic device */
+        ck_assert_msg(has, "no narrow queue beside %s", dev->name);
+        ck_assert_uint_eq(items, 32768);
+        ck_assert_ptr_nonnull(strstr(name, dev->name + 8));
+    }
+    if (has) {
+        int64_t small = 1000, big = 100000;
+        sc_tensor *a, *b;
+        TU_OK(sc_tensor_create(ctx, SC_F32, 1, &small, &a));
+        TU_OK(sc_tensor_create(ctx, SC_F32, 1, &big, &b));
+        TU_OK(sc_context_finish(ctx));
+        sc_queue_stats s0, d;
+        sc_context_queue_stats(ctx, &s0);
+        TU_OK(sc_tensor_fill(a, 1.0)); /* idle, small: narrow */
+        d = queue_delta(ctx, &s0);
+        ck_assert_uint_eq(d.kernels, 1);
+        ck_assert_uint_eq(d.narrow, 1);
+        TU_OK(sc_tensor_fill(b, 2.0)); /* large: the device */
+        TU_OK(sc_tensor_fill(a, 3.0)); /* small behind unfinished work: the device */
+        d = queue_delta(ctx, &s0);
+        ck_assert_uint_eq(d.kernels, 3);
+        ck_assert_uint_eq(d.narrow, 1);
+        TU_OK(sc_context_finish(ctx));
+        TU_OK(sc_op_scale(a, a, 2.0f)); /* idle again: narrow, after the fills */
+        d = queue_delta(ctx, &s0);
+        ck_assert_uint_eq(d.narrow, 2);
+        float ha[1000], hb[4];
+        TU_OK(sc_tensor_download(a, ha));
+        for (int i = 0; i < 1000; i++)
+            ck_assert_float_eq(ha[i], 6.0f);
+        sc_tensor *bv;
+        TU_OK(sc_tensor_slice(b, 0, 4, &bv));
+        TU_OK(sc_tensor_download(bv, hb));
+        ck_assert_float_eq(hb[3], 2.0f);
+        sc_tensor_free(bv);
+        sc_tensor_free(a);
+        sc_tensor_free(b);
+    }
+    enum { MAXG = 4 * 9 + 4 + 5 * 4 * 144 };
+    static float with[MAXG], without[MAXG];
+    size_t n1, n2;
+    sc_queue_stats q0, q1;
+    sc_context_queue_stats(ctx, &q0);
+    narrow_step(ctx, with, &n1);
+    sc_context_queue_stats(ctx, &q1);
+    if (has) /* both queues ran parts of the step */
+        ck_assert_msg(q1.narrow - q0.narrow > 0 && q1.narrow - q0.narrow < q1.kernels - q0.kernels,
+                      "%llu of %llu kernels narrow", (unsigned long long)(q1.narrow - q0.narrow),
+                      (unsigned long long)(q1.kernels - q0.kernels));
+    sc_context_free(ctx);
+    setenv("SPURCL_NARROW", "0", 1);
+    sc_context *wide;
+    sc_status st = sc_context_create(NULL, &wide);
+    unsetenv("SPURCL_NARROW");
+    TU_OK(st);
+    ck_assert_ptr_null(wide->narrow);
+    narrow_step(wide, without, &n2);
+    sc_context_free(wide);
+    ck_assert_uint_eq(n1, MAXG);
+    ck_assert_uint_eq(n2, MAXG);
+    for (size_t i = 0; i < n1; i++)
+        ck_assert_msg(memcmp(&with[i], &without[i], sizeof(float)) == 0,
+                      "gradient %zu: %.9g with the narrow queue, %.9g without", i,
+                      (double)with[i], (double)without[i]);
+    /* and not all zero: the step computed something */
+    double norm = 0;
+    for (size_t i = 0; i < n1; i++)
+        norm += fabs((double)with[i]);
+    ck_assert_double_gt(norm, 1e-3);
+}
+END_TEST
+
 START_TEST(tuning_cache)
 {
     char *dir = tu_tmpdir("tune");
@@ -1078,7 +1214,7 @@ int main(int argc, char **argv)
                 error_names, error_buffer_freed_at_thread_exit}},
         {"tensors", 0, {tensor_round_trips, tensor_views, pool_does_not_grow, queue_stats_count_calls,
                      row_group_within_item_limits, local_1d_spreads_small_grids,
-                     restrict_kernels_refuse_aliasing}},
+                     restrict_kernels_refuse_aliasing, narrow_same_bits}},
     };
     return tu_run(TU_SUITE("core", cases));
 }

@@ -158,10 +158,25 @@ SC_API const char *sc_host_blas_better_core(void);
  * set sc_host_blas_better_core() names, if any, and OPENBLAS_THREAD_TIMEOUT
  * to 4 when unset, so OpenBLAS's threads sleep as soon as a GEMM ends
  * instead of spinning ~0.1 s on the cores the device's other kernels need
- * (on a 2-core CPU device, 15-25 % more training images per second).
- * Values already in the environment are kept. Returns when there is
+ * (on a 2-core CPU device, 15-25 % more training images per second), and
+ * what PoCL reads: POCL_DEVICES to "pthread basic" when unset, so that a
+ * context on the threaded CPU device can run small commands on the basic
+ * one (sc_device_narrow_index). Values already in the environment are kept. Returns when there is
  * nothing to set or the exec failed (the program then runs on as it is). */
 SC_API void sc_host_blas_fit(char **argv);
+
+/* Whether a context on dev runs its small commands on a second device, and
+ * its name (size bytes at most) and *items: PoCL's basic device beside its
+ * threaded one on the same CPU (present when POCL_DEVICES names both, as
+ * the spurcl program sets it; sc_device_list does not list it then),
+ * unless SPURCL_NARROW=0. A kernel with up to *items work-items
+ * (SPURCL_NARROW=N sets it) that finds the threaded device idle runs there,
+ * in the calling thread: PoCL's threaded device takes 30-60 us to wake its
+ * workers for a command and the caller after it, the basic one under 1 us.
+ * A kernel that took over 100 us there twice stays on the threaded device
+ * from then on at that size or more. The results are the same bits either
+ * way (the same compiled kernels and work-group sizes). */
+SC_API bool sc_device_narrow(const sc_device_info *dev, char *name, size_t size, size_t *items);
 
 /* Waits until every command queued on the context has finished. */
 SC_API sc_status sc_context_finish(sc_context *ctx);
@@ -178,6 +193,7 @@ typedef struct sc_queue_stats {
     uint64_t gemms;
     uint64_t transfers;
     uint64_t host_waits;
+    uint64_t narrow;   /* of the kernels, those run on the narrow device */
 } sc_queue_stats;
 
 SC_API void sc_context_queue_stats(const sc_context *ctx, sc_queue_stats *out);

@@ -101,6 +101,12 @@ static int run(const sc_cli_global *g, sc_cli_args *a, sc_cli_session *s)
                d->opencl_c_version, d->fp64 ? "yes" : "no");
     }
     printf("\n* selected by '%s'\n", selector);
+    size_t items;
+    char narrow[256];
+    if (sc_device_narrow(&list[sel], narrow, sizeof narrow, &items))
+        printf("small kernels (up to %zu work-items, the device idle): on %s, in the calling "
+               "thread (SPURCL_NARROW)\n",
+               items, narrow);
     const char *forced = getenv("OPENBLAS_CORETYPE"), *spin = getenv("OPENBLAS_THREAD_TIMEOUT");
     printf("host BLAS (GEMM on CPU devices): OpenBLAS, %s kernels", sc_host_blas_core());
     if (forced)
@@ -124,12 +130,18 @@ static const sc_cli_spec spec = {
     "Columns: index P:D, platform, device, type, compute units, max clock (MHz),\n"
     "global memory, max work-group size, OpenCL C version, fp64 support.\n"
     "Then the kernel set of the host BLAS (OpenBLAS) that CPU devices use for\n"
-    "GEMM. Before anything else spurcl sets two variables OpenBLAS reads when\n"
-    "it loads, and restarts itself: OPENBLAS_CORETYPE where OpenBLAS fell back\n"
-    "to pre-AVX kernels on a CPU with AVX (a hypervisor hiding the CPU model),\n"
-    "and OPENBLAS_THREAD_TIMEOUT=4, so that OpenBLAS's threads sleep when a\n"
-    "GEMM ends instead of spinning on the cores the other kernels need.\n"
-    "Values you set are kept.\n"
+    "GEMM. Before anything else spurcl sets variables that OpenBLAS and PoCL\n"
+    "read when they load, and restarts itself: OPENBLAS_CORETYPE where\n"
+    "OpenBLAS fell back to pre-AVX kernels on a CPU with AVX (a hypervisor\n"
+    "hiding the CPU model); OPENBLAS_THREAD_TIMEOUT=4, so that OpenBLAS's\n"
+    "threads sleep when a GEMM ends instead of spinning on the cores the other\n"
+    "kernels need; POCL_DEVICES='pthread basic', so that PoCL lists its\n"
+    "single-threaded basic device beside the threaded one. Values you set are\n"
+    "kept. A context on PoCL's threaded device runs small kernels that find it\n"
+    "idle on the basic device, in the calling thread: the threaded device\n"
+    "takes 30-60 us to wake its workers for a command, the basic one under\n"
+    "1 us (the same results, bit for bit). SPURCL_NARROW=0 turns it off,\n"
+    "=N sets the largest such kernel in work-items (default 32768).\n"
     "Under mpirun, rank 0 prints the table and then one line a rank: its host,\n"
     "node-local rank and the device it selected (a type selector such as auto\n"
     "spreads the ranks of a machine over its devices of that type).\n"

@@ -131,11 +131,29 @@ sc_form sc_form_pick(const sc_context *ctx, sc_form_family fam, sc_form rule,
 /* What ctx runs for fam (sc_context_form's body). */
 sc_status sc_form_describe(const sc_context *ctx, sc_form_family fam, sc_form_info *out);
 
+/* How many kernels sc_launch remembers as too slow for the narrow queue. */
+#define SC_NARROW_SLOW_SLOTS 256
+
 struct sc_context {
     sc_profile *profile;    /* SPURCL_PROFILE=path: per-kernel times, else NULL */
     sc_device_info dev;
     cl_context cl;
     cl_command_queue queue;
+    /* PoCL's "basic" device beside its threaded one, in the same context
+     * (sc_queue_pick): it runs each command in the thread that enqueues it,
+     * where the threaded device's workers take 30-60 us to wake for a
+     * command that takes a few. NULL elsewhere, or with SPURCL_NARROW=0. */
+    cl_command_queue narrow;
+    cl_device_id narrow_dev;
+    size_t narrow_items;   /* the most work-items a command run there has */
+    bool wide_busy;        /* queue has commands no wait has covered yet */
+    bool narrow_busy;      /* likewise for narrow */
+    /* per kernel, the fewest work-items it took too long for on narrow */
+    struct sc_narrow_slow {
+        cl_kernel kernel;
+        size_t items;       /* 0: none yet */
+        size_t strike;      /* the work-items of a first slow run, 0: none */
+    } narrow_slow[SC_NARROW_SLOW_SLOTS];
     sc_pool *pool;
     sc_program_cache *programs;
     size_t wg_size;        /* preferred 1-D work-group size for our kernels */
@@ -216,6 +234,18 @@ sc_status sc_launch_groups(sc_context *ctx, const char *family, const char *defi
 sc_status sc_profile_open(sc_context *ctx, const char *path);
 void sc_profile_add(sc_context *ctx, const char *name, double ns);
 void sc_profile_close(sc_context *ctx);
+
+/* The queue for the next command, over `items` work-items (elements for a
+ * fill or copy; 0 for a transfer or map, which go where the last command
+ * went): ctx->narrow when there is one, the command is small enough and the
+ * device's own queue has nothing unfinished (so no command of it can come
+ * before this one); else ctx->queue, after narrow's commands end. The
+ * queues are in order, so at most one of them holds unfinished work. */
+sc_status sc_queue_pick(sc_context *ctx, size_t items, cl_command_queue *out);
+
+/* After a wait on q that covers everything enqueued on it (clFinish, a
+ * blocking transfer, the events of its last commands). */
+void sc_queue_waited(sc_context *ctx, cl_command_queue q);
 
 /* Rounds n up to a multiple of m. */
 static inline size_t sc_round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }

@@ -84,6 +84,103 @@ static void fill_info(sc_device_info *info, cl_platform_id p, cl_device_id d, in
         info->host_unified_memory = hum == CL_TRUE;
 }
 
+/* Commands of up to this many work-items run on the narrow queue (see
+ * narrow_companion). */
+#define SC_NARROW_ITEMS 32768
+
+/* SPURCL_NARROW: unset, the default limit; 0 (or not a number), off; N,
+ * the limit. False when off. */
+static bool narrow_items_from_env(size_t *items)
+{
+    *items = SC_NARROW_ITEMS;
+    const char *env = getenv("SPURCL_NARROW");
+    if (!env || !*env)
+        return true;
+    char *end;
+    unsigned long long v = strtoull(env, &end, 10);
+    if (*end || v == 0)
+        return false;
+    *items = (size_t)v;
+    return true;
+}
+
+/* PoCL's basic device beside its threaded one on the same CPU: names
+ * "basic-skylake-avx512-AMD EPYC" and "pthread-skylake-avx512-AMD EPYC". */
+static bool companion_name(const char *threaded, const char *name)
+{
+    return strncmp(threaded, "pthread-", 8) == 0 && strncmp(name, "basic-", 6) == 0 &&
+           strcmp(name + 6, threaded + 8) == 0;
+}
+
+static bool companion_of(const sc_device_info *dev, const char *name)
+{
+    return dev->type == SC_DEVICE_CPU &&
+           strcmp(dev->platform_name, "Portable Computing Language") == 0 &&
+           companion_name(dev->name, name);
+}
+
+/* devs[d] is such a basic device and its threaded one is among devs: it
+ * serves that one (narrow_companion) and is not listed itself. Alone
+ * (POCL_DEVICES=basic) it is listed as any device. */
+static bool is_companion(cl_device_id *devs, cl_uint nd, cl_uint d)
+{
+    char name[256], other[256];
+    get_str(devs[d], CL_DEVICE_NAME, name, sizeof name);
+    if (strncmp(name, "basic-", 6) != 0)
+        return false;
+    for (cl_uint i = 0; i < nd; i++) {
+        if (i == d)
+            continue;
+        get_str(devs[i], CL_DEVICE_NAME, other, sizeof other);
+        if (companion_name(other, name))
+            return true;
+    }
+    return false;
+}
+
+/* PoCL's threaded CPU device ("pthread") wakes a worker thread for each
+ * command queued after its workers went idle, and the host thread again
+ * when it ends: 30-60 us on the 2-core EPYC KVM guest for a kernel that
+ * computes for 1-10 us, where PyTorch's spinning threads answer in a few.
+ * PoCL's "basic" device runs a command in the thread that enqueues it (a
+ * kernel enqueued and waited for: 0.8 us against 58 us), on that thread
+ * alone. So a context on the threaded device also takes the basic device
+ * of the same platform when the environment lists it (POCL_DEVICES, which
+ * sc_host_blas_fit sets), and runs there the small commands that find the
+ * threaded device idle (sc_queue_pick): a step's small kernels and small
+ * GEMMs after a wait. Both devices run the same compiled kernels with the
+ * same work-group sizes, so the results are the same bits either way.
+ * Returns the device or NULL; *items the limit. */
+static cl_device_id narrow_companion(const sc_device_info *dev, size_t *items)
+{
+    if (!narrow_items_from_env(items) || dev->type != SC_DEVICE_CPU ||
+        strncmp(dev->name, "pthread-", 8) != 0)
+        return NULL;
+    cl_uint nd = 0;
+    if (clGetDeviceIDs(dev->cl_platform, CL_DEVICE_TYPE_CPU, 0, NULL, &nd) != CL_SUCCESS || nd < 2)
+        return NULL;
+    cl_device_id *all = calloc(nd, sizeof *all), found = NULL;
+    if (!all || clGetDeviceIDs(dev->cl_platform, CL_DEVICE_TYPE_CPU, nd, all, NULL) != CL_SUCCESS)
+        nd = 0;
+    for (cl_uint i = 0; i < nd && !found; i++) {
+        char name[sizeof dev->name];
+        get_str(all[i], CL_DEVICE_NAME, name, sizeof name);
+        if (companion_of(dev, name))
+            found = all[i];
+    }
+    free(all);
+    return found;
+}
+
+bool sc_device_narrow(const sc_device_info *dev, char *name, size_t size, size_t *items)
+{
+    cl_device_id d = narrow_companion(dev, items);
+    if (!d)
+        return false;
+    get_str(d, CL_DEVICE_NAME, name, size);
+    return true;
+}
+
 sc_status sc_device_list(sc_device_info **out, size_t *count)
 {
     *out = NULL;
@@ -119,7 +216,10 @@ sc_status sc_device_list(sc_device_info **out, size_t *count)
             free(devs);
             continue;
         }
+        int kept = 0;
         for (cl_uint d = 0; d < nd; d++) {
+            if (is_companion(devs, nd, d))
+                continue;
             if (n == cap) {
                 sc_device_info *grown = realloc(list, 2 * cap * sizeof *list);
                 if (!grown) {
@@ -131,7 +231,7 @@ sc_status sc_device_list(sc_device_info **out, size_t *count)
                 list = grown;
                 cap *= 2;
             }
-            fill_info(&list[n++], plats[p], devs[d], (int)p, (int)d);
+            fill_info(&list[n++], plats[p], devs[d], (int)p, kept++);
         }
         free(devs);
     }
@@ -315,7 +415,8 @@ sc_status sc_context_create(const char *selector, sc_context **out)
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM,
                                      (cl_context_properties)ctx->dev.cl_platform, 0};
     cl_int err;
-    ctx->cl = clCreateContext(props, 1, &dev, NULL, NULL, &err);
+    cl_device_id devs[2] = {dev, narrow_companion(&ctx->dev, &ctx->narrow_items)};
+    ctx->cl = clCreateContext(props, devs[1] ? 2 : 1, devs, NULL, NULL, &err);
     if (err != CL_SUCCESS) {
         st = sc_error_wrap(sc_cl_error(err, "clCreateContext", __FILE__, __LINE__),
                            "opening device %d:%d (%s)", ctx->dev.platform_index,
@@ -324,8 +425,12 @@ sc_status sc_context_create(const char *selector, sc_context **out)
         return st;
     }
     const char *prof = getenv("SPURCL_PROFILE");
-    ctx->queue = clCreateCommandQueue(ctx->cl, dev,
-                                      prof && *prof ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
+    cl_command_queue_properties qprops = prof && *prof ? CL_QUEUE_PROFILING_ENABLE : 0;
+    ctx->queue = clCreateCommandQueue(ctx->cl, dev, qprops, &err);
+    if (err == CL_SUCCESS && devs[1]) {
+        ctx->narrow_dev = devs[1];
+        ctx->narrow = clCreateCommandQueue(ctx->cl, devs[1], qprops, &err);
+    }
     if (err != CL_SUCCESS) {
         st = sc_cl_error(err, "clCreateCommandQueue", __FILE__, __LINE__);
         sc_context_free(ctx);
@@ -385,12 +490,16 @@ void sc_context_free(sc_context *ctx)
         return;
     if (ctx->queue)
         clFinish(ctx->queue);
+    if (ctx->narrow)
+        clFinish(ctx->narrow);
     sc_profile_close(ctx);
     sc_program_cache_free(ctx->programs);
     sc_pool_free(ctx->pool);
     sc_tune_state_free(ctx->tune);
     if (ctx->queue)
         clReleaseCommandQueue(ctx->queue);
+    if (ctx->narrow)
+        clReleaseCommandQueue(ctx->narrow);
     if (ctx->cl)
         clReleaseContext(ctx->cl);
     free(ctx);
@@ -401,7 +510,11 @@ const sc_device_info *sc_context_device(const sc_context *ctx) { return &ctx->de
 sc_status sc_context_finish(sc_context *ctx)
 {
     ctx->qstats.host_waits++;
-    SC_CL_CHECK(clFinish(ctx->queue));
+    if (ctx->narrow_busy)
+        SC_CL_CHECK(clFinish(ctx->narrow));
+    if (ctx->wide_busy)
+        SC_CL_CHECK(clFinish(ctx->queue));
+    ctx->narrow_busy = ctx->wide_busy = false;
     return SC_OK;
 }
 

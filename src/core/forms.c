@@ -411,17 +411,22 @@ enum { TUNE_ROUNDS = 5, TUNE_MAX_REPEATS = 64 };
 static double time_runs(sc_context *ctx, const sc_tune_workload *work, sc_tensor *const *t,
                         int repeats)
 {
-    if (clFinish(ctx->queue) != CL_SUCCESS)
+    if (sc_context_finish(ctx) != SC_OK) {
+        sc_error_clear();
         return NAN;
+    }
     double t0 = sc_time_now();
     for (int r = 0; r < repeats; r++)
         if (work->run(ctx, t) != SC_OK) {
             sc_error_clear();
-            clFinish(ctx->queue);
+            sc_context_finish(ctx);
+            sc_error_clear();
             return NAN;
         }
-    if (clFinish(ctx->queue) != CL_SUCCESS)
+    if (sc_context_finish(ctx) != SC_OK) {
+        sc_error_clear();
         return NAN;
+    }
     return (sc_time_now() - t0) / repeats;
 }
 

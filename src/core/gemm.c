@@ -100,7 +100,12 @@ void sc_host_blas_fit(char **argv)
     const char *spin = getenv("OPENBLAS_THREAD_TIMEOUT");
     if ((!spin || !*spin) && setenv("OPENBLAS_THREAD_TIMEOUT", SC_BLAS_THREAD_TIMEOUT, 1) == 0)
         again = true;
-    /* the new process finds both set and goes on */
+    /* PoCL lists only its threaded CPU device unless told; its basic
+     * device beside it takes the small commands (sc_queue_pick) */
+    const char *pocl = getenv("POCL_DEVICES");
+    if ((!pocl || !*pocl) && setenv("POCL_DEVICES", "pthread basic", 1) == 0)
+        again = true;
+    /* the new process finds them set and goes on */
     if (again)
         execv("/proc/self/exe", argv);
     /* exec failed: the environment keeps the values, which does no harm */
@@ -159,9 +164,10 @@ typedef struct host_map {
     void *ptr[3];
     cl_event ev[3];
     int n;
+    cl_command_queue q; /* the maps' and unmaps' */
 } host_map;
 
-static sc_status map_one(sc_context *ctx, host_map *hm, cl_mem mem, void **out)
+static sc_status map_one(host_map *hm, cl_mem mem, void **out)
 {
     for (int i = 0; i < hm->n; i++)
         if (hm->mem[i] == mem) {
@@ -171,7 +177,7 @@ static sc_status map_one(sc_context *ctx, host_map *hm, cl_mem mem, void **out)
     size_t size = 0;
     SC_CL_CHECK(clGetMemObjectInfo(mem, CL_MEM_SIZE, sizeof size, &size, NULL));
     cl_int err;
-    void *p = clEnqueueMapBuffer(ctx->queue, mem, CL_FALSE, CL_MAP_READ | CL_MAP_WRITE, 0, size,
+    void *p = clEnqueueMapBuffer(hm->q, mem, CL_FALSE, CL_MAP_READ | CL_MAP_WRITE, 0, size,
                                  0, NULL, &hm->ev[hm->n], &err);
     if (err != CL_SUCCESS)
         return sc_cl_error(err, "clEnqueueMapBuffer", __FILE__, __LINE__);
@@ -186,14 +192,16 @@ static sc_status map_one(sc_context *ctx, host_map *hm, cl_mem mem, void **out)
 static sc_status map_all(sc_context *ctx, host_map *hm, const sc_gemm_args *g, void **a,
                          void **b, void **c)
 {
-    sc_status st = map_one(ctx, hm, g->a, a);
+    sc_status st = map_one(hm, g->a, a);
     if (st == SC_OK)
-        st = map_one(ctx, hm, g->b, b);
+        st = map_one(hm, g->b, b);
     if (st == SC_OK)
-        st = map_one(ctx, hm, g->c, c);
+        st = map_one(hm, g->c, c);
     if (hm->n) {
         ctx->qstats.host_waits++;
         cl_int err = clWaitForEvents((cl_uint)hm->n, hm->ev);
+        if (err == CL_SUCCESS) /* in order: the maps came after all the rest */
+            sc_queue_waited(ctx, hm->q);
         if (err != CL_SUCCESS && st == SC_OK)
             st = sc_cl_error(err, "clWaitForEvents (host GEMM maps)", __FILE__, __LINE__);
     }
@@ -202,11 +210,11 @@ static sc_status map_all(sc_context *ctx, host_map *hm, const sc_gemm_args *g, v
     return st;
 }
 
-static sc_status unmap_all(sc_context *ctx, host_map *hm)
+static sc_status unmap_all(host_map *hm)
 {
     sc_status st = SC_OK;
     for (int i = 0; i < hm->n; i++) {
-        cl_int err = clEnqueueUnmapMemObject(ctx->queue, hm->mem[i], hm->ptr[i], 0, NULL, NULL);
+        cl_int err = clEnqueueUnmapMemObject(hm->q, hm->mem[i], hm->ptr[i], 0, NULL, NULL);
         if (err != CL_SUCCESS && st == SC_OK)
             st = sc_cl_error(err, "clEnqueueUnmapMemObject", __FILE__, __LINE__);
     }
@@ -330,18 +338,24 @@ static sc_status gemm_host_queued(sc_context *ctx, const sc_gemm_args *g)
     if (!h)
         return sc_error_set(SC_ERR_OUT_OF_MEMORY, "out of host memory (host GEMM)");
     *h = host_call_of(ctx, g, mem, &n);
+    cl_command_queue q;
+    sc_status st = sc_queue_pick(ctx, g->m * g->n * g->batch, &q);
+    if (st != SC_OK) {
+        free(h);
+        return st;
+    }
     cl_int err = CL_SUCCESS;
     for (int i = 0; i < n && err == CL_SUCCESS; i++) {
         host_capture c = {.ptr = (float *)mem[i], .call = h, .slot = i};
         const void *loc = &c.ptr;
-        err = clEnqueueNativeKernel(ctx->queue, host_capture_run, &c, sizeof c, 1, &mem[i], &loc,
-                                    0, NULL, NULL);
+        err = clEnqueueNativeKernel(q, host_capture_run, &c, sizeof c, 1, &mem[i], &loc, 0, NULL,
+                                    NULL);
     }
     if (err == CL_SUCCESS)
-        err = clEnqueueNativeKernel(ctx->queue, host_call_native, &h, sizeof h, 0, NULL, NULL, 0,
-                                    NULL, NULL);
+        err = clEnqueueNativeKernel(q, host_call_native, &h, sizeof h, 0, NULL, NULL, 0, NULL,
+                                    NULL);
     if (err != CL_SUCCESS) {
-        clFinish(ctx->queue); /* a capture already queued writes into h */
+        clFinish(q); /* a capture already queued writes into h */
         free(h);
         return sc_cl_error(err, "clEnqueueNativeKernel (host GEMM)", __FILE__, __LINE__);
     }
@@ -358,6 +372,15 @@ static sc_status gemm_host(sc_context *ctx, const sc_gemm_args *g)
         return gemm_host_queued(ctx, g);
     host_map hm = {0};
     void *a = NULL, *b = NULL, *c = NULL;
+    /* The maps wait for everything before them. Done on the device's queue
+     * they would leave the unmaps there, unfinished, and the small kernels
+     * after the product could not take the narrow queue; so wait for that
+     * queue first (the same wait) and map on the narrow one. */
+    if (ctx->narrow && ctx->wide_busy) {
+        SC_CL_CHECK(clFinish(ctx->queue));
+        sc_queue_waited(ctx, ctx->queue);
+    }
+    SC_TRY(sc_queue_pick(ctx, 0, &hm.q));
     sc_status st = map_all(ctx, &hm, g, &a, &b, &c);
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -377,7 +400,7 @@ static sc_status gemm_host(sc_context *ctx, const sc_gemm_args *g)
         sc_profile_add(ctx, name,
                        1e9 * (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec));
     }
-    sc_status st2 = unmap_all(ctx, &hm);
+    sc_status st2 = unmap_all(&hm);
     return st != SC_OK ? st : st2;
 }
 
@@ -399,21 +422,24 @@ static sc_status gemm_clblast(sc_context *ctx, const sc_gemm_args *g)
     /* Profiled runs time CLBlast's whole call (it may enqueue padding and
      * transposes besides the GEMM) between two queue drains, per shape. */
     struct timespec t0, t1;
+    cl_command_queue q;
+    SC_TRY(sc_queue_pick(ctx, SIZE_MAX, &q)); /* the device's own queue */
     if (ctx->profile) {
-        clFinish(ctx->queue);
+        clFinish(q);
         clock_gettime(CLOCK_MONOTONIC, &t0);
     }
     if (g->batch == 1)
         st = CLBlastSgemm(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k, g->alpha, g->a,
                           g->a_off, g->lda, g->b, g->b_off, g->ldb, g->beta, g->c, g->c_off,
-                          g->ldc, &ctx->queue, NULL);
+                          g->ldc, &q, NULL);
     else
         st = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, ta, tb, g->m, g->n, g->k,
                                         g->alpha, g->a, g->a_off, g->lda, g->a_stride, g->b,
                                         g->b_off, g->ldb, g->b_stride, g->beta, g->c, g->c_off,
-                                        g->ldc, g->c_stride, g->batch, &ctx->queue, NULL);
+                                        g->ldc, g->c_stride, g->batch, &q, NULL);
     if (ctx->profile && st == CLBlastSuccess) {
-        clFinish(ctx->queue);
+        clFinish(q);
+        sc_queue_waited(ctx, q);
         clock_gettime(CLOCK_MONOTONIC, &t1);
         char name[96];
         snprintf(name, sizeof name, "gemm.clblast %zux%zux%zu%s%s b%zu", g->m, g->n, g->k,

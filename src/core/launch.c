@@ -1,5 +1,8 @@
 /* OpenCL status codes as library errors, and kernel launches. */
 #include "core/core.h"
+#include "spurcl/sys.h"
+
+#include <stdint.h>
 
 sc_status sc_cl_error(cl_int code, const char *expr, const char *file, int line)
 {
@@ -89,6 +92,52 @@ void sc_row_group(const sc_context *ctx, size_t cols, size_t local[3])
     local[2] = 1;
 }
 
+sc_status sc_queue_pick(sc_context *ctx, size_t items, cl_command_queue *out)
+{
+    if (ctx->narrow && !ctx->wide_busy && items <= ctx->narrow_items) {
+        ctx->narrow_busy = true;
+        *out = ctx->narrow;
+        return SC_OK;
+    }
+    if (ctx->narrow_busy) {
+        /* the device's queue cannot wait for the other one's commands
+         * (PoCL 3.1 deadlocked on events across its two CPU devices); the
+         * basic device has run them already, so this returns at once */
+        ctx->narrow_busy = false;
+        SC_CL_CHECK(clFinish(ctx->narrow));
+    }
+    ctx->wide_busy = true;
+    *out = ctx->queue;
+    return SC_OK;
+}
+
+void sc_queue_waited(sc_context *ctx, cl_command_queue q)
+{
+    if (q == ctx->queue)
+        ctx->wide_busy = false;
+    else if (q && q == ctx->narrow)
+        ctx->narrow_busy = false;
+}
+
+/* A kernel that runs this long on the narrow queue (one thread) would be
+ * done sooner by the device's threads, waking them included (~50 us on
+ * the 2-core EPYC): the same kernel over as many work-items or more then
+ * stays on the device's queue. The work-items alone do not say it: a
+ * batch-norm reduction over 32 channels has 8,192 and loops over 100,352
+ * values each. */
+#define SC_NARROW_SLOW_SECONDS 100e-6
+
+static struct sc_narrow_slow *slow_slot(sc_context *ctx, cl_kernel kernel)
+{
+    size_t h = ((size_t)(uintptr_t)kernel >> 4) % SC_NARROW_SLOW_SLOTS;
+    for (size_t i = 0; i < SC_NARROW_SLOW_SLOTS; i++) {
+        struct sc_narrow_slow *e = &ctx->narrow_slow[(h + i) % SC_NARROW_SLOW_SLOTS];
+        if (e->kernel == kernel || !e->kernel)
+            return e;
+    }
+    return NULL; /* full: the kernel is not remembered */
+}
+
 sc_status sc_launch(sc_context *ctx, cl_kernel kernel, const char *name, int dims,
                     const size_t *global, const size_t *local, size_t nargs, const sc_karg *args)
 {
@@ -98,20 +147,43 @@ sc_status sc_launch(sc_context *ctx, cl_kernel kernel, const char *name, int dim
             return sc_error_set(SC_ERR_OPENCL, "setting argument %zu of kernel %s: %s", i, name,
                                 sc_cl_error_name(err));
     }
-    size_t g[3];
+    size_t g[3], items = 1;
     for (int d = 0; d < dims; d++) {
         if (global[d] == 0)
             return SC_OK; /* empty range: nothing to do */
         g[d] = local ? sc_round_up(global[d], local[d]) : global[d];
+        items *= g[d];
     }
+    struct sc_narrow_slow *slow = ctx->narrow ? slow_slot(ctx, kernel) : NULL;
+    cl_command_queue q;
+    SC_TRY(sc_queue_pick(ctx, slow && slow->items && items >= slow->items ? SIZE_MAX : items,
+                         &q));
+    double t0 = q == ctx->narrow ? sc_time_now() : 0.0;
     cl_event ev = NULL;
     ctx->qstats.kernels++;
-    cl_int err = clEnqueueNDRangeKernel(ctx->queue, kernel, (cl_uint)dims, NULL, g, local, 0,
-                                        NULL, ctx->profile ? &ev : NULL);
+    cl_int err = clEnqueueNDRangeKernel(q, kernel, (cl_uint)dims, NULL, g, local, 0, NULL,
+                                        ctx->profile ? &ev : NULL);
     if (err != CL_SUCCESS)
         return sc_error_set(SC_ERR_OPENCL, "enqueueing kernel %s: %s", name,
                             sc_cl_error_name(err));
+    if (q == ctx->narrow)
+        ctx->qstats.narrow++;
+    if (q == ctx->narrow && slow) {
+        /* the basic device has run it by now (a finish of nothing left) */
+        SC_CL_CHECK(clFinish(q));
+        sc_queue_waited(ctx, q);
+        if (sc_time_now() - t0 > SC_NARROW_SLOW_SECONDS) {
+            /* twice: the first run of a kernel on the basic device
+             * includes compiling it for the work-group size */
+            slow->kernel = kernel;
+            if (slow->strike && items >= slow->strike && (!slow->items || items < slow->items))
+                slow->items = items;
+            else if (!slow->strike || items < slow->strike)
+                slow->strike = items;
+        }
+    }
     if (ev) {
+        sc_queue_waited(ctx, q); /* the wait below covers the queue */
         cl_ulong t0 = 0, t1 = 0;
         if (clWaitForEvents(1, &ev) == CL_SUCCESS &&
             clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) ==

@@ -246,8 +246,8 @@ sc_status sc_program_build_source(sc_context *ctx, const char *label, const char
     if (err != CL_SUCCESS)
         return sc_error_wrap(sc_cl_error(err, "clCreateProgramWithSource", __FILE__, __LINE__),
                              "program '%s'", label);
-    cl_device_id dev = ctx->dev.cl_device;
-    err = clBuildProgram(prog, 1, &dev, options, NULL, NULL);
+    cl_device_id dev = ctx->dev.cl_device, devs[2] = {dev, ctx->narrow_dev};
+    err = clBuildProgram(prog, ctx->narrow_dev ? 2 : 1, devs, options, NULL, NULL);
     if (err != CL_SUCCESS) {
         size_t log_size = 0;
         clGetProgramBuildInfo(prog, dev, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_size);

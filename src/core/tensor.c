@@ -209,8 +209,11 @@ sc_status sc_tensor_upload(sc_tensor *t, const void *data)
         return SC_OK;
     t->ctx->qstats.transfers++;
     t->ctx->qstats.host_waits++;
-    SC_CL_CHECK(clEnqueueWriteBuffer(t->ctx->queue, t->buf->mem, CL_TRUE, byte_offset(t),
-                                     nbytes(t), data, 0, NULL, NULL));
+    cl_command_queue q;
+    SC_TRY(sc_queue_pick(t->ctx, 0, &q));
+    SC_CL_CHECK(clEnqueueWriteBuffer(q, t->buf->mem, CL_TRUE, byte_offset(t), nbytes(t), data, 0,
+                                     NULL, NULL));
+    sc_queue_waited(t->ctx, q);
     return SC_OK;
 }
 
@@ -219,8 +222,10 @@ sc_status sc_tensor_upload_async(sc_tensor *t, const void *data)
     if (!nbytes(t))
         return SC_OK;
     t->ctx->qstats.transfers++;
-    SC_CL_CHECK(clEnqueueWriteBuffer(t->ctx->queue, t->buf->mem, CL_FALSE, byte_offset(t),
-                                     nbytes(t), data, 0, NULL, NULL));
+    cl_command_queue q;
+    SC_TRY(sc_queue_pick(t->ctx, 0, &q));
+    SC_CL_CHECK(clEnqueueWriteBuffer(q, t->buf->mem, CL_FALSE, byte_offset(t), nbytes(t), data,
+                                     0, NULL, NULL));
     return SC_OK;
 }
 
@@ -230,8 +235,11 @@ sc_status sc_tensor_download(const sc_tensor *t, void *data)
         return SC_OK;
     t->ctx->qstats.transfers++;
     t->ctx->qstats.host_waits++;
-    SC_CL_CHECK(clEnqueueReadBuffer(t->ctx->queue, t->buf->mem, CL_TRUE, byte_offset(t),
-                                    nbytes(t), data, 0, NULL, NULL));
+    cl_command_queue q;
+    SC_TRY(sc_queue_pick(t->ctx, 0, &q));
+    SC_CL_CHECK(clEnqueueReadBuffer(q, t->buf->mem, CL_TRUE, byte_offset(t), nbytes(t), data, 0,
+                                    NULL, NULL));
+    sc_queue_waited(t->ctx, q);
     return SC_OK;
 }
 
@@ -246,9 +254,10 @@ sc_status sc_tensor_copy(sc_tensor *dst, const sc_tensor *src)
     if (!nbytes(src) || (dst->buf == src->buf && dst->offset == src->offset))
         return SC_OK;
     dst->ctx->qstats.transfers++;
-    SC_CL_CHECK(clEnqueueCopyBuffer(dst->ctx->queue, src->buf->mem, dst->buf->mem,
-                                    byte_offset(src), byte_offset(dst), nbytes(src), 0, NULL,
-                                    NULL));
+    cl_command_queue q;
+    SC_TRY(sc_queue_pick(dst->ctx, (size_t)src->numel, &q));
+    SC_CL_CHECK(clEnqueueCopyBuffer(q, src->buf->mem, dst->buf->mem, byte_offset(src),
+                                    byte_offset(dst), nbytes(src), 0, NULL, NULL));
     return SC_OK;
 }
 
@@ -271,14 +280,16 @@ sc_status sc_tensor_fill(sc_tensor *t, double value)
         return fill_f32(t, (float)value);
     if (t->dtype != SC_F32)
         t->ctx->qstats.transfers++;
+    cl_command_queue q;
+    SC_TRY(sc_queue_pick(t->ctx, (size_t)t->numel, &q));
     if (t->dtype == SC_I32) {
         cl_int v = (cl_int)value;
-        SC_CL_CHECK(clEnqueueFillBuffer(t->ctx->queue, t->buf->mem, &v, sizeof v, byte_offset(t),
-                                        nbytes(t), 0, NULL, NULL));
+        SC_CL_CHECK(clEnqueueFillBuffer(q, t->buf->mem, &v, sizeof v, byte_offset(t), nbytes(t), 0,
+                                        NULL, NULL));
     } else {
         cl_uchar v = (cl_uchar)value;
-        SC_CL_CHECK(clEnqueueFillBuffer(t->ctx->queue, t->buf->mem, &v, sizeof v, byte_offset(t),
-                                        nbytes(t), 0, NULL, NULL));
+        SC_CL_CHECK(clEnqueueFillBuffer(q, t->buf->mem, &v, sizeof v, byte_offset(t), nbytes(t),
+                                        0, NULL, NULL));
     }
     return SC_OK;
 }
