@@ -28,6 +28,25 @@ cp "$tmp/out" "$tmp/devices"
 # vendors only (a GPU machine), the per-type checks below stand in for it.
 if ls "${OCL_ICD_VENDORS:-/etc/OpenCL/vendors}" 2>/dev/null | grep -q pocl; then
     grep_in "devices lists the PoCL CPU" out "Portable Computing Language"
+    # spurcl sets POCL_DEVICES="pthread basic" when unset: the threaded
+    # device is listed, the basic one is named as where its small kernels
+    # run, and not listed itself
+    check "devices without POCL_DEVICES" 0 env -u POCL_DEVICES "$exe" devices
+    grep_in "devices: small kernels on PoCL's basic device" out \
+        "^small kernels (up to 32768 work-items, the device idle): on basic-"
+    if grep -q '^[* ] [0-9]*:[0-9]* .* basic-' "$tmp/out"; then
+        echo "FAIL devices lists the basic device beside the threaded one"; fails=$((fails+1))
+    else
+        echo "ok   devices does not list the basic device"; passes=$((passes+1))
+    fi
+    check "devices with SPURCL_NARROW=0" 0 env -u POCL_DEVICES SPURCL_NARROW=0 "$exe" devices
+    if grep -q '^small kernels' "$tmp/out"; then
+        echo "FAIL SPURCL_NARROW=0 still names a narrow device"; fails=$((fails+1))
+    else
+        echo "ok   SPURCL_NARROW=0 turns the narrow device off"; passes=$((passes+1))
+    fi
+    check "devices --forms: a bad SPURCL_NARROW" 1 env SPURCL_NARROW=lots "$exe" devices --forms
+    grep_in "SPURCL_NARROW named" err "SPURCL_NARROW 'lots': expected 0 (off) or the most work-items"
 fi
 grep_in "devices marks the selection" out '^\* [0-9][0-9]*:[0-9]'
 grep_in "devices shows fp64 column" out "fp64"

@@ -3,7 +3,9 @@
 #include "spurcl/dist.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,8 +90,8 @@ static void fill_info(sc_device_info *info, cl_platform_id p, cl_device_id d, in
  * narrow_companion). */
 #define SC_NARROW_ITEMS 32768
 
-/* SPURCL_NARROW: unset, the default limit; 0 (or not a number), off; N,
- * the limit. False when off. */
+/* SPURCL_NARROW: unset, the default limit; 0, off; N, the limit. False
+ * when off or not a count (narrow_env_check names the variable). */
 static bool narrow_items_from_env(size_t *items)
 {
     *items = SC_NARROW_ITEMS;
@@ -97,11 +99,26 @@ static bool narrow_items_from_env(size_t *items)
     if (!env || !*env)
         return true;
     char *end;
+    errno = 0;
     unsigned long long v = strtoull(env, &end, 10);
-    if (*end || v == 0)
+    if (*end || v == 0 || errno || env[0] == '-' || v > SIZE_MAX)
         return false;
     *items = (size_t)v;
     return true;
+}
+
+/* SC_OK when SPURCL_NARROW is unset, 0 or a count; else an error naming it,
+ * as the form variables' are (a context does not open on it). */
+static sc_status narrow_env_check(void)
+{
+    const char *env = getenv("SPURCL_NARROW");
+    size_t items;
+    if (!env || !*env || strcmp(env, "0") == 0 || narrow_items_from_env(&items))
+        return SC_OK;
+    return sc_error_set(SC_ERR_INVALID_ARG,
+                        "SPURCL_NARROW '%s': expected 0 (off) or the most work-items of a "
+                        "kernel run on PoCL's basic device (default %d)",
+                        env, SC_NARROW_ITEMS);
 }
 
 /* PoCL's basic device beside its threaded one on the same CPU: names
@@ -396,6 +413,7 @@ sc_status sc_context_create(const char *selector, sc_context **out)
     size_t count = 0, idx = 0;
     sc_kernel_forms forms;
     SC_TRY(sc_forms_from_env(&forms));
+    SC_TRY(narrow_env_check());
     SC_TRY(sc_device_list(&list, &count));
     sc_status st = sc_device_select(list, count, selector, &idx);
     if (st != SC_OK) {
