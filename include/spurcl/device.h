@@ -160,9 +160,10 @@ SC_API const char *sc_host_blas_better_core(void);
  * instead of spinning ~0.1 s on the cores the device's other kernels need
  * (on a 2-core CPU device, 15-25 % more training images per second), and
  * what PoCL reads: POCL_DEVICES to "pthread basic" when unset, so that a
- * context on the threaded CPU device can run small commands on the basic
- * one (sc_device_narrow_index). Values already in the environment are kept. Returns when there is
- * nothing to set or the exec failed (the program then runs on as it is). */
+ * context on the threaded CPU device can run small kernels on the basic
+ * one (sc_device_narrow). Values already in the environment are kept.
+ * Returns when there is nothing to set or the exec failed (the program
+ * then runs on as it is). */
 SC_API void sc_host_blas_fit(char **argv);
 
 /* Whether a context on dev runs its small commands on a second device, and

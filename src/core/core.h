@@ -236,11 +236,12 @@ void sc_profile_add(sc_context *ctx, const char *name, double ns);
 void sc_profile_close(sc_context *ctx);
 
 /* The queue for the next command, over `items` work-items (elements for a
- * fill or copy; 0 for a transfer or map, which go where the last command
- * went): ctx->narrow when there is one, the command is small enough and the
- * device's own queue has nothing unfinished (so no command of it can come
- * before this one); else ctx->queue, after narrow's commands end. The
- * queues are in order, so at most one of them holds unfinished work. */
+ * fill or copy, 0 for a read, write or map): ctx->narrow when there is one,
+ * the command is small enough and the device's own queue has nothing
+ * unfinished (so no command of it can come before this one); else
+ * ctx->queue, after narrow's commands end. The queues are in order, so at
+ * most one of them holds unfinished work: together they keep the order of
+ * one in-order queue. Every command of the context goes through here. */
 sc_status sc_queue_pick(sc_context *ctx, size_t items, cl_command_queue *out);
 
 /* After a wait on q that covers everything enqueued on it (clFinish, a

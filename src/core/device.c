@@ -528,10 +528,10 @@ const sc_device_info *sc_context_device(const sc_context *ctx) { return &ctx->de
 sc_status sc_context_finish(sc_context *ctx)
 {
     ctx->qstats.host_waits++;
-    if (ctx->narrow_busy)
+    /* both, whatever the flags say: a finish of an empty queue is free */
+    if (ctx->narrow)
         SC_CL_CHECK(clFinish(ctx->narrow));
-    if (ctx->wide_busy)
-        SC_CL_CHECK(clFinish(ctx->queue));
+    SC_CL_CHECK(clFinish(ctx->queue));
     ctx->narrow_busy = ctx->wide_busy = false;
     return SC_OK;
 }
