@@ -172,7 +172,7 @@ SC_API void sc_host_blas_fit(char **argv);
  * the spurcl program sets it; sc_device_list does not list it then),
  * unless SPURCL_NARROW=0. A kernel with up to *items work-items
  * (SPURCL_NARROW=N sets it) that finds the threaded device idle runs there,
- * in the calling thread: PoCL's threaded device takes 30-60 us to wake its
+ * in the calling thread: PoCL's threaded device takes 34-67 us to wake its
  * workers for a command and the caller after it, the basic one under 1 us.
  * A kernel that took over 100 us there twice stays on the threaded device
  * from then on at that size or more. The results are the same bits either

@@ -139,7 +139,7 @@ static const sc_cli_spec spec = {
     "single-threaded basic device beside the threaded one. Values you set are\n"
     "kept. A context on PoCL's threaded device runs small kernels that find it\n"
     "idle on the basic device, in the calling thread: the threaded device\n"
-    "takes 30-60 us to wake its workers for a command, the basic one under\n"
+    "takes 34-67 us to wake its workers for a command, the basic one under\n"
     "1 us (the same results, bit for bit). SPURCL_NARROW=0 turns it off,\n"
     "=N sets the largest such kernel in work-items (default 32768).\n"
     "Under mpirun, rank 0 prints the table and then one line a rank: its host,\n"

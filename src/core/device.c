@@ -157,10 +157,10 @@ static bool is_companion(cl_device_id *devs, cl_uint nd, cl_uint d)
 
 /* PoCL's threaded CPU device ("pthread") wakes a worker thread for each
  * command queued after its workers went idle, and the host thread again
- * when it ends: 30-60 us on the 2-core EPYC KVM guest for a kernel that
+ * when it ends: 34-67 us on the 2-core EPYC KVM guest for a kernel that
  * computes for 1-10 us, where PyTorch's spinning threads answer in a few.
  * PoCL's "basic" device runs a command in the thread that enqueues it (a
- * kernel enqueued and waited for: 0.8 us against 58 us), on that thread
+ * kernel enqueued and waited for: 0.85 us against 34 us), on that thread
  * alone. So a context on the threaded device also takes the basic device
  * of the same platform when the environment lists it (POCL_DEVICES, which
  * sc_host_blas_fit sets), and runs there the small commands that find the

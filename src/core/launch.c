@@ -176,9 +176,9 @@ sc_status sc_launch(sc_context *ctx, cl_kernel kernel, const char *name, int dim
             /* twice: the first run of a kernel on the basic device
              * includes compiling it for the work-group size */
             slow->kernel = kernel;
-            if (slow->strike && items >= slow->strike && (!slow->items || items < slow->items))
-                slow->items = items;
-            else if (!slow->strike || items < slow->strike)
+            if (slow->strike && items >= slow->strike)
+                slow->items = items; /* smaller than any set: larger ones stay wide */
+            else
                 slow->strike = items;
         }
     }
