@@ -156,6 +156,53 @@ SC_ROW_KERNEL void sc_norm_backward(__global float *gx, uint gxo, __global const
     SC_ROW_END
 }
 
+/* The backward of that rule, R = rstd_c * (u - mean_c(u) - xh * mean_c(u * xh))
+ * (sc_norm_backward without w, u its gy), with respect to each of its
+ * inputs, given gr = dL/dR (src/nn/ops_norm.c's norm_rule node; the ULE
+ * teacher's double backward runs it once per norm instead of the backward
+ * of ~10 composed ops):
+ *   gu    = rstd_c * (gr - mean_c(gr) - xh * mean_c(gr * xh))
+ *   gxh   = -rstd_c * (gr * mean_c(u * xh) + u * mean_c(gr * xh))
+ *   grstd = sum_c gr * (u - mean_c(u) - xh * mean_c(u * xh))      [C]
+ * each written when its bit (1, 2, 4) is in want. gr, u, xh, gu and gxh
+ * share the [outer, C, inner] layout. */
+SC_ROW_KERNEL void sc_norm_rule_backward(__global float *gu, uint guo, __global float *gxh,
+                                         uint gxho, __global float *grs, uint grso,
+                                         __global const float *gr, uint gro,
+                                         __global const float *u, uint uo,
+                                         __global const float *xh, uint xho,
+                                         __global const float *rstd, uint ro, uint outer,
+                                         uint C, uint inner, uint want)
+{
+    const uint M = outer * inner;
+    SC_ROW_BEGIN(c, C)
+        __global const float *grc = NORM_BASE(gr), *uc = NORM_BASE(u), *xhc = NORM_BASE(xh);
+        __global float *guc = NORM_BASE(gu), *gxhc = NORM_BASE(gxh);
+        float sg = 0.0f, sgx = 0.0f, su = 0.0f, sux = 0.0f;
+        NORM_FOR(at, pos)
+            float gv = grc[at], xv = xhc[at], uv = uc[at];
+            sg += gv;
+            sgx = fma(gv, xv, sgx);
+            su += uv;
+            sux = fma(uv, xv, sux);
+        NORM_END
+        float mg = SC_ROW_SUM(sg) / (float)M, mgx = SC_ROW_SUM(sgx) / (float)M;
+        float mu = SC_ROW_SUM(su) / (float)M, mux = SC_ROW_SUM(sux) / (float)M;
+        float rs = rstd[ro + c], t = 0.0f;
+        NORM_FOR(at, pos)
+            float gv = grc[at], xv = xhc[at], uv = uc[at];
+            if (want & 1u)
+                guc[at] = rs * (gv - mg - xv * mgx);
+            if (want & 2u)
+                gxhc[at] = -rs * (gv * mux + uv * mgx);
+            t = fma(gv, uv - mu - xv * mux, t);
+        NORM_END
+        t = SC_ROW_SUM(t);
+        if (lane == 0 && (want & 4u))
+            grs[grso + c] = t;
+    SC_ROW_END
+}
+
 #define NORM_CAT_(a, b) a##b
 #define NORM_CAT(a, b) NORM_CAT_(a, b)
 
@@ -246,6 +293,47 @@ __kernel void sc_norm_backward_rv(__global float *gx, uint gxo, __global const f
                 g *= NORM_RLOAD(j, w + wo);
             NORM_RSTORE(rs * (g - m1 - NORM_RLOAD(j, xhr) * m2), j, gxr);
         }
+    }
+}
+
+/* sc_norm_rule_backward over rows of D floats ([1, rows, D]) by vectors,
+ * as sc_norm_backward_rv. */
+__kernel void sc_norm_rule_backward_rv(__global float *gu, uint guo, __global float *gxh,
+                                       uint gxho, __global float *grs, uint grso,
+                                       __global const float *gr, uint gro,
+                                       __global const float *u, uint uo,
+                                       __global const float *xh, uint xho,
+                                       __global const float *rstd, uint ro, uint rows, uint D,
+                                       uint want)
+{
+    const uint DV = D / SC_NORM_RW;
+    SC_EACH(r, rows) {
+        size_t base = (size_t)r * D;
+        __global const float *grr = gr + gro + base, *ur = u + uo + base, *xhr = xh + xho + base;
+        NORM_RT sg = (NORM_RT)(0.0f), sgx = (NORM_RT)(0.0f), su = (NORM_RT)(0.0f),
+                sux = (NORM_RT)(0.0f);
+        for (uint j = 0; j < DV; j++) {
+            NORM_RT gv = NORM_RLOAD(j, grr), xv = NORM_RLOAD(j, xhr), uv = NORM_RLOAD(j, ur);
+            sg += gv;
+            sgx = fma(gv, xv, sgx);
+            su += uv;
+            sux = fma(uv, xv, sux);
+        }
+        float mg = NORM_RSUM(sg) / (float)D, mgx = NORM_RSUM(sgx) / (float)D;
+        float mu = NORM_RSUM(su) / (float)D, mux = NORM_RSUM(sux) / (float)D;
+        float rs = rstd[ro + r];
+        NORM_RT t = (NORM_RT)(0.0f);
+        __global float *gur = gu + guo + base, *gxhr = gxh + gxho + base;
+        for (uint j = 0; j < DV; j++) {
+            NORM_RT gv = NORM_RLOAD(j, grr), xv = NORM_RLOAD(j, xhr), uv = NORM_RLOAD(j, ur);
+            if (want & 1u)
+                NORM_RSTORE(rs * (gv - mg - xv * mgx), j, gur);
+            if (want & 2u)
+                NORM_RSTORE(-rs * (gv * mux + uv * mgx), j, gxhr);
+            t = fma(gv, uv - mu - xv * mux, t);
+        }
+        if (want & 4u)
+            grs[grso + r] = NORM_RSUM(t);
     }
 }
 

@@ -585,6 +585,103 @@ START_TEST(layer_norm_cases)
 }
 END_TEST
 
+/* f(x, w, b) = (d/dx sum(c * norm(x; w, b)^2))^2, norm a layer norm or a
+ * training-mode batch norm, checked to second order: derivatives of the
+ * norm up to the third. The inner gradient is recorded, so the norm's
+ * rule is a norm_rule node (src/nn/ops_norm.c); the check's recorded first
+ * order takes that node's composed backward and its second order the
+ * fused one (sc_k_norm_rule_backward), both against the double reference. */
+typedef struct nh_ud {
+    bool bn;                 /* batch norm [N, C, H, W], else layer norm [rows, D] */
+    int ndim;
+    int64_t shape[4];
+    float *c;
+} nh_ud;
+
+static void nh_dims(const nh_ud *s, size_t *outer, size_t *C, size_t *inner)
+{
+    if (s->bn) {
+        *outer = (size_t)s->shape[0];
+        *C = (size_t)s->shape[1];
+        *inner = (size_t)(s->shape[2] * s->shape[3]);
+    } else {
+        *outer = 1;
+        *C = (size_t)s->shape[0];
+        *inner = (size_t)s->shape[1];
+    }
+}
+
+static sc_var *nh_dev(sc_graph *g, sc_var **in, void *ud)
+{
+    const nh_ud *s = ud;
+    sc_var *y = s->bn ? sc_nn_batch_norm(g, in[0], in[1], in[2], NULL, NULL, true, 0.1f, 1e-5f)
+                      : sc_nn_layer_norm(g, in[0], in[1], in[2], 1e-5f);
+    sc_var *c = sc_var_from_host(g, s->ndim, s->shape, s->c, false);
+    sc_var *l = sc_nn_sum(g, sc_nn_mul(g, c, sc_nn_mul(g, y, y)));
+    sc_var *gx = NULL;
+    if (sc_grad(g, 1, &l, NULL, 1, &in[0], true, &gx) != SC_OK)
+        return NULL;
+    return sc_nn_mul(g, gx, gx);
+}
+
+static void nh_ref(double *const *in, double *out, void *ud)
+{
+    const nh_ud *s = ud;
+    size_t outer, C, inner;
+    nh_dims(s, &outer, &C, &inner);
+    size_t n = outer * C * inner;
+    double *xh = malloc(n * sizeof *xh), *rstd = malloc(C * sizeof *rstd);
+    double *gxh = calloc(n, sizeof *gxh);
+    ref_norm3(in[0], xh, rstd, outer, C, inner, 1e-5);
+    for (size_t i = 0; i < n; i++) {
+        size_t a = s->bn ? i / inner % C : i % inner; /* w and b by channel or position */
+        double y = xh[i] * in[1][a] + in[2][a];
+        gxh[i] = 2.0 * s->c[i] * y * in[1][a];
+        out[i] = 0;
+    }
+    ref_norm3_vjp(xh, rstd, gxh, out, outer, C, inner);
+    for (size_t i = 0; i < n; i++)
+        out[i] *= out[i];
+    free(xh);
+    free(rstd);
+    free(gxh);
+}
+
+static void norm_higher_order_once(void)
+{
+    /* layer norm by the row kernels (D 13) and by vectors (D 24: of 8;
+     * D 64: of 16), batch norm over [N, C, H, W] */
+    const nh_ud cases[] = {
+        {false, 2, {7, 13}, NULL}, {false, 2, {3, 24}, NULL}, {false, 2, {2, 64}, NULL},
+        {true, 4, {3, 2, 3, 3}, NULL},
+    };
+    sc_rng rng;
+    sc_rng_seed(&rng, 78);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        nh_ud s = cases[i];
+        size_t n = prod(s.ndim, s.shape);
+        s.c = malloc(n * sizeof(float));
+        tu_normal(&rng, s.c, n);
+        int64_t a = s.shape[1]; /* w, b: [C] (batch norm) or [D] (layer norm) */
+        char name[64];
+        snprintf(name, sizeof name, "d%s [%lld,%lld%s]", s.bn ? "batch_norm" : "layer_norm",
+                 (long long)s.shape[0], (long long)s.shape[1], s.bn ? ",h,w" : "");
+        gc_case c = {.name = name, .n_in = 3, .ndim = {s.ndim, 1, 1}, .dev = nh_dev,
+                     .ref = nh_ref, .ud = &s, .second_order = true, .lo = 0.1, .hi = 2.0};
+        memcpy(c.shape[0], s.shape, sizeof s.shape);
+        c.shape[1][0] = c.shape[2][0] = a;
+        gc_check(&c);
+        free(s.c);
+    }
+}
+
+/* both forms of the row-reducing kernels (TU_EACH_ROWS_FORM) */
+START_TEST(norm_higher_order)
+{
+    TU_EACH_ROWS_FORM(norm_higher_order_once());
+}
+END_TEST
+
 /* ---- batch norm ------------------------------------------------------------------------ */
 
 typedef struct bn_ud {
@@ -1644,7 +1741,7 @@ int main(void)
                 cross_entropy_fused_backward}},
         {"norm", 0, {layer_norm_cases, batch_norm_training, batch_norm_eval,
                 batch_norm_running_stats, norm_errors, layer_norm_fused_backward,
-                batch_norm_fused_backward}},
+                batch_norm_fused_backward, norm_higher_order}},
         {"attention", 0, {concat_and_slice, sdpa_cases, attention_cases, attention_forms_agree,
                 attention_vit_shape_forward, deterministic}},
     };

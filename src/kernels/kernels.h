@@ -214,6 +214,13 @@ sc_status sc_k_norm_forward(sc_tensor *xh, sc_tensor *rstd, const sc_tensor *x3,
 sc_status sc_k_norm_backward(sc_tensor *gx, const sc_tensor *gy, const sc_tensor *xh,
                              const sc_tensor *rstd, const sc_tensor *w, bool per_channel,
                              sc_tensor *gw, sc_tensor *gb);
+/* The backward of sc_k_norm_backward's rule without w, R = rstd_c * (u -
+ * mean_c(u) - xh * mean_c(u * xh)), given gr = dL/dR: gu = dL/du and gxh =
+ * dL/dxh (like xh [outer, C, inner]) and grstd = dL/drstd [1, C, 1], each
+ * NULL when not wanted (not all three); one kernel (cl/norm.cl). */
+sc_status sc_k_norm_rule_backward(sc_tensor *gu, sc_tensor *gxh, sc_tensor *grstd,
+                                  const sc_tensor *gr, const sc_tensor *u, const sc_tensor *xh,
+                                  const sc_tensor *rstd);
 /* For gy and xh seen as [rows, D], D = numel of gw (or gb): gw = column
  * sums of gy * xh, gb = column sums of gy; either may be NULL. */
 sc_status sc_k_norm_affine_grad(sc_tensor *gw, sc_tensor *gb, const sc_tensor *gy,

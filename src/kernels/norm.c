@@ -291,6 +291,42 @@ sc_status sc_k_norm_backward(sc_tensor *gx, const sc_tensor *gy, const sc_tensor
                            sizeof args / sizeof args[0], args);
 }
 
+sc_status sc_k_norm_rule_backward(sc_tensor *gu, sc_tensor *gxh, sc_tensor *grstd,
+                                  const sc_tensor *gr, const sc_tensor *u, const sc_tensor *xh,
+                                  const sc_tensor *rstd)
+{
+    cl_uint outer = (cl_uint)xh->shape[0], C = (cl_uint)xh->shape[1],
+            inner = (cl_uint)xh->shape[2];
+    const sc_tensor *ins[4] = {gr, u, xh, rstd};
+    sc_tensor *outs[3] = {gu, gxh, grstd};
+    for (int i = 0; i < 3; i++)
+        if (outs[i])
+            SC_TRY(sc_check_distinct("sc_norm_rule_backward", outs[i], 4, ins));
+    if (C == 0 || (size_t)outer * inner == 0)
+        return SC_OK;
+    cl_mem grm = gr->buf->mem, um = u->buf->mem, xhm = xh->buf->mem, rsm = rstd->buf->mem;
+    cl_mem gum = gu ? gu->buf->mem : xhm, gxm = gxh ? gxh->buf->mem : xhm,
+           gsm = grstd ? grstd->buf->mem : rsm;
+    cl_uint guo = gu ? (cl_uint)gu->offset : 0, gxo = gxh ? (cl_uint)gxh->offset : 0,
+            gso = grstd ? (cl_uint)grstd->offset : 0, gro = (cl_uint)gr->offset,
+            uo = (cl_uint)u->offset, xho = (cl_uint)xh->offset, rso = (cl_uint)rstd->offset;
+    cl_uint want = (gu ? 1u : 0u) | (gxh ? 2u : 0u) | (grstd ? 4u : 0u);
+    if (use_rv(xh->ctx, outer, C, inner, false)) {
+        sc_karg a4[] = {SC_ARG(gum), SC_ARG(guo), SC_ARG(gxm), SC_ARG(gxo), SC_ARG(gsm),
+                        SC_ARG(gso), SC_ARG(grm), SC_ARG(gro), SC_ARG(um),  SC_ARG(uo),
+                        SC_ARG(xhm), SC_ARG(xho), SC_ARG(rsm), SC_ARG(rso), SC_ARG(C),
+                        SC_ARG(inner), SC_ARG(want)};
+        return sc_launch_1d(xh->ctx, "norm", rv_defines(inner), "sc_norm_rule_backward_rv", C,
+                            sizeof a4 / sizeof a4[0], a4);
+    }
+    sc_karg args[] = {SC_ARG(gum), SC_ARG(guo), SC_ARG(gxm), SC_ARG(gxo),   SC_ARG(gsm),
+                      SC_ARG(gso), SC_ARG(grm), SC_ARG(gro), SC_ARG(um),    SC_ARG(uo),
+                      SC_ARG(xhm), SC_ARG(xho), SC_ARG(rsm), SC_ARG(rso),   SC_ARG(outer),
+                      SC_ARG(C),   SC_ARG(inner), SC_ARG(want)};
+    return launch_channels(xh->ctx, "sc_norm_rule_backward", outer, C, inner,
+                           sizeof args / sizeof args[0], args);
+}
+
 sc_status sc_k_norm_affine_grad(sc_tensor *gw, sc_tensor *gb, const sc_tensor *gy,
                                 const sc_tensor *xh)
 {

@@ -8,22 +8,24 @@
  * written with sc_nn_* ops:
  *   xhat:  gx = rstd * (g - mean_c(g) - xhat * mean_c(g * xhat))
  *   rstd:  gx = -(g * rstd^2 / M) * xhat
- * (d rstd / dx = -rstd^3 (x - mean) / M). The xhat rule uses the recorded
- * xhat and rstd variables, so differentiating it again goes back through
- * both ops: the norms are differentiable to any order.
- *
- * When the backward runs without recording (no create_graph: g->recording
- * is false), nothing will differentiate the rule again, and the xhat rule
- * is one fused kernel (sc_k_norm_backward) instead of ~8 small ops; the
- * composed rule stays for recording passes (the ULE teacher's double
- * backward). Both compute the same expression (tested against each other).
+ * (d rstd / dx = -rstd^3 (x - mean) / M). The xhat rule is one fused
+ * kernel (sc_k_norm_backward). When the backward runs without recording
+ * (no create_graph: g->recording is false), nothing will differentiate it
+ * again and that is all; a recording pass (the ULE teacher's saliency)
+ * records it as a node of (g, xhat, rstd), norm_rule, whose backward is
+ * again one kernel (sc_k_norm_rule_backward: the teacher's double backward
+ * runs it instead of the backward of ~10 composed ops) or, when that
+ * backward records too, ops on the recorded xhat and rstd variables, the
+ * rule among them: the norms are differentiable to any order. Both forms
+ * are tested against double references, to the third derivative
+ * (tests/test_nn_norm.c, norm_higher_order).
  *
  * Layer norm's affine part (* w + b) is fused too: the forward kernel also
  * writes y = xhat * w + b, recorded as one node of (x, w, b) that keeps
  * xhat and rstd; its backward is, without recording, one kernel for gx
  * (w folded into the xhat rule) and one for gw and gb (column sums), and
- * when recording the composed ops (gxhat = gy * w, the composed xhat rule
- * on the recorded xhat and rstd, gw = sum(gy * xhat), gb = sum(gy)). Batch
+ * when recording recorded ops (gxhat = gy * w, the norm_rule node on the
+ * recorded xhat and rstd, gw = sum(gy * xhat), gb = sum(gy)). Batch
  * norm's affine part (per channel) is the same node; without recording its
  * backward is a single kernel that also sums gw and gb per channel. */
 #include "nn/ops_internal.h"
@@ -37,14 +39,6 @@ static sc_var *channel_mean(sc_graph *g, sc_var *x, int64_t m)
 {
     int64_t s[3] = {1, x->t->shape[1], 1};
     return sc_nn_scale(g, sc_nn_sum_to(g, x, 3, s), 1.0f / (float)m);
-}
-
-/* The xhat rule with recorded ops: rstd * (gy - mean_c(gy) - xh * mean_c(gy * xh)). */
-static sc_var *xhat_rule_composed(sc_graph *g, sc_var *gy, sc_var *xh, sc_var *rstd, int64_t m)
-{
-    sc_var *m1 = channel_mean(g, gy, m);
-    sc_var *m2 = channel_mean(g, sc_nn_mul(g, gy, xh), m);
-    return sc_nn_mul(g, rstd, sc_nn_sub(g, sc_nn_sub(g, gy, m1), sc_nn_mul(g, xh, m2)));
 }
 
 /* The same rule, fused, with gy * w for gy when w (layer norm's weight
@@ -66,11 +60,72 @@ static sc_var *xhat_rule_fused(sc_graph *g, sc_var *gy, sc_var *w, sc_var *xh, s
     return gx;
 }
 
+/* The xhat rule, recorded: R = rstd * (gy - mean_c(gy) - xh * mean_c(gy *
+ * xh)), one fused kernel (sc_k_norm_backward without w) recorded as a node
+ * of (gy, xh, rstd) whose backward (rule_bw) is one kernel too, or, when
+ * that backward records, ops again (this rule among them), so the norms
+ * stay differentiable to any order. */
+static void rule_bw(sc_graph *g, sc_node *n, sc_var *gr, sc_var **gin);
+
+static sc_var *xhat_rule_recorded(sc_graph *g, sc_var *gy, sc_var *xh, sc_var *rstd, int64_t m)
+{
+    sc_var *r = xhat_rule_fused(g, gy, NULL, xh, rstd, false);
+    if (!r)
+        return NULL;
+    sc_var *in[3] = {gy, xh, rstd};
+    sc_node *nd = sc__record(g, r, "norm_rule", rule_bw, 3, in);
+    if (nd)
+        nd->ip[0] = m;
+    return r;
+}
+
+/* The rule's backward, given gr = dL/dR:
+ *   gy:   the rule of gr (the projection is symmetric)
+ *   xh:   -rstd * (gr * mean_c(gy * xh) + gy * mean_c(gr * xh))
+ *   rstd: sum_c gr * (gy - mean_c(gy) - xh * mean_c(gy * xh))
+ * one kernel (sc_k_norm_rule_backward) when not recording, else ops. */
+static void rule_bw(sc_graph *g, sc_node *n, sc_var *gr, sc_var **gin)
+{
+    sc_var *gy = n->in[0], *xh = n->in[1], *rstd = n->in[2];
+    int64_t m = n->ip[0];
+    if (!g->recording) {
+        sc_var *gu = n->need[0] ? sc__out_like(g, gy) : NULL;
+        sc_var *gxh = n->need[1] ? sc__out_like(g, xh) : NULL;
+        sc_var *grs = n->need[2] ? sc__out_like(g, rstd) : NULL;
+        if (g->status != SC_OK || (!gu && !gxh && !grs))
+            return;
+        sc_status st = sc_k_norm_rule_backward(gu ? gu->t : NULL, gxh ? gxh->t : NULL,
+                                               grs ? grs->t : NULL, gr->t, gy->t, xh->t, rstd->t);
+        if (st != SC_OK) {
+            sc__fail(g, st);
+            return;
+        }
+        gin[0] = gu;
+        gin[1] = gxh;
+        gin[2] = grs;
+        return;
+    }
+    if (n->need[0])
+        gin[0] = xhat_rule_recorded(g, gr, xh, rstd, m);
+    if (!n->need[1] && !n->need[2])
+        return;
+    sc_var *myx = channel_mean(g, sc_nn_mul(g, gy, xh), m);
+    if (n->need[1]) {
+        sc_var *mrx = channel_mean(g, sc_nn_mul(g, gr, xh), m);
+        sc_var *t = sc_nn_add(g, sc_nn_mul(g, gr, myx), sc_nn_mul(g, gy, mrx));
+        gin[1] = sc_nn_scale(g, sc_nn_mul(g, rstd, t), -1.0f);
+    }
+    if (n->need[2]) {
+        sc_var *p = sc_nn_sub(g, sc_nn_sub(g, gy, channel_mean(g, gy, m)), sc_nn_mul(g, xh, myx));
+        gin[2] = sc_nn_sum_to(g, sc_nn_mul(g, gr, p), 3, rstd->t->shape);
+    }
+}
+
 static void xhat_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
     sc_var *xh = n->out, *rstd = n->saved[0];
     if (g->recording)
-        gin[0] = xhat_rule_composed(g, gy, xh, rstd, n->ip[0]);
+        gin[0] = xhat_rule_recorded(g, gy, xh, rstd, n->ip[0]);
     else
         gin[0] = xhat_rule_fused(g, gy, NULL, xh, rstd, false);
 }
@@ -141,10 +196,10 @@ static void affine_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
         }
         return;
     }
-    /* recorded: composed ops, differentiable again */
+    /* recorded: ops, differentiable again */
     sc_var *wb = w && per_channel ? as_column(g, w) : w;
     if (n->need[0])
-        gin[0] = xhat_rule_composed(g, wb ? sc_nn_mul(g, gy, wb) : gy, xh, rstd, n->ip[0]);
+        gin[0] = xhat_rule_recorded(g, wb ? sc_nn_mul(g, gy, wb) : gy, xh, rstd, n->ip[0]);
     for (int i = 1; i < 3; i++) {
         if (!n->need[i])
             continue;
