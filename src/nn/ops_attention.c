@@ -214,7 +214,9 @@ static void attention_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
                 gin[i] = d[i];
         return;
     }
-    /* recorded: P recomputed, dS = P * (dP - rowsum(dP * P)), dP = gy v^T */
+    /* recorded: P recomputed, dS = P * (dP - rowsum(dP * P)) (softmax's
+     * backward op: one kernel, and one or two more when differentiated
+     * again), dP = gy v^T */
     sc_var *qh = split_heads(g, q, H), *kh = split_heads(g, k, H), *gh = split_heads(g, gy, H);
     sc_var *p = sc_nn_softmax(g, scores(g, qh, kh, scale));
     if (n->need[2])
@@ -222,7 +224,7 @@ static void attention_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     if (!n->need[0] && !n->need[1])
         return;
     sc_var *dp = sc_nn_matmul(g, gh, split_heads(g, v, H), false, true);
-    sc_var *ds = sc_nn_mul(g, p, sc_nn_sub(g, dp, sc_nn_sum_axis(g, sc_nn_mul(g, dp, p), -1)));
+    sc_var *ds = sc__nn_softmax_backward(g, p, dp);
     if (n->need[0])
         gin[0] = merge_heads(g, sc_nn_scale(g, sc_nn_matmul(g, ds, kh, false, false), scale), H);
     if (n->need[1])

@@ -20,4 +20,9 @@ sc_var *sc__nn_row_norm(sc_graph *g, sc_var *x);
  * whose index is outside [0, k) is NaN (ops_saliency.c). */
 sc_var *sc__nn_one_hot(sc_graph *g, const sc_tensor *idx, int64_t n, int64_t k);
 
+/* y * (gy - sum(gy * y)) over the last axis (softmax's backward, given its
+ * output y), one kernel, recorded and differentiable to any order
+ * (ops_softmax.c); y and gy of the same shape. */
+sc_var *sc__nn_softmax_backward(sc_graph *g, sc_var *y, sc_var *gy);
+
 #endif

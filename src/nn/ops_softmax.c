@@ -54,7 +54,6 @@ static bool has_rows(sc_graph *g, const char *op, const sc_var *x)
 
 /* ---- the softmax backward and its derivatives -------------------------------- */
 
-static sc_var *softmax_backward(sc_graph *g, sc_var *y, sc_var *gy);
 static sc_var *softmax_backward_y(sc_graph *g, sc_var *y, sc_var *gy, sc_var *gg);
 
 static void softmax_backward_y_bw(sc_graph *g, sc_node *n, sc_var *c, sc_var **gin)
@@ -97,11 +96,11 @@ static void softmax_backward_bw(sc_graph *g, sc_node *n, sc_var *gg, sc_var **gi
     if (n->need[0])
         gin[0] = softmax_backward_y(g, n->in[0], n->in[1], gg);
     if (n->need[1])
-        gin[1] = softmax_backward(g, n->in[0], gg);
+        gin[1] = sc__nn_softmax_backward(g, n->in[0], gg);
 }
 
 /* y * (gy - sum(gy * y)) over the last axis; y and gy of the same shape. */
-static sc_var *softmax_backward(sc_graph *g, sc_var *y, sc_var *gy)
+sc_var *sc__nn_softmax_backward(sc_graph *g, sc_var *y, sc_var *gy)
 {
     SC_NN_CHECK(g, 2, y, gy);
     if (!same_shape(y, gy)) {
@@ -125,7 +124,7 @@ static sc_var *softmax_backward(sc_graph *g, sc_var *y, sc_var *gy)
 
 static void softmax_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
-    gin[0] = softmax_backward(g, n->out, gy);
+    gin[0] = sc__nn_softmax_backward(g, n->out, gy);
 }
 
 /* A row-kernel backward's output like `like`, or NULL (error recorded) when
