@@ -158,11 +158,9 @@ __kernel void sc_math_unary(__global float *y, uint yo, __global const float *x,
         r = rsqrt(v);
 #elif UOP == SC_UOP_GELU /* x * Phi(x) */
         r = 0.5f * v * (1.0f + sc_erf(v * SC_INV_SQRT2));
-#elif UOP == SC_UOP_GELU1 /* Phi(x) + x * phi(x) */
-        float e = sc_exp_neg(-0.5f * v * v);
-        r = fma(0.5f, sc_erf_e(v * SC_INV_SQRT2, e), 0.5f) + v * SC_INV_SQRT2PI * e;
-#elif UOP == SC_UOP_GELU2 /* phi(x) * (2 - x^2) */
-        r = SC_INV_SQRT2PI * sc_exp_neg(-0.5f * v * v) * (2.0f - v * v);
+#elif UOP == SC_UOP_GELU2 /* phi(x) * (2 - x^2), as 2 phi - (x phi) x: 0, not 0 * inf, at -3e38 */
+        float p2 = SC_INV_SQRT2PI * sc_exp_neg(-0.5f * v * v);
+        r = fma(-(v * p2), v, 2.0f * p2);
 #elif UOP == SC_UOP_GELU3 /* phi(x) * (x^3 - 4x) */
         r = SC_INV_SQRT2PI * sc_exp_neg(-0.5f * v * v) * (v * v * v - 4.0f * v);
 #elif UOP == SC_UOP_SCALE
@@ -207,6 +205,28 @@ __kernel void sc_math_gelu_backward(__global float *y, uint yo, __global const f
         float e = sc_exp_neg(-0.5f * v * v);
         float d = fma(0.5f, sc_erf_e(v * SC_INV_SQRT2, e), 0.5f) + v * SC_INV_SQRT2PI * e;
         y[yo + i] = gy[go + i] * d;
+    }
+}
+
+/* The backward of GELU's backward y = gy * gelu'(x) (a recorded op when a
+ * backward records: the ULE teacher's saliency), given gg = dL/dy, fused:
+ *   dgy = gg * gelu'(x),   dx = gg * gy * gelu''(x),
+ * gelu''(x) = phi(x) * (2 - x^2) = 2 phi - (x phi) x (0 where phi is 0,
+ * not 0 * inf); one exp for both (the composed rule: a
+ * gelu' and a gelu'' launch, three multiplications). Both are written. */
+__kernel void sc_math_gelu_backward2(__global float *dgy, uint dgo, __global float *dx, uint dxo,
+                                     __global const float *gg, uint ggo,
+                                     __global const float *gy, uint go,
+                                     __global const float *x, uint xo, uint n)
+{
+    SC_EACH(i, n) {
+        float v = x[xo + i];
+        float e = sc_exp_neg(-0.5f * v * v);
+        float pdf = SC_INV_SQRT2PI * e;
+        float d1 = fma(0.5f, sc_erf_e(v * SC_INV_SQRT2, e), 0.5f) + v * pdf;
+        float g = gg[ggo + i];
+        dgy[dgo + i] = g * d1;
+        dx[dxo + i] = g * gy[go + i] * fma(-(v * pdf), v, 2.0f * pdf);
     }
 }
 

@@ -30,12 +30,11 @@
 #define SC_UOP_LOG 4
 #define SC_UOP_RSQRT 5
 #define SC_UOP_GELU 6   /* x * Phi(x), the erf form */
-#define SC_UOP_GELU1 7  /* gelu' */
-#define SC_UOP_GELU2 8  /* gelu'' */
-#define SC_UOP_GELU3 9  /* gelu''' */
-#define SC_UOP_SCALE 10 /* p * x */
-#define SC_UOP_ADDS 11  /* x + p */
-#define SC_UOP_POW 12   /* x^p (p an integer with |p| <= 8: -DPOW_INT=p) */
-#define SC_UOP_COUNT 13
+#define SC_UOP_GELU2 7  /* gelu'' (gelu' is fused into GELU's backward kernels) */
+#define SC_UOP_GELU3 8  /* gelu''' */
+#define SC_UOP_SCALE 9  /* p * x */
+#define SC_UOP_ADDS 10  /* x + p */
+#define SC_UOP_POW 11   /* x^p (p an integer with |p| <= 8: -DPOW_INT=p) */
+#define SC_UOP_COUNT 12
 
 #endif

@@ -570,8 +570,9 @@ END_TEST
 
 /* GELU over the whole float range its exp sees (cl/math.cl's sc_exp_neg:
  * exp(-x^2 / 2) below -87 is clamped): a grid over [-30, 30] in steps of
- * 0.05 plus +-0, subnormal and huge inputs, forward and the fused and
- * composed backward against double; +inf maps to +inf, NaN to NaN. */
+ * 0.05 plus +-0, subnormal and huge inputs, forward, first derivative and
+ * second derivative (by the fused double-backward kernel and by the
+ * composed gelu'' op) against double; +inf maps to +inf, NaN to NaN. */
 START_TEST(gelu_extremes)
 {
     enum { GRID = 1201, N = GRID + 6 };
@@ -588,47 +589,56 @@ START_TEST(gelu_extremes)
     float ones[N];
     for (int i = 0; i < N; i++)
         ones[i] = 1.0f;
-    float *y = NULL, *gx[2] = {NULL, NULL};
+    float *y = NULL, *gx = NULL, *g2[2] = {NULL, NULL};
     for (int rec = 0; rec < 2; rec++) {
         sc_graph *g;
         TU_OK(sc_graph_create(tu_ctx(), &g));
         sc_var *xv = sc_var_from_host(g, 1, &n, x, true);
         sc_var *yv = sc_nn_gelu(g, xv);
-        sc_var *seed = sc_var_from_host(g, 1, &n, ones, false), *gv = NULL;
-        TU_OK(sc_grad(g, 1, &yv, &seed, 1, &xv, rec == 1, &gv));
-        if (!rec)
+        sc_var *seed = sc_var_from_host(g, 1, &n, ones, false), *gv = NULL, *gg = NULL;
+        TU_OK(sc_grad(g, 1, &yv, &seed, 1, &xv, true, &gv));
+        sc_var *r = sc_nn_sum(g, gv);
+        TU_OK(sc_grad(g, 1, &r, NULL, 1, &xv, rec == 1, &gg));
+        if (!rec) {
             y = tu_download(sc_var_tensor(yv));
-        gx[rec] = tu_download(sc_var_tensor(gv));
+            gx = tu_download(sc_var_tensor(gv));
+        }
+        g2[rec] = tu_download(sc_var_tensor(gg));
         sc_graph_free(g);
     }
     for (int i = 0; i < N - 2; i++) { /* the finite inputs */
-        double v = x[i];
+        double v = x[i], pdf = exp(-0.5 * v * v) * 0.39894228040143267794;
         double want_y = i == GRID + 3 ? 0.0 : gelu_d(v);
-        double want_d = i == GRID + 3 ? 0.0
-                                      : 0.5 * (1.0 + erf(v / sqrt(2.0))) +
-                                            v * exp(-0.5 * v * v) * 0.39894228040143267794;
+        double want_d = i == GRID + 3 ? 0.0 : 0.5 * (1.0 + erf(v / sqrt(2.0))) + v * pdf;
+        double want_d2 = i == GRID + 3 ? 0.0 : pdf * (2.0 - v * v);
         /* A&S erf's absolute error 1.5e-7 bounds the absolute error: 1e-6
-         * x max(1, |x|) for y (x * Phi(x)), 1e-6 for gelu' */
+         * x max(1, |x|) for y (x * Phi(x)), 1e-6 for gelu' and gelu'' */
         ck_assert_msg(fabs(y[i] - want_y) <= 1e-6 * fmax(1.0, fabs(v)) + 1e-5 * fabs(want_y),
                       "gelu(%g) = %.9g, want %.9g", v, y[i], want_y);
+        ck_assert_msg(fabs(gx[i] - want_d) <= 1e-6 + 1e-5 * fabs(want_d),
+                      "gelu'(%g) = %.9g, want %.9g", v, gx[i], want_d);
         for (int k = 0; k < 2; k++)
-            ck_assert_msg(fabs(gx[k][i] - want_d) <= 1e-6 + 1e-5 * fabs(want_d),
-                          "gelu'(%g) (%s) = %.9g, want %.9g", v, k ? "composed" : "fused",
-                          gx[k][i], want_d);
+            ck_assert_msg(fabs(g2[k][i] - want_d2) <= 1e-6 + 1e-5 * fabs(want_d2),
+                          "gelu''(%g) (%s) = %.9g, want %.9g", v, k ? "composed" : "fused",
+                          g2[k][i], want_d2);
     }
     ck_assert(isinf(y[GRID + 4]) && y[GRID + 4] > 0);
     ck_assert(isnan(y[GRID + 5]));
-    ck_assert(isnan(gx[0][GRID + 5]) && isnan(gx[1][GRID + 5]));
+    ck_assert(isnan(gx[GRID + 5]) && isnan(g2[0][GRID + 5]) && isnan(g2[1][GRID + 5]));
     free(y);
-    free(gx[0]);
-    free(gx[1]);
+    free(gx);
+    free(g2[0]);
+    free(g2[1]);
 }
 END_TEST
 
-/* GELU's backward without recording is one fused kernel (gy * gelu'(x));
- * with recording it is the composed gelu' op and a mul. Both on the same
- * inputs (odd sizes, x over [-6, 6] and exact 0) against each other and
- * against gelu'(x) = Phi(x) + x phi(x) in double. */
+/* GELU's backward gy * gelu'(x) is one kernel, recorded as an op when the
+ * backward records; that op's own backward (dgy = gg * gelu'(x), dx = gg *
+ * gy * gelu''(x)) is one fused kernel when the second pass does not
+ * record and the composed gelu'' op and multiplications when it does. The
+ * first derivative, and the second by both paths (odd sizes, x over [-6,
+ * 6] and exact 0), against each other and against Phi(x) + x phi(x) and
+ * phi(x) (2 - x^2) in double. */
 START_TEST(gelu_fused_backward)
 {
     const int64_t sizes[] = {1, 7, 65, 257, 1000};
@@ -637,40 +647,69 @@ START_TEST(gelu_fused_backward)
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
         int64_t n = sizes[si];
         float *x = malloc((size_t)n * sizeof *x), *u = malloc((size_t)n * sizeof *u);
+        float *v = malloc((size_t)n * sizeof *v);
         tu_uniform(&rng, x, (size_t)n, -6.0f, 6.0f);
         tu_uniform(&rng, u, (size_t)n, -1.0f, 1.0f);
+        tu_uniform(&rng, v, (size_t)n, -1.0f, 1.0f);
         x[0] = n > 1 ? 0.0f : x[0];
-        float *got[2];
+        float *g1 = NULL, *g2[2], *gu[2];
         for (int rec = 0; rec < 2; rec++) {
             sc_graph *g;
             TU_OK(sc_graph_create(tu_ctx(), &g));
             sc_var *xv = sc_var_from_host(g, 1, &n, x, true);
-            sc_var *y = sc_nn_gelu(g, xv);
-            sc_var *seed = sc_var_from_host(g, 1, &n, u, false), *gx = NULL;
-            TU_OK(sc_grad(g, 1, &y, &seed, 1, &xv, rec == 1, &gx));
+            sc_var *uv = sc_var_from_host(g, 1, &n, u, true);
+            sc_var *y = sc_nn_gelu(g, xv), *gx = NULL;
+            TU_OK(sc_grad(g, 1, &y, &uv, 1, &xv, true, &gx));
             ck_assert_ptr_nonnull(gx);
-            got[rec] = tu_download(sc_var_tensor(gx));
+            if (!rec)
+                g1 = tu_download(sc_var_tensor(gx));
+            /* r = <v, u * gelu'(x)>: dr/dx = v u gelu''(x), dr/du = v gelu'(x) */
+            sc_var *r = sc_nn_sum(g, sc_nn_mul(g, gx, sc_var_from_host(g, 1, &n, v, false)));
+            sc_var *in[2] = {xv, uv}, *out[2] = {NULL, NULL};
+            TU_OK(sc_grad(g, 1, &r, NULL, 2, in, rec == 1, out));
+            ck_assert_ptr_nonnull(out[0]);
+            ck_assert_ptr_nonnull(out[1]);
+            g2[rec] = tu_download(sc_var_tensor(out[0]));
+            gu[rec] = tu_download(sc_var_tensor(out[1]));
             sc_graph_free(g);
         }
-        double *want = malloc((size_t)n * sizeof *want), *comp = malloc((size_t)n * sizeof *comp);
+        double *w1 = malloc((size_t)n * sizeof *w1), *w2 = malloc((size_t)n * sizeof *w2);
+        double *wu = malloc((size_t)n * sizeof *wu), *c2 = malloc((size_t)n * sizeof *c2);
+        double *cu = malloc((size_t)n * sizeof *cu);
         double worst = 0;
         for (int64_t i = 0; i < n; i++) {
-            double v = x[i];
-            double d = 0.5 * (1.0 + erf(v / sqrt(2.0))) + v * exp(-0.5 * v * v) * 0.39894228040143267794;
-            want[i] = u[i] * d;
-            comp[i] = got[1][i];
-            worst = fmax(worst, fabs(got[0][i] - got[1][i]));
+            double t = x[i], pdf = exp(-0.5 * t * t) * 0.39894228040143267794;
+            double d1 = 0.5 * (1.0 + erf(t / sqrt(2.0))) + t * pdf, d2 = pdf * (2.0 - t * t);
+            w1[i] = u[i] * d1;
+            w2[i] = (double)v[i] * u[i] * d2;
+            wu[i] = v[i] * d1;
+            c2[i] = g2[1][i];
+            cu[i] = gu[1][i];
+            worst = fmax(worst, fabs(g2[0][i] - g2[1][i]));
         }
-        tu_assert_close("gelu fused vs composed", got[0], comp, (size_t)n, 1e-5, 1e-6);
-        tu_assert_close("gelu fused vs double", got[0], want, (size_t)n, 1e-5, 1e-6);
-        tu_assert_close("gelu composed vs double", got[1], want, (size_t)n, 1e-5, 1e-6);
-        printf("  gelu backward [%lld]: max |fused - composed| %.2e\n", (long long)n, worst);
+        tu_assert_close("gelu' vs double", g1, w1, (size_t)n, 1e-5, 1e-6);
+        for (int k = 0; k < 2; k++) {
+            tu_assert_close(k ? "gelu'' composed vs double" : "gelu'' fused vs double", g2[k], w2,
+                            (size_t)n, 1e-5, 1e-6);
+            tu_assert_close(k ? "d/du composed vs double" : "d/du fused vs double", gu[k], wu,
+                            (size_t)n, 1e-5, 1e-6);
+        }
+        tu_assert_close("gelu'' fused vs composed", g2[0], c2, (size_t)n, 1e-5, 1e-6);
+        tu_assert_close("d/du fused vs composed", gu[0], cu, (size_t)n, 1e-5, 1e-6);
+        printf("  gelu double backward [%lld]: max |fused - composed| %.2e\n", (long long)n, worst);
         free(x);
         free(u);
-        free(got[0]);
-        free(got[1]);
-        free(want);
-        free(comp);
+        free(v);
+        free(g1);
+        for (int k = 0; k < 2; k++) {
+            free(g2[k]);
+            free(gu[k]);
+        }
+        free(w1);
+        free(w2);
+        free(wu);
+        free(c2);
+        free(cu);
     }
 }
 END_TEST

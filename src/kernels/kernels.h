@@ -57,7 +57,7 @@ bool sc_k_use_group(const sc_context *ctx, size_t outputs, size_t len);
 /* ---- math.cl: elementwise math (and the public sc_op_add, mul, scale,
  * axpy of spurcl/ops.h) ----------------------------------------------------- */
 
-/* The names of the op codes ("add", "gelu'"), for messages. */
+/* The names of the op codes ("add", "gelu''"), for messages. */
 const char *sc_k_math_bop_name(int bop);
 const char *sc_k_math_uop_name(int uop);
 
@@ -71,6 +71,10 @@ sc_status sc_k_math_unary(int uop, sc_tensor *y, const sc_tensor *x, float p);
 sc_status sc_k_math_relu_mask(sc_tensor *y, const sc_tensor *gy, const sc_tensor *x);
 /* y = gy * gelu'(x) (erf form), one kernel; same element counts. */
 sc_status sc_k_math_gelu_backward(sc_tensor *y, const sc_tensor *gy, const sc_tensor *x);
+/* The backward of that op given gg = dL/dy: dgy = gg * gelu'(x) and dx =
+ * gg * gy * gelu''(x), one kernel; same element counts. */
+sc_status sc_k_math_gelu_backward2(sc_tensor *dgy, sc_tensor *dx, const sc_tensor *gg,
+                                   const sc_tensor *gy, const sc_tensor *x);
 /* y = x summed over the axes where y (right-aligned) has extent 1. */
 sc_status sc_k_math_sum_to(sc_tensor *y, const sc_tensor *x);
 /* y = x with its axes permuted (rank <= 4): y.shape[i] = x.shape[perm[i]]. */

@@ -176,33 +176,57 @@ static void gelu2_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
     gin[0] = sc_nn_mul(g, gy, unary(g, n->in[0], SC_UOP_GELU3, 0, gelu3_bw));
 }
-static void gelu1_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+static sc_var *gelu_grad(sc_graph *g, sc_var *gy, sc_var *x);
+
+/* gelu_grad's backward, given gg: d/dgy = gelu_grad(gg, x) (linear in gy),
+ * d/dx = gg * gy * gelu''(x); one kernel for both when the pass does not
+ * record, else recorded ops (differentiable again up to GELU's third
+ * derivative). */
+static void gelu_grad_bw(sc_graph *g, sc_node *n, sc_var *gg, sc_var **gin)
 {
-    gin[0] = sc_nn_mul(g, gy, unary(g, n->in[0], SC_UOP_GELU2, 0, gelu2_bw));
-}
-/* gy * gelu'(x): composed when the backward records (the recorded gelu'
- * op and a mul, differentiable again up to the third derivative), else one
- * fused kernel. */
-static void gelu_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
-{
-    sc_var *x = n->in[0];
+    sc_var *gy = n->in[0], *x = n->in[1];
     if (g->recording) {
-        gin[0] = sc_nn_mul(g, gy, unary(g, x, SC_UOP_GELU1, 0, gelu1_bw));
+        if (n->need[0])
+            gin[0] = gelu_grad(g, gg, x);
+        if (n->need[1])
+            gin[1] = sc_nn_mul(g, sc_nn_mul(g, gg, gy), unary(g, x, SC_UOP_GELU2, 0, gelu2_bw));
         return;
     }
-    if (gy->t->numel != x->t->numel) {
-        shape_error(g, "gelu backward", gy, x);
+    if (gg->t->numel != x->t->numel) {
+        shape_error(g, "gelu backward", gg, x);
         return;
     }
-    sc_var *gx = sc__out_like(g, x);
-    if (!gx)
+    sc_var *dgy = sc__out_like(g, gy), *dx = sc__out_like(g, x);
+    if (!dgy || !dx)
         return;
-    sc_status st = sc_k_math_gelu_backward(gx->t, gy->t, x->t);
+    sc_status st = sc_k_math_gelu_backward2(dgy->t, dx->t, gg->t, gy->t, x->t);
     if (st != SC_OK) {
         sc__fail(g, st);
         return;
     }
-    gin[0] = gx;
+    gin[0] = n->need[0] ? dgy : NULL;
+    gin[1] = n->need[1] ? dx : NULL;
+}
+
+/* gy * gelu'(x): GELU's backward as one differentiable op (one fused
+ * kernel), recorded when the backward records. */
+static sc_var *gelu_grad(sc_graph *g, sc_var *gy, sc_var *x)
+{
+    SC_NN_CHECK(g, 2, gy, x);
+    if (gy->t->numel != x->t->numel)
+        return shape_error(g, "gelu backward", gy, x);
+    sc_var *y = sc__out_like(g, x);
+    if (!y)
+        return NULL;
+    SC_NN_TRY(g, sc_k_math_gelu_backward(y->t, gy->t, x->t));
+    sc_var *in[2] = {gy, x};
+    sc__record(g, y, "gelu_grad", gelu_grad_bw, 2, in);
+    return y;
+}
+
+static void gelu_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    gin[0] = gelu_grad(g, gy, n->in[0]);
 }
 static void scale_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
