@@ -10,36 +10,6 @@
  * op codes of sc_ops.h (shared with the host). */
 #include "sc_ops.h"
 
-/* exp(x) for x <= 0, as GELU needs it (exp(-x^2), the normal density):
- * x = n ln2 + r with n = rint(x / ln2) and ln2 in two parts (Cody and
- * Waite), e^r by its Taylor polynomial of degree 7 (|r| <= ln2 / 2: the
- * truncation is below 1e-8 relative), times 2^n built in the exponent
- * bits. Relative error <= 7.9e-8 (1.3 ulp) over [-87, 0] against a double
- * exp (numpy, 4 million points); below -87 it is 0 (exp(-87) is 1.6e-38;
- * the true value is below the normal floats); NaN gives NaN. PoCL's exp
- * took two thirds of GELU's forward kernel (614-1004 us a call on the
- * vit's [6400, 128], 197-218 with the exp taken out). */
-inline float sc_exp_neg(float x)
-{
-    float xc = fmax(x, -87.0f);
-    /* n = rint(x / ln2) by the 1.5 * 2^23 shifter, whose low mantissa bits
-     * then hold n (with rint the kernel was no faster than with PoCL's exp:
-     * rint is a libm call there) */
-    float sh = fma(xc, 1.44269504088896341f, 12582912.0f);
-    float n = sh - 12582912.0f;
-    float r = fma(n, -0.693145751953125f, xc);
-    r = fma(n, -1.42860682030941723e-6f, r);
-    float p = fma(r, 1.0f / 5040.0f, 1.0f / 720.0f);
-    p = fma(p, r, 1.0f / 120.0f);
-    p = fma(p, r, 1.0f / 24.0f);
-    p = fma(p, r, 1.0f / 6.0f);
-    p = fma(p, r, 0.5f);
-    p = fma(p, r, 1.0f);
-    p = fma(p, r, 1.0f);
-    float e = p * as_float((as_int(sh) - 0x4B400000 + 127) << 23);
-    return x < -87.0f ? 0.0f : x != x ? x : e; /* below -87: 0 (huge x times it); NaN */
-}
-
 /* erf by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7): a polynomial and an
  * exp (sc_exp_neg); PoCL's libm erf is a scalar call (27x slower).
  * sc_erf_e takes e = exp(-x * x) from the caller (GELU's backward shares it

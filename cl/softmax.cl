@@ -41,7 +41,7 @@ SC_ROW_KERNEL void sc_softmax_forward(__global float *y, uint yo, __global const
             float m = -INFINITY;
             SC_ROW_LOOP(j, len) m = fmax(m, p[j]);
             m = SC_ROW_MAX(m);
-            SC_ROW_LOOP(j, len) q[j] = exp(p[j] - m);
+            SC_ROW_LOOP(j, len) q[j] = sc_exp_neg(p[j] - m);
             float s = 0.0f;
             SC_ROW_LOOP(j, len) s += q[j];
             s = SC_ROW_SUM(s);

@@ -213,6 +213,51 @@ START_TEST(softmax_ops)
 }
 END_TEST
 
+/* Softmax over rows with -inf entries, spreads past exp's range (cl/
+ * common.cl's sc_exp_neg is 0 below -87) and a NaN, against double: the
+ * finite rows to 1e-6, a NaN row NaN, an all -inf row NaN (0 / 0, as
+ * PyTorch). */
+static void softmax_extremes_once(void)
+{
+    enum { R = 6, L = 5 };
+    const float I = INFINITY;
+    float x[R * L] = {0.0f, -I, 1.0f, 2.0f, -I,             /* -inf entries */
+                      -1e30f, 0.0f, 0.0f, 0.0f, -3e38f,     /* huge negative */
+                      100.0f, -100.0f, 0.0f, 50.0f, 87.5f,  /* spread > 87 */
+                      3e38f, 3e38f, -3e38f, 0.0f, 1.0f,     /* huge positive */
+                      NAN, 0.0f, 1.0f, 2.0f, 3.0f,          /* NaN */
+                      -I, -I, -I, -I, -I};                  /* nothing finite */
+    int64_t shape[2] = {R, L};
+    sc_graph *g;
+    TU_OK(sc_graph_create(tu_ctx(), &g));
+    sc_var *y = sc_nn_softmax(g, sc_var_from_host(g, 2, shape, x, false));
+    TU_OK(sc_graph_status(g));
+    float *got = tu_download(sc_var_tensor(y));
+    for (int r = 0; r < 4; r++) {
+        double m = -INFINITY, s = 0, want[L];
+        for (int j = 0; j < L; j++)
+            m = fmax(m, x[r * L + j]);
+        for (int j = 0; j < L; j++)
+            s += want[j] = exp((double)x[r * L + j] - m);
+        for (int j = 0; j < L; j++)
+            ck_assert_msg(fabs(got[r * L + j] - want[j] / s) <= 1e-6,
+                          "softmax row %d [%d] = %.9g, want %.9g", r, j, got[r * L + j],
+                          want[j] / s);
+    }
+    for (int j = 0; j < 2 * L; j++)
+        ck_assert_msg(isnan(got[4 * L + j]), "softmax row %d [%d] = %g, want NaN", 4 + j / L,
+                      j % L, got[4 * L + j]);
+    free(got);
+    sc_graph_free(g);
+}
+
+/* both forms of the row-reducing kernels (TU_EACH_ROWS_FORM) */
+START_TEST(softmax_extremes)
+{
+    TU_EACH_ROWS_FORM(softmax_extremes_once());
+}
+END_TEST
+
 /* f(x) = (d/dx sum(c * s(x)^2))^2 for s = softmax or log-softmax, checked
  * to second order: derivatives of s up to the third, with every input of
  * the backward ops (y, the incoming gradient, the cotangent) depending on x,
@@ -1736,7 +1781,7 @@ END_TEST
 int main(void)
 {
     const tu_case cases[] = {
-        {"softmax", 0, {softmax_ops, softmax_higher_order, cross_entropy_cases,
+        {"softmax", 0, {softmax_ops, softmax_higher_order, softmax_extremes, cross_entropy_cases,
                 cross_entropy_errors, mse_cases, softmax_fused_backward,
                 cross_entropy_fused_backward}},
         {"norm", 0, {layer_norm_cases, batch_norm_training, batch_norm_eval,
