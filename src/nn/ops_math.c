@@ -120,6 +120,27 @@ static sc_var *unary(sc_graph *g, sc_var *x, int uop, float p, sc_backward_fn bw
     return y;
 }
 
+/* The backward of a pointwise op as an op of its own, (gy, x) -> y by one
+ * kernel (relu's mask, GELU's gy * gelu'(x)), recorded as `name` with
+ * backward bw when the pass records; op names the checks' messages. */
+static sc_var *pointwise_grad(sc_graph *g, const char *op, const char *name, sc_var *gy,
+                              sc_var *x,
+                              sc_status (*kernel)(sc_tensor *, const sc_tensor *,
+                                                  const sc_tensor *),
+                              sc_backward_fn bw)
+{
+    SC_NN_CHECK(g, 2, gy, x);
+    if (gy->t->numel != x->t->numel)
+        return shape_error(g, op, gy, x);
+    sc_var *y = sc__out_like(g, x);
+    if (!y)
+        return NULL;
+    SC_NN_TRY(g, kernel(y->t, gy->t, x->t));
+    sc_var *in[2] = {gy, x};
+    sc__record(g, y, name, bw, 2, in);
+    return y;
+}
+
 static sc_var *relu_mask(sc_graph *g, sc_var *gy, sc_var *x);
 
 static void relu_mask_bw(sc_graph *g, sc_node *n, sc_var *gg, sc_var **gin)
@@ -132,16 +153,8 @@ static void relu_mask_bw(sc_graph *g, sc_node *n, sc_var *gg, sc_var **gin)
 /* gy where x > 0, else 0: relu's backward as one differentiable op. */
 static sc_var *relu_mask(sc_graph *g, sc_var *gy, sc_var *x)
 {
-    SC_NN_CHECK(g, 2, gy, x);
-    if (gy->t->numel != x->t->numel)
-        return shape_error(g, "relu backward", gy, x);
-    sc_var *y = sc__out_like(g, x);
-    if (!y)
-        return NULL;
-    SC_NN_TRY(g, sc_k_math_relu_mask(y->t, gy->t, x->t));
-    sc_var *in[2] = {gy, x};
-    sc__record(g, y, "relu_mask", relu_mask_bw, 2, in);
-    return y;
+    return pointwise_grad(g, "relu backward", "relu_mask", gy, x, sc_k_math_relu_mask,
+                          relu_mask_bw);
 }
 
 static void relu_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
@@ -212,16 +225,8 @@ static void gelu_grad_bw(sc_graph *g, sc_node *n, sc_var *gg, sc_var **gin)
  * kernel), recorded when the backward records. */
 static sc_var *gelu_grad(sc_graph *g, sc_var *gy, sc_var *x)
 {
-    SC_NN_CHECK(g, 2, gy, x);
-    if (gy->t->numel != x->t->numel)
-        return shape_error(g, "gelu backward", gy, x);
-    sc_var *y = sc__out_like(g, x);
-    if (!y)
-        return NULL;
-    SC_NN_TRY(g, sc_k_math_gelu_backward(y->t, gy->t, x->t));
-    sc_var *in[2] = {gy, x};
-    sc__record(g, y, "gelu_grad", gelu_grad_bw, 2, in);
-    return y;
+    return pointwise_grad(g, "gelu backward", "gelu_grad", gy, x, sc_k_math_gelu_backward,
+                          gelu_grad_bw);
 }
 
 static void gelu_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
