@@ -337,6 +337,51 @@ __kernel void sc_norm_rule_backward_rv(__global float *gu, uint guo, __global fl
     }
 }
 
+/* sc_norm_backward_rv with layer norm's affine gradients in the same
+ * pass: work-item q takes the rows [q * rows / Q, (q + 1) * rows / Q) in
+ * order, writes their gx, and sums gy * xh and gy (raw gy, without w) down
+ * its rows into part [2, Q, D] (rows q of the gw and of the gb half), which
+ * sc_norm_affine_grad then adds up over q. gy and xh are read once instead
+ * of twice (sc_norm_affine_part4 read them again). */
+__kernel void sc_norm_backward_rv_aff(__global float *gx, uint gxo, __global const float *gy,
+                                      uint gyo, __global const float *xh, uint xho,
+                                      __global const float *rstd, uint ro,
+                                      __global const float *w, uint wo, uint rows, uint D,
+                                      uint has_w, __global float *part, uint po, uint Q)
+{
+    const uint DV = D / SC_NORM_RW;
+    SC_FOR_EACH(q, Q) {
+        uint r0 = (uint)(((ulong)q * rows) / Q), r1 = (uint)(((ulong)(q + 1) * rows) / Q);
+        __global float *pw = part + po + (size_t)q * D, *pb = part + po + (size_t)(Q + q) * D;
+        for (uint j = 0; j < DV; j++) {
+            NORM_RSTORE((NORM_RT)(0.0f), j, pw);
+            NORM_RSTORE((NORM_RT)(0.0f), j, pb);
+        }
+        for (uint r = r0; r < r1; r++) {
+            __global const float *gyr = gy + gyo + (size_t)r * D, *xhr = xh + xho + (size_t)r * D;
+            NORM_RT s1 = (NORM_RT)(0.0f), s2 = (NORM_RT)(0.0f);
+            for (uint j = 0; j < DV; j++) {
+                NORM_RT g0 = NORM_RLOAD(j, gyr), x = NORM_RLOAD(j, xhr), g = g0;
+                if (has_w)
+                    g *= NORM_RLOAD(j, w + wo);
+                s1 += g;
+                s2 = fma(g, x, s2);
+                NORM_RSTORE(fma(g0, x, NORM_RLOAD(j, pw)), j, pw);
+                NORM_RSTORE(NORM_RLOAD(j, pb) + g0, j, pb);
+            }
+            float m1 = NORM_RSUM(s1) / (float)D, m2 = NORM_RSUM(s2) / (float)D,
+                  rs = rstd[ro + r];
+            __global float *gxr = gx + gxo + (size_t)r * D;
+            for (uint j = 0; j < DV; j++) {
+                NORM_RT g = NORM_RLOAD(j, gyr);
+                if (has_w)
+                    g *= NORM_RLOAD(j, w + wo);
+                NORM_RSTORE(rs * (g - m1 - NORM_RLOAD(j, xhr) * m2), j, gxr);
+            }
+        }
+    }
+}
+
 #ifndef SC_NORM_CV
 #define SC_NORM_CV 4
 #endif

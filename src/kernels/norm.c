@@ -55,12 +55,12 @@ static cl_uint norm_slices(const sc_context *ctx, cl_uint outer, cl_uint C, cl_u
 }
 
 /* One work-item per slice, in work-groups of one (PoCL spreads work-groups
- * over the cores). */
-static sc_status launch_slices(sc_context *ctx, const char *name, size_t n, size_t nargs,
-                               const sc_karg *args)
+ * over the cores); defines: the program's build options, or NULL. */
+static sc_status launch_slices(sc_context *ctx, const char *defines, const char *name, size_t n,
+                               size_t nargs, const sc_karg *args)
 {
     cl_kernel k;
-    SC_TRY(sc_kernel_get(ctx, "norm", NULL, name, &k));
+    SC_TRY(sc_kernel_get(ctx, "norm", defines, name, &k));
     size_t global = n, local = 1;
     return sc_launch(ctx, k, name, 1, &global, &local, nargs, args);
 }
@@ -94,9 +94,9 @@ static sc_status slices_run(slices *sl, const char *first, size_t n1, const sc_k
                             const char *second, size_t n2, const sc_karg *a2)
 {
     size_t items = (size_t)sl->C * sl->S;
-    sc_status st = launch_slices(sl->ctx, first, items, n1, a1);
+    sc_status st = launch_slices(sl->ctx, NULL, first, items, n1, a1);
     if (st == SC_OK)
-        st = launch_slices(sl->ctx, second, items, n2, a2);
+        st = launch_slices(sl->ctx, NULL, second, items, n2, a2);
     sc_tensor_free(sl->part);
     return st;
 }
@@ -361,6 +361,48 @@ sc_status sc_k_norm_affine_grad(sc_tensor *gw, sc_tensor *gb, const sc_tensor *g
                           sizeof a1 / sizeof a1[0], a1);
     }
     if (st == SC_OK) {
+        cl_mem gwm = gw ? gw->buf->mem : any->buf->mem, gbm = gb ? gb->buf->mem : any->buf->mem;
+        cl_uint gwo = gw ? (cl_uint)gw->offset : 0, gbo = gb ? (cl_uint)gb->offset : 0;
+        cl_uint aff = (gw ? NORM_W : 0) | (gb ? NORM_B : 0);
+        sc_karg a2[] = {SC_ARG(gwm), SC_ARG(gwo), SC_ARG(gbm), SC_ARG(gbo),
+                        SC_ARG(pm),  SC_ARG(po),  SC_ARG(D),   SC_ARG(Q),  SC_ARG(aff)};
+        st = sc_launch_1d(ctx, "norm", NULL, "sc_norm_affine_grad", D, sizeof a2 / sizeof a2[0],
+                          a2);
+    }
+    sc_tensor_free(part); /* in-order queue: the kernels read it before reuse */
+    return st;
+}
+
+sc_status sc_k_norm_backward_affine(sc_tensor *gx, sc_tensor *gw, sc_tensor *gb,
+                                    const sc_tensor *gy, const sc_tensor *xh,
+                                    const sc_tensor *rstd, const sc_tensor *w)
+{
+    sc_context *ctx = xh->ctx;
+    cl_uint rows = (cl_uint)xh->shape[1], D = (cl_uint)xh->shape[2];
+    if (!gx || (!gw && !gb) || xh->shape[0] != 1 || !use_rv(ctx, 1, rows, D, false)) {
+        if (gx)
+            SC_TRY(sc_k_norm_backward(gx, gy, xh, rstd, w, false, NULL, NULL));
+        return sc_k_norm_affine_grad(gw, gb, gy, xh);
+    }
+    /* four blocks of rows per compute unit, each a work-item */
+    size_t cu = ctx->dev.compute_units ? ctx->dev.compute_units : 1;
+    cl_uint Q = (cl_uint)(4 * cu < rows ? 4 * cu : rows);
+    int64_t ps[3] = {2, Q, D};
+    sc_tensor *part;
+    SC_TRY(sc_tensor_create(ctx, SC_F32, 3, ps, &part));
+    cl_mem gxm = gx->buf->mem, gm = gy->buf->mem, xhm = xh->buf->mem, rsm = rstd->buf->mem,
+           wm = w ? w->buf->mem : xhm, pm = part->buf->mem;
+    cl_uint gxo = (cl_uint)gx->offset, go = (cl_uint)gy->offset, xho = (cl_uint)xh->offset,
+            rso = (cl_uint)rstd->offset, wo = w ? (cl_uint)w->offset : 0,
+            po = (cl_uint)part->offset, has_w = w != NULL;
+    sc_karg a1[] = {SC_ARG(gxm), SC_ARG(gxo), SC_ARG(gm),  SC_ARG(go),   SC_ARG(xhm),
+                    SC_ARG(xho), SC_ARG(rsm), SC_ARG(rso), SC_ARG(wm),   SC_ARG(wo),
+                    SC_ARG(rows), SC_ARG(D),  SC_ARG(has_w), SC_ARG(pm), SC_ARG(po),
+                    SC_ARG(Q)};
+    sc_status st = launch_slices(ctx, rv_defines(D), "sc_norm_backward_rv_aff", Q,
+                                 sizeof a1 / sizeof a1[0], a1);
+    if (st == SC_OK) {
+        sc_tensor *any = gw ? gw : gb;
         cl_mem gwm = gw ? gw->buf->mem : any->buf->mem, gbm = gb ? gb->buf->mem : any->buf->mem;
         cl_uint gwo = gw ? (cl_uint)gw->offset : 0, gbo = gb ? (cl_uint)gb->offset : 0;
         cl_uint aff = (gw ? NORM_W : 0) | (gb ? NORM_B : 0);

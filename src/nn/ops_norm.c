@@ -23,7 +23,8 @@
  * Layer norm's affine part (* w + b) is fused too: the forward kernel also
  * writes y = xhat * w + b, recorded as one node of (x, w, b) that keeps
  * xhat and rstd; its backward is, without recording, one kernel for gx
- * (w folded into the xhat rule) and one for gw and gb (column sums), and
+ * (w folded into the xhat rule) that also sums gw and gb by blocks of rows
+ * (a second adds the blocks up), and
  * when recording recorded ops (gxhat = gy * w, the norm_rule node on the
  * recorded xhat and rstd, gw = sum(gy * xhat), gb = sum(gy)). Batch
  * norm's affine part (per channel) is the same node; without recording its
@@ -178,22 +179,29 @@ static void affine_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
         return;
     }
     if (!g->recording) {
-        if (n->need[0])
-            gin[0] = xhat_rule_fused(g, gy, w, xh, rstd, false);
-        if ((n->need[1] || n->need[2]) && g->status == SC_OK) {
-            sc_var *gw = n->need[1] ? sc__out_like(g, w) : NULL;
-            sc_var *gb = n->need[2] ? sc__out_like(g, b) : NULL;
-            if (g->status != SC_OK)
-                return;
-            sc_status st = sc_k_norm_affine_grad(gw ? gw->t : NULL, gb ? gb->t : NULL, gy->t,
-                                                 xh->t);
-            if (st != SC_OK) {
-                sc__fail(g, st);
-                return;
-            }
-            gin[1] = gw;
-            gin[2] = gb;
+        /* layer norm: gx (w folded into the xhat rule), gw and gb, in one
+         * pass over gy and xh where the row kernels run */
+        if (gy->t->numel != xh->t->numel) {
+            char b1[96], b2[96];
+            sc__fail(g, sc_error_set(SC_ERR_STATE, "layer_norm backward: gradient %s for %s",
+                                     sc__shape(gy, b1, sizeof b1), sc__shape(xh, b2, sizeof b2)));
+            return;
         }
+        sc_var *gx = n->need[0] ? sc__out_like(g, xh) : NULL;
+        sc_var *gw = n->need[1] ? sc__out_like(g, w) : NULL;
+        sc_var *gb = n->need[2] ? sc__out_like(g, b) : NULL;
+        if (g->status != SC_OK)
+            return;
+        sc_status st = sc_k_norm_backward_affine(gx ? gx->t : NULL, gw ? gw->t : NULL,
+                                                 gb ? gb->t : NULL, gy->t, xh->t, rstd->t,
+                                                 w ? w->t : NULL);
+        if (st != SC_OK) {
+            sc__fail(g, st);
+            return;
+        }
+        gin[0] = gx;
+        gin[1] = gw;
+        gin[2] = gb;
         return;
     }
     /* recorded: ops, differentiable again */
