@@ -220,9 +220,9 @@ sc_status sc_k_norm_backward(sc_tensor *gx, const sc_tensor *gy, const sc_tensor
                              sc_tensor *gw, sc_tensor *gb);
 /* Layer norm's backward without recording, xh [1, rows, D]: gx (as
  * sc_k_norm_backward with w [D] or NULL) and gw, gb [D] (as
- * sc_k_norm_affine_grad; either may be NULL), reading gy and xh once when
- * the row kernels apply (D a multiple of 4, a work-item per row), else by
- * those two calls. */
+ * sc_k_norm_affine_grad; either may be NULL), reading gy and xh once on a
+ * CPU device when the row kernels apply (D a multiple of 4, a work-item per
+ * row), else by those two calls. */
 sc_status sc_k_norm_backward_affine(sc_tensor *gx, sc_tensor *gw, sc_tensor *gb,
                                     const sc_tensor *gy, const sc_tensor *xh,
                                     const sc_tensor *rstd, const sc_tensor *w);

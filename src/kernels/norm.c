@@ -379,7 +379,9 @@ sc_status sc_k_norm_backward_affine(sc_tensor *gx, sc_tensor *gw, sc_tensor *gb,
 {
     sc_context *ctx = xh->ctx;
     cl_uint rows = (cl_uint)xh->shape[1], D = (cl_uint)xh->shape[2];
-    if (!gx || (!gw && !gb) || xh->shape[0] != 1 || !use_rv(ctx, 1, rows, D, false)) {
+    /* a CPU's few long work-items; a GPU keeps a work-item per row */
+    if (!gx || (!gw && !gb) || xh->shape[0] != 1 || ctx->dev.type != SC_DEVICE_CPU ||
+        !use_rv(ctx, 1, rows, D, false)) {
         if (gx)
             SC_TRY(sc_k_norm_backward(gx, gy, xh, rstd, w, false, NULL, NULL));
         return sc_k_norm_affine_grad(gw, gb, gy, xh);
