@@ -327,6 +327,23 @@ sc_status sc_k_norm_rule_backward(sc_tensor *gu, sc_tensor *gxh, sc_tensor *grst
                            sizeof args / sizeof args[0], args);
 }
 
+/* Layer norm's gw and gb [D] (either may be NULL, not both) as the sums
+ * over q of part [2, Q, D] (the gw half, then the gb half). */
+static sc_status affine_sum_parts(sc_tensor *gw, sc_tensor *gb, const sc_tensor *part, cl_uint D,
+                                  cl_uint Q)
+{
+    sc_tensor *any = gw ? gw : gb;
+    cl_mem gwm = gw ? gw->buf->mem : any->buf->mem, gbm = gb ? gb->buf->mem : any->buf->mem,
+           pm = part->buf->mem;
+    cl_uint gwo = gw ? (cl_uint)gw->offset : 0, gbo = gb ? (cl_uint)gb->offset : 0,
+            po = (cl_uint)part->offset;
+    cl_uint aff = (gw ? NORM_W : 0) | (gb ? NORM_B : 0);
+    sc_karg args[] = {SC_ARG(gwm), SC_ARG(gwo), SC_ARG(gbm), SC_ARG(gbo),
+                      SC_ARG(pm),  SC_ARG(po),  SC_ARG(D),   SC_ARG(Q),  SC_ARG(aff)};
+    return sc_launch_1d(any->ctx, "norm", NULL, "sc_norm_affine_grad", D,
+                        sizeof args / sizeof args[0], args);
+}
+
 sc_status sc_k_norm_affine_grad(sc_tensor *gw, sc_tensor *gb, const sc_tensor *gy,
                                 const sc_tensor *xh)
 {
@@ -360,15 +377,8 @@ sc_status sc_k_norm_affine_grad(sc_tensor *gw, sc_tensor *gb, const sc_tensor *g
         st = sc_launch_1d(ctx, "norm", NULL, "sc_norm_affine_part", (size_t)Q * D,
                           sizeof a1 / sizeof a1[0], a1);
     }
-    if (st == SC_OK) {
-        cl_mem gwm = gw ? gw->buf->mem : any->buf->mem, gbm = gb ? gb->buf->mem : any->buf->mem;
-        cl_uint gwo = gw ? (cl_uint)gw->offset : 0, gbo = gb ? (cl_uint)gb->offset : 0;
-        cl_uint aff = (gw ? NORM_W : 0) | (gb ? NORM_B : 0);
-        sc_karg a2[] = {SC_ARG(gwm), SC_ARG(gwo), SC_ARG(gbm), SC_ARG(gbo),
-                        SC_ARG(pm),  SC_ARG(po),  SC_ARG(D),   SC_ARG(Q),  SC_ARG(aff)};
-        st = sc_launch_1d(ctx, "norm", NULL, "sc_norm_affine_grad", D, sizeof a2 / sizeof a2[0],
-                          a2);
-    }
+    if (st == SC_OK)
+        st = affine_sum_parts(gw, gb, part, D, Q);
     sc_tensor_free(part); /* in-order queue: the kernels read it before reuse */
     return st;
 }
@@ -380,8 +390,8 @@ sc_status sc_k_norm_backward_affine(sc_tensor *gx, sc_tensor *gw, sc_tensor *gb,
     sc_context *ctx = xh->ctx;
     cl_uint rows = (cl_uint)xh->shape[1], D = (cl_uint)xh->shape[2];
     /* a CPU's few long work-items; a GPU keeps a work-item per row */
-    if (!gx || (!gw && !gb) || xh->shape[0] != 1 || ctx->dev.type != SC_DEVICE_CPU ||
-        !use_rv(ctx, 1, rows, D, false)) {
+    if (!gx || (!gw && !gb) || xh->shape[0] != 1 || rows == 0 ||
+        ctx->dev.type != SC_DEVICE_CPU || !use_rv(ctx, 1, rows, D, false)) {
         if (gx)
             SC_TRY(sc_k_norm_backward(gx, gy, xh, rstd, w, false, NULL, NULL));
         return sc_k_norm_affine_grad(gw, gb, gy, xh);
@@ -403,16 +413,8 @@ sc_status sc_k_norm_backward_affine(sc_tensor *gx, sc_tensor *gw, sc_tensor *gb,
                     SC_ARG(Q)};
     sc_status st = launch_slices(ctx, rv_defines(D), "sc_norm_backward_rv_aff", Q,
                                  sizeof a1 / sizeof a1[0], a1);
-    if (st == SC_OK) {
-        sc_tensor *any = gw ? gw : gb;
-        cl_mem gwm = gw ? gw->buf->mem : any->buf->mem, gbm = gb ? gb->buf->mem : any->buf->mem;
-        cl_uint gwo = gw ? (cl_uint)gw->offset : 0, gbo = gb ? (cl_uint)gb->offset : 0;
-        cl_uint aff = (gw ? NORM_W : 0) | (gb ? NORM_B : 0);
-        sc_karg a2[] = {SC_ARG(gwm), SC_ARG(gwo), SC_ARG(gbm), SC_ARG(gbo),
-                        SC_ARG(pm),  SC_ARG(po),  SC_ARG(D),   SC_ARG(Q),  SC_ARG(aff)};
-        st = sc_launch_1d(ctx, "norm", NULL, "sc_norm_affine_grad", D, sizeof a2 / sizeof a2[0],
-                          a2);
-    }
+    if (st == SC_OK)
+        st = affine_sum_parts(gw, gb, part, D, Q);
     sc_tensor_free(part); /* in-order queue: the kernels read it before reuse */
     return st;
 }
