@@ -269,30 +269,44 @@ __kernel void sc_norm_forward_rv(__global float *xh, uint xho, __global float *r
     }
 }
 
+/* One row of D = DV * SC_NORM_RW floats of layer norm's backward by
+ * vectors: gxr = rs * (g - mean(g) - xh * mean(g * xh)), g = gy * w when
+ * has_w; with acc also adds gy * xh and gy (raw gy) into pw and pb. */
+inline void norm_rv_backward_row(__global float *gxr, __global const float *gyr,
+                                 __global const float *xhr, __global const float *wv,
+                                 uint has_w, uint DV, uint D, float rs, uint acc,
+                                 __global float *pw, __global float *pb)
+{
+    NORM_RT s1 = (NORM_RT)(0.0f), s2 = (NORM_RT)(0.0f);
+    for (uint j = 0; j < DV; j++) {
+        NORM_RT g0 = NORM_RLOAD(j, gyr), x = NORM_RLOAD(j, xhr), g = g0;
+        if (has_w)
+            g *= NORM_RLOAD(j, wv);
+        s1 += g;
+        s2 = fma(g, x, s2);
+        if (acc) {
+            NORM_RSTORE(fma(g0, x, NORM_RLOAD(j, pw)), j, pw);
+            NORM_RSTORE(NORM_RLOAD(j, pb) + g0, j, pb);
+        }
+    }
+    float m1 = NORM_RSUM(s1) / (float)D, m2 = NORM_RSUM(s2) / (float)D;
+    for (uint j = 0; j < DV; j++) {
+        NORM_RT g = NORM_RLOAD(j, gyr);
+        if (has_w)
+            g *= NORM_RLOAD(j, wv);
+        NORM_RSTORE(rs * (g - m1 - NORM_RLOAD(j, xhr) * m2), j, gxr);
+    }
+}
+
 __kernel void sc_norm_backward_rv(__global float *gx, uint gxo, __global const float *gy, uint gyo,
                                   __global const float *xh, uint xho, __global const float *rstd,
                                   uint ro, __global const float *w, uint wo, uint rows, uint D,
                                   uint has_w)
 {
-    const uint DV = D / SC_NORM_RW;
     SC_EACH(r, rows) {
-        __global const float *gyr = gy + gyo + (size_t)r * D, *xhr = xh + xho + (size_t)r * D;
-        NORM_RT s1 = (NORM_RT)(0.0f), s2 = (NORM_RT)(0.0f);
-        for (uint j = 0; j < DV; j++) {
-            NORM_RT g = NORM_RLOAD(j, gyr);
-            if (has_w)
-                g *= NORM_RLOAD(j, w + wo);
-            s1 += g;
-            s2 = fma(g, NORM_RLOAD(j, xhr), s2);
-        }
-        float m1 = NORM_RSUM(s1) / (float)D, m2 = NORM_RSUM(s2) / (float)D, rs = rstd[ro + r];
-        __global float *gxr = gx + gxo + (size_t)r * D;
-        for (uint j = 0; j < DV; j++) {
-            NORM_RT g = NORM_RLOAD(j, gyr);
-            if (has_w)
-                g *= NORM_RLOAD(j, w + wo);
-            NORM_RSTORE(rs * (g - m1 - NORM_RLOAD(j, xhr) * m2), j, gxr);
-        }
+        size_t at = (size_t)r * D;
+        norm_rv_backward_row(gx + gxo + at, gy + gyo + at, xh + xho + at, w + wo, has_w,
+                             D / SC_NORM_RW, D, rstd[ro + r], 0u, gx, gx);
     }
 }
 
@@ -358,26 +372,9 @@ __kernel void sc_norm_backward_rv_aff(__global float *gx, uint gxo, __global con
             NORM_RSTORE((NORM_RT)(0.0f), j, pb);
         }
         for (uint r = r0; r < r1; r++) {
-            __global const float *gyr = gy + gyo + (size_t)r * D, *xhr = xh + xho + (size_t)r * D;
-            NORM_RT s1 = (NORM_RT)(0.0f), s2 = (NORM_RT)(0.0f);
-            for (uint j = 0; j < DV; j++) {
-                NORM_RT g0 = NORM_RLOAD(j, gyr), x = NORM_RLOAD(j, xhr), g = g0;
-                if (has_w)
-                    g *= NORM_RLOAD(j, w + wo);
-                s1 += g;
-                s2 = fma(g, x, s2);
-                NORM_RSTORE(fma(g0, x, NORM_RLOAD(j, pw)), j, pw);
-                NORM_RSTORE(NORM_RLOAD(j, pb) + g0, j, pb);
-            }
-            float m1 = NORM_RSUM(s1) / (float)D, m2 = NORM_RSUM(s2) / (float)D,
-                  rs = rstd[ro + r];
-            __global float *gxr = gx + gxo + (size_t)r * D;
-            for (uint j = 0; j < DV; j++) {
-                NORM_RT g = NORM_RLOAD(j, gyr);
-                if (has_w)
-                    g *= NORM_RLOAD(j, w + wo);
-                NORM_RSTORE(rs * (g - m1 - NORM_RLOAD(j, xhr) * m2), j, gxr);
-            }
+            size_t at = (size_t)r * D;
+            norm_rv_backward_row(gx + gxo + at, gy + gyo + at, xh + xho + at, w + wo, has_w, DV,
+                                 D, rstd[ro + r], 1u, pw, pb);
         }
     }
 }
