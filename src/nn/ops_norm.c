@@ -42,21 +42,53 @@ static sc_var *channel_mean(sc_graph *g, sc_var *x, int64_t m)
     return sc_nn_scale(g, sc_nn_sum_to(g, x, 3, s), 1.0f / (float)m);
 }
 
+/* True when the incoming gradient gy has xh's element count, else an
+ * error naming op ("OP backward: gradient [..] for [..]"). */
+static bool grad_fits(sc_graph *g, const char *op, const sc_var *gy, const sc_var *xh)
+{
+    if (gy->t->numel == xh->t->numel)
+        return true;
+    char b1[96], b2[96];
+    sc__fail(g, sc_error_set(SC_ERR_STATE, "%s backward: gradient %s for %s", op,
+                             sc__shape(gy, b1, sizeof b1), sc__shape(xh, b2, sizeof b2)));
+    return false;
+}
+
+/* A fused backward's three outputs: gin[i] like like[i] where n->need[i],
+ * else NULL; false (error recorded) when one cannot be made. */
+static bool fused_grads(sc_graph *g, const sc_node *n, sc_var *const like[3], sc_var **gin)
+{
+    for (int i = 0; i < 3; i++)
+        gin[i] = n->need[i] ? sc__out_like(g, like[i]) : NULL;
+    if (g->status == SC_OK)
+        return true;
+    gin[0] = gin[1] = gin[2] = NULL;
+    return false;
+}
+
+/* The fused kernel's status st: on failure it is recorded and gin cleared. */
+static void fused_done(sc_graph *g, sc_status st, sc_var **gin)
+{
+    if (st == SC_OK)
+        return;
+    sc__fail(g, st);
+    gin[0] = gin[1] = gin[2] = NULL;
+}
+
+static sc_tensor *tensor_of(const sc_var *v) { return v ? v->t : NULL; }
+
 /* The same rule, fused, with gy * w for gy when w (layer norm's weight
  * [inner], or batch norm's [C] when per_channel) is given; not recorded. */
 static sc_var *xhat_rule_fused(sc_graph *g, sc_var *gy, sc_var *w, sc_var *xh, sc_var *rstd,
                                bool per_channel)
 {
     SC_NN_CHECK(g, 3, gy, xh, rstd);
-    if (gy->t->numel != xh->t->numel) {
-        char b1[96], b2[96];
-        return sc__fail(g, sc_error_set(SC_ERR_STATE, "norm backward: gradient %s for %s",
-                                        sc__shape(gy, b1, sizeof b1), sc__shape(xh, b2, sizeof b2)));
-    }
+    if (!grad_fits(g, "norm", gy, xh))
+        return NULL;
     sc_var *gx = sc__out_like(g, xh);
     if (!gx)
         return NULL;
-    SC_NN_TRY(g, sc_k_norm_backward(gx->t, gy->t, xh->t, rstd->t, w ? w->t : NULL, per_channel,
+    SC_NN_TRY(g, sc_k_norm_backward(gx->t, gy->t, xh->t, rstd->t, tensor_of(w), per_channel,
                                     NULL, NULL));
     return gx;
 }
@@ -90,20 +122,12 @@ static void rule_bw(sc_graph *g, sc_node *n, sc_var *gr, sc_var **gin)
     sc_var *gy = n->in[0], *xh = n->in[1], *rstd = n->in[2];
     int64_t m = n->ip[0];
     if (!g->recording) {
-        sc_var *gu = n->need[0] ? sc__out_like(g, gy) : NULL;
-        sc_var *gxh = n->need[1] ? sc__out_like(g, xh) : NULL;
-        sc_var *grs = n->need[2] ? sc__out_like(g, rstd) : NULL;
-        if (g->status != SC_OK || (!gu && !gxh && !grs))
-            return;
-        sc_status st = sc_k_norm_rule_backward(gu ? gu->t : NULL, gxh ? gxh->t : NULL,
-                                               grs ? grs->t : NULL, gr->t, gy->t, xh->t, rstd->t);
-        if (st != SC_OK) {
-            sc__fail(g, st);
-            return;
-        }
-        gin[0] = gu;
-        gin[1] = gxh;
-        gin[2] = grs;
+        sc_var *like[3] = {gy, xh, rstd};
+        if (fused_grads(g, n, like, gin) && (gin[0] || gin[1] || gin[2]))
+            fused_done(g,
+                       sc_k_norm_rule_backward(tensor_of(gin[0]), tensor_of(gin[1]),
+                                               tensor_of(gin[2]), gr->t, gy->t, xh->t, rstd->t),
+                       gin);
         return;
     }
     if (n->need[0])
@@ -143,21 +167,13 @@ static void rstd_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
  * and gb from one kernel. */
 static void bn_affine_fused(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
-    sc_var *w = n->in[1], *b = n->in[2], *xh = n->saved[0], *rstd = n->saved[1];
-    sc_var *gx = n->need[0] ? sc__out_like(g, xh) : NULL;
-    sc_var *gw = n->need[1] ? sc__out_like(g, w) : NULL;
-    sc_var *gb = n->need[2] ? sc__out_like(g, b) : NULL;
-    if (g->status != SC_OK)
-        return;
-    sc_status st = sc_k_norm_backward(gx ? gx->t : NULL, gy->t, xh->t, rstd->t, w ? w->t : NULL,
-                                      true, gw ? gw->t : NULL, gb ? gb->t : NULL);
-    if (st != SC_OK) {
-        sc__fail(g, st);
-        return;
-    }
-    gin[0] = gx;
-    gin[1] = gw;
-    gin[2] = gb;
+    sc_var *w = n->in[1], *xh = n->saved[0], *rstd = n->saved[1];
+    sc_var *like[3] = {xh, w, n->in[2]};
+    if (fused_grads(g, n, like, gin))
+        fused_done(g,
+                   sc_k_norm_backward(tensor_of(gin[0]), gy->t, xh->t, rstd->t, tensor_of(w),
+                                      true, tensor_of(gin[1]), tensor_of(gin[2])),
+                   gin);
 }
 
 /* v [C] as [C, 1], which broadcasts against [outer, C, inner] */
@@ -181,27 +197,13 @@ static void affine_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     if (!g->recording) {
         /* layer norm: gx (w folded into the xhat rule), gw and gb, in one
          * pass over gy and xh where the row kernels run */
-        if (gy->t->numel != xh->t->numel) {
-            char b1[96], b2[96];
-            sc__fail(g, sc_error_set(SC_ERR_STATE, "layer_norm backward: gradient %s for %s",
-                                     sc__shape(gy, b1, sizeof b1), sc__shape(xh, b2, sizeof b2)));
-            return;
-        }
-        sc_var *gx = n->need[0] ? sc__out_like(g, xh) : NULL;
-        sc_var *gw = n->need[1] ? sc__out_like(g, w) : NULL;
-        sc_var *gb = n->need[2] ? sc__out_like(g, b) : NULL;
-        if (g->status != SC_OK)
-            return;
-        sc_status st = sc_k_norm_backward_affine(gx ? gx->t : NULL, gw ? gw->t : NULL,
-                                                 gb ? gb->t : NULL, gy->t, xh->t, rstd->t,
-                                                 w ? w->t : NULL);
-        if (st != SC_OK) {
-            sc__fail(g, st);
-            return;
-        }
-        gin[0] = gx;
-        gin[1] = gw;
-        gin[2] = gb;
+        sc_var *like[3] = {xh, w, b};
+        if (grad_fits(g, "layer_norm", gy, xh) && fused_grads(g, n, like, gin))
+            fused_done(g,
+                       sc_k_norm_backward_affine(tensor_of(gin[0]), tensor_of(gin[1]),
+                                                 tensor_of(gin[2]), gy->t, xh->t, rstd->t,
+                                                 tensor_of(w)),
+                       gin);
         return;
     }
     /* recorded: ops, differentiable again */
