@@ -543,6 +543,41 @@ START_TEST(engine_semantics)
 }
 END_TEST
 
+/* A parameter outlives the graphs that take its gradient: each graph's
+ * passes must ignore what another graph (freed since) left on it. The first
+ * graph takes d/dw sum(w*w) = 2w in its second pass (its first is a
+ * gradient with respect to x alone); the second graph's second pass takes
+ * d/dw sum(3w) = 3, which a pass number counted per graph confused with
+ * the first graph's and added to that freed gradient. */
+START_TEST(engine_param_across_graphs)
+{
+    sc_context *ctx = tu_ctx();
+    sc_var *w;
+    int64_t ws[1] = {4};
+    TU_OK(sc_param_create(ctx, "w", 1, ws, &w));
+    TU_OK(sc_tensor_fill(sc_var_tensor(w), 0.5));
+    float xv[4] = {1, -2, 3, 4};
+    for (int round = 0; round < 2; round++) {
+        sc_graph *g;
+        TU_OK(sc_graph_create(ctx, &g));
+        sc_var *x = sc_var_from_host(g, 1, ws, xv, true);
+        sc_var *gx;
+        sc_var *fx = sc_nn_sum(g, sc_nn_mul(g, x, w));
+        TU_OK(sc_grad(g, 1, &fx, NULL, 1, &x, false, &gx));
+        sc_var *f = round ? sc_nn_sum(g, sc_nn_scale(g, w, 3.0f))
+                          : sc_nn_sum(g, sc_nn_mul(g, w, w));
+        sc_var *gw;
+        TU_OK(sc_grad(g, 1, &f, NULL, 1, &w, false, &gw));
+        float h[4];
+        TU_OK(sc_tensor_download(sc_var_tensor(gw), h));
+        for (int i = 0; i < 4; i++)
+            ck_assert_float_eq_tol(h[i], round ? 3.0f : 1.0f, 1e-6);
+        sc_graph_free(g);
+    }
+    sc_param_free(w);
+}
+END_TEST
+
 static sc_var *linear_gelu_sum(sc_graph *g, sc_var *x, sc_var *w)
 {
     return sc_nn_sum(g, sc_nn_gelu(g, sc_nn_linear(g, x, w, NULL)));
@@ -720,7 +755,7 @@ int main(void)
         {"ops", 0, {binary_broadcast, unary_ops, reductions_and_shapes, permute_last_axis_kept,
                 sum_to_large, matmul_variants, gemm_providers, gelu_fused_backward,
                 gelu_extremes}},
-        {"engine", 0, {engine_semantics, engine_no_leak_over_steps}},
+        {"engine", 0, {engine_semantics, engine_param_across_graphs, engine_no_leak_over_steps}},
     };
     return tu_run(TU_SUITE("nn_math", cases));
 }

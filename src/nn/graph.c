@@ -5,6 +5,7 @@
 #include "kernels/kernels.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -313,7 +314,7 @@ static sc_var *ones_like(sc_graph *g, const sc_var *x)
     return y;
 }
 
-static void accumulate(sc_graph *g, sc_var *v, sc_var *delta, uint32_t pass)
+static void accumulate(sc_graph *g, sc_var *v, sc_var *delta, uint64_t pass)
 {
     if (!delta)
         return;
@@ -339,7 +340,12 @@ sc_status sc_grad(sc_graph *g, int n_out, sc_var *const *outputs, sc_var *const 
         if (!inputs[j])
             return sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG, "sc_grad: NULL input")), g->status;
 
-    uint32_t pass = ++g->pass;
+    /* One counter for every graph: a model's parameters outlive the graph
+     * that last took their gradient, and a per-graph count restarting at 1
+     * in the next graph would find a stale grad_pass equal to its own and
+     * add to a freed gradient. */
+    static _Atomic uint64_t passes;
+    uint64_t pass = atomic_fetch_add(&passes, 1) + 1;
     size_t nnodes = g->nnodes; /* nodes made during this pass are not visited */
 
     /* Forward marking: which variables depend on a requested input. */

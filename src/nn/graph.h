@@ -39,10 +39,12 @@ struct sc_var {
     bool requires_grad;
     bool is_param;
     char *name;                 /* parameters only */
-    /* scratch of the backward engine */
+    /* scratch of the backward engine: valid in the pass they name (pass
+     * numbers are unique in the process, so a parameter used by several
+     * graphs never takes another graph's, perhaps freed, gradient) */
     sc_var *grad;
-    uint32_t grad_pass;
-    uint32_t mark_pass;
+    uint64_t grad_pass;
+    uint64_t mark_pass;
 };
 
 struct sc_graph {
@@ -53,7 +55,6 @@ struct sc_graph {
     size_t nvars, vcap;
     sc_node **nodes;
     size_t nnodes, ncap;
-    uint32_t pass;
 };
 
 /* Records status (first error wins) and returns NULL. */
