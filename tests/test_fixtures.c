@@ -550,6 +550,86 @@ END_TEST
 START_TEST(ule_frozen_backbone_grad) { for (int v = 0; v < 2; v++) check_ule(v, true); }
 END_TEST
 
+/* The cnn pools before its ReLUs unless a full-size activation is captured
+ * (src/nn/models.c, cnn_block): the two orders must agree bit for bit in
+ * the logits, the input saliency and the second-order gradient of a
+ * saliency penalty with respect to every parameter (none for the biases,
+ * on which the map depends only through the ReLU masks, or not at all). Capturing "fc1" keeps
+ * both blocks in the pooled-first order, "conv1" and "conv2" put one block
+ * back in the other. Training-mode forwards: with batch norm, each run
+ * updates the running statistics, which the forwards here do not read. */
+static void pool_relu_run(sc_model *m, const sc_safetensors *st, const char *capture,
+                          float **out, size_t *cnt)
+{
+    TU_OK(sc_model_set_capture(m, capture));
+    sc_graph *g;
+    TU_OK(sc_graph_create(tu_ctx(), &g));
+    sc_var *x = fixture_var(g, st, "input", true);
+    sc_var *y = labels_var(g, st);
+    sc_var *logits = sc_model_forward(m, g, x, true);
+    sc_var *map = sc_nn_saliency(g, x, logits, y, SC_SAL_TRUE_LOGIT, true);
+    sc_var *pen = sc_nn_sum(g, sc_nn_mul(g, map, map));
+    size_t np = sc_model_param_count(m);
+    ck_assert_uint_le(np, 14);
+    sc_var *params[14], *grads[14];
+    for (size_t i = 0; i < np; i++)
+        params[i] = sc_model_param(m, i);
+    TU_OK(sc_grad(g, 1, &pen, NULL, (int)np, params, false, grads));
+    /* a parameter the map does not depend on (a conv bias: the ReLU masks
+     * are piecewise constant) has no gradient: NULL, in either order */
+    const sc_tensor *ts[16] = {sc_var_tensor(logits), sc_var_tensor(map)};
+    for (size_t i = 0; i < np; i++)
+        ts[2 + i] = grads[i] ? sc_var_tensor(grads[i]) : NULL;
+    for (size_t i = 0; i < np + 2; i++) {
+        out[i] = ts[i] ? tu_download(ts[i]) : NULL;
+        cnt[i] = ts[i] ? (size_t)sc_tensor_numel(ts[i]) : 0;
+    }
+    sc_graph_free(g);
+}
+
+static void check_pool_relu_order(fixture_kind kind)
+{
+    sc_safetensors *st = open_fixture(kind == FX_CNN_BN ? bn_fixture(kind) : "cnn.safetensors");
+    sc_model *m = load_model_kind(st, kind);
+    size_t n = sc_model_param_count(m) + 2;
+    float *want[16], *got[16];
+    size_t cw[16], cg[16];
+    pool_relu_run(m, st, "fc1", want, cw);
+    const char *orders[2] = {"conv1", "conv2"};
+    for (int o = 0; o < 2; o++) {
+        pool_relu_run(m, st, orders[o], got, cg);
+        for (size_t i = 0; i < n; i++) {
+            const char *what = i < 2 ? (i ? "saliency" : "logits")
+                                     : sc_var_name(sc_model_param(m, i - 2));
+            ck_assert_msg(!got[i] == !want[i], "%s: a gradient in one order only", what);
+            ck_assert_uint_eq(cg[i], cw[i]);
+            if (!want[i]) {
+                ck_assert_msg(strstr(what, ".bias") != NULL, "no gradient for %s", what);
+                continue;
+            }
+            double mx = 0;
+            for (size_t k = 0; k < cw[i]; k++)
+                mx = fmax(mx, fabs(want[i][k]));
+            ck_assert_msg(mx > 0, "%s is all zeros", what);
+            ck_assert_msg(memcmp(got[i], want[i], cw[i] * sizeof(float)) == 0,
+                          "%s differs with %s captured", what, orders[o]);
+            free(got[i]);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(want[i]);
+    TU_OK(sc_model_set_capture(m, NULL));
+    sc_model_free(m);
+    sc_safetensors_close(st);
+}
+
+START_TEST(cnn_pool_relu_order)
+{
+    check_pool_relu_order(FX_CNN);
+    check_pool_relu_order(FX_CNN_BN);
+}
+END_TEST
+
 START_TEST(report_tolerance)
 {
     printf("  largest max|diff|/max|ref| over all fixture tensors: %.3g (%s; limit %.0e + atol)\n",
@@ -563,7 +643,7 @@ int main(void)
         {"pytorch", 0, {forward_ce, saliency, ule_teacher_grad, ule_frozen_backbone_grad,
                          resnet_forward_ce, resnet_ule_teacher_grad, resnet_init,
                          cnn_bn_forward_ce, cnn_bn_ule_teacher_grad, cnn_bn_init,
-                         report_tolerance}},
+                         cnn_pool_relu_order, report_tolerance}},
     };
     return tu_run(TU_SUITE("fixtures", cases));
 }

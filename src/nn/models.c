@@ -490,23 +490,30 @@ static sc_var *tap(sc_model *m, const char *name, sc_var *v)
 
 static sc_var *bn(sc_graph *g, bn_layer *l, sc_var *x, bool training);
 
-/* conv 3x3, then the batch norm with cnn_norm batch, then ReLU */
-static sc_var *cnn_conv(sc_model *m, sc_graph *g, sc_var *x, sc_var *w, sc_var *b, bn_layer *l,
-                        bool training)
+/* conv 3x3, the batch norm with cnn_norm batch, ReLU, then 2x2 max pooling;
+ * `conv` and `pool` name the taps after the ReLU and after the pooling.
+ * Max pooling commutes with ReLU: a window's first maximum is the ReLU'd
+ * window's first maximum wherever it is positive, and the gradient is 0
+ * wherever it is not, either way; values and gradients of every order are
+ * the same, bit for bit (both ops are exact). Pooling first runs ReLU and
+ * its backward on a quarter of the elements, so that is the order unless
+ * the full-size activation is the layer a caller captures. */
+static sc_var *cnn_block(sc_model *m, sc_graph *g, sc_var *x, sc_var *w, sc_var *b, bn_layer *l,
+                         bool training, const char *conv, const char *pool)
 {
     sc_var *h = sc_nn_conv2d(g, x, w, b, 1, 1);
     if (m->cfg.cnn_norm == SC_CNN_NORM_BATCH)
         h = bn(g, l, h, training);
-    return sc_nn_relu(g, h);
+    if (m->capture[0] && strcmp(m->capture, conv) == 0)
+        return tap(m, pool, sc_nn_maxpool2d(g, tap(m, conv, sc_nn_relu(g, h)), 2, 2));
+    return tap(m, pool, sc_nn_relu(g, sc_nn_maxpool2d(g, h, 2, 2)));
 }
 
 /* cnn up to fc1 (after its ReLU) */
 static sc_var *cnn_features(sc_model *m, sc_graph *g, sc_var *x, bool training)
 {
-    sc_var *h = tap(m, "conv1", cnn_conv(m, g, x, m->c1w, m->c1b, &m->cbn1, training));
-    h = tap(m, "pool1", sc_nn_maxpool2d(g, h, 2, 2));
-    h = tap(m, "conv2", cnn_conv(m, g, h, m->c2w, m->c2b, &m->cbn2, training));
-    h = tap(m, "pool2", sc_nn_maxpool2d(g, h, 2, 2));
+    sc_var *h = cnn_block(m, g, x, m->c1w, m->c1b, &m->cbn1, training, "conv1", "pool1");
+    h = cnn_block(m, g, h, m->c2w, m->c2b, &m->cbn2, training, "conv2", "pool2");
     if (!h)
         return NULL;
     int64_t flat[2] = {sc_var_dim(h, 0), -1};
