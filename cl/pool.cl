@@ -48,9 +48,48 @@ inline void sc_pool_cover(uint h, uint k, uint s, uint OH, uint *lo, uint *hi)
     uint lo, hi;                                                               \
     sc_pool_cover(h, K_, S_, OH_, &lo, &hi)
 
+/* The first maximal element of the k x k window at (h0, w0) of plane src
+ * (rows of `row` elements), each element plus bias: its value and its
+ * position h*row + w in the plane (row-major scan; the first NaN, if any,
+ * wins and propagates, as PyTorch's max pooling). The kernels pass W_ and
+ * K_, constants in the specialised programs. A bias of -0.0f adds nothing
+ * (x + -0 is x for every x, -0 included), so the plain pooling keeps its
+ * input's bits. */
+inline void sc_pool_window_max(__global const float *restrict src, uint h0, uint w0, float bias,
+                               uint row, uint k, float *best_v, uint *best_i)
+{
+    uint best_at = h0 * row + w0;
+    float best = src[best_at] + bias, sum = 0.0f;
+    /* branch-free scan (a NaN test in this loop costs PoCL its
+     * vectorisation, 5x); sum is NaN iff the window holds a NaN or both
+     * infinities, and only then is the window scanned again */
+    for (uint kh = 0; kh < k; kh++)
+        for (uint kw = 0; kw < k; kw++) {
+            uint at = (h0 + kh) * row + w0 + kw;
+            float v = src[at] + bias;
+            bool take = v > best;
+            best = take ? v : best;
+            best_at = take ? at : best_at;
+            sum += v;
+        }
+    if (isnan(sum)) {
+        for (uint kh = 0; kh < k; kh++)
+            for (uint kw = 0; kw < k; kw++) {
+                uint at = (h0 + kh) * row + w0 + kw;
+                if (isnan(src[at] + bias)) {
+                    best = src[at] + bias;
+                    best_at = at;
+                    kh = k;
+                    break;
+                }
+            }
+    }
+    *best_v = best;
+    *best_i = best_at;
+}
+
 /* y = max over each window; idx = the position h*W + w inside the plane of
- * the first maximal element (row-major scan; the first NaN, if any, wins
- * and propagates, as PyTorch's max pooling).
+ * the window's first maximal element (sc_pool_window_max).
  * One (plane, oh) row per work-item. */
 __kernel void sc_pool_max_fwd(__global float *restrict y, uint yo, __global int *restrict idx,
                               uint io, __global const float *restrict x, uint xo, uint planes,
@@ -61,37 +100,43 @@ __kernel void sc_pool_max_fwd(__global float *restrict y, uint yo, __global int 
         uint oh = i % OH_;
         uint pl = i / OH_;
         __global const float *src = x + xo + pl * H_ * W_;
-        uint h0 = oh * S_;
         for (uint ow = 0; ow < OW_; ow++) {
-            uint w0 = ow * S_;
-            uint best_at = h0 * W_ + w0;
-            float best = src[best_at], sum = 0.0f;
-            /* branch-free scan (a NaN test in this loop costs PoCL its
-             * vectorisation, 5x); sum is NaN iff the window holds a NaN or
-             * both infinities, and only then is the window scanned again */
-            for (uint kh = 0; kh < K_; kh++)
-                for (uint kw = 0; kw < K_; kw++) {
-                    uint at = (h0 + kh) * W_ + w0 + kw;
-                    float v = src[at];
-                    bool take = v > best;
-                    best = take ? v : best;
-                    best_at = take ? at : best_at;
-                    sum += v;
-                }
-            if (isnan(sum)) {
-                for (uint kh = 0; kh < K_; kh++)
-                    for (uint kw = 0; kw < K_; kw++) {
-                        uint at = (h0 + kh) * W_ + w0 + kw;
-                        if (isnan(src[at])) {
-                            best = src[at];
-                            best_at = at;
-                            kh = K_;
-                            break;
-                        }
-                    }
-            }
+            float best;
+            uint best_at;
+            sc_pool_window_max(src, oh * S_, ow * S_, -0.0f, W_, K_, &best, &best_at);
             y[yo + i * OW_ + ow] = best;
             idx[io + i * OW_ + ow] = (int)best_at;
+        }
+    }
+}
+
+/* The same over a convolution's channel-major result before its layout move
+ * (cl/conv.cl): the plane of (n, c) is xT's [c*N + n] (xT [C, N, H, W]),
+ * each element plus b[c] (0 without a bias, as the layout move adds it);
+ * y and idx [N, C, OH, OW] as above,
+ * so the convolution's [N, C, H, W] output is never written. One (c, n, oh)
+ * row per work-item: neighbours read neighbouring rows of xT. */
+__kernel void sc_pool_max_fwd_cnp(__global float *restrict y, uint yo,
+                                  __global int *restrict idx, uint io,
+                                  __global const float *restrict xT,
+                                  __global const float *restrict b, uint bo, uint has_bias,
+                                  uint N, uint C, uint H, uint W, uint OH, uint OW, uint k,
+                                  uint s)
+{
+    uint rows = C * N * OH_;
+    SC_FOR_EACH(i, rows) {
+        uint oh = i % OH_;
+        uint t = i / OH_;
+        uint n = t % N, c = t / N;
+        __global const float *src = xT + t * H_ * W_;
+        float bias = has_bias ? b[bo + c] : 0.0f;
+        uint out = ((n * C + c) * OH_ + oh) * OW_;
+        for (uint ow = 0; ow < OW_; ow++) {
+            float best;
+            uint best_at;
+            sc_pool_window_max(src, oh * S_, ow * S_, bias, W_, K_, &best, &best_at);
+            y[yo + out + ow] = best;
+            idx[io + out + ow] = (int)best_at;
         }
     }
 }

@@ -333,6 +333,135 @@ START_TEST(maxpool_ties)
     for (int i = 0; i < 8; i++)
         ck_assert_msg(gv[i] == gwant[i], "gx[%d] = %g, want %g", i, (double)gv[i],
                       (double)gwant[i]);
+
+    /* a window of negative zeros pools to a negative zero, bit for bit */
+    sc_graph_reset(g);
+    float v3[8] = {-0.0f, -0.0f, 1.0f, -0.0f, -0.0f, -0.0f, 0.0f, -0.0f};
+    m = sc_nn_maxpool2d(g, sc_var_from_host(g, 4, s2, v3, false), 2, 2);
+    TU_OK(sc_tensor_download(sc_var_tensor(m), mv));
+    ck_assert_msg(mv[0] == 0.0f && signbit(mv[0]) && mv[1] == 1.0f, "max %g (sign %d) %g",
+                  (double)mv[0], signbit(mv[0]) != 0, (double)mv[1]);
+    sc_graph_free(g);
+}
+END_TEST
+
+/* ---- convolution with its max pooling fused -------------------------------------------- */
+
+typedef struct fused_p {
+    int n, c, h, w, o, k, s, p;
+    bool bias;
+    int pk, ps;
+} fused_p;
+
+/* Pooled output, first-order gradients and the second-order gradient
+ * with respect to w of the input gradient's squared norm, of
+ * maxpool(conv(x, w, b)), fused or composed. */
+static void fused_run(const fused_p *q, bool fused, const float *xf, const float *wf,
+                      const float *bf, const float *uf, float **out, size_t *cnt)
+{
+    sc_graph *g;
+    TU_OK(sc_graph_create(tu_ctx(), &g));
+    int64_t xs[4] = {q->n, q->c, q->h, q->w}, ws[4] = {q->o, q->c, q->k, q->k}, bs[1] = {q->o};
+    sc_var *x = sc_var_from_host(g, 4, xs, xf, true);
+    sc_var *w = sc_var_from_host(g, 4, ws, wf, true);
+    sc_var *b = q->bias ? sc_var_from_host(g, 1, bs, bf, true) : NULL;
+    sc_var *y = fused ? sc_nn_conv2d_maxpool(g, x, w, b, q->s, q->p, q->pk, q->ps)
+                      : sc_nn_maxpool2d(g, sc_nn_conv2d(g, x, w, b, q->s, q->p), q->pk, q->ps);
+    TU_OK(sc_graph_status(g));
+    sc_var *u = sc_var_from_host(g, 4, sc_tensor_shape(sc_var_tensor(y)), uf, false);
+    sc_var *f = sc_nn_sum(g, sc_nn_mul(g, y, u));
+    sc_var *in[3] = {x, w, b}, *g1[3], *g2[3];
+    int nin = q->bias ? 3 : 2;
+    TU_OK(sc_grad(g, 1, &f, NULL, nin, in, true, g1));
+    sc_var *pen = sc_nn_sum(g, sc_nn_mul(g, g1[0], g1[0]));
+    TU_OK(sc_grad(g, 1, &pen, NULL, 2, in, false, g2));
+    /* d2x is none: the input gradient of conv and pooling is linear in gy
+     * and does not depend on x (the pooling's indices are constants) */
+    ck_assert_ptr_null(g2[0]);
+    const sc_tensor *ts[6] = {sc_var_tensor(y), sc_var_tensor(g1[0]), sc_var_tensor(g1[1]),
+                              NULL, sc_var_tensor(g2[1]), q->bias ? sc_var_tensor(g1[2]) : NULL};
+    for (int i = 0; i < 6; i++) {
+        out[i] = ts[i] ? tu_download(ts[i]) : NULL;
+        cnt[i] = ts[i] ? (size_t)sc_tensor_numel(ts[i]) : 0;
+    }
+    sc_graph_free(g);
+}
+
+/* sc_nn_conv2d_maxpool against the two ops it fuses, bit for bit: the
+ * pooled values, the first-order gradients and the second order through
+ * the input gradient (as ULE's teacher takes it), in both layout forms
+ * (rows fuses, elements composes); windows that overlap, that leave
+ * columns unused, a padded and a strided convolution, no bias. Then a NaN
+ * channel: it pools to NaN in both. */
+START_TEST(conv_maxpool_fused)
+{
+    const fused_p cases[] = {
+        {4, 1, 12, 12, 6, 3, 1, 1, true, 2, 2}, {3, 5, 9, 11, 4, 3, 1, 1, true, 3, 2},
+        {2, 3, 13, 13, 5, 4, 2, 0, false, 2, 2}, {2, 2, 10, 7, 3, 3, 1, 0, true, 2, 1},
+    };
+    const char *names[6] = {"y", "gx", "gw", "-", "d2w", "gb"};
+    for (int f = 0; f < 2; f++) {
+        TU_OK(sc_context_set_form(tu_ctx(), "conv_layout", layout_forms[f]));
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            const fused_p *q = &cases[c];
+            int oh = (q->h + 2 * q->p - q->k) / q->s + 1, ow = (q->w + 2 * q->p - q->k) / q->s + 1;
+            size_t nx = (size_t)q->n * q->c * q->h * q->w, nw = (size_t)q->o * q->c * q->k * q->k,
+                   ny = (size_t)q->n * q->o * ((oh - q->pk) / q->ps + 1) * ((ow - q->pk) / q->ps + 1);
+            float *xf = malloc(nx * 4), *wf = malloc(nw * 4), *bf = malloc((size_t)q->o * 4),
+                  *uf = malloc(ny * 4);
+            sc_rng rng;
+            sc_rng_seed(&rng, 70 + c);
+            tu_normal(&rng, xf, nx);
+            tu_normal(&rng, wf, nw);
+            tu_normal(&rng, bf, (size_t)q->o);
+            tu_normal(&rng, uf, ny);
+            float *want[6], *got[6];
+            size_t cw[6], cg[6];
+            fused_run(q, false, xf, wf, bf, uf, want, cw);
+            fused_run(q, true, xf, wf, bf, uf, got, cg);
+            for (int i = 0; i < 6; i++) {
+                ck_assert_uint_eq(cg[i], cw[i]);
+                ck_assert(!got[i] == !want[i]);
+                if (!want[i])
+                    continue;
+                double mx = 0;
+                for (size_t k = 0; k < cw[i]; k++)
+                    mx = fmax(mx, fabs(want[i][k]));
+                ck_assert_msg(mx > 0, "case %zu %s: %s is all zeros", c, layout_forms[f],
+                              names[i]);
+                ck_assert_msg(memcmp(got[i], want[i], cw[i] * 4) == 0,
+                              "case %zu %s: %s differs from the composed ops", c,
+                              layout_forms[f], names[i]);
+                free(got[i]);
+                free(want[i]);
+            }
+            free(xf); free(wf); free(bf); free(uf);
+        }
+    }
+    /* a NaN bias: its channel pools to NaN, the others as composed */
+    sc_graph *g;
+    TU_OK(sc_graph_create(tu_ctx(), &g));
+    TU_OK(sc_context_set_form(tu_ctx(), "conv_layout", "rows"));
+    int64_t xs[4] = {1, 1, 4, 4}, ws[4] = {2, 1, 1, 1}, bs[1] = {2};
+    float xv[16], wv[2] = {1.0f, -2.0f}, bv[2] = {NAN, 0.5f}, yv[8];
+    for (int i = 0; i < 16; i++)
+        xv[i] = (float)((i * 7) % 5) - 2.0f;
+    sc_var *y = sc_nn_conv2d_maxpool(g, sc_var_from_host(g, 4, xs, xv, false),
+                                     sc_var_from_host(g, 4, ws, wv, false),
+                                     sc_var_from_host(g, 1, bs, bv, false), 1, 0, 2, 2);
+    TU_OK(sc_graph_status(g));
+    TU_OK(sc_tensor_download(sc_var_tensor(y), yv));
+    for (int i = 0; i < 4; i++) {
+        ck_assert_msg(isnan(yv[i]), "channel 0, window %d: %g, want NaN", i, (double)yv[i]);
+        int h0 = (i / 2) * 2, w0 = (i % 2) * 2;
+        float m = -INFINITY;
+        for (int kh = 0; kh < 2; kh++)
+            for (int kw = 0; kw < 2; kw++)
+                m = fmaxf(m, -2.0f * xv[(h0 + kh) * 4 + w0 + kw] + 0.5f);
+        ck_assert_msg(yv[4 + i] == m, "channel 1, window %d: %g, want %g", i,
+                      (double)yv[4 + i], (double)m);
+    }
+    TU_OK(sc_context_set_form(tu_ctx(), "conv_layout", NULL));
     sc_graph_free(g);
 }
 END_TEST
@@ -558,7 +687,7 @@ END_TEST
 int main(void)
 {
     const tu_case cases[] = {
-        {"ops", 0, {conv2d_cases, pool_cases, maxpool_ties}},
+        {"ops", 0, {conv2d_cases, pool_cases, maxpool_ties, conv_maxpool_fused}},
         {"layers", 0, {realistic_sizes, determinism, no_growth_over_steps, shape_errors}},
     };
     return tu_run(TU_SUITE("nn_conv", cases));

@@ -134,6 +134,12 @@ sc_k_pool_geom sc_k_pool_geom_of(const sc_tensor *x, int k, int s);
  * in the plane of each window's first maximal element. */
 sc_status sc_k_pool_max_fwd(sc_tensor *y, sc_tensor *idx, const sc_tensor *x,
                             const sc_k_pool_geom *pg);
+/* The same over xT [C, N, H, W] (a convolution's channel-major result,
+ * offset 0), each element plus b [C] (may be NULL): y and idx
+ * [N, C, OH, OW] as if pooling the convolution's [N, C, H, W] output;
+ * pg->planes = N * C. */
+sc_status sc_k_pool_max_fwd_cnp(sc_tensor *y, sc_tensor *idx, const sc_tensor *xT,
+                                const sc_tensor *b, uint32_t n, const sc_k_pool_geom *pg);
 /* gx [N, C, H, W] = the sum of gy over the windows whose argmax each
  * element is (the adjoint of the gather). */
 sc_status sc_k_pool_max_scatter(sc_tensor *gx, const sc_tensor *gy, const sc_tensor *idx,

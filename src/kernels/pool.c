@@ -53,6 +53,26 @@ sc_status sc_k_pool_max_fwd(sc_tensor *y, sc_tensor *idx, const sc_tensor *x,
     return max3("sc_pool_max_fwd", y, idx, x, pg, (size_t)pg->planes * pg->oh);
 }
 
+sc_status sc_k_pool_max_fwd_cnp(sc_tensor *y, sc_tensor *idx, const sc_tensor *xT,
+                                const sc_tensor *b, uint32_t n, const sc_k_pool_geom *pg)
+{
+    const char *name = "sc_pool_max_fwd_cnp";
+    SC_TRY(sc_check_distinct(name, y, 3, (const sc_tensor *const[]){idx, xT, b}));
+    SC_TRY(sc_check_distinct(name, idx, 2, (const sc_tensor *const[]){xT, b}));
+    if (xT->offset)
+        return sc_error_set(SC_ERR_STATE, "%s: the channel-major buffer is a view with an offset",
+                            name);
+    cl_mem ym = y->buf->mem, im = idx->buf->mem, xm = xT->buf->mem,
+           bm = b ? b->buf->mem : xT->buf->mem;
+    cl_uint yo = (cl_uint)y->offset, io = (cl_uint)idx->offset, bo = b ? (cl_uint)b->offset : 0,
+            hb = b != NULL, c = pg->planes / n;
+    sc_karg args[] = {SC_ARG(ym),    SC_ARG(yo),    SC_ARG(im),    SC_ARG(io),   SC_ARG(xm),
+                      SC_ARG(bm),    SC_ARG(bo),    SC_ARG(hb),    SC_ARG(n),    SC_ARG(c),
+                      SC_ARG(pg->h), SC_ARG(pg->w), SC_ARG(pg->oh), SC_ARG(pg->ow), SC_ARG(pg->k),
+                      SC_ARG(pg->s)};
+    return launch(y->ctx, name, pg, (size_t)pg->planes * pg->oh, 16, args);
+}
+
 sc_status sc_k_pool_max_scatter(sc_tensor *gx, const sc_tensor *gy, const sc_tensor *idx,
                                 const sc_k_pool_geom *pg)
 {

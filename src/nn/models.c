@@ -501,10 +501,13 @@ static sc_var *bn(sc_graph *g, bn_layer *l, sc_var *x, bool training);
 static sc_var *cnn_block(sc_model *m, sc_graph *g, sc_var *x, sc_var *w, sc_var *b, bn_layer *l,
                          bool training, const char *conv, const char *pool)
 {
+    bool full = m->capture[0] && strcmp(m->capture, conv) == 0;
+    if (!full && m->cfg.cnn_norm != SC_CNN_NORM_BATCH) /* pooled from the conv's product */
+        return tap(m, pool, sc_nn_relu(g, sc_nn_conv2d_maxpool(g, x, w, b, 1, 1, 2, 2)));
     sc_var *h = sc_nn_conv2d(g, x, w, b, 1, 1);
     if (m->cfg.cnn_norm == SC_CNN_NORM_BATCH)
         h = bn(g, l, h, training);
-    if (m->capture[0] && strcmp(m->capture, conv) == 0)
+    if (full)
         return tap(m, pool, sc_nn_maxpool2d(g, tap(m, conv, sc_nn_relu(g, h)), 2, 2));
     return tap(m, pool, sc_nn_relu(g, sc_nn_maxpool2d(g, h, 2, 2)));
 }

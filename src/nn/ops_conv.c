@@ -134,8 +134,13 @@ static sc_var *unfold_var(sc_graph *g, sc_var *x, const conv_geom *cg)
 
 /* ---- the three ops ------------------------------------------------------------- */
 
+/* A max pooling to fuse into the convolution's layout move (conv_op). */
+typedef struct pool_req {
+    int k, s;
+} pool_req;
+
 static sc_var *conv_op(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, int64_t s, int64_t p,
-                       sc_var *col);
+                       sc_var *col, const pool_req *pool);
 static sc_var *data_op(sc_graph *g, sc_var *gy, sc_var *w, int64_t h, int64_t wd, int64_t s,
                        int64_t p, sc_tensor *gT);
 static sc_var *filter_op(sc_graph *g, sc_var *x, sc_var *gy, int64_t kh, int64_t kw, int64_t s,
@@ -188,7 +193,7 @@ static void data_bw(sc_graph *g, sc_node *n, sc_var *gg, sc_var **gin)
             return;
     }
     if (n->need[0])
-        gin[0] = conv_op(g, gg, w, NULL, s, p, col);
+        gin[0] = conv_op(g, gg, w, NULL, s, p, col, NULL);
     if (n->need[1])
         gin[1] = filter_op(g, gg, gy, w->t->shape[2], w->t->shape[3], s, p, col, NULL);
 }
@@ -201,12 +206,16 @@ static void filter_bw(sc_graph *g, sc_node *n, sc_var *gg, sc_var **gin)
     if (n->need[0])
         gin[0] = data_op(g, gy, gg, x->t->shape[2], x->t->shape[3], s, p, NULL);
     if (n->need[1])
-        gin[1] = conv_op(g, x, gg, NULL, s, p, n->saved[0]);
+        gin[1] = conv_op(g, x, gg, NULL, s, p, n->saved[0], NULL);
 }
 
-/* y = conv(x, w) + b. col: x already unfolded (a graph variable), or NULL. */
+/* y = conv(x, w) + b. col: x already unfolded (a graph variable), or NULL.
+ * pool: max pooling of y to return instead of y, read from the GEMM's
+ * channel-major result (sc__nn_maxpool_cnp): y itself, recorded as the
+ * convolution's output and the pooling's input, is never written (their
+ * backwards read x, w and y's shape alone); or NULL. */
 static sc_var *conv_op(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, int64_t s, int64_t p,
-                       sc_var *col)
+                       sc_var *col, const pool_req *pool)
 {
     const char *op = "conv2d";
     SC_NN_CHECK(g, 2, x, w);
@@ -252,14 +261,13 @@ static sc_var *conv_op(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, int64_t s, 
     if (st == SC_OK) {
         int64_t ys[4] = {cg.n, cg.o, cg.oh, cg.ow};
         y = sc__out(g, SC_F32, 4, ys);
-        if (y)
+        if (y && !pool)
             st = sc_k_conv_from_cnp(y->t, yT, b ? b->t : NULL, &cg);
     }
-    sc_tensor_free(yT);
-    if (st != SC_OK)
-        return sc__fail(g, st);
-    if (!y)
-        return NULL;
+    if (st != SC_OK || !y) {
+        sc_tensor_free(yT);
+        return st != SC_OK ? sc__fail(g, st) : NULL;
+    }
     sc_var *in[3] = {x, w, b};
     sc_node *nd = sc__record(g, y, "conv2d", conv_bw, 3, in);
     if (nd) {
@@ -267,6 +275,9 @@ static sc_var *conv_op(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, int64_t s, 
         nd->ip[1] = p;
         nd->saved[0] = col;
     }
+    if (pool) /* the pooling's node takes y (unwritten) as its input */
+        y = sc__nn_maxpool_cnp(g, y, yT, b ? b->t : NULL, pool->k, pool->s);
+    sc_tensor_free(yT);
     return y;
 }
 
@@ -392,5 +403,17 @@ static sc_var *filter_op(sc_graph *g, sc_var *x, sc_var *gy, int64_t kh, int64_t
 
 sc_var *sc_nn_conv2d(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, int stride, int pad)
 {
-    return conv_op(g, x, w, b, stride, pad, NULL);
+    return conv_op(g, x, w, b, stride, pad, NULL, NULL);
+}
+
+/* The pooling reads the GEMM's channel-major result where the layout moves
+ * run a work-item per row (CPUs: the pooling's rows then read neighbouring
+ * rows of it); elsewhere the two ops as they are. */
+sc_var *sc_nn_conv2d_maxpool(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, int stride, int pad,
+                             int k, int pool_stride)
+{
+    if (!g || g->status != SC_OK || !sc_k_conv_layout_rows(g->ctx))
+        return sc_nn_maxpool2d(g, sc_nn_conv2d(g, x, w, b, stride, pad), k, pool_stride);
+    pool_req pool = {k, pool_stride};
+    return conv_op(g, x, w, b, stride, pad, NULL, &pool);
 }

@@ -25,4 +25,12 @@ sc_var *sc__nn_one_hot(sc_graph *g, const sc_tensor *idx, int64_t n, int64_t k);
  * (ops_softmax.c); y and gy of the same shape. */
 sc_var *sc__nn_softmax_backward(sc_graph *g, sc_var *y, sc_var *gy);
 
+/* maxpool2d(like, k, stride) where like [N, C, H, W] is a convolution's
+ * output that was never written: its values are xT [C, N*H*W] (the
+ * convolution's channel-major result) plus the bias b [C] (NULL: none).
+ * The node is maxpool2d's, with like as its input, whose backward reads
+ * like's shape alone (ops_pool.c). */
+sc_var *sc__nn_maxpool_cnp(sc_graph *g, sc_var *like, const sc_tensor *xT, const sc_tensor *b,
+                           int k, int stride);
+
 #endif

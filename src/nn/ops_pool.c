@@ -146,7 +146,10 @@ static void maxpool_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     gin[0] = max_scatter(g, gy, n->saved[0], n->in[0], (int)n->ip[0], (int)n->ip[1]);
 }
 
-sc_var *sc_nn_maxpool2d(sc_graph *g, sc_var *x, int k, int stride)
+/* maxpool2d of x, whose values are x's own or, with xT, those of xT
+ * [C, N*H*W] plus b (sc__nn_maxpool_cnp). */
+static sc_var *maxpool(sc_graph *g, sc_var *x, int k, int stride, const sc_tensor *xT,
+                       const sc_tensor *b)
 {
     SC_NN_CHECK(g, 1, x);
     pool_geom pg;
@@ -158,9 +161,21 @@ sc_var *sc_nn_maxpool2d(sc_graph *g, sc_var *x, int k, int stride)
     sc_var *idx = sc__out(g, SC_I32, 4, y->t->shape);
     if (!idx)
         return NULL;
-    SC_NN_TRY(g, sc_k_pool_max_fwd(y->t, idx->t, x->t, &pg));
+    SC_NN_TRY(g, xT ? sc_k_pool_max_fwd_cnp(y->t, idx->t, xT, b, (uint32_t)x->t->shape[0], &pg)
+                    : sc_k_pool_max_fwd(y->t, idx->t, x->t, &pg));
     record_window(g, y, "maxpool2d", maxpool_bw, x, idx, k, stride);
     return y;
+}
+
+sc_var *sc_nn_maxpool2d(sc_graph *g, sc_var *x, int k, int stride)
+{
+    return maxpool(g, x, k, stride, NULL, NULL);
+}
+
+sc_var *sc__nn_maxpool_cnp(sc_graph *g, sc_var *like, const sc_tensor *xT, const sc_tensor *b,
+                           int k, int stride)
+{
+    return maxpool(g, like, k, stride, xT, b);
 }
 
 /* ---- average pooling ----------------------------------------------------------- */
