@@ -141,6 +141,28 @@ __kernel void sc_pool_max_fwd_cnp(__global float *restrict y, uint yo,
     }
 }
 
+/* Row h of the adjoint of the gather below, into dst (zeroed, W elements):
+ * for each element, the sum of gy over the windows of rows [lo, hi) that
+ * cover it and whose argmax (idx) it is; g and ix are the plane's gy and
+ * idx, [OH, OW]. The kernels pass W_, OW_, K_, S_. */
+inline void sc_pool_max_scatter_row(__global float *restrict dst,
+                                    __global const float *restrict g,
+                                    __global const int *restrict ix, uint h, uint lo, uint hi,
+                                    uint row, uint ow_n, uint k, uint s)
+{
+    uint row0 = h * row;
+    for (uint oh = lo; oh < hi; oh++)
+        for (uint ow = 0; ow < ow_n; ow++) {
+            /* the window's k columns; only its argmax gets g (branch-free) */
+            int at = ix[oh * ow_n + ow] - (int)row0;
+            float gv = g[oh * ow_n + ow];
+            for (uint kw = 0; kw < k; kw++) {
+                uint w = ow * s + kw;
+                dst[w] += at == (int)w ? gv : 0.0f;
+            }
+        }
+}
+
 /* The adjoint of the gather below: gx[pl, h, w] = the sum of gy over the
  * windows covering (h, w) whose argmax is (h, w). One (plane, h) row of gx
  * per work-item: it visits the windows of the covering window rows and adds
@@ -153,21 +175,31 @@ __kernel void sc_pool_max_scatter(__global float *restrict gx, uint gxo,
     uint rows = planes * H_;
     SC_FOR_EACH(i, rows) {
         GX_ROW_BEGIN(i);
-        uint row0 = h * W_;
-        for (uint oh = lo; oh < hi; oh++) {
-            uint o = pl * OH_ * OW_ + oh * OW_;
-            __global const int *ix = idx + io + o;
-            __global const float *g = gy + gyo + o;
-            for (uint ow = 0; ow < OW_; ow++) {
-                /* the window'S_ K_ columns; only its argmax gets g (branch-free) */
-                int at = ix[ow] - (int)row0;
-                float gv = g[ow];
-                for (uint kw = 0; kw < K_; kw++) {
-                    uint w = ow * S_ + kw;
-                    dst[w] += at == (int)w ? gv : 0.0f;
-                }
-            }
-        }
+        uint o = pl * OH_ * OW_;
+        sc_pool_max_scatter_row(dst, gy + gyo + o, idx + io + o, h, lo, hi, W_, OW_, K_, S_);
+    }
+}
+
+/* The same into a convolution's channel-major layout (cl/conv.cl): gT
+ * [C, N, H, W] (offset 0) from gy and idx [N, C, OH, OW], for the
+ * convolution's backward GEMMs; one (c, n, h) row of gT per work-item. */
+__kernel void sc_pool_max_scatter_cnp(__global float *restrict gT,
+                                      __global const float *restrict gy, uint gyo,
+                                      __global const int *restrict idx, uint io, uint N, uint C,
+                                      uint H, uint W, uint OH, uint OW, uint k, uint s)
+{
+    uint rows = C * N * H_;
+    SC_FOR_EACH(i, rows) {
+        uint h = i % H_;
+        uint t = i / H_;
+        uint n = t % N, c = t / N;
+        __global float *dst = gT + i * W_;
+        for (uint w = 0; w < W_; w++)
+            dst[w] = 0.0f;
+        uint lo, hi;
+        sc_pool_cover(h, K_, S_, OH_, &lo, &hi);
+        uint o = (n * C + c) * OH_ * OW_;
+        sc_pool_max_scatter_row(dst, gy + gyo + o, idx + io + o, h, lo, hi, W_, OW_, K_, S_);
     }
 }
 

@@ -144,6 +144,10 @@ sc_status sc_k_pool_max_fwd_cnp(sc_tensor *y, sc_tensor *idx, const sc_tensor *x
  * element is (the adjoint of the gather). */
 sc_status sc_k_pool_max_scatter(sc_tensor *gx, const sc_tensor *gy, const sc_tensor *idx,
                                 const sc_k_pool_geom *pg);
+/* The same into gT [C, N*H*W] (a convolution's channel-major layout,
+ * offset 0); pg->planes = N * C. */
+sc_status sc_k_pool_max_scatter_cnp(sc_tensor *gT, const sc_tensor *gy, const sc_tensor *idx,
+                                    uint32_t n, const sc_k_pool_geom *pg);
 /* y [N, C, OH, OW] = x at idx. */
 sc_status sc_k_pool_max_gather(sc_tensor *y, const sc_tensor *x, const sc_tensor *idx,
                                const sc_k_pool_geom *pg);

@@ -79,6 +79,23 @@ sc_status sc_k_pool_max_scatter(sc_tensor *gx, const sc_tensor *gy, const sc_ten
     return max3("sc_pool_max_scatter", gx, gy, idx, pg, (size_t)pg->planes * pg->h);
 }
 
+sc_status sc_k_pool_max_scatter_cnp(sc_tensor *gT, const sc_tensor *gy, const sc_tensor *idx,
+                                    uint32_t n, const sc_k_pool_geom *pg)
+{
+    const char *name = "sc_pool_max_scatter_cnp";
+    SC_TRY(sc_check_distinct(name, gT, 2, (const sc_tensor *const[]){gy, idx}));
+    if (gT->offset)
+        return sc_error_set(SC_ERR_STATE, "%s: the channel-major buffer is a view with an offset",
+                            name);
+    cl_mem tm = gT->buf->mem, gm = gy->buf->mem, im = idx->buf->mem;
+    cl_uint go = (cl_uint)gy->offset, io = (cl_uint)idx->offset, c = pg->planes / n;
+    sc_karg args[] = {SC_ARG(tm),    SC_ARG(gm),    SC_ARG(go),     SC_ARG(im),
+                      SC_ARG(io),    SC_ARG(n),     SC_ARG(c),      SC_ARG(pg->h),
+                      SC_ARG(pg->w), SC_ARG(pg->oh), SC_ARG(pg->ow), SC_ARG(pg->k),
+                      SC_ARG(pg->s)};
+    return launch(gT->ctx, name, pg, (size_t)pg->planes * pg->h, 13, args);
+}
+
 sc_status sc_k_pool_max_gather(sc_tensor *y, const sc_tensor *x, const sc_tensor *idx,
                                const sc_k_pool_geom *pg)
 {

@@ -146,33 +146,91 @@ static sc_var *data_op(sc_graph *g, sc_var *gy, sc_var *w, int64_t h, int64_t wd
 static sc_var *filter_op(sc_graph *g, sc_var *x, sc_var *gy, int64_t kh, int64_t kw, int64_t s,
                          int64_t p, sc_var *col, sc_tensor *gT);
 
-static void conv_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+/* The geometry of conv(x, w) with stride s and padding p (checked when
+ * the op ran). */
+static conv_geom geom_of(const sc_var *x, const sc_var *w, int64_t s, int64_t p)
 {
-    sc_var *x = n->in[0], *w = n->in[1];
-    int64_t s = n->ip[0], p = n->ip[1];
-    sc_tensor *gT = NULL;
-    if (n->need[0] && n->need[1]) {
+    conv_geom cg = {.n = x->t->shape[0], .c = x->t->shape[1], .h = x->t->shape[2],
+                    .w = x->t->shape[3], .o = w->t->shape[0], .kh = w->t->shape[2],
+                    .kw = w->t->shape[3], .s = s, .p = p};
+    cg.oh = out_extent(cg.h, cg.kh, s, p);
+    cg.ow = out_extent(cg.w, cg.kw, s, p);
+    return cg;
+}
+
+/* The gradients of conv(x, w) + b that `need` asks for, given gy (the
+ * output's gradient) and, in the GEMM's layout, gT (or NULL: made here
+ * when both x and w need it); col: x unfolded, or NULL. The bias's from
+ * gb_from (gy, or the pooled gradient of a fused pooling: the same sum). */
+static void conv_grads(sc_graph *g, sc_var *x, sc_var *w, int64_t s, int64_t p, sc_var *col,
+                       const bool *need, sc_var *gy, sc_tensor *gT, sc_var *gb_from,
+                       sc_var **gin)
+{
+    sc_tensor *own = NULL;
+    if (!gT && need[0] && need[1]) {
         /* both backward ops read gy in the GEMM's layout: transpose it once */
-        conv_geom cg = {.n = x->t->shape[0], .c = x->t->shape[1], .h = x->t->shape[2],
-                        .w = x->t->shape[3], .o = w->t->shape[0], .kh = w->t->shape[2],
-                        .kw = w->t->shape[3], .s = s, .p = p};
-        cg.oh = out_extent(cg.h, cg.kh, s, p);
-        cg.ow = out_extent(cg.w, cg.kw, s, p);
-        sc_status st = make_gT(g->ctx, gy->t, &cg, &gT);
+        conv_geom cg = geom_of(x, w, s, p);
+        sc_status st = make_gT(g->ctx, gy->t, &cg, &own);
         if (st != SC_OK) {
             sc__fail(g, st);
             return;
         }
+        gT = own;
     }
-    if (n->need[0])
+    if (need[0])
         gin[0] = data_op(g, gy, w, x->t->shape[2], x->t->shape[3], s, p, gT);
-    if (n->need[1])
-        gin[1] = filter_op(g, x, gy, w->t->shape[2], w->t->shape[3], s, p, n->saved[0], gT);
-    sc_tensor_free(gT);
-    if (n->need[2]) {
+    if (need[1])
+        gin[1] = filter_op(g, x, gy, w->t->shape[2], w->t->shape[3], s, p, col, gT);
+    sc_tensor_free(own);
+    if (need[2]) {
         int64_t o = w->t->shape[0], s4[4] = {1, o, 1, 1};
-        gin[2] = sc_nn_reshape(g, sc_nn_sum_to(g, gy, 4, s4), 1, &o);
+        gin[2] = sc_nn_reshape(g, sc_nn_sum_to(g, gb_from, 4, s4), 1, &o);
     }
+}
+
+static void conv_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    conv_grads(g, n->in[0], n->in[1], n->ip[0], n->ip[1], n->saved[0], n->need, gy, NULL, gy,
+               gin);
+}
+
+/* maxpool(conv(x, w) + b) (sc_nn_conv2d_maxpool): the pooling's indices in
+ * saved[1], its window in ip[2], ip[3]. A pass that records takes the two
+ * ops' backwards as they are (maxpool2d's, then the convolution's:
+ * differentiable to any order). Otherwise gy goes straight into the GEMMs'
+ * layout (sc__nn_maxpool_scatter_cnp) without the [N, O, OH, OW] gradient
+ * and its layout move, and the bias's gradient sums the pooled gy (the
+ * same terms without the zeros, in another order). */
+static void conv_pool_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
+{
+    sc_var *x = n->in[0], *w = n->in[1], *idx = n->saved[1];
+    int64_t s = n->ip[0], p = n->ip[1];
+    int k = (int)n->ip[2], ps = (int)n->ip[3];
+    conv_geom cg = geom_of(x, w, s, p);
+    int64_t ys[4] = {cg.n, cg.o, cg.oh, cg.ow};
+    /* the convolution's output shape, for the checks of the ops below:
+     * a variable that is never written */
+    sc_var *like = sc__out(g, SC_F32, 4, ys);
+    if (!like)
+        return;
+    if (g->recording) {
+        sc_var *full = sc__nn_maxpool_backward(g, gy, idx, like, k, ps);
+        if (full)
+            conv_grads(g, x, w, s, p, n->saved[0], n->need, full, NULL, full, gin);
+        return;
+    }
+    sc_tensor *gT = NULL;
+    sc_status st = SC_OK;
+    if (n->need[0] || n->need[1]) {
+        st = temp2(g->ctx, cg.o, np_(&cg), &gT);
+        if (st == SC_OK)
+            st = sc__nn_maxpool_scatter_cnp(gT, gy, idx, ys, k, ps);
+    }
+    if (st == SC_OK)
+        conv_grads(g, x, w, s, p, n->saved[0], n->need, like, gT, gy, gin);
+    else
+        sc__fail(g, st);
+    sc_tensor_free(gT);
 }
 
 static void data_bw(sc_graph *g, sc_node *n, sc_var *gg, sc_var **gin)
@@ -210,10 +268,9 @@ static void filter_bw(sc_graph *g, sc_node *n, sc_var *gg, sc_var **gin)
 }
 
 /* y = conv(x, w) + b. col: x already unfolded (a graph variable), or NULL.
- * pool: max pooling of y to return instead of y, read from the GEMM's
- * channel-major result (sc__nn_maxpool_cnp): y itself, recorded as the
- * convolution's output and the pooling's input, is never written (their
- * backwards read x, w and y's shape alone); or NULL. */
+ * pool: a max pooling of y to return instead, read from the GEMM's
+ * channel-major result (sc__nn_maxpool_cnp), so y itself is never made;
+ * one node for the pair (conv_pool_bw); or NULL. */
 static sc_var *conv_op(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, int64_t s, int64_t p,
                        sc_var *col, const pool_req *pool)
 {
@@ -258,26 +315,35 @@ static sc_var *conv_op(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, int64_t s, 
         st = gemm(false, false, cg.o, np_(&cg), ckk(&cg), w->t, ckk(&cg), ct, np_(&cg), yT,
                   np_(&cg));
     sc_tensor_free(tcol);
+    sc_var *idx = NULL;
     if (st == SC_OK) {
         int64_t ys[4] = {cg.n, cg.o, cg.oh, cg.ow};
-        y = sc__out(g, SC_F32, 4, ys);
-        if (y && !pool)
-            st = sc_k_conv_from_cnp(y->t, yT, b ? b->t : NULL, &cg);
+        if (pool) {
+            y = sc__nn_maxpool_cnp(g, ys, yT, b ? b->t : NULL, pool->k, pool->s, &idx);
+        } else {
+            y = sc__out(g, SC_F32, 4, ys);
+            if (y)
+                st = sc_k_conv_from_cnp(y->t, yT, b ? b->t : NULL, &cg);
+        }
     }
-    if (st != SC_OK || !y) {
-        sc_tensor_free(yT);
-        return st != SC_OK ? sc__fail(g, st) : NULL;
-    }
+    sc_tensor_free(yT);
+    if (st != SC_OK)
+        return sc__fail(g, st);
+    if (!y)
+        return NULL;
     sc_var *in[3] = {x, w, b};
-    sc_node *nd = sc__record(g, y, "conv2d", conv_bw, 3, in);
+    sc_node *nd = sc__record(g, y, pool ? "conv2d_maxpool" : "conv2d",
+                             pool ? conv_pool_bw : conv_bw, 3, in);
     if (nd) {
         nd->ip[0] = s;
         nd->ip[1] = p;
         nd->saved[0] = col;
+        if (pool) {
+            nd->saved[1] = idx;
+            nd->ip[2] = pool->k;
+            nd->ip[3] = pool->s;
+        }
     }
-    if (pool) /* the pooling's node takes y (unwritten) as its input */
-        y = sc__nn_maxpool_cnp(g, y, yT, b ? b->t : NULL, pool->k, pool->s);
-    sc_tensor_free(yT);
     return y;
 }
 

@@ -25,12 +25,21 @@ sc_var *sc__nn_one_hot(sc_graph *g, const sc_tensor *idx, int64_t n, int64_t k);
  * (ops_softmax.c); y and gy of the same shape. */
 sc_var *sc__nn_softmax_backward(sc_graph *g, sc_var *y, sc_var *gy);
 
-/* maxpool2d(like, k, stride) where like [N, C, H, W] is a convolution's
- * output that was never written: its values are xT [C, N*H*W] (the
- * convolution's channel-major result) plus the bias b [C] (NULL: none).
- * The node is maxpool2d's, with like as its input, whose backward reads
- * like's shape alone (ops_pool.c). */
-sc_var *sc__nn_maxpool_cnp(sc_graph *g, sc_var *like, const sc_tensor *xT, const sc_tensor *b,
-                           int k, int stride);
+/* Max pooling fused with a convolution (ops_conv.c's conv2d_maxpool node),
+ * over the convolution's output of shape [N, C, H, W] (`shape`), which is
+ * never written (ops_pool.c):
+ *  - the forward: the pooled output [N, C, OH, OW] and its int32 indices
+ *    (*idx) from xT [C, N*H*W] (the convolution's channel-major result)
+ *    plus the bias b [C] (NULL: none); records no node;
+ *  - maxpool2d's recorded backward (gy, idx -> the [N, C, H, W] gradient,
+ *    shaped as `like`), differentiable to any order;
+ *  - the same backward straight into gT [C, N*H*W] (offset 0), for the
+ *    convolution's GEMMs; the window was checked by the forward. */
+sc_var *sc__nn_maxpool_cnp(sc_graph *g, const int64_t *shape, const sc_tensor *xT,
+                           const sc_tensor *b, int k, int stride, sc_var **idx);
+sc_var *sc__nn_maxpool_backward(sc_graph *g, sc_var *gy, sc_var *idx, const sc_var *like, int k,
+                                int stride);
+sc_status sc__nn_maxpool_scatter_cnp(sc_tensor *gT, const sc_var *gy, const sc_var *idx,
+                                     const int64_t *shape, int k, int stride);
 
 #endif

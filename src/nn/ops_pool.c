@@ -14,7 +14,34 @@
 #include "nn/ops_internal.h"
 #include "spurcl/nn.h"
 
+#include <stdio.h>
+
 typedef sc_k_pool_geom pool_geom;
+
+/* The window over an input of shape [N, C, H, W] (k and s fit it). */
+static pool_geom geom_fill(const int64_t *shape, int k, int s)
+{
+    return (pool_geom){.planes = (uint32_t)(shape[0] * shape[1]), .h = (uint32_t)shape[2],
+                       .w = (uint32_t)shape[3], .oh = (uint32_t)((shape[2] - k) / s + 1),
+                       .ow = (uint32_t)((shape[3] - k) / s + 1), .k = (uint32_t)k,
+                       .s = (uint32_t)s};
+}
+
+/* Validates the window over an input of shape [N, C, H, W] (x names it in
+ * messages); fills geom. */
+static bool pool_geom_shape(sc_graph *g, const char *op, const int64_t *shape, const char *x,
+                            int k, int s, pool_geom *pg)
+{
+    if (k < 1 || s < 1 || shape[2] < k || shape[3] < k) {
+        sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
+                                 "%s: window %d stride %d does not fit x %s (needs k >= 1, "
+                                 "stride >= 1, H and W >= k)",
+                                 op, k, s, x));
+        return false;
+    }
+    *pg = geom_fill(shape, k, s);
+    return true;
+}
 
 /* Validates x [N, C, H, W] and the window; fills geom. */
 static bool pool_geom_of(sc_graph *g, const char *op, const sc_var *x, int k, int s,
@@ -30,15 +57,7 @@ static bool pool_geom_of(sc_graph *g, const char *op, const sc_var *x, int k, in
                                  sc__shape(x, b, sizeof b)));
         return false;
     }
-    if (k < 1 || s < 1 || t->shape[2] < k || t->shape[3] < k) {
-        sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
-                                 "%s: window %d stride %d does not fit x %s (needs k >= 1, "
-                                 "stride >= 1, H and W >= k)",
-                                 op, k, s, sc__shape(x, b, sizeof b)));
-        return false;
-    }
-    *pg = sc_k_pool_geom_of(t, k, s);
-    return true;
+    return pool_geom_shape(g, op, t->shape, sc__shape(x, b, sizeof b), k, s, pg);
 }
 
 /* True when v has shape [N, C, a, b] with N, C those of `like`. */
@@ -146,36 +165,59 @@ static void maxpool_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     gin[0] = max_scatter(g, gy, n->saved[0], n->in[0], (int)n->ip[0], (int)n->ip[1]);
 }
 
-/* maxpool2d of x, whose values are x's own or, with xT, those of xT
- * [C, N*H*W] plus b (sc__nn_maxpool_cnp). */
-static sc_var *maxpool(sc_graph *g, sc_var *x, int k, int stride, const sc_tensor *xT,
-                       const sc_tensor *b)
+/* The pooled output [N, C, OH, OW] of an input of shape [N, C, H, W] and
+ * its int32 indices (*idx). */
+static sc_var *pooled_out(sc_graph *g, const int64_t *shape, const pool_geom *pg, sc_var **idx)
+{
+    int64_t ys[4] = {shape[0], shape[1], pg->oh, pg->ow};
+    sc_var *y = sc__out(g, SC_F32, 4, ys);
+    *idx = y ? sc__out(g, SC_I32, 4, ys) : NULL;
+    return *idx ? y : NULL;
+}
+
+sc_var *sc_nn_maxpool2d(sc_graph *g, sc_var *x, int k, int stride)
 {
     SC_NN_CHECK(g, 1, x);
     pool_geom pg;
     if (!pool_geom_of(g, "maxpool2d", x, k, stride, &pg))
         return NULL;
-    sc_var *y = out_like(g, x, pg.oh, pg.ow);
+    sc_var *idx, *y = pooled_out(g, x->t->shape, &pg, &idx);
     if (!y)
         return NULL;
-    sc_var *idx = sc__out(g, SC_I32, 4, y->t->shape);
-    if (!idx)
-        return NULL;
-    SC_NN_TRY(g, xT ? sc_k_pool_max_fwd_cnp(y->t, idx->t, xT, b, (uint32_t)x->t->shape[0], &pg)
-                    : sc_k_pool_max_fwd(y->t, idx->t, x->t, &pg));
+    SC_NN_TRY(g, sc_k_pool_max_fwd(y->t, idx->t, x->t, &pg));
     record_window(g, y, "maxpool2d", maxpool_bw, x, idx, k, stride);
     return y;
 }
 
-sc_var *sc_nn_maxpool2d(sc_graph *g, sc_var *x, int k, int stride)
+sc_var *sc__nn_maxpool_cnp(sc_graph *g, const int64_t *shape, const sc_tensor *xT,
+                           const sc_tensor *b, int k, int stride, sc_var **idx)
 {
-    return maxpool(g, x, k, stride, NULL, NULL);
+    *idx = NULL;
+    char sb[96];
+    snprintf(sb, sizeof sb, "[%lld, %lld, %lld, %lld]", (long long)shape[0], (long long)shape[1],
+             (long long)shape[2], (long long)shape[3]);
+    pool_geom pg;
+    if (!pool_geom_shape(g, "conv2d_maxpool", shape, sb, k, stride, &pg))
+        return NULL;
+    sc_var *y = pooled_out(g, shape, &pg, idx);
+    if (!y)
+        return NULL;
+    SC_NN_TRY(g, sc_k_pool_max_fwd_cnp(y->t, (*idx)->t, xT, b, (uint32_t)shape[0], &pg));
+    return y;
 }
 
-sc_var *sc__nn_maxpool_cnp(sc_graph *g, sc_var *like, const sc_tensor *xT, const sc_tensor *b,
-                           int k, int stride)
+sc_var *sc__nn_maxpool_backward(sc_graph *g, sc_var *gy, sc_var *idx, const sc_var *like, int k,
+                                int stride)
 {
-    return maxpool(g, like, k, stride, xT, b);
+    return max_scatter(g, gy, idx, like, k, stride);
+}
+
+sc_status sc__nn_maxpool_scatter_cnp(sc_tensor *gT, const sc_var *gy, const sc_var *idx,
+                                     const int64_t *shape, int k, int stride)
+{
+    /* the window fits: sc__nn_maxpool_cnp checked it */
+    pool_geom pg = geom_fill(shape, k, stride);
+    return sc_k_pool_max_scatter_cnp(gT, gy->t, idx->t, (uint32_t)shape[0], &pg);
 }
 
 /* ---- average pooling ----------------------------------------------------------- */
