@@ -195,12 +195,13 @@ static void conv_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 }
 
 /* maxpool(conv(x, w) + b) (sc_nn_conv2d_maxpool): the pooling's indices in
- * saved[1], its window in ip[2], ip[3]. A pass that records takes the two
- * ops' backwards as they are (maxpool2d's, then the convolution's:
- * differentiable to any order). Otherwise gy goes straight into the GEMMs'
- * layout (sc__nn_maxpool_scatter_cnp) without the [N, O, OH, OW] gradient
- * and its layout move, and the bias's gradient sums the pooled gy (the
- * same terms without the zeros, in another order). */
+ * saved[1], its window in ip[2], ip[3]. The GEMMs take gy scattered
+ * straight into their layout (sc__nn_maxpool_scatter_cnp), not the
+ * [N, O, OH, OW] gradient moved there. A pass that records makes that
+ * gradient too, as maxpool2d's recorded backward, and records the
+ * convolution's backward ops on it (differentiable to any order); one that
+ * does not never makes it, and sums the bias's gradient over the pooled gy
+ * (the same terms without the zeros, in another order). */
 static void conv_pool_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
     sc_var *x = n->in[0], *w = n->in[1], *idx = n->saved[1];
@@ -213,12 +214,10 @@ static void conv_pool_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     sc_var *like = sc__out(g, SC_F32, 4, ys);
     if (!like)
         return;
-    if (g->recording) {
-        sc_var *full = sc__nn_maxpool_backward(g, gy, idx, like, k, ps);
-        if (full)
-            conv_grads(g, x, w, s, p, n->saved[0], n->need, full, NULL, full, gin);
+    sc_var *full = g->recording ? sc__nn_maxpool_backward(g, gy, idx, like, k, ps) : like;
+    if (!full)
         return;
-    }
+    /* the GEMMs' gy, scattered from the pooled one either way */
     sc_tensor *gT = NULL;
     sc_status st = SC_OK;
     if (n->need[0] || n->need[1]) {
@@ -227,7 +226,8 @@ static void conv_pool_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
             st = sc__nn_maxpool_scatter_cnp(gT, gy, idx, ys, k, ps);
     }
     if (st == SC_OK)
-        conv_grads(g, x, w, s, p, n->saved[0], n->need, like, gT, gy, gin);
+        conv_grads(g, x, w, s, p, n->saved[0], n->need, full, gT,
+                   g->recording ? full : gy, gin);
     else
         sc__fail(g, st);
     sc_tensor_free(gT);
