@@ -209,18 +209,20 @@ static void conv_pool_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     int k = (int)n->ip[2], ps = (int)n->ip[3];
     conv_geom cg = geom_of(x, w, s, p);
     int64_t ys[4] = {cg.n, cg.o, cg.oh, cg.ow};
-    /* the convolution's output shape, for the checks of the ops below:
-     * a variable that is never written */
-    sc_var *like = sc__out(g, SC_F32, 4, ys);
-    if (!like)
-        return;
-    sc_var *full = g->recording ? sc__nn_maxpool_backward(g, gy, idx, like, k, ps) : like;
-    if (!full)
-        return;
+    bool gemms = n->need[0] || n->need[1];
+    sc_var *full = NULL;
+    if (gemms || g->recording) {
+        /* the convolution's output shape, for the checks of the ops below:
+         * a variable that is never written */
+        sc_var *like = sc__out(g, SC_F32, 4, ys);
+        full = like && g->recording ? sc__nn_maxpool_backward(g, gy, idx, like, k, ps) : like;
+        if (!full)
+            return;
+    }
     /* the GEMMs' gy, scattered from the pooled one either way */
     sc_tensor *gT = NULL;
     sc_status st = SC_OK;
-    if (n->need[0] || n->need[1]) {
+    if (gemms) {
         st = temp2(g->ctx, cg.o, np_(&cg), &gT);
         if (st == SC_OK)
             st = sc__nn_maxpool_scatter_cnp(gT, gy, idx, ys, k, ps);
