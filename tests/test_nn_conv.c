@@ -689,6 +689,29 @@ START_TEST(shape_errors)
                   "%s", sc_last_error());
     sc_graph_reset(g);
 
+    /* the fused op names itself, the window and the convolution's output,
+     * in either layout form (rows fuses, elements composes), and a bad
+     * convolution as conv2d does */
+    for (int f = 0; f < 2; f++) {
+        TU_OK(sc_context_set_form(tu_ctx(), "conv_layout", layout_forms[f]));
+        x = sc_var_from_host(g, 4, xs, z, true);
+        w = sc_var_from_host(g, 4, ws3, z, true);
+        ck_assert_ptr_null(sc_nn_conv2d_maxpool(g, x, w, NULL, 1, 1, 8, 2));
+        ck_assert_int_eq(sc_graph_status(g), SC_ERR_INVALID_ARG);
+        ck_assert_msg(strstr(sc_last_error(), "[2, 4, 7, 7]") &&
+                          strstr(sc_last_error(), "window 8"),
+                      "%s", sc_last_error());
+        sc_graph_reset(g);
+        x = sc_var_from_host(g, 4, xs, z, true);
+        w = sc_var_from_host(g, 4, ws, z, true);
+        ck_assert_ptr_null(sc_nn_conv2d_maxpool(g, x, w, NULL, 1, 1, 2, 2));
+        ck_assert_msg(strstr(sc_last_error(), "conv2d") &&
+                          strstr(sc_last_error(), "[4, 2, 3, 3]"),
+                      "%s", sc_last_error());
+        sc_graph_reset(g);
+    }
+    TU_OK(sc_context_set_form(tu_ctx(), "conv_layout", NULL));
+
     int64_t s3[3] = {2, 3, 49};
     x = sc_var_from_host(g, 3, s3, z, true);
     ck_assert_ptr_null(sc_nn_avgpool2d(g, x, 2, 2));

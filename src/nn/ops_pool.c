@@ -27,14 +27,14 @@ static pool_geom geom_fill(const int64_t *shape, int k, int s)
                        .s = (uint32_t)s};
 }
 
-/* Validates the window over an input of shape [N, C, H, W] (x names it in
- * messages); fills geom. */
+/* Validates the window over an input of shape [N, C, H, W] (x: the input
+ * and its shape, for the message); fills geom. */
 static bool pool_geom_shape(sc_graph *g, const char *op, const int64_t *shape, const char *x,
                             int k, int s, pool_geom *pg)
 {
     if (k < 1 || s < 1 || shape[2] < k || shape[3] < k) {
         sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
-                                 "%s: window %d stride %d does not fit x %s (needs k >= 1, "
+                                 "%s: window %d stride %d does not fit %s (needs k >= 1, "
                                  "stride >= 1, H and W >= k)",
                                  op, k, s, x));
         return false;
@@ -57,7 +57,9 @@ static bool pool_geom_of(sc_graph *g, const char *op, const sc_var *x, int k, in
                                  sc__shape(x, b, sizeof b)));
         return false;
     }
-    return pool_geom_shape(g, op, t->shape, sc__shape(x, b, sizeof b), k, s, pg);
+    char xb[112];
+    snprintf(xb, sizeof xb, "x %s", sc__shape(x, b, sizeof b));
+    return pool_geom_shape(g, op, t->shape, xb, k, s, pg);
 }
 
 /* True when v has shape [N, C, a, b] with N, C those of `like`. */
@@ -193,9 +195,9 @@ sc_var *sc__nn_maxpool_cnp(sc_graph *g, const int64_t *shape, const sc_tensor *x
                            const sc_tensor *b, int k, int stride, sc_var **idx)
 {
     *idx = NULL;
-    char sb[96];
-    snprintf(sb, sizeof sb, "[%lld, %lld, %lld, %lld]", (long long)shape[0], (long long)shape[1],
-             (long long)shape[2], (long long)shape[3]);
+    char sb[128];
+    snprintf(sb, sizeof sb, "the convolution's output [%lld, %lld, %lld, %lld]",
+             (long long)shape[0], (long long)shape[1], (long long)shape[2], (long long)shape[3]);
     pool_geom pg;
     if (!pool_geom_shape(g, "conv2d_maxpool", shape, sb, k, stride, &pg))
         return NULL;
