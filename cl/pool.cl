@@ -37,16 +37,19 @@ inline void sc_pool_cover(uint h, uint k, uint s, uint OH, uint *lo, uint *hi)
     *hi = top < OH ? top : OH;
 }
 
-/* The start of a backward kernel's row i = (plane pl, row h) of gx: dst =
- * that row, zeroed, and [lo, hi) = the window rows that cover it. */
-#define GX_ROW_BEGIN(i)                                                        \
+/* The start of a backward kernel's row i = (plane pl, row h) of its
+ * output: dst = that row, at `row` (an expression of i), zeroed, and
+ * [lo, hi) = the window rows that cover it. */
+#define GX_ROW_AT(i, row)                                                      \
     uint h = (i) % H_;                                                         \
     uint pl = (i) / H_;                                                        \
-    __global float *dst = gx + gxo + (i) * W_;                                 \
+    __global float *dst = (row);                                               \
     for (uint w = 0; w < W_; w++)                                              \
         dst[w] = 0.0f;                                                         \
     uint lo, hi;                                                               \
     sc_pool_cover(h, K_, S_, OH_, &lo, &hi)
+/* ... of gx */
+#define GX_ROW_BEGIN(i) GX_ROW_AT(i, gx + gxo + (i) * W_)
 
 /* The first maximal element of the k x k window at (h0, w0) of plane src
  * (rows of `row` elements), each element plus bias: its value and its
@@ -190,14 +193,8 @@ __kernel void sc_pool_max_scatter_cnp(__global float *restrict gT,
 {
     uint rows = C * N * H_;
     SC_FOR_EACH(i, rows) {
-        uint h = i % H_;
-        uint t = i / H_;
-        uint n = t % N, c = t / N;
-        __global float *dst = gT + i * W_;
-        for (uint w = 0; w < W_; w++)
-            dst[w] = 0.0f;
-        uint lo, hi;
-        sc_pool_cover(h, K_, S_, OH_, &lo, &hi);
+        GX_ROW_AT(i, gT + i * W_); /* pl: gT's plane (c, n) */
+        uint n = pl % N, c = pl / N;
         uint o = (n * C + c) * OH_ * OW_;
         sc_pool_max_scatter_row(dst, gy + gyo + o, idx + io + o, h, lo, hi, W_, OW_, K_, S_);
     }

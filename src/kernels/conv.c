@@ -9,16 +9,6 @@
 
 static int64_t ckk(const sc_k_conv_geom *cg) { return cg->c * cg->kh * cg->kw; }
 
-/* The unfolded and channel-major buffers are passed without an offset:
- * they are always fresh tensors (pooled temporaries, graph variables). */
-static sc_status whole(const sc_tensor *t, const char *what)
-{
-    if (t->offset)
-        return sc_error_set(SC_ERR_STATE, "conv2d: the %s buffer is a view with an offset",
-                            what);
-    return SC_OK;
-}
-
 /* One work-item per output row (the kernels loop along the row): a full
  * grid (sc_launch_1d). On PoCL a grid capped at a few thousand work-items that
  * each stride over the whole tensor runs ~20x slower. */
@@ -88,7 +78,7 @@ static sc_status unfold_kernel(const char *name, bool to_col, sc_tensor *out, co
                                const sc_k_conv_geom *cg, size_t rows)
 {
     const sc_tensor *col = to_col ? out : in, *img = to_col ? in : out;
-    SC_TRY(whole(col, "unfolded"));
+    SC_TRY(sc_k_whole(col, "conv2d", "unfolded"));
     SC_TRY(sc_check_distinct(name, out, 1, &in));
     geom_args a = gargs(cg);
     cl_mem cm = col->buf->mem, im = img->buf->mem;
@@ -117,7 +107,7 @@ sc_status sc_k_conv_col2im(sc_tensor *gx, const sc_tensor *col, const sc_k_conv_
 
 sc_status sc_k_conv_to_cnp(sc_tensor *gT, const sc_tensor *gy, const sc_k_conv_geom *cg)
 {
-    SC_TRY(whole(gT, "channel-major"));
+    SC_TRY(sc_k_whole(gT, "conv2d", "channel-major"));
     SC_TRY(sc_check_distinct("sc_conv_to_cnp", gT, 1, &gy));
     cl_mem tm = gT->buf->mem, gm = gy->buf->mem;
     cl_uint go = (cl_uint)gy->offset, n = (cl_uint)cg->n, o = (cl_uint)cg->o,
@@ -129,7 +119,7 @@ sc_status sc_k_conv_to_cnp(sc_tensor *gT, const sc_tensor *gy, const sc_k_conv_g
 sc_status sc_k_conv_from_cnp(sc_tensor *y, const sc_tensor *yT, const sc_tensor *b,
                              const sc_k_conv_geom *cg)
 {
-    SC_TRY(whole(yT, "channel-major"));
+    SC_TRY(sc_k_whole(yT, "conv2d", "channel-major"));
     SC_TRY(sc_check_distinct("sc_conv_from_cnp", y, 2, (const sc_tensor *const[]){yT, b}));
     cl_mem ym = y->buf->mem, tm = yT->buf->mem, bm = b ? b->buf->mem : yT->buf->mem;
     cl_uint yo = (cl_uint)y->offset, bo = b ? (cl_uint)b->offset : 0, hb = b != NULL,

@@ -33,6 +33,16 @@ static inline void sc_k_align(const sc_tensor *t, int r, int64_t *out)
         out[i] = i < pad ? 1 : t->shape[i - pad];
 }
 
+/* SC_OK when t starts at its buffer's start: the kernels that take a
+ * scratch buffer (an unfolded input, a channel-major layout) pass it without
+ * an offset; else an error naming op and what the buffer is. */
+static inline sc_status sc_k_whole(const sc_tensor *t, const char *op, const char *what)
+{
+    return t->offset ? sc_error_set(SC_ERR_STATE, "%s: the %s buffer is a view with an offset",
+                                    op, what)
+                     : SC_OK;
+}
+
 /* t seen as [outer, len, inner] around axis ax (0 <= ax < rank). */
 typedef struct sc_k_axis {
     uint32_t outer, len, inner;

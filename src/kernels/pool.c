@@ -59,9 +59,7 @@ sc_status sc_k_pool_max_fwd_cnp(sc_tensor *y, sc_tensor *idx, const sc_tensor *x
     const char *name = "sc_pool_max_fwd_cnp";
     SC_TRY(sc_check_distinct(name, y, 3, (const sc_tensor *const[]){idx, xT, b}));
     SC_TRY(sc_check_distinct(name, idx, 2, (const sc_tensor *const[]){xT, b}));
-    if (xT->offset)
-        return sc_error_set(SC_ERR_STATE, "%s: the channel-major buffer is a view with an offset",
-                            name);
+    SC_TRY(sc_k_whole(xT, name, "channel-major"));
     cl_mem ym = y->buf->mem, im = idx->buf->mem, xm = xT->buf->mem,
            bm = b ? b->buf->mem : xT->buf->mem;
     cl_uint yo = (cl_uint)y->offset, io = (cl_uint)idx->offset, bo = b ? (cl_uint)b->offset : 0,
@@ -84,9 +82,7 @@ sc_status sc_k_pool_max_scatter_cnp(sc_tensor *gT, const sc_tensor *gy, const sc
 {
     const char *name = "sc_pool_max_scatter_cnp";
     SC_TRY(sc_check_distinct(name, gT, 2, (const sc_tensor *const[]){gy, idx}));
-    if (gT->offset)
-        return sc_error_set(SC_ERR_STATE, "%s: the channel-major buffer is a view with an offset",
-                            name);
+    SC_TRY(sc_k_whole(gT, name, "channel-major"));
     cl_mem tm = gT->buf->mem, gm = gy->buf->mem, im = idx->buf->mem;
     cl_uint go = (cl_uint)gy->offset, io = (cl_uint)idx->offset, c = pg->planes / n;
     sc_karg args[] = {SC_ARG(tm),    SC_ARG(gm),    SC_ARG(go),     SC_ARG(im),
