@@ -258,6 +258,17 @@ START_TEST(softmax_extremes)
 }
 END_TEST
 
+/* (d/dx sum(c * y^2))^2, y computed from x on g (the input gradient
+ * recorded, so that its square is differentiable again), or NULL. */
+static sc_var *input_grad_squared(sc_graph *g, sc_var *y, sc_var *c, sc_var *x)
+{
+    sc_var *l = sc_nn_sum(g, sc_nn_mul(g, c, sc_nn_mul(g, y, y)));
+    sc_var *gx = NULL;
+    if (sc_grad(g, 1, &l, NULL, 1, &x, true, &gx) != SC_OK)
+        return NULL;
+    return sc_nn_mul(g, gx, gx);
+}
+
 /* f(x) = (d/dx sum(c * s(x)^2))^2 for s = softmax or log-softmax, checked
  * to second order: derivatives of s up to the third, with every input of
  * the backward ops (y, the incoming gradient, the cotangent) depending on x,
@@ -274,11 +285,7 @@ static sc_var *smg_dev(sc_graph *g, sc_var **in, void *ud)
     sc_var *y = s->logm ? sc_nn_log_softmax(g, in[0]) : sc_nn_softmax(g, in[0]);
     sc_var *c = sc_var_from_host(g, sc_var_ndim(in[0]), sc_tensor_shape(sc_var_tensor(in[0])),
                                  s->c, false);
-    sc_var *l = sc_nn_sum(g, sc_nn_mul(g, c, sc_nn_mul(g, y, y)));
-    sc_var *gx = NULL;
-    if (sc_grad(g, 1, &l, NULL, 1, &in[0], true, &gx) != SC_OK)
-        return NULL;
-    return sc_nn_mul(g, gx, gx);
+    return input_grad_squared(g, y, c, in[0]);
 }
 
 static void smg_ref(double *const *in, double *out, void *ud)
@@ -661,12 +668,7 @@ static sc_var *nh_dev(sc_graph *g, sc_var **in, void *ud)
     const nh_ud *s = ud;
     sc_var *y = s->bn ? sc_nn_batch_norm(g, in[0], in[1], in[2], NULL, NULL, true, 0.1f, 1e-5f)
                       : sc_nn_layer_norm(g, in[0], in[1], in[2], 1e-5f);
-    sc_var *c = sc_var_from_host(g, s->ndim, s->shape, s->c, false);
-    sc_var *l = sc_nn_sum(g, sc_nn_mul(g, c, sc_nn_mul(g, y, y)));
-    sc_var *gx = NULL;
-    if (sc_grad(g, 1, &l, NULL, 1, &in[0], true, &gx) != SC_OK)
-        return NULL;
-    return sc_nn_mul(g, gx, gx);
+    return input_grad_squared(g, y, sc_var_from_host(g, s->ndim, s->shape, s->c, false), in[0]);
 }
 
 static void nh_ref(double *const *in, double *out, void *ud)
