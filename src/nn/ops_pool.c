@@ -14,8 +14,6 @@
 #include "nn/ops_internal.h"
 #include "spurcl/nn.h"
 
-#include <stdio.h>
-
 typedef sc_k_pool_geom pool_geom;
 
 /* The window over an input of shape [N, C, H, W] (k and s fit it). */
@@ -27,16 +25,17 @@ static pool_geom geom_fill(const int64_t *shape, int k, int s)
                        .s = (uint32_t)s};
 }
 
-/* Validates the window over an input of shape [N, C, H, W] (x: the input
- * and its shape, for the message); fills geom. */
-static bool pool_geom_shape(sc_graph *g, const char *op, const int64_t *shape, const char *x,
+/* Validates the window over an input of shape [N, C, H, W], which the
+ * message calls `what` (with the shape, formatted only then); fills geom. */
+static bool pool_geom_shape(sc_graph *g, const char *op, const int64_t *shape, const char *what,
                             int k, int s, pool_geom *pg)
 {
     if (k < 1 || s < 1 || shape[2] < k || shape[3] < k) {
         sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
-                                 "%s: window %d stride %d does not fit %s (needs k >= 1, "
-                                 "stride >= 1, H and W >= k)",
-                                 op, k, s, x));
+                                 "%s: window %d stride %d does not fit %s [%lld, %lld, %lld, "
+                                 "%lld] (needs k >= 1, stride >= 1, H and W >= k)",
+                                 op, k, s, what, (long long)shape[0], (long long)shape[1],
+                                 (long long)shape[2], (long long)shape[3]));
         return false;
     }
     *pg = geom_fill(shape, k, s);
@@ -47,19 +46,17 @@ static bool pool_geom_shape(sc_graph *g, const char *op, const int64_t *shape, c
 static bool pool_geom_of(sc_graph *g, const char *op, const sc_var *x, int k, int s,
                          pool_geom *pg)
 {
-    char b[96];
     if (!sc__check_f32(g, op, x, "x"))
         return false;
     const sc_tensor *t = x->t;
     if (t->ndim != 4 || t->numel == 0) {
+        char b[96];
         sc__fail(g, sc_error_set(SC_ERR_INVALID_ARG,
                                  "%s: x must be a non-empty [N, C, H, W] tensor, got %s", op,
                                  sc__shape(x, b, sizeof b)));
         return false;
     }
-    char xb[112];
-    snprintf(xb, sizeof xb, "x %s", sc__shape(x, b, sizeof b));
-    return pool_geom_shape(g, op, t->shape, xb, k, s, pg);
+    return pool_geom_shape(g, op, t->shape, "x", k, s, pg);
 }
 
 /* True when v has shape [N, C, a, b] with N, C those of `like`. */
@@ -195,11 +192,8 @@ sc_var *sc__nn_maxpool_cnp(sc_graph *g, const int64_t *shape, const sc_tensor *x
                            const sc_tensor *b, int k, int stride, sc_var **idx)
 {
     *idx = NULL;
-    char sb[128];
-    snprintf(sb, sizeof sb, "the convolution's output [%lld, %lld, %lld, %lld]",
-             (long long)shape[0], (long long)shape[1], (long long)shape[2], (long long)shape[3]);
     pool_geom pg;
-    if (!pool_geom_shape(g, "conv2d_maxpool", shape, sb, k, stride, &pg))
+    if (!pool_geom_shape(g, "conv2d_maxpool", shape, "the convolution's output", k, stride, &pg))
         return NULL;
     sc_var *y = pooled_out(g, shape, &pg, idx);
     if (!y)
