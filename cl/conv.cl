@@ -185,3 +185,43 @@ __kernel void sc_conv_from_cnp_rows(__global float *restrict y, uint yo,
             dst[p] = src[p] + bias;
     }
 }
+
+/* The filter gradient of a convolution whose output a max pooling reads,
+ * from the pooled gradient, for small filters (the host's
+ * SC_K_CONV_POOLED_MAX_CKK): of gw [O, CKK] = gT @ col^T, where gT (the
+ * pooled gy scattered to the convolution's output) is nonzero only at the
+ * windows' argmaxes, only those terms:
+ *   part[n, o*CKK + r] = sum over the windows q of plane (n, o), in order,
+ *                        of gp[n, o, q] * col[r, n*P + idx[n, o, q]]
+ * (gp and idx [N, O, Q], idx the argmax's position in the P = OH*OW plane;
+ * a position that is the argmax of several windows gets each one's term, as
+ * the scatter sums them). The host sums part over n. One (n, o) plane per
+ * work-item; its CKK sums are private (SC_CKK, a build constant: the
+ * program built without it has no such kernel). */
+#ifdef SC_CKK
+__kernel void sc_conv_filter_pooled(__global float *restrict part,
+                                    __global const float *restrict gp, uint gpo,
+                                    __global const int *restrict idx, uint io,
+                                    __global const float *restrict col, uint N, uint O, uint Q,
+                                    uint P)
+{
+    uint planes = N * O, NP = N * P;
+    SC_FOR_EACH(i, planes) {
+        uint n = i / O;
+        __global const float *g = gp + gpo + i * Q;
+        __global const int *ix = idx + io + i * Q;
+        __global const float *src = col + n * P;
+        float acc[SC_CKK];
+        for (uint r = 0; r < SC_CKK; r++)
+            acc[r] = 0.0f;
+        for (uint q = 0; q < Q; q++) {
+            float gv = g[q];
+            __global const float *at = src + ix[q];
+            for (uint r = 0; r < SC_CKK; r++)
+                acc[r] += gv * at[r * NP];
+        }
+        for (uint r = 0; r < SC_CKK; r++)
+            part[i * SC_CKK + r] = acc[r];
+    }
+}
+#endif

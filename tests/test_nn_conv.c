@@ -358,7 +358,7 @@ typedef struct fused_p {
  * maxpool(conv(x, w, b)), fused or composed. */
 static void fused_run(const fused_p *q, bool fused, bool second, const float *xf,
                       const float *wf, const float *bf, const float *uf, float **out,
-                      size_t *cnt)
+                      size_t *cnt, uint64_t *gemms)
 {
     sc_graph *g;
     TU_OK(sc_graph_create(tu_ctx(), &g));
@@ -373,7 +373,11 @@ static void fused_run(const fused_p *q, bool fused, bool second, const float *xf
     sc_var *f = sc_nn_sum(g, sc_nn_mul(g, y, u));
     sc_var *in[3] = {x, w, b}, *g1[3], *g2[3];
     int nin = q->bias ? 3 : 2;
+    sc_queue_stats s0, s1;
+    sc_context_queue_stats(tu_ctx(), &s0);
     TU_OK(sc_grad(g, 1, &f, NULL, nin, in, second, g1));
+    sc_context_queue_stats(tu_ctx(), &s1);
+    *gemms = s1.gemms - s0.gemms;
     g2[1] = NULL;
     if (second) {
         sc_var *pen = sc_nn_sum(g, sc_nn_mul(g, g1[0], g1[0]));
@@ -399,13 +403,18 @@ static void fused_run(const fused_p *q, bool fused, bool second, const float *xf
  * columns unused, a padded and a strided convolution, no bias. A first
  * order that does not record takes the fused backward: bit for bit again
  * but for the bias, whose gradient sums the pooled gy (the same terms in
- * another order): within 1e-6 of its largest. Then a NaN channel: it pools
- * to NaN in both. */
+ * another order): within 1e-6 of its largest; and, in the rows form, for a
+ * filter of at most SC_K_CONV_POOLED_MAX_CKK taps (cases 0, 3, 4 and 5), the
+ * filter's, summed from the pooled gy without a GEMM (the GEMM's nonzero
+ * terms, in another order): within 2e-6 of its largest (seen: at most
+ * 3.6e-7, at batch 59), and one GEMM fewer. Then a NaN channel: it pools to
+ * NaN in both. */
 START_TEST(conv_maxpool_fused)
 {
     const fused_p cases[] = {
         {4, 1, 12, 12, 6, 3, 1, 1, true, 2, 2}, {3, 5, 9, 11, 4, 3, 1, 1, true, 3, 2},
         {2, 3, 13, 13, 5, 4, 2, 0, false, 2, 2}, {2, 2, 10, 7, 3, 3, 1, 0, true, 2, 1},
+        {59, 1, 28, 28, 8, 3, 1, 1, true, 2, 2}, {7, 1, 28, 28, 8, 3, 1, 1, true, 2, 2},
     };
     const char *names[6] = {"y", "gx", "gw", "-", "d2w", "gb"};
     for (int f = 0; f < 2; f++) {
@@ -423,11 +432,19 @@ START_TEST(conv_maxpool_fused)
             tu_normal(&rng, wf, nw);
             tu_normal(&rng, bf, (size_t)q->o);
             tu_normal(&rng, uf, ny);
+            /* the filter gradient from the pooled gy: rows form, small filter */
+            bool pooled = f == 0 && q->c * q->k * q->k <= 32;
             for (int second = 1; second >= 0; second--) {
                 float *want[6], *got[6];
                 size_t cw[6], cg[6];
-                fused_run(q, false, second, xf, wf, bf, uf, want, cw);
-                fused_run(q, true, second, xf, wf, bf, uf, got, cg);
+                uint64_t gw_, gg_;
+                fused_run(q, false, second, xf, wf, bf, uf, want, cw, &gw_);
+                fused_run(q, true, second, xf, wf, bf, uf, got, cg, &gg_);
+                if (!second)
+                    ck_assert_msg(gg_ + (pooled ? 1 : 0) == gw_,
+                                  "case %zu %s: %llu GEMMs in the fused backward, %llu composed",
+                                  c, layout_forms[f], (unsigned long long)gg_,
+                                  (unsigned long long)gw_);
                 for (int i = 0; i < 6; i++) {
                     ck_assert_uint_eq(cg[i], cw[i]);
                     ck_assert(!got[i] == !want[i]);
@@ -443,6 +460,8 @@ START_TEST(conv_maxpool_fused)
                     if (i == 5 && !second)
                         ck_assert_msg(e <= 1e-6 * mx, "case %zu %s: gb off by %g of %g", c,
                                       layout_forms[f], e, mx);
+                    else if (i == 2 && !second && pooled)
+                        ck_assert_msg(e <= 2e-6 * mx, "case %zu: gw off by %g of %g", c, e, mx);
                     else
                         ck_assert_msg(memcmp(got[i], want[i], cw[i] * 4) == 0,
                                       "case %zu %s%s: %s differs from the composed ops", c,

@@ -18,11 +18,12 @@ SC_API sc_var *sc_nn_conv2d(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, int st
 SC_API sc_var *sc_nn_maxpool2d(sc_graph *g, sc_var *x, int k, int stride);
 SC_API sc_var *sc_nn_avgpool2d(sc_graph *g, sc_var *x, int k, int stride);
 /* sc_nn_maxpool2d(sc_nn_conv2d(x, w, b, stride, pad), k, pool_stride): the
- * same values and gradients of every order, bit for bit but for the bias's
- * gradient in a backward pass that does not record (the same terms summed
- * in another order). On a CPU device the pooling reads the convolution's
- * product directly, and the full-size output and its gradient are made
- * only where a recording backward needs them. */
+ * same values and gradients of every order, bit for bit but, in a backward
+ * pass that does not record on a CPU device, for the bias's gradient and
+ * that of a filter of at most 32 taps (C*KH*KW; a first layer's): the same
+ * terms summed in another order. On a CPU device the pooling reads the
+ * convolution's product directly, and the full-size output and its
+ * gradient are made only where a recording backward needs them. */
 SC_API sc_var *sc_nn_conv2d_maxpool(sc_graph *g, sc_var *x, sc_var *w, sc_var *b, int stride,
                                     int pad, int k, int pool_stride);
 /* [N,C,H,W] -> [N,C]: mean over H and W. */

@@ -129,6 +129,33 @@ sc_status sc_k_conv_from_cnp(sc_tensor *y, const sc_tensor *yT, const sc_tensor 
     return launch_layout(y->ctx, "sc_conv_from_cnp", cg, 9, args);
 }
 
+sc_status sc_k_conv_filter_pooled(sc_tensor *part, const sc_tensor *gp, const sc_tensor *idx,
+                                  const sc_tensor *col, const sc_k_conv_geom *cg)
+{
+    const char *name = "sc_conv_filter_pooled";
+    int64_t r = ckk(cg);
+    if (r > SC_K_CONV_POOLED_MAX_CKK || idx->dtype != SC_I32 ||
+        sc_tensor_numel(part) != cg->n * cg->o * r || sc_tensor_numel(idx) != sc_tensor_numel(gp) ||
+        sc_tensor_numel(gp) % (cg->n * cg->o))
+        return sc_error_set(SC_ERR_INVALID_ARG,
+                            "%s: %lld filter taps (at most %d), or the partial sums, pooled "
+                            "gradient and indices do not fit [N=%lld, O=%lld]",
+                            name, (long long)r, SC_K_CONV_POOLED_MAX_CKK, (long long)cg->n,
+                            (long long)cg->o);
+    SC_TRY(sc_k_whole(col, "conv2d", "unfolded"));
+    SC_TRY(sc_k_whole(part, "conv2d", "partial sums"));
+    SC_TRY(sc_check_distinct(name, part, 3, (const sc_tensor *const[]){gp, idx, col}));
+    cl_mem pm = part->buf->mem, gm = gp->buf->mem, im = idx->buf->mem, cm = col->buf->mem;
+    cl_uint go = (cl_uint)gp->offset, io = (cl_uint)idx->offset, n = (cl_uint)cg->n,
+            o = (cl_uint)cg->o, q = (cl_uint)(sc_tensor_numel(gp) / (cg->n * cg->o)),
+            p = (cl_uint)(cg->oh * cg->ow);
+    sc_karg args[] = {SC_ARG(pm), SC_ARG(gm), SC_ARG(go), SC_ARG(im), SC_ARG(io),
+                      SC_ARG(cm), SC_ARG(n),  SC_ARG(o),  SC_ARG(q),  SC_ARG(p)};
+    char defs[32];
+    snprintf(defs, sizeof defs, "-DSC_CKK=%lldu", (long long)r);
+    return launch_rows(part->ctx, name, defs, (size_t)(cg->n * cg->o), 10, args);
+}
+
 /* The conv_layout family's tuning workload (sc_form_pick): both layout
  * moves of the cnn's second convolution at batch 32 ([32, 64, 14, 14]). */
 static const sc_k_conv_geom tune_geom = {.n = 32, .c = 32, .h = 14, .w = 14, .o = 64,

@@ -130,6 +130,19 @@ sc_status sc_k_conv_to_cnp(sc_tensor *gT, const sc_tensor *gy, const sc_k_conv_g
 sc_status sc_k_conv_from_cnp(sc_tensor *y, const sc_tensor *yT, const sc_tensor *b,
                              const sc_k_conv_geom *cg);
 
+/* The most filter taps (C*KH*KW) sc_k_conv_filter_pooled takes: its sums
+ * are private to a work-item. */
+#define SC_K_CONV_POOLED_MAX_CKK 32
+/* The filter gradient of a convolution a max pooling reads, per sample,
+ * from the pooled gradient alone: part [N, O*C*KH*KW] (offset 0), part[n]
+ * the terms of sample n of gw = gT @ col^T at gT's nonzeros (gT = gp
+ * scattered to the convolution's output): gp and idx (int32, the argmaxes'
+ * positions in the OH*OW plane) [N, O, OH', OW'], col [C*KH*KW, N*OH*OW]
+ * (offset 0). The caller sums part over n. At most
+ * SC_K_CONV_POOLED_MAX_CKK taps. */
+sc_status sc_k_conv_filter_pooled(sc_tensor *part, const sc_tensor *gp, const sc_tensor *idx,
+                                  const sc_tensor *col, const sc_k_conv_geom *cg);
+
 /* ---- pool.c: k x k windows, stride s, no padding ---------------------- */
 
 typedef struct sc_k_pool_geom {

@@ -194,6 +194,30 @@ static void conv_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
                gin);
 }
 
+/* gw of conv(x, w) pooled by max pooling (indices idx), from the pooled
+ * gradient gp and x unfolded (col): only the terms of gT @ col^T where gT,
+ * gp scattered to the convolution's output, is not zero
+ * (sc_k_conv_filter_pooled), summed per sample and then over the batch.
+ * The GEMM's K is the whole N*OH*OW and its M and N tiny for a first
+ * layer (32 x 9): it ran at a tenth of the machine's peak, on a gT that
+ * has to be made first. Not recorded (a value, no node). */
+static sc_var *filter_pooled(sc_graph *g, const conv_geom *cg, sc_var *gp, sc_var *idx,
+                             sc_var *col)
+{
+    int64_t ps[5] = {cg->n, cg->o, cg->c, cg->kh, cg->kw};
+    sc_tensor *part = NULL;
+    sc_status st = sc_tensor_create(g->ctx, SC_F32, 5, ps, &part);
+    if (st == SC_OK)
+        st = sc_k_conv_filter_pooled(part, gp->t, idx->t, col->t, cg);
+    sc_var *gw = st == SC_OK ? sc__out(g, SC_F32, 4, ps + 1) : NULL;
+    if (gw)
+        st = sc_k_math_sum_to(gw->t, part);
+    sc_tensor_free(part);
+    if (st != SC_OK)
+        return sc__fail(g, st);
+    return gw;
+}
+
 /* maxpool(conv(x, w) + b) (sc_nn_conv2d_maxpool): the pooling's indices in
  * saved[1], its window in ip[2], ip[3]. The GEMMs take gy scattered
  * straight into their layout (sc__nn_maxpool_scatter_cnp), not the
@@ -201,7 +225,8 @@ static void conv_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
  * gradient too, as maxpool2d's recorded backward, and records the
  * convolution's backward ops on it (differentiable to any order); one that
  * does not never makes it, and sums the bias's gradient over the pooled gy
- * (the same terms without the zeros, in another order). */
+ * (the same terms without the zeros, in another order), and a small
+ * filter's (a first layer's) from the pooled gy too (filter_pooled). */
 static void conv_pool_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
     sc_var *x = n->in[0], *w = n->in[1], *idx = n->saved[1];
@@ -209,7 +234,13 @@ static void conv_pool_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
     int k = (int)n->ip[2], ps = (int)n->ip[3];
     conv_geom cg = geom_of(x, w, s, p);
     int64_t ys[4] = {cg.n, cg.o, cg.oh, cg.ow};
-    bool gemms = n->need[0] || n->need[1];
+    /* a small filter's gradient, unrecorded, from the pooled gy alone */
+    bool pooled = !g->recording && n->need[1] && n->saved[0] &&
+                  ckk(&cg) <= SC_K_CONV_POOLED_MAX_CKK;
+    bool need[3] = {n->need[0], n->need[1] && !pooled, n->need[2]};
+    if (pooled)
+        gin[1] = filter_pooled(g, &cg, gy, idx, n->saved[0]);
+    bool gemms = need[0] || need[1];
     sc_var *full = NULL;
     if (gemms || g->recording) {
         /* the convolution's output shape, for the checks of the ops below:
@@ -228,7 +259,7 @@ static void conv_pool_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
             st = sc__nn_maxpool_scatter_cnp(gT, gy, idx, ys, k, ps);
     }
     if (st == SC_OK)
-        conv_grads(g, x, w, s, p, n->saved[0], n->need, full, gT,
+        conv_grads(g, x, w, s, p, n->saved[0], need, full, gT,
                    g->recording ? full : gy, gin);
     else
         sc__fail(g, st);
