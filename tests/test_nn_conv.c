@@ -404,17 +404,18 @@ static void fused_run(const fused_p *q, bool fused, bool second, const float *xf
  * order that does not record takes the fused backward: bit for bit again
  * but for the bias, whose gradient sums the pooled gy (the same terms in
  * another order): within 1e-6 of its largest; and, in the rows form, for a
- * filter of at most SC_K_CONV_POOLED_MAX_CKK taps (cases 0, 3, 4 and 5), the
- * filter's, summed from the pooled gy without a GEMM (the GEMM's nonzero
- * terms, in another order): within 2e-6 of its largest (seen: at most
- * 3.6e-7, at batch 59), and one GEMM fewer. Then a NaN channel: it pools to
- * NaN in both. */
+ * filter of at most SC_K_CONV_POOLED_MAX_CKK taps (cases 0 and 3 to 6, the
+ * last an RGB first layer's 27), the filter's, summed from the pooled gy
+ * without a GEMM (the GEMM's nonzero terms, in another order): within 2e-6
+ * of its largest (seen: at most 3.6e-7, at batch 59), and one GEMM fewer.
+ * Then a NaN channel: it pools to NaN in both. */
 START_TEST(conv_maxpool_fused)
 {
     const fused_p cases[] = {
         {4, 1, 12, 12, 6, 3, 1, 1, true, 2, 2}, {3, 5, 9, 11, 4, 3, 1, 1, true, 3, 2},
         {2, 3, 13, 13, 5, 4, 2, 0, false, 2, 2}, {2, 2, 10, 7, 3, 3, 1, 0, true, 2, 1},
         {59, 1, 28, 28, 8, 3, 1, 1, true, 2, 2}, {7, 1, 28, 28, 8, 3, 1, 1, true, 2, 2},
+        {9, 3, 32, 32, 16, 3, 1, 1, true, 2, 2},
     };
     const char *names[6] = {"y", "gx", "gw", "-", "d2w", "gb"};
     for (int f = 0; f < 2; f++) {
