@@ -149,9 +149,9 @@ typedef struct sc_k_pool_geom {
     uint32_t planes, h, w, oh, ow, k, s; /* planes = N * C */
 } sc_k_pool_geom;
 
-/* The geometry of x [N, C, H, W] (H, W >= k >= 1, s >= 1: checked by the
- * caller). */
-sc_k_pool_geom sc_k_pool_geom_of(const sc_tensor *x, int k, int s);
+/* The geometry over an input of shape [N, C, H, W] (H, W >= k >= 1,
+ * s >= 1: checked by the caller). */
+sc_k_pool_geom sc_k_pool_geom_of(const int64_t *shape, int k, int s);
 
 /* y [N, C, OH, OW] = window maxima of x, idx (int32) = the position h*W + w
  * in the plane of each window's first maximal element. */

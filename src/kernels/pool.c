@@ -4,17 +4,15 @@
 
 #include <stdio.h>
 
-sc_k_pool_geom sc_k_pool_geom_of(const sc_tensor *x, int k, int s)
+sc_k_pool_geom sc_k_pool_geom_of(const int64_t *shape, int k, int s)
 {
-    sc_k_pool_geom pg;
-    pg.planes = (uint32_t)(x->shape[0] * x->shape[1]);
-    pg.h = (uint32_t)x->shape[2];
-    pg.w = (uint32_t)x->shape[3];
-    pg.oh = (pg.h - (uint32_t)k) / (uint32_t)s + 1;
-    pg.ow = (pg.w - (uint32_t)k) / (uint32_t)s + 1;
-    pg.k = (uint32_t)k;
-    pg.s = (uint32_t)s;
-    return pg;
+    return (sc_k_pool_geom){.planes = (uint32_t)(shape[0] * shape[1]),
+                            .h = (uint32_t)shape[2],
+                            .w = (uint32_t)shape[3],
+                            .oh = (uint32_t)((shape[2] - k) / s + 1),
+                            .ow = (uint32_t)((shape[3] - k) / s + 1),
+                            .k = (uint32_t)k,
+                            .s = (uint32_t)s};
 }
 
 /* One work-item per row of the output (the kernels loop along it), the

@@ -16,15 +16,6 @@
 
 typedef sc_k_pool_geom pool_geom;
 
-/* The window over an input of shape [N, C, H, W] (k and s fit it). */
-static pool_geom geom_fill(const int64_t *shape, int k, int s)
-{
-    return (pool_geom){.planes = (uint32_t)(shape[0] * shape[1]), .h = (uint32_t)shape[2],
-                       .w = (uint32_t)shape[3], .oh = (uint32_t)((shape[2] - k) / s + 1),
-                       .ow = (uint32_t)((shape[3] - k) / s + 1), .k = (uint32_t)k,
-                       .s = (uint32_t)s};
-}
-
 /* Validates the window over an input of shape [N, C, H, W], which the
  * message calls `what` (with the shape, formatted only then); fills geom. */
 static bool pool_geom_shape(sc_graph *g, const char *op, const int64_t *shape, const char *what,
@@ -38,7 +29,7 @@ static bool pool_geom_shape(sc_graph *g, const char *op, const int64_t *shape, c
                                  (long long)shape[2], (long long)shape[3]));
         return false;
     }
-    *pg = geom_fill(shape, k, s);
+    *pg = sc_k_pool_geom_of(shape, k, s);
     return true;
 }
 
@@ -212,7 +203,7 @@ sc_status sc__nn_maxpool_scatter_cnp(sc_tensor *gT, const sc_var *gy, const sc_v
                                      const int64_t *shape, int k, int stride)
 {
     /* the window fits: sc__nn_maxpool_cnp checked it */
-    pool_geom pg = geom_fill(shape, k, stride);
+    pool_geom pg = sc_k_pool_geom_of(shape, k, stride);
     return sc_k_pool_max_scatter_cnp(gT, gy->t, idx->t, (uint32_t)shape[0], &pg);
 }
 
