@@ -132,6 +132,52 @@ static sc_var *unfold_var(sc_graph *g, sc_var *x, const conv_geom *cg)
     return col;
 }
 
+/* gx [N, C, H, W] = col2im(W^T @ gT): the backward (data) of a convolution
+ * of geometry cg (checked), from gT, its output's gradient in the GEMM's
+ * layout. A value: the callers record. */
+static sc_var *data_gemm(sc_graph *g, const sc_var *w, const sc_tensor *gT, const conv_geom *cg)
+{
+    sc_tensor *dcol = NULL;
+    sc_status st = temp2(g->ctx, ckk(cg), np_(cg), &dcol);
+    if (st == SC_OK) /* dcol [CKK, NP] = W^T [CKK, O] @ gT [O, NP] */
+        st = gemm(true, false, ckk(cg), np_(cg), cg->o, w->t, ckk(cg), gT, np_(cg), dcol,
+                  np_(cg));
+    sc_var *gx = NULL;
+    if (st == SC_OK) {
+        int64_t xs[4] = {cg->n, cg->c, cg->h, cg->w};
+        gx = sc__out(g, SC_F32, 4, xs);
+        if (gx)
+            st = sc_k_conv_col2im(gx->t, dcol, cg);
+    }
+    sc_tensor_free(dcol);
+    return st == SC_OK ? gx : sc__fail(g, st);
+}
+
+/* gw [O, C, KH, KW] = gT @ col^T: the backward (filter) of a convolution of
+ * geometry cg (checked) of x, unfolded in col (or NULL: unfolded here), from
+ * gT as above. A value: the callers record. */
+static sc_var *filter_gemm(sc_graph *g, const sc_var *x, const sc_var *col, const sc_tensor *gT,
+                           const conv_geom *cg)
+{
+    sc_tensor *tcol = NULL;
+    sc_status st = SC_OK;
+    if (!col) {
+        st = temp2(g->ctx, ckk(cg), np_(cg), &tcol);
+        if (st == SC_OK)
+            st = sc_k_conv_im2col(tcol, x->t, cg);
+    }
+    sc_var *gw = NULL;
+    if (st == SC_OK) {
+        int64_t ws[4] = {cg->o, cg->c, cg->kh, cg->kw};
+        gw = sc__out(g, SC_F32, 4, ws);
+        if (gw) /* gw [O, CKK] = gT [O, NP] @ col^T [NP, CKK] */
+            st = gemm(false, true, cg->o, ckk(cg), np_(cg), gT, np_(cg), col ? col->t : tcol,
+                      np_(cg), gw->t, ckk(cg));
+    }
+    sc_tensor_free(tcol);
+    return st == SC_OK ? gw : sc__fail(g, st);
+}
+
 /* ---- the three ops ------------------------------------------------------------- */
 
 /* A max pooling to fuse into the convolution's layout move (conv_op). */
@@ -158,13 +204,18 @@ static conv_geom geom_of(const sc_var *x, const sc_var *w, int64_t s, int64_t p)
     return cg;
 }
 
+/* The bias's gradient from gy [N, O, ...]: its sum over all but axis 1. */
+static sc_var *bias_grad(sc_graph *g, const sc_var *w, sc_var *gy)
+{
+    int64_t o = w->t->shape[0], s4[4] = {1, o, 1, 1};
+    return sc_nn_reshape(g, sc_nn_sum_to(g, gy, 4, s4), 1, &o);
+}
+
 /* The gradients of conv(x, w) + b that `need` asks for, given gy (the
  * output's gradient) and, in the GEMM's layout, gT (or NULL: made here
- * when both x and w need it); col: x unfolded, or NULL. The bias's from
- * gb_from (gy, or the pooled gradient of a fused pooling: the same sum). */
+ * when both x and w need it); col: x unfolded, or NULL. */
 static void conv_grads(sc_graph *g, sc_var *x, sc_var *w, int64_t s, int64_t p, sc_var *col,
-                       const bool *need, sc_var *gy, sc_tensor *gT, sc_var *gb_from,
-                       sc_var **gin)
+                       const bool *need, sc_var *gy, sc_tensor *gT, sc_var **gin)
 {
     sc_tensor *own = NULL;
     if (!gT && need[0] && need[1]) {
@@ -182,16 +233,13 @@ static void conv_grads(sc_graph *g, sc_var *x, sc_var *w, int64_t s, int64_t p, 
     if (need[1])
         gin[1] = filter_op(g, x, gy, w->t->shape[2], w->t->shape[3], s, p, col, gT);
     sc_tensor_free(own);
-    if (need[2]) {
-        int64_t o = w->t->shape[0], s4[4] = {1, o, 1, 1};
-        gin[2] = sc_nn_reshape(g, sc_nn_sum_to(g, gb_from, 4, s4), 1, &o);
-    }
+    if (need[2])
+        gin[2] = bias_grad(g, w, gy);
 }
 
 static void conv_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
-    conv_grads(g, n->in[0], n->in[1], n->ip[0], n->ip[1], n->saved[0], n->need, gy, NULL, gy,
-               gin);
+    conv_grads(g, n->in[0], n->in[1], n->ip[0], n->ip[1], n->saved[0], n->need, gy, NULL, gin);
 }
 
 /* gw of conv(x, w) pooled by max pooling (indices idx), from the pooled
@@ -224,45 +272,49 @@ static sc_var *filter_pooled(sc_graph *g, const conv_geom *cg, sc_var *gp, sc_va
  * [N, O, OH, OW] gradient moved there. A pass that records makes that
  * gradient too, as maxpool2d's recorded backward, and records the
  * convolution's backward ops on it (differentiable to any order); one that
- * does not never makes it, and sums the bias's gradient over the pooled gy
- * (the same terms without the zeros, in another order), and a small
- * filter's (a first layer's) from the pooled gy too (filter_pooled). */
+ * does not never makes it: it runs the GEMMs alone, sums the bias's
+ * gradient over the pooled gy (the same terms without the zeros, in another
+ * order), and a small filter's (a first layer's) from the pooled gy too
+ * (filter_pooled). */
 static void conv_pool_bw(sc_graph *g, sc_node *n, sc_var *gy, sc_var **gin)
 {
-    sc_var *x = n->in[0], *w = n->in[1], *idx = n->saved[1];
+    sc_var *x = n->in[0], *w = n->in[1], *col = n->saved[0], *idx = n->saved[1];
     int64_t s = n->ip[0], p = n->ip[1];
     int k = (int)n->ip[2], ps = (int)n->ip[3];
     conv_geom cg = geom_of(x, w, s, p);
     int64_t ys[4] = {cg.n, cg.o, cg.oh, cg.ow};
     /* a small filter's gradient, unrecorded, from the pooled gy alone */
-    bool pooled = !g->recording && n->need[1] && n->saved[0] &&
-                  ckk(&cg) <= SC_K_CONV_POOLED_MAX_CKK;
+    bool pooled = !g->recording && n->need[1] && col && ckk(&cg) <= SC_K_CONV_POOLED_MAX_CKK;
     bool need[3] = {n->need[0], n->need[1] && !pooled, n->need[2]};
     if (pooled)
-        gin[1] = filter_pooled(g, &cg, gy, idx, n->saved[0]);
-    bool gemms = need[0] || need[1];
-    sc_var *full = NULL;
-    if (gemms || g->recording) {
-        /* the convolution's output shape, for the checks of the ops below:
-         * a variable that is never written */
-        sc_var *like = sc__out(g, SC_F32, 4, ys);
-        full = like && g->recording ? sc__nn_maxpool_backward(g, gy, idx, like, k, ps) : like;
-        if (!full)
-            return;
-    }
+        gin[1] = filter_pooled(g, &cg, gy, idx, col);
     /* the GEMMs' gy, scattered from the pooled one either way */
     sc_tensor *gT = NULL;
-    sc_status st = SC_OK;
-    if (gemms) {
-        st = temp2(g->ctx, cg.o, np_(&cg), &gT);
+    if (need[0] || need[1]) {
+        sc_status st = temp2(g->ctx, cg.o, np_(&cg), &gT);
         if (st == SC_OK)
             st = sc__nn_maxpool_scatter_cnp(gT, gy, idx, ys, k, ps);
+        if (st != SC_OK) {
+            sc_tensor_free(gT);
+            sc__fail(g, st);
+            return;
+        }
     }
-    if (st == SC_OK)
-        conv_grads(g, x, w, s, p, n->saved[0], need, full, gT,
-                   g->recording ? full : gy, gin);
-    else
-        sc__fail(g, st);
+    if (g->recording) {
+        /* `like`: the convolution's output shape for maxpool2d's backward, a
+         * variable that is never written */
+        sc_var *like = sc__out(g, SC_F32, 4, ys);
+        sc_var *full = like ? sc__nn_maxpool_backward(g, gy, idx, like, k, ps) : NULL;
+        if (full)
+            conv_grads(g, x, w, s, p, col, need, full, gT, gin);
+    } else {
+        if (need[0])
+            gin[0] = data_gemm(g, w, gT, &cg);
+        if (need[1])
+            gin[1] = filter_gemm(g, x, col, gT, &cg);
+        if (need[2])
+            gin[2] = bias_grad(g, w, gy);
+    }
     sc_tensor_free(gT);
 }
 
@@ -405,29 +457,15 @@ static sc_var *data_op(sc_graph *g, sc_var *gy, sc_var *w, int64_t h, int64_t wd
                                         op, what, (long long)cg.o, (long long)cg.oh,
                                         (long long)cg.ow));
 
-    sc_context *ctx = g->ctx;
-    sc_tensor *own = NULL, *dcol = NULL;
-    sc_status st = SC_OK;
+    sc_tensor *own = NULL;
     if (!gT) {
-        st = make_gT(ctx, gy->t, &cg, &own);
+        sc_status st = make_gT(g->ctx, gy->t, &cg, &own);
+        if (st != SC_OK)
+            return sc__fail(g, st);
         gT = own;
     }
-    if (st == SC_OK)
-        st = temp2(ctx, ckk(&cg), np_(&cg), &dcol);
-    if (st == SC_OK) /* dcol [CKK, NP] = W^T [CKK, O] @ gT [O, NP] */
-        st = gemm(true, false, ckk(&cg), np_(&cg), cg.o, w->t, ckk(&cg), gT, np_(&cg),
-                  dcol, np_(&cg));
+    sc_var *gx = data_gemm(g, w, gT, &cg);
     sc_tensor_free(own);
-    sc_var *gx = NULL;
-    if (st == SC_OK) {
-        int64_t xs[4] = {cg.n, cg.c, cg.h, cg.w};
-        gx = sc__out(g, SC_F32, 4, xs);
-        if (gx)
-            st = sc_k_conv_col2im(gx->t, dcol, &cg);
-    }
-    sc_tensor_free(dcol);
-    if (st != SC_OK)
-        return sc__fail(g, st);
     if (!gx)
         return NULL;
     sc_var *in[2] = {gy, w};
@@ -464,30 +502,15 @@ static sc_var *filter_op(sc_graph *g, sc_var *x, sc_var *gy, int64_t kh, int64_t
                                         op, what, (long long)cg.n, (long long)cg.oh,
                                         (long long)cg.ow));
 
-    sc_context *ctx = g->ctx;
-    sc_tensor *own_gT = NULL, *tcol = NULL;
-    sc_status st = SC_OK;
+    sc_tensor *own = NULL;
     if (!gT) {
-        st = make_gT(ctx, gy->t, &cg, &own_gT);
-        gT = own_gT;
+        sc_status st = make_gT(g->ctx, gy->t, &cg, &own);
+        if (st != SC_OK)
+            return sc__fail(g, st);
+        gT = own;
     }
-    if (st == SC_OK && !col) {
-        st = temp2(ctx, ckk(&cg), np_(&cg), &tcol);
-        if (st == SC_OK)
-            st = sc_k_conv_im2col(tcol, x->t, &cg);
-    }
-    sc_var *gw = NULL;
-    if (st == SC_OK) {
-        int64_t ws[4] = {cg.o, cg.c, cg.kh, cg.kw};
-        gw = sc__out(g, SC_F32, 4, ws);
-        if (gw) /* gw [O, CKK] = gT [O, NP] @ col^T [NP, CKK] */
-            st = gemm(false, true, cg.o, ckk(&cg), np_(&cg), gT, np_(&cg),
-                      col ? col->t : tcol, np_(&cg), gw->t, ckk(&cg));
-    }
-    sc_tensor_free(own_gT);
-    sc_tensor_free(tcol);
-    if (st != SC_OK)
-        return sc__fail(g, st);
+    sc_var *gw = filter_gemm(g, x, col, gT, &cg);
+    sc_tensor_free(own);
     if (!gw)
         return NULL;
     sc_var *in[2] = {x, gy};
